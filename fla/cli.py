@@ -1,0 +1,82 @@
+"""The ``fla`` command. TensorFlow is imported inside the subcommands that need it."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+def add_sample_parser(commands) -> None:
+    from .sample import HESSIAN_MAX_PARAMS, HESSIAN_POLICIES
+
+    p = commands.add_parser(
+        "sample", help="sample a loss surface with progressive gradient walks into Parquet",
+        description="Progressive gradient walks (Bosman et al.) over one ELU network configuration. "
+        "Writes points.parquet (one row per sampled point), endpoints.parquet (each walk's final "
+        "parameters) and run.json (metadata) under --out.")
+    p.add_argument("problem", help="xor or mnist")
+    p.add_argument("--width", type=int, required=True, help="hidden units per layer (>= 1)")
+    p.add_argument("--depth", type=int, required=True, help="number of hidden layers (>= 1)")
+    p.add_argument("--granularity", choices=["micro", "macro"], required=True,
+                   help="step bound s: 1%% (micro) or 10%% (macro) of the range width 2*bound")
+    p.add_argument("--bound", type=float, required=True, help="initial points uniform in [-bound, bound]^D")
+    p.add_argument("--walks", type=int, help="number of walks (default 10 * D)")
+    p.add_argument("--steps", type=int, help="steps per walk (default 1000 micro, 100 macro)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--hessian", choices=HESSIAN_POLICIES, default="auto",
+                   help="full Hessian eigenvalues at every point: auto = when D <= --hessian-max-params")
+    p.add_argument("--hessian-max-params", type=int, default=HESSIAN_MAX_PARAMS,
+                   help=f"largest D for which --hessian auto computes the full spectrum (default {HESSIAN_MAX_PARAMS})")
+    p.add_argument("--flat-tolerance", type=float, default=1e-5,
+                   help="an eigenvalue is zero when |ev| <= tol * max|ev| (default 1e-5)")
+    p.add_argument("--record-params", action="store_true", help="store every point's parameter vector")
+    p.add_argument("--batching", choices=["shared", "per_walk"], default="shared",
+                   help="mini-batch problems: one batch per step shared by all walks (default, one GEMM) "
+                   "or one batch per walk")
+    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
+    p.add_argument("--chunk", type=int, help="walks advanced together per compiled program")
+    p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
+    p.add_argument("--out", required=True, help="output directory (must not hold another run)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+def run_sample(args) -> int:
+    from .sample import SampleConfig, sample
+
+    config = SampleConfig(
+        problem=args.problem, width=args.width, depth=args.depth, granularity=args.granularity,
+        bound=args.bound, walks=args.walks, steps=args.steps, seed=args.seed, hessian=args.hessian,
+        hessian_max_params=args.hessian_max_params, record_params=args.record_params,
+        batching=args.batching, batch_size=args.batch_size, chunk=args.chunk,
+        flat_tolerance=args.flat_tolerance)
+    config.validate()  # before TensorFlow is imported: bad flags fail fast
+    sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
+    return 0
+
+COMMANDS = {"sample": (add_sample_parser, run_sample)}
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fla", description="Loss-surface analysis of neural networks: "
+                                "progressive gradient walks, Hessian spectra, Parquet records.")
+    p.add_argument("--version", action="version", version=f"fla {__version__}")
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add, _ in COMMANDS.values():
+        add(commands)
+    return p
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(argv)
+    from .errors import FlaError
+
+    try:
+        return COMMANDS[args.command][1](args)
+    except FlaError as exc:
+        print(f"fla {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fla {args.command}: interrupted; finished work is kept, unfinished work removed", file=sys.stderr)
+        return 130
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The feed-forward ELU network family of Bosman, Engelbrecht and Helbig, on flat parameter vectors.
+
+A network with ``depth`` hidden layers of ``width`` ELU units maps ``n_inputs`` to ``n_outputs``
+logits (one for a binary problem, read through a sigmoid; one per class otherwise, read through a
+softmax). Its parameters are one flat vector of length
+
+    D = sum over layers of (fan_in + 1) * fan_out
+
+laid out layer by layer, input side first, each layer as its weight matrix [fan_in, fan_out] in
+row-major order followed by its bias vector [fan_out]. XOR 2-2-1 has D = 9; MNIST 784-10-10 has
+D = 7960.
+
+Everything here is batched over parameter vectors: ``theta`` is [B, D] and the forward pass evaluates
+B networks at once. With inputs shared by all B networks ([N, n_inputs]) the first layer is one GEMM,
+[N, n_inputs] x [n_inputs, B * width]; with per-network inputs ([B, N, n_inputs]) it is a batched
+matmul.
+
+    >>> net = MLP(n_inputs=2, width=2, depth=1, n_outputs=1)
+    >>> net.n_params
+    9
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Sizes of one architecture of the family; ``layers`` lists (fan_in, fan_out) per layer."""
+
+    n_inputs: int
+    width: int
+    depth: int
+    n_outputs: int
+
+    def __post_init__(self):
+        for name in ("n_inputs", "width", "depth", "n_outputs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+    @property
+    def layers(self) -> list[tuple[int, int]]:
+        sizes = [self.n_inputs] + [self.width] * self.depth + [self.n_outputs]
+        return list(zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def n_params(self) -> int:
+        return sum((fan_in + 1) * fan_out for fan_in, fan_out in self.layers)
+
+    @property
+    def name(self) -> str:
+        """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``."""
+        return "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs])
+
+    def slices(self) -> list[tuple[slice, slice]]:
+        """Per layer, the slices of the flat vector holding its weights and its bias."""
+        out, offset = [], 0
+        for fan_in, fan_out in self.layers:
+            w = slice(offset, offset + fan_in * fan_out)
+            offset = w.stop
+            b = slice(offset, offset + fan_out)
+            offset = b.stop
+            out.append((w, b))
+        return out
+
+    def unflatten(self, theta):
+        """[B, D] (numpy or TensorFlow) -> list of (W [B, fan_in, fan_out], b [B, fan_out])."""
+        import tensorflow as tf
+
+        batch = tf.shape(theta)[0]
+        return [
+            (tf.reshape(theta[:, w], [batch, fan_in, fan_out]), theta[:, b])
+            for (w, b), (fan_in, fan_out) in zip(self.slices(), self.layers)
+        ]
+
+    def logits(self, theta, x):
+        """Logits of B networks: theta [B, D]; x [N, n_inputs] (shared) or [B, N, n_inputs].
+
+        Returns [B, N, n_outputs]. Hidden layers use ELU (alpha = 1); the output layer is linear,
+        so that losses are taken from logits and stay finite far from the origin.
+        """
+        import tensorflow as tf
+
+        params = self.unflatten(theta)
+        w, b = params[0]
+        if x.shape.rank == 2:  # shared inputs: one GEMM over all B networks
+            batch = tf.shape(w)[0]
+            fan_in, fan_out = self.layers[0]
+            w_all = tf.reshape(tf.transpose(w, [1, 0, 2]), [fan_in, batch * fan_out])
+            z = tf.matmul(x, w_all)
+            z = tf.transpose(tf.reshape(z, [-1, batch, fan_out]), [1, 0, 2])
+        else:
+            z = tf.matmul(x, w)
+        h = z + b[:, None, :]
+        for w, b in params[1:]:
+            h = tf.matmul(tf.nn.elu(h), w) + b[:, None, :]
+        return h
+
+    def initial_points(self, rng: np.random.Generator, n: int, bound: float) -> np.ndarray:
+        """n points drawn uniformly from [-bound, bound]^D, float32 [n, D]."""
+        return rng.uniform(-bound, bound, size=(n, self.n_params)).astype(np.float32)

@@ -1,0 +1,107 @@
+"""The batched objective at the centre of fla: a loss over flat parameter vectors.
+
+    theta [B, D] -> loss [B], gradient [B, D], hvp(theta, v) [B, D], hessian [B, D, D]
+
+The loss is the mean log-likelihood loss (cross-entropy) of the patterns, taken from logits:
+sigmoid cross-entropy for binary problems, softmax cross-entropy for multi-class ones, so that it
+stays finite for weights drawn from [-10, 10]. The B losses are independent, so the gradient of
+their sum with respect to theta [B, D] is the B per-vector gradients, and the Jacobian of that
+gradient taken per batch row is the B Hessians.
+
+The ``*_at`` methods take the patterns explicitly (x [N, n_in] shared by all B vectors, or
+[B, N, n_in] one set per vector, with labels [N] or [B, N]); they are plain TensorFlow functions meant
+to be inlined into compiled programs (the walk sampler, Lanczos, NEB). Calling the objective on
+theta alone evaluates it on the whole training set, compiled, accepting numpy.
+
+    >>> f = Objective(MLP(2, 2, 1, 1), xor())
+    >>> f(np.zeros((3, 9), np.float32)).shape
+    TensorShape([3])
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .networks import MLP
+from .problems import Problem
+
+
+class Objective:
+    def __init__(self, network: MLP, problem: Problem, dtype=tf.float32):
+        if network.n_inputs != problem.n_inputs or network.n_outputs != problem.n_outputs:
+            raise ValueError(
+                f"network {network.name} does not fit problem {problem.name} "
+                f"({problem.n_inputs} inputs, {problem.n_outputs} outputs)"
+            )
+        self.network = network
+        self.problem = problem
+        self.dtype = dtype
+        self.n_params = network.n_params
+        self.x_train = tf.constant(problem.x_train, dtype)
+        self.y_train = tf.constant(problem.y_train, tf.int32)
+        self._full = tf.function(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
+        self._grad = tf.function(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
+        self._hess = tf.function(lambda theta: self.hessian_at(theta, self.x_train, self.y_train)[3])
+        self._hvp = tf.function(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
+
+    # -- the patterns given explicitly (inlined into compiled programs) --------------------------
+    def loss_and_accuracy_at(self, theta, x, y):
+        """Mean loss [B] and accuracy [B] of B parameter vectors on patterns x, labels y."""
+        logits = self.network.logits(theta, x)
+        batch = tf.shape(logits)[0]
+        if self.problem.kind == "binary":
+            z = logits[..., 0]
+            labels = tf.cast(tf.broadcast_to(y, tf.shape(z)), z.dtype)
+            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
+            correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
+        else:
+            labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+        return tf.reduce_mean(losses, -1), tf.reduce_mean(tf.cast(correct, logits.dtype), -1)
+
+    def loss_at(self, theta, x, y):
+        return self.loss_and_accuracy_at(theta, x, y)[0]
+
+    def gradient_at(self, theta, x, y):
+        """(loss [B], accuracy [B], gradient [B, D])."""
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            loss, accuracy = self.loss_and_accuracy_at(theta, x, y)
+        return loss, accuracy, tape.gradient(loss, theta)
+
+    def hessian_at(self, theta, x, y):
+        """(loss, accuracy, gradient, Hessian [B, D, D]): the full Hessian, batched, symmetrised."""
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            loss, accuracy, grad = self.gradient_at(theta, x, y)
+        hess = outer.batch_jacobian(grad, theta)
+        return loss, accuracy, grad, 0.5 * (hess + tf.linalg.matrix_transpose(hess))
+
+    def hvp_at(self, theta, v, x, y):
+        """Hessian-vector products H(theta_b) v_b, [B, D], by reverse-over-reverse differentiation."""
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            grad = self.gradient_at(theta, x, y)[2]
+            grad_dot_v = tf.reduce_sum(grad * tf.stop_gradient(v), axis=-1)
+        return outer.gradient(grad_dot_v, theta)
+
+    # -- on the whole training set, compiled, numpy in -------------------------------------------
+    def _as_theta(self, theta):
+        theta = tf.convert_to_tensor(np.asarray(theta), self.dtype)
+        if theta.shape.rank != 2 or theta.shape[1] != self.n_params:
+            raise ValueError(f"theta must be [B, {self.n_params}], got {list(theta.shape)}")
+        return theta
+
+    def __call__(self, theta):
+        """Training loss [B] of theta [B, D] on all training patterns."""
+        return self._full(self._as_theta(theta))
+
+    def gradient(self, theta):
+        return self._grad(self._as_theta(theta))
+
+    def hessian(self, theta):
+        return self._hess(self._as_theta(theta))
+
+    def hvp(self, theta, v):
+        return self._hvp(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype))
