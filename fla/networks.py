@@ -12,8 +12,8 @@ D = 7960.
 
 Everything here is batched over parameter vectors: ``theta`` is [B, D] and the forward pass evaluates
 B networks at once. With inputs shared by all B networks ([N, n_inputs]) the first layer is one GEMM,
-[N, n_inputs] x [n_inputs, B * width]; with per-network inputs ([B, N, n_inputs]) it is a batched
-matmul.
+[N, n_inputs] x [n_inputs, width * B], read without a copy from the feature-major layout [D, B];
+with per-network inputs ([B, N, n_inputs]) it is a batched matmul.
 
     >>> net = MLP(n_inputs=2, width=2, depth=1, n_outputs=1)
     >>> net.n_params
@@ -76,27 +76,40 @@ class MLP:
             for (w, b), (fan_in, fan_out) in zip(self.slices(), self.layers)
         ]
 
-    def logits(self, theta, x):
-        """Logits of B networks: theta [B, D]; x [N, n_inputs] (shared) or [B, N, n_inputs].
+    def logits(self, theta, x, feature_major: bool = False):
+        """Logits [B, N, n_outputs] of B networks on patterns x.
 
-        Returns [B, N, n_outputs]. Hidden layers use ELU (alpha = 1); the output layer is linear,
-        so that losses are taken from logits and stay finite far from the origin.
+        theta is [B, D], or [D, B] with ``feature_major`` (the layout the walk loop keeps, in which
+        the first-layer weights of all B networks are one contiguous [n_inputs, fan_out * B] block).
+        x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
+        layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
+        logits and stay finite far from the origin.
         """
         import tensorflow as tf
 
+        if x.shape.rank == 2:
+            theta_t = theta if feature_major else tf.transpose(theta)
+            return self._logits_shared(theta_t, x)
+        if feature_major:
+            theta = tf.transpose(theta)
         params = self.unflatten(theta)
-        w, b = params[0]
-        if x.shape.rank == 2:  # shared inputs: one GEMM over all B networks
-            batch = tf.shape(w)[0]
-            fan_in, fan_out = self.layers[0]
-            w_all = tf.reshape(tf.transpose(w, [1, 0, 2]), [fan_in, batch * fan_out])
-            z = tf.matmul(x, w_all)
-            z = tf.transpose(tf.reshape(z, [-1, batch, fan_out]), [1, 0, 2])
-        else:
-            z = tf.matmul(x, w)
-        h = z + b[:, None, :]
+        h = tf.matmul(x, params[0][0]) + params[0][1][:, None, :]
         for w, b in params[1:]:
             h = tf.matmul(tf.nn.elu(h), w) + b[:, None, :]
+        return h
+
+    def _logits_shared(self, theta_t, x):
+        """Inputs shared by all networks: the first layer is one GEMM [N, in] x [in, out * B]."""
+        import tensorflow as tf
+
+        batch = tf.shape(theta_t)[1]
+        (w, b), *rest = self.slices()
+        fan_in, fan_out = self.layers[0]
+        z = tf.reshape(tf.matmul(x, tf.reshape(theta_t[w], [fan_in, fan_out * batch])), [-1, fan_out, batch])
+        h = tf.transpose(z + theta_t[b][None], [2, 0, 1])  # [B, N, out]
+        for (w, b), (fan_in, fan_out) in zip(rest, self.layers[1:]):
+            weights = tf.transpose(tf.reshape(theta_t[w], [fan_in, fan_out, batch]), [2, 0, 1])
+            h = tf.matmul(tf.nn.elu(h), weights) + tf.transpose(theta_t[b])[:, None, :]
         return h
 
     def initial_points(self, rng: np.random.Generator, n: int, bound: float) -> np.ndarray:

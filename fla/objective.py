@@ -45,9 +45,12 @@ class Objective:
         self._hvp = tf.function(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
-    def loss_and_accuracy_at(self, theta, x, y):
-        """Mean loss [B] and accuracy [B] of B parameter vectors on patterns x, labels y."""
-        logits = self.network.logits(theta, x)
+    def loss_and_accuracy_at(self, theta, x, y, feature_major=False):
+        """Mean loss [B] and accuracy [B] of B parameter vectors on patterns x, labels y.
+
+        With ``feature_major`` theta is [D, B] (see :meth:`MLP.logits`) and so is the gradient.
+        """
+        logits = self.network.logits(theta, x, feature_major)
         batch = tf.shape(logits)[0]
         if self.problem.kind == "binary":
             z = logits[..., 0]
@@ -63,15 +66,21 @@ class Objective:
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]
 
-    def gradient_at(self, theta, x, y):
-        """(loss [B], accuracy [B], gradient [B, D])."""
+    def gradient_at(self, theta, x, y, feature_major=False):
+        """(loss [B], accuracy [B], gradient [B, D] (or [D, B] with ``feature_major``))."""
         with tf.GradientTape() as tape:
             tape.watch(theta)
-            loss, accuracy = self.loss_and_accuracy_at(theta, x, y)
+            loss, accuracy = self.loss_and_accuracy_at(theta, x, y, feature_major)
         return loss, accuracy, tape.gradient(loss, theta)
 
     def hessian_at(self, theta, x, y):
-        """(loss, accuracy, gradient, Hessian [B, D, D]): the full Hessian, batched, symmetrised."""
+        """(loss, accuracy, gradient, Hessian [B, D, D]): the full Hessian, batched, symmetrised.
+
+        Shared inputs are broadcast to one copy per vector: for the small D that a full Hessian
+        serves, the batched-matmul forward vectorises better under ``batch_jacobian``.
+        """
+        if x.shape.rank == 2:
+            x = tf.broadcast_to(x, tf.concat([tf.shape(theta)[:1], tf.shape(x)], 0))
         with tf.GradientTape() as outer:
             outer.watch(theta)
             loss, accuracy, grad = self.gradient_at(theta, x, y)

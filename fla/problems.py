@@ -15,6 +15,7 @@ directory or in its ``mnist/`` subdirectory. Nothing is ever downloaded.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -81,10 +82,19 @@ NEEDS_DATA = {"mnist"}
 
 
 def load_problem(name: str, data_dir=None) -> Problem:
-    """The problem called ``name`` (see ``PROBLEMS``); data sets are read from ``data_dir``."""
+    """The problem called ``name`` (see ``PROBLEMS``); data sets are read from ``data_dir``.
+
+    Loaded once per process and data directory (a sweep's worker runs many configurations).
+    """
     if name not in PROBLEMS:
         raise ConfigError(f"unknown problem {name!r}; choose one of: {', '.join(sorted(PROBLEMS))}")
-    return PROBLEMS[name](data_dir) if name in NEEDS_DATA else PROBLEMS[name]()
+    root = str(resolve_data_dir(data_dir)) if name in NEEDS_DATA else None
+    return _load(name, root)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, root: str | None) -> Problem:
+    return PROBLEMS[name](root) if root is not None else PROBLEMS[name]()
 
 
 def resolve_data_dir(data_dir=None) -> Path:

@@ -151,13 +151,9 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
 
     from .curvature import curvature_class, eigenvalues
     from .networks import MLP
-    from .objective import Objective
-    from .walks import WalkProgram
 
     network = MLP(problem.n_inputs, config.width, config.depth, problem.n_outputs)
-    objective = Objective(network, problem)
-    program = WalkProgram(objective, p.step_size, hessian=p.hessian,
-                          record_params=config.record_params, batching=p.batching)
+    program = walk_program(network, problem, p.hessian, config.record_params, p.batching)
     meta, t0 = metadata(config, p, problem, tf), time.time()
     constants = {"problem": config.problem, "width": config.width, "depth": config.depth,
                  "n_params": p.n_params, "activation": config.activation,
@@ -180,7 +176,7 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
             for step0 in range(0, p.steps, block):
                 s = min(block, p.steps - step0)
                 train_idx, test_idx = batch_indices(p, problem, shared, batch_rng, step0, s, n, config)
-                theta, rec = program.run(theta, key, step0, s, train_idx, test_idx)
+                theta, rec = program.run(theta, p.step_size, key, step0, s, train_idx, test_idx)
                 columns = {name: rec[name].reshape(s * n) for name in
                            ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy") if name in rec}
                 columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
@@ -188,7 +184,7 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
                 if "params" in rec:
                     columns["params"] = rec["params"].reshape(s * n, -1)
                 if p.hessian:
-                    eigs = eigenvalues(rec["hessian"].reshape(s * n, p.n_params, p.n_params))
+                    eigs = eigenvalues(tf.reshape(rec["hessian"], [s * n, p.n_params, p.n_params]))
                     columns.update(eigenvalues=eigs, eig_min=eigs[:, 0], eig_max=eigs[:, -1],
                                    curvature=curvature_class(eigs, config.flat_tolerance),
                                    hessian=np.where(np.isfinite(eigs).all(-1), "exact", None))
@@ -196,7 +192,7 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
                 bar.update(s * n)
             endpoints.write(table(ENDPOINT_SCHEMA, constants, {
                 "walk": np.arange(first, first + n, dtype=np.int32),
-                "step": np.full(n, p.steps, np.int32), "params": theta.numpy()}, n))
+                "step": np.full(n, p.steps, np.int32), "params": theta}, n))
         bar.close()
         meta.update(end_time=now(), wall_seconds=round(time.time() - t0, 3), rows=points.rows)
         for writer in writers:
@@ -212,6 +208,24 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
         print(f"{points.rows} points ({p.walks} walks x {p.steps} steps) in {meta['wall_seconds']:.1f} s "
               f"({rate:,.0f} steps/s) -> {out / POINTS}")
     return meta
+
+
+_PROGRAMS: dict = {}
+
+
+def walk_program(network, problem, hessian: bool, record_params: bool, batching: str):
+    """The compiled walk program for this network and problem, built once per process.
+
+    A sweep runs many configurations (seeds, bounds, granularities) of one architecture in a
+    worker; they share the program and so its XLA compilation (seconds) per input shape.
+    """
+    from .objective import Objective
+    from .walks import WalkProgram
+
+    key = (network, id(problem), hessian, record_params, batching)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = WalkProgram(Objective(network, problem), hessian, record_params, batching)
+    return _PROGRAMS[key]
 
 
 def shared_batches(config, p: Plan, problem):
