@@ -87,6 +87,7 @@ class MLP:
         """
         import tensorflow as tf
 
+        x = tf.convert_to_tensor(x, theta.dtype)
         if x.shape.rank == 2:
             theta_t = theta if feature_major else tf.transpose(theta)
             return self._logits_shared(theta_t, x)

@@ -39,10 +39,11 @@ class Objective:
         self.n_params = network.n_params
         self.x_train = tf.constant(problem.x_train, dtype)
         self.y_train = tf.constant(problem.y_train, tf.int32)
-        self._full = tf.function(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
-        self._grad = tf.function(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
-        self._hess = tf.function(lambda theta: self.hessian_at(theta, self.x_train, self.y_train)[3])
-        self._hvp = tf.function(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
+        compile = lambda fn: tf.function(fn, reduce_retracing=True)  # one trace for any batch size
+        self._full = compile(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
+        self._grad = compile(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
+        self._hess = compile(lambda theta: self.hessian_at(theta, self.x_train, self.y_train)[3])
+        self._hvp = compile(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
     def loss_and_accuracy_at(self, theta, x, y, feature_major=False):

@@ -10,8 +10,10 @@ A configuration's directory holds
     endpoints.parquet   the final parameter vector of every walk (theta_S, after the last update)
     run.json            the run's metadata, written last: its presence marks the run complete
 
-Both Parquet files carry the same metadata under the key ``fla`` (fla and TensorFlow versions, the
-full configuration, device, start and end time). Each file is written under a temporary name and
+Both Parquet files carry the run's metadata as JSON under the key ``fla``: in the Arrow schema
+(``pq.read_table(f).schema.metadata[b"fla"]``: versions, full configuration, device, start time) and,
+complete with end time and row count, in the file's key-value metadata
+(``pq.read_metadata(f).metadata[b"fla"]``, the same as run.json). Each file is written under a temporary name and
 renamed when complete, so a killed run never leaves a file that looks whole. (The renames are atomic
 against a killed process; against power loss they are not fsync'ed, which costs more than a small
 configuration takes to sample.)
@@ -96,14 +98,13 @@ class PartWriter:
     def __init__(self, path: Path, schema: pa.Schema, metadata: dict):
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self.schema = schema
+        self.schema = schema.with_metadata({"fla": json.dumps(metadata)})
         strings = [f.name for f in schema if f.type == pa.string()]  # dictionary-encode only these
-        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd", use_dictionary=strings)
-        self.writer.add_key_value_metadata({"fla": json.dumps(metadata)})
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=strings)
         self.rows = 0
 
     def write(self, tbl: pa.Table) -> None:
-        self.writer.write_table(tbl)
+        self.writer.write_table(tbl.replace_schema_metadata(self.schema.metadata))
         self.rows += tbl.num_rows
 
     def commit(self, metadata: dict) -> None:

@@ -1,0 +1,81 @@
+"""Gradients, Hessians and Hessian-vector products against central finite differences (float64)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import numpy_logits
+from fla.networks import MLP
+from fla.objective import Objective
+from fla.problems import xor
+
+
+def fd_gradient(f, theta, eps=1e-6):
+    grad = np.zeros_like(theta)
+    for j in range(theta.shape[1]):
+        e = np.zeros_like(theta)
+        e[:, j] = eps
+        grad[:, j] = (f(theta + e) - f(theta - e)) / (2 * eps)
+    return grad
+
+
+def objectives(multiclass_problem):
+    return [
+        Objective(MLP(2, 2, 1, 1), xor(), dtype=tf.float64),
+        Objective(MLP(2, 3, 2, 1), xor(), dtype=tf.float64),
+        Objective(MLP(5, 4, 1, 3), multiclass_problem, dtype=tf.float64),
+        Objective(MLP(5, 2, 3, 3), multiclass_problem, dtype=tf.float64),
+    ]
+
+
+def test_loss_matches_an_independent_cross_entropy(multiclass_problem):
+    f = Objective(MLP(5, 4, 2, 3), multiclass_problem, dtype=tf.float64)
+    theta = np.random.default_rng(0).uniform(-1, 1, (2, f.n_params))
+    for b in range(2):
+        z = numpy_logits(f.network.layers, theta[b], multiclass_problem.x_train.astype(np.float64))
+        logp = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(1, keepdims=True)
+        expected = -logp[np.arange(len(z)), multiclass_problem.y_train].mean()
+        assert f(theta)[b].numpy() == pytest.approx(expected, rel=1e-12)
+
+
+def test_binary_loss_and_accuracy_by_hand():
+    f = Objective(MLP(2, 2, 1, 1), xor(), dtype=tf.float64)
+    theta = np.zeros((1, 9))
+    theta[0, -1] = 1.0  # output bias 1: every logit is 1
+    loss, accuracy = f.loss_and_accuracy_at(tf.constant(theta), f.x_train, f.y_train)
+    expected = 0.5 * (np.log1p(np.exp(-1.0)) + np.log1p(np.exp(1.0)))
+    assert loss.numpy()[0] == pytest.approx(expected, rel=1e-12)
+    assert accuracy.numpy()[0] == 0.5
+
+
+def test_gradient_matches_finite_differences(multiclass_problem):
+    for f in objectives(multiclass_problem):
+        theta = np.random.default_rng(f.n_params).uniform(-1, 1, (3, f.n_params))
+        expected = fd_gradient(lambda t: f(t).numpy(), theta)
+        np.testing.assert_allclose(f.gradient(theta).numpy(), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
+    eps = 1e-5
+    for f in objectives(multiclass_problem):
+        theta = np.random.default_rng(f.n_params + 1).uniform(-1, 1, (2, f.n_params))
+        hess = f.hessian(theta).numpy()
+        for b in range(2):
+            step = eps * np.eye(f.n_params)  # column j of H = (g(theta + eps e_j) - g(theta - eps e_j)) / 2 eps
+            expected = (f.gradient(theta[b] + step).numpy() - f.gradient(theta[b] - step).numpy()) / (2 * eps)
+            np.testing.assert_allclose(hess[b], expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(hess, hess.transpose(0, 2, 1))
+        v = np.random.default_rng(2).normal(size=theta.shape)
+        np.testing.assert_allclose(f.hvp(theta, v).numpy(), np.einsum("bij,bj->bi", hess, v), rtol=1e-9, atol=1e-12)
+
+
+def test_loss_is_finite_far_from_the_origin():
+    f = Objective(MLP(2, 20, 3, 1), xor())
+    theta = np.random.default_rng(0).uniform(-10, 10, (50, f.n_params)).astype(np.float32) * 10
+    assert np.isfinite(f(theta).numpy()).all()
+    assert np.isfinite(f.gradient(theta).numpy()).all()
+
+
+def test_wrong_theta_shape_is_refused():
+    f = Objective(MLP(2, 2, 1, 1), xor())
+    with pytest.raises(ValueError, match=r"theta must be \[B, 9\]"):
+        f(np.zeros((3, 8)))

@@ -1,0 +1,139 @@
+"""The walk rule, the recorded values, determinism and the Parquet contract, on real sampling runs."""
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from fla.curvature import curvature_class
+from fla.networks import MLP
+from fla.objective import Objective
+from fla.problems import load_problem
+from fla.sample import SampleConfig, plan, sample, shared_batches
+from test_problems import make_mnist
+
+COLUMNS = ["problem", "width", "depth", "n_params", "activation", "granularity", "bound", "step_size",
+           "seed", "walk", "step", "loss", "grad_norm", "accuracy", "test_loss", "test_accuracy",
+           "curvature", "eig_min", "eig_max", "eigenvalues", "params"]
+
+
+def by_walk(df, column):
+    """[walks, steps, ...] array of a column, whatever the row order."""
+    df = df.sort_values(["walk", "step"])
+    values = np.stack(df[column].to_numpy()) if df[column].dtype == object else df[column].to_numpy()
+    return values.reshape(df.walk.nunique(), df.step.nunique(), *values.shape[1:])
+
+
+def check_walk_rule(params, endpoints, grads, s):
+    """Each coordinate moves by at most s against the sign of its gradient (zero moves +)."""
+    moves = np.diff(np.concatenate([params, endpoints[:, None]], 1), axis=1)
+    assert np.abs(moves).max() <= s * (1 + 1e-5)
+    assert np.abs(moves).max() > 0.9 * s  # the bound is reached, not a smaller one
+    clear = np.abs(grads) > 1e-4  # signs of gradients near zero may differ between XLA and eager
+    assert (np.sign(moves[clear]) == -np.sign(grads[clear])).all()
+    assert (moves[grads == 0] >= 0).all()
+
+
+@pytest.fixture(scope="module")
+def xor_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("xor") / "run"
+    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=15,
+                          seed=3, record_params=True)
+    sample(config, out, quiet=True)
+    return config, out
+
+
+def test_xor_walk_rule_and_recorded_values(xor_run):
+    config, out = xor_run
+    df = pq.read_table(out / "points.parquet").to_pandas()
+    ends = pq.read_table(out / "endpoints.parquet").to_pandas().sort_values("walk")
+    params = by_walk(df, "params")
+    f = Objective(MLP(2, 2, 1, 1), load_problem("xor"))
+    flat = params.reshape(-1, 9)
+    grads = f.gradient(flat).numpy().reshape(params.shape)
+    check_walk_rule(params, np.stack(ends.params.to_numpy()), grads, s=0.2)
+    np.testing.assert_allclose(by_walk(df, "loss").ravel(), f(flat).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(by_walk(df, "grad_norm").ravel(), np.linalg.norm(grads.reshape(-1, 9), axis=1), rtol=1e-4)
+    assert (np.abs(params[:, 0]) <= 1).all()  # initial points in [-b, b]
+    hess = f.hessian(flat).numpy().astype(np.float64)
+    exact = np.linalg.eigvalsh(hess)
+    eigs = by_walk(df, "eigenvalues").reshape(-1, 9)
+    np.testing.assert_allclose(eigs, exact, atol=1e-5 * np.abs(exact).max())
+    assert list(by_walk(df, "curvature").ravel()) == list(curvature_class(exact))
+    np.testing.assert_allclose(by_walk(df, "eig_min").ravel(), exact[:, 0], atol=1e-5)
+    assert df.test_loss.isna().all() and (df.hessian == "exact").all()
+
+
+def test_parquet_contract(xor_run):
+    config, out = xor_run
+    table = pq.read_table(out / "points.parquet")
+    assert table.num_rows == 12 * 15
+    assert set(COLUMNS) <= set(table.column_names)
+    assert str(table.schema.field("eigenvalues").type) == "list<element: float>"
+    assert str(table.schema.field("params").type) == "list<element: float>"
+    df = table.to_pandas()
+    assert sorted(zip(df.walk, df.step)) == [(w, s) for w in range(12) for s in range(15)]
+    row = df.iloc[0]
+    assert (row.problem, row.width, row.depth, row.n_params, row.activation, row.granularity,
+            row.bound, row.step_size, row.seed) == ("xor", 2, 1, 9, "elu", "macro", 1.0, 0.2, 3)
+    ends = pq.read_table(out / "endpoints.parquet")
+    assert ends.num_rows == 12 and (ends.column("step").to_numpy() == 15).all()
+    meta = json.loads(pq.read_metadata(out / "points.parquet").metadata[b"fla"])
+    assert meta == json.loads((out / "run.json").read_text())
+    for key in ("fla_version", "tensorflow_version", "config", "device", "start_time", "end_time"):
+        assert key in meta
+    at_start = json.loads(table.schema.metadata[b"fla"])
+    assert at_start["config"] == meta["config"] and at_start["start_time"] == meta["start_time"]
+    assert meta["config"]["walks"] == 12 and meta["rows"] == 180
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_same_seed_same_data_other_seed_other_data(xor_run, tmp_path):
+    config, out = xor_run
+    sample(config, tmp_path / "again", quiet=True)
+    first, again = (pq.read_table(d / "points.parquet").replace_schema_metadata() for d in (out, tmp_path / "again"))
+    assert first.equals(again)
+    fields = {k: v for k, v in config.__dict__.items() if k != "activation"}
+    sample(SampleConfig(**{**fields, "seed": 4}), tmp_path / "other", quiet=True)
+    other = pq.read_table(tmp_path / "other" / "points.parquet")
+    assert not np.allclose(other.column("loss").to_numpy(), first.column("loss").to_numpy())
+
+
+def test_defaults_follow_the_study():
+    xor = load_problem("xor")
+    micro = plan(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=10.0), xor)
+    macro = plan(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0), xor)
+    assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, True)
+    assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
+    wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), xor)
+    assert wide.n_params == 501 and not wide.hessian  # above the default threshold of 200
+
+
+@pytest.mark.parametrize("batching", ["shared", "per_walk"])
+def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batching):
+    make_mnist(tmp_path / "data", n_train=50, n_test=30)
+    config = SampleConfig("mnist", width=3, depth=1, granularity="micro", bound=1.0, walks=5, steps=4,
+                          batch_size=10, record_params=True, batching=batching, seed=1)
+    sample(config, tmp_path / "run", data_dir=tmp_path / "data", quiet=True)
+    df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
+    assert len(df) == 20 and df.curvature.isna().all() and df.test_loss.notna().all()
+    params = by_walk(df, "params")
+    ends = np.stack(pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk").params)
+    problem = load_problem("mnist", tmp_path / "data")
+    f = Objective(MLP(784, 3, 1, 10), problem)
+    if batching == "per_walk":
+        moves = np.diff(np.concatenate([params, ends[:, None]], 1), axis=1)
+        assert np.abs(moves).max() <= 0.02 * (1 + 1e-5)
+        return
+    train, test = shared_batches(config, plan(config, problem), problem)
+    for t in range(4):
+        x, y = problem.x_train[train[t]], problem.y_train[train[t]]
+        loss, acc, grad = (v.numpy() for v in f.gradient_at(tf.constant(params[:, t]), x, y))
+        np.testing.assert_allclose(by_walk(df, "loss")[:, t], loss, rtol=1e-5)
+        np.testing.assert_allclose(by_walk(df, "accuracy")[:, t], acc)
+        xt, yt = problem.x_test[test[t]], problem.y_test[test[t]]
+        np.testing.assert_allclose(by_walk(df, "test_loss")[:, t], f.loss_at(tf.constant(params[:, t]), xt, yt).numpy(), rtol=1e-5)
+        nxt = params[:, t + 1] if t < 3 else ends
+        check_walk_rule(params[:, t:t + 1], nxt, grad[:, None], s=0.02)
+    assert len(set(map(tuple, train))) == 4 and all(len(set(b)) == 10 for b in train)  # no repeats
