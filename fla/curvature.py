@@ -55,6 +55,15 @@ def curvature_codes(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.n
     return np.where(finite, codes, -1).astype(np.int8)
 
 
+def curvature_arrow(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE):
+    """Curvature classes as an Arrow string array (null where not finite), built from codes."""
+    import pyarrow as pa
+
+    codes = curvature_codes(eigs, tolerance)
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(CLASSES)).cast(pa.string())
+
+
 def curvature_class(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
     """Curvature class names (object array) per row of eigenvalues; None where not finite."""
     codes = curvature_codes(eigs, tolerance)

@@ -25,6 +25,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def orthogonalise(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """w [B, D] minus its projection on the orthonormal rows of basis [B, j, D]; twice is enough
+    (Kahan and Parlett's "twice is enough" for classical Gram-Schmidt)."""
+    for _ in range(2):
+        w = w - np.einsum("bjd,bj->bd", basis, np.einsum("bjd,bd->bj", basis, w))
+    return w
+
+
 class Hessian:
     """The Hessians of ``objective`` at points theta [B, D], on patterns (x, y) (default: training set)."""
 
@@ -56,13 +64,14 @@ class Hessian:
         theta = self.theta if theta is None else theta
         return self._hvp(theta, v.astype(self.dtype)).numpy().astype(np.float64)
 
-    def lanczos(self, steps: int, start: np.ndarray | None = None):
-        """m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully reorthogonalised.
+    def lanczos(self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10):
+        """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully
+        reorthogonalised; every ``check_every`` steps ``stop(alpha, beta)`` may end it early.
 
         Returns alpha [B, m], beta [B, m] (beta[:, j] couples steps j and j+1; the last one is the
-        residual norm) and the basis V [B, m, D]. On breakdown (an invariant subspace found) the
-        recurrence restarts from a random vector orthogonal to V with a zero coupling, so that the
-        Ritz values stay those of H restricted to the Krylov space.
+        residual norm) and the basis V [B, m, D], m being the steps taken. On breakdown (an
+        invariant subspace found) the recurrence restarts from a random vector orthogonal to V with a
+        zero coupling, so that the Ritz values stay those of H restricted to the Krylov space.
         """
         m = min(steps, self.dim)
         v = self.rng.standard_normal((self.batch, self.dim)) if start is None else np.array(start, np.float64)
@@ -73,17 +82,17 @@ class Hessian:
             basis[:, j] = v
             w = self.hvp(v)
             alpha[:, j] = np.einsum("bd,bd->b", w, v)
-            for _ in range(2):  # full reorthogonalisation, twice is enough (Kahan-Parlett)
-                w -= np.einsum("bjd,bj->bd", basis[:, :j + 1], np.einsum("bjd,bd->bj", basis[:, :j + 1], w))
+            w = orthogonalise(w, basis[:, :j + 1])
             beta[:, j] = np.linalg.norm(w, axis=1)
             if j + 1 == m:
                 break
+            if stop is not None and (j + 1) % check_every == 0 and stop(alpha[:, :j + 1], beta[:, :j + 1]):
+                return alpha[:, :j + 1], beta[:, :j + 1], basis[:, :j + 1]
             scale = np.abs(alpha[:, :j + 1]).max(axis=1) + 1e-30
             broken = beta[:, j] <= 1e-10 * scale
             if broken.any():
                 w[broken] = self.rng.standard_normal((broken.sum(), self.dim))
-                for _ in range(2):
-                    w -= np.einsum("bjd,bj->bd", basis[:, :j + 1], np.einsum("bjd,bd->bj", basis[:, :j + 1], w))
+                w = orthogonalise(w, basis[:, :j + 1])
                 beta[broken, j] = 0.0
             v = w / np.linalg.norm(w, axis=1, keepdims=True)
         return alpha, beta, basis
@@ -104,27 +113,27 @@ class Hessian:
     def eigenvalues(self, k: int = 1, tol: float = 1e-3, max_steps: int = 200, check_every: int = 10) -> dict:
         """The k smallest and k largest eigenvalues of each point's Hessian, by Lanczos.
 
-        Lanczos restarts with more steps (``check_every`` more each time, up to ``max_steps``) until
-        the k extreme Ritz values at both ends have residual bounds <= tol x max|Ritz value|.
+        Lanczos runs until the k extreme Ritz values at both ends have residual bounds
+        <= tol x max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached.
         Returns ``min`` [B, k] (ascending), ``max`` [B, k] (descending), ``converged`` [B] (bool),
         ``steps`` (the Lanczos steps taken) and ``residual`` [B] (the largest relative bound among the
         2k reported values).
         """
-        start = self.rng.standard_normal((self.batch, self.dim))
-        steps = min(max(2 * k + check_every, 2 * check_every), self.dim)
-        while True:
-            alpha, beta, _ = self.lanczos(steps, start)
+        kk = min(k, self.dim)
+
+        def relative_residuals(alpha, beta):
             values, _, residuals = self.ritz(alpha, beta)
             scale = np.abs(values).max(axis=1, keepdims=True) + 1e-30
-            kk = min(k, values.shape[1])
             ends = np.concatenate([residuals[:, :kk], residuals[:, -kk:]], axis=1) / scale
-            worst = ends.max(axis=1)
-            converged = worst <= tol
-            if converged.all() or steps >= min(max_steps, self.dim):
-                break
-            steps = min(steps + check_every, max_steps, self.dim)
-        return {"min": values[:, :kk], "max": values[:, ::-1][:, :kk], "converged": converged,
-                "steps": steps, "residual": worst}
+            return values, ends.max(axis=1)
+
+        def converged(alpha, beta):
+            return alpha.shape[1] >= 2 * kk and bool((relative_residuals(alpha, beta)[1] <= tol).all())
+
+        alpha, beta, _ = self.lanczos(max_steps, stop=converged, check_every=check_every)
+        values, worst = relative_residuals(alpha, beta)
+        return {"min": values[:, :kk], "max": values[:, ::-1][:, :kk], "converged": worst <= tol,
+                "steps": alpha.shape[1], "residual": worst}
 
     def trace(self, samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """Hutchinson's estimate of tr(H) per point, and its standard error; [B] each."""
