@@ -25,9 +25,16 @@ def add_sample_parser(commands) -> None:
     p.add_argument("--steps", type=int, help="steps per walk (default 1000 micro, 100 macro)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--hessian", choices=HESSIAN_POLICIES, default="auto",
-                   help="full Hessian eigenvalues at every point: auto = when D <= --hessian-max-params")
+                   help="curvature: full = exact spectrum of the full Hessian; lanczos = eig_min/eig_max by "
+                   "Lanczos on Hessian-vector products; auto = full when D <= --hessian-max-params, else lanczos")
     p.add_argument("--hessian-max-params", type=int, default=HESSIAN_MAX_PARAMS,
                    help=f"largest D for which --hessian auto computes the full spectrum (default {HESSIAN_MAX_PARAMS})")
+    p.add_argument("--hessian-at", default="auto",
+                   help="where curvature is computed: all, last (each walk's last step), every:K (steps 0, K, "
+                   "2K, ...), grad-below:X (points with gradient norm < X); auto = all for full, last for lanczos")
+    p.add_argument("--lanczos-tol", type=float, default=1e-3,
+                   help="Lanczos stops when the extreme Ritz values' residual bounds are <= tol x max|eigenvalue|")
+    p.add_argument("--lanczos-steps", type=int, default=100, help="most Lanczos steps per point (default 100)")
     p.add_argument("--flat-tolerance", type=float, default=1e-5,
                    help="an eigenvalue is zero when |ev| <= tol * max|ev| (default 1e-5)")
     p.add_argument("--record-params", action="store_true", help="store every point's parameter vector")
@@ -46,7 +53,8 @@ def run_sample(args) -> int:
     config = SampleConfig(
         problem=args.problem, width=args.width, depth=args.depth, granularity=args.granularity,
         bound=args.bound, walks=args.walks, steps=args.steps, seed=args.seed, hessian=args.hessian,
-        hessian_max_params=args.hessian_max_params, record_params=args.record_params,
+        hessian_max_params=args.hessian_max_params, hessian_at=args.hessian_at, lanczos_tol=args.lanczos_tol,
+        lanczos_steps=args.lanczos_steps, record_params=args.record_params,
         batching=args.batching, batch_size=args.batch_size, chunk=args.chunk,
         flat_tolerance=args.flat_tolerance)
     config.validate()  # before TensorFlow is imported: bad flags fail fast

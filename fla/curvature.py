@@ -55,13 +55,31 @@ def curvature_codes(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.n
     return np.where(finite, codes, -1).astype(np.int8)
 
 
-def curvature_arrow(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE):
-    """Curvature classes as an Arrow string array (null where not finite), built from codes."""
+def extreme_codes(eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
+    """Curvature codes from the extreme eigenvalues alone (Lanczos), claiming only what they prove.
+
+    eig_min > 0 proves ``convex`` and eig_max < 0 ``concave``; an extreme within the tolerance of
+    zero proves ``flat``. Otherwise the spectrum has both signs: ``saddle``, though a zero eigenvalue
+    inside the spectrum, which the exact classifier would call ``flat``, is not tested.
+    """
+    eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
+    zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))
+    codes = np.where(eig_min > zero, 0, np.where(eig_max < -zero, 1, 2))
+    codes = np.where((np.abs(eig_min) <= zero) | (np.abs(eig_max) <= zero), 3, codes)
+    return np.where(np.isfinite(eig_min) & np.isfinite(eig_max), codes, -1).astype(np.int8)
+
+
+def codes_arrow(codes: np.ndarray):
+    """Curvature codes as an Arrow string array (null for code -1)."""
     import pyarrow as pa
 
-    codes = curvature_codes(eigs, tolerance)
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array(CLASSES)).cast(pa.string())
+
+
+def curvature_arrow(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE):
+    """Curvature classes of full spectra as an Arrow string array (null where not finite)."""
+    return codes_arrow(curvature_codes(eigs, tolerance))
 
 
 def curvature_class(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:

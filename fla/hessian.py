@@ -37,6 +37,7 @@ class Hessian:
     """The Hessians of ``objective`` at points theta [B, D], on patterns (x, y) (default: training set)."""
 
     def __init__(self, objective, theta, x=None, y=None, seed: int = 0):
+        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise."""
         import tensorflow as tf
 
         self.objective = objective
@@ -44,10 +45,9 @@ class Hessian:
         self.theta = np.atleast_2d(np.asarray(theta, self.dtype))
         if self.theta.shape[1] != objective.n_params:
             raise ValueError(f"theta must be [B, {objective.n_params}], got {list(self.theta.shape)}")
-        x = objective.x_train if x is None else tf.convert_to_tensor(x, objective.dtype)
-        y = objective.y_train if y is None else tf.convert_to_tensor(y, tf.int32)
+        self.x = objective.x_train if x is None else tf.convert_to_tensor(x, objective.dtype)
+        self.y = objective.y_train if y is None else tf.convert_to_tensor(y, tf.int32)
         self.rng = np.random.default_rng(seed)
-        self._hvp = tf.function(lambda th, v: objective.hvp_at(th, v, x, y), reduce_retracing=True)
         self.hvp_calls = 0
 
     @property
@@ -62,7 +62,7 @@ class Hessian:
         """H(theta_b) v_b for v [B, D] (float64 in and out; computed in the objective's precision)."""
         self.hvp_calls += 1
         theta = self.theta if theta is None else theta
-        return self._hvp(theta, v.astype(self.dtype)).numpy().astype(np.float64)
+        return self.objective.hvp_on(theta, v.astype(self.dtype), self.x, self.y).numpy().astype(np.float64)
 
     def lanczos(self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10):
         """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully

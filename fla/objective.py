@@ -44,6 +44,7 @@ class Objective:
         self._grad = compile(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
         self._hess = compile(lambda theta: self.hessian_at(theta, self.x_train, self.y_train)[3])
         self._hvp = compile(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
+        self._hvp_on = compile(self.hvp_at)
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
     def loss_and_accuracy_at(self, theta, x, y, feature_major=False):
@@ -80,6 +81,7 @@ class Objective:
         Shared inputs are broadcast to one copy per vector: for the small D that a full Hessian
         serves, the batched-matmul forward vectorises better under ``batch_jacobian``.
         """
+        x = tf.convert_to_tensor(x, self.dtype)
         if x.shape.rank == 2:
             x = tf.broadcast_to(x, tf.concat([tf.shape(theta)[:1], tf.shape(x)], 0))
         with tf.GradientTape() as outer:
@@ -115,3 +117,8 @@ class Objective:
 
     def hvp(self, theta, v):
         return self._hvp(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype))
+
+    def hvp_on(self, theta, v, x, y):
+        """Compiled Hessian-vector products on given patterns (x [N, n_in] or [B, N, n_in])."""
+        return self._hvp_on(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype),
+                            tf.convert_to_tensor(x, self.dtype), tf.convert_to_tensor(y, tf.int32))

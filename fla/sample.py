@@ -36,8 +36,9 @@ from .store import (ENDPOINT_SCHEMA, ENDPOINTS, POINT_SCHEMA, POINTS, RUN_JSON, 
                     table, write_json)
 from .walks import DEFAULT_STEPS, GRANULARITY, step_size
 
-HESSIAN_POLICIES = ("auto", "full", "none")
-HESSIAN_MAX_PARAMS = 200  # auto: the full spectrum at every point up to this D (cost ~ D^3 a point)
+HESSIAN_POLICIES = ("auto", "full", "lanczos", "none")
+HESSIAN_MAX_PARAMS = 200  # auto: the full spectrum up to this D (cost ~ D^3 a point), Lanczos above
+LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
 BLOCK_BYTES = 256 * 2**20  # what one compiled call may return, bounding memory
 PIPELINE_BLOCKS = 2  # steps run in (at least) this many blocks, so that writing overlaps walking (2 measured best of 1, 2, 4)
 
@@ -54,6 +55,9 @@ class SampleConfig:
     seed: int = 0
     hessian: str = "auto"
     hessian_max_params: int = HESSIAN_MAX_PARAMS
+    hessian_at: str = "auto"  # all, last, every:K, grad-below:X; auto = all (exact), last (lanczos)
+    lanczos_tol: float = 1e-3
+    lanczos_steps: int = 100
     record_params: bool = False
     batching: str = "shared"  # mini-batch problems only: shared or per_walk
     batch_size: int = 100
@@ -74,6 +78,10 @@ class SampleConfig:
             (self.hessian in HESSIAN_POLICIES, "--hessian", f"one of {', '.join(HESSIAN_POLICIES)}"),
             (is_int(self.hessian_max_params) and self.hessian_max_params >= 1, "--hessian-max-params",
              "an integer >= 1"),
+            (hessian_at_valid(self.hessian_at), "--hessian-at",
+             "auto, all, last, every:K (K >= 1) or grad-below:X (X > 0)"),
+            (is_number(self.lanczos_tol) and 0 < self.lanczos_tol < 1, "--lanczos-tol", "a number in (0, 1)"),
+            (is_int(self.lanczos_steps) and self.lanczos_steps >= 2, "--lanczos-steps", "an integer >= 2"),
             (self.batching in ("shared", "per_walk"), "--batching", "shared or per_walk"),
             (is_int(self.batch_size) and self.batch_size >= 1, "--batch-size", "an integer >= 1"),
             (self.chunk is None or (is_int(self.chunk) and self.chunk >= 1), "--chunk", "an integer >= 1"),
@@ -83,6 +91,25 @@ class SampleConfig:
         for ok, name, expected in checks:
             if not ok:
                 raise ConfigError(f"{name} must be {expected}, got {getattr(self, name.lstrip('-').replace('-', '_'), None)!r}")
+
+
+def parse_hessian_at(spec: str):
+    """'all' | 'last' | 'every:K' | 'grad-below:X' -> (kind, value); None if malformed."""
+    kind, _, value = str(spec).partition(":")
+    try:
+        if kind in ("auto", "all", "last") and not value:
+            return kind, None
+        if kind == "every" and int(value) >= 1:
+            return kind, int(value)
+        if kind == "grad-below" and float(value) > 0:
+            return kind, float(value)
+    except ValueError:
+        pass
+    return None
+
+
+def hessian_at_valid(spec) -> bool:
+    return parse_hessian_at(spec) is not None
 
 
 def is_int(value) -> bool:
@@ -101,9 +128,15 @@ class Plan:
     walks: int
     steps: int
     step_size: float
-    hessian: bool
+    hessian: str  # exact, lanczos or none
+    hessian_at: str  # all, last, every:K or grad-below:X
     batching: str  # full, shared or per_walk
     chunk: int
+
+    @property
+    def keep_params(self) -> bool:
+        """Whether the walk program must return every point's parameters (Lanczos needs them)."""
+        return self.hessian == "lanczos"
 
 
 def plan(config: SampleConfig, problem) -> Plan:
@@ -113,10 +146,16 @@ def plan(config: SampleConfig, problem) -> Plan:
     d = network.n_params
     batching = "full" if problem.batch_size is None else config.batching
     walks = config.walks or 10 * d
-    hessian = config.hessian == "full" or (config.hessian == "auto" and d <= config.hessian_max_params)
+    if config.hessian == "auto":
+        hessian = "exact" if d <= config.hessian_max_params else "lanczos"
+    else:
+        hessian = {"full": "exact", "lanczos": "lanczos", "none": "none"}[config.hessian]
+    at = config.hessian_at
+    if at == "auto":
+        at = "all" if hessian == "exact" else "last"
     chunk = config.chunk or min(walks, 256 if batching == "per_walk" else 1024)
     return Plan(d, walks, config.steps or DEFAULT_STEPS[config.granularity],
-                step_size(config.granularity, config.bound), hessian, batching, min(chunk, walks))
+                step_size(config.granularity, config.bound), hessian, at, batching, min(chunk, walks))
 
 
 def check_out(out: Path) -> None:
@@ -156,7 +195,8 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
     from .networks import MLP
 
     network = MLP(problem.n_inputs, config.width, config.depth, problem.n_outputs)
-    program = walk_program(network, problem, p.hessian, config.record_params, p.batching)
+    program = walk_program(network, problem, p.hessian == "exact", config.record_params or p.keep_params,
+                           p.batching)
     meta, t0 = metadata(config, p, problem, tf), time.time()
     constants = {"problem": config.problem, "width": config.width, "depth": config.depth,
                  "n_params": p.n_params, "activation": config.activation,
@@ -165,12 +205,15 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
     writers = [PartWriter(out / POINTS, POINT_SCHEMA, meta), PartWriter(out / ENDPOINTS, ENDPOINT_SCHEMA, meta)]
     points, endpoints = writers
     shared = shared_batches(config, p, problem) if p.batching == "shared" else None
-    per_step_bytes = 4 * (8 + p.n_params * config.record_params + p.n_params**2 * p.hessian)
+    keep_params = config.record_params or p.keep_params
+    per_step_bytes = 4 * (8 + p.n_params * keep_params + p.n_params**2 * (p.hessian == "exact"))
     block = max(1, min(-(-p.steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
     bar = tqdm(total=p.walks * p.steps, unit="step", disable=quiet, desc=f"{config.problem} {network.name}")
 
-    def record(rec, first, n, step0, s):  # runs in the writer thread
-        points.write(table(POINT_SCHEMA, constants, block_columns(rec, first, n, step0, s, p, config), s * n))
+    def record(rec, first, n, step0, s, train_idx):  # runs in the writer thread
+        columns = block_columns(rec, first, n, step0, s, p, config)
+        columns.update(curvature_columns(rec, n, step0, s, p, config, program.objective, train_idx))
+        points.write(table(POINT_SCHEMA, constants, columns, s * n))
 
     pool, pending = ThreadPoolExecutor(1, thread_name_prefix="fla-writer"), None
     try:
@@ -187,7 +230,7 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
                 theta, rec = program.run(theta, p.step_size, key, step0, s, train_idx, test_idx)
                 if pending is not None:
                     pending.result()  # at most one block waits: bounded memory, rows in order
-                pending = pool.submit(record, rec, first, n, step0, s)
+                pending = pool.submit(record, rec, first, n, step0, s, train_idx)
                 bar.update(s * n)
             endpoints.write(table(ENDPOINT_SCHEMA, constants, {
                 "walk": np.arange(first, first + n, dtype=np.int32),
@@ -215,24 +258,82 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
 
 def block_columns(rec: dict, first: int, n: int, step0: int, s: int, p: Plan, config) -> dict:
     """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major rows)."""
-    import tensorflow as tf
-
-    import pyarrow as pa
-
-    from .curvature import curvature_arrow, eigenvalues
-
     columns = {name: rec[name].reshape(s * n) for name in
                ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy") if name in rec}
     columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
     columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
-    if "params" in rec:
+    if config.record_params:
         columns["params"] = rec["params"].reshape(s * n, -1)
-    if p.hessian:
-        eigs = eigenvalues(tf.reshape(rec["hessian"], [s * n, p.n_params, p.n_params]))
-        columns.update(eigenvalues=eigs, eig_min=eigs[:, 0], eig_max=eigs[:, -1],
-                       curvature=curvature_arrow(eigs, config.flat_tolerance),
-                       hessian=pa.array(np.full(s * n, "exact"), mask=~np.isfinite(eigs).all(-1)))
     return columns
+
+
+def hessian_points(p: Plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
+    """Which rows get curvature, by the plan's ``hessian_at``: a bool mask."""
+    kind, value = parse_hessian_at(p.hessian_at)
+    if kind == "all":
+        return np.ones(len(steps), bool)
+    if kind == "last":
+        return steps == p.steps - 1
+    if kind == "every":
+        return steps % value == 0
+    return grad_norm < value
+
+
+def curvature_columns(rec, n, step0, s, p: Plan, config, objective, train_idx) -> dict:
+    """eig_min, eig_max, curvature, hessian (and the full eigenvalues when exact) for selected rows."""
+    import pyarrow as pa
+    import tensorflow as tf
+
+    from .curvature import codes_arrow, curvature_codes, eigenvalues, extreme_codes
+
+    if p.hessian == "none":
+        return {}
+    rows = np.flatnonzero(hessian_points(p, np.repeat(np.arange(step0, step0 + s), n), rec["grad_norm"].ravel()))
+    eig_min, eig_max = np.full(s * n, np.nan), np.full(s * n, np.nan)
+    codes = np.full(s * n, -1, np.int8)
+    columns = {}
+    if p.hessian == "exact" and rows.size:
+        eigs = eigenvalues(tf.gather(tf.reshape(rec["hessian"], [s * n, p.n_params, p.n_params]), rows))
+        eig_min[rows], eig_max[rows] = eigs[:, 0], eigs[:, -1]
+        codes[rows] = curvature_codes(eigs, config.flat_tolerance)
+        offsets = np.zeros(s * n + 1, np.int32)
+        offsets[rows + 1] = p.n_params
+        values = pa.array(eigs.astype(np.float32).ravel())
+        columns["eigenvalues"] = pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), values,
+                                                          mask=pa.array(codes < 0))
+    elif p.hessian == "lanczos" and rows.size:
+        eig_min[rows], eig_max[rows], converged = lanczos_extremes(rec, rows, n, objective, train_idx, config)
+        codes[rows] = np.where(converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1)
+    done = np.zeros(s * n, bool)
+    done[rows] = np.isfinite(eig_min[rows])
+    columns.update(eig_min=pa.array(eig_min, mask=~done), eig_max=pa.array(eig_max, mask=~done),
+                   curvature=codes_arrow(codes),
+                   hessian=pa.array(np.full(s * n, "exact" if p.hessian == "exact" else "lanczos"), mask=~done))
+    return columns
+
+
+def lanczos_extremes(rec, rows, n, objective, train_idx, config):
+    """eig_min, eig_max and convergence at the selected rows, by batched Lanczos on the batch of
+    the row's step (the one whose gradient drove it), in chunks bounding the basis' memory."""
+    from .hessian import Hessian
+
+    problem = objective.problem
+    params = rec["params"].reshape(-1, objective.n_params)[rows]
+    t, w = rows // n, rows % n
+    if train_idx is None:
+        x, y = problem.x_train, problem.y_train
+    else:
+        idx = train_idx[t] if train_idx.ndim == 2 else train_idx[t, w]
+        x, y = problem.x_train[idx], problem.y_train[idx]
+    per_chunk = max(1, LANCZOS_BYTES // (8 * config.lanczos_steps * objective.n_params))
+    out = np.zeros((3, len(rows)))
+    for start in range(0, len(rows), per_chunk):
+        part = slice(start, start + per_chunk)
+        xs, ys = (x, y) if train_idx is None else (x[part], y[part])
+        h = Hessian(objective, params[part], xs, ys, seed=config.seed)
+        result = h.eigenvalues(k=1, tol=config.lanczos_tol, max_steps=config.lanczos_steps)
+        out[:, part] = result["min"][:, 0], result["max"][:, 0], result["converged"]
+    return out[0], out[1], out[2].astype(bool)
 
 
 _PROGRAMS: dict = {}

@@ -25,6 +25,8 @@ def run(argv, capsys):
     ({"--bound": ("1", "nan")}, "--bound must be a finite number > 0"),
     ({"extra": ["--walks", "0"]}, "--walks must be an integer >= 1"),
     ({"extra": ["--steps", "0"]}, "--steps must be an integer >= 1"),
+    ({"extra": ["--hessian-at", "every:0"]}, "--hessian-at must be auto, all, last, every:K"),
+    ({"extra": ["--hessian-at", "sometimes"]}, "--hessian-at must be auto, all, last, every:K"),
 ])
 def test_bad_flags(tmp_path, capsys, change, message):
     argv = list(XOR)

@@ -104,10 +104,11 @@ def test_defaults_follow_the_study():
     xor = load_problem("xor")
     micro = plan(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=10.0), xor)
     macro = plan(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0), xor)
-    assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, True)
+    assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, "exact")
     assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
     wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), xor)
-    assert wide.n_params == 501 and not wide.hessian  # above the default threshold of 200
+    assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"  # above 200
+    assert macro.hessian_at == "all"
 
 
 @pytest.mark.parametrize("batching", ["shared", "per_walk"])
@@ -117,7 +118,8 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
                           batch_size=10, record_params=True, batching=batching, seed=1)
     sample(config, tmp_path / "run", data_dir=tmp_path / "data", quiet=True)
     df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
-    assert len(df) == 20 and df.curvature.isna().all() and df.test_loss.notna().all()
+    assert len(df) == 20 and df.test_loss.notna().all()
+    assert (df.curvature.notna() == (df.step == 3)).all()  # auto: Lanczos at each walk's last step
     params = by_walk(df, "params")
     ends = np.stack(pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk").params)
     problem = load_problem("mnist", tmp_path / "data")
@@ -137,3 +139,45 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
         nxt = params[:, t + 1] if t < 3 else ends
         check_walk_rule(params[:, t:t + 1], nxt, grad[:, None], s=0.02)
     assert len(set(map(tuple, train))) == 4 and all(len(set(b)) == 10 for b in train)  # no repeats
+
+
+def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
+    base = dict(problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=10, seed=5)
+    sample(SampleConfig(**base, hessian_at="every:3"), tmp_path / "every", quiet=True)
+    df = pq.read_table(tmp_path / "every" / "points.parquet").to_pandas()
+    has = df.eigenvalues.notna()
+    assert (has == (df.step % 3 == 0)).all() and (df.hessian.notna() == has).all()
+    assert (df.curvature.notna() == has).all() and (df.eig_min.notna() == has).all()
+    threshold = float(np.median(df.grad_norm))
+    sample(SampleConfig(**base, hessian_at=f"grad-below:{threshold}"), tmp_path / "low", quiet=True)
+    low = pq.read_table(tmp_path / "low" / "points.parquet").to_pandas()
+    assert (low.eigenvalues.notna() == (low.grad_norm < threshold)).all()
+    np.testing.assert_array_equal(low.loss, df.loss)  # where curvature is taken changes nothing else
+
+
+def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(tmp_path):
+    make_mnist(tmp_path / "data", n_train=50, n_test=30)
+    config = SampleConfig("mnist", width=3, depth=1, granularity="micro", bound=1.0, walks=4, steps=3,
+                          batch_size=10, record_params=True, seed=2, lanczos_tol=1e-6, lanczos_steps=400)
+    sample(config, tmp_path / "run", data_dir=tmp_path / "data", quiet=True)
+    df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
+    last = df[df.step == 2].sort_values("walk")
+    assert (df.hessian.notna() == (df.step == 2)).all() and (last.hessian == "lanczos").all()
+    assert df.eigenvalues.isna().all()  # no full spectrum from Lanczos
+    problem = load_problem("mnist", tmp_path / "data")
+    train, _ = shared_batches(config, plan(config, problem), problem)
+    f = Objective(MLP(784, 3, 1, 10), problem, dtype=tf.float64)
+    x, y = problem.x_train[train[2]], problem.y_train[train[2]]
+    params = np.stack(last.params).astype(np.float64)
+    exact = np.linalg.eigvalsh(f.hessian_at(tf.constant(params), x, y)[3].numpy())
+    scale = np.abs(exact).max()
+    np.testing.assert_allclose(last.eig_min, exact[:, 0], atol=1e-4 * scale)
+    np.testing.assert_allclose(last.eig_max, exact[:, -1], atol=1e-4 * scale)
+    expected = np.where(exact[:, 0] > 0, "convex", np.where(exact[:, -1] < 0, "concave", "saddle"))
+    assert list(last.curvature) == list(expected)
+
+
+def test_classes_from_extreme_eigenvalues_claim_only_what_they_prove():
+    from fla.curvature import CLASSES, extreme_codes
+    codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
+    assert [CLASSES[c] if c >= 0 else None for c in codes] == ["convex", "concave", "saddle", "flat", "convex", None]
