@@ -61,7 +61,30 @@ def run_sample(args) -> int:
     sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
     return 0
 
-COMMANDS = {"sample": (add_sample_parser, run_sample)}
+def add_sweep_parser(commands) -> None:
+    p = commands.add_parser(
+        "sweep", help="run a whole study (TOML) as a resumable batch job",
+        description="Run every configuration of a study file (see runs/*.toml), each into its own "
+        "directory under --out. Run again after an interruption to do only what is missing.")
+    p.add_argument("study", help="study file, e.g. runs/quick.toml")
+    p.add_argument("--out", help="output directory (default runs/<study name>)")
+    p.add_argument("--jobs", type=int, default=1, help="configurations run in parallel (default 1)")
+    p.add_argument("--backend", choices=["local", "dask"], default="local",
+                   help="local: joblib worker processes; dask: a dask.distributed cluster")
+    p.add_argument("--scheduler", help="dask scheduler address (default: a local cluster of --jobs workers)")
+    p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run_sweep(args) -> int:
+    from .sweep import sweep
+
+    sweep(args.study, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+          data_dir=args.data_dir, quiet=args.quiet)
+    return 0
+
+
+COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep)}
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fla", description="Loss-surface analysis of neural networks: "

@@ -79,6 +79,7 @@ def mnist(data_dir: str | os.PathLike | None = None, batch_size: int = 100) -> P
 
 PROBLEMS = {"xor": xor, "mnist": mnist}
 NEEDS_DATA = {"mnist"}
+SIZES = {"xor": (2, 1), "mnist": (784, 10)}  # (inputs, outputs), known without loading the data
 
 
 def load_problem(name: str, data_dir=None) -> Problem:
