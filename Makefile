@@ -1,4 +1,5 @@
-# The two commands of the README. `make run`: set up and sample the default (XOR, no data needed).
+# The two commands of the README. `make run`: set up, sweep the quick study (XOR, no data needed;
+# resumable: run again after an interruption) and write its report.
 # `make test`: set up and run the test suite (slow tests excluded; `make test-slow` runs them).
 PY ?= python3
 VENV := .venv
@@ -13,8 +14,8 @@ $(BIN)/fla: pyproject.toml
 setup: $(BIN)/fla
 
 run: setup
-	rm -rf out/xor-2-2-1-macro
-	$(BIN)/fla sample xor --width 2 --depth 1 --granularity macro --bound 1 --out out/xor-2-2-1-macro
+	$(BIN)/fla sweep runs/quick.toml --out runs/quick --jobs 2
+	$(BIN)/fla report runs/quick
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,7 @@ import os
 import sys
 
 from . import __version__
+from .errors import ConfigError, FlaError
 
 def add_sample_parser(commands) -> None:
     from .sample import HESSIAN_MAX_PARAMS, HESSIAN_POLICIES
@@ -84,7 +85,51 @@ def run_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep)}
+def add_report_parser(commands) -> None:
+    p = commands.add_parser("report", help="write an HTML report (figures embedded) and CSV tables of a run",
+                            description="Reads every complete configuration under RUN_DIR and writes "
+                            "RUN_DIR/report.html and the tables as CSV in report_tables/ beside it.")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--max-points", type=int, default=20_000, help="points drawn per l-g panel")
+
+
+def run_report(args) -> int:
+    from analysis.report import write_report
+
+    print(f"report -> {write_report(args.run_dir, args.out, args.max_points)}")
+    return 0
+
+
+def add_plot_parser(commands) -> None:
+    p = commands.add_parser("plot", help="draw one figure of a run (png, pdf or svg)")
+    p.add_argument("kind", choices=["lg", "curvature", "accuracy"],
+                   help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="figure file; its suffix (.png, .pdf, .svg) picks the format")
+    p.add_argument("--problem", help="lg: which problem (default the first)")
+    p.add_argument("--granularity", choices=["micro", "macro"], help="lg: which granularity (default the first)")
+    p.add_argument("--bound", type=float, help="lg: which initialisation range (default the first)")
+    p.add_argument("--color", choices=["curvature", "test_loss"], default="curvature", help="lg: colour points by")
+    p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis")
+    p.add_argument("--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)")
+
+
+def run_plot(args) -> int:
+    from pathlib import Path
+
+    from analysis.report import write_plot
+
+    if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
+    write_plot(args.kind, args.run_dir, args.out, args.problem, args.granularity, args.bound, args.color,
+               args.logx, not args.linear_y)
+    print(f"{args.kind} -> {args.out}")
+    return 0
+
+
+COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep),
+            "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot)}
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fla", description="Loss-surface analysis of neural networks: "
@@ -98,11 +143,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parser().parse_args(argv)
-    from .errors import FlaError
-
     try:
         return COMMANDS[args.command][1](args)
-    except FlaError as exc:
+    except (FlaError, FileNotFoundError) as exc:
         print(f"fla {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

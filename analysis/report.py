@@ -1,0 +1,86 @@
+"""``fla report RUN_DIR``: one self-contained HTML file (figures embedded) plus the tables as CSV."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .attractors import attractor_table
+from .data import CONFIGURATION, count_by, open_run
+from .figures import accuracy, curvature_breakdown, lg_clouds
+
+
+def png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
+    """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/."""
+    run_dir = Path(run_dir)
+    dataset = open_run(run_dir)
+    out = Path(out) if out else run_dir / "report.html"
+    tables_dir = out.parent / "report_tables"
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    configs = count_by(dataset, CONFIGURATION)
+    sections = [("Configurations", None, configs)]
+    fig, table = curvature_breakdown(dataset)
+    sections.append(("Curvature breakdown", png(fig), table))
+    fig, table = accuracy(dataset)
+    sections.append(("Accuracy at the end of the walks", png(fig), table))
+    attractors = attractor_table(dataset)
+    sections.append(("Attractors (gradient norm < 0.01, losses clustered; see analysis/attractors.py)",
+                     None, attractors))
+    for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
+        fig, table = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
+        sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))
+    body = []
+    for i, (title, image, table) in enumerate(sections):
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        if image:
+            body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}">')
+        if table is not None and len(table):
+            name = f"{i:02d}_{''.join(c if c.isalnum() else '_' for c in title.lower())[:40].strip('_')}.csv"
+            table.to_csv(tables_dir / name, index=False)
+            body.append(f'<p>Table: <a href="report_tables/{name}">{name}</a></p>')
+            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: {html.escape(str(run_dir))}"
+            "</title><style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
+            "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
+            f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
+            f"<p>{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations.</p>"
+            + "\n".join(body) + "</body></html>")
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out
+
+
+PLOTS = {"lg": "l-g clouds", "curvature": "curvature breakdown", "accuracy": "accuracy at the last step"}
+
+
+def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=None, color="curvature",
+               logx=False, logy=True) -> Path:
+    """One figure of ``kind`` (lg, curvature, accuracy) to ``out`` (.png, .pdf or .svg)."""
+    dataset = open_run(run_dir)
+    if kind == "lg":
+        configs = count_by(dataset, ["problem", "granularity", "bound"])
+        first = configs.iloc[0]
+        fig, _ = lg_clouds(dataset, problem or first.problem, granularity or first.granularity,
+                           float(bound if bound is not None else first.bound), color, logx, logy)
+    elif kind == "curvature":
+        fig, _ = curvature_breakdown(dataset)
+    else:
+        fig, _ = accuracy(dataset)
+    fig.savefig(out, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return Path(out)
+
+
+__all__ = ["write_report", "write_plot", "PLOTS", "pd"]

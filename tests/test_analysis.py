@@ -1,0 +1,88 @@
+"""Attractor counting on synthetic data with known clusters; lazy reading; figures and the report."""
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.attractors import attractor_table, attractors, cluster_losses
+from analysis.data import count_by, open_run, sample_rows
+from analysis.report import write_plot, write_report
+from fla.store import POINT_SCHEMA, table
+
+
+def synthetic_points(rng, clusters, n_moving=400):
+    """Stationary clusters (loss, n, curvature) plus moving points with large gradients."""
+    frames = []
+    for loss, n, curvature in clusters:
+        frames.append(pd.DataFrame({"loss": loss + rng.normal(0, 1e-4, n), "grad_norm": rng.uniform(0, 5e-3, n),
+                                    "curvature": curvature}))
+    frames.append(pd.DataFrame({"loss": rng.uniform(0, 3, n_moving), "grad_norm": rng.uniform(0.05, 2, n_moving),
+                                "curvature": "saddle"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cluster_losses_cuts_at_gaps():
+    labels = cluster_losses(np.array([0.5, 0.0, 0.51, 0.001, 2.0]), gap=0.1)
+    assert list(labels) == [1, 0, 1, 0, 2]
+
+
+def test_attractors_of_a_surface_with_known_minima():
+    rng = np.random.default_rng(0)
+    points = synthetic_points(rng, [(0.0, 300, "convex"), (0.3466, 120, "convex"), (0.6931, 60, "flat"),
+                                    (1.2, 3, "convex")])
+    table = attractors(points, total_points=len(points))
+    assert len(table) == 3  # the 3-point cluster is a transient
+    np.testing.assert_allclose(table.loss, [0.0, 0.3466, 0.6931], atol=1e-3)
+    assert list(table.points) == [300, 120, 60]
+    np.testing.assert_allclose(table.share, np.array([300, 120, 60]) / len(points))
+    assert list(table.curvature) == ["convex", "convex", "flat"]
+    assert list(table.lowest) == [True, False, False]
+    assert list(table.local_minimum) == [False, True, False]  # convex and above the lowest
+
+
+def write_fake_run(folder, points: pd.DataFrame, **constants):
+    folder.mkdir(parents=True)
+    n = len(points)
+    base = {"problem": "xor", "width": 2, "depth": 1, "n_params": 9, "activation": "elu", "granularity": "macro",
+            "bound": 1.0, "step_size": 0.2, "seed": 0, **constants}
+    cols = {"walk": np.arange(n, dtype=np.int32) % 10, "step": np.arange(n, dtype=np.int32) // 10,
+            "loss": points.loss.to_numpy(np.float32), "grad_norm": points.grad_norm.to_numpy(np.float32),
+            "accuracy": np.ones(n, np.float32), "curvature": pa.array(points.curvature.tolist(), pa.string())}
+    pq.write_table(table(POINT_SCHEMA, base, cols, n), folder / "points.parquet")
+    (folder / "run.json").write_text(json.dumps({"rows": n}))
+
+
+def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
+    rng = np.random.default_rng(1)
+    write_fake_run(tmp_path / "a", synthetic_points(rng, [(0.0, 200, "convex"), (0.5, 50, "convex")]))
+    write_fake_run(tmp_path / "b", synthetic_points(rng, [(0.7, 80, "flat")]), width=4, n_params=17)
+    write_fake_run(tmp_path / "incomplete", synthetic_points(rng, [(0.1, 80, "flat")]), width=20)
+    (tmp_path / "incomplete" / "run.json").unlink()
+    dataset = open_run(tmp_path)
+    counts = count_by(dataset, ["width", "curvature"])
+    assert set(counts.width) == {2, 4}  # the incomplete configuration is not read
+    assert counts.set_index(["width", "curvature"])["count"].to_dict() == {
+        (2, "convex"): 250, (2, "saddle"): 400, (4, "flat"): 80, (4, "saddle"): 400}
+    sampled = sample_rows(dataset, ["loss"], max_rows=100, filter=pc.field("width") == 2)
+    assert 50 <= len(sampled) <= 150
+    table = attractor_table(dataset)
+    assert table.groupby("width").size().to_dict() == {2: 2, 4: 1}
+    np.testing.assert_allclose(table.loss, [0.0, 0.5, 0.7], atol=1e-3)
+
+
+def test_report_and_plots_from_a_real_run(tmp_path):
+    from fla.sample import SampleConfig, sample
+    for width, bound in [(2, 1.0), (4, 10.0)]:
+        sample(SampleConfig("xor", width=width, depth=1, granularity="macro", bound=bound, walks=10, steps=20),
+               tmp_path / "run" / f"w{width}", quiet=True)
+    out = write_report(tmp_path / "run")
+    page = out.read_text()
+    assert page.count("<img") == 4 and "Attractors" in page and "curvature" in page
+    assert len(list((tmp_path / "run" / "report_tables").glob("*.csv"))) >= 3
+    for kind, suffix in [("lg", ".png"), ("curvature", ".svg"), ("accuracy", ".pdf")]:
+        path = write_plot(kind, tmp_path / "run", tmp_path / f"{kind}{suffix}")
+        assert path.stat().st_size > 5_000

@@ -1,0 +1,96 @@
+"""Studies: file validation, and a sweep killed with SIGKILL that resumes with exact row counts."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from fla.errors import ConfigError
+from fla.study import config_name, load_study
+from fla.sweep import sweep
+
+TINY = """
+name = "tiny"
+problems = ["xor"]
+widths = [1, 2]
+depths = [1]
+granularities = ["macro"]
+bounds = [1, 10]
+seeds = [0, 1]
+walks = 8
+steps = { macro = 30, micro = 50 }
+"""
+
+
+def study_file(tmp_path, text=TINY, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ("widths = [1, 2]", "key 'widths' must be a non-empty list of integers"),
+    ('problems = ["xor"]', "unknown key 'colour'"),
+    ('problems = ["xor"]', "no minimal width for problem 'iris'"),
+    ("bounds = [1, 10]", "key 'bound' must be a finite number > 0"),
+    ("walks = 8", "key 'walks' must be an integer or a table"),
+])
+def test_malformed_study_files_name_the_key(tmp_path, change, message):
+    replacement = {"key 'widths'": "widths = [1, 'a']", "unknown key": 'problems = ["xor"]\ncolour = "red"',
+                   "no minimal": 'problems = ["xor", "iris"]', "key 'bound'": "bounds = [1, -10]",
+                   "key 'walks'": "walks = [8]"}
+    new = next(v for k, v in replacement.items() if message.startswith(k) or k in message)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_study(study_file(tmp_path, TINY.replace(change, new)))
+
+
+def test_study_expands_to_the_grid():
+    study = load_study("runs/quick.toml")
+    configs = study.configurations()
+    assert len(configs) == 3 * 2 * 2 * 2
+    assert sorted({c.width for c in configs}) == [2, 4, 20]  # h, 2h, 10h with h = 2
+    assert {c.steps for c in configs if c.granularity == "micro"} == {200}
+    for name in ("xor", "mnist"):
+        assert len(load_study(f"runs/{name}.toml").configurations()) == 3 * 3 * 2 * 2
+
+
+def rows_in(out):
+    return sum(pq.read_metadata(p).num_rows for p in out.rglob("points.parquet") if (p.parent / "run.json").exists())
+
+
+def test_a_killed_sweep_resumes_with_nothing_duplicated_or_missing(tmp_path):
+    path = study_file(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "fla.cli", "sweep", str(path), "--out", str(out), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*/run.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list(out.glob("*/run.json")))
+    assert 2 <= finished < 8, "kill the sweep mid-way"
+    summary = sweep(path, out, quiet=True)
+    assert summary["ran"] == 8 - finished and summary["skipped"] == finished
+    assert rows_in(out) == 8 * 8 * 30
+    for config in load_study(path).configurations():
+        table = pq.read_table(out / config_name(config) / "points.parquet", columns=["walk", "step"])
+        assert table.num_rows == 240 and len(set(zip(*table.to_pydict().values()))) == 240
+    assert not list(out.rglob(".*.tmp"))
+    assert sweep(path, out, quiet=True)["ran"] == 0
+    with pytest.raises(ConfigError, match="holds another study"):
+        sweep(study_file(tmp_path, TINY.replace("walks = 8", "walks = 9"), "other.toml"), out, quiet=True)
+
+
+def test_parallel_backends_write_the_same_data(tmp_path):
+    path = study_file(tmp_path, TINY.replace("seeds = [0, 1]", "seeds = [0]"))
+    sweep(path, tmp_path / "serial", quiet=True)
+    sweep(path, tmp_path / "joblib", jobs=2, quiet=True)
+    sweep(path, tmp_path / "dask", jobs=1, backend="dask", quiet=True)
+    for config in load_study(path).configurations():
+        tables = [pq.read_table(tmp_path / d / config_name(config) / "points.parquet").replace_schema_metadata()
+                  for d in ("serial", "joblib", "dask")]
+        assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
