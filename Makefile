@@ -14,7 +14,7 @@ $(BIN)/fla: pyproject.toml
 setup: $(BIN)/fla
 
 run: setup
-	$(BIN)/fla sweep runs/quick.toml --out runs/quick --jobs 2
+	$(BIN)/fla sweep runs/quick.toml --out runs/quick
 	$(BIN)/fla report runs/quick
 
 test: setup

@@ -68,6 +68,10 @@ class Objective:
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]
 
+    def loss_at_train(self, theta):
+        """Training loss [B] on all training patterns, as a TensorFlow function (for NEB, minimisers)."""
+        return self.loss_at(theta, self.x_train, self.y_train)
+
     def gradient_at(self, theta, x, y, feature_major=False):
         """(loss [B], accuracy [B], gradient [B, D] (or [D, B] with ``feature_major``))."""
         with tf.GradientTape() as tape:

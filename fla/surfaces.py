@@ -1,0 +1,49 @@
+"""Classic analytic 2D surfaces with known minima and saddles, as batched TensorFlow losses [B, 2] -> [B].
+
+- Mueller-Brown (K. Mueller and L. D. Brown, Theor. Chim. Acta 53, 75 (1979)): three minima and two
+  saddles; the minimum energy path from A to B runs over saddle S1, minimum C and saddle S2.
+- Himmelblau (D. M. Himmelblau, Applied Nonlinear Programming, 1972): f = (x^2 + y - 11)^2 +
+  (x + y^2 - 7)^2, four minima of value 0, one maximum and four saddles.
+
+The stationary points below are quoted to the digits given in the literature, e.g. for Mueller-Brown
+the values tabulated by Bonfanti and Kob (J. Chem. Phys. 147, 204104 (2017)); tests re-derive each by a
+Newton solve on the gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MB_A = np.array([-200.0, -100.0, -170.0, 15.0])
+MB_a = np.array([-1.0, -1.0, -6.5, 0.7])
+MB_b = np.array([0.0, 0.0, 11.0, 0.6])
+MB_c = np.array([-10.0, -10.0, -6.5, 0.7])
+MB_x0 = np.array([1.0, 0.0, -0.5, -1.0])
+MB_y0 = np.array([0.0, 0.5, 1.5, 1.0])
+
+MUELLER_BROWN = {
+    "minima": {"A": ((-0.55822, 1.44173), -146.69951), "B": ((0.62350, 0.02804), -108.16672),
+               "C": ((-0.05001, 0.46669), -80.76782)},
+    "saddles": {"S1": ((-0.82200, 0.62431), -40.66484), "S2": ((0.21249, 0.29299), -72.24894)},
+}
+
+HIMMELBLAU = {
+    "minima": {"A": ((3.0, 2.0), 0.0), "B": ((3.584428, -1.848126), 0.0),
+               "C": ((-2.805118, 3.131312), 0.0), "D": ((-3.779310, -3.283186), 0.0)},
+    "saddles": {"AB": ((3.385154, 0.073852), 13.31193)},  # value recomputed at the cited point
+}
+
+
+def mueller_brown(theta):
+    """The Mueller-Brown potential of points theta [B, 2]."""
+    import tensorflow as tf
+
+    x, y = theta[:, 0:1], theta[:, 1:2]
+    c = lambda v: tf.constant(v, theta.dtype)
+    dx, dy = x - c(MB_x0), y - c(MB_y0)
+    return tf.reduce_sum(c(MB_A) * tf.exp(c(MB_a) * dx**2 + c(MB_b) * dx * dy + c(MB_c) * dy**2), axis=1)
+
+
+def himmelblau(theta):
+    """Himmelblau's function of points theta [B, 2]."""
+    x, y = theta[:, 0], theta[:, 1]
+    return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
