@@ -40,6 +40,8 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
     for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
         fig, table = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
         sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))
+    for folder in sorted(p.parent for p in run_dir.rglob("connect.json")):
+        sections += connection_sections(folder, folder.relative_to(run_dir))
     body = []
     for i, (title, image, table) in enumerate(sections):
         body.append(f"<h2>{html.escape(title)}</h2>")
@@ -60,6 +62,21 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
     tmp.write_text(page)
     tmp.replace(out)
     return out
+
+
+def connection_sections(folder: Path, name) -> list:
+    from .connections import disconnectivity_graph, path_profiles, read_connection, spanning_tree_figure
+
+    data = read_connection(folder)
+    minima, paths, tree = data["minima"], data["paths"], data["tree"]
+    title = str(name)
+    return [
+        (f"Minima of {title}", None, minima.drop(columns=["params"])),
+        (f"Disconnectivity graph of {title}", png(disconnectivity_graph(minima, tree, title)), None),
+        (f"Loss along the paths of {title}", png(path_profiles(paths, title)),
+         paths[["a", "b", "saddle_loss", "barrier", "length", "pivots", "line_barrier"]]),
+        (f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree),
+    ]
 
 
 PLOTS = {"lg": "l-g clouds", "curvature": "curvature breakdown", "accuracy": "accuracy at the last step"}

@@ -128,7 +128,27 @@ def run_plot(args) -> int:
     return 0
 
 
+def add_connect_parser(commands) -> None:
+    p = commands.add_parser("connect", help="polish a run's walk endpoints into minima and connect them (AutoNEB)",
+                            description="Reads one configuration's directory, polishes its walk endpoints into "
+                            "minima, merges duplicates and connects them with AutoNEB (Draxler et al.'s "
+                            "landscape exploration). Writes minima, paths and tree as Parquet under --out.")
+    p.add_argument("run_dir", help="one configuration's directory (with run.json and endpoints.parquet)")
+    p.add_argument("--config", help="TOML settings (see fla/connect.py; every key optional)")
+    p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
+    p.add_argument("--out", required=True, help="output directory (inside RUN_DIR to have fla report show it)")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_connect(args) -> int:
+    from .connect import connect
+
+    connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet)
+    return 0
+
+
 COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep),
+            "connect": (add_connect_parser, run_connect),
             "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot)}
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,99 @@
+"""Figures of a connection run (fla connect): disconnectivity graph, loss along paths, spanning tree.
+
+The disconnectivity graph (Becker and Karplus 1997; Wales et al.) draws each minimum as a vertical line
+rising from its loss; two groups join at the lowest saddle loss that connects them, i.e. single-linkage
+clustering on the spanning tree's saddle losses.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from scipy.cluster.hierarchy import dendrogram  # noqa: E402
+
+
+def read_connection(folder) -> dict:
+    folder = Path(folder)
+    return {name: pq.read_table(folder / f"{name}.parquet").to_pandas() for name in ("minima", "paths", "tree")}
+
+
+def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
+    """scipy linkage matrix from spanning-tree edges (single linkage: edges by increasing saddle)."""
+    cluster = list(range(n))  # union-find: the linkage id of each minimum's current cluster
+    size = {i: 1 for i in range(n)}
+    rows = []
+    for edge in tree.sort_values("saddle_loss").itertuples():
+        a, b = cluster[edge.a], cluster[edge.b]
+        if a == b:
+            continue
+        new = n + len(rows)
+        size[new] = size[a] + size[b]
+        rows.append([a, b, edge.saddle_loss, size[new]])
+        cluster = [new if c in (a, b) else c for c in cluster]
+    return np.array(rows, float).reshape(-1, 4)
+
+
+def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):
+    n = len(minima)
+    z = linkage(n, tree)
+    order = dendrogram(z, no_plot=True)["leaves"] if len(z) == n - 1 and n > 1 else list(range(n))
+    x = {leaf: float(i) for i, leaf in enumerate(order)}
+    level = {i: float(minima.loss.iloc[i]) for i in range(n)}
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * n + 2), 4.5), constrained_layout=True)
+    for k, (a, b, height, _) in enumerate(z):
+        a, b = int(a), int(b)
+        for child in (a, b):
+            ax.plot([x[child], x[child]], [level[child], height], color="k", lw=1.2)
+        ax.plot([x[a], x[b]], [height, height], color="k", lw=1.2)
+        x[n + k], level[n + k] = (x[a] + x[b]) / 2, height
+    top = z[-1, 2] if len(z) else minima.loss.max()
+    for leaf in range(n):  # minima never joined (budget) rise to the top
+        if not any(leaf in (int(r[0]), int(r[1])) for r in z):
+            ax.plot([x[leaf], x[leaf]], [level[leaf], top], color="k", lw=1.2, ls=":")
+    ax.scatter([x[i] for i in range(n)], minima.loss, color="#1f77b4", zorder=3)
+    ax.set_xticks([x[i] for i in range(n)], [str(i) for i in range(n)])
+    ax.set_xlabel("minimum")
+    ax.set_ylabel("training loss (nats)")
+    ax.set_title(f"Disconnectivity graph{': ' + title if title else ''}")
+    return fig
+
+
+def path_profiles(paths: pd.DataFrame, title: str = ""):
+    """Loss along each path (solid, AutoNEB) and along the straight line (dashed), against position."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+    for k, row in enumerate(paths.itertuples()):
+        color = colors[k % 10]
+        dense, line = np.asarray(row.dense_losses), np.asarray(row.line_losses)
+        ax.plot(np.linspace(0, 1, len(dense)), dense, color=color, label=f"{row.a}-{row.b}")
+        ax.plot(np.linspace(0, 1, len(line)), line, color=color, ls="--", lw=0.8)
+    ax.set_xlabel("position along the path (0 = first minimum, 1 = second)")
+    ax.set_ylabel("training loss (nats)")
+    ax.set_title(f"Loss along AutoNEB paths (solid) and straight lines (dashed){': ' + title if title else ''}",
+                 fontsize=10)
+    if len(paths) <= 12:
+        ax.legend(title="minima", fontsize=8)
+    return fig
+
+
+def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):
+    """Minima at (rank by loss, loss); tree edges drawn between them, labelled with their saddle loss."""
+    rank = minima.loss.rank(method="first").to_numpy() - 1
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for edge in tree.itertuples():
+        xs, ys = rank[[edge.a, edge.b]], minima.loss.to_numpy()[[edge.a, edge.b]]
+        ax.plot(xs, ys, color="#888", lw=1)
+        ax.annotate(f"{edge.saddle_loss:.3g}", (xs.mean(), ys.mean()), fontsize=7, ha="center")
+    ax.scatter(rank, minima.loss, color="#1f77b4", zorder=3)
+    for i, (r, loss) in enumerate(zip(rank, minima.loss)):
+        ax.annotate(str(i), (r, loss), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("minimum, ordered by loss")
+    ax.set_ylabel("training loss (nats)")
+    ax.set_title(f"Minimum spanning tree of saddle losses (edge labels){': ' + title if title else ''}", fontsize=10)
+    return fig

@@ -1,0 +1,162 @@
+"""``fla connect RUN_DIR``: the minima a sampling run found, and the paths that connect them.
+
+Reads one configuration's directory (run.json, endpoints.parquet), polishes the walk endpoints into
+minima, merges duplicates, and explores the landscape with AutoNEB (see :mod:`fla.landscape`).
+Writes under --out: ``minima.parquet`` (loss, accuracy, gradient norm, curvature at each minimum, its
+parameters), ``paths.parquet`` (every computed path: pivot and dense losses, saddle loss, length,
+barrier, and the straight line's losses and barrier between the same minima), ``tree.parquet`` (the
+minimum spanning tree of saddle losses) and ``connect.json`` (metadata), each written atomically.
+
+Settings come from a TOML file (--config); every key is optional:
+
+    max_minima = 10              # connect the lowest distinct minima only
+    budget = 20                  # most paths computed
+    low_gradient = 0.0           # also polish recorded points with gradient norm below this (needs params)
+    [polish]  gtol = 1e-5, max_iter = 2000
+    [merge]   loss_tol = 1e-4, distance_tol = 1e-3
+    [neb]     pivots = 2, threshold = 0.2, climb = false, optimizer = "sgd", momentum = 0.9
+              schedule = [[0.1, 1000], ...]   # (learning rate, steps) per AutoNEB cycle; default the paper's 14
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ConfigError
+from .store import ENDPOINTS, RUN_JSON, list_column, write_json
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS = {"max_minima": 10, "budget": 20, "low_gradient": 0.0,
+            "polish": {"gtol": 1e-5, "max_iter": 2000}, "merge": {"loss_tol": 1e-4, "distance_tol": 1e-3},
+            "neb": {"pivots": 2, "threshold": 0.2, "climb": False, "optimizer": "sgd", "momentum": 0.9,
+                    "schedule": None}}
+OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
+
+
+def load_settings(path=None) -> dict:
+    """Defaults, overridden by the TOML file at ``path``; unknown keys are refused by name."""
+    settings = json.loads(json.dumps(DEFAULTS))
+    if path is None:
+        return settings
+    try:
+        given = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--config {path}: {exc}") from None
+    for key, value in given.items():
+        if key not in settings:
+            raise ConfigError(f"--config {path}: unknown key {key!r}; expected {', '.join(settings)}")
+        if isinstance(settings[key], dict):
+            if not isinstance(value, dict) or set(value) - set(settings[key]):
+                raise ConfigError(f"--config {path}: [{key}] takes {', '.join(settings[key])}, got {value!r}")
+            settings[key].update(value)
+        else:
+            settings[key] = value
+    return settings
+
+
+def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
+    points = [np.stack(pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column("params").to_pylist())]
+    if low_gradient > 0:
+        import pyarrow.compute as pc
+
+        low = pq.read_table(run_dir / "points.parquet", columns=["params", "grad_norm"],
+                            filters=pc.field("grad_norm") < low_gradient).column("params").drop_null()
+        if len(low):
+            points.append(np.stack(low.to_pylist()))
+    return np.concatenate(points).astype(np.float64)
+
+
+def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> dict:
+    import tensorflow as tf
+
+    from .curvature import curvature_codes, eigenvalues, extreme_codes, CLASSES
+    from .hessian import Hessian
+    from .landscape import canonical, explore, merge, polish, straight_line_barrier
+    from .neb import PAPER_SCHEDULE, Energy
+    from .networks import MLP
+    from .objective import Objective
+    from .problems import load_problem
+
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / RUN_JSON).is_file() or not (run_dir / ENDPOINTS).is_file():
+        raise ConfigError(f"{run_dir} is not a complete sampling run of one configuration "
+                          f"(no {RUN_JSON} / {ENDPOINTS}); give one configuration's directory")
+    if any((out / name).exists() for name in OUTPUTS):
+        raise ConfigError(f"--out {out} already holds a connection run; choose another --out or delete it")
+    settings = load_settings(config)
+    meta = json.loads((run_dir / RUN_JSON).read_text())
+    cfg = meta["config"]
+    problem = load_problem(cfg["problem"], data_dir)
+    network = MLP(problem.n_inputs, cfg["width"], cfg["depth"], problem.n_outputs)
+    objective = Objective(network, problem, dtype=tf.float64)
+    energy = Energy(objective, tf.float64)
+    start = time.time()
+
+    raw = candidates(run_dir, settings["low_gradient"])
+    polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
+    kept, _ = merge(canonical(network, polished), losses, **settings["merge"])
+    kept = kept[: settings["max_minima"]]
+    minima, min_losses, min_grads = canonical(network, polished[kept]), losses[kept], grad_norms[kept]
+    members = np.bincount(merge(canonical(network, polished), losses, **settings["merge"])[1])[: len(kept)]
+    if not quiet:
+        print(f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} .. "
+              f"{min_losses.max():.4g}); connecting with AutoNEB, budget {settings['budget']} paths")
+
+    accuracy = objective.loss_and_accuracy_at(tf.constant(minima), objective.x_train, objective.y_train)[1].numpy()
+    if network.n_params <= 200:
+        eigs = eigenvalues(objective.hessian(minima))
+        eig_min, eig_max, codes, method = eigs[:, 0], eigs[:, -1], curvature_codes(eigs), "exact"
+    else:
+        result = Hessian(objective, minima).eigenvalues(k=1, tol=1e-4)
+        eig_min, eig_max, method = result["min"][:, 0], result["max"][:, 0], "lanczos"
+        codes = np.where(result["converged"], extreme_codes(eig_min, eig_max), -1)
+
+    neb_kw = dict(settings["neb"])
+    neb_kw["schedule"] = [tuple(c) for c in (neb_kw["schedule"] or PAPER_SCHEDULE)]
+    progress = (lambda a, b, p: None) if quiet else (
+        lambda a, b, p: print(f"  path {a}-{b}: saddle {p.saddle_loss:.5g}, {len(p.pivots)} pivots, length {p.length:.4g}"))
+    paths, tree = explore(energy, minima, min_losses, budget=settings["budget"], on_path=progress, **neb_kw)
+
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(minima)
+    names = np.array(list(CLASSES) + [None], dtype=object)
+    write_table(out / "minima.parquet", pa.table({
+        "minimum": pa.array(np.arange(n, dtype=np.int32)), "loss": pa.array(min_losses),
+        "accuracy": pa.array(accuracy), "grad_norm": pa.array(min_grads), "eig_min": pa.array(eig_min),
+        "eig_max": pa.array(eig_max), "curvature": pa.array(names[codes], pa.string()),
+        "hessian": pa.array([method] * n), "members": pa.array(members.astype(np.int32)),
+        "params": list_column(minima, n)}))
+    rows = []
+    for (a, b), p in sorted(paths.items()):
+        line_barrier, line_losses = straight_line_barrier(energy, minima[a], minima[b])
+        rows.append({"a": a, "b": b, "saddle_loss": p.saddle_loss, "barrier": p.barrier, "length": p.length,
+                     "pivots": len(p.pivots), "pivot_losses": p.losses.tolist(), "dense_losses": p.dense_losses.tolist(),
+                     "line_barrier": line_barrier, "line_losses": line_losses.tolist(),
+                     "saddle_params": p.saddle_params.tolist()})
+    write_table(out / "paths.parquet", pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())}))
+    write_table(out / "tree.parquet", pa.table({"a": [a for a, _, _ in tree], "b": [b for _, b, _ in tree],
+                                                 "saddle_loss": pa.array([s for _, _, s in tree], pa.float64())}))
+    summary = {"run": str(run_dir), "settings": settings, "candidates": len(raw), "minima": n,
+               "paths": len(paths), "loss_evaluations": energy.evaluations, "batched_calls": energy.calls,
+               "seconds": round(time.time() - start, 2), "hessian": method,
+               "permutations": "hidden units sorted by bias before merging (permuted copies are one minimum)"}
+    write_json(out / "connect.json", summary)
+    if not quiet:
+        print(f"{n} minima, {len(paths)} paths, {len(tree)} tree edges in {summary['seconds']} s -> {out}")
+    return summary
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)

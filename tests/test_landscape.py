@@ -1,0 +1,98 @@
+"""Polishing, permutation-aware merging, the exploration loop, and fla connect end to end."""
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from analysis.connections import disconnectivity_graph, linkage, read_connection
+from fla.cli import main
+from fla.landscape import canonical, explore, merge, polish, spanning_tree
+from fla.neb import Energy
+from fla.networks import MLP
+from fla.objective import Objective
+from fla.problems import xor
+from fla.sample import SampleConfig, sample
+from fla.surfaces import MUELLER_BROWN, mueller_brown
+
+
+def permute_hidden(network, theta, order):
+    """theta with the units of the first hidden layer permuted by ``order`` (the same function)."""
+    (w, b), (w2, _) = network.slices()[:2]
+    (fan_in, fan_out), (_, out2) = network.layers[:2]
+    out = theta.copy()
+    out[w] = theta[w].reshape(fan_in, fan_out)[:, order].ravel()
+    out[b] = theta[b][order]
+    out[w2] = theta[w2].reshape(fan_out, out2)[order].ravel()
+    return out
+
+
+def test_canonical_form_merges_permuted_copies():
+    network = MLP(2, 4, 2, 1)
+    f = Objective(network, xor(), tf.float64)
+    theta = np.random.default_rng(0).normal(size=network.n_params)
+    copy = permute_hidden(network, theta, [2, 0, 3, 1])
+    assert not np.allclose(copy, theta)
+    np.testing.assert_allclose(f(np.stack([theta, copy])).numpy()[0], f(copy[None]).numpy()[0], rtol=1e-12)
+    both = canonical(network, np.stack([theta, copy]))
+    np.testing.assert_allclose(both[0], both[1])
+    np.testing.assert_allclose(f(both).numpy(), f(theta[None]).numpy()[0], rtol=1e-12)
+    kept, labels = merge(both, f(both).numpy())
+    assert len(kept) == 1 and list(labels) == [0, 0]
+
+
+def test_polish_finds_the_mueller_brown_minima_in_one_batch():
+    energy = Energy(mueller_brown, tf.float64)
+    starts = np.array([[-0.5, 1.3], [0.5, 0.1], [0.0, 0.5], [-0.6, 1.5]])
+    minima, losses, grads = polish(energy, starts, gtol=1e-8)
+    expected = [MUELLER_BROWN["minima"][k] for k in ("A", "B", "C", "A")]
+    np.testing.assert_allclose(minima, [p for p, _ in expected], atol=1e-4)
+    np.testing.assert_allclose(losses, [v for _, v in expected], rtol=1e-6)
+    kept, labels = merge(minima, losses, loss_tol=1e-6, distance_tol=1e-4)
+    assert len(kept) == 3 and labels[0] == labels[3]
+
+
+def test_spanning_tree_and_single_linkage():
+    edges = {(0, 1): 5.0, (0, 2): 3.0, (1, 2): 4.0, (2, 3): 1.0}
+    tree = spanning_tree(4, edges)
+    assert tree == [(1, 2, 4.0), (0, 2, 3.0), (2, 3, 1.0)]
+    import pandas as pd
+    z = linkage(4, pd.DataFrame(tree, columns=["a", "b", "saddle_loss"]))
+    assert list(z[:, 2]) == [1.0, 3.0, 4.0] and list(z[:, 3]) == [2, 3, 4]
+
+
+def test_exploration_on_mueller_brown_finds_the_known_barriers():
+    energy = Energy(mueller_brown, tf.float64)
+    minima = np.array([MUELLER_BROWN["minima"][k][0] for k in ("A", "B", "C")])
+    losses = np.array([MUELLER_BROWN["minima"][k][1] for k in ("A", "B", "C")])
+    schedule = [(1e-4, 300)] * 3 + [(1e-5, 300)]
+    paths, tree = explore(energy, minima, losses, budget=3, schedule=schedule, pivots=4, climb=True)
+    assert set(paths) == {(0, 1), (0, 2), (1, 2)}  # A is lowest: A-B, A-C, then the pair across the cut
+    saddles = {k: p.saddle_loss for k, p in paths.items()}
+    s1, s2 = MUELLER_BROWN["saddles"]["S1"][1], MUELLER_BROWN["saddles"]["S2"][1]
+    assert saddles[(0, 2)] == pytest.approx(s1, rel=1e-2)  # A-C crosses S1
+    assert saddles[(1, 2)] == pytest.approx(s2, rel=1e-2)  # B-C crosses S2
+    assert sorted(e[2] for e in tree) == pytest.approx(sorted([s1, s2]), rel=1e-2)
+
+
+def test_fla_connect_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=30), run, quiet=True)
+    config = tmp_path / "connect.toml"
+    config.write_text("max_minima = 4\nbudget = 4\n[polish]\nmax_iter = 300\n[neb]\nschedule = [[0.1, 60], [0.01, 60]]\n")
+    assert main(["connect", str(run), "--config", str(config), "--out", str(run / "connect"), "-q"]) == 0
+    data = read_connection(run / "connect")
+    minima, paths, tree = data["minima"], data["paths"], data["tree"]
+    assert 1 <= len(minima) <= 4 and len(paths) <= 4 and len(tree) <= len(minima) - 1
+    assert minima.loss.iloc[0] == minima.loss.min()
+    f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64)
+    np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7)
+    for row in paths.itertuples():
+        assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
+        assert len(row.dense_losses) == (row.pivots - 1) * 10 + 1 and row.line_barrier >= -1e-9
+    assert json.loads((run / "connect" / "connect.json").read_text())["minima"] == len(minima)
+    disconnectivity_graph(minima, tree)
+    assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2  # out holds a connection run
+    assert "already holds" in capsys.readouterr().err
+    assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
