@@ -133,7 +133,10 @@ def add_connect_parser(commands) -> None:
                             description="Reads one configuration's directory, polishes its walk endpoints into "
                             "minima, merges duplicates and connects them with AutoNEB (Draxler et al.'s "
                             "landscape exploration). Writes minima, paths and tree as Parquet under --out.")
-    p.add_argument("run_dir", help="one configuration's directory (with run.json and endpoints.parquet)")
+    p.add_argument("run_dir", nargs="?", help="one configuration's directory (with run.json and endpoints.parquet)")
+    p.add_argument("--models", nargs="+", help="instead of RUN_DIR: trained CIFAR model directories (fla train)")
+    p.add_argument("--examples", type=int, default=1024,
+                   help="--models: training images the path losses are taken on (default 1024)")
     p.add_argument("--config", help="TOML settings (see fla/connect.py; every key optional)")
     p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
     p.add_argument("--out", required=True, help="output directory (inside RUN_DIR to have fla report show it)")
@@ -141,14 +144,61 @@ def add_connect_parser(commands) -> None:
 
 
 def run_connect(args) -> int:
-    from .connect import connect
+    from .connect import connect, connect_models
 
-    connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet)
+    if args.models:
+        connect_models(args.models, args.out, args.config, args.data_dir, args.examples, args.quiet)
+    elif args.run_dir:
+        connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet)
+    else:
+        raise ConfigError("give a RUN_DIR or --models DIR DIR ...")
+    return 0
+
+
+def add_train_parser(commands) -> None:
+    p = commands.add_parser("train", help="train a CIFAR ResNet or DenseNet with the published recipe",
+                            description="Trains with SGD and momentum, the step schedule and crop/flip "
+                            "augmentation of He et al. (ResNets) or Huang et al. (DenseNets); checkpoints "
+                            "every epoch and resumes a killed run from --out.")
+    p.add_argument("arch", help="resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)")
+    p.add_argument("--dataset", choices=["cifar10", "cifar100"], required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs (milestones scale with it)")
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--limit", type=int, help="use only the first N images of each split (smoke runs)")
+    p.add_argument("--data-dir", help="folder with the CIFAR archives (default $FLA_DATA, else ~/.cache/fla)")
+    p.add_argument("--out", required=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_train(args) -> int:
+    from .zoo.train import train
+
+    result = train(args.arch, args.dataset, args.seed, args.out, args.data_dir, args.epochs, args.batch_size,
+                   args.limit, args.quiet)
+    print(f"{args.arch} on {args.dataset}: train loss {result['train_loss']:.4f}, error {result['train_error']:.2%}; "
+          f"test loss {result['test_loss']:.4f}, error {result['test_error']:.2%} -> {args.out}")
+    return 0
+
+
+def add_models_parser(commands) -> None:
+    commands.add_parser("models", help="list the CIFAR architectures with their parameter counts")
+
+
+def run_models(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
+
+    print(f"{'architecture':16s} {'CIFAR-10':>10s} {'CIFAR-100':>10s} {'paper':>8s}")
+    for arch in ARCHITECTURES:
+        counts = [trainable_params(build(arch, classes)) for classes in (10, 100)]
+        print(f"{arch:16s} {counts[0]:10,d} {counts[1]:10,d} {PAPER_PARAMS[arch] / 1e6:7.2f}M")
     return 0
 
 
 COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep),
-            "connect": (add_connect_parser, run_connect),
+            "connect": (add_connect_parser, run_connect), "train": (add_train_parser, run_train),
+            "models": (add_models_parser, run_models),
             "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot)}
 
 def parser() -> argparse.ArgumentParser:

@@ -160,3 +160,90 @@ def write_table(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
+
+
+def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 1024, quiet: bool = False) -> dict:
+    """Connect trained CIFAR models (``fla train`` outputs) with AutoNEB over their weights.
+
+    Losses along the paths are taken on the first ``examples`` training images (normalised as the
+    models were trained); the Table-1 summary evaluates the minima and the saddles of the spanning
+    tree on the whole training and test sets. BatchNorm uses batch statistics (fla.zoo.objective).
+    """
+    import tensorflow as tf
+
+    from .landscape import explore
+    from .neb import PAPER_SCHEDULE, Energy
+    from .zoo.cifar import CLASSES, load_cifar
+    from .zoo.models import build
+    from .zoo.objective import KerasObjective
+    from .zoo.train import normalise
+
+    out = Path(out)
+    if any((out / name).exists() for name in OUTPUTS):
+        raise ConfigError(f"--out {out} already holds a connection run; choose another --out or delete it")
+    if len(model_dirs) < 2:
+        raise ConfigError("--models needs at least two trained model directories")
+    results = []
+    for folder in map(Path, model_dirs):
+        if not (folder / "result.json").is_file() or not (folder / "weights.npz").is_file():
+            raise ConfigError(f"{folder} holds no finished training run (result.json, weights.npz); run fla train")
+        results.append(json.loads((folder / "result.json").read_text()))
+    if len({(r["arch"], r["dataset"]) for r in results}) != 1:
+        raise ConfigError("--models must all share one architecture and dataset")
+    settings = load_settings(config)
+    arch, dataset = results[0]["arch"], results[0]["dataset"]
+    model = build(arch, CLASSES[dataset])
+    minima = []
+    for folder in map(Path, model_dirs):
+        with np.load(folder / "weights.npz", allow_pickle=False) as data:
+            for i, v in enumerate(model.weights):
+                v.assign(data[f"w{i}"])
+            mean, std = data["mean"], data["std"]
+        minima.append(np.concatenate([v.numpy().ravel() for v in model.trainable_variables]))
+    minima = np.array(minima, np.float64)
+    x_train, y_train, x_test, y_test = load_cifar(dataset, data_dir)
+    x_train, x_test = normalise(x_train, mean, std), normalise(x_test, mean, std)
+    objective = KerasObjective(model, x_train[:examples], y_train[:examples])
+    energy = Energy(objective, tf.float32)
+    start = time.time()
+    losses = energy.values(minima)
+    neb_kw = dict(settings["neb"])
+    neb_kw["schedule"] = [tuple(c) for c in (neb_kw["schedule"] or PAPER_SCHEDULE)]
+    progress = (lambda a, b, p: None) if quiet else (
+        lambda a, b, p: print(f"  path {a}-{b}: saddle {p.saddle_loss:.5g}, {len(p.pivots)} pivots"))
+    paths, tree = explore(energy, minima, losses, budget=settings["budget"], on_path=progress, **neb_kw)
+
+    saddles = np.array([paths[(a, b)].saddle_params for a, b, _ in tree]).reshape(-1, minima.shape[1])
+    points = np.concatenate([minima, saddles])
+    train_loss, train_error = objective.evaluate(points, x_train, y_train)
+    test_loss, test_error = objective.evaluate(points, x_test, y_test)
+    m = len(minima)
+    table = pa.table({"kind": ["minimum"] * m + ["saddle"] * len(saddles),
+                      "a": list(range(m)) + [a for a, _, _ in tree], "b": [None] * m + [b for _, b, _ in tree],
+                      "train_loss": train_loss, "train_error": train_error,
+                      "test_loss": test_loss, "test_error": test_error})
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "table1.parquet", table)
+    table.to_pandas().to_csv(out / "table1.csv", index=False)
+    write_table(out / "minima.parquet", pa.table({
+        "minimum": pa.array(np.arange(m, dtype=np.int32)), "loss": pa.array(losses),
+        "train_loss": train_loss[:m], "train_error": train_error[:m], "test_loss": test_loss[:m],
+        "test_error": test_error[:m], "model": [str(d) for d in model_dirs], "params": list_column(minima, m)}))
+    rows = [{"a": a, "b": b, "saddle_loss": p.saddle_loss, "barrier": p.barrier, "length": p.length,
+             "pivots": len(p.pivots), "pivot_losses": p.losses.tolist(), "dense_losses": p.dense_losses.tolist(),
+             "line_barrier": float(np.max(l := energy.values(minima[a] + np.linspace(0, 1, 20)[:, None]
+                                                         * (minima[b] - minima[a]))) - max(l[0], l[-1])),
+             "line_losses": l.tolist()} for (a, b), p in sorted(paths.items())]
+    write_table(out / "paths.parquet", pa.Table.from_pylist(rows))
+    write_table(out / "tree.parquet", pa.table({"a": [a for a, _, _ in tree], "b": [b for _, b, _ in tree],
+                                                 "saddle_loss": pa.array([s for _, _, s in tree], pa.float64())}))
+    ratio = float(train_loss[m:].mean() / train_loss[:m].mean()) if len(saddles) else None
+    summary = {"models": [str(d) for d in model_dirs], "arch": arch, "dataset": dataset, "examples": examples,
+               "settings": settings, "paths": len(paths), "loss_evaluations": energy.evaluations,
+               "seconds": round(time.time() - start, 2), "saddle_to_minimum_train_loss": ratio,
+               "batch_norm": "batch statistics (training mode) for every point, minima and saddles alike"}
+    write_json(out / "connect.json", summary)
+    if not quiet:
+        print(table.to_pandas().to_string(index=False))
+        print(f"saddle / minimum training loss: {ratio}" + f" -> {out}")
+    return summary

@@ -1,0 +1,200 @@
+"""``fla train ARCH --dataset {cifar10,cifar100} --seed K --out DIR``: the published CIFAR recipes.
+
+- ResNets (He et al. 2016, Sec. 4.2): SGD, momentum 0.9, weight decay 1e-4, batch 128, learning rate
+  0.1 divided by 10 at 32k and 48k iterations, stopped at 64k: at 391 iterations an epoch, epochs 82
+  and 123 of 164.
+- DenseNets (Huang et al. 2017, Sec. 4.2): SGD with Nesterov momentum 0.9, weight decay 1e-4, batch
+  64, 300 epochs, learning rate 0.1 divided by 10 at 50% and 75% of the epochs.
+- Augmentation as both describe: 4 pixels of zero padding on each side, a random 32x32 crop, a
+  random horizontal flip; inputs normalised by the training set's per-channel mean and deviation.
+
+Epochs, batch size and schedule can be overridden. After every epoch a checkpoint (weights, optimizer
+state, epoch, history) is written atomically to DIR/checkpoint.npz; a killed run started again with
+the same DIR resumes from it. The end writes DIR/weights.npz (all model variables, in
+``model.weights`` order), DIR/history.csv and DIR/result.json (train and test loss and error, the
+recipe, versions). On a GPU it trains in mixed precision with XLA; on a CPU it runs, slowly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..store import write_json
+
+
+@dataclass
+class Recipe:
+    epochs: int
+    batch_size: int
+    lr: float
+    milestones: tuple  # epochs at which the learning rate is divided by 10
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+def recipe(arch: str, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
+    if arch.startswith("resnet"):
+        base = Recipe(164, 128, 0.1, (82, 123))
+    else:
+        base = Recipe(300, 64, 0.1, (150, 225), nesterov=True)
+    if epochs is not None:
+        base.milestones = tuple(round(m * epochs / base.epochs) for m in base.milestones)
+        base.epochs = epochs
+    if batch_size is not None:
+        base.batch_size = batch_size
+    return base
+
+
+def learning_rate(r: Recipe, epoch: int) -> float:
+    return r.lr * 0.1 ** sum(epoch >= m for m in r.milestones)
+
+
+def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return ((x.astype(np.float32) / 255.0) - mean) / std
+
+
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Pad 4 pixels with zeros, crop 32x32 at random, flip half the images horizontally."""
+    n = len(x)
+    padded = np.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    dx, dy = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    rows = dy[:, None] + np.arange(32)
+    cols = dx[:, None] + np.arange(32)
+    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    flip = rng.random(n) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    return out
+
+
+class Trainer:
+    def __init__(self, arch, dataset, seed, out, data_dir=None, epochs=None, batch_size=None, limit=None):
+        import keras
+        import tensorflow as tf
+
+        from .cifar import CLASSES, load_cifar
+        from .models import build
+
+        if tf.config.list_physical_devices("GPU"):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(seed)
+        self.out, self.seed, self.arch, self.dataset = Path(out), seed, arch, dataset
+        x_train, self.y_train, x_test, self.y_test = load_cifar(dataset, data_dir)
+        if limit:  # small runs (tests, smoke checks): the first `limit` images of each split
+            x_train, self.y_train, x_test, self.y_test = x_train[:limit], self.y_train[:limit], x_test[:limit], self.y_test[:limit]
+        self.mean = (x_train / 255.0).mean(axis=(0, 1, 2)).astype(np.float32)
+        self.std = (x_train / 255.0).std(axis=(0, 1, 2)).astype(np.float32)
+        self.x_train_raw = x_train
+        self.x_test = normalise(x_test, self.mean, self.std)
+        self.recipe = recipe(arch, epochs, batch_size)
+        self.model = build(arch, CLASSES[dataset])
+        self.optimizer = keras.optimizers.SGD(self.recipe.lr, momentum=self.recipe.momentum,
+                                              nesterov=self.recipe.nesterov)
+        self.model.compile(optimizer=self.optimizer, jit_compile=bool(tf.config.list_physical_devices("GPU")),
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                           metrics=["accuracy"])
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / "checkpoint.npz"
+
+    def save_checkpoint(self) -> None:
+        arrays = {f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)}
+        arrays.update({f"o{i}": v.numpy() for i, v in enumerate(self.model.optimizer.variables)})
+        arrays["epoch"] = np.array(self.epoch)
+        arrays["history"] = np.frombuffer(json.dumps(self.history).encode(), np.uint8)
+        tmp = self.out / ".checkpoint.tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, self.checkpoint)
+
+    def restore(self) -> bool:
+        if not self.checkpoint.is_file():
+            return False
+        with np.load(self.checkpoint, allow_pickle=False) as data:
+            for i, v in enumerate(self.model.weights):
+                v.assign(data[f"w{i}"])
+            for i, v in enumerate(self.model.optimizer.variables):
+                v.assign(data[f"o{i}"])
+            self.epoch = int(data["epoch"])
+            self.history = json.loads(data["history"].tobytes().decode())
+        return True
+
+    # -- training --------------------------------------------------------------------------------
+    def evaluate(self, x, y) -> tuple[float, float]:
+        loss, acc = self.model.evaluate(x, y, batch_size=500, verbose=0)
+        return float(loss), 1.0 - float(acc)
+
+    def run(self, quiet: bool = False) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        resumed = self.restore()
+        if resumed and not quiet:
+            print(f"resuming {self.out} at epoch {self.epoch}")
+        start = time.time()
+        while self.epoch < self.recipe.epochs:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            order = rng.permutation(len(self.x_train_raw))
+            x = normalise(augment(self.x_train_raw[order], rng), self.mean, self.std)
+            self.model.optimizer.learning_rate = learning_rate(self.recipe, self.epoch)
+            if not quiet:
+                print(f"epoch {self.epoch + 1}/{self.recipe.epochs}, lr {learning_rate(self.recipe, self.epoch):g}")
+            fit = self.model.fit(x, self.y_train[order], batch_size=self.recipe.batch_size, epochs=1, shuffle=False,
+                                 verbose=0 if quiet else 1)
+            test_loss, test_error = self.evaluate(self.x_test, self.y_test)
+            self.history.append({"epoch": self.epoch + 1, "lr": learning_rate(self.recipe, self.epoch),
+                                 "train_loss": float(fit.history["loss"][0]),
+                                 "train_error": 1 - float(fit.history["accuracy"][0]),
+                                 "test_loss": test_loss, "test_error": test_error})
+            self.epoch += 1
+            self.save_checkpoint()
+        return self.finish(time.time() - start)
+
+    def finish(self, seconds: float) -> dict:
+        import keras
+        import tensorflow as tf
+
+        from .. import __version__
+
+        x_train = normalise(self.x_train_raw, self.mean, self.std)
+        train_loss, train_error = self.evaluate(x_train, self.y_train)
+        test_loss, test_error = self.evaluate(self.x_test, self.y_test)
+        tmp = self.out / ".weights.tmp.npz"
+        np.savez(tmp, **{f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)},
+                 mean=self.mean, std=self.std)
+        os.replace(tmp, self.out / "weights.npz")
+        import csv
+        with open(self.out / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.history[0]) if self.history else ["epoch"])
+            writer.writeheader()
+            writer.writerows(self.history)
+        result = {"arch": self.arch, "dataset": self.dataset, "seed": self.seed, "recipe": asdict(self.recipe),
+                  "train_loss": train_loss, "train_error": train_error, "test_loss": test_loss,
+                  "test_error": test_error, "n_train": len(self.y_train), "seconds_this_session": round(seconds, 1),
+                  "fla_version": __version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
+                  "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+        write_json(self.out / "result.json", result)
+        return result
+
+
+def train(arch: str, dataset: str, seed: int, out, data_dir=None, epochs=None, batch_size=None, limit=None,
+          quiet: bool = False) -> dict:
+    from .models import ARCHITECTURES
+
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if dataset not in ("cifar10", "cifar100"):
+        raise ConfigError(f"--dataset must be cifar10 or cifar100, got {dataset!r}")
+    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--limit", limit)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+    if (Path(out) / "result.json").is_file():
+        raise ConfigError(f"--out {out} already holds a finished training run; choose another --out")
+    return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)

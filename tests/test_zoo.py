@@ -1,0 +1,133 @@
+"""CIFAR readers on archives written here in the real formats; models; training and resume; NEB
+between two tiny trained models."""
+import io
+import json
+import pickle
+import tarfile
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from fla.errors import DataError
+from fla.zoo.cifar import load_cifar, write_binary
+from fla.zoo.models import PAPER_PARAMS, build, trainable_params
+from fla.zoo.train import Trainer, augment, learning_rate, recipe
+
+
+def synthetic(n_train=64, n_test=32, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8), rng.integers(0, classes, n_train),
+            rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8), rng.integers(0, classes, n_test))
+
+
+def python_batch(x, y, key):
+    return pickle.dumps({b"data": x.transpose(0, 3, 1, 2).reshape(len(x), -1), key: list(map(int, y))}, protocol=2)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_binary_reader(tmp_path, name):
+    data = synthetic(classes=100 if name == "cifar100" else 10)
+    write_binary(tmp_path, name, *data)
+    for got, expected in zip(load_cifar(name, tmp_path), data):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_python_archive_reader_and_preference_for_binary(tmp_path):
+    x, y, xt, yt = synthetic()
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        files = {f"data_batch_{i}": python_batch(x[i - 1::5], y[i - 1::5], b"labels") for i in range(1, 6)}
+        files["test_batch"] = python_batch(xt, yt, b"labels")
+        for name, raw in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    got = load_cifar("cifar10", tmp_path)
+    order = np.concatenate([np.arange(i, 64, 5) for i in range(5)])
+    np.testing.assert_array_equal(got[0], x[order])
+    np.testing.assert_array_equal(got[1], y[order])
+    np.testing.assert_array_equal(got[2], xt)
+    write_binary(tmp_path, "cifar10", *synthetic(seed=1))  # both present: the binary version is read
+    np.testing.assert_array_equal(load_cifar("cifar10", tmp_path)[0], synthetic(seed=1)[0])
+
+
+def test_a_crafted_pickle_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo pwned",))
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": Evil(), b"labels": [0]}, protocol=2))
+    with pytest.raises(DataError, match="refusing to unpickle"):
+        load_cifar("cifar10", tmp_path)
+
+
+def test_missing_data_names_what_was_looked_for(tmp_path):
+    with pytest.raises(DataError, match="cifar-10-batches-bin/ or cifar-10-binary.tar.gz"):
+        load_cifar("cifar10", tmp_path)
+
+
+@pytest.mark.parametrize("arch", sorted(PAPER_PARAMS))
+def test_parameter_counts_match_the_papers(arch):
+    count = trainable_params(build(arch, 10))
+    assert abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05  # the papers round to 0.01M / 0.1M
+    assert build(arch, 100).output_shape == (None, 100)
+
+
+def test_recipes_and_augmentation():
+    r = recipe("resnet20")
+    assert (r.epochs, r.batch_size, r.milestones) == (164, 128, (82, 123))
+    assert [learning_rate(r, e) for e in (0, 81, 82, 123)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+    d = recipe("densenet40", epochs=30)
+    assert (d.batch_size, d.milestones, d.nesterov) == (64, (15, 22), True)
+    x = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
+    out = augment(x, np.random.default_rng(0))
+    assert out.shape == x.shape
+    for img, orig in zip(out, x):  # every output row is a shifted (and maybe flipped) crop of the padded input
+        padded = np.pad(orig, ((4, 4), (4, 4), (0, 0)))
+        assert any((padded[dy:dy + 32, dx:dx + 32] == img).all() or (padded[dy:dy + 32, dx:dx + 32][:, ::-1] == img).all()
+                   for dy in range(9) for dx in range(9))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    write_binary(root / "data", "cifar10", *synthetic())
+    outs = []
+    for seed in (0, 1):
+        out = root / f"model{seed}"
+        trainer = Trainer("resnet20", "cifar10", seed, out, root / "data", epochs=1, batch_size=32)
+        trainer.run(quiet=True)
+        outs.append(out)
+    return root, outs
+
+
+def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
+    root, (out, _) = trained
+    result = json.loads((out / "result.json").read_text())
+    assert result["recipe"]["epochs"] == 1 and 0 <= result["test_error"] <= 1 and np.isfinite(result["train_loss"])
+    with np.load(out / "checkpoint.npz") as data:
+        assert int(data["epoch"]) == 1
+    resumed = Trainer("resnet20", "cifar10", 0, out, root / "data", epochs=2, batch_size=32)
+    assert resumed.restore() and resumed.epoch == 1 and len(resumed.history) == 1
+    with np.load(out / "weights.npz") as data:
+        np.testing.assert_array_equal(resumed.model.weights[0].numpy(), data["w0"])
+    resumed.run(quiet=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+
+
+def test_autoneb_between_two_trained_models(trained, tmp_path):
+    from fla.connect import connect_models
+    root, outs = trained
+    config = tmp_path / "c.toml"
+    config.write_text("budget = 1\n[neb]\nschedule = [[0.01, 3], [0.01, 3]]\n")
+    summary = connect_models(outs, tmp_path / "connect", config, root / "data", examples=32, quiet=True)
+    assert summary["paths"] == 1
+    table = pq.read_table(tmp_path / "connect" / "table1.parquet").to_pandas()
+    assert list(table.kind) == ["minimum", "minimum", "saddle"]
+    assert np.isfinite(table[["train_loss", "test_loss"]].to_numpy()).all()
+    path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
+    assert path.saddle_loss >= max(path.pivot_losses[0], path.pivot_losses[-1]) - 1e-6
+    assert summary["saddle_to_minimum_train_loss"] > 0
