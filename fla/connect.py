@@ -81,7 +81,7 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
 
     from .curvature import curvature_codes, eigenvalues, extreme_codes, CLASSES
     from .hessian import Hessian
-    from .landscape import canonical, explore, merge, polish, straight_line_barrier
+    from .landscape import canonical, explore, merge, polish
     from .neb import PAPER_SCHEDULE, Energy
     from .networks import MLP
     from .objective import Objective
@@ -104,10 +104,10 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
 
     raw = candidates(run_dir, settings["low_gradient"])
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
-    kept, _ = merge(canonical(network, polished), losses, **settings["merge"])
+    kept, groups = merge(canonical(network, polished), losses, **settings["merge"])
+    members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first
     kept = kept[: settings["max_minima"]]
     minima, min_losses, min_grads = canonical(network, polished[kept]), losses[kept], grad_norms[kept]
-    members = np.bincount(merge(canonical(network, polished), losses, **settings["merge"])[1])[: len(kept)]
     if not quiet:
         print(f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} .. "
               f"{min_losses.max():.4g}); connecting with AutoNEB, budget {settings['budget']} paths")
@@ -136,14 +136,7 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
         "eig_max": pa.array(eig_max), "curvature": pa.array(names[codes], pa.string()),
         "hessian": pa.array([method] * n), "members": pa.array(members.astype(np.int32)),
         "params": list_column(minima, n)}))
-    rows = []
-    for (a, b), p in sorted(paths.items()):
-        line_barrier, line_losses = straight_line_barrier(energy, minima[a], minima[b])
-        rows.append({"a": a, "b": b, "saddle_loss": p.saddle_loss, "barrier": p.barrier, "length": p.length,
-                     "pivots": len(p.pivots), "pivot_losses": p.losses.tolist(), "dense_losses": p.dense_losses.tolist(),
-                     "line_barrier": line_barrier, "line_losses": line_losses.tolist(),
-                     "saddle_params": p.saddle_params.tolist()})
-    write_table(out / "paths.parquet", pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())}))
+    write_table(out / "paths.parquet", path_table(energy, minima, paths, saddle_params=True))
     write_table(out / "tree.parquet", pa.table({"a": [a for a, _, _ in tree], "b": [b for _, b, _ in tree],
                                                  "saddle_loss": pa.array([s for _, _, s in tree], pa.float64())}))
     summary = {"run": str(run_dir), "settings": settings, "candidates": len(raw), "minima": n,
@@ -154,6 +147,20 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
     if not quiet:
         print(f"{n} minima, {len(paths)} paths, {len(tree)} tree edges in {summary['seconds']} s -> {out}")
     return summary
+
+
+def path_table(energy, minima, paths: dict, line_points: int = 50, saddle_params: bool = False) -> pa.Table:
+    """One row per computed path, with the straight line between the same minima for comparison."""
+    from .landscape import straight_line_barrier
+
+    rows = []
+    for (a, b), p in sorted(paths.items()):
+        line_barrier, line_losses = straight_line_barrier(energy, minima[a], minima[b], line_points)
+        rows.append({"a": a, "b": b, "saddle_loss": p.saddle_loss, "barrier": p.barrier, "length": p.length,
+                     "pivots": len(p.pivots), "pivot_losses": p.losses.tolist(), "dense_losses": p.dense_losses.tolist(),
+                     "line_barrier": line_barrier, "line_losses": line_losses.tolist()}
+                    | ({"saddle_params": p.saddle_params.tolist()} if saddle_params else {}))
+    return pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())})
 
 
 def write_table(path: Path, table: pa.Table) -> None:
@@ -229,12 +236,7 @@ def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 
         "minimum": pa.array(np.arange(m, dtype=np.int32)), "loss": pa.array(losses),
         "train_loss": train_loss[:m], "train_error": train_error[:m], "test_loss": test_loss[:m],
         "test_error": test_error[:m], "model": [str(d) for d in model_dirs], "params": list_column(minima, m)}))
-    rows = [{"a": a, "b": b, "saddle_loss": p.saddle_loss, "barrier": p.barrier, "length": p.length,
-             "pivots": len(p.pivots), "pivot_losses": p.losses.tolist(), "dense_losses": p.dense_losses.tolist(),
-             "line_barrier": float(np.max(l := energy.values(minima[a] + np.linspace(0, 1, 20)[:, None]
-                                                         * (minima[b] - minima[a]))) - max(l[0], l[-1])),
-             "line_losses": l.tolist()} for (a, b), p in sorted(paths.items())]
-    write_table(out / "paths.parquet", pa.Table.from_pylist(rows))
+    write_table(out / "paths.parquet", path_table(energy, minima, paths, line_points=20))
     write_table(out / "tree.parquet", pa.table({"a": [a for a, _, _ in tree], "b": [b for _, b, _ in tree],
                                                  "saddle_loss": pa.array([s for _, _, s in tree], pa.float64())}))
     ratio = float(train_loss[m:].mean() / train_loss[:m].mean()) if len(saddles) else None

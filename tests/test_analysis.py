@@ -6,7 +6,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 
 from analysis.attractors import attractor_table, attractors, cluster_losses
 from analysis.data import count_by, open_run, sample_rows
