@@ -131,3 +131,14 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
     path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
     assert path.saddle_loss >= max(path.pivot_losses[0], path.pivot_losses[-1]) - 1e-6
     assert summary["saddle_to_minimum_train_loss"] > 0
+
+
+def test_the_gpu_recipe_mixed_precision_trains_on_the_cpu_too(trained, tmp_path):
+    root, _ = trained
+    trainer = Trainer("resnet20", "cifar10", 0, tmp_path / "mp", root / "data", epochs=1, batch_size=32,
+                      mixed_precision=True)
+    assert trainer.model.layers[1].compute_dtype == "float16" and trainer.model.layers[1].dtype == "float32"
+    result = trainer.run(quiet=True)
+    assert result["mixed_precision"] and np.isfinite(result["train_loss"])
+    import keras
+    assert keras.mixed_precision.global_policy().name == "float32"

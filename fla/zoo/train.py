@@ -73,15 +73,18 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Trainer:
-    def __init__(self, arch, dataset, seed, out, data_dir=None, epochs=None, batch_size=None, limit=None):
+    def __init__(self, arch, dataset, seed, out, data_dir=None, epochs=None, batch_size=None, limit=None,
+                 mixed_precision: bool | None = None):
+        """``mixed_precision`` None: on when a GPU is present (float16 compute, float32 variables)."""
         import keras
         import tensorflow as tf
 
         from .cifar import CLASSES, load_cifar
         from .models import build
 
-        if tf.config.list_physical_devices("GPU"):
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        self.mixed_precision = gpu if mixed_precision is None else mixed_precision
+        keras.mixed_precision.set_global_policy("mixed_float16" if self.mixed_precision else "float32")
         keras.utils.set_random_seed(seed)
         self.out, self.seed, self.arch, self.dataset = Path(out), seed, arch, dataset
         x_train, self.y_train, x_test, self.y_test = load_cifar(dataset, data_dir)
@@ -95,10 +98,11 @@ class Trainer:
         self.model = build(arch, CLASSES[dataset])
         self.optimizer = keras.optimizers.SGD(self.recipe.lr, momentum=self.recipe.momentum,
                                               nesterov=self.recipe.nesterov)
-        self.model.compile(optimizer=self.optimizer, jit_compile=bool(tf.config.list_physical_devices("GPU")),
+        self.model.compile(optimizer=self.optimizer, jit_compile=gpu,
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                            metrics=["accuracy"])
         self.model.optimizer.build(self.model.trainable_variables)
+        keras.mixed_precision.set_global_policy("float32")  # models built later (NEB, evaluation) stay float32
         self.history: list[dict] = []
         self.epoch = 0
 
@@ -179,7 +183,8 @@ class Trainer:
                   "train_loss": train_loss, "train_error": train_error, "test_loss": test_loss,
                   "test_error": test_error, "n_train": len(self.y_train), "seconds_this_session": round(seconds, 1),
                   "fla_version": __version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
-                  "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+                  "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+                  "mixed_precision": self.mixed_precision}
         write_json(self.out / "result.json", result)
         return result
 
