@@ -252,7 +252,7 @@ def _sample(config, p: Plan, problem, out: Path, quiet: bool) -> dict:
     if not quiet:
         rate = points.rows / max(meta["wall_seconds"], 1e-9)
         print(f"{points.rows} points ({p.walks} walks x {p.steps} steps) in {meta['wall_seconds']:.1f} s "
-              f"({rate:,.0f} steps/s) -> {out / POINTS}")
+              f"({rate:,.0f} steps/s, compilation included) -> {out / POINTS}")
     return meta
 
 
