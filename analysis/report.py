@@ -22,26 +22,25 @@ def png(fig) -> str:
 
 
 def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
-    """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/."""
+    """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/.
+
+    RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
+    both; every connection run under RUN_DIR gets its own sections.
+    """
     run_dir = Path(run_dir)
-    dataset = open_run(run_dir)
     out = Path(out) if out else run_dir / "report.html"
+    connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
+    try:
+        sections, summary = sampling_sections(open_run(run_dir), max_points)
+    except FileNotFoundError:
+        if not connections:
+            raise FileNotFoundError(f"nothing to report under {run_dir}: no complete sampling run "
+                                    "(points.parquet beside run.json) and no connection run (connect.json)") from None
+        sections, summary = [], "No sampling runs; connection runs only."
+    for folder in connections:
+        sections += connection_sections(folder, folder.relative_to(run_dir) if folder != run_dir else folder.name)
     tables_dir = out.parent / "report_tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
-    configs = count_by(dataset, CONFIGURATION)
-    sections = [("Configurations", None, configs)]
-    fig, table = curvature_breakdown(dataset)
-    sections.append(("Curvature breakdown", png(fig), table))
-    fig, table = accuracy(dataset)
-    sections.append(("Accuracy at the end of the walks", png(fig), table))
-    attractors = attractor_table(dataset)
-    sections.append(("Attractors (gradient norm < 0.01, losses clustered; see analysis/attractors.py)",
-                     None, attractors))
-    for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
-        fig, table = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
-        sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))
-    for folder in sorted(p.parent for p in run_dir.rglob("connect.json")):
-        sections += connection_sections(folder, folder.relative_to(run_dir))
     body = []
     for i, (title, image, table) in enumerate(sections):
         body.append(f"<h2>{html.escape(title)}</h2>")
@@ -56,12 +55,26 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
             "</title><style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
             f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
-            f"<p>{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations.</p>"
-            + "\n".join(body) + "</body></html>")
+            f"<p>{html.escape(summary)}</p>" + "\n".join(body) + "</body></html>")
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page)
     tmp.replace(out)
     return out
+
+
+def sampling_sections(dataset, max_points: int):
+    configs = count_by(dataset, CONFIGURATION)
+    sections = [("Configurations", None, configs)]
+    fig, table = curvature_breakdown(dataset)
+    sections.append(("Curvature breakdown", png(fig), table))
+    fig, table = accuracy(dataset)
+    sections.append(("Accuracy at the end of the walks", png(fig), table))
+    sections.append(("Attractors (gradient norm < 0.01, losses clustered; see analysis/attractors.py)",
+                     None, attractor_table(dataset)))
+    for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
+        fig, _ = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
+        sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))
+    return sections, f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations."
 
 
 def connection_sections(folder: Path, name) -> list:
@@ -70,7 +83,9 @@ def connection_sections(folder: Path, name) -> list:
     data = read_connection(folder)
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
     title = str(name)
-    return [
+    table1 = [(f"Table 1 (Draxler et al.): minima and saddles of {title}", None, pd.read_csv(folder / "table1.csv"))
+              ] if (folder / "table1.csv").is_file() else []
+    return table1 + [
         (f"Minima of {title}", None, minima.drop(columns=["params"])),
         (f"Disconnectivity graph of {title}", png(disconnectivity_graph(minima, tree, title)), None),
         (f"Loss along the paths of {title}", png(path_profiles(paths, title)),

@@ -131,6 +131,9 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
     path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
     assert path.saddle_loss >= max(path.pivot_losses[0], path.pivot_losses[-1]) - 1e-6
     assert summary["saddle_to_minimum_train_loss"] > 0
+    from analysis.report import write_report
+    page = write_report(tmp_path / "connect").read_text()
+    assert "Table 1" in page and page.count("<img") == 3  # disconnectivity graph, path profiles, tree
 
 
 def test_the_gpu_recipe_mixed_precision_trains_on_the_cpu_too(trained, tmp_path):
