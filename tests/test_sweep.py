@@ -81,6 +81,8 @@ def test_a_killed_sweep_resumes_with_nothing_duplicated_or_missing(tmp_path):
         assert table.num_rows == 240 and len(set(zip(*table.to_pydict().values()))) == 240
     assert not list(out.rglob(".*.tmp"))
     assert sweep(path, out, quiet=True)["ran"] == 0
+    from analysis.report import write_report
+    assert "8 configurations" in write_report(out).read_text()
     with pytest.raises(ConfigError, match="holds another study"):
         sweep(study_file(tmp_path, TINY.replace("walks = 8", "walks = 9"), "other.toml"), out, quiet=True)
 
