@@ -12,7 +12,8 @@ Method (stated so that it can be checked and re-run with other thresholds):
    common class), and ``local_minimum``: most common class convex and loss above the lowest attractor
    by more than ``gap``. The lowest attractor is marked ``lowest``.
 
-The paper counted attractors by eye on l-g clouds; this turns the same reading into numbers.
+A configuration here is (problem, width, depth, granularity, bound): the walks of all its seeds are
+pooled. The paper counted attractors by eye on l-g clouds; this turns the same reading into numbers.
 """
 from __future__ import annotations
 

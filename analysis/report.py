@@ -63,8 +63,8 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
 
 
 def sampling_sections(dataset, max_points: int):
-    configs = count_by(dataset, CONFIGURATION)
-    sections = [("Configurations", None, configs)]
+    configs = count_by(dataset, CONFIGURATION + ["seed"])
+    sections = [("Configurations (points per configuration and seed)", None, configs)]
     fig, table = curvature_breakdown(dataset)
     sections.append(("Curvature breakdown", png(fig), table))
     fig, table = accuracy(dataset)
