@@ -9,7 +9,8 @@
 2. MNIST 784-10-10 micro, batch 100: shared batches (one GEMM for all walks) and per-walk batches,
    against the machine's own fp32 matmul speed measured here on the same first-layer GEMM. A walk step
    costs about 6 * 100 * 784 * 10 FLOP (forward + weight gradient on the training batch, forward on
-   the test batch); the benchmark prints the FLOP rate achieved and its share of the matmul rate.
+   the test batch); the benchmark prints the FLOP rate achieved and its share of the matmul rate,
+   and the cost of one step's Philox draws with and without XLA.
 """
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
               f" = {rate * flop / 1e9 / peak:5.1%} of the matmul rate")
 
 
+def bench_rng(repeats: int) -> None:
+    """One MNIST step's Delta draws, [7960, 1000]: native kernel vs XLA, Philox named vs XLA's default."""
+    for jit, alg in ((False, "philox"), (True, "philox"), (True, "auto_select")):
+        f = tf.function(lambda seed: tf.reduce_sum(
+            tf.random.stateless_uniform([7960, 1000], seed, maxval=0.02, alg=alg)), jit_compile=jit)
+        seed = tf.constant([1, 2], tf.int64)
+        f(seed)
+        t = best(lambda: f(seed).numpy(), repeats)
+        where = "XLA" if jit else "TensorFlow native kernel"
+        print(f"  7,960,000 uniform draws, {alg:11s} {where:24s} {t * 1e3:8.1f} ms")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
@@ -117,6 +130,7 @@ def main() -> None:
     bench_xor(args.repeats)
     if Path(args.mnist_dir).is_dir():
         bench_mnist(args.mnist_dir, args.mnist_walks, args.mnist_steps, args.repeats)
+        bench_rng(args.repeats)
     else:
         print(f"MNIST skipped: no {args.mnist_dir} (pass --mnist-dir)")
 

@@ -68,9 +68,10 @@ class WalkProgram:
             "y_test": tf.constant(problem.y_test if problem.has_test else np.zeros((0,), np.int32)),
         }
         # Small draws (XOR): the whole loop is one XLA program. Large draws (MNIST: D x B = 8M per
-        # step): the loop is a graph while-loop drawing Delta with TensorFlow's native Philox
-        # kernel, 4x faster on CPU than its XLA lowering (34 vs 148 ms for 8M draws here), and each
-        # step's evaluation and update is one XLA program.
+        # step): the loop is a graph while-loop drawing Delta with TensorFlow's native kernel around
+        # one XLA program per step, measured 5-10% faster there than the whole loop under XLA. Delta
+        # is always drawn with Philox named explicitly: the same numbers on either path, and XLA's
+        # default algorithm is far slower on CPU (bench/bench_walks.py prints all three).
         self._step = tf.function(self._step_fn, jit_compile=jit)
         self._loops = {True: tf.function(self._loop_fn, jit_compile=jit), False: tf.function(self._loop_fn)}
 
@@ -134,7 +135,7 @@ class WalkProgram:
             x, y = self._batch(x_train, y_train, train_idx[t])
             xt, yt = self._batch(x_test, y_test, test_idx[t])
             seed = tf.stack([key[0], key[1] + step0 + tf.cast(t, tf.int64)])
-            delta = tf.random.stateless_uniform(tf.shape(theta), seed, maxval=step_size, dtype=f.dtype)
+            delta = tf.random.stateless_uniform(tf.shape(theta), seed, maxval=step_size, dtype=f.dtype, alg="philox")
             theta, row = self._step(theta, delta, x, y, xt, yt)
             return t + 1, theta, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 
