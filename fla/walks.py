@@ -70,8 +70,9 @@ class WalkProgram:
         # Small draws (XOR): the whole loop is one XLA program. Large draws (MNIST: D x B = 8M per
         # step): the loop is a graph while-loop drawing Delta with TensorFlow's native kernel around
         # one XLA program per step, measured 5-10% faster there than the whole loop under XLA. Delta
-        # is always drawn with Philox named explicitly: the same numbers on either path, and XLA's
-        # default algorithm is far slower on CPU (bench/bench_walks.py prints all three).
+        # is drawn with Philox named explicitly: XLA's default algorithm is far slower on CPU
+        # (bench/bench_walks.py). The two paths' streams differ, but which path runs depends only
+        # on D x chunk (the configuration), so a seed still fixes every draw.
         self._step = tf.function(self._step_fn, jit_compile=jit)
         self._loops = {True: tf.function(self._loop_fn, jit_compile=jit), False: tf.function(self._loop_fn)}
 

@@ -182,16 +182,3 @@ def test_classes_from_extreme_eigenvalues_claim_only_what_they_prove():
     codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
     assert [CLASSES[c] if c >= 0 else None for c in codes] == ["convex", "concave", "saddle", "flat", "convex", None]
 
-
-def test_both_loop_forms_draw_the_same_steps(monkeypatch):
-    """The whole-loop XLA program (small draws) and the graph loop around an XLA step (large draws)
-    draw Delta with the same Philox stream, so they walk to the same points."""
-    import fla.walks as walks
-    f = Objective(MLP(2, 2, 1, 1), load_problem("xor"))
-    theta0 = np.random.default_rng(0).uniform(-1, 1, (7, 9)).astype(np.float32)
-    ends = []
-    for draws in (2**16, 0):  # 0: every draw counts as large
-        monkeypatch.setattr(walks, "XLA_DRAWS", draws)
-        ends.append(walks.WalkProgram(f, batching="full").run(theta0, 0.2, (3, 4), 0, 6)[0])
-    np.testing.assert_allclose(ends[0], ends[1], atol=1e-5)
-    assert np.abs(ends[0] - theta0).max() > 0.1
