@@ -24,6 +24,7 @@ import numpy as np
 GRANULARITY = {"micro": 0.01, "macro": 0.1}
 DEFAULT_STEPS = {"micro": 1000, "macro": 100}
 XLA_DRAWS = 2**16  # up to this many draws of Delta per step, the whole walk loop is compiled by XLA
+RNG_ALG = "philox"  # named: XLA's default (auto_select) is far slower on CPU for large draws
 
 
 def step_size(granularity: str, bound: float) -> float:
@@ -136,7 +137,7 @@ class WalkProgram:
             x, y = self._batch(x_train, y_train, train_idx[t])
             xt, yt = self._batch(x_test, y_test, test_idx[t])
             seed = tf.stack([key[0], key[1] + step0 + tf.cast(t, tf.int64)])
-            delta = tf.random.stateless_uniform(tf.shape(theta), seed, maxval=step_size, dtype=f.dtype, alg="philox")
+            delta = tf.random.stateless_uniform(tf.shape(theta), seed, maxval=step_size, dtype=f.dtype, alg=RNG_ALG)
             theta, row = self._step(theta, delta, x, y, xt, yt)
             return t + 1, theta, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 
