@@ -94,9 +94,6 @@ def connection_sections(folder: Path, name) -> list:
     ]
 
 
-PLOTS = {"lg": "l-g clouds", "curvature": "curvature breakdown", "accuracy": "accuracy at the last step"}
-
-
 def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=None, color="curvature",
                logx=False, logy=True) -> Path:
     """One figure of ``kind`` (lg, curvature, accuracy) to ``out`` (.png, .pdf or .svg)."""
@@ -114,5 +111,3 @@ def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=No
     plt.close(fig)
     return Path(out)
 
-
-__all__ = ["write_report", "write_plot", "PLOTS", "pd"]

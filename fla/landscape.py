@@ -22,7 +22,7 @@ import scipy.optimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from .neb import Energy, Path, autoneb
+from .neb import Energy, autoneb
 
 
 def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
@@ -128,5 +128,3 @@ def straight_line_barrier(energy: Energy, a: np.ndarray, b: np.ndarray, points: 
     losses = energy.values(a + np.linspace(0.0, 1.0, points)[:, None] * (b - a))
     return float(losses.max() - max(losses[0], losses[-1])), losses
 
-
-__all__ = ["polish", "canonical", "merge", "explore", "spanning_tree", "straight_line_barrier", "Path"]

@@ -131,10 +131,6 @@ def is_complete(run_dir: Path) -> bool:
     return (Path(run_dir) / RUN_JSON).is_file()
 
 
-def read_metadata(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / RUN_JSON).read_text())
-
-
 def read_points(run_dir: Path, columns=None, filter=None):
     """Points of a run (one configuration or a whole study directory) as a pyarrow Table.
 
