@@ -6,7 +6,6 @@ the number of rows.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from fla.store import POINT_SCHEMA, POINTS, RUN_JSON
+from fla.store import POINT_SCHEMA, complete_points
 
 ARCHITECTURE = ["problem", "width", "depth"]
 CONFIGURATION = ["problem", "width", "depth", "granularity", "bound"]
@@ -22,11 +21,7 @@ CONFIGURATION = ["problem", "width", "depth", "granularity", "bound"]
 
 def open_run(run_dir) -> ds.Dataset:
     """Every complete configuration (points.parquet beside run.json) under ``run_dir``."""
-    run_dir = Path(run_dir)
-    files = [str(f) for f in sorted(run_dir.rglob(POINTS)) if (f.parent / RUN_JSON).is_file()]
-    if not files:
-        raise FileNotFoundError(f"no complete run (a {POINTS} beside a {RUN_JSON}) under {run_dir}")
-    return ds.dataset(files, schema=POINT_SCHEMA, format="parquet")
+    return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet")
 
 
 def sample_rows(dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, filter=None,

@@ -104,10 +104,11 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
 
     raw = candidates(run_dir, settings["low_gradient"])
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
-    kept, groups = merge(canonical(network, polished), losses, **settings["merge"])
+    canon = canonical(network, polished)
+    kept, groups = merge(canon, losses, **settings["merge"])
     members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first
     kept = kept[: settings["max_minima"]]
-    minima, min_losses, min_grads = canonical(network, polished[kept]), losses[kept], grad_norms[kept]
+    minima, min_losses, min_grads = canon[kept], losses[kept], grad_norms[kept]
     if not quiet:
         print(f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} .. "
               f"{min_losses.max():.4g}); connecting with AutoNEB, budget {settings['budget']} paths")

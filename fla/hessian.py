@@ -58,11 +58,10 @@ class Hessian:
     def dim(self) -> int:
         return self.theta.shape[1]
 
-    def hvp(self, v: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+    def hvp(self, v: np.ndarray) -> np.ndarray:
         """H(theta_b) v_b for v [B, D] (float64 in and out; computed in the objective's precision)."""
         self.hvp_calls += 1
-        theta = self.theta if theta is None else theta
-        return self.objective.hvp_on(theta, v.astype(self.dtype), self.x, self.y).numpy().astype(np.float64)
+        return self.objective.hvp_on(self.theta, v.astype(self.dtype), self.x, self.y).numpy().astype(np.float64)
 
     def lanczos(self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10):
         """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully

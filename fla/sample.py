@@ -139,13 +139,18 @@ class Plan:
         return self.hessian == "lanczos"
 
 
+def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
+    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 or 100 steps."""
+    return config.walks or 10 * n_params, config.steps or DEFAULT_STEPS[config.granularity]
+
+
 def plan(config: SampleConfig, problem) -> Plan:
     from .networks import MLP
 
     network = MLP(problem.n_inputs, config.width, config.depth, problem.n_outputs)
     d = network.n_params
     batching = "full" if problem.batch_size is None else config.batching
-    walks = config.walks or 10 * d
+    walks, steps = walks_and_steps(config, d)
     if config.hessian == "auto":
         hessian = "exact" if d <= config.hessian_max_params else "lanczos"
     else:
@@ -154,8 +159,7 @@ def plan(config: SampleConfig, problem) -> Plan:
     if at == "auto":
         at = "all" if hessian == "exact" else "last"
     chunk = config.chunk or min(walks, 256 if batching == "per_walk" else 1024)
-    return Plan(d, walks, config.steps or DEFAULT_STEPS[config.granularity],
-                step_size(config.granularity, config.bound), hessian, at, batching, min(chunk, walks))
+    return Plan(d, walks, steps, step_size(config.granularity, config.bound), hessian, at, batching, min(chunk, walks))
 
 
 def check_out(out: Path) -> None:

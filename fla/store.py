@@ -131,6 +131,14 @@ def is_complete(run_dir: Path) -> bool:
     return (Path(run_dir) / RUN_JSON).is_file()
 
 
+def complete_points(run_dir) -> list[str]:
+    """points.parquet of every complete configuration (run.json beside it) under ``run_dir``."""
+    files = [str(f) for f in sorted(Path(run_dir).rglob(POINTS)) if is_complete(f.parent)]
+    if not files:
+        raise FileNotFoundError(f"no complete run (a {POINTS} beside a {RUN_JSON}) under {run_dir}")
+    return files
+
+
 def read_points(run_dir: Path, columns=None, filter=None):
     """Points of a run (one configuration or a whole study directory) as a pyarrow Table.
 
@@ -139,9 +147,5 @@ def read_points(run_dir: Path, columns=None, filter=None):
     """
     import pyarrow.dataset as ds
 
-    run_dir = Path(run_dir)
-    files = [f for f in sorted(run_dir.rglob(POINTS)) if is_complete(f.parent)]
-    if not files:
-        raise FileNotFoundError(f"no complete run (a {POINTS} beside a {RUN_JSON}) under {run_dir}")
-    return ds.dataset([str(f) for f in files], schema=POINT_SCHEMA, format="parquet").to_table(
+    return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet").to_table(
         columns=columns, filter=filter)

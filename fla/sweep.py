@@ -75,11 +75,11 @@ def walk_steps(config: SampleConfig) -> int:
     """Walk steps of a configuration, computed from sizes alone (no data loaded)."""
     from .networks import MLP
     from .problems import SIZES
-    from .walks import DEFAULT_STEPS
+    from .sample import walks_and_steps
 
     n_in, n_out = SIZES[config.problem]
-    walks = config.walks or 10 * MLP(n_in, config.width, config.depth, n_out).n_params
-    return walks * (config.steps or DEFAULT_STEPS[config.granularity])
+    walks, steps = walks_and_steps(config, MLP(n_in, config.width, config.depth, n_out).n_params)
+    return walks * steps
 
 
 def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,

@@ -26,6 +26,7 @@ class KerasObjective:
         self.x = tf.constant(x, tf.float32)
         self.y = tf.constant(y, tf.int32)
         self.chunk = chunk
+        self._loss_and_error = tf.function(self.loss_and_error, reduce_retracing=True)
 
     def flatten(self) -> np.ndarray:
         """The model's current trainable weights as one flat vector [D]."""
@@ -49,7 +50,7 @@ class KerasObjective:
 
     def evaluate(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean loss and error [B] of each row of theta on (x, y), in batches of ``chunk`` patterns."""
-        fn = tf.function(lambda row, xb, yb: self.loss_and_error(row, xb, yb), reduce_retracing=True)
+        fn = self._loss_and_error
         losses, errors = np.zeros(len(theta)), np.zeros(len(theta))
         for b, row in enumerate(np.asarray(theta, np.float32)):
             parts = [(len(idx), *fn(tf.constant(row), tf.constant(x[idx], tf.float32), tf.constant(y[idx], tf.int32)))
