@@ -6,61 +6,42 @@ import os
 import sys
 
 from . import __version__
-from .errors import ConfigError, FlaError
+from .errors import ConfigError, FlaError, NonFiniteError
 
 def add_sample_parser(commands) -> None:
-    from .sample import HESSIAN_MAX_PARAMS, HESSIAN_POLICIES
+    """One flag per setting of :class:`fla.config.SampleConfig` (the same list study files take)."""
+    from .config import settings
 
     p = commands.add_parser(
         "sample", help="sample a loss surface with progressive gradient walks into Parquet",
-        description="Progressive gradient walks (Bosman et al.) over one ELU network configuration. "
+        description="Progressive gradient walks (Bosman et al.) over one network configuration. "
         "Writes points.parquet (one row per sampled point), endpoints.parquet (each walk's final "
-        "parameters) and run.json (metadata) under --out.")
-    p.add_argument("problem", help="xor or mnist")
-    p.add_argument("--width", type=int, required=True, help="hidden units per layer (>= 1)")
-    p.add_argument("--depth", type=int, required=True, help="number of hidden layers (>= 1)")
-    p.add_argument("--granularity", choices=["micro", "macro"], required=True,
-                   help="step bound s: 1%% (micro) or 10%% (macro) of the range width 2*bound")
-    p.add_argument("--bound", type=float, required=True, help="initial points uniform in [-bound, bound]^D")
-    p.add_argument("--walks", type=int, help="number of walks (default 10 * D)")
-    p.add_argument("--steps", type=int, help="steps per walk (default 1000 micro, 100 macro)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--hessian", choices=HESSIAN_POLICIES, default="auto",
-                   help="curvature: full = exact spectrum of the full Hessian; lanczos = eig_min/eig_max by "
-                   "Lanczos on Hessian-vector products; auto = full when D <= --hessian-max-params, else lanczos")
-    p.add_argument("--hessian-max-params", type=int, default=HESSIAN_MAX_PARAMS,
-                   help=f"largest D for which --hessian auto computes the full spectrum (default {HESSIAN_MAX_PARAMS})")
-    p.add_argument("--hessian-at", default="auto",
-                   help="where curvature is computed: all, last (each walk's last step), every:K (steps 0, K, "
-                   "2K, ...), grad-below:X (points with gradient norm < X); auto = all for full, last for lanczos")
-    p.add_argument("--lanczos-tol", type=float, default=1e-3,
-                   help="Lanczos stops when the extreme Ritz values' residual bounds are <= tol x max|eigenvalue|")
-    p.add_argument("--lanczos-steps", type=int, default=100, help="most Lanczos steps per point (default 100)")
-    p.add_argument("--flat-tolerance", type=float, default=1e-5,
-                   help="an eigenvalue is zero when |ev| <= tol * max|ev| (default 1e-5)")
-    p.add_argument("--record-params", action="store_true", help="store every point's parameter vector")
-    p.add_argument("--batching", choices=["shared", "per_walk"], default="shared",
-                   help="mini-batch problems: one batch per step shared by all walks (default, one GEMM) "
-                   "or one batch per walk")
-    p.add_argument("--batch-size", type=int, default=100, help="mini-batch size (default 100)")
-    p.add_argument("--chunk", type=int, help="walks advanced together per compiled program")
+        "parameters) and run.json (the manifest: metadata, files and checksums) under --out.")
+    for f in settings():
+        meta = f.metadata
+        help = meta["help"].replace("%", "%%") + (f" (default {f.default})" if f.default not in (None, False) else "")
+        if f.name == "problem":
+            p.add_argument("problem", help=help)
+        elif meta["kind"] is bool:
+            p.add_argument("--" + f.name.replace("_", "-"), action="store_true", help=help)
+        else:
+            p.add_argument("--" + f.name.replace("_", "-"), type=meta["kind"], default=f.default,
+                           choices=meta["choices"], required=f.default is None and f.name in
+                           ("width", "depth", "granularity", "bound"), help=help)
     p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
-    p.add_argument("--out", required=True, help="output directory (must not hold another run)")
+    p.add_argument("--out", required=True, help="output directory (new or empty)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
+
 def run_sample(args) -> int:
+    from .config import settings
     from .sample import SampleConfig, sample
 
-    config = SampleConfig(
-        problem=args.problem, width=args.width, depth=args.depth, granularity=args.granularity,
-        bound=args.bound, walks=args.walks, steps=args.steps, seed=args.seed, hessian=args.hessian,
-        hessian_max_params=args.hessian_max_params, hessian_at=args.hessian_at, lanczos_tol=args.lanczos_tol,
-        lanczos_steps=args.lanczos_steps, record_params=args.record_params,
-        batching=args.batching, batch_size=args.batch_size, chunk=args.chunk,
-        flat_tolerance=args.flat_tolerance)
+    config = SampleConfig(**{f.name: getattr(args, f.name) for f in settings()})
     config.validate()  # before TensorFlow is imported: bad flags fail fast
     sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
     return 0
+
 
 def add_sweep_parser(commands) -> None:
     p = commands.add_parser(
@@ -215,8 +196,20 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
+    except NonFiniteError as exc:
+        print(f"fla {args.command}: non-finite results: {exc}", file=sys.stderr)
+        return 3
     except (FlaError, FileNotFoundError) as exc:
         print(f"fla {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"fla {args.command}: error: out of memory; use fewer walks per chunk (--chunk) or a smaller "
+              "network", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, file too large, permissions, I/O errors: one line, not a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"fla {args.command}: error: {exc.strerror or exc}{where}; nothing unfinished was kept",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fla {args.command}: interrupted; finished work is kept, unfinished work removed", file=sys.stderr)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
-from .store import ENDPOINTS, RUN_JSON, list_column, write_json
+from .store import ENDPOINTS, RUN_JSON, list_column, verify, write_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,7 +61,54 @@ def load_settings(path=None) -> dict:
             settings[key].update(value)
         else:
             settings[key] = value
+    check_settings(settings, f"--config {path}")
     return settings
+
+
+def _number(v, low, high=float("inf"), integer=False, open_low=False):
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
+    return ok and (v > low if open_low else v >= low) and v <= high
+
+
+SETTING_CHECKS = {
+    "max_minima": (lambda v: _number(v, 1, integer=True), "an integer >= 1"),
+    "budget": (lambda v: _number(v, 0, integer=True), "an integer >= 0"),
+    "low_gradient": (lambda v: _number(v, 0), "a number >= 0"),
+    "polish.gtol": (lambda v: _number(v, 0, open_low=True), "a number > 0"),
+    "polish.max_iter": (lambda v: _number(v, 1, integer=True), "an integer >= 1"),
+    "merge.loss_tol": (lambda v: _number(v, 0), "a number >= 0"),
+    "merge.distance_tol": (lambda v: _number(v, 0), "a number >= 0"),
+    "neb.pivots": (lambda v: _number(v, 0, integer=True), "an integer >= 0"),
+    "neb.threshold": (lambda v: _number(v, 0, open_low=True), "a number > 0"),
+    "neb.climb": (lambda v: isinstance(v, bool), "true or false"),
+    "neb.optimizer": (lambda v: v in ("sgd", "fire"), "sgd or fire"),
+    "neb.momentum": (lambda v: _number(v, 0, 1) and v < 1, "a number in [0, 1)"),
+    "neb.schedule": (lambda v: v is None or (isinstance(v, list) and v and all(
+        isinstance(c, list) and len(c) == 2 and _number(c[0], 0, open_low=True) and _number(c[1], 1, integer=True)
+        for c in v)), "a list of [learning rate > 0, steps >= 1] pairs"),
+}
+
+
+def check_settings(settings: dict, where: str) -> None:
+    """ConfigError naming the first setting of the wrong type or range."""
+    for name, (ok, expected) in SETTING_CHECKS.items():
+        section, _, key = name.rpartition(".")
+        value = settings[section][key] if section else settings[key]
+        if not ok(value):
+            raise ConfigError(f"{where}: {name} must be {expected}, got {value!r}")
+
+
+def finite_rows(points: np.ndarray, what: str, quiet: bool) -> np.ndarray:
+    """The rows of points [B, D] whose values are all finite; a warning names how many were dropped,
+    ConfigError if none remain."""
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.any():
+        raise ConfigError(f"every one of the {len(points)} {what} is non-finite; nothing to connect")
+    if not finite.all():
+        import warnings
+
+        warnings.warn(f"dropped {int((~finite).sum())} of {len(points)} {what} with non-finite values")
+    return finite
 
 
 def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
@@ -88,9 +135,10 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
     from .problems import load_problem
 
     run_dir, out = Path(run_dir), Path(out)
-    if not (run_dir / RUN_JSON).is_file() or not (run_dir / ENDPOINTS).is_file():
-        raise ConfigError(f"{run_dir} is not a complete sampling run of one configuration "
-                          f"(no {RUN_JSON} / {ENDPOINTS}); give one configuration's directory")
+    problem_with_run = verify(run_dir)
+    if problem_with_run is not None or not (run_dir / ENDPOINTS).is_file():
+        raise ConfigError(f"{run_dir} is not a complete, verified sampling run of one configuration "
+                          f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory")
     if any((out / name).exists() for name in OUTPUTS):
         raise ConfigError(f"--out {out} already holds a connection run; choose another --out or delete it")
     settings = load_settings(config)
@@ -103,7 +151,10 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
     start = time.time()
 
     raw = candidates(run_dir, settings["low_gradient"])
+    raw = raw[finite_rows(raw, "walk endpoints", quiet)]
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
+    keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
+    polished, losses, grad_norms = polished[keep], losses[keep], grad_norms[keep]
     canon = canonical(network, polished)
     kept, groups = merge(canon, losses, **settings["merge"])
     members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first

@@ -11,3 +11,17 @@ class ConfigError(FlaError):
 
 class DataError(FlaError):
     """A data file is missing or malformed; the message names the file and where it was looked for."""
+
+
+class DamagedRunError(FlaError):
+    """Configurations whose manifest does not verify: each named with what is wrong."""
+
+    def __init__(self, damaged: dict):
+        self.damaged = damaged
+        names = "; ".join(f"{path}: {problem}" for path, problem in damaged.items())
+        super().__init__(f"{len(damaged)} damaged configuration(s), not used: {names}. Rerun the sweep "
+                         "(it redoes them) or remove them")
+
+
+class NonFiniteError(FlaError):
+    """A run finished and recorded faithfully, but some of its values are not finite."""

@@ -26,6 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def with_ones(h):
+    """h [..., n] with a column of ones appended: [..., n + 1]."""
+    import tensorflow as tf
+
+    return tf.concat([h, tf.ones_like(h[..., :1])], -1)
+
+
 @dataclass(frozen=True)
 class MLP:
     """Sizes of one architecture of the family; ``layers`` lists (fan_in, fan_out) per layer."""
@@ -66,52 +73,52 @@ class MLP:
             out.append((w, b))
         return out
 
-    def unflatten(self, theta):
-        """[B, D] (numpy or TensorFlow) -> list of (W [B, fan_in, fan_out], b [B, fan_out])."""
-        import tensorflow as tf
-
-        batch = tf.shape(theta)[0]
-        return [
-            (tf.reshape(theta[:, w], [batch, fan_in, fan_out]), theta[:, b])
-            for (w, b), (fan_in, fan_out) in zip(self.slices(), self.layers)
-        ]
-
     def logits(self, theta, x, feature_major: bool = False):
         """Logits [B, N, n_outputs] of B networks on patterns x.
 
         theta is [B, D], or [D, B] with ``feature_major`` (the layout the walk loop keeps, in which
-        the first-layer weights of all B networks are one contiguous [n_inputs, fan_out * B] block).
+        the first-layer weights of all B networks are one contiguous [n_inputs + 1, fan_out * B] block).
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
         logits and stay finite far from the origin.
+
+        Each layer is one product of its inputs with a ones column appended and its weights with
+        the bias as their last row (which is how the flat vector lays them out), so the bias
+        gradient is summed inside the same matrix product as the weight gradient: the same sums
+        for a walk whatever other walks are computed with it (tests/test_walk_identity.py).
         """
         import tensorflow as tf
 
         x = tf.convert_to_tensor(x, theta.dtype)
         if x.shape.rank == 2:
             theta_t = theta if feature_major else tf.transpose(theta)
-            return self._logits_shared(theta_t, x)
-        if feature_major:
-            theta = tf.transpose(theta)
-        params = self.unflatten(theta)
-        h = tf.matmul(x, params[0][0]) + params[0][1][:, None, :]
-        for w, b in params[1:]:
-            h = tf.matmul(tf.nn.elu(h), w) + b[:, None, :]
+            h, feature_major, first = self._first_layer_shared(theta_t, x), True, 1
+            theta = theta_t
+        else:
+            h, first = x, 0
+        for k in range(first, len(self.layers)):
+            inputs = tf.nn.elu(h) if k else h
+            h = tf.matmul(with_ones(inputs), self.layer_weights(theta, k, feature_major))
         return h
 
-    def _logits_shared(self, theta_t, x):
-        """Inputs shared by all networks: the first layer is one GEMM [N, in] x [in, out * B]."""
+    def layer_weights(self, theta, k: int, feature_major: bool):
+        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out]."""
+        import tensorflow as tf
+
+        (w, b), (fan_in, fan_out) = self.slices()[k], self.layers[k]
+        if feature_major:
+            block = tf.reshape(theta[w.start:b.stop], [fan_in + 1, fan_out, -1])
+            return tf.transpose(block, [2, 0, 1])
+        return tf.reshape(theta[:, w.start:b.stop], [-1, fan_in + 1, fan_out])
+
+    def _first_layer_shared(self, theta_t, x):
+        """Inputs shared by all networks: the first layer is one GEMM [N, in + 1] x [in + 1, out * B]."""
         import tensorflow as tf
 
         batch = tf.shape(theta_t)[1]
-        (w, b), *rest = self.slices()
-        fan_in, fan_out = self.layers[0]
-        z = tf.reshape(tf.matmul(x, tf.reshape(theta_t[w], [fan_in, fan_out * batch])), [-1, fan_out, batch])
-        h = tf.transpose(z + theta_t[b][None], [2, 0, 1])  # [B, N, out]
-        for (w, b), (fan_in, fan_out) in zip(rest, self.layers[1:]):
-            weights = tf.transpose(tf.reshape(theta_t[w], [fan_in, fan_out, batch]), [2, 0, 1])
-            h = tf.matmul(tf.nn.elu(h), weights) + tf.transpose(theta_t[b])[:, None, :]
-        return h
+        (w, b), (fan_in, fan_out) = self.slices()[0], self.layers[0]
+        z = tf.matmul(with_ones(x), tf.reshape(theta_t[w.start:b.stop], [fan_in + 1, fan_out * batch]))
+        return tf.transpose(tf.reshape(z, [-1, fan_out, batch]), [2, 0, 1])  # [B, N, out]
 
     def initial_points(self, rng: np.random.Generator, n: int, bound: float) -> np.ndarray:
         """n points drawn uniformly from [-bound, bound]^D, float32 [n, D]."""

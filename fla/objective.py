@@ -26,6 +26,28 @@ from .networks import MLP
 from .problems import Problem
 
 
+def total(values):
+    """Sum over the last axis, as a product with a ones vector.
+
+    XLA vectorises a reduction over a short minor axis differently for different numbers of rows,
+    so ``reduce_sum`` would make a walk's loss depend on how many walks are computed with it; a
+    matrix-vector product sums every row the same way (checked in tests/test_walk_identity.py)."""
+    return tf.linalg.matvec(values, tf.ones(tf.shape(values)[-1:], values.dtype))
+
+
+def pattern_mean(values):
+    """Mean over patterns of values [B, N] -> [B] (see :func:`total`)."""
+    return total(values) / tf.cast(tf.shape(values)[-1], values.dtype)
+
+
+def softmax_cross_entropy(logits, labels):
+    """-log softmax(logits)[label] per pattern, [B, N], from logits [B, N, C] and labels [B, N]:
+    log-sum-exp with the maximum shifted out (finite for logits of any size), summed by :func:`total`."""
+    peak = tf.stop_gradient(tf.reduce_max(logits, -1))
+    log_sum_exp = peak + tf.math.log(total(tf.exp(logits - peak[..., None])))
+    return log_sum_exp - total(logits * tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype))
+
+
 class Objective:
     def __init__(self, network: MLP, problem: Problem, dtype=tf.float32):
         if network.n_inputs != problem.n_inputs or network.n_outputs != problem.n_outputs:
@@ -61,9 +83,9 @@ class Objective:
             correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
         else:
             labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            losses = softmax_cross_entropy(logits, labels)
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-        return tf.reduce_mean(losses, -1), tf.reduce_mean(tf.cast(correct, logits.dtype), -1)
+        return pattern_mean(losses), pattern_mean(tf.cast(correct, logits.dtype))
 
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]

@@ -68,6 +68,10 @@ def mnist(data_dir: str | os.PathLike | None = None, batch_size: int = 100) -> P
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DataError(f"MNIST {split} images {x.shape} and labels {y.shape} do not match in {root}")
+        if x.shape[1:] != (28, 28):
+            raise DataError(f"MNIST {split} images are {x.shape[1:]}, expected 28 x 28, in {root}")
+        if y.size and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"MNIST {split} labels range over {y.min()} .. {y.max()}, expected 0 .. 9, in {root}")
     scale = lambda images: (images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return Problem(
         "mnist",
@@ -79,6 +83,7 @@ def mnist(data_dir: str | os.PathLike | None = None, batch_size: int = 100) -> P
 
 PROBLEMS = {"xor": xor, "mnist": mnist}
 NEEDS_DATA = {"mnist"}
+FULL_BATCH = {"xor"}  # every step uses all training patterns
 SIZES = {"xor": (2, 1), "mnist": (784, 10)}  # (inputs, outputs), known without loading the data
 
 
@@ -122,25 +127,42 @@ def find_file(root: Path, stem: str) -> Path:
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+MAX_IDX_BYTES = 2**31  # the largest array an IDX header may declare (MNIST's largest holds 47 MB)
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (LeCun's format: magic 0x0000TTNN, N big-endian uint32 sizes, then data)."""
+    """Read an IDX file (LeCun's format: magic 0x0000TTNN, N big-endian uint32 sizes, then data).
+
+    The header is checked before the data are read: its declared size must be at most
+    MAX_IDX_BYTES and, for an uncompressed file, equal to what the file holds; no more than the
+    declared size plus one byte is ever read, so a small file cannot request gigabytes."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
-    dtype = np.dtype(IDX_TYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataError(f"{path}: header says shape {shape} ({expected} bytes), file holds {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
+                raise DataError(f"{path} is not an IDX file (bad magic number)")
+            ndim = magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header")
+            shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
+            dtype = np.dtype(IDX_TYPES[magic[2]])
+            expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path}: header declares shape {shape} ({expected} bytes), more than any data set "
+                                f"fla reads ({MAX_IDX_BYTES} bytes)")
+            if opener is open and path.stat().st_size - 4 - 4 * ndim != expected:
+                raise DataError(f"{path}: header says shape {shape} ({expected} bytes), file holds "
+                                f"{path.stat().st_size - 4 - 4 * ndim}")
+            raw = f.read(expected + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from None
+    if len(raw) != expected:
+        raise DataError(f"{path}: header says shape {shape} ({expected} bytes), file holds "
+                        f"{len(raw) if len(raw) <= expected else 'more'}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:

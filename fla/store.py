@@ -8,20 +8,27 @@ A configuration's directory holds
 
     points.parquet      one row per sampled point
     endpoints.parquet   the final parameter vector of every walk (theta_S, after the last update)
-    run.json            the run's metadata, written last: its presence marks the run complete
+    run.json            the manifest, written last: the run's metadata (versions, full configuration,
+                        plan, device, times) and every file with its size, SHA-256 and row count
 
-Both Parquet files carry the run's metadata as JSON under the key ``fla``: in the Arrow schema
-(``pq.read_table(f).schema.metadata[b"fla"]``: versions, full configuration, device, start time) and,
-complete with end time and row count, in the file's key-value metadata
-(``pq.read_metadata(f).metadata[b"fla"]``, the same as run.json). Each file is written under a temporary name and
-renamed when complete, so a killed run never leaves a file that looks whole. (The renames are atomic
-against a killed process; against power loss they are not fsync'ed, which costs more than a small
-configuration takes to sample.)
+A configuration counts as complete only when its manifest *verifies* (:func:`verify`): every file
+listed is there with its size, checksum and row count, and (when the reader says what it expects)
+the settings match. The Parquet files also carry the metadata as JSON under the key ``fla`` (in the
+Arrow schema from the start, and with end time and row count in the footer), and CRC32 page checksums,
+so that any Parquet reader, not only fla, notices a corrupted page.
+
+Every file is written under a temporary name (``.NAME.PID.tmp``) and renamed when complete
+(:func:`atomic_path`, the one helper for every atomic write), so a killed run never leaves a file
+that looks whole. The renames are atomic against a killed process; against power loss they are not
+fsync'ed.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +99,41 @@ def table(schema: pa.Schema, constants: dict, columns: dict, n: int) -> pa.Table
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+TEMPORARY = re.compile(r"^\.(.+)\.(\d+)\.tmp$")  # what atomic writes leave behind when killed
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def is_own_temporary(path: Path, names) -> bool:
+    """Whether ``path`` is a temporary file fla's atomic write of one of ``names`` left behind."""
+    match = TEMPORARY.match(Path(path).name)
+    return bool(match) and match.group(1) in names
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed if not."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class PartWriter:
     """Streams tables into ``path`` under a temporary name; ``commit`` renames it into place."""
 
     def __init__(self, path: Path, schema: pa.Schema, metadata: dict):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = temporary_name(self.path)
         self.schema = schema.with_metadata({"fla": json.dumps(metadata)})
         strings = [f.name for f in schema if f.type == pa.string()]  # dictionary-encode only these
-        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=strings)
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=strings,
+                                       write_page_checksum=True)
         self.rows = 0
 
     def write(self, tbl: pa.Table) -> None:
@@ -121,28 +154,102 @@ class PartWriter:
 
 def write_json(path: Path, obj: dict) -> None:
     """Write JSON atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    """What a manifest says of one file: size, checksum and (Parquet) row count."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    record = {"bytes": path.stat().st_size, "sha256": checksum(path)}
+    if path.suffix == ".parquet":
+        record["rows"] = pq.read_metadata(path).num_rows
+    return record
 
 
-def is_complete(run_dir: Path) -> bool:
-    return (Path(run_dir) / RUN_JSON).is_file()
+def write_manifest(run_dir: Path, metadata: dict, names) -> dict:
+    """Write run.json: the metadata and a record of every file in ``names``; returns what it wrote."""
+    manifest = {**metadata, "files": {name: file_record(Path(run_dir) / name) for name in names}}
+    write_json(Path(run_dir) / RUN_JSON, manifest)
+    return manifest
+
+
+def read_manifest(run_dir: Path) -> dict | None:
+    """The manifest of a configuration, or None if missing or unreadable."""
+    try:
+        manifest = json.loads((Path(run_dir) / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+
+
+def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None:
+    """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one line).
+
+    Checks the manifest is there and readable, every file it lists exists with the recorded size,
+    SHA-256 and row count, and, if ``settings`` (and ``walk_range``) are given, that the run was made
+    with them.
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return f"no readable manifest ({RUN_JSON})"
+    if settings is not None and manifest.get("config") != settings:
+        return "made with other settings"
+    if walk_range is not None and manifest.get("walk_range") != list(walk_range):
+        return f"holds walks {manifest.get('walk_range')}, not {list(walk_range)}"
+    for name, record in manifest["files"].items():
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != record.get("bytes"):
+            return f"{name} has {path.stat().st_size} bytes, the manifest says {record.get('bytes')}"
+        if checksum(path) != record.get("sha256"):
+            return f"{name} does not match its checksum"
+    return None
+
+
+def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
+    """Every configuration directory under ``run_dir`` (one holding points.parquet or run.json):
+    (the verified ones, {damaged one: what is wrong})."""
+    run_dir = Path(run_dir)
+    folders = sorted({p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)})
+    good, damaged = [], {}
+    for folder in folders:
+        problem = verify(folder)
+        if problem is None:
+            good.append(folder)
+        else:
+            damaged[folder] = problem
+    return good, damaged
 
 
 def complete_points(run_dir) -> list[str]:
-    """points.parquet of every complete configuration (run.json beside it) under ``run_dir``."""
-    files = [str(f) for f in sorted(Path(run_dir).rglob(POINTS)) if is_complete(f.parent)]
-    if not files:
-        raise FileNotFoundError(f"no complete run (a {POINTS} beside a {RUN_JSON}) under {run_dir}")
-    return files
+    """points.parquet of every verified configuration under ``run_dir``; DamagedRunError if any
+    configuration there does not verify (named, with what is wrong)."""
+    from .errors import DamagedRunError
+
+    good, damaged = configurations(run_dir)
+    if damaged:
+        raise DamagedRunError(damaged)
+    if not good:
+        raise FileNotFoundError(f"no complete run (a {POINTS} listed in a verified {RUN_JSON}) under {run_dir}")
+    return [str(folder / POINTS) for folder in good]
 
 
 def read_points(run_dir: Path, columns=None, filter=None):
     """Points of a run (one configuration or a whole study directory) as a pyarrow Table.
 
-    Only complete configurations (those with run.json) are read.
+    Only verified configurations are read; a damaged one raises DamagedRunError naming it.
     ``filter`` is a pyarrow compute expression, pushed down to the Parquet reader.
     """
     import pyarrow.dataset as ds

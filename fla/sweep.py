@@ -3,9 +3,14 @@
     fla sweep runs/xor.toml --out runs/xor --jobs 2
 
 Each configuration is written by :func:`fla.sample.sample` (temporary names, renamed when complete,
-run.json last). A sweep run again after an interruption (Ctrl-C, kill -9, a lost node) skips the
-configurations whose run.json exists and redoes the others from scratch, so no row is duplicated or
-missing. ``study.json`` in the output records the study; resuming with a different study is refused.
+the manifest run.json last). A sweep run again after an interruption (Ctrl-C, kill -9, a lost node)
+keeps a configuration only if its manifest verifies (files, sizes, checksums, and the settings this
+study asks for) and redoes the others from scratch, so no row is duplicated, missing or made with
+other settings. ``study.json`` in the output records the study; resuming with a different study is
+refused. One sweep at a time writes an output folder: it holds a lock (``.fla-sweep.lock``, an
+advisory ``flock`` that the system releases when the process dies, so a killed sweep leaves no stale
+lock), and a second sweep on the same folder is refused. A redone configuration loses only the files
+fla writes there; anything else in its folder stops the sweep with its name.
 
 Parallelism: joblib worker processes (``--backend local``), each pinning TensorFlow's intra- and
 inter-op thread pools to cores // jobs threads so that workers do not oversubscribe the machine; or a
@@ -14,26 +19,96 @@ of ``--jobs`` worker processes), whose workers must see the output and data dire
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
+import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
-from .sample import SampleConfig, sample
-from .store import RUN_JSON, write_json
+from .errors import ConfigError, NonFiniteError
+from .sample import OWN_FILES, SampleConfig, sample
+from .store import is_own_temporary, verify, write_json
 from .study import Study, config_name, load_study
 
 STUDY_JSON = "study.json"
+LOCK = ".fla-sweep.lock"
 
 
-def run_configuration(fields: dict, out: str, data_dir: str | None, threads: int) -> dict:
-    """Worker: sample one configuration with TensorFlow pinned to ``threads`` threads."""
+@contextlib.contextmanager
+def sweep_lock(out: Path):
+    """Hold the output folder's lock for the duration; ConfigError if another live sweep holds it."""
+    import fcntl
+
+    path = out / LOCK
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(f"--out {out} is being written by another sweep ({holder}); wait for it to finish "
+                          "or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def clear_configuration(path: Path, keep=lambda entry: False) -> None:
+    """Remove what fla wrote in an unfinished or damaged configuration folder (shard folders
+    included, but what ``keep`` says); refuse to touch anything else."""
+    entries = [e for e in path.iterdir() if not keep(e)]
+    own = lambda e: (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES))) or (
+        e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
+    foreign = [e.name for e in entries if not own(e)]
+    if foreign:
+        raise ConfigError(f"{path} must be redone but holds files fla did not write ({', '.join(sorted(foreign)[:3])}); "
+                          "move them elsewhere and run the sweep again")
+    for e in entries:
+        if e.is_dir():
+            clear_configuration(e)
+            e.rmdir()
+        else:
+            e.unlink()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a configuration, or a shard of its walks, and the folder it writes."""
+
+    config: SampleConfig
+    path: Path
+    walk_range: tuple[int, int] | None  # None: the whole configuration, unsharded
+    walk_steps: int
+
+    @property
+    def architecture(self) -> tuple:
+        return (self.config.problem, self.config.width, self.config.depth)
+
+
+def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
+    """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
+    of one architecture share its compiled walk program)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     pin_threads(threads)
-    meta = sample(SampleConfig(**fields), out, data_dir=data_dir, quiet=True)
-    return {"out": out, "rows": meta["rows"], "wall_seconds": meta["wall_seconds"]}
+    return [run_task(task, data_dir) for task in tasks]
+
+
+def run_task(task: Task, data_dir) -> dict:
+    try:
+        meta = sample(task.config, task.path, data_dir=data_dir, quiet=True, walk_range=task.walk_range)
+    except NonFiniteError:
+        meta = json.loads((Path(task.path) / "run.json").read_text())
+    return {"out": str(task.path), "rows": meta["rows"], "wall_seconds": meta["wall_seconds"],
+            "nonfinite_rows": meta["nonfinite_rows"]}
 
 
 def pin_threads(threads: int) -> None:
@@ -46,40 +121,78 @@ def pin_threads(threads: int) -> None:
         pass
 
 
-def config_fields(config: SampleConfig) -> dict:
-    return {k: v for k, v in config.__dict__.items() if k != "activation"}
-
-
-def prepare(study: Study, out: Path) -> list[tuple[SampleConfig, Path]]:
-    """The configurations still to run; clears what an interrupted run left of them."""
-    out.mkdir(parents=True, exist_ok=True)
+def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
+    """(the tasks still to run, how many tasks the study has): a task is done when its folder
+    verifies against the settings and walk range this study asks for; what fla wrote of the others
+    is cleared."""
     record = out / STUDY_JSON
     spec = json.loads(json.dumps(study.spec))
     if record.exists():
-        if json.loads(record.read_text()) != spec:
+        try:
+            same = json.loads(record.read_text()) == spec
+        except ValueError:
+            same = False
+        if not same:
             raise ConfigError(f"--out {out} holds another study ({record} differs); choose another --out")
+    elif any(e.name != LOCK for e in out.iterdir()):
+        raise ConfigError(f"--out {out} is not empty and holds no study; give a new or empty directory")
     else:
         write_json(record, spec)
+    tasks = [task for config in study.configurations() for task in configuration_tasks(config, out, study)]
     todo = []
-    for config in study.configurations():
-        path = out / config_name(config)
-        if (path / RUN_JSON).is_file():
+    for task in tasks:
+        if task.path.is_dir() and verify(task.path, task.config.fields(), task.walk_range) is None:
             continue
-        if path.exists():
-            shutil.rmtree(path)  # an interrupted configuration: redo it whole
-        todo.append((config, path))
-    return todo
+        if task.path.is_dir():
+            clear_configuration(task.path)
+        elif task.path.exists():
+            raise ConfigError(f"{task.path} is a file where a configuration folder belongs; move it")
+        todo.append(task)
+    return todo, len(tasks)
 
 
-def walk_steps(config: SampleConfig) -> int:
-    """Walk steps of a configuration, computed from sizes alone (no data loaded)."""
-    from .networks import MLP
-    from .problems import SIZES
-    from .sample import walks_and_steps
+SHARD_WORK = 50_000_000  # walk steps a shard holds at most, by default (minutes on 2 cores for MNIST 784-10-10)
+SHARD = "walks_{lo}-{hi}"
 
-    n_in, n_out = SIZES[config.problem]
-    walks, steps = walks_and_steps(config, MLP(n_in, config.width, config.depth, n_out).n_params)
-    return walks * steps
+
+def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[Task]:
+    """One task for a configuration whose walk steps fit in a shard, else one per shard of its walks
+    (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders
+    ``walks_LO-HI``."""
+    from .config import plan
+    from .problems import FULL_BATCH, SIZES
+
+    p = plan(config, SIZES[config.problem], config.problem in FULL_BATCH)
+    path = out / config_name(config)
+    per_shard = study.spec.get("shard_walks") or max(1, SHARD_WORK // p.steps)
+    per_shard = max(p.chunk, per_shard // p.chunk * p.chunk)
+    if per_shard >= p.walks:
+        return [Task(config, path, None, p.walks * p.steps)]
+    ranges = [(lo, min(lo + per_shard, p.walks)) for lo in range(0, p.walks, per_shard)]
+    names = {SHARD.format(lo=lo, hi=hi) for lo, hi in ranges}
+    if path.is_dir():  # what an unsharded run or other shard sizes left here goes
+        clear_configuration(path, keep=lambda e: e.name in names)
+    return [Task(config, path / SHARD.format(lo=lo, hi=hi), (lo, hi), (hi - lo) * p.steps) for lo, hi in ranges]
+
+
+def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:
+    """Tasks split into at most ``jobs`` lists of about equal work, each architecture's tasks kept in
+    one list where its share allows (a worker then compiles each architecture once)."""
+    if jobs == 1:
+        return [[t] for t in tasks]
+    groups: dict = {}
+    for task in tasks:
+        groups.setdefault(task.architecture, []).append(task)
+    share = sum(t.walk_steps for t in tasks) / jobs
+    units = []
+    for group in groups.values():
+        units += [group] if sum(t.walk_steps for t in group) <= share else [[t] for t in group]
+    loads, out = [0] * jobs, [[] for _ in range(jobs)]
+    for unit in sorted(units, key=lambda u: -sum(t.walk_steps for t in u)):
+        k = loads.index(min(loads))
+        out[k] += unit
+        loads[k] += sum(t.walk_steps for t in unit)
+    return [b for b in out if b]
 
 
 def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
@@ -97,51 +210,67 @@ def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler
     for problem in set(study.spec["problems"]) & NEEDS_DATA:
         load_problem(problem, data_dir)  # a missing data file fails here, before any work starts
     out = Path(out) if out else Path("runs") / study.name
-    todo = prepare(study, out)
-    total = len(study.configurations())
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(out):
+        return _sweep(study, out, jobs, backend, scheduler, data_dir, quiet)
+
+
+def _sweep(study: Study, out: Path, jobs: int, backend: str, scheduler, data_dir, quiet: bool) -> dict:
+    from tqdm import tqdm
+
+    todo, total = prepare(study, out)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    args = [(config_fields(c), str(p), None if data_dir is None else str(data_dir), threads) for c, p in todo]
-    start, rows = time.time(), 0
-    bar = tqdm(total=sum(walk_steps(c) for c, _ in todo), unit="step", unit_scale=True, disable=quiet,
-               desc=f"{study.name}: {total - len(todo)}/{total} configurations")
-    done = total - len(todo)
-    for result in run_all(args, jobs, backend, scheduler):
-        done += 1
-        rows += result["rows"]
-        bar.update(result["rows"])
-        bar.set_description(f"{study.name}: {done}/{total} configurations")
+    data_dir = None if data_dir is None else str(data_dir)
+    start, rows, nonfinite, done = time.time(), 0, [], total - len(todo)
+    bar = tqdm(total=sum(t.walk_steps for t in todo), unit="step", unit_scale=True, disable=quiet,
+               desc=f"{study.name}: {done}/{total} tasks")
+    for results in run_all(bins(todo, jobs), data_dir, threads, jobs, backend, scheduler):
+        for result in results:
+            done += 1
+            rows += result["rows"]
+            if result["nonfinite_rows"]:
+                nonfinite.append(f"{Path(result['out']).relative_to(out)} ({result['nonfinite_rows']} rows)")
+            bar.update(result["rows"])
+        bar.set_description(f"{study.name}: {done}/{total} tasks")
     bar.close()
-    summary = {"study": study.name, "out": str(out), "configurations": total, "ran": len(todo),
-               "skipped": total - len(todo), "rows": rows, "seconds": round(time.time() - start, 1)}
+    summary = {"study": study.name, "out": str(out), "configurations": len(study.configurations()),
+               "tasks": total, "ran": len(todo), "skipped": total - len(todo), "rows": rows,
+               "seconds": round(time.time() - start, 1)}
     if not quiet:
-        print(f"{study.name}: {summary['ran']} configurations run, {summary['skipped']} already done, "
-              f"{rows:,} points in {summary['seconds']} s -> {out}")
+        print(f"{study.name}: {summary['configurations']} configurations in {total} tasks: {summary['ran']} run, "
+              f"{summary['skipped']} already done and verified; {rows:,} points in {summary['seconds']} s -> {out}")
+    if nonfinite:
+        raise NonFiniteError(f"{len(nonfinite)} task(s) recorded non-finite losses or gradient norms: "
+                             f"{', '.join(nonfinite)}")
     return summary
 
 
-def run_all(args: list, jobs: int, backend: str, scheduler: str | None):
-    """Results of run_configuration over args, as they complete."""
-    if not args:
+def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, scheduler: str | None):
+    """Results of run_tasks over the lists of tasks in ``work``, as each list completes."""
+    if not work:
         return
     if backend == "dask":
-        yield from run_dask(args, jobs, scheduler)
+        yield from run_dask(work, data_dir, threads, jobs, scheduler)
         return
     if jobs == 1:
-        for a in args:
-            yield run_configuration(*a)
+        for tasks in work:
+            yield run_tasks(tasks, data_dir, threads)
         return
     from joblib import Parallel, delayed
 
-    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(run_configuration)(*a) for a in args)
+    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(
+        delayed(run_tasks)(tasks, data_dir, threads) for tasks in work)
 
 
-def run_dask(args: list, jobs: int, scheduler: str | None):
+def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | None):
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     with Client(scheduler or cluster) as client:
-        futures = [client.submit(run_configuration, *a, pure=False) for a in args]
+        futures = [client.submit(run_tasks, tasks, data_dir, threads, pure=False) for tasks in work]
         for future in as_completed(futures):
             yield future.result()
     if cluster is not None:

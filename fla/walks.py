@@ -9,27 +9,27 @@ Walks are unbounded. The step bound s is 1% (micro) or 10% (macro) of the range 
 recorded for step t describes theta_t, the point *before* its update, with the loss, accuracy and
 gradient of the very batch whose gradient drives that update.
 
-:class:`WalkProgram` runs a block of steps for a chunk of B walks as one compiled TensorFlow loop
-whose body is one XLA program: per step a few batched matmuls for the gradient, the batched full
-Hessian when asked, and the test loss. Nothing loops in Python per walk or per step. (TensorFlow is
-imported inside the functions, so that the command line can validate flags without it.)
+Every draw comes from the counter-based streams of :mod:`fla.streams`, keyed by (seed, walk) and
+counted by step and coordinate, so its draws do not depend on the walks advanced with it.
+The walk never computes curvature: it returns the points, and :mod:`fla.measure` measures them
+beside it, so asking for curvature cannot change a walk.
 
-    >>> program = WalkProgram(objective, hessian=True)
-    >>> theta, records = program.run(theta0, step_size=0.2, key=(7, 0), step0=0, n_steps=100)
+:class:`WalkProgram` runs a block of steps for a chunk of B walks as a graph while-loop that draws
+each step's Delta with TensorFlow's native Philox kernel and gathers the step's batch, around one
+XLA program per step that evaluates the walks and moves them. Every chunk runs this same structure
+in programs of a width fixed by the configuration (:func:`fla.config.chunk_width`), so nothing
+a user may set besides the walk's own settings changes a walk. Nothing loops in Python per
+walk or per step.
+
+    >>> program = WalkProgram(objective)
+    >>> theta, records = program.run(theta0, step_size=0.2, seed=7, first=0, step0=0, n_steps=100)
 """
 from __future__ import annotations
 
 import numpy as np
 
-GRANULARITY = {"micro": 0.01, "macro": 0.1}
-DEFAULT_STEPS = {"micro": 1000, "macro": 100}
-XLA_DRAWS = 2**16  # up to this many draws of Delta per step, the whole walk loop is compiled by XLA
-RNG_ALG = "philox"  # named: XLA's default (auto_select) is far slower on CPU for large draws
+from . import streams
 
-
-def step_size(granularity: str, bound: float) -> float:
-    """s = fraction * 2b: 1% of the range width for micro walks, 10% for macro walks."""
-    return GRANULARITY[granularity] * 2.0 * bound
 
 
 def progressive_gradient_step(theta, grad, delta):
@@ -43,24 +43,25 @@ class WalkProgram:
     """The compiled loop over steps for one chunk of walks.
 
     ``batching`` says where each step's training and test patterns come from: ``full`` (all
-    patterns, every step), ``shared`` (index arrays [S, N]: one random batch per step, shared by all
-    walks of the step, so the first layer of all walks is one GEMM) or ``per_walk`` (index arrays
-    [S, B, N]: an independent batch for each walk; a batched skinny matmul).
+    patterns, every step), ``shared`` (index arrays [S, N] given to :meth:`run`: one random batch per
+    step, shared by all walks of the step, so the first layer of all walks is one GEMM) or
+    ``per_walk`` (an independent batch for each walk, drawn inside from the walk's own stream; a
+    batched skinny matmul). ``batch_size`` is the per-walk batch size.
     """
 
-    def __init__(self, objective, hessian: bool = False, record_params: bool = False,
-                 batching: str = "full", jit: bool = True):
+    def __init__(self, objective, record_params: bool = False, batching: str = "full", batch_size: int = 100,
+                 jit: bool = True):
         import tensorflow as tf
 
         if batching not in ("full", "shared", "per_walk"):
             raise ValueError(f"batching must be full, shared or per_walk, got {batching!r}")
         self.objective = objective
-        self.hessian = hessian
         self.record_params = record_params
         self.batching = batching
+        self.batch_size = batch_size
         # The walk rule is elementwise, so the loop may keep theta as [D, B]: with shared inputs the
         # first-layer weights of all walks are then one contiguous GEMM operand (no transposes).
-        self.feature_major = batching != "per_walk" and not hessian
+        self.feature_major = batching != "per_walk"
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
@@ -68,76 +69,95 @@ class WalkProgram:
             "x_test": tf.constant(problem.x_test if problem.has_test else np.zeros((0, problem.n_inputs)), dtype),
             "y_test": tf.constant(problem.y_test if problem.has_test else np.zeros((0,), np.int32)),
         }
-        # Small draws (XOR): the whole loop is one XLA program. Large draws (MNIST: D x B = 8M per
-        # step): the loop is a graph while-loop drawing Delta with TensorFlow's native kernel around
-        # one XLA program per step, measured 5-10% faster there than the whole loop under XLA. Delta
-        # is drawn with Philox named explicitly: XLA's default algorithm is far slower on CPU
-        # (bench/bench_walks.py). The two paths' streams differ, but which path runs depends only
-        # on D x chunk (the configuration), so a seed still fixes every draw.
+        self.n_train, self.n_test = len(problem.x_train), len(problem.x_test) if problem.has_test else 0
         self._step = tf.function(self._step_fn, jit_compile=jit)
-        self._loops = {True: tf.function(self._loop_fn, jit_compile=jit), False: tf.function(self._loop_fn)}
+        self._loop = tf.function(self._loop_fn)
 
-    def run(self, theta, step_size: float, key, step0: int, n_steps: int, train_idx=None, test_idx=None):
-        """Advance walks theta [B, D] (numpy) by n_steps; returns (theta after [B, D], records, numpy).
+    def run(self, theta, step_size: float, seed: int, first: int, step0: int, n_steps: int,
+            train_idx=None, test_idx=None, width: int | None = None):
+        """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
+        ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
 
-        records: ``loss, accuracy, grad_norm`` [S, B]; ``test_loss, test_accuracy`` [S, B] when the
-        problem has a test split; ``params`` [S, B, D] if recorded; ``hessian`` [S, B, D, D] if asked
-        (left a TensorFlow tensor, for :func:`fla.curvature.eigenvalues`).
-        ``key`` (two integers) and the absolute step number seed each step's draw of Delta.
+        Returns (theta after [B, D], records) as numpy: ``loss, accuracy, grad_norm`` [S, B];
+        ``test_loss, test_accuracy`` [S, B] when the problem has a test split; ``params`` [S, B, D]
+        if recorded. ``train_idx``/``test_idx`` [S, N] are the shared batches of the S steps.
         """
         import tensorflow as tf
 
+        from .config import round_up
+
+        # A walk's numbers depend on the width of the program and its position in it (kernels
+        # block and vectorise by shape), so the caller fixes both: see fla.config.chunk_width.
         theta = np.asarray(theta, np.float32)
+        n = len(theta)
+        width = width or round_up(n)
+        if n > width:
+            raise ValueError(f"{n} walks do not fit a program {width} wide")
+        theta = np.concatenate([theta, np.zeros((width - n, theta.shape[1]), np.float32)])
         idx = lambda a: tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
         state = tf.constant(theta.T if self.feature_major else theta, self.objective.dtype)
-        whole_loop_xla = theta.size <= XLA_DRAWS
-        state, records = self._loops[whole_loop_xla](state, tf.constant(step_size, self.objective.dtype),
-                                    tf.constant(key, tf.int64), tf.constant(step0, tf.int64),
-                                    idx(train_idx), idx(test_idx), **self.data)
-        records = {name: value if name == "hessian" else value.numpy() for name, value in records.items()}
+        state, records = self._loop(
+            state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
+            tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), **self.data)
+        records = {name: value.numpy() for name, value in records.items()}
         if self.feature_major:
-            if "params" in records:
-                records["params"] = records["params"].transpose(0, 2, 1)
-            return state.numpy().T, records
-        return state.numpy(), records
-
-    def _batch(self, x_all, y_all, idx):
-        import tensorflow as tf
-
-        if self.batching == "full":
-            return x_all, y_all
-        return tf.gather(x_all, idx), tf.gather(y_all, idx)
+            records = {name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
+                       for name, v in records.items()}
+            return state.numpy().T[:n], records
+        return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
 
     def _step_fn(self, theta, delta, x, y, xt, yt):
-        """Evaluate theta (loss, accuracy, gradient, [Hessian], [test]) and take one walk step."""
+        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step.
+
+        The one function that computes the gradient driving a walk, whatever is measured beside it."""
         import tensorflow as tf
 
         f = self.objective
-        if self.hessian:
-            loss, accuracy, grad, hess = f.hessian_at(theta, x, y)
-        else:
-            loss, accuracy, grad = f.gradient_at(theta, x, y, self.feature_major)
+        loss, accuracy, grad = f.gradient_at(theta, x, y, self.feature_major)
         row = {"loss": loss, "accuracy": accuracy,
                "grad_norm": tf.norm(grad, axis=0 if self.feature_major else -1), "params": theta}
         if f.problem.has_test:
             row["test_loss"], row["test_accuracy"] = f.loss_and_accuracy_at(theta, xt, yt, self.feature_major)
-        if self.hessian:
-            row["hessian"] = hess
         return progressive_gradient_step(theta, grad, delta), row
 
-    def _loop_fn(self, theta, step_size, key, step0, train_idx, test_idx, x_train, y_train, x_test, y_test):
+    def _batches(self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test):
+        """The training and test patterns of one step."""
+        import tensorflow as tf
+
+        if self.batching == "full":
+            return x_train, y_train, x_test, y_test
+        if self.batching == "shared":
+            return (tf.gather(x_train, shared_train), tf.gather(y_train, shared_train),
+                    tf.gather(x_test, shared_test), tf.gather(y_test, shared_test))
+        size = self.batch_size
+        train = streams.to_index(streams.words_of_walks(seed, streams.TRAIN_BATCH, step, walks, size), self.n_train)
+        if not self.n_test:
+            return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
+        test = streams.to_index(streams.words_of_walks(seed, streams.TEST_BATCH, step, walks, size), self.n_test)
+        return tf.gather(x_train, train), tf.gather(y_train, train), tf.gather(x_test, test), tf.gather(y_test, test)
+
+    def _delta(self, seed, first, step, step_size, n_walks):
+        """Delta [B, D] (or [D, B] feature-major) of one step, from the walks' own streams."""
+        import tensorflow as tf
+
+        words = streams.words_of_walk_range(seed, streams.DELTA, step, first, n_walks, self.objective.n_params)
+        delta = streams.to_uniform(words, self.objective.dtype) * step_size
+        return tf.transpose(delta) if self.feature_major else delta
+
+    def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, x_train, y_train, x_test, y_test):
         import tensorflow as tf
 
         f = self.objective
         n_steps = train_idx.shape[0]
+        n_walks = theta.shape[1] if self.feature_major else theta.shape[0]
+        walks = first + tf.range(n_walks, dtype=tf.int64)
         names = ["loss", "accuracy", "grad_norm"] + ["test_loss", "test_accuracy"] * f.problem.has_test
-        names += ["params"] * self.record_params + ["hessian"] * self.hessian
+        names += ["params"] * self.record_params
 
         def body(t, theta, arrays):
-            x, y = self._batch(x_train, y_train, train_idx[t])
-            xt, yt = self._batch(x_test, y_test, test_idx[t])
-            seed = tf.stack([key[0], key[1] + step0 + tf.cast(t, tf.int64)])
-            delta = tf.random.stateless_uniform(tf.shape(theta), seed, maxval=step_size, dtype=f.dtype, alg=RNG_ALG)
+            step = step0 + tf.cast(t, tf.int64)
+            x, y, xt, yt = self._batches(seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test)
+            delta = self._delta(seed, first, step, step_size, n_walks)
             theta, row = self._step(theta, delta, x, y, xt, yt)
             return t + 1, theta, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 

@@ -1,7 +1,7 @@
 """Attractor counting on synthetic data with known clusters; lazy reading; figures and the report."""
-import json
 
 import numpy as np
+import pytest
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 from analysis.attractors import attractor_table, attractors, cluster_losses
 from analysis.data import count_by, open_run, sample_rows
 from analysis.report import write_plot, write_report
-from fla.store import POINT_SCHEMA, table
+from fla.errors import DamagedRunError
+from fla.store import POINT_SCHEMA, table, write_manifest
 
 
 def synthetic_points(rng, clusters, n_moving=400):
@@ -52,7 +53,7 @@ def write_fake_run(folder, points: pd.DataFrame, **constants):
             "loss": points.loss.to_numpy(np.float32), "grad_norm": points.grad_norm.to_numpy(np.float32),
             "accuracy": np.ones(n, np.float32), "curvature": pa.array(points.curvature.tolist(), pa.string())}
     pq.write_table(table(POINT_SCHEMA, base, cols, n), folder / "points.parquet")
-    (folder / "run.json").write_text(json.dumps({"rows": n}))
+    write_manifest(folder, {"rows": n}, ["points.parquet"])
 
 
 def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
@@ -61,6 +62,9 @@ def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
     write_fake_run(tmp_path / "b", synthetic_points(rng, [(0.7, 80, "flat")]), width=4, n_params=17)
     write_fake_run(tmp_path / "incomplete", synthetic_points(rng, [(0.1, 80, "flat")]), width=20)
     (tmp_path / "incomplete" / "run.json").unlink()
+    with pytest.raises(DamagedRunError, match="incomplete: no readable manifest"):
+        open_run(tmp_path)  # never silently dropped
+    (tmp_path / "incomplete" / "points.parquet").rename(tmp_path / "incomplete.parquet.bak")
     dataset = open_run(tmp_path)
     counts = count_by(dataset, ["width", "curvature"])
     assert set(counts.width) == {2, 4}  # the incomplete configuration is not read

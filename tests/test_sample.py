@@ -10,7 +10,9 @@ from fla.curvature import curvature_class
 from fla.networks import MLP
 from fla.objective import Objective
 from fla.problems import load_problem
-from fla.sample import SampleConfig, plan, sample, shared_batches
+from fla import streams
+from fla.config import plan
+from fla.sample import SampleConfig, sample
 from test_problems import make_mnist
 
 COLUMNS = ["problem", "width", "depth", "n_params", "activation", "granularity", "bound", "step_size",
@@ -80,7 +82,9 @@ def test_parquet_contract(xor_run):
     ends = pq.read_table(out / "endpoints.parquet")
     assert ends.num_rows == 12 and (ends.column("step").to_numpy() == 15).all()
     meta = json.loads(pq.read_metadata(out / "points.parquet").metadata[b"fla"])
-    assert meta == json.loads((out / "run.json").read_text())
+    manifest = json.loads((out / "run.json").read_text())
+    assert meta == {k: v for k, v in manifest.items() if k != "files"}
+    assert manifest["files"]["points.parquet"]["rows"] == 180 and manifest["files"]["endpoints.parquet"]["rows"] == 12
     for key in ("fla_version", "tensorflow_version", "config", "device", "start_time", "end_time"):
         assert key in meta
     at_start = json.loads(table.schema.metadata[b"fla"])
@@ -101,12 +105,12 @@ def test_same_seed_same_data_other_seed_other_data(xor_run, tmp_path):
 
 
 def test_defaults_follow_the_study():
-    xor = load_problem("xor")
-    micro = plan(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=10.0), xor)
-    macro = plan(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0), xor)
+    xor = ((2, 1), True)
+    micro = plan(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=10.0), *xor)
+    macro = plan(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0), *xor)
     assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, "exact")
     assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
-    wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), xor)
+    wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), *xor)
     assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"  # above 200
     assert macro.hessian_at == "all"
 
@@ -124,21 +128,26 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
     ends = np.stack(pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk").params)
     problem = load_problem("mnist", tmp_path / "data")
     f = Objective(MLP(784, 3, 1, 10), problem)
-    if batching == "per_walk":
-        moves = np.diff(np.concatenate([params, ends[:, None]], 1), axis=1)
-        assert np.abs(moves).max() <= 0.02 * (1 + 1e-5)
-        return
-    train, test = shared_batches(config, plan(config, problem), problem)
+    walks = np.arange(5)
     for t in range(4):
-        x, y = problem.x_train[train[t]], problem.y_train[train[t]]
+        if batching == "shared":  # rebuilt from the documented streams, independently of the sampler
+            train = np.broadcast_to(streams.shared_batch(1, t, 50, 10, 0), (5, 10))
+            test = np.broadcast_to(streams.shared_batch(1, t, 30, 10, 1), (5, 10))
+            assert len(set(train[0])) == 10  # without replacement
+        else:
+            words = lambda stream: streams.words_of_walks(1, stream, t, walks, 10).numpy().astype(np.uint64)
+            train = ((words(streams.TRAIN_BATCH) * 50) >> 32).astype(np.int64)
+            test = ((words(streams.TEST_BATCH) * 30) >> 32).astype(np.int64)
+            assert len({tuple(b) for b in train}) == 5  # each walk its own batch
+        x, y = problem.x_train[train], problem.y_train[train]
         loss, acc, grad = (v.numpy() for v in f.gradient_at(tf.constant(params[:, t]), x, y))
         np.testing.assert_allclose(by_walk(df, "loss")[:, t], loss, rtol=1e-5)
         np.testing.assert_allclose(by_walk(df, "accuracy")[:, t], acc)
-        xt, yt = problem.x_test[test[t]], problem.y_test[test[t]]
-        np.testing.assert_allclose(by_walk(df, "test_loss")[:, t], f.loss_at(tf.constant(params[:, t]), xt, yt).numpy(), rtol=1e-5)
+        xt, yt = problem.x_test[test], problem.y_test[test]
+        np.testing.assert_allclose(by_walk(df, "test_loss")[:, t], f.loss_at(tf.constant(params[:, t]), xt, yt).numpy(),
+                                   rtol=1e-5)
         nxt = params[:, t + 1] if t < 3 else ends
         check_walk_rule(params[:, t:t + 1], nxt, grad[:, None], s=0.02)
-    assert len(set(map(tuple, train))) == 4 and all(len(set(b)) == 10 for b in train)  # no repeats
 
 
 def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
@@ -165,9 +174,9 @@ def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(t
     assert (df.hessian.notna() == (df.step == 2)).all() and (last.hessian == "lanczos").all()
     assert df.eigenvalues.isna().all()  # no full spectrum from Lanczos
     problem = load_problem("mnist", tmp_path / "data")
-    train, _ = shared_batches(config, plan(config, problem), problem)
     f = Objective(MLP(784, 3, 1, 10), problem, dtype=tf.float64)
-    x, y = problem.x_train[train[2]], problem.y_train[train[2]]
+    batch = streams.shared_batch(2, 2, 50, 10, 0)
+    x, y = problem.x_train[batch], problem.y_train[batch]
     params = np.stack(last.params).astype(np.float64)
     exact = np.linalg.eigvalsh(f.hessian_at(tf.constant(params), x, y)[3].numpy())
     scale = np.abs(exact).max()

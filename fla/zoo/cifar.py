@@ -34,6 +34,7 @@ LAYOUT = {
                  "python": ("cifar-100-python", "cifar-100-python.tar.gz", ["train"], ["test"], b"fine_labels")},
 }
 CLASSES = {"cifar10": 10, "cifar100": 100}
+MAX_MEMBER_BYTES = 400 * 2**20  # the largest CIFAR file is about 180 MB (CIFAR-100 python train)
 SAFE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
@@ -62,12 +63,19 @@ def read_files(root: Path, folder: str, archive: str, names: list[str]) -> list[
             raise DataError(f"missing data file {root / folder / missing[0]}")
         return [(root / folder / n).read_bytes() for n in names]
     if (root / archive).is_file():
-        with tarfile.open(root / archive, "r:gz") as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-            missing = [n for n in names if n not in members]
-            if missing:
-                raise DataError(f"{root / archive} has no member {missing[0]}")
-            return [tar.extractfile(members[n]).read() for n in names]
+        try:
+            with tarfile.open(root / archive, "r:gz") as tar:
+                members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+                missing = [n for n in names if n not in members]
+                if missing:
+                    raise DataError(f"{root / archive} has no member {missing[0]}")
+                too_big = [n for n in names if members[n].size > MAX_MEMBER_BYTES]
+                if too_big:
+                    raise DataError(f"{root / archive}: member {too_big[0]} declares {members[too_big[0]].size} "
+                                    f"bytes, more than any CIFAR file ({MAX_MEMBER_BYTES})")
+                return [tar.extractfile(members[n]).read() for n in names]
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DataError(f"{root / archive} is not a readable .tar.gz archive ({exc}); download it again") from None
     return None
 
 
@@ -86,8 +94,14 @@ def parse_python(raw: bytes, label_key: bytes, where: str):
         raise
     except Exception as exc:
         raise DataError(f"{where}: not a CIFAR python batch ({exc})") from None
-    data = np.asarray(batch[b"data"], np.uint8)
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(batch[label_key], np.int32)
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        raise DataError(f"{where}: not a CIFAR python batch (needs keys data and {label_key.decode()})")
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key])
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(labels) != len(data):
+        raise DataError(f"{where}: {data.shape} images and {labels.shape} labels; expected [N, 3072] and [N]")
+    if data.dtype != np.uint8 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+        raise DataError(f"{where}: images must be uint8 and labels integers >= 0")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels.astype(np.int32)
 
 
 def load_cifar(name: str, data_dir=None):

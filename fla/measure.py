@@ -1,0 +1,121 @@
+"""Curvature measured beside the walk, at the points it recorded: it never changes what it measures.
+
+For the rows a plan selects (``hessian_at``), at each row's parameters and on the batch whose
+gradient drove that row's step:
+
+- ``exact``: the full Hessian (:meth:`fla.objective.Objective.hessian_at`) and its float64 spectrum;
+- ``blocks``: the block-diagonal Hessian of Bosman et al.'s reference code: one block per weight
+  matrix and one per bias vector, every derivative across blocks dropped; its pooled eigenvalues are
+  the union of the blocks' spectra;
+- ``lanczos``: eig_min and eig_max by batched Lanczos (:class:`fla.hessian.Hessian`).
+
+    >>> columns = measure_block(records, rows_of_block, plan, config, objective, batches)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import parse_hessian_at
+
+HESSIAN_BYTES = 256 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call
+LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
+
+
+def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
+    """Indices of the rows that get curvature, by the plan's ``hessian_at``."""
+    kind, value = parse_hessian_at(plan.hessian_at)
+    if kind == "all":
+        mask = np.ones(len(steps), bool)
+    elif kind == "last":
+        mask = steps == plan.steps - 1
+    elif kind == "every":
+        mask = steps % value == 0
+    else:
+        mask = grad_norm < value
+    return np.flatnonzero(mask)
+
+
+def block_mask(network) -> np.ndarray:
+    """[D, D] bool: True inside the diagonal blocks (each layer's weights, each layer's biases)."""
+    label = np.zeros(network.n_params, np.int32)
+    for i, (w, b) in enumerate(network.slices()):
+        label[w], label[b] = 2 * i, 2 * i + 1
+    return label[:, None] == label[None, :]
+
+
+_HESSIANS: dict = {}
+
+
+def hessians(objective, params: np.ndarray, x, y):
+    """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n]."""
+    import tensorflow as tf
+
+    if id(objective) not in _HESSIANS:
+        _HESSIANS[id(objective)] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y)[3],
+                                                           reduce_retracing=True))
+    return _HESSIANS[id(objective)][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
+                                       tf.constant(y, tf.int32))
+
+
+def spectra(objective, params, x, y, blocks: bool) -> np.ndarray:
+    """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in memory-bounded parts."""
+    import tensorflow as tf
+
+    from .curvature import eigenvalues
+
+    d = objective.n_params
+    per_call = max(1, HESSIAN_BYTES // (4 * d * d))
+    mask = tf.constant(block_mask(objective.network), objective.dtype) if blocks else None
+    out = np.empty((len(params), d))
+    for start in range(0, len(params), per_call):
+        part = slice(start, start + per_call)
+        xs, ys = (x, y) if np.ndim(x) == 2 else (x[part], y[part])
+        h = hessians(objective, params[part], xs, ys)
+        out[part] = eigenvalues(h * mask if blocks else h)
+    return out
+
+
+def lanczos_extremes(objective, params, x, y, config):
+    """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded parts."""
+    from .hessian import Hessian
+
+    per_call = max(1, LANCZOS_BYTES // (8 * config.lanczos_steps * objective.n_params))
+    out = np.zeros((3, len(params)))
+    for start in range(0, len(params), per_call):
+        part = slice(start, start + per_call)
+        xs, ys = (x, y) if np.ndim(x) == 2 else (x[part], y[part])
+        h = Hessian(objective, params[part], xs, ys, seed=config.seed)
+        result = h.eigenvalues(k=1, tol=config.lanczos_tol, max_steps=config.lanczos_steps)
+        out[:, part] = result["min"][:, 0], result["max"][:, 0], result["converged"]
+    return out[0], out[1], out[2].astype(bool)
+
+
+def curvature_columns(kind: str, params, x, y, n_rows: int, rows, objective, config) -> dict:
+    """eig_min, eig_max, curvature, hessian (and eigenvalues for exact and blocks spectra) of n_rows
+    rows, measured at ``rows`` (params [len(rows), D], patterns x, y of those rows); null elsewhere."""
+    import pyarrow as pa
+
+    from .curvature import codes_arrow, curvature_codes, extreme_codes
+
+    eig_min, eig_max = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    codes = np.full(n_rows, -1, np.int8)
+    columns = {}
+    if kind in ("exact", "blocks") and len(rows):
+        eigs = spectra(objective, params, x, y, blocks=kind == "blocks")
+        eig_min[rows], eig_max[rows] = eigs[:, 0], eigs[:, -1]
+        codes[rows] = curvature_codes(eigs, config.flat_tolerance)
+        offsets = np.zeros(n_rows + 1, np.int32)
+        offsets[rows + 1] = objective.n_params
+        values = pa.array(eigs.astype(np.float32).ravel())
+        present = np.zeros(n_rows, bool)
+        present[rows] = True
+        columns["eigenvalues"] = pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), values,
+                                                          mask=pa.array(~present))
+    elif kind == "lanczos" and len(rows):
+        eig_min[rows], eig_max[rows], converged = lanczos_extremes(objective, params, x, y, config)
+        codes[rows] = np.where(converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1)
+    done = np.zeros(n_rows, bool)
+    done[rows] = np.isfinite(eig_min[rows])
+    columns.update(eig_min=pa.array(eig_min, mask=~done), eig_max=pa.array(eig_max, mask=~done),
+                   curvature=codes_arrow(codes), hessian=pa.array(np.full(n_rows, kind), mask=~done))
+    return columns

@@ -1,0 +1,131 @@
+"""Counter-based random streams: every draw of a walk is a function of (seed, walk, step) alone.
+
+The generator is Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as
+1, 2, 3", SC'11). It maps a 128-bit counter (words c0..c3) and a 64-bit key (k0, k1) to four
+uint32 words. fla computes it two ways that give the same bits:
+
+- :func:`philox4x32` in plain TensorFlow integer ops, which XLA compiles into the walk loop (small
+  draws, per-walk mini-batches) and which runs the same on any device;
+- TensorFlow's native stateless Philox kernel (``StatelessRandomUniformFullIntV2``, ``alg=1``),
+  multi-threaded and fast for the large draws of MNIST walks (8M a step), outside XLA.
+
+``tests/test_streams.py`` checks both against Random123's published known-answer vectors and an
+independent pure-Python implementation, and against each other.
+
+How fla keys and counts its streams, so that a walk's draws never depend on which chunk, shard,
+worker, curvature policy, memory layout or compiled path runs it:
+
+    key     = (seed, stream)
+    counter = block + 2^64 * step,   block = walk * ceil(n / 4) + i // 4   (word i % 4 of the block)
+
+for coordinate (or batch slot) i of walk ``walk``; ``stream`` is :data:`START` (theta_0, step 0),
+:data:`DELTA` (the step's Delta), :data:`TRAIN_BATCH` or :data:`TEST_BATCH` (per-walk mini-batch
+indices). A word x becomes a uniform float32 in [0, 1) as (x >> 8) * 2^-24 (24 bits, exact), and an
+index in [0, n) as floor(x * n / 2^32) (bias below n / 2^32: 1.4e-5 for n = 60,000). Shared
+mini-batches are a function of (seed, step) (:func:`shared_batch`).
+
+    >>> u = uniforms_of_walks(seed=0, stream=DELTA, step=5, walks=np.arange(3), n=9)   # [3, 9] float32
+"""
+from __future__ import annotations
+
+import numpy as np
+
+M0, M1 = 0xD2511F53, 0xCD9E8D57  # Philox4x32 multipliers
+W0, W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
+ROUNDS = 10
+START, DELTA, TRAIN_BATCH, TEST_BATCH = 0, 1, 2, 3
+
+
+def philox4x32(counter, key, rounds: int = ROUNDS):
+    """Philox4x32-``rounds`` of broadcastable uint32 tensors: counter (c0..c3), key (k0, k1) -> 4 words."""
+    import tensorflow as tf
+
+    u32, u64 = tf.uint32, tf.uint64
+    c = [tf.cast(x, u32) for x in counter]
+    shape = tf.broadcast_dynamic_shape(tf.broadcast_dynamic_shape(tf.shape(c[0]), tf.shape(c[1])),
+                                       tf.broadcast_dynamic_shape(tf.shape(c[2]), tf.shape(c[3])))
+    c = [tf.broadcast_to(x, shape) for x in c]
+    k0, k1 = (tf.cast(k, u32) for k in key)
+    low, shift = tf.constant(0xFFFFFFFF, u64), tf.constant(32, u64)
+
+    def mulhilo(m, a):
+        product = tf.cast(a, u64) * tf.constant(m, u64)
+        return tf.cast(tf.bitwise.right_shift(product, shift), u32), tf.cast(tf.bitwise.bitwise_and(product, low), u32)
+
+    xor = tf.bitwise.bitwise_xor
+    for r in range(rounds):
+        if r:
+            k0, k1 = k0 + tf.constant(W0, u32), k1 + tf.constant(W1, u32)
+        hi0, lo0 = mulhilo(M0, c[0])
+        hi1, lo1 = mulhilo(M1, c[2])
+        c = [xor(xor(hi1, c[1]), k0), lo1, xor(xor(hi0, c[3]), k1), lo0]
+    return c
+
+
+def blocks_per_walk(n: int) -> int:
+    return (n + 3) // 4
+
+
+def words_of_walks(seed, stream: int, step, walks, n: int):
+    """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by :func:`philox4x32`;
+    ``step`` is one step or one per walk [B]."""
+    import tensorflow as tf
+
+    per_walk = blocks_per_walk(n)
+    block = (tf.cast(walks, tf.int64)[:, None] * per_walk + tf.range(per_walk, dtype=tf.int64)[None, :])
+    lo = tf.cast(tf.bitwise.bitwise_and(block, tf.constant(0xFFFFFFFF, tf.int64)), tf.uint32)
+    hi = tf.cast(tf.bitwise.right_shift(block, tf.constant(32, tf.int64)), tf.uint32)
+    step = tf.cast(step, tf.uint32)
+    step = step[:, None] if step.shape.rank == 1 else step  # one step per walk, or one for all
+    words = philox4x32((lo, hi, step, tf.zeros([], tf.uint32)),
+                       (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)))
+    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(block)[0], 4 * per_walk])[:, :n]
+
+
+def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):
+    """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by TensorFlow's
+    native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
+    :func:`words_of_walks` of the same walks."""
+    import tensorflow as tf
+
+    per_walk = blocks_per_walk(n)
+    key = tf.cast(seed, tf.uint64) + tf.constant(stream << 32, tf.uint64)
+    counter = tf.stack([tf.cast(first, tf.uint64) * per_walk, tf.cast(step, tf.uint64)])
+    words = tf.raw_ops.StatelessRandomUniformFullIntV2(shape=[count, 4 * per_walk], key=key[None], counter=counter,
+                                                       alg=1, dtype=tf.uint32)
+    return words[:, :n]
+
+
+def to_uniform(words, dtype=None):
+    """uint32 words -> float32 uniforms in [0, 1): (x >> 8) * 2^-24, exact."""
+    import tensorflow as tf
+
+    u = tf.cast(tf.bitwise.right_shift(words, tf.constant(8, tf.uint32)), tf.float32) * (2.0 ** -24)
+    return u if dtype in (None, tf.float32) else tf.cast(u, dtype)
+
+
+def to_index(words, n: int):
+    """uint32 words -> int32 indices in [0, n): floor(x * n / 2^32)."""
+    import tensorflow as tf
+
+    scaled = tf.cast(words, tf.uint64) * tf.constant(n, tf.uint64)
+    return tf.cast(tf.bitwise.right_shift(scaled, tf.constant(32, tf.uint64)), tf.int32)
+
+
+def uniforms_of_walks(seed, stream, step, walks, n):
+    return to_uniform(words_of_walks(seed, stream, step, walks, n)).numpy()
+
+
+def start_points(seed: int, first: int, count: int, n_params: int, bound: float) -> np.ndarray:
+    """theta_0 of walks first .. first + count - 1, uniform in [-bound, bound)^D: float32 [count, D]."""
+    import tensorflow as tf
+
+    u = to_uniform(words_of_walk_range(seed, START, 0, first, count, n_params))
+    return ((2.0 * u - 1.0) * tf.constant(bound, tf.float32)).numpy()
+
+
+def shared_batch(seed: int, step: int, n: int, size: int, salt: int) -> np.ndarray:
+    """``size`` distinct indices in [0, n), shared by all walks of a step: a function of (seed, step,
+    salt) alone (salt 0: training batch, 1: test batch), drawn by numpy's Philox4x64 keyed by them."""
+    rng = np.random.Generator(np.random.Philox(key=np.array([seed, 2 * step + salt], np.uint64)))
+    return rng.choice(n, size, replace=False).astype(np.int32)

@@ -1,0 +1,127 @@
+"""A walk is fixed by its seed: the random streams, and what must not change a walk (issue 9)."""
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from fla import streams
+from fla.errors import ConfigError
+from fla.sample import SampleConfig, sample
+from test_problems import make_mnist
+
+# Random123's published known-answer vectors for Philox4x32-10: counter (4 words), key (2 words) -> 4 words.
+KAT = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+       ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+
+
+def reference_philox(counter, key, rounds=10):
+    """An independent Philox4x32 in Python integers, from the paper's definition (Salmon et al. 2011)."""
+    mask = 0xFFFFFFFF
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for r in range(rounds):
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & mask, p1 & mask, ((p0 >> 32) ^ c3 ^ k1) & mask, p0 & mask
+        k0, k1 = (k0 + 0x9E3779B9) & mask, (k1 + 0xBB67AE85) & mask
+    return c0, c1, c2, c3
+
+
+@pytest.mark.parametrize("counter, key, expected", KAT)
+def test_philox_reproduces_the_published_known_answers(counter, key, expected):
+    assert reference_philox(counter, key) == expected
+    words = streams.philox4x32([tf.constant(c, tf.uint32) for c in counter], [tf.constant(k, tf.uint32) for k in key])
+    assert tuple(int(w) for w in words) == expected
+    compiled = tf.function(lambda: streams.philox4x32([tf.constant(c, tf.uint32) for c in counter],
+                                                      [tf.constant(k, tf.uint32) for k in key]), jit_compile=True)
+    assert tuple(int(w) for w in compiled()) == expected
+
+
+def test_both_generators_give_every_walk_its_own_stream():
+    seed, n = 7, 13
+    walks = np.arange(16, 48)
+    native = streams.words_of_walk_range(seed, streams.DELTA, 5, 16, 32, n).numpy()
+    ours = streams.words_of_walks(seed, streams.DELTA, 5, walks, n).numpy()
+    np.testing.assert_array_equal(native, ours)
+    compiled = tf.function(lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n), jit_compile=True)
+    np.testing.assert_array_equal(compiled(tf.constant(walks)).numpy(), ours)
+    # against the reference: walk 17, coordinate 6 is block 17 * 4 + 1, word 2, counter (block, 0, step, 0)
+    expected = reference_philox((17 * 4 + 1, 0, 5, 0), (seed, streams.DELTA))[2]
+    assert ours[1, 6] == expected
+    # a walk's draws do not depend on the walks drawn with it
+    np.testing.assert_array_equal(streams.words_of_walks(seed, streams.DELTA, 5, walks[5:6], n).numpy(), ours[5:6])
+
+
+def test_uniforms_and_indices_are_in_range_and_uniform():
+    from scipy import stats
+
+    u = streams.uniforms_of_walks(0, streams.DELTA, 3, np.arange(200), 50).ravel()
+    assert u.min() >= 0 and u.max() < 1
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    idx = streams.to_index(streams.words_of_walks(0, streams.TRAIN_BATCH, 1, np.arange(100), 100), 7).numpy()
+    assert idx.min() == 0 and idx.max() == 6
+    assert stats.chisquare(np.bincount(idx.ravel(), minlength=7)).pvalue > 1e-3
+
+
+def walk_table(out):
+    df = pq.read_table(out / "points.parquet", columns=["walk", "step", "loss", "grad_norm", "params"]).to_pandas()
+    df = df.sort_values(["walk", "step"]).reset_index(drop=True)
+    ends = pq.read_table(out / "endpoints.parquet").to_pandas().sort_values("walk")
+    return df, np.stack(ends.params)
+
+
+def assert_same_walks(a, b):
+    (da, ea), (db, eb) = a, b
+    np.testing.assert_array_equal(da.walk, db.walk)
+    np.testing.assert_array_equal(da.loss.to_numpy(), db.loss.to_numpy())
+    np.testing.assert_array_equal(da.grad_norm.to_numpy(), db.grad_norm.to_numpy())
+    np.testing.assert_array_equal(ea, eb)
+    if da.params.notna().all() and db.params.notna().all():
+        np.testing.assert_array_equal(np.stack(da.params), np.stack(db.params))
+
+
+@pytest.mark.parametrize("width, depth", [(2, 1), (20, 2)])
+def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
+    base = dict(problem="xor", width=width, depth=depth, granularity="macro", bound=1.0, walks=40, steps=6, seed=5)
+    variants = [dict(hessian="none", record_params=True), dict(hessian="full", hessian_at="all"),
+                dict(hessian="lanczos", hessian_at="every:2", record_params=True),
+                dict(hessian="blocks", hessian_at="last"), dict(hessian="full", hessian_at="grad-below:3")]
+    runs = []
+    for i, extra in enumerate(variants):
+        sample(SampleConfig(**base, **extra), tmp_path / str(i), quiet=True)
+        runs.append(walk_table(tmp_path / str(i)))
+    for other in runs[1:]:
+        assert_same_walks(runs[0], other)
+
+
+@pytest.mark.parametrize("batching", ["shared", "per_walk"])
+def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tmp_path, monkeypatch, batching):
+    from fla import config as config_module
+
+    make_mnist(tmp_path / "data", n_train=80, n_test=30)
+    base = dict(problem="mnist", width=3, depth=2, granularity="micro", bound=1.0, walks=40, steps=3,
+                batch_size=10, seed=4, batching=batching)
+    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 2407)  # 16 walks a program: 3 chunks, the last padded
+    runs = []
+    for i, extra in enumerate([dict(hessian="none", record_params=True), dict(hessian="lanczos", hessian_at="all"),
+                               dict(hessian="full", hessian_at="last", record_params=True)]):
+        sample(SampleConfig(**base, **extra), tmp_path / str(i), data_dir=tmp_path / "data", quiet=True)
+        runs.append(walk_table(tmp_path / str(i)))
+        assert json.loads((tmp_path / str(i) / "run.json").read_text())["plan"]["chunk"] == 16
+    for other in runs[1:]:
+        assert_same_walks(runs[0], other)
+    config = SampleConfig(**base, record_params=True, hessian="none")
+    shards = [(0, 32), (32, 40)]
+    for lo, hi in shards:
+        sample(config, tmp_path / f"shard{lo}", data_dir=tmp_path / "data", quiet=True, walk_range=(lo, hi))
+    parts = [walk_table(tmp_path / f"shard{lo}") for lo, _ in shards]
+    import pandas as pd
+    joined = (pd.concat([p[0] for p in parts], ignore_index=True), np.concatenate([p[1] for p in parts]))
+    assert_same_walks(runs[0], joined)
+    with pytest.raises(ConfigError, match="multiple of the chunk"):
+        sample(config, tmp_path / "bad", data_dir=tmp_path / "data", quiet=True, walk_range=(8, 40))
+
+
