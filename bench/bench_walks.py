@@ -6,11 +6,10 @@
    end to end through ``fla.sample.sample`` after one warm-up (compilation) run, then the parts:
    the compiled walk loop alone, the float64 eigenvalues, the Parquet writing. The reference code of
    Bosman et al. runs this workload at 60-80 steps/s on 2 cores, one walk at a time.
-2. MNIST 784-10-10 micro, batch 100: shared batches (one GEMM for all walks) and per-walk batches,
-   against the machine's own fp32 matmul speed measured here on the same first-layer GEMM. A walk step
-   costs about 6 * 100 * 784 * 10 FLOP (forward + weight gradient on the training batch, forward on
-   the test batch); the benchmark prints the FLOP rate achieved and its share of the matmul rate,
-   and the cost of one step's Philox draws with and without XLA.
+2. MNIST 784-10-10 micro, batch 100: shared batches (one GEMM for all walks) and per-walk batches.
+   For shared batches it prints the share of the walk loop's time that the three GEMMs a step
+   cannot avoid (first-layer forward and weight gradient on the training batch, forward on the test
+   batch) take when timed alone at the same shapes, and the cost of one step's Philox draws.
 """
 from __future__ import annotations
 
@@ -27,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fla.curvature import eigenvalues  # noqa: E402
+from fla.measure import spectra  # noqa: E402
 from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
 from fla.problems import load_problem  # noqa: E402
 from fla.sample import SampleConfig, sample  # noqa: E402
+from fla.streams import DELTA, shared_batch, start_points, words_of_walk_range, words_of_walks  # noqa: E402
 from fla.walks import WalkProgram  # noqa: E402
 
 
@@ -58,65 +58,70 @@ def bench_xor(repeats: int) -> None:
         total, median = times[0], times[len(times) // 2]
     problem = load_problem("xor")
     objective = Objective(MLP(2, 2, 1, 1), problem)
-    program = WalkProgram(objective, hessian=True)
-    theta0 = np.random.default_rng(0).uniform(-1, 1, (90, 9)).astype(np.float32)
+    program = WalkProgram(objective, record_params=True)
+    theta0 = start_points(0, 0, 90, 9, 1.0)
     out = {}
-    walk = lambda: out.update(rec=program.run(theta0, 0.2, (1, 2), 0, 100)[1])
+    walk = lambda: out.update(rec=program.run(theta0, 0.2, 0, 0, 0, 100, width=96)[1])
     walk()
     t_walk = best(walk, repeats)
-    hess = tf.reshape(out["rec"]["hessian"], [-1, 9, 9])
-    t_eig = best(lambda: eigenvalues(hess), repeats)
+    params = out["rec"]["params"].reshape(-1, 9)
+    spectra(objective, params, problem.x_train, problem.y_train, blocks=False)
+    t_eig = best(lambda: spectra(objective, params, problem.x_train, problem.y_train, blocks=False), repeats)
     steps = 90 * 100
     print("XOR 2-2-1 macro, 90 walks x 100 steps, full Hessian eigenvalues, Parquet written:")
     print(f"  end to end       {total * 1e3:8.1f} ms   {steps / total:12,.0f} walk steps/s (best of {len(times)}),"
           f" {steps / median:,.0f} (median); {steps / median / 70:,.0f}x the reference code's ~70 steps/s")
-    print(f"  walk loop (XLA)  {t_walk * 1e3:8.1f} ms   {steps / t_walk:12,.0f} steps/s (gradient + Hessian)")
-    print(f"  eigenvalues f64  {t_eig * 1e3:8.1f} ms   {steps / t_eig:12,.0f} spectra/s")
+    print(f"  walk loop        {t_walk * 1e3:8.1f} ms   {steps / t_walk:12,.0f} steps/s (gradient, Delta, update)")
+    print(f"  Hessians + eigh  {t_eig * 1e3:8.1f} ms   {steps / t_eig:12,.0f} spectra/s (measured beside the walk)")
     print("  (end to end overlaps the walk loop with the spectra and writing of the previous block)")
 
 
-def matmul_gflops(walks: int, repeats: int) -> float:
-    x = tf.random.uniform([100, 784])
-    w = tf.random.uniform([784, walks * 10])
-    f = tf.function(lambda: tf.matmul(x, w))
+def gemm_seconds(walks: int, repeats: int) -> float:
+    """Per step, the three products a shared-batch MNIST 784-10-10 walk step cannot avoid, timed alone:
+    the first layer's forward [100, 785] x [785, 10 B], its weight gradient [785, 100] x [100, 10 B],
+    and the test batch's forward."""
+    x = tf.random.uniform([100, 785])
+    w = tf.random.uniform([785, walks * 10])
+    dz = tf.random.uniform([100, walks * 10])
+    f = tf.function(lambda: (tf.matmul(x, w), tf.matmul(x, dz, transpose_a=True), tf.matmul(x + 1.0, w)),
+                    jit_compile=True)
     f()
     n = 20
-    t = best(lambda: [f() for _ in range(n)][-1].numpy(), repeats) / n
-    return 2 * 100 * 784 * walks * 10 / t / 1e9
+    return best(lambda: [f() for _ in range(n)][-1][0].numpy(), repeats) / n
 
 
 def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
     problem = load_problem("mnist", data_dir)
     objective = Objective(MLP(784, 10, 1, 10), problem)
-    peak = matmul_gflops(walks, repeats)
-    flop = 6 * 100 * 784 * 10
+    t_gemm = gemm_seconds(walks, repeats)
+    flop = 6 * 100 * 785 * 10
     print(f"MNIST 784-10-10 micro (step 0.02), batch 100, {walks} walks x {steps} steps, no Hessian:")
-    print(f"  machine fp32 matmul [100,784]x[784,{walks * 10}]: {peak:.1f} GFLOP/s")
-    rng = np.random.default_rng(0)
-    theta0 = rng.uniform(-1, 1, (walks, objective.n_params)).astype(np.float32)
+    print(f"  the step's three unavoidable GEMMs alone: {t_gemm * 1e3:.1f} ms a step "
+          f"({walks * flop / t_gemm / 1e9:.1f} GFLOP/s)")
+    theta0 = start_points(0, 0, walks, objective.n_params, 1.0)
+    train = np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)])
+    test = np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)])
     for batching in ("shared", "per_walk"):
         program = WalkProgram(objective, batching=batching)
-        shape = (steps, 100) if batching == "shared" else (steps, walks, 100)
-        train = rng.integers(0, 60000, shape, dtype=np.int32)
-        test = rng.integers(0, 10000, shape, dtype=np.int32)
-        run = lambda: program.run(theta0, 0.02, (1, 2), 0, steps, train, test)
+        run = lambda: program.run(theta0, 0.02, 0, 0, 0, steps, train, test)
         run()
         t = best(run, repeats)
         rate = walks * steps / t
-        print(f"  {batching:8s} {rate:10,.0f} walk steps/s   {rate * flop / 1e9:6.1f} GFLOP/s"
-              f" = {rate * flop / 1e9 / peak:5.1%} of the matmul rate")
+        share = f"; GEMMs {t_gemm * steps / t:5.1%} of the loop" if batching == "shared" else ""
+        print(f"  {batching:8s} {rate:10,.0f} walk steps/s   {t / steps * 1e3:7.1f} ms a step{share}")
 
 
 def bench_rng(repeats: int) -> None:
-    """One MNIST step's Delta draws, [7960, 1000]: native kernel vs XLA, Philox named vs XLA's default."""
-    for jit, alg in ((False, "philox"), (True, "philox"), (True, "auto_select")):
-        f = tf.function(lambda seed: tf.reduce_sum(
-            tf.random.stateless_uniform([7960, 1000], seed, maxval=0.02, alg=alg)), jit_compile=jit)
-        seed = tf.constant([1, 2], tf.int64)
-        f(seed)
-        t = best(lambda: f(seed).numpy(), repeats)
-        where = "XLA" if jit else "TensorFlow native kernel"
-        print(f"  7,960,000 uniform draws, {alg:11s} {where:24s} {t * 1e3:8.1f} ms")
+    """One MNIST step's Delta words, [1000, 7960]: TensorFlow's native Philox kernel vs fla's
+    Philox in TensorFlow ops compiled by XLA (the same bits)."""
+    walks = tf.range(1000, dtype=tf.int64)
+    native = tf.function(lambda: tf.reduce_sum(tf.cast(words_of_walk_range(0, DELTA, 3, 0, 1000, 7960), tf.float32)))
+    ours = tf.function(lambda: tf.reduce_sum(tf.cast(words_of_walks(0, DELTA, 3, walks, 7960), tf.float32)),
+                       jit_compile=True)
+    for label, f in (("native kernel", native), ("TF ops under XLA", ours)):
+        f()
+        t = best(lambda: f().numpy(), repeats)
+        print(f"  7,960,000 Philox4x32-10 words, {label:18s} {t * 1e3:8.1f} ms")
 
 
 def main() -> None:

@@ -59,7 +59,9 @@ class MLP:
 
     @property
     def name(self) -> str:
-        """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``."""
+        """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``; ``784-10x5-10`` beyond three hidden layers."""
+        if self.depth > 3:
+            return f"{self.n_inputs}-{self.width}x{self.depth}-{self.n_outputs}"
         return "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs])
 
     def slices(self) -> list[tuple[slice, slice]]:

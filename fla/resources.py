@@ -90,18 +90,11 @@ def human(n: float) -> str:
 def fit_plan(config, p, problem):
     """(plan, notes): the plan with its chunk shrunk to fit in memory if needed; ConfigError if it
     cannot fit or its numbers would overflow float32 (see the module docstring)."""
-    from .config import network_of
+    from .config import LANES, network_of, round_up
 
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
-    scale = predicted_logit_scale(network, problem, config.bound)
-    if scale > LOGIT_LIMIT:
-        raise ConfigError(f"--bound {config.bound:g} with {network.name} predicts logits of about {scale:.1e} at the "
-                          f"start, past float32's safe range ({LOGIT_LIMIT:.0e}); use a smaller --bound, --width "
-                          "or --depth")
     budget = MEMORY_SHARE * available_bytes()
     chunk, notes = p.chunk, {"memory_available": int(budget / MEMORY_SHARE)}
-    from .config import LANES, round_up
-
     while peak_bytes(p, network, problem, config, chunk) > budget and chunk > LANES:
         chunk = round_up(chunk // 2)
     need = peak_bytes(p, network, problem, config, chunk)
@@ -109,6 +102,11 @@ def fit_plan(config, p, problem):
         raise ConfigError(f"{network.name} (D = {p.n_params:,}) with --hessian {config.hessian} needs about "
                           f"{human(need)} even a few walks at a time, and {human(budget)} is available; "
                           "use a smaller --width or --depth (or --hessian lanczos/none)")
+    scale = predicted_logit_scale(network, problem, config.bound)
+    if scale > LOGIT_LIMIT:
+        raise ConfigError(f"--bound {config.bound:g} with {network.name} predicts logits of about {scale:.1e} at the "
+                          f"start, past float32's safe range ({LOGIT_LIMIT:.0e}); use a smaller --bound, --width "
+                          "or --depth")
     if chunk != p.chunk:  # fewer walks per program: the walks' last bits differ from a run that fits
         import warnings
 

@@ -87,8 +87,8 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
         raise
     if manifest["nonfinite_rows"]:
         raise NonFiniteError(f"{out}: {manifest['nonfinite_rows']} of {manifest['rows']} rows have a non-finite "
-                             "loss or gradient norm (recorded as they are); a smaller --bound or fewer --steps "
-                             "keeps the network in float32 range")
+                             "loss or gradient norm (recorded as they are); check the data, or keep the walks in "
+                             "float32 range with a smaller --bound or fewer --steps")
     return manifest
 
 
