@@ -80,31 +80,51 @@ def lg_clouds(dataset, problem: str, granularity: str, bound: float, color: str 
     return fig, pd.DataFrame(rows)
 
 
+METHODS = {"exact": "full Hessian", "blocks": "block-diagonal Hessian (reference code)", "lanczos": "Lanczos extremes"}
+
+
 def curvature_breakdown(dataset):
-    """Share of points per curvature class, per architecture, granularity and range (Figure 1)."""
-    counts = count_by(dataset, CONFIGURATION + ["curvature"])
+    """Share of points per curvature class, per architecture, granularity and range (Figure 1), among
+    the points where curvature was measured; one row of panels per method (full, blocks, Lanczos),
+    so that runs with the full and the block-diagonal Hessian are compared side by side."""
+    keys = CONFIGURATION + ["hessian"]
+    counts = count_by(dataset, keys + ["curvature"])
+    counts = counts[counts.hessian.notna()].copy()
+    if counts.empty:
+        raise ValueError("no curvature was measured in this run (--hessian none)")
     counts["curvature"] = counts.curvature.fillna("unknown")
-    counts["share"] = counts["count"] / counts.groupby(CONFIGURATION)["count"].transform("sum")
+    counts["share"] = counts["count"] / counts.groupby(keys)["count"].transform("sum")
     counts["architecture"] = [architecture(p, w, d) for p, w, d in zip(counts.problem, counts.width, counts.depth)]
     counts["range"] = [f"[-{b:g}, {b:g}]" for b in counts.bound]
-    table = counts.pivot_table(index=["problem", "depth", "width", "architecture", "granularity", "range"],
+    counts["method"] = counts.hessian.map(METHODS)
+    table = counts.pivot_table(index=["method", "problem", "depth", "width", "architecture", "granularity", "range"],
                                columns="curvature", values="share", fill_value=0.0).reset_index()
-    table = table.sort_values(["granularity", "range", "problem", "depth", "width"], ignore_index=True)
-    panels = table.groupby(["granularity", "range"])
-    fig, axes = plt.subplots(1, panels.ngroups, figsize=(4.5 * panels.ngroups, 4), squeeze=False,
-                             constrained_layout=True, sharey=True)
-    for ax, ((gran, rng), part) in zip(axes[0], panels):
-        bottom = np.zeros(len(part))
-        for name in CLASS_ORDER:
-            if name in part:
-                ax.bar(part.architecture, part[name], bottom=bottom, color=PALETTE[name], label=name)
-                bottom += part[name].to_numpy()
-        ax.set_title(f"{gran} walks, range {rng}")
-        ax.set_xlabel("architecture")
-        ax.set_ylabel("share of sampled points")
-        ax.tick_params(axis="x", rotation=45)
-    axes[0, -1].legend(title="curvature", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle("Curvature of sampled points (Hessian eigenvalue signs; 'unknown' = not computed)")
+    table = table.sort_values(["method", "granularity", "range", "problem", "depth", "width"], ignore_index=True)
+    methods = list(dict.fromkeys(table.method))
+    columns = list(dict.fromkeys(zip(table.granularity, table.range)))
+    fig, axes = plt.subplots(len(methods), len(columns), figsize=(4.5 * len(columns), 4 * len(methods)),
+                             squeeze=False, constrained_layout=True, sharey=True)
+    for i, method in enumerate(methods):
+        for j, (gran, rng) in enumerate(columns):
+            ax = axes[i, j]
+            part = table[(table.method == method) & (table.granularity == gran) & (table.range == rng)]
+            bottom = np.zeros(len(part))
+            for name in CLASS_ORDER:
+                if name in part:
+                    ax.bar(part.architecture, part[name], bottom=bottom, color=PALETTE[name], label=name)
+                    bottom += part[name].to_numpy()
+            ax.set_title(f"{method}: {gran} walks, range {rng}", fontsize=9)
+            ax.set_xlabel("architecture")
+            ax.set_ylabel("share of measured points")
+            ax.tick_params(axis="x", rotation=45)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes.ravel():
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    axes[0, -1].legend(handles, labels, title="curvature", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("Curvature of the points where it was measured (Hessian eigenvalue signs)")
     return fig, table
 
 

@@ -7,7 +7,10 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pyarrow.compute as pc
 import pandas as pd
+
+from fla.store import atomic_path
 
 from .attractors import attractor_table
 from .data import CONFIGURATION, count_by, open_run
@@ -48,7 +51,8 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
             body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}">')
         if table is not None and len(table):
             name = f"{i:02d}_{''.join(c if c.isalnum() else '_' for c in title.lower())[:40].strip('_')}.csv"
-            table.to_csv(tables_dir / name, index=False)
+            with atomic_path(tables_dir / name) as tmp:
+                table.to_csv(tmp, index=False)
             body.append(f'<p>Table: <a href="report_tables/{name}">{name}</a></p>')
             body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: {html.escape(str(run_dir))}"
@@ -56,17 +60,17 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
             f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
             f"<p>{html.escape(summary)}</p>" + "\n".join(body) + "</body></html>")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(page)
     return out
 
 
 def sampling_sections(dataset, max_points: int):
     configs = count_by(dataset, CONFIGURATION + ["seed"])
     sections = [("Configurations (points per configuration and seed)", None, configs)]
-    fig, table = curvature_breakdown(dataset)
-    sections.append(("Curvature breakdown", png(fig), table))
+    if dataset.count_rows(filter=pc.field("hessian").is_valid()):
+        fig, table = curvature_breakdown(dataset)
+        sections.append(("Curvature breakdown (one row of panels per Hessian method)", png(fig), table))
     fig, table = accuracy(dataset)
     sections.append(("Accuracy at the end of the walks", png(fig), table))
     sections.append(("Attractors (gradient norm < 0.01, losses clustered; see analysis/attractors.py)",

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
-from .store import ENDPOINTS, RUN_JSON, list_column, verify, write_json
+from .store import ENDPOINTS, RUN_JSON, atomic_path, list_column, verify, write_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -216,9 +216,8 @@ def path_table(energy, minima, paths: dict, line_points: int = 50, saddle_params
 
 
 def write_table(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 1024, quiet: bool = False) -> dict:

@@ -191,3 +191,23 @@ def test_classes_from_extreme_eigenvalues_claim_only_what_they_prove():
     codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
     assert [CLASSES[c] if c >= 0 else None for c in codes] == ["convex", "concave", "saddle", "flat", "convex", None]
 
+
+
+def test_block_spectra_are_the_union_of_each_blocks_own_spectrum(tmp_path):
+    """--hessian blocks: one block per weight matrix and per bias vector, cross-block terms dropped."""
+    config = SampleConfig("xor", width=3, depth=2, granularity="macro", bound=1.0, walks=5, steps=4, seed=9,
+                          hessian="blocks", record_params=True)
+    sample(config, tmp_path / "run", quiet=True)
+    df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
+    assert (df.hessian == "blocks").all()
+    net = MLP(2, 3, 2, 1)
+    params = np.stack(df.params)
+    hess = Objective(net, load_problem("xor")).hessian(params).numpy().astype(np.float64)
+    blocks = [s for pair in net.slices() for s in pair]
+    assert len(blocks) == 6
+    expected = np.sort(np.concatenate([np.linalg.eigvalsh(hess[:, s, s]) for s in blocks], axis=1), axis=1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.stack(df.eigenvalues), expected, atol=1e-5 * scale)
+    full = np.linalg.eigvalsh(hess)
+    assert not np.allclose(full, expected, atol=1e-3 * scale)  # the cross-block terms matter
+    assert list(df.curvature) == list(curvature_class(expected))

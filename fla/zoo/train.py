@@ -17,7 +17,6 @@ recipe, versions). On a GPU it trains in mixed precision with XLA; on a CPU it r
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..store import write_json
+from ..store import atomic_path, write_json
 
 
 @dataclass
@@ -116,9 +115,8 @@ class Trainer:
         arrays.update({f"o{i}": v.numpy() for i, v in enumerate(self.model.optimizer.variables)})
         arrays["epoch"] = np.array(self.epoch)
         arrays["history"] = np.frombuffer(json.dumps(self.history).encode(), np.uint8)
-        tmp = self.out / ".checkpoint.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, self.checkpoint)
+        with atomic_path(self.checkpoint) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     def restore(self) -> bool:
         if not self.checkpoint.is_file():
@@ -170,12 +168,10 @@ class Trainer:
         x_train = normalise(self.x_train_raw, self.mean, self.std)
         train_loss, train_error = self.evaluate(x_train, self.y_train)
         test_loss, test_error = self.evaluate(self.x_test, self.y_test)
-        tmp = self.out / ".weights.tmp.npz"
-        np.savez(tmp, **{f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)},
-                 mean=self.mean, std=self.std)
-        os.replace(tmp, self.out / "weights.npz")
+        with atomic_path(self.out / "weights.npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)}, mean=self.mean, std=self.std)
         import csv
-        with open(self.out / "history.csv", "w", newline="") as f:
+        with atomic_path(self.out / "history.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(self.history[0]) if self.history else ["epoch"])
             writer.writeheader()
             writer.writerows(self.history)
