@@ -4,10 +4,11 @@ The generator is Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random 
 1, 2, 3", SC'11). It maps a 128-bit counter (words c0..c3) and a 64-bit key (k0, k1) to four
 uint32 words. fla computes it two ways that give the same bits:
 
-- :func:`philox4x32` in plain TensorFlow integer ops, which XLA compiles into the walk loop (small
-  draws, per-walk mini-batches) and which runs the same on any device;
+- :func:`philox4x32` in plain TensorFlow integer ops, which XLA compiles into each walk step (Delta
+  and per-walk mini-batches are drawn inside the step, fused with the update; measured faster than
+  the native kernel on CPU, bench/bench_walks.py) and which runs the same on any device;
 - TensorFlow's native stateless Philox kernel (``StatelessRandomUniformFullIntV2``, ``alg=1``),
-  multi-threaded and fast for the large draws of MNIST walks (8M a step), outside XLA.
+  for contiguous ranges of walks outside XLA (the walks' starting points).
 
 ``tests/test_streams.py`` checks both against Random123's published known-answer vectors and an
 independent pure-Python implementation, and against each other.
@@ -66,20 +67,27 @@ def blocks_per_walk(n: int) -> int:
     return (n + 3) // 4
 
 
-def words_of_walks(seed, stream: int, step, walks, n: int):
+def words_of_walks(seed, stream: int, step, walks, n: int, feature_major: bool = False):
     """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by :func:`philox4x32`;
-    ``step`` is one step or one per walk [B]."""
+    ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B]."""
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)
-    block = (tf.cast(walks, tf.int64)[:, None] * per_walk + tf.range(per_walk, dtype=tf.int64)[None, :])
+    walks = tf.cast(walks, tf.int64)
+    if feature_major:  # blocks [n / 4, B]: the four words of a block are four consecutive rows
+        block = walks[None, :] * per_walk + tf.range(per_walk, dtype=tf.int64)[:, None]
+    else:
+        block = walks[:, None] * per_walk + tf.range(per_walk, dtype=tf.int64)[None, :]
     lo = tf.cast(tf.bitwise.bitwise_and(block, tf.constant(0xFFFFFFFF, tf.int64)), tf.uint32)
     hi = tf.cast(tf.bitwise.right_shift(block, tf.constant(32, tf.int64)), tf.uint32)
     step = tf.cast(step, tf.uint32)
-    step = step[:, None] if step.shape.rank == 1 else step  # one step per walk, or one for all
+    if step.shape.rank == 1:  # one step per walk
+        step = step[None, :] if feature_major else step[:, None]
     words = philox4x32((lo, hi, step, tf.zeros([], tf.uint32)),
                        (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)))
-    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(block)[0], 4 * per_walk])[:, :n]
+    if feature_major:
+        return tf.reshape(tf.stack(words, axis=1), [4 * per_walk, tf.shape(walks)[0]])[:n]
+    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], 4 * per_walk])[:, :n]
 
 
 def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):

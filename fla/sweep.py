@@ -88,6 +88,7 @@ class Task:
     path: Path
     walk_range: tuple[int, int] | None  # None: the whole configuration, unsharded
     walk_steps: int
+    cost: float  # relative work, for balancing workers: walk steps, times the cost of full spectra
 
     @property
     def architecture(self) -> tuple:
@@ -164,34 +165,38 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
 
     p = plan(config, SIZES[config.problem], config.problem in FULL_BATCH)
     path = out / config_name(config)
+    # measured on the quick study: full spectra at every point cost about (1 + D^2 / 400) walk steps each
+    weight = 1 + p.n_params ** 2 / 400 if p.hessian in ("exact", "blocks") and p.hessian_at == "all" else 1
     per_shard = study.spec.get("shard_walks") or max(1, SHARD_WORK // p.steps)
     per_shard = max(p.chunk, per_shard // p.chunk * p.chunk)
     if per_shard >= p.walks:
-        return [Task(config, path, None, p.walks * p.steps)]
+        return [Task(config, path, None, p.walks * p.steps, p.walks * p.steps * weight)]
     ranges = [(lo, min(lo + per_shard, p.walks)) for lo in range(0, p.walks, per_shard)]
     names = {SHARD.format(lo=lo, hi=hi) for lo, hi in ranges}
     if path.is_dir():  # what an unsharded run or other shard sizes left here goes
         clear_configuration(path, keep=lambda e: e.name in names)
-    return [Task(config, path / SHARD.format(lo=lo, hi=hi), (lo, hi), (hi - lo) * p.steps) for lo, hi in ranges]
+    return [Task(config, path / SHARD.format(lo=lo, hi=hi), (lo, hi), (hi - lo) * p.steps, (hi - lo) * p.steps * weight)
+            for lo, hi in ranges]
 
 
 def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:
-    """Tasks split into at most ``jobs`` lists of about equal work, each architecture's tasks kept in
-    one list where its share allows (a worker then compiles each architecture once)."""
+    """Tasks split into at most ``jobs`` lists of about equal estimated cost (longest first), each
+    architecture's tasks kept in one list where its share allows (a worker then compiles each
+    architecture once)."""
     if jobs == 1:
         return [[t] for t in tasks]
     groups: dict = {}
     for task in tasks:
         groups.setdefault(task.architecture, []).append(task)
-    share = sum(t.walk_steps for t in tasks) / jobs
+    share = sum(t.cost for t in tasks) / jobs
     units = []
     for group in groups.values():
-        units += [group] if sum(t.walk_steps for t in group) <= share else [[t] for t in group]
-    loads, out = [0] * jobs, [[] for _ in range(jobs)]
-    for unit in sorted(units, key=lambda u: -sum(t.walk_steps for t in u)):
+        units += [group] if sum(t.cost for t in group) <= share else [[t] for t in group]
+    loads, out = [0.0] * jobs, [[] for _ in range(jobs)]
+    for unit in sorted(units, key=lambda u: -sum(t.cost for t in u)):
         k = loads.index(min(loads))
         out[k] += unit
-        loads[k] += sum(t.walk_steps for t in unit)
+        loads[k] += sum(t.cost for t in unit)
     return [b for b in out if b]
 
 

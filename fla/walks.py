@@ -14,9 +14,9 @@ counted by step and coordinate, so its draws do not depend on the walks advanced
 The walk never computes curvature: it returns the points, and :mod:`fla.measure` measures them
 beside it, so asking for curvature cannot change a walk.
 
-:class:`WalkProgram` runs a block of steps for a chunk of B walks as a graph while-loop that draws
-each step's Delta with TensorFlow's native Philox kernel and gathers the step's batch, around one
-XLA program per step that evaluates the walks and moves them. Every chunk runs this same structure
+:class:`WalkProgram` runs a block of steps for a chunk of B walks as a graph while-loop that gathers
+the step's batch, around one XLA program per step that evaluates the walks, draws their Delta and
+moves them. Every chunk runs this same structure
 in programs of a width fixed by the configuration (:func:`fla.config.chunk_width`), so nothing
 a user may set besides the walk's own settings changes a walk. Nothing loops in Python per
 walk or per step.
@@ -106,13 +106,15 @@ class WalkProgram:
             return state.numpy().T[:n], records
         return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
 
-    def _step_fn(self, theta, delta, x, y, xt, yt):
-        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step.
+    def _step_fn(self, theta, seed, walks, step, step_size, x, y, xt, yt):
+        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its Delta.
 
         The one function that computes the gradient driving a walk, whatever is measured beside it."""
         import tensorflow as tf
 
         f = self.objective
+        words = streams.words_of_walks(seed, streams.DELTA, step, walks, f.n_params, self.feature_major)
+        delta = streams.to_uniform(words, f.dtype) * step_size
         loss, accuracy, grad = f.gradient_at(theta, x, y, self.feature_major)
         row = {"loss": loss, "accuracy": accuracy,
                "grad_norm": tf.norm(grad, axis=0 if self.feature_major else -1), "params": theta}
@@ -136,14 +138,6 @@ class WalkProgram:
         test = streams.to_index(streams.words_of_walks(seed, streams.TEST_BATCH, step, walks, size), self.n_test)
         return tf.gather(x_train, train), tf.gather(y_train, train), tf.gather(x_test, test), tf.gather(y_test, test)
 
-    def _delta(self, seed, first, step, step_size, n_walks):
-        """Delta [B, D] (or [D, B] feature-major) of one step, from the walks' own streams."""
-        import tensorflow as tf
-
-        words = streams.words_of_walk_range(seed, streams.DELTA, step, first, n_walks, self.objective.n_params)
-        delta = streams.to_uniform(words, self.objective.dtype) * step_size
-        return tf.transpose(delta) if self.feature_major else delta
-
     def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, x_train, y_train, x_test, y_test):
         import tensorflow as tf
 
@@ -157,8 +151,7 @@ class WalkProgram:
         def body(t, theta, arrays):
             step = step0 + tf.cast(t, tf.int64)
             x, y, xt, yt = self._batches(seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test)
-            delta = self._delta(seed, first, step, step_size, n_walks)
-            theta, row = self._step(theta, delta, x, y, xt, yt)
+            theta, row = self._step(theta, seed, walks, step, step_size, x, y, xt, yt)
             return t + 1, theta, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 
         arrays = tuple(tf.TensorArray(f.dtype, size=n_steps) for _ in names)

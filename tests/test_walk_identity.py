@@ -48,6 +48,9 @@ def test_both_generators_give_every_walk_its_own_stream():
     np.testing.assert_array_equal(native, ours)
     compiled = tf.function(lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n), jit_compile=True)
     np.testing.assert_array_equal(compiled(tf.constant(walks)).numpy(), ours)
+    transposed = tf.function(lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n, feature_major=True),
+                             jit_compile=True)
+    np.testing.assert_array_equal(transposed(tf.constant(walks)).numpy(), ours.T)
     # against the reference: walk 17, coordinate 6 is block 17 * 4 + 1, word 2, counter (block, 0, step, 0)
     expected = reference_philox((17 * 4 + 1, 0, 5, 0), (seed, streams.DELTA))[2]
     assert ours[1, 6] == expected
