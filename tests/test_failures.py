@@ -303,3 +303,32 @@ def test_cifar100_reads_the_fine_label_not_the_coarse_one(tmp_path):
     _, y_train, _, y_test = load_cifar("cifar100", tmp_path)
     np.testing.assert_array_equal(y_train, fine["train.bin"])
     np.testing.assert_array_equal(y_test, fine["test.bin"])
+
+
+def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from fla.sample import SampleConfig, sample
+    from fla.store import ENDPOINT_SCHEMA, ENDPOINTS, POINTS, read_manifest, table, write_manifest
+
+    run_dir = tmp_path / "run"
+    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=4, steps=3), run_dir,
+           quiet=True)
+
+    def poison(rows):  # endpoints made non-finite, the manifest rewritten to match (a run that met overflow)
+        ends = pq.read_table(run_dir / ENDPOINTS).to_pandas()
+        params = np.stack(ends.params)
+        params[rows] = np.nan
+        pq.write_table(table(ENDPOINT_SCHEMA, {}, {**{c: ends[c].to_numpy() for c in ends if c != "params"},
+                                                   "params": params}, len(ends)), run_dir / ENDPOINTS)
+        meta = {k: v for k, v in read_manifest(run_dir).items() if k != "files"}
+        write_manifest(run_dir, meta, [POINTS, ENDPOINTS])
+
+    (tmp_path / "c.toml").write_text("budget = 1\n[polish]\nmax_iter = 50\n[neb]\nschedule = [[0.1, 20]]\n")
+    poison([0, 1])
+    with pytest.warns(UserWarning, match="dropped 2 of 4 walk endpoints with non-finite values"):
+        status, err = run(["connect", run_dir, "--config", tmp_path / "c.toml", "--out", tmp_path / "c", "-q"], capsys)
+    assert status == 0
+    poison([0, 1, 2, 3])
+    status, err = run(["connect", run_dir, "--config", tmp_path / "c.toml", "--out", tmp_path / "d", "-q"], capsys)
+    assert status == 2 and "every one of the 4 walk endpoints is non-finite" in err and one_line(err)
+    assert not (tmp_path / "d").exists()
