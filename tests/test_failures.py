@@ -118,14 +118,21 @@ def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatc
     import fla.problems
     import fla.resources
 
-    x = np.array([[0, 0], [0, 1], [1, 0], [np.inf, 1]], np.float32)
+    x = np.full((4, 2), np.nan, np.float32)  # every gradient component NaN
     broken = Problem("xor", x, np.array([0, 1, 1, 0], np.int32), None, None, 2, 1, "binary")
     monkeypatch.setattr(fla.problems, "load_problem", lambda name, data_dir=None: broken)
     monkeypatch.setattr(fla.resources, "predicted_logit_scale", lambda *a: 1.0)  # get past the up-front check
-    status, err = run(XOR + ["--walks", "3", "--steps", "2", "--out", tmp_path / "out", "-q"], capsys)
+    status, err = run(XOR + ["--walks", "3", "--steps", "2", "--record-params", "--out", tmp_path / "out", "-q"],
+                      capsys)
     assert status == 3 and "6 of 6 rows have a non-finite loss or gradient norm" in err and one_line(err)
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["nonfinite_rows"] == 6  # recorded faithfully, and flagged
+    import pyarrow.parquet as pq
+    df = pq.read_table(tmp_path / "out" / "points.parquet").to_pandas().sort_values(["walk", "step"])
+    assert df.loss.isna().all() and df.grad_norm.isna().all()
+    params = np.stack(df.params).reshape(3, 2, 9)
+    moves = np.diff(params, axis=1)
+    assert (moves > 0).all() and (moves <= 0.2).all()  # a NaN gradient moves every coordinate by +Delta
 
 
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):

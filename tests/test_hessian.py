@@ -69,3 +69,32 @@ def test_slq_density_integrates_to_one_and_has_the_right_mean(cases):
     np.testing.assert_allclose(np.sort(nodes[:, 0]), exact, atol=1e-8 * np.abs(exact).max())
     mean = (nodes * weights).sum(axis=2).mean(axis=1)  # Hutchinson-type estimate of tr(H) / D
     assert (np.abs(mean - exact.mean(axis=1)) < 0.5 * np.abs(exact).max(axis=1)).all()
+
+
+class Quadratic:
+    """A batched objective with a known Hessian H (the same at every point): hvp(theta, v) = v H."""
+
+    def __init__(self, h):
+        self.h = tf.constant(h, tf.float64)
+        self.n_params = h.shape[0]
+        self.dtype = tf.float64
+        self.x_train = tf.zeros([1, 1], tf.float64)
+        self.y_train = tf.zeros([1], tf.int32)
+
+    def hvp_on(self, theta, v, x, y):
+        return tf.matmul(tf.constant(v, tf.float64), self.h)
+
+
+def test_slq_recovers_a_known_spectral_density():
+    """Two clusters of eigenvalues, 30% near -1 and 70% near 2: SLQ's weights put that mass there."""
+    rng = np.random.default_rng(5)
+    spectrum = np.concatenate([rng.normal(-1.0, 0.05, 60), rng.normal(2.0, 0.05, 140)])
+    q, _ = np.linalg.qr(rng.normal(size=(200, 200)))
+    h = Hessian(Quadratic(q @ np.diag(spectrum) @ q.T), np.zeros((1, 200)), seed=2)
+    grid, dens, nodes, weights = h.density(vectors=20, steps=60)
+    mass_high = (weights * (nodes > 0.5)).sum() / 20
+    assert mass_high == pytest.approx(0.7, abs=0.03)
+    assert np.trapezoid(dens[0], grid[0]) == pytest.approx(1.0, abs=1e-3)
+    step = grid[0, 1] - grid[0, 0]
+    assert (dens[0] * step)[grid[0] > 0.5].sum() == pytest.approx(0.7, abs=0.03)
+    assert nodes.min() == pytest.approx(spectrum.min(), abs=0.02) and nodes.max() == pytest.approx(spectrum.max(), abs=0.02)

@@ -18,13 +18,27 @@ def stationary_point(f, guess):
     return root.x, energy.values(root.x[None])[0]
 
 
+def hessian_index(f, point):
+    """Number of negative eigenvalues of the Hessian at point, by automatic differentiation in float64."""
+    theta = tf.constant(np.asarray(point, np.float64)[None])
+    with tf.GradientTape() as outer:
+        outer.watch(theta)
+        with tf.GradientTape() as inner:
+            inner.watch(theta)
+            value = f(theta)
+        grad = inner.gradient(value, theta)
+    hess = outer.batch_jacobian(grad, theta).numpy()[0]
+    return int((np.linalg.eigvalsh(0.5 * (hess + hess.T)) < 0).sum())
+
+
 @pytest.mark.parametrize("surface, f", [(MUELLER_BROWN, mueller_brown), (HIMMELBLAU, himmelblau)])
-def test_cited_stationary_points_are_stationary(surface, f):
-    for kind in ("minima", "saddles"):
+def test_cited_stationary_points_are_stationary_with_their_hessian_index(surface, f):
+    for kind, index in (("minima", 0), ("saddles", 1)):
         for point, value in surface[kind].values():
             x, e = stationary_point(f, point)
             np.testing.assert_allclose(x, point, atol=1e-5)
             assert e == pytest.approx(value, abs=1e-4)
+            assert hessian_index(f, x) == index  # a minimum has none, a transition state exactly one
 
 
 @pytest.mark.parametrize("optimizer, lr, spring", [("sgd", 1e-4, None), ("sgd", 1e-4, 1.0), ("fire", 1e-3, None)])

@@ -211,3 +211,16 @@ def test_block_spectra_are_the_union_of_each_blocks_own_spectrum(tmp_path):
     full = np.linalg.eigvalsh(hess)
     assert not np.allclose(full, expected, atol=1e-3 * scale)  # the cross-block terms matter
     assert list(df.curvature) == list(curvature_class(expected))
+
+
+def test_recorded_moves_are_drawn_uniformly_from_0_to_s(xor_run):
+    """Kolmogorov-Smirnov: the sizes of all recorded moves against U(0, s) (s = 0.2), with a fixed seed."""
+    from scipy import stats
+    config, out = xor_run
+    df = pq.read_table(out / "points.parquet").to_pandas()
+    ends = np.stack(pq.read_table(out / "endpoints.parquet").to_pandas().sort_values("walk").params)
+    params = by_walk(df, "params")
+    moves = np.abs(np.diff(np.concatenate([params, ends[:, None]], 1), axis=1)).ravel()
+    assert len(moves) == 12 * 15 * 9
+    assert stats.kstest(moves, stats.uniform(0, 0.2).cdf).pvalue > 0.01
+    assert stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3  # the test can tell a smaller s

@@ -71,9 +71,41 @@ def test_missing_data_names_what_was_looked_for(tmp_path):
 
 @pytest.mark.parametrize("arch", sorted(PAPER_PARAMS))
 def test_parameter_counts_match_the_papers(arch):
-    count = trainable_params(build(arch, 10))
+    for classes in (10, 100):
+        assert trainable_params(build(arch, classes)) == exact_params(arch, classes)
+    count = exact_params(arch, 10)
     assert abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05  # the papers round to 0.01M / 0.1M
     assert build(arch, 100).output_shape == (None, 100)
+
+
+def exact_params(arch: str, classes: int) -> int:
+    """Trainable parameters counted from the papers' definitions (bias-free convolutions, BatchNorm's
+    gamma and beta, a dense classifier): He et al. Sec. 4.2 (option A shortcuts have no parameters);
+    Huang et al. Sec. 3 (DenseNet-BC: 1x1 bottlenecks of 4k maps, transitions compressing by 0.5)."""
+    if arch.startswith("resnet"):
+        n = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9}[arch]
+        total, c = 9 * 3 * 16 + 2 * 16, 16
+        for f in (16, 32, 64):
+            for _ in range(n):
+                total += 9 * c * f + 2 * f + 9 * f * f + 2 * f
+                c = f
+        return total + c * classes + classes
+    k, bc = 12, arch == "densenet_bc100"
+    per_block = 16 if bc else 12
+    c = 2 * k if bc else 16
+    total = 9 * 3 * c
+    for block in range(3):
+        for _ in range(per_block):
+            if bc:
+                total += 2 * c + c * 4 * k + 2 * 4 * k + 9 * 4 * k * k
+            else:
+                total += 2 * c + 9 * c * k
+            c += k
+        if block < 2:
+            out = c // 2 if bc else c
+            total += 2 * c + c * out
+            c = out
+    return total + 2 * c + c * classes + classes
 
 
 def test_recipes_and_augmentation():
