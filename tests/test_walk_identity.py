@@ -130,3 +130,25 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tm
         sample(config, tmp_path / "bad", data_dir=tmp_path / "data", quiet=True, walk_range=(8, 40))
 
 
+
+
+def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, monkeypatch):
+    """Independently of the sampler: walk w's move at step t is +-s times the uniforms of Philox at
+    key (seed, DELTA), counter (w * ceil(D/4) + i // 4, 0, t, 0), word i % 4 (fla/streams.py)."""
+    from fla import config as config_module
+
+    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 9)  # chunks of 16 walks: walk 20 is 4th of its chunk
+    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=40, steps=3, seed=11,
+                          hessian="none", record_params=True)
+    sample(config, tmp_path / "run", quiet=True)
+    df, ends = walk_table(tmp_path / "run")
+    params = np.stack(df.params).reshape(40, 3, 9)
+    path = np.concatenate([params, ends[:, None]], 1)
+    for w in (0, 20, 39):
+        for t in range(3):
+            words = [reference_philox((w * 3 + i // 4, 0, t, 0), (11, streams.DELTA))[i % 4] for i in range(9)]
+            expected = (np.array(words, np.uint64) >> 8).astype(np.float32) * np.float32(2.0 ** -24) * np.float32(0.2)
+            np.testing.assert_allclose(np.abs(path[w, t + 1] - path[w, t]), expected, atol=1e-6)
+        start = [reference_philox((w * 3 + i // 4, 0, 0, 0), (11, streams.START))[i % 4] for i in range(9)]
+        u = (np.array(start, np.uint64) >> 8).astype(np.float32) * np.float32(2.0 ** -24)
+        np.testing.assert_allclose(path[w, 0], (2 * u - 1) * 1.0, atol=1e-7)
