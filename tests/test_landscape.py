@@ -87,6 +87,9 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
     assert minima.loss.iloc[0] == minima.loss.min()
     f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64)
     np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7)
+    grads = np.linalg.norm(f.gradient(np.stack(minima.params)).numpy(), axis=1)  # recomputed independently
+    assert (grads < 1e-4).all()
+    np.testing.assert_allclose(grads, minima.grad_norm, atol=1e-6)
     for row in paths.itertuples():
         assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
         assert len(row.dense_losses) == (row.pivots - 1) * 10 + 1 and row.line_barrier >= -1e-9

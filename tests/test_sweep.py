@@ -96,3 +96,27 @@ def test_parallel_backends_write_the_same_data(tmp_path):
         tables = [pq.read_table(tmp_path / d / config_name(config) / "points.parquet").replace_schema_metadata()
                   for d in ("serial", "joblib", "dask")]
         assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
+
+
+def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
+    """1,100 walks: chunks of 1,024, so shard_walks = 1024 splits each configuration in two."""
+    base = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace("bounds = [1, 10]", "bounds = [1]") \
+               .replace("widths = [1, 2]", "widths = [1]").replace("walks = 8", "walks = 1100") \
+               .replace("steps = { macro = 30, micro = 50 }", 'steps = 4\nhessian = "none"')
+    whole = study_file(tmp_path, base, "whole.toml")
+    sharded = study_file(tmp_path, base + "shard_walks = 1024\n", "sharded.toml")
+    sweep(whole, tmp_path / "whole", quiet=True)
+    assert sweep(sharded, tmp_path / "joblib", jobs=2, quiet=True)["tasks"] == 2
+    sweep(sharded, tmp_path / "dask", jobs=2, backend="dask", quiet=True)
+    name = config_name(load_study(whole).configurations()[0])
+    assert sorted(p.name for p in (tmp_path / "joblib" / name).iterdir()) == ["walks_0-1024", "walks_1024-1100"]
+    columns = ["walk", "step", "loss", "grad_norm"]
+    reference = pq.read_table(tmp_path / "whole" / name / "points.parquet", columns=columns).to_pandas()
+    reference = reference.sort_values(["walk", "step"], ignore_index=True)
+    for backend in ("joblib", "dask"):
+        from fla.store import read_points
+        got = read_points(tmp_path / backend, columns=columns).to_pandas().sort_values(["walk", "step"],
+                                                                                      ignore_index=True)
+        assert got.equals(reference)  # bitwise, read back through the analysis' reader
+    (tmp_path / "joblib" / name / "walks_1024-1100" / "points.parquet").unlink()
+    assert sweep(sharded, tmp_path / "joblib", quiet=True)["ran"] == 1  # resumed shard by shard
