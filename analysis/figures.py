@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from fla.problems import SIZES  # noqa: E402
+from fla.problems import REGISTRY  # noqa: E402
 
 from .data import ARCHITECTURE, CONFIGURATION, count_by, last_steps, sample_rows  # noqa: E402
 
@@ -23,7 +23,8 @@ CLASS_ORDER = ["convex", "concave", "saddle", "flat", "unknown"]
 
 
 def architecture(problem: str, width: int, depth: int) -> str:
-    n_in, n_out = SIZES.get(problem, ("?", "?"))
+    spec = REGISTRY.get(problem)
+    n_in, n_out = spec.sizes if spec else ("in", "out")  # csv:PATH tables: sizes in the run's metadata
     return "-".join(str(s) for s in [n_in] + [width] * depth + [n_out])
 
 

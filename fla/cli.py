@@ -177,9 +177,26 @@ def run_models(args) -> int:
     return 0
 
 
+def add_problems_parser(commands) -> None:
+    commands.add_parser("problems", help="list the problems with their sizes, minimal widths and data sources")
+
+
+def run_problems(args) -> int:
+    from .problems import REGISTRY
+
+    print(f"{'problem':14s} {'kind':10s} {'inputs':>6s} {'classes':>7s} {'h':>3s} {'batch':>5s}  data")
+    for spec in REGISTRY.values():
+        batch = "full" if spec.batch_size is None else str(spec.batch_size)
+        print(f"{spec.name:14s} {spec.kind:10s} {spec.n_inputs:6d} {spec.n_classes:7d} {spec.minimal_width:3d} "
+              f"{batch:>5s}  {spec.source}; {spec.citation}")
+    print("csv:PATH       your own CSV or Parquet table: numeric features and a class column (--target, default "
+          "the last); h = the number of classes")
+    return 0
+
+
 COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep),
             "connect": (add_connect_parser, run_connect), "train": (add_train_parser, run_train),
-            "models": (add_models_parser, run_models),
+            "models": (add_models_parser, run_models), "problems": (add_problems_parser, run_problems),
             "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot)}
 
 def parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ study file may set every field (the grid fields as lists: ``problems, widths, de
 bounds, seeds``); an error names the setting as the user wrote it.
 
     >>> config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0)
-    >>> plan(config, load_problem("xor")).walks
+    >>> plan(config, (2, 1), full_batch=True).walks
     90
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from .errors import ConfigError
-from .problems import PROBLEMS
+from .problems import REGISTRY, is_problem
 
 GRANULARITY = {"micro": 0.01, "macro": 0.1}
 DEFAULT_STEPS = {"micro": 1000, "macro": 100}
@@ -63,8 +63,8 @@ def optional_int(minimum):
 
 @dataclass(frozen=True)
 class SampleConfig:
-    problem: str = setting(None, "the classification problem: " + ", ".join(sorted(PROBLEMS)),
-                           lambda v: v in PROBLEMS, f"one of {', '.join(sorted(PROBLEMS))}", str)
+    problem: str = setting(None, "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla "
+                           "problems)", is_problem, f"one of {', '.join(REGISTRY)}, or csv:PATH", str)
     width: int = setting(None, "hidden units per layer", lambda v: is_int(v) and v >= 1, "an integer >= 1", int)
     depth: int = setting(None, "number of hidden layers", lambda v: is_int(v) and v >= 1, "an integer >= 1", int)
     granularity: str = setting(None, "step bound s: 1% (micro) or 10% (macro) of the range width 2*bound",
@@ -92,6 +92,8 @@ class SampleConfig:
     lanczos_steps: int = setting(100, "most Lanczos steps per point", optional_int(2), "an integer >= 2", int)
     flat_tolerance: float = setting(1e-5, "an eigenvalue is zero when |ev| <= tol * max|ev|",
                                     lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)", float)
+    target: str | None = setting(None, "csv:PATH problems: the class column (default the last column)",
+                                 lambda v: v is None or (isinstance(v, str) and v != ""), "a column name", str)
     record_params: bool = setting(False, "store every point's parameter vector", lambda v: isinstance(v, bool),
                                   "true or false", bool)
     batching: str = setting("shared", "mini-batch problems: one batch per step shared by all walks (one GEMM) "

@@ -144,7 +144,7 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False) -> di
     settings = load_settings(config)
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
-    problem = load_problem(cfg["problem"], data_dir)
+    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
     network = MLP(problem.n_inputs, cfg["width"], cfg["depth"], problem.n_outputs)
     objective = Objective(network, problem, dtype=tf.float64)
     energy = Energy(objective, tf.float64)

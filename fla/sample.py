@@ -73,7 +73,7 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
     out = Path(out)
     config.validate()
     check_out(out)
-    problem = load_problem(config.problem, data_dir)
+    problem = load_problem(config.problem, data_dir, config.target)
     p, notes = fit_plan(config, plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None),
                         problem)
     walk_range = check_walk_range(walk_range, p)
@@ -258,7 +258,7 @@ def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
         "config": config.fields(), "plan": asdict(p), "resources": notes, "problem": {
             "name": problem.name, "kind": problem.kind, "n_train": len(problem.x_train),
             "n_test": len(problem.x_test) if problem.has_test else 0,
-            "batch_size": None if p.batching == "full" else config.batch_size},
+            "batch_size": None if p.batching == "full" else config.batch_size, **problem.info},
         "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, step); "
                           "shared batches: numpy Philox4x64 keyed by (seed, step)",
         "device": device_name(tf), "start_time": now(),

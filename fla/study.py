@@ -2,7 +2,7 @@
 
     name = "xor"
     problems = ["xor"]
-    widths = [1, 2, 10]          # multiples of each problem's minimal width h (XOR: 2, MNIST: 10)
+    widths = [1, 2, 10]          # multiples of each problem's minimal width h (fla problems lists them)
     depths = [1, 2, 3]
     granularities = ["micro", "macro"]
     bounds = [1, 10]
@@ -33,7 +33,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MINIMAL_WIDTH = {"xor": 2, "mnist": 10}  # the study's h: XOR 2-h-1 with h = 2, MNIST 784-h-10 with h = 10
 LISTS = {"problems": str, "widths": int, "depths": int, "granularities": str, "bounds": (int, float),
          "seeds": int}
 PER_GRANULARITY = ("walks", "steps")  # a number, or a table { micro = N, macro = N }
@@ -52,16 +51,28 @@ class Study:
 
     def configurations(self) -> list[SampleConfig]:
         s = self.spec
-        minimal = {**MINIMAL_WIDTH, **s.get("minimal_width", {})}
+        minimal = s.get("minimal_width", {})
         extra = {key: s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
         configs = []
         for problem, multiple, depth, granularity, bound, seed in itertools.product(
                 s["problems"], s["widths"], s["depths"], s["granularities"], s["bounds"], s["seeds"]):
             configs.append(SampleConfig(
-                problem=problem, width=multiple * minimal[problem], depth=depth, granularity=granularity,
+                problem=problem, width=multiple * minimal.get(problem, minimal_width(problem, s.get("target"))),
+                depth=depth, granularity=granularity,
                 bound=float(bound), seed=seed, walks=per_granularity(s.get("walks"), granularity),
                 steps=per_granularity(s.get("steps"), granularity), **extra))
         return configs
+
+
+def minimal_width(problem: str, target=None) -> int:
+    """The registry's h of a problem (for csv:PATH, its number of classes); 1 if it cannot be read
+    (the configuration's validation then names the problem)."""
+    from .problems import problem_spec
+
+    try:
+        return problem_spec(problem, target).minimal_width
+    except Exception:
+        return 1
 
 
 def per_granularity(value, granularity):
@@ -78,7 +89,9 @@ def number_name(value: float) -> str:
 def config_name(config: SampleConfig) -> str:
     """The directory of a configuration inside a study, e.g. ``xor_w2_d1_macro_b1_s0``; distinct
     configurations of a study get distinct names."""
-    return (f"{config.problem}_w{config.width}_d{config.depth}_{config.granularity}"
+    from .problems import problem_folder_name
+
+    return (f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
             f"_b{number_name(config.bound)}_s{config.seed}")
 
 
@@ -122,11 +135,6 @@ def load_study(path) -> Study:
     minimal = spec.get("minimal_width", {})
     if not isinstance(minimal, dict) or not all(is_int(v) and v >= 1 for v in minimal.values()):
         raise ConfigError(f"{where}: key 'minimal_width' must be a table {{ problem = H }} of integers >= 1")
-    minimal = {**MINIMAL_WIDTH, **minimal}
-    for problem in spec["problems"]:
-        if problem not in minimal:
-            raise ConfigError(f"{where}: no minimal width for problem {problem!r}; add minimal_width = "
-                              f"{{ {problem} = H }}")
     study = Study(name, spec)
     for config in study.configurations():
         try:

@@ -161,9 +161,10 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
     (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders
     ``walks_LO-HI``."""
     from .config import plan
-    from .problems import FULL_BATCH, SIZES
+    from .problems import problem_spec
 
-    p = plan(config, SIZES[config.problem], config.problem in FULL_BATCH)
+    spec = problem_spec(config.problem, config.target)
+    p = plan(config, spec.sizes, spec.batch_size is None)
     path = out / config_name(config)
     # measured on the quick study: full spectra at every point cost about (1 + D^2 / 400) walk steps each
     weight = 1 + p.n_params ** 2 / 400 if p.hessian in ("exact", "blocks") and p.hessian_at == "all" else 1
@@ -205,15 +206,16 @@ def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler
     """Run every missing configuration of a study; returns a summary."""
     from tqdm import tqdm
 
-    from .problems import NEEDS_DATA, load_problem
+    from .problems import load_problem, problem_spec
 
     if backend not in ("local", "dask"):
         raise ConfigError(f"--backend must be local or dask, got {backend!r}")
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be an integer >= 1, got {jobs!r}")
     study = load_study(study_path)
-    for problem in set(study.spec["problems"]) & NEEDS_DATA:
-        load_problem(problem, data_dir)  # a missing data file fails here, before any work starts
+    for problem in study.spec["problems"]:  # a missing or malformed data file fails here, before any work
+        if problem_spec(problem, study.spec.get("target")).needs_data:
+            load_problem(problem, data_dir)
     out = Path(out) if out else Path("runs") / study.name
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")

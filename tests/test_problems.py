@@ -72,7 +72,7 @@ def test_missing_mnist_file_names_file_and_folders(tmp_path):
 
 
 def test_unknown_problem():
-    with pytest.raises(ConfigError, match="unknown problem 'xorr'; choose one of: mnist, xor"):
+    with pytest.raises(ConfigError, match="unknown problem 'xorr'; choose one of: xor, mnist, fashion_mnist, iris"):
         load_problem("xorr")
 
 

@@ -28,3 +28,19 @@ def test_sampling_real_mnist_with_lanczos_at_the_last_step(tmp_path):
     df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
     assert len(df) == 40 and (df[df.step == 4].hessian == "lanczos").all()
     assert df.loss.between(0, 50).all() and df.test_accuracy.between(0, 1).all()
+
+
+FASHION = Path("/usr/share/datasets")  # Debian's dataset-fashion-mnist installs fashion-mnist/ here
+
+
+@pytest.mark.skipif(not (FASHION / "fashion-mnist").is_dir(), reason="apt-get install dataset-fashion-mnist")
+def test_real_fashion_mnist_matches_its_known_facts():
+    """Facts from Fashion-MNIST's README (Xiao et al. 2017): 60,000 + 10,000 images, 6,000 and 1,000 per
+    class; the pixel mean and standard deviation that its users normalise with, 0.2860 and 0.3530."""
+    p = load_problem("fashion_mnist", FASHION)
+    assert p.x_train.shape == (60000, 784) and p.x_test.shape == (10000, 784)
+    assert list(np.bincount(p.y_train)) == [6000] * 10 and list(np.bincount(p.y_test)) == [1000] * 10
+    assert p.x_train.mean() == pytest.approx(0.2860, abs=1e-4)
+    assert p.x_train.std() == pytest.approx(0.3530, abs=1e-4)
+    mnist = load_problem("mnist", REAL) if REAL.is_dir() else None
+    assert mnist is None or not np.array_equal(mnist.y_train[:100], p.y_train[:100])
