@@ -228,19 +228,13 @@ def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
         return REGISTRY[name]
     if not is_problem(name):
         raise ConfigError(f"unknown problem {name!r}; choose one of: {', '.join(REGISTRY)}, or csv:PATH")
+    from .store import checksum
+
     path = Path(name[4:]).expanduser()
     problem = tabular(name, read_table(path), target, str(path))
     classes = len(problem.info["classes"])
     return ProblemSpec(name, problem.kind, problem.n_inputs, classes, classes, lambda data_dir=None: problem, None,
-                       f"{path} (sha256 {file_digest(path)[:16]})", "the user's data")
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+                       f"{path} (sha256 {checksum(path)[:16]})", "the user's data")
 
 
 def problem_folder_name(name: str) -> str:

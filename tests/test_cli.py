@@ -18,7 +18,7 @@ def run(argv, capsys):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"xor": "xorr"}, "problem must be one of mnist, xor, got 'xorr'"),
+    ({"xor": "xorr"}, "problem must be one of xor, mnist, fashion_mnist, iris, wine, breast_cancer, digits, or csv:PATH, got 'xorr'"),
     ({"--width": ("2", "0")}, "--width must be an integer >= 1, got 0"),
     ({"--depth": ("1", "-1")}, "--depth must be an integer >= 1, got -1"),
     ({"--bound": ("1", "0")}, "--bound must be a finite number > 0, got 0.0"),

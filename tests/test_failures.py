@@ -120,7 +120,7 @@ def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatc
 
     x = np.full((4, 2), np.nan, np.float32)  # every gradient component NaN
     broken = Problem("xor", x, np.array([0, 1, 1, 0], np.int32), None, None, 2, 1, "binary")
-    monkeypatch.setattr(fla.problems, "load_problem", lambda name, data_dir=None: broken)
+    monkeypatch.setattr(fla.problems, "load_problem", lambda *args, **kwargs: broken)
     monkeypatch.setattr(fla.resources, "predicted_logit_scale", lambda *a: 1.0)  # get past the up-front check
     status, err = run(XOR + ["--walks", "3", "--steps", "2", "--record-params", "--out", tmp_path / "out", "-q"],
                       capsys)

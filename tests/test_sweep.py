@@ -34,13 +34,13 @@ def study_file(tmp_path, text=TINY, name="tiny.toml"):
 @pytest.mark.parametrize("change, message", [
     ("widths = [1, 2]", "key 'widths' must be a non-empty list of integers"),
     ('problems = ["xor"]', "unknown key 'colour'"),
-    ('problems = ["xor"]', "no minimal width for problem 'iris'"),
+    ('problems = ["xor"]', "key 'problems' must be one of xor, mnist"),
     ("bounds = [1, 10]", "key 'bounds' must be a finite number > 0"),
     ("walks = 8", "key 'walks' must be an integer or a table"),
 ])
 def test_malformed_study_files_name_the_key(tmp_path, change, message):
     replacement = {"key 'widths'": "widths = [1, 'a']", "unknown key": 'problems = ["xor"]\ncolour = "red"',
-                   "no minimal": 'problems = ["xor", "iris"]', "key 'bounds'": "bounds = [1, -10]",
+                   "key 'problems'": 'problems = ["xor", "irs"]', "key 'bounds'": "bounds = [1, -10]",
                    "key 'walks'": "walks = [8]"}
     new = next(v for k, v in replacement.items() if message.startswith(k) or k in message)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
