@@ -220,8 +220,8 @@ def main(argv=None) -> int:
         print(f"fla {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MemoryError:
-        print(f"fla {args.command}: error: out of memory; use fewer walks per chunk (--chunk) or a smaller "
-              "network", file=sys.stderr)
+        print(f"fla {args.command}: error: out of memory beyond fla's estimate; use fewer walks (--walks), a "
+              "smaller network, or --hessian lanczos/none", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, file too large, permissions, I/O errors: one line, not a traceback
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
