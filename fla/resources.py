@@ -60,7 +60,7 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     data = problem.x_train.nbytes + (problem.x_test.nbytes if problem.has_test else 0)
     if p.hessian in ("exact", "blocks"):
         per_call = max(1, HESSIAN_BYTES // (4 * d * d))
-        curvature = 4 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4
+        curvature = 8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4  # measured: batch_jacobian holds ~8 Hessians
     elif p.hessian == "lanczos":
         curvature = min(LANCZOS_BYTES, 8 * config.lanczos_steps * d * chunk) + 4 * chunk * n * config.width * 4
     else:
