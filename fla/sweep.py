@@ -204,8 +204,6 @@ def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:
 def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
           data_dir=None, quiet: bool = False) -> dict:
     """Run every missing configuration of a study; returns a summary."""
-    from tqdm import tqdm
-
     from .problems import load_problem, problem_spec
 
     if backend not in ("local", "dask"):
