@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fla.measure import spectra  # noqa: E402
+from fla.measure import Patterns, spectra  # noqa: E402
 from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
 from fla.problems import load_problem  # noqa: E402
@@ -65,8 +65,9 @@ def bench_xor(repeats: int) -> None:
     walk()
     t_walk = best(walk, repeats)
     params = out["rec"]["params"].reshape(-1, 9)
-    spectra(objective, params, problem.x_train, problem.y_train, blocks=False)
-    t_eig = best(lambda: spectra(objective, params, problem.x_train, problem.y_train, blocks=False), repeats)
+    patterns = Patterns(problem.x_train, problem.y_train)
+    spectra(objective, params, patterns, blocks=False)
+    t_eig = best(lambda: spectra(objective, params, patterns, blocks=False), repeats)
     steps = 90 * 100
     print("XOR 2-2-1 macro, 90 walks x 100 steps, full Hessian eigenvalues, Parquet written:")
     print(f"  end to end       {total * 1e3:8.1f} ms   {steps / total:12,.0f} walk steps/s (best of {len(times)}),"

@@ -26,8 +26,7 @@ def add_sample_parser(commands) -> None:
             p.add_argument("--" + f.name.replace("_", "-"), action="store_true", help=help)
         else:
             p.add_argument("--" + f.name.replace("_", "-"), type=meta["kind"], default=f.default,
-                           choices=meta["choices"], required=f.default is None and f.name in
-                           ("width", "depth", "granularity", "bound"), help=help)
+                           choices=meta["choices"], required=meta["required"], help=help)
     p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
     p.add_argument("--out", required=True, help="output directory (new or empty)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")

@@ -51,9 +51,9 @@ def parse_hessian_at(spec):
     return None
 
 
-def setting(default, help: str, check, expects: str, kind=None, choices=None, **kw):
+def setting(default, help: str, check, expects: str, kind=None, choices=None, required=False, **kw):
     """A dataclass field carrying what the CLI and the study-file reader need to know of it."""
-    meta = {"help": help, "check": check, "expects": expects, "kind": kind, "choices": choices}
+    meta = {"help": help, "check": check, "expects": expects, "kind": kind, "choices": choices, "required": required}
     return field(default=default, metadata=meta, **kw)
 
 
@@ -65,12 +65,16 @@ def optional_int(minimum):
 class SampleConfig:
     problem: str = setting(None, "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla "
                            "problems)", is_problem, f"one of {', '.join(REGISTRY)}, or csv:PATH", str)
-    width: int = setting(None, "hidden units per layer", lambda v: is_int(v) and v >= 1, "an integer >= 1", int)
-    depth: int = setting(None, "number of hidden layers", lambda v: is_int(v) and v >= 1, "an integer >= 1", int)
+    width: int = setting(None, "hidden units per layer", lambda v: is_int(v) and v >= 1, "an integer >= 1", int,
+                         required=True)
+    depth: int = setting(None, "number of hidden layers", lambda v: is_int(v) and v >= 1, "an integer >= 1", int,
+                         required=True)
     granularity: str = setting(None, "step bound s: 1% (micro) or 10% (macro) of the range width 2*bound",
-                               lambda v: v in GRANULARITY, "micro or macro", str, tuple(GRANULARITY))
+                               lambda v: v in GRANULARITY, "micro or macro", str, tuple(GRANULARITY),
+                               required=True)
     bound: float = setting(None, "initial points uniform in [-bound, bound]^D",
-                           lambda v: is_number(v) and 0 < v < math.inf, "a finite number > 0", float)
+                           lambda v: is_number(v) and 0 < v < math.inf, "a finite number > 0", float,
+                           required=True)
     walks: int | None = setting(None, "number of walks (default 10 * D)", optional_int(1), "an integer >= 1", int)
     steps: int | None = setting(None, "steps per walk (default 1000 micro, 100 macro)", optional_int(1),
                                 "an integer >= 1", int)

@@ -9,9 +9,11 @@ gradient drove that row's step:
   the union of the blocks' spectra;
 - ``lanczos``: eig_min and eig_max by batched Lanczos (:class:`fla.hessian.Hessian`).
 
-    >>> columns = measure_block(records, rows_of_block, plan, config, objective, batches)
+    >>> columns = curvature_columns("exact", params, Patterns(x, y), n_rows, rows, objective, config)
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +21,20 @@ from .config import parse_hessian_at
 
 HESSIAN_BYTES = 256 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call
 LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The training patterns of the measured points: all of (x, y) for every point, or per point the
+    indices ``idx`` [M, N] of its batch, gathered one memory-bounded part at a time (M points of a
+    mini-batch problem never hold M copies of their batches at once)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    idx: np.ndarray | None = None
+
+    def part(self, rows: slice):
+        return (self.x, self.y) if self.idx is None else (self.x[self.idx[rows]], self.y[self.idx[rows]])
 
 
 def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
@@ -43,6 +59,16 @@ def block_mask(network) -> np.ndarray:
     return label[:, None] == label[None, :]
 
 
+def hessians_per_call(n_params: int) -> int:
+    """Full Hessians computed in one call, bounded by HESSIAN_BYTES."""
+    return max(1, HESSIAN_BYTES // (4 * n_params * n_params))
+
+
+def lanczos_points_per_call(n_params: int, steps: int) -> int:
+    """Points whose Lanczos bases are held at once, bounded by LANCZOS_BYTES."""
+    return max(1, LANCZOS_BYTES // (8 * steps * n_params))
+
+
 _HESSIANS: dict = {}
 
 
@@ -57,42 +83,40 @@ def hessians(objective, params: np.ndarray, x, y):
                                        tf.constant(y, tf.int32))
 
 
-def spectra(objective, params, x, y, blocks: bool) -> np.ndarray:
+def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
     """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in memory-bounded parts."""
     import tensorflow as tf
 
     from .curvature import eigenvalues
 
     d = objective.n_params
-    per_call = max(1, HESSIAN_BYTES // (4 * d * d))
+    per_call = hessians_per_call(d)
     mask = tf.constant(block_mask(objective.network), objective.dtype) if blocks else None
     out = np.empty((len(params), d))
     for start in range(0, len(params), per_call):
         part = slice(start, start + per_call)
-        xs, ys = (x, y) if np.ndim(x) == 2 else (x[part], y[part])
-        h = hessians(objective, params[part], xs, ys)
+        h = hessians(objective, params[part], *patterns.part(part))
         out[part] = eigenvalues(h * mask if blocks else h)
     return out
 
 
-def lanczos_extremes(objective, params, x, y, config):
+def lanczos_extremes(objective, params, patterns: Patterns, config):
     """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded parts."""
     from .hessian import Hessian
 
-    per_call = max(1, LANCZOS_BYTES // (8 * config.lanczos_steps * objective.n_params))
+    per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
     out = np.zeros((3, len(params)))
     for start in range(0, len(params), per_call):
         part = slice(start, start + per_call)
-        xs, ys = (x, y) if np.ndim(x) == 2 else (x[part], y[part])
-        h = Hessian(objective, params[part], xs, ys, seed=config.seed)
+        h = Hessian(objective, params[part], *patterns.part(part), seed=config.seed)
         result = h.eigenvalues(k=1, tol=config.lanczos_tol, max_steps=config.lanczos_steps)
         out[:, part] = result["min"][:, 0], result["max"][:, 0], result["converged"]
     return out[0], out[1], out[2].astype(bool)
 
 
-def curvature_columns(kind: str, params, x, y, n_rows: int, rows, objective, config) -> dict:
+def curvature_columns(kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config) -> dict:
     """eig_min, eig_max, curvature, hessian (and eigenvalues for exact and blocks spectra) of n_rows
-    rows, measured at ``rows`` (params [len(rows), D], patterns x, y of those rows); null elsewhere."""
+    rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null elsewhere."""
     import pyarrow as pa
 
     from .curvature import codes_arrow, curvature_codes, extreme_codes
@@ -101,7 +125,7 @@ def curvature_columns(kind: str, params, x, y, n_rows: int, rows, objective, con
     codes = np.full(n_rows, -1, np.int8)
     columns = {}
     if kind in ("exact", "blocks") and len(rows):
-        eigs = spectra(objective, params, x, y, blocks=kind == "blocks")
+        eigs = spectra(objective, params, patterns, blocks=kind == "blocks")
         eig_min[rows], eig_max[rows] = eigs[:, 0], eigs[:, -1]
         codes[rows] = curvature_codes(eigs, config.flat_tolerance)
         offsets = np.zeros(n_rows + 1, np.int32)
@@ -112,7 +136,7 @@ def curvature_columns(kind: str, params, x, y, n_rows: int, rows, objective, con
         columns["eigenvalues"] = pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), values,
                                                           mask=pa.array(~present))
     elif kind == "lanczos" and len(rows):
-        eig_min[rows], eig_max[rows], converged = lanczos_extremes(objective, params, x, y, config)
+        eig_min[rows], eig_max[rows], converged = lanczos_extremes(objective, params, patterns, config)
         codes[rows] = np.where(converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1)
     done = np.zeros(n_rows, bool)
     done[rows] = np.isfinite(eig_min[rows])

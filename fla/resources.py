@@ -47,7 +47,7 @@ def available_bytes() -> int:
 
 def peak_bytes(p, network, problem, config, chunk: int) -> int:
     """Estimated peak bytes of plan ``p`` run with ``chunk`` walks at once."""
-    from .measure import HESSIAN_BYTES, LANCZOS_BYTES
+    from .measure import hessians_per_call, lanczos_points_per_call
     from .sample import steps_per_block
 
     d = p.n_params
@@ -59,10 +59,11 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     records = 3 * block * chunk * (8 + d * keep) * 4  # the block walking, the one measured, the rows
     data = problem.x_train.nbytes + (problem.x_test.nbytes if problem.has_test else 0)
     if p.hessian in ("exact", "blocks"):
-        per_call = max(1, HESSIAN_BYTES // (4 * d * d))
+        per_call = hessians_per_call(d)
         curvature = 8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4  # measured: batch_jacobian holds ~8 Hessians
     elif p.hessian == "lanczos":
-        curvature = min(LANCZOS_BYTES, 8 * config.lanczos_steps * d * chunk) + 4 * chunk * n * config.width * 4
+        points = min(chunk, lanczos_points_per_call(d, config.lanczos_steps))
+        curvature = 8 * config.lanczos_steps * d * points + 4 * points * n * config.width * 4
     else:
         curvature = 0
     return int(walk + activations + records + data + curvature)

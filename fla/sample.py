@@ -36,7 +36,7 @@ from . import __version__, streams
 from .config import Plan, SampleConfig, network_of, plan
 from .errors import ConfigError, NonFiniteError
 from .store import (ENDPOINT_SCHEMA, ENDPOINTS, POINT_SCHEMA, POINTS, RUN_JSON, PartWriter, is_own_temporary,
-                    table, write_manifest)
+                    table, write_manifest, writer_alive)
 
 BLOCK_BYTES = 256 * 2**20  # what one compiled call may return, bounding memory
 PIPELINE_BLOCKS = 2  # steps run in (at least) this many blocks, so that writing overlaps walking (2 measured best of 1, 2, 4)
@@ -45,7 +45,8 @@ OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)
 
 def check_out(out: Path) -> None:
     """Refuse an --out that holds anything but fla's own leftovers of a killed run of this kind
-    (its temporary files, which are removed); never touch anything else."""
+    (its temporary files, which are removed), or that a running fla process is writing; never touch
+    anything else."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")
     if not out.is_dir():
@@ -53,6 +54,10 @@ def check_out(out: Path) -> None:
     entries = list(out.iterdir())
     if any(e.name in OWN_FILES for e in entries):
         raise ConfigError(f"--out {out} already holds a run; choose another --out or delete it")
+    live = [e.name for e in entries if is_own_temporary(e, OWN_FILES) and writer_alive(e)]
+    if live:
+        raise ConfigError(f"--out {out} is being written by another fla process ({live[0]}); wait for it "
+                          "or choose another --out")
     foreign = [e.name for e in entries if not is_own_temporary(e, OWN_FILES)]
     if foreign:
         raise ConfigError(f"--out {out} is not empty (holds {', '.join(sorted(foreign)[:3])}"
@@ -130,9 +135,9 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         nonfinite[0] += int((~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum())
         if p.hessian != "none":
             rows = selected_rows(p, columns["step"], columns["grad_norm"])
-            x, y = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
+            patterns = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
             params = rec["params"].reshape(s * n, -1)[rows]
-            columns.update(curvature_columns(p.hessian, params, x, y, s * n, rows, program.objective, config))
+            columns.update(curvature_columns(p.hessian, params, patterns, s * n, rows, program.objective, config))
         if not config.record_params:
             columns.pop("params", None)
         points.write(table(POINT_SCHEMA, constants, columns, s * n))
@@ -194,17 +199,18 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
 
 
 def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
-    """The training patterns (x, y) whose gradient drove each selected row's step: the whole set
-    (full batch), the step's shared batch [rows, N, n_in], or the walk's own batch, redrawn from its stream."""
+    """The training patterns whose gradient drove each selected row's step (:class:`fla.measure.Patterns`):
+    the whole set (full batch), the step's shared batch, or the walk's own batch, redrawn from its stream."""
+    from .measure import Patterns
+
     if p.batching == "full":
-        return problem.x_train, problem.y_train
+        return Patterns(problem.x_train, problem.y_train)
     if p.batching == "shared":
         idx = train_idx[rows // n]
     else:
-        idx = streams.to_index(streams.words_of_walks(config.seed, streams.TRAIN_BATCH, step0 + rows // n,
-                                                      first + rows % n, config.batch_size),
-                               len(problem.x_train)).numpy()
-    return problem.x_train[idx], problem.y_train[idx]
+        idx = streams.walk_batch(config.seed, streams.TRAIN_BATCH, step0 + rows // n, first + rows % n,
+                                 config.batch_size, len(problem.x_train)).numpy()
+    return Patterns(problem.x_train, problem.y_train, idx)
 
 
 _PROGRAMS: dict = {}

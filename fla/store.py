@@ -12,7 +12,7 @@ A configuration's directory holds
                         plan, device, times) and every file with its size, SHA-256 and row count
 
 A configuration counts as complete only when its manifest *verifies* (:func:`verify`): every file
-listed is there with its size, checksum and row count, and (when the reader says what it expects)
+listed is there with its size and checksum, and (when the reader says what it expects)
 the settings match. The Parquet files also carry the metadata as JSON under the key ``fla`` (in the
 Arrow schema from the start, and with end time and row count in the footer), and CRC32 page checksums,
 so that any Parquet reader, not only fla, notices a corrupted page.
@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .errors import DamagedRunError
 
 FLOATS = pa.list_(pa.float32())
 
@@ -110,6 +112,24 @@ def is_own_temporary(path: Path, names) -> bool:
     """Whether ``path`` is a temporary file fla's atomic write of one of ``names`` left behind."""
     match = TEMPORARY.match(Path(path).name)
     return bool(match) and match.group(1) in names
+
+
+def writer_alive(path: Path) -> bool:
+    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still running
+    on this machine; a leftover of a killed process may be removed, a live writer's file may not."""
+    match = TEMPORARY.match(Path(path).name)
+    if not match:
+        return False
+    pid = int(match.group(2))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -195,14 +215,16 @@ def read_manifest(run_dir: Path) -> dict | None:
 def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None:
     """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one line).
 
-    Checks the manifest is there and readable, every file it lists exists with the recorded size,
-    SHA-256 and row count, and, if ``settings`` (and ``walk_range``) are given, that the run was made
-    with them.
+    Checks the manifest is there and readable, lists points.parquet, and that every file it lists
+    exists with the recorded size and SHA-256 (the checksum covers the row counts recorded beside it),
+    and, if ``settings`` (and ``walk_range``) are given, that the run was made with them.
     """
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if manifest is None:
         return f"no readable manifest ({RUN_JSON})"
+    if POINTS not in manifest["files"]:
+        return f"its manifest lists no {POINTS}"
     if settings is not None and manifest.get("config") != settings:
         return "made with other settings"
     if walk_range is not None and manifest.get("walk_range") != list(walk_range):
@@ -236,8 +258,6 @@ def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
 def complete_points(run_dir) -> list[str]:
     """points.parquet of every verified configuration under ``run_dir``; DamagedRunError if any
     configuration there does not verify (named, with what is wrong)."""
-    from .errors import DamagedRunError
-
     good, damaged = configurations(run_dir)
     if damaged:
         raise DamagedRunError(damaged)

@@ -120,6 +120,11 @@ def to_index(words, n: int):
     return tf.cast(tf.bitwise.right_shift(scaled, tf.constant(32, tf.uint64)), tf.int32)
 
 
+def walk_batch(seed, stream: int, step, walks, size: int, n: int):
+    """Per-walk mini-batch indices [B, size] in [0, n) of walks [B] at ``step`` (one, or one per walk)."""
+    return to_index(words_of_walks(seed, stream, step, walks, size), n)
+
+
 def uniforms_of_walks(seed, stream, step, walks, n):
     return to_uniform(words_of_walks(seed, stream, step, walks, n)).numpy()
 

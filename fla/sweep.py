@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .errors import ConfigError, NonFiniteError
 from .sample import OWN_FILES, SampleConfig, sample
-from .store import is_own_temporary, verify, write_json
+from .store import is_own_temporary, read_manifest, verify, write_json, writer_alive
 from .study import Study, config_name, load_study
 
 STUDY_JSON = "study.json"
@@ -66,6 +66,9 @@ def clear_configuration(path: Path, keep=lambda entry: False) -> None:
     """Remove what fla wrote in an unfinished or damaged configuration folder (shard folders
     included, but what ``keep`` says); refuse to touch anything else."""
     entries = [e for e in path.iterdir() if not keep(e)]
+    live = [e for e in entries if e.is_file() and writer_alive(e)]
+    if live:
+        raise ConfigError(f"{path} is being written by another fla process ({live[0].name}); wait for it")
     own = lambda e: (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES))) or (
         e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
     foreign = [e.name for e in entries if not own(e)]
@@ -107,7 +110,7 @@ def run_task(task: Task, data_dir) -> dict:
     try:
         meta = sample(task.config, task.path, data_dir=data_dir, quiet=True, walk_range=task.walk_range)
     except NonFiniteError:
-        meta = json.loads((Path(task.path) / "run.json").read_text())
+        meta = read_manifest(task.path)  # written before the error was raised
     return {"out": str(task.path), "rows": meta["rows"], "wall_seconds": meta["wall_seconds"],
             "nonfinite_rows": meta["nonfinite_rows"]}
 

@@ -132,10 +132,10 @@ class WalkProgram:
             return (tf.gather(x_train, shared_train), tf.gather(y_train, shared_train),
                     tf.gather(x_test, shared_test), tf.gather(y_test, shared_test))
         size = self.batch_size
-        train = streams.to_index(streams.words_of_walks(seed, streams.TRAIN_BATCH, step, walks, size), self.n_train)
+        train = streams.walk_batch(seed, streams.TRAIN_BATCH, step, walks, size, self.n_train)
         if not self.n_test:
             return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
-        test = streams.to_index(streams.words_of_walks(seed, streams.TEST_BATCH, step, walks, size), self.n_test)
+        test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, self.n_test)
         return tf.gather(x_train, train), tf.gather(y_train, train), tf.gather(x_test, test), tf.gather(y_test, test)
 
     def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, x_train, y_train, x_test, y_test):

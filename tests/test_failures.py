@@ -339,3 +339,31 @@ def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path,
     status, err = run(["connect", run_dir, "--config", tmp_path / "c.toml", "--out", tmp_path / "d", "-q"], capsys)
     assert status == 2 and "every one of the 4 walk endpoints is non-finite" in err and one_line(err)
     assert not (tmp_path / "d").exists()
+
+
+def test_a_folder_being_written_is_refused_and_a_dead_writers_leftovers_removed(tmp_path, capsys):
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / f".points.parquet.{live.pid}.tmp").write_bytes(b"being written")
+        status, err = run(XOR + ["--walks", "3", "--steps", "2", "--out", out, "-q"], capsys)
+        assert status == 2 and "is being written by another fla process" in err and one_line(err)
+        assert (out / f".points.parquet.{live.pid}.tmp").read_bytes() == b"being written"  # untouched
+    finally:
+        live.kill()
+        live.wait()
+    assert run(XOR + ["--walks", "3", "--steps", "2", "--out", out, "-q"], capsys)[0] == 0  # now a leftover
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_manifest_that_lists_no_points_does_not_verify(tmp_path, capsys):
+    from fla.sample import SampleConfig, sample
+    from fla.store import read_manifest, write_json
+    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=3, steps=2), tmp_path / "r",
+           quiet=True)
+    manifest = read_manifest(tmp_path / "r")
+    del manifest["files"]["points.parquet"]
+    write_json(tmp_path / "r" / "run.json", manifest)
+    status, err = run(["report", tmp_path], capsys)
+    assert status == 2 and "lists no points.parquet" in err and one_line(err)
