@@ -64,22 +64,48 @@ def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str =
     return fig
 
 
-def path_profiles(paths: pd.DataFrame, title: str = ""):
-    """Loss along each path (solid, AutoNEB) and along the straight line (dashed), against position."""
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
-    for k, row in enumerate(paths.itertuples()):
-        color = colors[k % 10]
-        dense, line = np.asarray(row.dense_losses), np.asarray(row.line_losses)
-        ax.plot(np.linspace(0, 1, len(dense)), dense, color=color, label=f"{row.a}-{row.b}")
-        ax.plot(np.linspace(0, 1, len(line)), line, color=color, ls="--", lw=0.8)
-    ax.set_xlabel("position along the path (0 = first minimum, 1 = second)")
-    ax.set_ylabel("training loss (nats)")
-    ax.set_title(f"Loss along AutoNEB paths (solid) and straight lines (dashed){': ' + title if title else ''}",
-                 fontsize=10)
-    if len(paths) <= 12:
-        ax.legend(title="minima", fontsize=8)
+METHOD_COLORS = {"autoneb": "#1f77b4", "neb": "#2ca02c", "bezier": "#d62728", "polychain": "#9467bd"}
+
+
+def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
+    """One small panel per pair of minima, each on its own loss scale (barriers differ by orders of
+    magnitude): the loss along every method's path and along the straight line (dashed), against the
+    position along the path (fraction of its length)."""
+    pairs = paths[["a", "b"]].drop_duplicates().head(max_pairs)
+    n = len(pairs)
+    cols = min(4, max(n, 1))
+    rows = -(-max(n, 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.6), squeeze=False,
+                             constrained_layout=True)
+    for ax, (a, b) in zip(axes.flat, pairs.itertuples(index=False)):
+        chosen = paths[(paths.a == a) & (paths.b == b)]
+        line = np.asarray(chosen.line_losses.iloc[0])
+        ax.plot(np.linspace(0, 1, len(line)), line, color="#777", ls="--", lw=1, label="straight line")
+        for row in chosen.itertuples():
+            ax.plot(np.asarray(row.position), np.asarray(row.dense_losses), lw=1.4,
+                    color=METHOD_COLORS.get(row.method, "k"), label=row.method)
+        ax.set_title(f"minima {a}-{b}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    fig.supxlabel("position along the path (fraction of its length)", fontsize=9)
+    fig.supylabel("training loss (nats)", fontsize=9)
+    more = f" (first {max_pairs} of {len(paths[['a', 'b']].drop_duplicates())} pairs)" if n == max_pairs else ""
+    fig.suptitle(f"Loss along the paths{': ' + title if title else ''}{more}", fontsize=10)
     return fig
+
+
+def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: the straight line's barrier and length, then each method's barrier, saddle loss and length."""
+    first = paths.drop_duplicates(["a", "b"]).set_index(["a", "b"])
+    table = pd.DataFrame({"line barrier": first.line_barrier, "line length": first.line_length})
+    for method, rows in paths.groupby("method", sort=False):
+        rows = rows.set_index(["a", "b"])
+        table[f"{method} barrier"] = rows.barrier
+        table[f"{method} saddle"] = rows.saddle_loss
+        table[f"{method} length"] = rows.length
+    return table.reset_index()
 
 
 def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):

@@ -82,7 +82,8 @@ def sampling_sections(dataset, max_points: int):
 
 
 def connection_sections(folder: Path, name) -> list:
-    from .connections import disconnectivity_graph, path_profiles, read_connection, spanning_tree_figure
+    from .connections import (comparison_table, disconnectivity_graph, path_profiles, read_connection,
+                              spanning_tree_figure)
 
     data = read_connection(folder)
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
@@ -92,8 +93,8 @@ def connection_sections(folder: Path, name) -> list:
     return table1 + [
         (f"Minima of {title}", None, minima.drop(columns=["params"])),
         (f"Disconnectivity graph of {title}", png(disconnectivity_graph(minima, tree, title)), None),
-        (f"Loss along the paths of {title}", png(path_profiles(paths, title)),
-         paths[["a", "b", "saddle_loss", "barrier", "length", "pivots", "line_barrier"]]),
+        (f"Loss along the paths of {title}: straight line and each method, per pair", png(path_profiles(paths, title)),
+         comparison_table(paths)),
         (f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree),
     ]
 

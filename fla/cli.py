@@ -109,15 +109,20 @@ def run_plot(args) -> int:
 
 
 def add_connect_parser(commands) -> None:
-    p = commands.add_parser("connect", help="polish a run's walk endpoints into minima and connect them (AutoNEB)",
+    p = commands.add_parser("connect", help="polish a run's walk endpoints into minima and connect them "
+                            "(AutoNEB, NEB, Bezier curves, PolyChains)",
                             description="Reads one configuration's directory, polishes its walk endpoints into "
-                            "minima, merges duplicates and connects them with AutoNEB (Draxler et al.'s "
-                            "landscape exploration). Writes minima, paths and tree as Parquet under --out.")
+                            "minima, merges duplicates and connects them with a path method (Draxler et al.'s "
+                            "landscape exploration, AutoNEB by default); further methods run on the same pairs. "
+                            "Writes minima, paths and tree as Parquet under --out.")
     p.add_argument("run_dir", nargs="?", help="one configuration's directory (with run.json and endpoints.parquet)")
     p.add_argument("--models", nargs="+", help="instead of RUN_DIR: trained CIFAR model directories (fla train)")
     p.add_argument("--examples", type=int, default=1024,
                    help="--models: training images the path losses are taken on (default 1024)")
     p.add_argument("--config", help="TOML settings (see fla/connect.py; every key optional)")
+    p.add_argument("--method", action="append", metavar="{autoneb,neb,bezier,polychain}",
+                   help="path method; repeat to compare several on the same pairs (the first explores); "
+                   "overrides the config's methods (default autoneb)")
     p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
     p.add_argument("--out", required=True, help="output directory (inside RUN_DIR to have fla report show it)")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -127,9 +132,9 @@ def run_connect(args) -> int:
     from .connect import connect, connect_models
 
     if args.models:
-        connect_models(args.models, args.out, args.config, args.data_dir, args.examples, args.quiet)
+        connect_models(args.models, args.out, args.config, args.data_dir, args.examples, args.quiet, args.method)
     elif args.run_dir:
-        connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet)
+        connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet, methods=args.method)
     else:
         raise ConfigError("give a RUN_DIR or --models DIR DIR ...")
     return 0

@@ -33,20 +33,53 @@ def orthogonalise(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return w
 
 
-class Hessian:
-    """The Hessians of ``objective`` at points theta [B, D], on patterns (x, y) (default: training set)."""
+def batched_hvp(fn):
+    """A compiled H(theta_b) v_b for a batched loss fn ([B, D] -> [B]); rows must not interact."""
+    import tensorflow as tf
 
-    def __init__(self, objective, theta, x=None, y=None, seed: int = 0):
-        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise."""
+    @tf.function(reduce_retracing=True)
+    def hvp(theta, v):
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            with tf.GradientTape() as inner:
+                inner.watch(theta)
+                total = tf.reduce_sum(fn(theta))
+            grad = inner.gradient(total, theta)
+            directional = tf.reduce_sum(grad * v)
+        return outer.gradient(directional, theta)
+
+    return hvp
+
+
+class Hessian:
+    """The Hessians of a batched loss at points theta [B, D].
+
+    ``loss`` is an :class:`fla.objective.Objective` (its own batched HVP, on patterns x, y, by default
+    the training set), any object with a batched loss ``loss_at_train`` (e.g.
+    :class:`fla.zoo.objective.KerasObjective`), or any TensorFlow function of [B, D] points returning
+    [B] losses; for the last two the HVP is built by double backpropagation,
+    H v = d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
+    """
+
+    def __init__(self, loss, theta, x=None, y=None, seed: int = 0):
+        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise (Objective only)."""
         import tensorflow as tf
 
-        self.objective = objective
-        self.dtype = objective.dtype.as_numpy_dtype
+        self.objective = loss
+        dtype = getattr(loss, "dtype", tf.float32)
+        self.dtype = dtype.as_numpy_dtype
         self.theta = np.atleast_2d(np.asarray(theta, self.dtype))
-        if self.theta.shape[1] != objective.n_params:
-            raise ValueError(f"theta must be [B, {objective.n_params}], got {list(self.theta.shape)}")
-        self.x = objective.x_train if x is None else tf.convert_to_tensor(x, objective.dtype)
-        self.y = objective.y_train if y is None else tf.convert_to_tensor(y, tf.int32)
+        n_params = getattr(loss, "n_params", self.theta.shape[1])
+        if self.theta.shape[1] != n_params:
+            raise ValueError(f"theta must be [B, {n_params}], got {list(self.theta.shape)}")
+        if hasattr(loss, "hvp_on"):
+            x = loss.x_train if x is None else tf.convert_to_tensor(x, loss.dtype)
+            y = loss.y_train if y is None else tf.convert_to_tensor(y, tf.int32)
+            self._hvp = lambda theta, v: loss.hvp_on(theta, v, x, y)
+        else:
+            if x is not None or y is not None:
+                raise ValueError("patterns x, y apply to an fla Objective only; a loss function carries its own")
+            self._hvp = batched_hvp(loss.loss_at_train if hasattr(loss, "loss_at_train") else loss)
         self.rng = np.random.default_rng(seed)
         self.hvp_calls = 0
 
@@ -59,9 +92,9 @@ class Hessian:
         return self.theta.shape[1]
 
     def hvp(self, v: np.ndarray) -> np.ndarray:
-        """H(theta_b) v_b for v [B, D] (float64 in and out; computed in the objective's precision)."""
+        """H(theta_b) v_b for v [B, D] (float64 in and out; computed in the loss's precision)."""
         self.hvp_calls += 1
-        return self.objective.hvp_on(self.theta, v.astype(self.dtype), self.x, self.y).numpy().astype(np.float64)
+        return self._hvp(self.theta, v.astype(self.dtype)).numpy().astype(np.float64)
 
     def lanczos(self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10):
         """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully

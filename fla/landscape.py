@@ -10,7 +10,8 @@
    permutation of hidden units compute the same function; then minima whose losses differ by at most
    ``loss_tol`` and whose canonical parameters lie within ``distance_tol`` (relative to their norm)
    are one minimum, kept at its lowest-loss member's canonical parameters.
-4. Exploration (:func:`explore`): connect every minimum to the lowest one with AutoNEB; then, over and
+4. Exploration (:func:`explore`): connect every minimum to the lowest one with a path method
+   (AutoNEB by default, any method of :mod:`fla.paths`); then, over and
    over, take the highest edge of the minimum spanning tree (MST) of saddle losses, split the tree
    there, and connect the closest pair of minima across the two parts that has no path yet; stop
    when every pair is known, every MST edge has been tested, or the budget of paths is spent.
@@ -22,7 +23,7 @@ import scipy.optimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from .neb import Energy, autoneb
+from .paths import Energy
 
 
 def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
@@ -86,15 +87,19 @@ def spanning_tree(n: int, edges: dict) -> list[tuple[int, int, float]]:
     return sorted(out, key=lambda e: -e[2])
 
 
-def explore(energy: Energy, minima: np.ndarray, losses: np.ndarray, budget: int = 20, on_path=None, **autoneb_kw):
-    """Draxler et al.'s landscape exploration. Returns (paths {(a, b): Path}, tree edges)."""
+def explore(energy: Energy, minima: np.ndarray, losses: np.ndarray, method=None, budget: int = 20, on_path=None):
+    """Draxler et al.'s landscape exploration with ``method`` (default AutoNEB's defaults).
+    Returns (paths {(a, b): Path}, tree edges)."""
+    from .neb import AutoNEB
+
+    method = method or AutoNEB()
     n = len(minima)
     lowest = int(np.argmin(losses))
     paths: dict = {}
 
     def connect(a, b):
         a, b = min(a, b), max(a, b)
-        paths[(a, b)] = autoneb(energy, minima[a], minima[b], **autoneb_kw)
+        paths[(a, b)] = method.connect(energy, minima[a], minima[b])
         if on_path:
             on_path(a, b, paths[(a, b)])
 
@@ -121,10 +126,3 @@ def explore(energy: Energy, minima: np.ndarray, losses: np.ndarray, budget: int 
             break
         connect(*candidate)
     return paths, spanning_tree(n, {k: p.saddle_loss for k, p in paths.items()})
-
-
-def straight_line_barrier(energy: Energy, a: np.ndarray, b: np.ndarray, points: int = 50) -> tuple[float, np.ndarray]:
-    """The loss along the straight line from a to b: (its maximum above the higher end, the losses)."""
-    losses = energy.values(a + np.linspace(0.0, 1.0, points)[:, None] * (b - a))
-    return float(losses.max() - max(losses[0], losses[-1])), losses
-

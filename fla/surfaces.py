@@ -4,6 +4,14 @@
   saddles; the minimum energy path from A to B runs over saddle S1, minimum C and saddle S2.
 - Himmelblau (D. M. Himmelblau, Applied Nonlinear Programming, 1972): f = (x^2 + y - 11)^2 +
   (x + y^2 - 7)^2, four minima of value 0, one maximum and four saddles.
+- Wolfe-Quapp (S. Wolfe, W. Quapp, J. Math. Chem. 1998 and W. Quapp, J. Theor. Comput. Chem. 2,
+  385 (2003)): f = x^4 + y^4 - 2x^2 - 4y^2 + xy + 0.3x + 0.1y, three minima, three saddles and a
+  maximum; the minima agree with Quapp's M1-M3 to the 4 digits he gives, the rest were found by a
+  Newton solve on the exact gradient from a grid of starts (6 digits kept).
+- A tilted ring (constructed here as a curved valley with analytic structure): f = 10 (x^2 + y^2 - 1)^2
+  - x^2 - y / 2, two minima near (+-0.99, 0.25) joined along the ring over a saddle near (0, 1.006);
+  the straight line between the minima passes near the centre, where f is about 8.7. Tests find
+  its stationary points by minimisation and root finding rather than quoting them.
 
 The stationary points below are quoted to the digits given in the literature, e.g. for Mueller-Brown
 the values tabulated by Bonfanti and Kob (J. Chem. Phys. 147, 204104 (2017)); tests re-derive each by a
@@ -33,6 +41,14 @@ HIMMELBLAU = {
 }
 
 
+WOLFE_QUAPP = {
+    "minima": {"A": ((-1.174056, 1.477087), -6.762453), "B": ((1.124102, -1.485274), -6.368957),
+               "C": ((-0.821908, -1.366730), -4.137203)},
+    "saddles": {"AC": ((-1.022244, -0.116062), -1.251312), "CB": ((-0.303211, -1.401338), -3.980303),
+                "AB": ((0.940969, 0.131252), -0.636564)},
+}
+
+
 def mueller_brown(theta):
     """The Mueller-Brown potential of points theta [B, 2]."""
     import tensorflow as tf
@@ -47,3 +63,15 @@ def himmelblau(theta):
     """Himmelblau's function of points theta [B, 2]."""
     x, y = theta[:, 0], theta[:, 1]
     return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
+
+
+def wolfe_quapp(theta):
+    """The Wolfe-Quapp surface of points theta [B, 2]."""
+    x, y = theta[:, 0], theta[:, 1]
+    return x**4 + y**4 - 2 * x**2 - 4 * y**2 + x * y + 0.3 * x + 0.1 * y
+
+
+def tilted_ring(theta):
+    """The tilted ring valley of points theta [B, 2]."""
+    x, y = theta[:, 0], theta[:, 1]
+    return 10 * (x**2 + y**2 - 1) ** 2 - x**2 - 0.5 * y

@@ -251,7 +251,10 @@ def test_report_refuses_foreign_and_corrupted_parquet(tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [
     ('budget = "x"', "budget must be an integer >= 0"),
     ("budget = -1", "budget must be an integer >= 0"),
-    ('[neb]\noptimizer = "sgdd"', "neb.optimizer must be sgd or fire"),
+    ('[autoneb]\noptimizer = "sgdd"', "autoneb.optimizer must be one of fire, sgd, got 'sgdd'"),
+    ('methods = ["nebb"]', "unknown path method 'nebb'; valid: autoneb, neb, bezier, polychain"),
+    ('[bezier]\nbends = 0', "bezier.bends must be an integer >= 1, got 0"),
+    ('[neb]\npivot = 3', "[neb] has no setting 'pivot'"),
     ("[polish]\ngtol = 0", "polish.gtol must be a number > 0"),
     ("colour = 1", "unknown key 'colour'"),
 ])
@@ -330,7 +333,7 @@ def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path,
         meta = {k: v for k, v in read_manifest(run_dir).items() if k != "files"}
         write_manifest(run_dir, meta, [POINTS, ENDPOINTS])
 
-    (tmp_path / "c.toml").write_text("budget = 1\n[polish]\nmax_iter = 50\n[neb]\nschedule = [[0.1, 20]]\n")
+    (tmp_path / "c.toml").write_text("budget = 1\n[polish]\nmax_iter = 50\n[autoneb]\nschedule = [[0.1, 20]]\n")
     poison([0, 1])
     with pytest.warns(UserWarning, match="dropped 2 of 4 walk endpoints with non-finite values"):
         status, err = run(["connect", run_dir, "--config", tmp_path / "c.toml", "--out", tmp_path / "c", "-q"], capsys)

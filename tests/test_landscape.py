@@ -8,7 +8,8 @@ import tensorflow as tf
 from analysis.connections import disconnectivity_graph, linkage, read_connection
 from fla.cli import main
 from fla.landscape import canonical, explore, merge, polish, spanning_tree
-from fla.neb import Energy
+from fla.neb import AutoNEB
+from fla.paths import Energy
 from fla.networks import MLP
 from fla.objective import Objective
 from fla.problems import xor
@@ -65,8 +66,7 @@ def test_exploration_on_mueller_brown_finds_the_known_barriers():
     energy = Energy(mueller_brown, tf.float64)
     minima = np.array([MUELLER_BROWN["minima"][k][0] for k in ("A", "B", "C")])
     losses = np.array([MUELLER_BROWN["minima"][k][1] for k in ("A", "B", "C")])
-    schedule = [(1e-4, 300)] * 3 + [(1e-5, 300)]
-    paths, tree = explore(energy, minima, losses, budget=3, schedule=schedule, pivots=4, climb=True)
+    paths, tree = explore(energy, minima, losses, AutoNEB(pivots=4), budget=3)
     assert set(paths) == {(0, 1), (0, 2), (1, 2)}  # A is lowest: A-B, A-C, then the pair across the cut
     saddles = {k: p.saddle_loss for k, p in paths.items()}
     s1, s2 = MUELLER_BROWN["saddles"]["S1"][1], MUELLER_BROWN["saddles"]["S2"][1]
@@ -79,20 +79,26 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=30), run, quiet=True)
     config = tmp_path / "connect.toml"
-    config.write_text("max_minima = 4\nbudget = 4\n[polish]\nmax_iter = 300\n[neb]\nschedule = [[0.1, 60], [0.01, 60]]\n")
+    config.write_text("max_minima = 4\nbudget = 4\nmethods = ['autoneb', 'bezier']\n[polish]\nmax_iter = 300\n"
+                      "[autoneb]\nschedule = [[0.1, 60], [0.01, 60]]\n[bezier]\nsteps = 200\n")
     assert main(["connect", str(run), "--config", str(config), "--out", str(run / "connect"), "-q"]) == 0
     data = read_connection(run / "connect")
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
-    assert 1 <= len(minima) <= 4 and len(paths) <= 4 and len(tree) <= len(minima) - 1
+    assert 1 <= len(minima) <= 4 and len(paths) <= 2 * 4 and len(tree) <= len(minima) - 1
     assert minima.loss.iloc[0] == minima.loss.min()
     f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64)
     np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7)
     grads = np.linalg.norm(f.gradient(np.stack(minima.params)).numpy(), axis=1)  # recomputed independently
     assert (grads < 1e-4).all()
     np.testing.assert_allclose(grads, minima.grad_norm, atol=1e-6)
+    assert set(paths.method) == {"autoneb", "bezier"}
+    assert sorted(zip(paths.a[paths.method == "bezier"], paths.b[paths.method == "bezier"])) == sorted(
+        zip(paths.a[paths.method == "autoneb"], paths.b[paths.method == "autoneb"]))  # the same pairs
     for row in paths.itertuples():
         assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
-        assert len(row.dense_losses) == (row.pivots - 1) * 10 + 1 and row.line_barrier >= -1e-9
+        assert row.line_barrier >= -1e-9 and row.position[0] == 0 and row.position[-1] == 1
+        assert len(row.dense_losses) == ((row.points - 1) * 10 + 1 if row.method == "autoneb" else 61)
+        np.testing.assert_allclose(row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9)
     assert json.loads((run / "connect" / "connect.json").read_text())["minima"] == len(minima)
     disconnectivity_graph(minima, tree)
     assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2  # out holds a connection run

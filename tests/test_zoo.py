@@ -154,14 +154,16 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
     from fla.connect import connect_models
     root, outs = trained
     config = tmp_path / "c.toml"
-    config.write_text("budget = 1\n[neb]\nschedule = [[0.01, 3], [0.01, 3]]\n")
+    config.write_text("budget = 1\nmethods = ['autoneb', 'polychain']\n[autoneb]\nschedule = [[0.01, 3], [0.01, 3]]\n"
+                      "[polychain]\nsteps = 3\n")
     summary = connect_models(outs, tmp_path / "connect", config, root / "data", examples=32, quiet=True)
-    assert summary["paths"] == 1
+    assert summary["paths"] == 2 and summary["pairs"] == 1
     table = pq.read_table(tmp_path / "connect" / "table1.parquet").to_pandas()
     assert list(table.kind) == ["minimum", "minimum", "saddle"]
-    assert np.isfinite(table[["train_loss", "test_loss"]].to_numpy()).all()
+    assert np.isfinite(table[["train_loss", "test_loss", "eig_min", "eig_max"]].to_numpy(float)).all()
+    assert (table.eig_min <= table.eig_max).all()
     path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
-    assert path.saddle_loss >= max(path.pivot_losses[0], path.pivot_losses[-1]) - 1e-6
+    assert path.saddle_loss >= max(path.point_losses[0], path.point_losses[-1]) - 1e-6
     assert summary["saddle_to_minimum_train_loss"] > 0
     from analysis.report import write_report
     page = write_report(tmp_path / "connect").read_text()
