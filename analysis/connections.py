@@ -39,28 +39,71 @@ def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
     return np.array(rows, float).reshape(-1, 4)
 
 
-def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):
+def at_thresholds(edges: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
+    """Edges with each saddle loss raised to the first regular threshold at or above it: superbasins are
+    joined at the threshold where they first connect (Becker and Karplus 1997)."""
+    k = np.clip(np.searchsorted(levels, edges.saddle_loss.to_numpy(), side="left"), 0, len(levels) - 1)
+    return edges.assign(saddle_loss=levels[k])
+
+
+def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str = "", levels: int | None = None,
+                          color: str | None = None):
+    """Each minimum a vertical line rising from its loss; groups join at the lowest saddle that
+    connects them (single linkage on the saddle losses of ``tree``'s edges a-b), optionally at
+    ``levels`` regular thresholds; ``color`` names a column of ``minima`` to colour the branches by."""
     n = len(minima)
+    if levels and len(tree):
+        low, high = float(minima.loss.min()), float(tree.saddle_loss.max())
+        tree = at_thresholds(tree, np.linspace(low, high, levels + 1)[1:] if high > low else np.array([high]))
     z = linkage(n, tree)
     order = dendrogram(z, no_plot=True)["leaves"] if len(z) == n - 1 and n > 1 else list(range(n))
     x = {leaf: float(i) for i, leaf in enumerate(order)}
     level = {i: float(minima.loss.iloc[i]) for i in range(n)}
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * n + 2), 4.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 2), 4.5), constrained_layout=True)
+    values = minima[color].to_numpy(float) if color else None
+    cmap = plt.cm.viridis
+    norm = matplotlib.colors.Normalize(np.nanmin(values), np.nanmax(values)) if color and n else None
+    leaf_color = (lambda i: cmap(norm(values[i]))) if color else (lambda i: "k")
+    members = {i: [i] for i in range(n)}
     for k, (a, b, height, _) in enumerate(z):
         a, b = int(a), int(b)
         for child in (a, b):
-            ax.plot([x[child], x[child]], [level[child], height], color="k", lw=1.2)
+            tone = leaf_color(members[child][0]) if len(members[child]) == 1 else "k"
+            ax.plot([x[child], x[child]], [level[child], height], color=tone, lw=1.2)
         ax.plot([x[a], x[b]], [height, height], color="k", lw=1.2)
-        x[n + k], level[n + k] = (x[a] + x[b]) / 2, height
+        x[n + k], level[n + k], members[n + k] = (x[a] + x[b]) / 2, height, members[a] + members[b]
     top = z[-1, 2] if len(z) else minima.loss.max()
     for leaf in range(n):  # minima never joined (budget) rise to the top
         if not any(leaf in (int(r[0]), int(r[1])) for r in z):
-            ax.plot([x[leaf], x[leaf]], [level[leaf], top], color="k", lw=1.2, ls=":")
-    ax.scatter([x[i] for i in range(n)], minima.loss, color="#1f77b4", zorder=3)
-    ax.set_xticks([x[i] for i in range(n)], [str(i) for i in range(n)])
+            ax.plot([x[leaf], x[leaf]], [level[leaf], top], color=leaf_color(leaf), lw=1.2, ls=":")
+    ax.scatter([x[i] for i in range(n)], minima.loss, c=values if color else "#1f77b4", cmap=cmap, norm=norm,
+               zorder=3, s=18)
+    if color:
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=color)
+    if n <= 40:
+        ax.set_xticks([x[i] for i in range(n)], [str(i) for i in range(n)], fontsize=7)
+    else:
+        ax.set_xticks([])
     ax.set_xlabel("minimum")
     ax.set_ylabel("training loss (nats)")
-    ax.set_title(f"Disconnectivity graph{': ' + title if title else ''}")
+    ax.set_title(f"Disconnectivity graph{': ' + title if title else ''}", fontsize=10)
+    return fig
+
+
+def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
+    """P(class 1) of one network over [-0.5, 1.5]^2, with the XOR patterns marked."""
+    from fla.landscape_study import probabilities
+
+    axis = np.linspace(-0.5, 1.5, grid)
+    xx, yy = np.meshgrid(axis, axis)
+    p = probabilities(network, np.asarray(params)[None], np.column_stack([xx.ravel(), yy.ravel()]))[0]
+    fig, ax = plt.subplots(figsize=(4, 3.5), constrained_layout=True)
+    image = ax.imshow(p.reshape(grid, grid), origin="lower", extent=(-0.5, 1.5, -0.5, 1.5), cmap="RdBu_r", vmin=0, vmax=1)
+    ax.scatter([0, 1], [0, 1], marker="o", color="w", edgecolor="k", label="class 0")
+    ax.scatter([0, 1], [1, 0], marker="s", color="k", label="class 1")
+    fig.colorbar(image, ax=ax, label="P(class 1)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper center")
     return fig
 
 

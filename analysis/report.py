@@ -33,13 +33,19 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report.html"
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
+    landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     try:
         sections, summary = sampling_sections(open_run(run_dir), max_points)
     except FileNotFoundError:
-        if not connections:
+        if not connections and not landscapes:
             raise FileNotFoundError(f"nothing to report under {run_dir}: no complete sampling run "
-                                    "(points.parquet beside run.json) and no connection run (connect.json)") from None
-        sections, summary = [], "No sampling runs; connection runs only."
+                                    "(points.parquet beside run.json), no connection run (connect.json) and no "
+                                    "landscape run (landscape.json)") from None
+        sections, summary = [], "No sampling runs."
+    if landscapes:
+        from .energy_landscapes import landscape_sections
+
+        sections += landscape_sections(run_dir, landscapes, png)
     for folder in connections:
         sections += connection_sections(folder, folder.relative_to(run_dir) if folder != run_dir else folder.name)
     tables_dir = out.parent / "report_tables"

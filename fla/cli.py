@@ -198,10 +198,30 @@ def run_problems(args) -> int:
     return 0
 
 
+def add_landscape_parser(commands) -> None:
+    p = commands.add_parser("landscape", help="minima, transition states and disconnectivity graphs of 2-N_h-2 tanh "
+                            "XOR networks (Mehta et al. 2018)",
+                            description="Basin-hopping minima, climbing-image NEB plus eigenvector-following "
+                            "transition states and their databases, over the N_h and lambda of a study file "
+                            "(see fla/landscape_study.py); resumable. fla report DIR draws them.")
+    p.add_argument("study", help="study TOML file (keys: hidden, l2, chains, steps, step, temperature, bound, "
+                   "budget, gtol, seed)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_landscape(args) -> int:
+    from .landscape_study import run_study
+
+    run_study(args.study, args.out, args.quiet)
+    return 0
+
+
 COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parser, run_sweep),
             "connect": (add_connect_parser, run_connect), "train": (add_train_parser, run_train),
             "models": (add_models_parser, run_models), "problems": (add_problems_parser, run_problems),
-            "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot)}
+            "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot),
+            "landscape": (add_landscape_parser, run_landscape)}
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fla", description="Loss-surface analysis of neural networks: "

@@ -1,6 +1,7 @@
 """The feed-forward ELU network family of Bosman, Engelbrecht and Helbig, on flat parameter vectors.
 
-A network with ``depth`` hidden layers of ``width`` ELU units maps ``n_inputs`` to ``n_outputs``
+A network with ``depth`` hidden layers of ``width`` ELU units (or tanh units, ``activation="tanh"``, the
+networks of Mehta, Zhao, Bernal and Wales 2018) maps ``n_inputs`` to ``n_outputs``
 logits (one for a binary problem, read through a sigmoid; one per class otherwise, read through a
 softmax). Its parameters are one flat vector of length
 
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+ACTIVATIONS = ("elu", "tanh")  # ELU: Bosman et al.; tanh: Mehta, Zhao, Bernal and Wales (2018)
+
+
 def with_ones(h):
     """h [..., n] with a column of ones appended: [..., n + 1]."""
     import tensorflow as tf
@@ -41,12 +45,15 @@ class MLP:
     width: int
     depth: int
     n_outputs: int
+    activation: str = "elu"
 
     def __post_init__(self):
         for name in ("n_inputs", "width", "depth", "n_outputs"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
 
     @property
     def layers(self) -> list[tuple[int, int]]:
@@ -60,9 +67,10 @@ class MLP:
     @property
     def name(self) -> str:
         """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``; ``784-10x5-10`` beyond three hidden layers."""
+        suffix = "" if self.activation == "elu" else f"-{self.activation}"
         if self.depth > 3:
-            return f"{self.n_inputs}-{self.width}x{self.depth}-{self.n_outputs}"
-        return "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs])
+            return f"{self.n_inputs}-{self.width}x{self.depth}-{self.n_outputs}{suffix}"
+        return "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs]) + suffix
 
     def slices(self) -> list[tuple[slice, slice]]:
         """Per layer, the slices of the flat vector holding its weights and its bias."""
@@ -98,8 +106,9 @@ class MLP:
             theta = theta_t
         else:
             h, first = x, 0
+        act = tf.nn.elu if self.activation == "elu" else tf.tanh
         for k in range(first, len(self.layers)):
-            inputs = tf.nn.elu(h) if k else h
+            inputs = act(h) if k else h
             h = tf.matmul(with_ones(inputs), self.layer_weights(theta, k, feature_major))
         return h
 

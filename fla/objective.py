@@ -49,7 +49,13 @@ def softmax_cross_entropy(logits, labels):
 
 
 class Objective:
-    def __init__(self, network: MLP, problem: Problem, dtype=tf.float32):
+    """The loss of ``network`` on ``problem``; ``l2`` = lambda adds lambda |theta|^2 over all
+    parameters, weights and biases alike (Mehta et al. 2018, Eq. 3). Accuracy is unaffected."""
+
+    def __init__(self, network: MLP, problem: Problem, dtype=tf.float32, l2: float = 0.0):
+        if not (isinstance(l2, (int, float)) and np.isfinite(l2) and l2 >= 0):
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+        self.l2 = float(l2)
         if network.n_inputs != problem.n_inputs or network.n_outputs != problem.n_outputs:
             raise ValueError(
                 f"network {network.name} does not fit problem {problem.name} "
@@ -85,7 +91,11 @@ class Objective:
             labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
             losses = softmax_cross_entropy(logits, labels)
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-        return pattern_mean(losses), pattern_mean(tf.cast(correct, logits.dtype))
+        loss = pattern_mean(losses)
+        if self.l2:  # not traced at all without it, so the walks' programs stay as they are
+            squares = theta * theta
+            loss += self.l2 * (total(tf.transpose(squares)) if feature_major else total(squares))
+        return loss, pattern_mean(tf.cast(correct, logits.dtype))
 
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]
