@@ -84,3 +84,136 @@ def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataF
             table.insert(0, key, getattr(config, key))
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+# ---- verification by quenching (Mehta, Zhao, Bernal and Wales 2018 ask of every minimum) ----------
+
+QUENCH_GTOL = 1e-6  # a quench ends when the gradient norm is below this (or after QUENCH_ITER iterations)
+QUENCH_ITER = 3000
+ESCAPE_GAP = (1e-3, 0.01)  # the loss "still decreases" when the quench ends below the attractor's lowest
+# loss by more than max(1e-3, 1% of it): the walks' points lay on a plateau or in a saddle region
+VANISHING_LOSS = 1e-6  # without L2 a quench below this is in the asymptotic basin (loss -> 0 at infinity)
+MAX_EXACT = 500  # exact Hessians (index and null space) up to this D; beyond it only the sign test by Lanczos
+VERIFIED_COLUMNS = ["verified", "checked", "quenched_loss", "quench_drop", "index", "null_space", "l2"]
+
+
+ORDER = ["minimum", "saddle", "stationary (index unknown)", "loss decreases (plateau or saddle region)",
+         "asymptotic basin", "not converged"]
+
+
+def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
+    """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss less
+    the escape gap (tolerances above)."""
+    if loss < floor:
+        return "loss decreases (plateau or saddle region)"
+    if l2 == 0 and loss < VANISHING_LOSS:
+        return "asymptotic basin"  # the loss vanishes only as the weights grow: no isolated minimum
+    if grad_norm > QUENCH_GTOL:
+        return "not converged"
+    if negative is None:
+        return "stationary (index unknown)"
+    return "minimum" if negative == 0 else f"saddle (index {negative})"
+
+
+def architecture_objective(config: dict, l2: float, data_dir=None):
+    import tensorflow as tf
+
+    from fla.networks import MLP
+    from fla.objective import Objective
+    from fla.problems import load_problem
+
+    problem = load_problem(config["problem"], data_dir, config.get("target"))
+    return Objective(MLP(problem.n_inputs, config["width"], config["depth"], problem.n_outputs), problem,
+                     tf.float64, l2=l2)
+
+
+def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
+    """Quench parameter vectors with objective ``f`` (one batched L-BFGS): per point the verdict of
+    :func:`classify_quench` (``floors`` [B]: each point's escape level), the quenched loss, the drop,
+    and the Hessian index and null space (not for asymptotic points, whose Hessian vanishes)."""
+    import tensorflow as tf
+
+    from fla.landscape import polish
+    from fla.paths import Energy
+
+    energy = Energy(f, tf.float64)
+    start = np.asarray(params, np.float64)
+    start_loss = energy.values(start)
+    ends, losses, grads = polish(energy, start, gtol=QUENCH_GTOL, max_iter=QUENCH_ITER)
+    negative = zero = [None] * len(ends)
+    if f.n_params <= MAX_EXACT:
+        eigs = np.linalg.eigvalsh(f.hessian(ends).numpy())
+        scale = np.abs(eigs).max(axis=1, keepdims=True) + 1e-300
+        negative, zero = (eigs < -1e-8 * scale).sum(1), (np.abs(eigs) <= 1e-8 * scale).sum(1)
+    rows = []
+    for i in range(len(ends)):
+        verdict = classify_quench(floors[i], losses[i], grads[i], f.l2, negative[i])
+        exact = verdict != "asymptotic basin"
+        rows.append({"verdict": verdict, "quenched_loss": losses[i], "drop": start_loss[i] - losses[i],
+                     "index": negative[i] if exact else None, "null_space": zero[i] if exact else None})
+    return pd.DataFrame(rows)
+
+
+def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representatives: int = 3,
+                      grad_threshold: float = 0.01, data_dir=None) -> pd.DataFrame:
+    """``table`` (from :func:`attractor_table`) with what quenches find.
+
+    Representatives: the walk endpoints (endpoints.parquet, the parameters after each walk's last
+    step) whose loss, recomputed in float64 without the L2 term, lies in the attractor's loss range
+    and whose gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor,
+    lowest walk first. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of
+    an architecture's in one batch); ``verified`` is the most common verdict of
+    :func:`classify_quench`, with the median quenched loss and drop, and the most common Hessian
+    index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
+    without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another loss
+    than the one sampled, so the verdict says only what it reaches (minimum, saddle, not converged)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from fla.store import ENDPOINTS, RUN_JSON, configurations
+
+    table = table.copy()
+    for column in VERIFIED_COLUMNS:
+        table[column] = None
+    table["l2"] = l2
+    if table.empty:
+        return table
+    picks: dict = {}  # architecture -> (config, [(attractor row, params)])
+    plain: dict = {}
+    for folder in configurations(run_dir)[0]:
+        config = json.loads((folder / RUN_JSON).read_text())["config"]
+        arch = (config["problem"], config.get("target"), config["width"], config["depth"])
+        if arch not in plain:
+            plain[arch] = architecture_objective(config, 0.0, data_dir)
+        params = np.stack(pq.read_table(folder / ENDPOINTS, columns=["params"]).column("params").to_pylist())
+        params = params.astype(np.float64)
+        losses = plain[arch](params).numpy()
+        grads = np.linalg.norm(plain[arch].gradient(params).numpy(), axis=1)
+        rows = table[np.logical_and.reduce([table[k] == config[k] for k in CONFIGURATION])]
+        for index, attractor in rows.iterrows():
+            inside = np.flatnonzero((losses >= attractor.loss_min) & (losses <= attractor.loss_max)
+                                    & (grads < grad_threshold))
+            entry = picks.setdefault(arch, (config, []))[1]
+            taken = sum(1 for row, _ in entry if row == index)
+            entry += [(index, params[i]) for i in inside[: max(0, representatives - taken)]]
+    for arch, (config, entry) in picks.items():
+        if not entry:
+            continue
+        floors = np.array([table.loc[row, "loss_min"] - max(ESCAPE_GAP[0], ESCAPE_GAP[1] * abs(table.loc[row, "loss_min"]))
+                           for row, _ in entry]) if not l2 else np.full(len(entry), -np.inf)  # (other loss)
+        result = quench_points(architecture_objective(config, l2, data_dir) if l2 else plain[arch],
+                               np.stack([p for _, p in entry]), floors)
+        result["row"] = [row for row, _ in entry]
+        for index, group in result.groupby("row"):
+            counts = group.verdict.value_counts()
+            best = counts[counts == counts.max()].index
+            table.loc[index, "verified"] = min(best, key=lambda v: [o in v for o in ORDER].index(True))
+            table.loc[index, "checked"] = len(group)
+            table.loc[index, "quenched_loss"] = float(group.quenched_loss.median())
+            table.loc[index, "quench_drop"] = float(group["drop"].median())
+            known = group.dropna(subset=["index"])
+            if len(known):
+                table.loc[index, "index"] = int(known["index"].mode().iloc[0])
+                table.loc[index, "null_space"] = int(known.null_space.mode().iloc[0])
+    return table

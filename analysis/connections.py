@@ -76,8 +76,8 @@ def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str =
     for leaf in range(n):  # minima never joined (budget) rise to the top
         if not any(leaf in (int(r[0]), int(r[1])) for r in z):
             ax.plot([x[leaf], x[leaf]], [level[leaf], top], color=leaf_color(leaf), lw=1.2, ls=":")
-    ax.scatter([x[i] for i in range(n)], minima.loss, c=values if color else "#1f77b4", cmap=cmap, norm=norm,
-               zorder=3, s=18)
+    colouring = dict(c=values, cmap=cmap, norm=norm) if color else dict(color="#1f77b4")
+    ax.scatter([x[i] for i in range(n)], minima.loss, zorder=3, s=18, **colouring)
     if color:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=color)
     if n <= 40:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from fla.store import atomic_path
 
-from .attractors import attractor_table
+from .attractors import attractor_table, verify_attractors
 from .data import CONFIGURATION, count_by, open_run
 from .figures import accuracy, curvature_breakdown, lg_clouds
 
@@ -24,7 +24,7 @@ def png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
+def write_report(run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/.
 
     RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
@@ -35,7 +35,7 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     try:
-        sections, summary = sampling_sections(open_run(run_dir), max_points)
+        sections, summary = sampling_sections(open_run(run_dir), max_points, run_dir, l2, data_dir)
     except FileNotFoundError:
         if not connections and not landscapes:
             raise FileNotFoundError(f"nothing to report under {run_dir}: no complete sampling run "
@@ -71,7 +71,7 @@ def write_report(run_dir, out=None, max_points: int = 20_000) -> Path:
     return out
 
 
-def sampling_sections(dataset, max_points: int):
+def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_dir=None):
     configs = count_by(dataset, CONFIGURATION + ["seed"])
     sections = [("Configurations (points per configuration and seed)", None, configs)]
     if dataset.count_rows(filter=pc.field("hessian").is_valid()):
@@ -79,8 +79,9 @@ def sampling_sections(dataset, max_points: int):
         sections.append(("Curvature breakdown (one row of panels per Hessian method)", png(fig), table))
     fig, table = accuracy(dataset)
     sections.append(("Accuracy at the end of the walks", png(fig), table))
-    sections.append(("Attractors (gradient norm < 0.01, losses clustered; see analysis/attractors.py)",
-                     None, attractor_table(dataset)))
+    sections.append((f"Attractors (gradient norm < 0.01, losses clustered) with what quenches from them find "
+                     f"(verified{', L2 ' + format(l2, 'g') if l2 else ''}; see analysis/attractors.py)",
+                     None, verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir)))
     for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
         fig, _ = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
         sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))

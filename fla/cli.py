@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -72,12 +73,22 @@ def add_report_parser(commands) -> None:
     p.add_argument("run_dir")
     p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
     p.add_argument("--max-points", type=int, default=20_000, help="points drawn per l-g panel")
+    p.add_argument("--l2", type=float, default=0.0, metavar="LAMBDA",
+                   help="verify attractors by quenching with the loss plus LAMBDA |theta|^2 (default 0)")
+    p.add_argument("--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)")
+
+
+def check_l2(value: float, flag: str = "--l2") -> float:
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
+    return value
 
 
 def run_report(args) -> int:
     from analysis.report import write_report
 
-    print(f"report -> {write_report(args.run_dir, args.out, args.max_points)}")
+    path = write_report(args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir)
+    print(f"report -> {path}")
     return 0
 
 
@@ -120,6 +131,9 @@ def add_connect_parser(commands) -> None:
     p.add_argument("--examples", type=int, default=1024,
                    help="--models: training images the path losses are taken on (default 1024)")
     p.add_argument("--config", help="TOML settings (see fla/connect.py; every key optional)")
+    p.add_argument("--l2", type=float, default=None, metavar="LAMBDA",
+                   help="add LAMBDA |theta|^2 to the loss (isolated minima; recorded in the outputs); overrides the "
+                   "config's l2 (default 0)")
     p.add_argument("--method", action="append", metavar="{autoneb,neb,bezier,polychain}",
                    help="path method; repeat to compare several on the same pairs (the first explores); "
                    "overrides the config's methods (default autoneb)")
@@ -134,7 +148,9 @@ def run_connect(args) -> int:
     if args.models:
         connect_models(args.models, args.out, args.config, args.data_dir, args.examples, args.quiet, args.method)
     elif args.run_dir:
-        connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet, methods=args.method)
+        l2 = None if args.l2 is None else check_l2(args.l2)
+        connect(args.run_dir, args.out, args.config, data_dir=args.data_dir, quiet=args.quiet, methods=args.method,
+                l2=l2)
     else:
         raise ConfigError("give a RUN_DIR or --models DIR DIR ...")
     return 0

@@ -15,6 +15,7 @@ Settings come from a TOML file (--config); every key is optional:
     max_minima = 10              # connect the lowest distinct minima only
     budget = 20                  # most pairs connected
     low_gradient = 0.0           # also polish recorded points with gradient norm below this (needs params)
+    l2 = 0.0                     # lambda: minimise loss + lambda |theta|^2 (isolated minima; --l2 overrides)
     methods = ["autoneb"]        # path methods: autoneb, neb, bezier, polychain; the first explores
     [polish]  gtol = 1e-5, max_iter = 2000
     [merge]   loss_tol = 1e-4, distance_tol = 1e-3
@@ -42,12 +43,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULTS = {"max_minima": 10, "budget": 20, "low_gradient": 0.0, "methods": ["autoneb"],
+DEFAULTS = {"max_minima": 10, "budget": 20, "low_gradient": 0.0, "l2": 0.0, "methods": ["autoneb"],
             "polish": {"gtol": 1e-5, "max_iter": 2000}, "merge": {"loss_tol": 1e-4, "distance_tol": 1e-3}}
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
 
 
-def load_settings(path=None, methods=None) -> dict:
+def load_settings(path=None, methods=None, l2=None) -> dict:
     """Defaults, overridden by the TOML file at ``path`` and by ``methods`` (--method); unknown keys
     and settings are refused by name. Each method's section holds that method's settings."""
     settings = json.loads(json.dumps(DEFAULTS))
@@ -74,6 +75,8 @@ def load_settings(path=None, methods=None) -> dict:
             settings[key] = value
     if methods:
         settings["methods"] = list(methods)
+    if l2 is not None:
+        settings["l2"] = l2
     check_settings(settings, where)
     for name in known:  # every method's section checked; those used kept in full
         if name in settings or name in settings["methods"]:
@@ -90,6 +93,7 @@ SETTING_CHECKS = {
     "max_minima": (lambda v: _number(v, 1, integer=True), "an integer >= 1"),
     "budget": (lambda v: _number(v, 0, integer=True), "an integer >= 0"),
     "low_gradient": (lambda v: _number(v, 0), "a number >= 0"),
+    "l2": (lambda v: _number(v, 0), "a number >= 0"),
     "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v) and len(set(v)) == len(v),
                 "a non-empty list of distinct method names"),
     "polish.gtol": (lambda v: _number(v, 0, open_low=True), "a number > 0"),
@@ -135,7 +139,18 @@ def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
     return np.concatenate(points).astype(np.float64)
 
 
-def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None) -> dict:
+ASYMPTOTIC_LOSS = 1e-6  # without L2: polished losses below this lie in the asymptotic basin
+
+
+def asymptotic(losses: np.ndarray) -> np.ndarray:
+    """Polished points [B] in the asymptotic basin. Without an L2 term a cross-entropy reaches 0 only as
+    the weights grow without bound (the margins must diverge), so a polished loss below
+    ASYMPTOTIC_LOSS marks a point on the way to infinity, where polishing stops only because the
+    gradient has vanished too: not an isolated minimum. They are reported as one basin."""
+    return losses < ASYMPTOTIC_LOSS
+
+
+def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None) -> dict:
     import tensorflow as tf
 
     from .curvature import curvature_codes, eigenvalues, extreme_codes, CLASSES
@@ -151,12 +166,12 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
         raise ConfigError(f"{run_dir} is not a complete, verified sampling run of one configuration "
                           f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory")
     refuse_existing(out)
-    settings = load_settings(config, methods)
+    settings = load_settings(config, methods, l2)
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
     problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
     network = MLP(problem.n_inputs, cfg["width"], cfg["depth"], problem.n_outputs)
-    objective = Objective(network, problem, dtype=tf.float64)
+    objective = Objective(network, problem, dtype=tf.float64, l2=settings["l2"])
     energy = Energy(objective, tf.float64)
     start = time.time()
 
@@ -164,7 +179,22 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     raw = raw[finite_rows(raw, "walk endpoints", quiet)]
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
     keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
-    polished, losses, grad_norms = polished[keep], losses[keep], grad_norms[keep]
+    polished, losses, grad_norms, raw = polished[keep], losses[keep], grad_norms[keep], raw[keep]
+    basin = asymptotic(losses) if not settings["l2"] else np.zeros(len(polished), bool)
+    if basin.all():
+        raise ConfigError(f"all {len(basin)} polished points lie in one asymptotic basin (loss below "
+                          f"{ASYMPTOTIC_LOSS:g}, approached as the weights grow: no isolated minima); connect with --l2 "
+                          "LAMBDA (e.g. 1e-4) for the minima of the regularised loss")
+    grown = np.linalg.norm(polished, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-300)
+    asymptotic_basin = {"points": int(basin.sum()),
+                        "loss_max": float(losses[basin].max()) if basin.any() else None,
+                        "norm_range": [float(np.linalg.norm(polished[basin], axis=1).min()),
+                                       float(np.linalg.norm(polished[basin], axis=1).max())] if basin.any() else None,
+                        "norm_growth_median": float(np.median(grown[basin])) if basin.any() else None}
+    if basin.any() and not quiet:
+        print(f"{int(basin.sum())} of {len(basin)} polished points lie in one asymptotic basin (loss -> 0 as the "
+              "weights grow); reported as one basin, not as minima (use --l2 for isolated minima)")
+    polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
     canon = canonical(network, polished)
     kept, groups = merge(canon, losses, **settings["merge"])
     members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first
@@ -192,7 +222,8 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
         "eig_max": pa.array(eig_max), "curvature": pa.array(names[codes], pa.string()),
         "hessian": pa.array([method] * n), "members": pa.array(members.astype(np.int32)),
         "params": list_column(minima, n)})
-    summary = {"run": str(run_dir), "candidates": len(raw), "minima": n, "hessian": method,
+    summary = {"run": str(run_dir), "candidates": len(raw), "minima": n, "hessian": method, "l2": settings["l2"],
+               "asymptotic_basin": asymptotic_basin,
                "permutations": "hidden units sorted by bias before merging (permuted copies are one minimum)"}
     return write_connection(out, energy, minima, minima_table, paths, tree, settings, summary, start, quiet,
                             saddle_params=True)

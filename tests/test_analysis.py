@@ -109,3 +109,27 @@ def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessian
         assert sum(row.get(c, 0.0) for c in ("convex", "concave", "saddle", "flat", "unknown")) == pytest.approx(1.0)
     page = write_report(tmp_path / "run").read_text()
     assert "block-diagonal Hessian (reference code)" in page and "full Hessian" in page
+
+
+def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
+    """XOR 2-2-1 micro walks in [-1, 1]: the near-zero attractor is the asymptotic basin (no L2), the
+    ln 2 plateau is not a minimum (a quench leaves it downwards); with an L2 term every quench ends at
+    a minimum whose Hessian, recomputed here, is positive definite."""
+    from analysis.attractors import classify_quench, verify_attractors
+    from fla.sample import SampleConfig, sample
+
+    sample(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=1.0, walks=30, steps=400, hessian="none"),
+           tmp_path / "run", quiet=True)
+    table = attractor_table(open_run(tmp_path / "run"))
+    plain = verify_attractors(tmp_path / "run", table)
+    lowest, plateau = plain.loc[plain.loss.idxmin()], plain.loc[(plain.loss - np.log(2)).abs().idxmin()]
+    assert lowest.loss < 0.01 and lowest.verified == "asymptotic basin" and lowest["index"] is None
+    assert abs(plateau.loss - np.log(2)) < 0.01 and plateau.verified.startswith("loss decreases")
+    assert plateau.quenched_loss < plateau.loss_min
+    regularised = verify_attractors(tmp_path / "run", table, l2=1e-2)
+    checked = regularised.dropna(subset=["verified"])
+    assert len(checked) >= 2 and (checked.verified == "minimum").all() and (checked.l2 == 1e-2).all()
+    assert (checked["index"] == 0).all() and (checked.null_space == 0).all()
+    assert classify_quench(0.3, 0.1, 1e-9, 0.0, 0) == "loss decreases (plateau or saddle region)"
+    assert classify_quench(0.0, 0.5, 1e-3, 0.0, None) == "not converged"
+    assert classify_quench(0.0, 0.5, 1e-9, 1e-3, 2) == "saddle (index 2)"

@@ -104,3 +104,31 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
     assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2  # out holds a connection run
     assert "already holds" in capsys.readouterr().err
     assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_connect_reports_the_asymptotic_basin_and_takes_an_l2_term(tmp_path, capsys):
+    """Without L2, XOR's zero-loss set lies at infinity: polished points with vanishing loss are one
+    asymptotic basin, not minima; with --l2 every minimum is isolated (positive definite Hessian)."""
+    run = tmp_path / "run"
+    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=100, hessian="none"),
+           run, quiet=True)
+    config = tmp_path / "c.toml"
+    config.write_text("budget = 1\n[autoneb]\nschedule = [[0.1, 100]]\n")
+    assert main(["connect", str(run), "--config", str(config), "--out", str(tmp_path / "plain"), "-q"]) == 0
+    plain = json.loads((tmp_path / "plain" / "connect.json").read_text())
+    assert plain["l2"] == 0.0 and plain["asymptotic_basin"]["points"] >= 1
+    assert (read_connection(tmp_path / "plain")["minima"].loss >= 1e-6).all()
+    assert main(["connect", str(run), "--config", str(config), "--l2", "1e-3", "--out", str(tmp_path / "l2"), "-q"]) == 0
+    summary = json.loads((tmp_path / "l2" / "connect.json").read_text())
+    assert summary["l2"] == 1e-3 and summary["settings"]["l2"] == 1e-3 and summary["asymptotic_basin"]["points"] == 0
+    minima = read_connection(tmp_path / "l2")["minima"]
+    f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64, l2=1e-3)
+    np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-9)
+    assert (np.linalg.eigvalsh(f.hessian(np.stack(minima.params)).numpy())[:, 0] > 0).all()
+    far = tmp_path / "far"
+    sample(SampleConfig("xor", width=10, depth=1, granularity="macro", bound=10.0, walks=4, steps=50, hessian="none"),
+           far, quiet=True)
+    assert main(["connect", str(far), "--config", str(config), "--out", str(tmp_path / "x")]) == 2
+    assert "all 4 polished points lie in one asymptotic basin" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(["connect", str(far), "--l2", "-1", "--out", str(tmp_path / "y")]) == 2
