@@ -26,19 +26,46 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from .paths import Energy
 
 
-def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
-    """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses, grad norms)."""
-    points = np.asarray(points, np.float64)
+def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, max_iter: int):
+    """One joint L-BFGS run: (end points, each point's last finite position, which ever went non-finite)."""
     shape = points.shape
+    last, touched = points.copy(), np.zeros(len(points), bool)
 
     def fun(flat):
-        values, grads = energy(flat.reshape(shape))
+        x = flat.reshape(shape)
+        values, grads = energy(x)
+        finite = np.isfinite(values) & np.isfinite(grads).all(axis=1)
+        last[finite] = x[finite]
+        touched[~finite] = True
+        if not finite.all():
+            return np.inf, np.zeros(flat.shape)  # the line search backtracks
         return values.sum(), grads.ravel()
 
     result = scipy.optimize.minimize(fun, points.ravel(), jac=True, method="L-BFGS-B",
                                      options={"maxiter": max_iter, "gtol": gtol / np.sqrt(shape[1]), "ftol": 0.0})
-    minima = result.x.reshape(shape)
+    return result.x.reshape(shape), last, touched
+
+
+def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
+    """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses, grad norms).
+
+    Non-finite values: an evaluation with a non-finite loss or gradient counts as +inf, so that the
+    line search backtracks. Since one such point stalls the joint search, the points that met one are
+    then polished one by one and the others together again from where they stopped; a point whose
+    loss or gradient is still non-finite at the end is returned at its last finite position (a
+    non-finite start stays as it was, for the caller to drop)."""
+    points = np.asarray(points, np.float64)
+    minima, last, touched = _lbfgs(energy, points, gtol, max_iter)
+    if touched.any():
+        if (~touched).any():
+            minima[~touched] = _lbfgs(energy, minima[~touched], gtol, max_iter)[0]
+        for i in np.flatnonzero(touched):
+            minima[i], last[i] = (part[0] for part in _lbfgs(energy, last[i:i + 1], gtol, max_iter)[:2])
     values, grads = energy(minima)
+    bad = ~(np.isfinite(values) & np.isfinite(grads).all(axis=1))
+    if bad.any():
+        minima[bad] = last[bad]
+        values[bad], grads[bad] = energy(minima[bad])
     return minima, values, np.linalg.norm(grads, axis=1)
 
 

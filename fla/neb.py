@@ -14,14 +14,17 @@ evaluates the loss and gradient of all interior pivots in one batched call and m
   (``band="string"``, the string method of E, Ren and Vanden-Eijnden, used by Draxler et al., ICML 2018);
 - optionally a climbing image (Henkelman, Uberuaga and Jonsson 2000): the highest pivot feels
   -g + 2 (g . tau) tau, no spring, and climbs to the saddle; with respacing, it is held out of the
-  respacing and the pivots on each side of it are respaced separately.
+  respacing and the pivots on each side of it are respaced separately. As production codes advise,
+  it starts climbing only once the band has relaxed (largest force below 10% of the starting band's,
+  or after a quarter of the steps): climbing along the tangent of an unrelaxed band can run away
+  uphill (seen on MNIST 784-10-10, where an AutoNEB band climbed to a loss of 2,122).
 
 Step control (the default, ``optimizer="fire"``): FIRE (Bitzek et al., PRL 97, 170201 (2006)) with the
 parameters of ASE's implementation (dt 0.1, dt_max 1, N_min 5, f_inc 1.1, f_dec 0.5, alpha 0.1,
 f_alpha 0.99) and, as production NEB codes do, a maximum step per pivot. So that the same defaults work
 whatever the scale of the loss, forces are measured in units of the largest force on the starting band
 and lengths in units of the distance between the two minima: ``max_step`` = 0.05 is 5% of that
-distance (for SGD too). A band has converged when the largest force on any pivot is below ``tol`` (1e-3) times the
+distance (for SGD too). A band has converged when the largest force on any pivot is below ``tol`` (1e-4) times the
 starting band's largest force. ``optimizer="sgd"`` is Draxler et al.'s SGD with momentum 0.9 at a given
 ``lr`` on the raw forces (no rescaling), with the same optional cap.
 
@@ -54,6 +57,7 @@ from .errors import ConfigError, FlaError
 from .paths import Energy, Path, option, validate
 
 DENSE = 9  # points evaluated between neighbouring pivots (Draxler et al.)
+CLIMB_AFTER = 0.1  # the climbing image starts once the largest force is below this x the starting one
 PAPER_SCHEDULE = ((0.1, 1000),) * 4 + ((0.1, 2000),) * 2 + ((0.01, 1000),) * 4 + ((0.001, 1000),) * 4
 BANDS = ("string", "spring")
 OPTIMIZERS = ("fire", "sgd")
@@ -180,9 +184,12 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
     def finite(values, grads):
         return tf.reduce_all(tf.math.is_finite(values)) & tf.reduce_all(tf.math.is_finite(grads))
 
-    def band_forces(pivots, values, grads, ends):
+    def band_forces(pivots, values, grads, ends, climbing):
         energies = tf.concat([ends[:1], values, ends[1:]], 0)
-        return forces(pivots, energies, grads, spring, climb), energies
+        plain = forces(pivots, energies, grads, spring, False)
+        if not climb:
+            return plain, plain, energies
+        return tf.where(climbing, forces(pivots, energies, grads, spring, True), plain), plain, energies
 
     scalar = tf.TensorSpec([], dtype)
     count = tf.TensorSpec([], tf.int32)
@@ -191,7 +198,7 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
                                   count, scalar])
     def run(pivots, ends, steps, tol, retries, unit):
         values, grads = evaluate(pivots[1:-1])
-        force, energies = band_forces(pivots, values, grads, ends)
+        force, _, energies = band_forces(pivots, values, grads, ends, tf.constant(False))
         scale = tf.reduce_max(tf.norm(force, axis=1)) if s.optimizer == "fire" else tf.constant(1.0, dtype)
         scale = tf.where(unit > 0, unit, tf.where(scale > 0, scale, tf.ones_like(scale)))
         length = tf.norm(pivots[-1] - pivots[0])
@@ -199,22 +206,26 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
         dt0 = tf.constant(s.dt if s.optimizer == "fire" else s.lr, dtype)
         history = tf.TensorArray(dtype, size=0, dynamic_size=True)
         state = (tf.constant(0), pivots, values, grads, pivots, values, grads, tf.zeros_like(force), dt0,
-                 tf.constant(s.alpha, dtype), tf.constant(0), cap0, tf.constant(0), tf.constant(False), history)
+                 tf.constant(s.alpha, dtype), tf.constant(0), cap0, tf.constant(0), tf.constant(False), history,
+                 tf.constant(False))
 
         def cond(step, *rest):
             return (step < steps) & tf.logical_not(rest[12]) & (rest[11] <= retries)
 
         def body(step, pivots, values, grads, good, good_values, good_grads, velocity, dt, alpha, positive,
-                 cap, failures, done, history):
+                 cap, failures, done, history, climbing):
             ok = finite(values, grads)
             pivots = tf.where(ok, pivots, good)
             values, grads = tf.where(ok, values, good_values), tf.where(ok, grads, good_grads)
             failures = tf.where(ok, 0, failures + 1)  # consecutive failures at this step
             velocity = tf.where(ok, velocity, tf.zeros_like(velocity))
             dt, cap = tf.where(ok, dt, dt * 0.5), tf.where(ok, cap, cap * 0.5)
-            force, energies = band_forces(pivots, values, grads, ends)
+            if climb:  # the image climbs once the band has relaxed (or a quarter of the steps is spent)
+                relaxed = tf.reduce_max(tf.norm(band_forces(pivots, values, grads, ends, climbing)[1], axis=1))
+                climbing |= (relaxed < CLIMB_AFTER * scale) | (step >= steps // 4)
+            force, _, energies = band_forces(pivots, values, grads, ends, climbing)
             history = history.write(step, tf.reduce_max(energies))
-            done = tf.reduce_max(tf.norm(force, axis=1)) < tol * scale
+            done = (tf.reduce_max(tf.norm(force, axis=1)) < tol * scale) & (climbing if climb else True)
             if s.optimizer == "fire":
                 move, velocity, dt, alpha, positive = fire_update(force / scale, velocity, dt, alpha, positive, s)
                 move *= length
@@ -224,11 +235,14 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
             norms = tf.norm(move, axis=1, keepdims=True)
             move *= tf.minimum(cap / tf.where(norms > 0, norms, tf.ones_like(norms)), 1.0)
             moved = tf.concat([pivots[:1], pivots[1:-1] + move, pivots[-1:]], 0)
-            moved = respace(moved, 1 + tf.argmax(values, output_type=tf.int32) if climb else None) if not spring else moved
+            if not spring:
+                plain = respace(moved)
+                moved = tf.where(climbing, respace(moved, 1 + tf.argmax(values, output_type=tf.int32)), plain) \
+                    if climb else plain
             moved = tf.where(done, pivots, moved)
             new_values, new_grads = evaluate(moved[1:-1])
             return (step + 1, moved, new_values, new_grads, pivots, values, grads, velocity, dt, alpha, positive,
-                    cap, failures, done, history)
+                    cap, failures, done, history, climbing)
 
         out = tf.while_loop(cond, body, state)
         step, pivots, values, grads, good, good_values, good_grads = out[:7]
@@ -240,7 +254,7 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
 
 
 def relax(energy: Energy, pivots: np.ndarray, steps: int, spring: float | None = None, climb: bool = False,
-          control: Steps = Steps(), tol: float = 1e-3, retries: int = 8, end_losses=None,
+          control: Steps = Steps(), tol: float = 1e-4, retries: int = 8, end_losses=None,
           history: list | None = None, where: str = "", unit: float = 0.0) -> tuple[np.ndarray, float]:
     """Up to ``steps`` NEB steps on the interior pivots of ``pivots`` [P, D], in one compiled loop.
 
@@ -330,7 +344,7 @@ class NEB:
     band: str = option("string", "string (equal respacing) or spring", BANDS)
     spring: float = option(1.0, "spring constant k (band = spring)", "float>0")
     optimizer: str = option("fire", "fire (scale-free, default) or sgd", OPTIMIZERS)
-    tol: float = option(1e-3, "stop when max force < tol (relative with fire)", "float>0")
+    tol: float = option(1e-4, "stop when max force < tol (relative with fire)", "float>0")
     max_step: float = option(0.05, "most a pivot moves per step, x |b - a| (fire); 0 = no cap", "float>=0")
     lr: float = option(0.01, "sgd learning rate", "float>0")
     momentum: float = option(0.9, "sgd momentum", "[0,1)")
@@ -360,7 +374,7 @@ class AutoNEB:
     band: str = option("string", "string (equal respacing) or spring", BANDS)
     spring: float = option(1.0, "spring constant k (band = spring)", "float>0")
     optimizer: str = option("fire", "fire (scale-free, default) or sgd", OPTIMIZERS)
-    tol: float = option(1e-3, "a cycle stops when max force < tol (relative with fire)", "float>0")
+    tol: float = option(1e-4, "a cycle stops when max force < tol (relative with fire)", "float>0")
     max_step: float = option(0.05, "most a pivot moves per step, x |b - a| (fire); 0 = no cap", "float>=0")
     lr: float = option(0.01, "unused: sgd takes each cycle's learning rate from the schedule", "float>0")
     momentum: float = option(0.9, "sgd momentum", "[0,1)")

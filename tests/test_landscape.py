@@ -132,3 +132,15 @@ def test_connect_reports_the_asymptotic_basin_and_takes_an_l2_term(tmp_path, cap
     assert "all 4 polished points lie in one asymptotic basin" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     assert main(["connect", str(far), "--l2", "-1", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_polishing_never_steps_into_nan():
+    """Mueller-Brown made NaN for x > 0.5: a start at (0.45, 0.1) whose descent heads for minimum B
+    (x = 0.62) ends finite, on the allowed side."""
+    def walled(theta):
+        return tf.where(theta[:, 0] > 0.5, tf.constant(np.nan, theta.dtype), mueller_brown(theta))
+
+    minima, losses, grads = polish(Energy(walled, tf.float64), np.array([[0.45, 0.1], [-0.5, 1.3]]), gtol=1e-8)
+    assert np.isfinite(minima).all() and np.isfinite(losses).all() and np.isfinite(grads).all()
+    assert minima[0, 0] <= 0.5
+    np.testing.assert_allclose(minima[1], MUELLER_BROWN["minima"]["A"][0], atol=1e-4)
