@@ -81,7 +81,7 @@ def training(fn, dtype, kind: str, bends: int, batch: int):
     """A compiled function training a curve's bends; see :meth:`Curve.connect`."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(start, end, theta, steps, lr, seed, retries):
         history = tf.TensorArray(dtype, size=0, dynamic_size=True)
         zeros = tf.zeros_like(theta)

@@ -13,8 +13,9 @@ and for each unit the sign flip of its incoming weights, bias and outgoing weigh
   displacement in [-step, step]^D, quenches all of them together by L-BFGS to a gradient norm below
   ``gtol``, and accepts with the Metropolis rule at a fictitious temperature T. Every quenched point
   whose Hessian has no negative eigenvalue enters the database.
-- :func:`transition_state` (as OPTIM does): a climbing-image NEB between two minima
-  (:class:`fla.neb.NEB`), then refinement of its climbing image to a true index-1 saddle by
+- :func:`transition_state` (as OPTIM does): a climbing-image NEB between two minima, the second first
+  moved to its symmetry-equivalent copy nearest the first (:func:`align`, as OPTIM aligns permutational
+  isomers), then refinement of its climbing image to a true index-1 saddle by
   eigenvector-following on the exact Hessian (partitioned rational-function optimisation: maximise
   along the lowest mode, minimise along the others; Baker, J. Comput. Chem. 7, 385 (1986)), with a
   trust radius; accepted when the gradient norm is below ``gtol`` and the Hessian has exactly one
@@ -81,6 +82,38 @@ def canonical_tanh(network: MLP, theta: np.ndarray) -> np.ndarray:
     return canonical(network, theta)
 
 
+def units(network: MLP, theta: np.ndarray) -> np.ndarray:
+    """Each hidden unit's incoming weights, bias and outgoing weights, [N_h, n_in + 1 + n_out] (one hidden layer)."""
+    (w, b), (w2, _) = network.slices()[:2]
+    (fan_in, hidden), (_, out) = network.layers[:2]
+    return np.concatenate([theta[w].reshape(fan_in, hidden).T, theta[b][:, None],
+                           theta[w2].reshape(hidden, out)], axis=1)
+
+
+def with_units(network: MLP, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """theta with its hidden units replaced by ``rows`` (the inverse of :func:`units`)."""
+    (w, b), (w2, _) = network.slices()[:2]
+    (fan_in, hidden), (_, out) = network.layers[:2]
+    theta = np.array(theta, np.float64, copy=True)
+    theta[w] = rows[:, :fan_in].T.ravel()
+    theta[b] = rows[:, fan_in]
+    theta[w2] = rows[:, fan_in + 1:].ravel()
+    return theta
+
+
+def align(network: MLP, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The image of b under hidden-unit permutations and tanh sign flips closest to a (Euclidean): per
+    pair of units the better sign, then the best permutation as a linear assignment problem (exact)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ua, ub = units(network, a), units(network, b)
+    plus = ((ua[:, None] - ub[None]) ** 2).sum(-1)
+    minus = ((ua[:, None] + ub[None]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(np.minimum(plus, minus))
+    signs = np.where(minus[rows, cols] < plus[rows, cols], -1.0, 1.0)
+    return with_units(network, b, ub[cols] * signs[:, None])
+
+
 def connected_units(network: MLP, theta: np.ndarray) -> np.ndarray:
     """Hidden units [B] whose incoming weights and outgoing weights both have norm > UNIT_TOL."""
     (w, _), (w2, _) = network.slices()[:2]
@@ -113,39 +146,41 @@ class Database:
     """Minima and transition states of one (N_h, lambda), merged up to the network's symmetries."""
 
     network: MLP
-    loss_tol: float = 1e-9
-    distance_tol: float = 1e-5
-    minima: list = field(default_factory=list)  # dicts: loss, params (canonical), eigenvalues
+    gtol: float = 1e-7
+    loss_tol: float = 1e-7
+    distance_tol: float = 1e-3
+    minima: list = field(default_factory=list)  # dicts: loss, params (canonical), eigenvalues, hits
     transition_states: list = field(default_factory=list)  # dicts: loss, params, eigenvalues, a, b
 
-    def find(self, loss: float, canon: np.ndarray) -> int:
-        """Index of the stored minimum equal to (loss, canonical params), or -1."""
-        for i, m in enumerate(self.minima):
-            scale = max(np.linalg.norm(m["params"]), 1.0)
-            if abs(m["loss"] - loss) <= self.loss_tol * max(1.0, abs(loss)) and \
-                    np.linalg.norm(m["params"] - canon) <= self.distance_tol * scale:
-                return i
-        return -1
+    def same(self, stored: dict, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> bool:
+        """Equal losses (within loss_tol, relative) and, after :func:`align`, positions within
+        max(distance_tol x |theta|, 10 gtol / |lambda|_min): a point quenched to a gradient norm of
+        gtol lies about gtol / |lambda|_min from the stationary point along its flattest direction."""
+        if abs(stored["loss"] - loss) > self.loss_tol * max(1.0, abs(loss)):
+            return False
+        flattest = max(np.abs(np.concatenate([stored["eigenvalues"], eigenvalues])).min(), 1e-12)
+        tolerance = max(self.distance_tol * max(np.linalg.norm(stored["params"]), 1.0), 10 * self.gtol / flattest)
+        return np.linalg.norm(stored["params"] - align(self.network, stored["params"], params)) <= tolerance
+
+    def find(self, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> int:
+        """Index of the stored minimum equal to (loss, params) up to the symmetries, or -1."""
+        return next((i for i, m in enumerate(self.minima) if self.same(m, loss, params, eigenvalues)), -1)
 
     def add_minimum(self, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> int:
-        canon = canonical_tanh(self.network, params[None])[0]
-        found = self.find(loss, canon)
+        found = self.find(loss, params, eigenvalues)
         if found >= 0:
             self.minima[found]["hits"] += 1
             return found
+        canon = canonical_tanh(self.network, params[None])[0]
         self.minima.append({"loss": float(loss), "params": canon, "eigenvalues": eigenvalues, "hits": 1})
         return len(self.minima) - 1
 
     def add_transition_state(self, loss, params, eigenvalues, a: int, b: int) -> bool:
-        """Stores it unless a transition state with the same loss and canonical form is known."""
-        canon = canonical_tanh(self.network, params[None])[0]
-        for t in self.transition_states:
-            scale = max(np.linalg.norm(t["params"]), 1.0)
-            if abs(t["loss"] - loss) <= self.loss_tol * max(1.0, abs(loss)) and \
-                    np.linalg.norm(t["params"] - canon) <= self.distance_tol * scale:
-                return False
-        self.transition_states.append({"loss": float(loss), "params": canon, "eigenvalues": eigenvalues,
-                                       "a": int(a), "b": int(b)})
+        """Stores it unless an equal transition state (as :meth:`same` decides) is known."""
+        if any(self.same(t, loss, params, eigenvalues) for t in self.transition_states):
+            return False
+        self.transition_states.append({"loss": float(loss), "params": canonical_tanh(self.network, params[None])[0],
+                                       "eigenvalues": eigenvalues, "a": int(a), "b": int(b)})
         return True
 
     def components(self) -> np.ndarray:
@@ -159,9 +194,16 @@ class Database:
         return connected_components(graph, directed=False)[1]
 
 
+def energy_of(f) -> Energy:
+    """One Energy per objective, so that its compiled programs are traced once, not once per search."""
+    if getattr(f, "_energy", None) is None:
+        f._energy = Energy(f, f.dtype)
+    return f._energy
+
+
 def quench(f, points: np.ndarray, gtol: float):
     """L-BFGS minimisation of all points together: (minima, losses, gradient norms)."""
-    return polish(Energy(f, f.dtype), points, gtol=gtol, max_iter=10000)
+    return polish(energy_of(f), points, gtol=gtol, max_iter=10000)
 
 
 def store_minima(db: Database, f, points, losses, grads, gtol: float) -> list[int]:
@@ -224,28 +266,31 @@ def transition_state(db: Database, f, a: int, b: int, gtol: float = 1e-7, pivots
     minima its descents reach. Returns what happened (``found``, ``reason``, ``a``, ``b``)."""
     from .neb import NEB
 
-    energy = Energy(f, f.dtype)
-    path = NEB(pivots=pivots, climb=True, steps=5000, tol=1e-5).connect(energy, db.minima[a]["params"],
-                                                                          db.minima[b]["params"])
+    energy = energy_of(f)
+    start = db.minima[a]["params"]
+    end = align(db.network, start, db.minima[b]["params"])  # the nearest equivalent copy of b
+    path = NEB(pivots=pivots, climb=True, steps=5000, tol=1e-5).connect(energy, start, end)
     top = path.points[1 + int(np.argmax(path.losses[1:-1]))] if len(path.points) > 2 else path.saddle_params
     x, loss, eigs, gnorm = refine_saddle(f, top, gtol=min(gtol, 1e-9) * 10)
     negative, zero = index_of(eigs[None])
     if gnorm > gtol or negative[0] != 1:
-        return {"found": False, "reason": f"refinement ended at gradient {gnorm:.2g} with index {negative[0]}",
-                "a": a, "b": b}
+        reason = f"index {negative[0]}" if gnorm <= gtol else "refinement did not converge"
+        return {"found": False, "reason": reason, "a": a, "b": b}
     _, vectors = np.linalg.eigh(f.hessian(x[None]).numpy()[0])
     mode = vectors[:, 0] * displacement * max(np.linalg.norm(x), 1.0) / np.linalg.norm(vectors[:, 0])
     ends, losses, grads = quench(f, np.stack([x + mode, x - mode]), gtol)
     ids = store_minima(db, f, ends, losses, grads, gtol)
-    stored = db.add_transition_state(loss, x, eigs, ids[0], ids[1]) if ids[0] != ids[1] else False
-    return {"found": bool(stored), "reason": "" if stored else "both descents reach one minimum or known",
-            "a": ids[0], "b": ids[1], "loss": loss}
+    if ids[0] == ids[1]:
+        return {"found": False, "reason": "degenerate rearrangement (both descents reach one minimum)",
+                "a": ids[0], "b": ids[1], "loss": loss}
+    stored = db.add_transition_state(loss, x, eigs, ids[0], ids[1])
+    return {"found": stored, "reason": "" if stored else "already known", "a": ids[0], "b": ids[1], "loss": loss}
 
 
 def connect_unconnected(db: Database, f, budget: int, gtol: float = 1e-7) -> dict:
     """Discrete-path-sampling style pair selection: the lowest minimum not connected to the global
     minimum, paired with its nearest connected minimum, until all are connected or ``budget`` searches."""
-    tried, searches, found = set(), 0, 0
+    tried, searches, found, failures = set(), 0, 0, {}
     while searches < budget and db.minima:
         losses = np.array([m["loss"] for m in db.minima])
         label = db.components()
@@ -265,5 +310,8 @@ def connect_unconnected(db: Database, f, budget: int, gtol: float = 1e-7) -> dic
             break
         tried.add(pair)
         searches += 1
-        found += transition_state(db, f, *pair, gtol=gtol)["found"]
-    return {"searches": searches, "transition_states_found": found}
+        result = transition_state(db, f, *pair, gtol=gtol)
+        found += result["found"]
+        if not result["found"]:
+            failures[result["reason"]] = failures.get(result["reason"], 0) + 1
+    return {"searches": searches, "transition_states_found": found, "failures": failures}

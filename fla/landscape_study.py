@@ -101,7 +101,7 @@ def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
 
     start = time.time()
     f = objective(settings["hidden"], settings["l2"])
-    db = Database(mehta_network(settings["hidden"]))
+    db = Database(mehta_network(settings["hidden"]), gtol=settings["gtol"])
     rng = np.random.default_rng([settings["seed"], settings["hidden"]])
     hops = basin_hopping(db, f, settings["chains"], settings["steps"], settings["step"], settings["temperature"],
                          rng, gtol=settings["gtol"], bound=settings["bound"])

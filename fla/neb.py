@@ -194,8 +194,9 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
     scalar = tf.TensorSpec([], dtype)
     count = tf.TensorSpec([], tf.int32)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, dim], dtype), tf.TensorSpec([2], dtype), count, scalar,
-                                  count, scalar])
+    signature = [tf.TensorSpec([None, dim], dtype), tf.TensorSpec([2], dtype), count, scalar, count, scalar]
+
+    @tf.function(autograph=False, input_signature=signature)
     def run(pivots, ends, steps, tol, retries, unit):
         values, grads = evaluate(pivots[1:-1])
         force, _, energies = band_forces(pivots, values, grads, ends, tf.constant(False))

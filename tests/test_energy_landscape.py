@@ -84,7 +84,7 @@ def test_basin_hopping_and_transition_states_are_verified_stationary_points():
         assert t["a"] != t["b"] and t["loss"] > max(db.minima[t["a"]]["loss"], db.minima[t["b"]]["loss"])
     losses = [m["loss"] for m in db.minima]
     assert len(set(np.round(losses, 12))) <= len(losses)
-    assert db.find(db.minima[0]["loss"], db.minima[0]["params"]) == 0
+    assert db.find(db.minima[0]["loss"], db.minima[0]["params"], db.minima[0]["eigenvalues"]) == 0
 
 
 def test_thresholds_raise_each_saddle_to_the_next_level():
@@ -114,3 +114,19 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     study.write_text("hidden = [0]\n")
     assert main(["landscape", str(study), "--out", str(tmp_path / "x")]) == 2
     assert "key 'hidden' must be a list of distinct integers >= 1" in capsys.readouterr().err
+
+
+def test_alignment_finds_the_nearest_equivalent_copy():
+    """A permuted, sign-flipped copy of a network is aligned back onto it exactly (the same function)."""
+    from fla.energy_landscape import align
+    network, f = mehta_network(4), objective(4, 1e-3)
+    theta = np.random.default_rng(3).normal(size=network.n_params)
+    w1, b1 = theta[:8].reshape(2, 4), theta[8:12]
+    w2, b2 = theta[12:20].reshape(4, 2), theta[20:]
+    sign, order = np.array([1.0, -1.0, -1.0, 1.0]), [3, 1, 0, 2]
+    copy = np.concatenate([(w1 * sign)[:, order].ravel(), (b1 * sign)[order], (w2 * sign[:, None])[order].ravel(), b2])
+    aligned = align(network, theta, copy)
+    np.testing.assert_allclose(aligned, theta, atol=1e-14)
+    assert f(aligned[None]).numpy()[0] == pytest.approx(f(copy[None]).numpy()[0], rel=1e-12)
+    other = np.random.default_rng(4).normal(size=network.n_params)
+    assert np.linalg.norm(align(network, theta, other) - theta) <= np.linalg.norm(other - theta) + 1e-12
