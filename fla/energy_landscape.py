@@ -10,7 +10,7 @@ and for each unit the sign flip of its incoming weights, bias and outgoing weigh
 
 - :func:`basin_hopping` (Li and Scheraga 1987; Wales and Doye 1997, as in GMIN): ``chains`` chains at
   once over a [chains, D] batch; each step perturbs every chain's current minimum by a uniform
-  displacement in [-step, step]^D, quenches all of them together by L-BFGS to a gradient norm below
+  displacement in [-s, s]^D (s adapted per chain), quenches all of them together by L-BFGS to a gradient norm below
   ``gtol``, and accepts with the Metropolis rule at a fictitious temperature T. Every quenched point
   whose Hessian has no negative eigenvalue enters the database.
 - :func:`transition_state` (as OPTIM does): a climbing-image NEB between two minima, the second first
@@ -217,22 +217,36 @@ def store_minima(db: Database, f, points, losses, grads, gtol: float) -> list[in
     return ids
 
 
+ADAPT_EVERY, TARGET_ESCAPES, ADAPT_FACTOR = 5, 0.5, 1.25  # the step size control of basin_hopping
+
+
 def basin_hopping(db: Database, f, chains: int, steps: int, step: float, temperature: float,
                   rng: np.random.Generator, gtol: float = 1e-7, bound: float = 1.0) -> dict:
-    """``steps`` basin-hopping steps of ``chains`` chains; minima go into ``db``. Returns statistics."""
+    """``steps`` basin-hopping steps of ``chains`` chains; minima go into ``db``. Returns statistics.
+
+    Each chain's step size adapts as GMIN's does, but to the share of trial quenches that leave the
+    current minimum (rather than to the acceptance ratio, which is 1 when every trial falls back into
+    the same basin): every ADAPT_EVERY steps it grows by ADAPT_FACTOR if fewer than half of them
+    escaped and shrinks by it otherwise, within [step / 100, 100 step]."""
     start = rng.uniform(-bound, bound, (chains, db.network.n_params))
     current, energies, grads = quench(f, start, gtol)
-    store_minima(db, f, current, energies, grads, gtol)
-    accepted = 0
-    for _ in range(steps):
-        trial = current + rng.uniform(-step, step, current.shape)
+    ids = np.array(store_minima(db, f, current, energies, grads, gtol))
+    sizes, escapes, accepted = np.full(chains, float(step)), np.zeros(chains), 0
+    for k in range(steps):
+        trial = current + rng.uniform(-1.0, 1.0, current.shape) * sizes[:, None]
         trial, trial_e, trial_g = quench(f, trial, gtol)
-        store_minima(db, f, trial, trial_e, trial_g, gtol)
+        trial_ids = np.array(store_minima(db, f, trial, trial_e, trial_g, gtol))
+        escapes += (trial_ids != ids) | (trial_ids < 0)
         finite = np.isfinite(trial_e)
         accept = finite & (rng.random(chains) < np.exp(-np.maximum(trial_e - energies, 0) / temperature))
-        current[accept], energies[accept] = trial[accept], trial_e[accept]
+        current[accept], energies[accept], ids[accept] = trial[accept], trial_e[accept], trial_ids[accept]
         accepted += int(accept.sum())
-    return {"quenches": chains * (steps + 1), "acceptance": accepted / max(chains * steps, 1)}
+        if (k + 1) % ADAPT_EVERY == 0:
+            grow = escapes / ADAPT_EVERY < TARGET_ESCAPES
+            sizes = np.clip(np.where(grow, sizes * ADAPT_FACTOR, sizes / ADAPT_FACTOR), step / 100, step * 100)
+            escapes[:] = 0
+    return {"quenches": chains * (steps + 1), "acceptance": accepted / max(chains * steps, 1),
+            "final_steps": [round(float(x), 4) for x in sizes]}
 
 
 def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, trust: float = 0.1):

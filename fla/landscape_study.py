@@ -13,12 +13,12 @@ Study keys (all optional):
 
     hidden = [1, 2, 3]                  # N_h
     l2 = [1e-1, 1e-2, 1e-3]             # lambda
-    chains = 4                          # basin-hopping chains, run as one batch
-    steps = 20                          # basin-hopping steps per chain
-    step = 1.0                          # perturbation: uniform in [-step, step] per parameter
+    chains = 8                          # basin-hopping chains, run as one batch
+    steps = 40                          # basin-hopping steps per chain
+    step = 1.0                          # first perturbation: uniform in [-step, step] per parameter (adapted)
     temperature = 0.1                   # Metropolis temperature (loss units)
     bound = 1.0                         # chains start uniform in [-bound, bound]^D
-    budget = 20                         # transition-state searches per (N_h, lambda)
+    budget = 30                         # transition-state searches per (N_h, lambda)
     gtol = 1e-7                         # gradient norm below which a point is stationary
     seed = 0
 """
@@ -41,8 +41,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULTS = {"hidden": [1, 2, 3], "l2": [1e-1, 1e-2, 1e-3], "chains": 4, "steps": 20, "step": 1.0,
-            "temperature": 0.1, "bound": 1.0, "budget": 20, "gtol": 1e-7, "seed": 0}
+DEFAULTS = {"hidden": [1, 2, 3], "l2": [1e-1, 1e-2, 1e-3], "chains": 8, "steps": 40, "step": 1.0,
+            "temperature": 0.1, "bound": 1.0, "budget": 30, "gtol": 1e-7, "seed": 0}
 CHECKS = {
     "hidden": (lambda v: isinstance(v, list) and v and all(isinstance(h, int) and h >= 1 for h in v)
                and len(set(v)) == len(v), "a list of distinct integers >= 1"),
