@@ -62,7 +62,10 @@ def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str =
     fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 2), 4.5), constrained_layout=True)
     values = minima[color].to_numpy(float) if color else None
     cmap = plt.cm.viridis
-    norm = matplotlib.colors.Normalize(np.nanmin(values), np.nanmax(values)) if color and n else None
+    norm = None
+    if color and n:
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        norm = matplotlib.colors.Normalize(low - 0.5, high + 0.5) if low == high else matplotlib.colors.Normalize(low, high)
     leaf_color = (lambda i: cmap(norm(values[i]))) if color else (lambda i: "k")
     members = {i: [i] for i in range(n)}
     for k, (a, b, height, _) in enumerate(z):
