@@ -152,7 +152,7 @@ class Curve:
             raise NonFiniteCurveError(f"{self.name}: the trained curve has non-finite losses at "
                                       f"t = {np.linspace(0, 1, self.points)[~np.isfinite(losses)].round(3).tolist()}")
         return Path(self.name, controls, energy.values(controls), losses, params,
-                    [float(h) for h in history.numpy()])
+                    [float(h) for h in history.numpy()], int(failures))
 
 
 @dataclass(frozen=True)

@@ -208,14 +208,15 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
         history = tf.TensorArray(dtype, size=0, dynamic_size=True)
         state = (tf.constant(0), pivots, values, grads, pivots, values, grads, tf.zeros_like(force), dt0,
                  tf.constant(s.alpha, dtype), tf.constant(0), cap0, tf.constant(0), tf.constant(False), history,
-                 tf.constant(False))
+                 tf.constant(False), tf.constant(0))
 
         def cond(step, *rest):
             return (step < steps) & tf.logical_not(rest[12]) & (rest[11] <= retries)
 
         def body(step, pivots, values, grads, good, good_values, good_grads, velocity, dt, alpha, positive,
-                 cap, failures, done, history, climbing):
+                 cap, failures, done, history, climbing, recovered):
             ok = finite(values, grads)
+            recovered += tf.where(ok, 0, 1)
             pivots = tf.where(ok, pivots, good)
             values, grads = tf.where(ok, values, good_values), tf.where(ok, grads, good_grads)
             failures = tf.where(ok, 0, failures + 1)  # consecutive failures at this step
@@ -243,12 +244,12 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
             moved = tf.where(done, pivots, moved)
             new_values, new_grads = evaluate(moved[1:-1])
             return (step + 1, moved, new_values, new_grads, pivots, values, grads, velocity, dt, alpha, positive,
-                    cap, failures, done, history, climbing)
+                    cap, failures, done, history, climbing, recovered)
 
         out = tf.while_loop(cond, body, state)
         step, pivots, values, grads, good, good_values, good_grads = out[:7]
         ok = finite(values, grads)
-        return (tf.where(ok, pivots, good), scale, out[12], out[13], step, out[14].stack())
+        return (tf.where(ok, pivots, good), scale, out[12], out[13], step, out[14].stack(), out[16])
 
     return run
 
@@ -256,12 +257,14 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, steps_con
 
 def relax(energy: Energy, pivots: np.ndarray, steps: int, spring: float | None = None, climb: bool = False,
           control: Steps = Steps(), tol: float = 1e-4, retries: int = 8, end_losses=None,
-          history: list | None = None, where: str = "", unit: float = 0.0) -> tuple[np.ndarray, float]:
+          history: list | None = None, where: str = "", unit: float = 0.0,
+          stats: dict | None = None) -> tuple[np.ndarray, float]:
     """Up to ``steps`` NEB steps on the interior pivots of ``pivots`` [P, D], in one compiled loop.
 
     Stops early when the largest force on a pivot is below ``tol`` times the force unit: with FIRE
     ``unit``, or when it is 0 the starting band's largest force; with SGD 1. Appends each step's
-    highest pivot loss to ``history``. Returns (pivots, the force unit used).
+    highest pivot loss to ``history`` and the number of non-finite steps it recovered from to
+    ``stats["recoveries"]``. Returns (pivots, the force unit used).
     """
     import tensorflow as tf
 
@@ -277,7 +280,7 @@ def relax(energy: Energy, pivots: np.ndarray, steps: int, spring: float | None =
     if not np.isfinite(start_values).all() or not np.isfinite(ends).all():
         raise NonFiniteBandError(f"{where}the starting band has a non-finite loss at pivot(s) "
                                  f"{np.flatnonzero(~np.isfinite(np.r_[ends[0], start_values, ends[1]])).tolist()}")
-    out, unit, failures, _, taken, trace = energy.programs[key](
+    out, unit, failures, _, taken, trace, recovered = energy.programs[key](
         tf.constant(pivots, dtype), tf.constant(ends, dtype), tf.constant(steps), tf.constant(tol, dtype),
         tf.constant(retries), tf.constant(unit, dtype))
     taken = int(taken)
@@ -288,6 +291,8 @@ def relax(energy: Energy, pivots: np.ndarray, steps: int, spring: float | None =
                                  f"{retries} retries with halved steps; the last finite band is lost")
     if history is not None:
         history.extend(trace.numpy().astype(np.float64).tolist())
+    if stats is not None:
+        stats["recoveries"] = stats.get("recoveries", 0) + int(recovered)
     return out.numpy().astype(np.float64), float(unit)
 
 
@@ -299,11 +304,11 @@ def dense(energy: Energy, pivots: np.ndarray):
     return points, energy.values(points)
 
 
-def finish(energy: Energy, pivots: np.ndarray, history: list, method: str) -> Path:
+def finish(energy: Energy, pivots: np.ndarray, history: list, method: str, stats: dict) -> Path:
     params, losses = dense(energy, pivots)
     if not np.isfinite(losses).all():
         raise NonFiniteBandError(f"{method}: the relaxed band has non-finite losses between its pivots")
-    return Path(method, pivots, losses[::DENSE + 1], losses, params, history)
+    return Path(method, pivots, losses[::DENSE + 1], losses, params, history, stats.get("recoveries", 0))
 
 
 def insert_pivots(pivots: np.ndarray, params: np.ndarray, losses: np.ndarray, threshold: float,
@@ -357,9 +362,10 @@ class NEB:
         band = line(start, end, self.pivots + 2) if initial is None else np.asarray(initial, np.float64)
         history: list = []
         spring = self.spring if self.band == "spring" else None
+        stats: dict = {}
         band, _ = relax(energy, band, self.steps, spring, self.climb, _control(self), self.tol, history=history,
-                        where="neb: ")
-        return finish(energy, band, history, self.name)
+                        where="neb: ", stats=stats)
+        return finish(energy, band, history, self.name, stats)
 
 
 @dataclass(frozen=True)
@@ -388,17 +394,17 @@ class AutoNEB:
         ends = energy.values(band[[0, -1]])
         history: list = []
         spring = self.spring if self.band == "spring" else None
-        unit = 0.0  # FIRE's force unit: the first cycle's starting band, kept for all cycles
+        unit, stats = 0.0, {}  # FIRE's force unit: the first cycle's starting band, kept for all cycles
         for cycle, (lr, steps) in enumerate(self.schedule):
             control = Steps(self.optimizer, self.max_step, lr=lr, momentum=self.momentum)
             band, unit = relax(energy, band, steps, spring, self.climb, control, self.tol, end_losses=ends,
-                               history=history, where=f"autoneb cycle {cycle + 1}: ", unit=unit)
+                               history=history, where=f"autoneb cycle {cycle + 1}: ", unit=unit, stats=stats)
             if cycle + 1 < len(self.schedule):
                 params, losses = dense(energy, band)
                 if not np.isfinite(losses).all():
                     raise NonFiniteBandError(f"autoneb cycle {cycle + 1}: non-finite losses between pivots")
                 band = insert_pivots(band, params, losses, self.threshold, self.max_pivots)
-        return finish(energy, band, history, self.name)
+        return finish(energy, band, history, self.name, stats)
 
 
 def neb(loss, start, end, **settings) -> Path:

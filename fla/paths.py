@@ -83,7 +83,7 @@ class Path:
     ``dense_params`` [M, D] and ``dense_losses`` [M]: the path evaluated densely from the first
     minimum to the second (NEB: 9 points between neighbouring pivots; curves: 61 values of t).
     ``history``: the optimisation's trace (NEB: each step's highest pivot loss; curves: each step's
-    mean loss over its t batch).
+    mean loss over its t batch). ``recoveries``: the non-finite steps the method went back from.
     """
 
     method: str
@@ -92,6 +92,7 @@ class Path:
     dense_losses: np.ndarray
     dense_params: np.ndarray = field(repr=False)
     history: list = field(default_factory=list, repr=False)
+    recoveries: int = 0
 
     @property
     def saddle_loss(self) -> float:

@@ -204,7 +204,11 @@ def test_a_step_into_nan_is_retried_with_shorter_steps():
     energy = Energy(nan_on_calls(f, lambda n: ((n >= 10) & (n < 14)) | (n == 30)), tf.float64)
     path = neb(energy, a, b, climb=True)  # 4 failures in a row at step ~8, one more later
     assert np.isfinite(path.points).all() and np.isfinite(path.dense_losses).all() and np.isfinite(path.history).all()
-    assert path.saddle_loss == pytest.approx(value, rel=1e-3)
+    assert path.saddle_loss == pytest.approx(value, rel=1e-3) and path.recoveries == 5
+    walled = Energy(lambda t: tf.where(t[:, 0] > 0.7, tf.constant(np.nan, t.dtype), f(t)), tf.float64)
+    path = neb(walled, a, b, climb=True, optimizer="sgd", lr=3e-3, max_step=0.5)  # steps that overshoot into NaN
+    assert path.recoveries > 0 and (path.points[:, 0] <= 0.7).all() and np.isfinite(path.dense_losses).all()
+    assert path.losses.max() == pytest.approx(value, rel=1e-3)
 
 
 def test_a_band_that_cannot_leave_nan_is_an_error_naming_the_step():
