@@ -118,10 +118,21 @@ def training(fn, dtype, kind: str, bends: int, batch: int):
 
 
 
+@dataclass(frozen=True)
 class Curve:
-    """Shared by :class:`Bezier` and :class:`PolyChain`: training and evaluation of a curve."""
+    """Shared by :class:`Bezier` and :class:`PolyChain`: their settings, training and evaluation."""
 
     kind = ""
+    bends: int = option(1, "trainable points (Bezier: control points, 1 = quadratic)", "int>=1")
+    steps: int = option(1000, "training steps", "int>=1")
+    batch: int = option(16, "values of t per step (stratified), evaluated in one call", "int>=1")
+    lr: float = option(0.01, "Adam learning rate, x |b - a| / sqrt(D) per coordinate", "float>0")
+    points: int = option(61, "values of t the trained curve is evaluated at", "int>=2")
+    seed: int = option(0, "seed of the draws of t", "int>=0")
+    retries: int = option(8, "non-finite steps tolerated (each halves the learning rate)", "int>=0")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     def weights(self, t: np.ndarray) -> np.ndarray:
         return (bezier_weights if self.kind == "bezier" else polychain_weights)(t, self.bends)
@@ -161,15 +172,6 @@ class Bezier(Curve):
 
     name = "bezier"
     kind = "bezier"
-    bends: int = option(1, "trainable control points (1 = quadratic)", "int>=1")
-    steps: int = option(1000, "training steps", "int>=1")
-    batch: int = option(16, "values of t per step (stratified), evaluated in one call", "int>=1")
-    lr: float = option(0.01, "Adam learning rate, x |b - a| / sqrt(D) per coordinate", "float>0")
-    points: int = option(61, "values of t the trained curve is evaluated at", "int>=2")
-    seed: int = option(0, "seed of the draws of t", "int>=0")
-    retries: int = option(8, "non-finite steps tolerated (each halves the learning rate)", "int>=0")
-
-    __post_init__ = validate
 
 
 @dataclass(frozen=True)
@@ -178,12 +180,3 @@ class PolyChain(Curve):
 
     name = "polychain"
     kind = "polychain"
-    bends: int = option(1, "trainable bend points", "int>=1")
-    steps: int = option(1000, "training steps", "int>=1")
-    batch: int = option(16, "values of t per step (stratified), evaluated in one call", "int>=1")
-    lr: float = option(0.01, "Adam learning rate, x |b - a| / sqrt(D) per coordinate", "float>0")
-    points: int = option(61, "values of t the trained curve is evaluated at", "int>=2")
-    seed: int = option(0, "seed of the draws of t", "int>=0")
-    retries: int = option(8, "non-finite steps tolerated (each halves the learning rate)", "int>=0")
-
-    __post_init__ = validate

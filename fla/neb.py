@@ -329,47 +329,51 @@ def insert_pivots(pivots: np.ndarray, params: np.ndarray, losses: np.ndarray, th
     return np.array(new)
 
 
-def _band_checks(self) -> None:
-    validate(self)
-    if self.band == "spring" and not self.spring > 0:
-        raise ConfigError(f"{self.name}: band 'spring' needs spring > 0, got {self.spring!r}")
+@dataclass(frozen=True)
+class Band:
+    """The settings every band method shares: the band's kind and its step control."""
 
+    band: str = option("string", "string (equal respacing) or spring", BANDS)
+    spring: float = option(1.0, "spring constant k (band = spring)", "float>0")
+    optimizer: str = option("fire", "fire (scale-free, default) or sgd", OPTIMIZERS)
+    tol: float = option(1e-4, "stop when max force < tol (relative with fire)", "float>0")
+    max_step: float = option(0.05, "most a pivot moves per step, x |b - a|; 0 = no cap", "float>=0")
+    momentum: float = option(0.9, "sgd momentum", "[0,1)")
 
-def _control(self) -> Steps:
-    return Steps(self.optimizer, self.max_step, lr=self.lr, momentum=self.momentum)
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.band == "spring" and not self.spring > 0:
+            raise ConfigError(f"{self.name}: band 'spring' needs spring > 0, got {self.spring!r}")
+
+    @property
+    def spring_constant(self) -> float | None:
+        return self.spring if self.band == "spring" else None
+
+    def control(self, lr: float) -> Steps:
+        return Steps(self.optimizer, self.max_step, lr=lr, momentum=self.momentum)
 
 
 @dataclass(frozen=True)
-class NEB:
+class NEB(Band):
     """Nudged elastic band from the straight line with ``pivots`` interior pivots."""
 
     name = "neb"
     pivots: int = option(10, "interior pivots", "int>=0")
     steps: int = option(2000, "most steps", "int>=1")
     climb: bool = option(False, "climbing image at the highest pivot", "bool")
-    band: str = option("string", "string (equal respacing) or spring", BANDS)
-    spring: float = option(1.0, "spring constant k (band = spring)", "float>0")
-    optimizer: str = option("fire", "fire (scale-free, default) or sgd", OPTIMIZERS)
-    tol: float = option(1e-4, "stop when max force < tol (relative with fire)", "float>0")
-    max_step: float = option(0.05, "most a pivot moves per step, x |b - a| (fire); 0 = no cap", "float>=0")
     lr: float = option(0.01, "sgd learning rate", "float>0")
-    momentum: float = option(0.9, "sgd momentum", "[0,1)")
-
-    __post_init__ = _band_checks
 
     def connect(self, energy: Energy, start, end, initial: np.ndarray | None = None) -> Path:
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()
         band = line(start, end, self.pivots + 2) if initial is None else np.asarray(initial, np.float64)
-        history: list = []
-        spring = self.spring if self.band == "spring" else None
-        stats: dict = {}
-        band, _ = relax(energy, band, self.steps, spring, self.climb, _control(self), self.tol, history=history,
-                        where="neb: ", stats=stats)
+        history, stats = [], {}
+        band, _ = relax(energy, band, self.steps, self.spring_constant, self.climb, self.control(self.lr), self.tol,
+                        history=history, where="neb: ", stats=stats)
         return finish(energy, band, history, self.name, stats)
 
 
 @dataclass(frozen=True)
-class AutoNEB:
+class AutoNEB(Band):
     """AutoNEB (Draxler et al. 2018): NEB cycles from ``schedule``, pivots inserted between them."""
 
     name = "autoneb"
@@ -378,26 +382,16 @@ class AutoNEB:
     threshold: float = option(0.2, "insert where the loss rises above the line by > threshold x range", "float>0")
     max_pivots: int = option(50, "most pivots", "int>=2")
     climb: bool = option(True, "climbing image at the highest pivot", "bool")
-    band: str = option("string", "string (equal respacing) or spring", BANDS)
-    spring: float = option(1.0, "spring constant k (band = spring)", "float>0")
-    optimizer: str = option("fire", "fire (scale-free, default) or sgd", OPTIMIZERS)
-    tol: float = option(1e-4, "a cycle stops when max force < tol (relative with fire)", "float>0")
-    max_step: float = option(0.05, "most a pivot moves per step, x |b - a| (fire); 0 = no cap", "float>=0")
-    lr: float = option(0.01, "unused: sgd takes each cycle's learning rate from the schedule", "float>0")
-    momentum: float = option(0.9, "sgd momentum", "[0,1)")
-
-    __post_init__ = _band_checks
 
     def connect(self, energy: Energy, start, end) -> Path:
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()
         band = line(start, end, self.pivots + 2)
         ends = energy.values(band[[0, -1]])
         history: list = []
-        spring = self.spring if self.band == "spring" else None
         unit, stats = 0.0, {}  # FIRE's force unit: the first cycle's starting band, kept for all cycles
         for cycle, (lr, steps) in enumerate(self.schedule):
-            control = Steps(self.optimizer, self.max_step, lr=lr, momentum=self.momentum)
-            band, unit = relax(energy, band, steps, spring, self.climb, control, self.tol, end_losses=ends,
+            band, unit = relax(energy, band, steps, self.spring_constant, self.climb, self.control(lr), self.tol,
+                               end_losses=ends,
                                history=history, where=f"autoneb cycle {cycle + 1}: ", unit=unit, stats=stats)
             if cycle + 1 < len(self.schedule):
                 params, losses = dense(energy, band)
