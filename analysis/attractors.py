@@ -167,11 +167,7 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
     index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
     without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another loss
     than the one sampled, so the verdict says only what it reaches (minimum, saddle, not converged)."""
-    import json
-
-    import pyarrow.parquet as pq
-
-    from fla.store import ENDPOINTS, RUN_JSON, configurations
+    import logging
 
     table = table.copy()
     for column in VERIFIED_COLUMNS:
@@ -179,6 +175,22 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
     table["l2"] = l2
     if table.empty:
         return table
+    quiet = logging.getLogger("tensorflow")  # one objective per architecture: TF's retracing notices are expected
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return _verify(run_dir, table, l2, representatives, grad_threshold, data_dir)
+    finally:
+        quiet.setLevel(level)
+
+
+def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from fla.store import ENDPOINTS, RUN_JSON, configurations
+
     picks: dict = {}  # architecture -> (config, [(attractor row, params)])
     plain: dict = {}
     for folder in configurations(run_dir)[0]:
