@@ -212,8 +212,10 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
     for arch, (config, entry) in picks.items():
         if not entry:
             continue
-        floors = np.array([table.loc[row, "loss_min"] - max(ESCAPE_GAP[0], ESCAPE_GAP[1] * abs(table.loc[row, "loss_min"]))
-                           for row, _ in entry]) if not l2 else np.full(len(entry), -np.inf)  # (other loss)
+        lowest = np.array([table.loc[row, "loss_min"] for row, _ in entry], np.float64)
+        floors = lowest - np.maximum(ESCAPE_GAP[0], ESCAPE_GAP[1] * np.abs(lowest))
+        if l2:
+            floors[:] = -np.inf  # another loss than the one sampled: no escape test
         result = quench_points(architecture_objective(config, l2, data_dir) if l2 else plain[arch],
                                np.stack([p for _, p in entry]), floors)
         result["row"] = [row for row, _ in entry]

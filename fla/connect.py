@@ -183,7 +183,8 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     basin = asymptotic(losses) if not settings["l2"] else np.zeros(len(polished), bool)
     if basin.all():
         raise ConfigError(f"all {len(basin)} polished points lie in one asymptotic basin (loss below "
-                          f"{ASYMPTOTIC_LOSS:g}, approached as the weights grow: no isolated minima); connect with --l2 "
+                          f"{ASYMPTOTIC_LOSS:g}, approached as the weights grow: no isolated minima); "
+                          "connect with --l2 "
                           "LAMBDA (e.g. 1e-4) for the minima of the regularised loss")
     grown = np.linalg.norm(polished, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-300)
     asymptotic_basin = {"points": int(basin.sum()),

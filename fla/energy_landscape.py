@@ -126,8 +126,8 @@ def connected_units(network: MLP, theta: np.ndarray) -> np.ndarray:
 def auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Area under the ROC curve [B] of scores [B, N] for binary labels [N] (Mann-Whitney, ties 1/2)."""
     pos, neg = scores[:, labels == 1], scores[:, labels == 0]
-    wins = (pos[:, :, None] > neg[:, None, :]).mean(axis=(1, 2)) + 0.5 * (pos[:, :, None] == neg[:, None, :]).mean(axis=(1, 2))
-    return wins
+    above, ties = pos[:, :, None] > neg[:, None, :], pos[:, :, None] == neg[:, None, :]
+    return above.mean(axis=(1, 2)) + 0.5 * ties.mean(axis=(1, 2))
 
 
 def hessian_eigenvalues(f, theta: np.ndarray) -> np.ndarray:
@@ -258,6 +258,8 @@ def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, tru
 
     for _ in range(max_iter):
         grad, hess = state(x)
+        if not (np.isfinite(grad).all() and np.isfinite(hess).all()):
+            return x, float("nan"), np.full(len(x), np.nan), float("inf")  # the search fails, named by its caller
         if np.linalg.norm(grad) < gtol:
             break
         values, vectors = np.linalg.eigh(hess)
@@ -286,6 +288,8 @@ def transition_state(db: Database, f, a: int, b: int, gtol: float = 1e-7, pivots
     path = NEB(pivots=pivots, climb=True, steps=5000, tol=1e-5).connect(energy, start, end)
     top = path.points[1 + int(np.argmax(path.losses[1:-1]))] if len(path.points) > 2 else path.saddle_params
     x, loss, eigs, gnorm = refine_saddle(f, top, gtol=min(gtol, 1e-9) * 10)
+    if not np.isfinite(gnorm):
+        return {"found": False, "reason": "non-finite loss or gradient during refinement", "a": a, "b": b}
     negative, zero = index_of(eigs[None])
     if gnorm > gtol or negative[0] != 1:
         reason = f"index {negative[0]}" if gnorm <= gtol else "refinement did not converge"

@@ -6,7 +6,8 @@ eigenvalues, AUC on the four training patterns, connected hidden units, times fo
 parameters), ``transition_states.parquet`` (loss, Hessian index and eigenvalues, the two minima it
 connects, parameters) and ``landscape.json`` (settings, counts, time, and each file's size and
 SHA-256), written last. Run again, the study skips every folder whose files verify against its
-``landscape.json`` and whose settings equal the study's, and redoes the others. The study table
+``landscape.json`` and whose settings equal the study's, and redoes the others; a second live
+``fla landscape`` on the same folder is refused (the sweep's lock). The study table
 ``counts.csv`` holds the numbers of minima and transition states per (N_h, lambda) and their ratio.
 
 Study keys (all optional):
@@ -167,8 +168,16 @@ def write_table(path: Path, table: pa.Table) -> None:
 
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
     """Every (N_h, lambda) of the study, skipping those already done and verified; writes counts.csv."""
+    from .sweep import sweep_lock
+
     study = load_study(study_path)
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(out):  # one writer per study folder, as for sweeps
+        return _run_study(study, out, quiet)
+
+
+def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
     rows, done = [], 0
     for hidden in study["hidden"]:
         for l2 in study["l2"]:

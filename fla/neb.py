@@ -49,7 +49,7 @@ non-finite recovery) is one ``tf.while_loop`` in one compiled function, so it ru
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

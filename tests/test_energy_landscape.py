@@ -130,3 +130,14 @@ def test_alignment_finds_the_nearest_equivalent_copy():
     assert f(aligned[None]).numpy()[0] == pytest.approx(f(copy[None]).numpy()[0], rel=1e-12)
     other = np.random.default_rng(4).normal(size=network.n_params)
     assert np.linalg.norm(align(network, theta, other) - theta) <= np.linalg.norm(other - theta) + 1e-12
+
+
+def test_a_second_study_on_the_same_folder_is_refused(tmp_path, capsys):
+    from fla.sweep import sweep_lock
+    study = tmp_path / "study.toml"
+    study.write_text("hidden = [1]\nl2 = [1e-1]\nchains = 1\nsteps = 0\nbudget = 0\n")
+    (tmp_path / "out").mkdir()
+    with sweep_lock(tmp_path / "out"):
+        assert main(["landscape", str(study), "--out", str(tmp_path / "out")]) == 2
+    assert "is being written by another sweep" in capsys.readouterr().err
+    assert main(["landscape", str(study), "--out", str(tmp_path / "out"), "-q"]) == 0
