@@ -97,13 +97,13 @@ def connection_sections(folder: Path, name) -> list:
     title = str(name)
     table1 = [(f"Table 1 (Draxler et al.): minima and saddles of {title}", None, pd.read_csv(folder / "table1.csv"))
               ] if (folder / "table1.csv").is_file() else []
+    profiles = [(f"Loss along the paths of {title}: straight line and each method, per pair",
+                 png(path_profiles(paths, title)), comparison_table(paths))] if "method" in paths else [
+        (f"No paths in {title} (one minimum, or a budget of 0)", None, None)]
     return table1 + [
         (f"Minima of {title}", None, minima.drop(columns=["params"])),
         (f"Disconnectivity graph of {title}", png(disconnectivity_graph(minima, tree, title)), None),
-        (f"Loss along the paths of {title}: straight line and each method, per pair", png(path_profiles(paths, title)),
-         comparison_table(paths)),
-        (f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree),
-    ]
+    ] + profiles + [(f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree)]
 
 
 def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=None, color="curvature",

@@ -144,3 +144,14 @@ def test_polishing_never_steps_into_nan():
     assert np.isfinite(minima).all() and np.isfinite(losses).all() and np.isfinite(grads).all()
     assert minima[0, 0] <= 0.5
     np.testing.assert_allclose(minima[1], MUELLER_BROWN["minima"]["A"][0], atol=1e-4)
+
+
+def test_a_connection_run_without_paths_is_reported(tmp_path):
+    from analysis.report import write_report
+    run = tmp_path / "run"
+    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=4, steps=30, hessian="none"),
+           run, quiet=True)
+    (tmp_path / "c.toml").write_text("budget = 0\n")
+    assert main(["connect", str(run), "--config", str(tmp_path / "c.toml"), "--l2", "1e-2", "--out",
+                 str(run / "connect"), "-q"]) == 0
+    assert "No paths in connect" in write_report(run).read_text()
