@@ -158,10 +158,10 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
                       grad_threshold: float = 0.01, data_dir=None) -> pd.DataFrame:
     """``table`` (from :func:`attractor_table`) with what quenches find.
 
-    Representatives: the walk endpoints (endpoints.parquet, the parameters after each walk's last
-    step) whose loss, recomputed in float64 without the L2 term, lies in the attractor's loss range
-    and whose gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor,
-    lowest walk first. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of
+    Representatives: the run's recorded stationary points when it kept parameters (--record-params),
+    else the walk endpoints (endpoints.parquet, the parameters after each walk's last step), whose
+    loss, recomputed in float64 without the L2 term, lies in the attractor's loss range and whose
+    gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of
     an architecture's in one batch); ``verified`` is the most common verdict of
     :func:`classify_quench`, with the median quenched loss and drop, and the most common Hessian
     index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
@@ -184,12 +184,28 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
         quiet.setLevel(level)
 
 
+def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
+    """Parameter vectors a configuration offers for quenching: its recorded stationary points when the
+    run kept parameters (--record-params), then its walk endpoints; float64 [B, D]."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from fla.store import ENDPOINTS, POINTS
+
+    parts = []
+    if config.get("record_params"):
+        recorded = pq.read_table(folder / POINTS, columns=["params"],
+                                 filters=pc.field("grad_norm") < grad_threshold).column("params").drop_null()
+        if len(recorded):
+            parts.append(np.stack(recorded.to_pylist()))
+    parts.append(np.stack(pq.read_table(folder / ENDPOINTS, columns=["params"]).column("params").to_pylist()))
+    return np.concatenate(parts).astype(np.float64)
+
+
 def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
     import json
 
-    import pyarrow.parquet as pq
-
-    from fla.store import ENDPOINTS, RUN_JSON, configurations
+    from fla.store import RUN_JSON, configurations
 
     picks: dict = {}  # architecture -> (config, [(attractor row, params)])
     plain: dict = {}
@@ -198,8 +214,7 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
         arch = (config["problem"], config.get("target"), config["width"], config["depth"])
         if arch not in plain:
             plain[arch] = architecture_objective(config, 0.0, data_dir)
-        params = np.stack(pq.read_table(folder / ENDPOINTS, columns=["params"]).column("params").to_pylist())
-        params = params.astype(np.float64)
+        params = candidates(folder, config, grad_threshold)
         losses = plain[arch](params).numpy()
         grads = np.linalg.norm(plain[arch].gradient(params).numpy(), axis=1)
         rows = table[np.logical_and.reduce([table[k] == config[k] for k in CONFIGURATION])]

@@ -133,3 +133,17 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
     assert classify_quench(0.3, 0.1, 1e-9, 0.0, 0) == "loss decreases (plateau or saddle region)"
     assert classify_quench(0.0, 0.5, 1e-3, 0.0, None) == "not converged"
     assert classify_quench(0.0, 0.5, 1e-9, 1e-3, 2) == "saddle (index 2)"
+
+
+def test_recorded_points_let_every_attractor_be_verified(tmp_path):
+    """With --record-params the stationary points themselves are quenched, so attractors that no walk
+    ends in (passed through mid-walk) are verified too."""
+    from analysis.attractors import verify_attractors
+    from fla.sample import SampleConfig, sample
+
+    config = dict(problem="xor", width=2, depth=1, granularity="micro", bound=1.0, walks=30, steps=400, hessian="none")
+    sample(SampleConfig(**config), tmp_path / "ends", quiet=True)
+    sample(SampleConfig(**config, record_params=True), tmp_path / "points", quiet=True)
+    ends = verify_attractors(tmp_path / "ends", attractor_table(open_run(tmp_path / "ends")))
+    points = verify_attractors(tmp_path / "points", attractor_table(open_run(tmp_path / "points")))
+    assert points.verified.notna().all() and points.verified.notna().sum() > ends.verified.notna().sum()
