@@ -43,9 +43,14 @@ is on by default (``climb=True``) so that the highest pivot converges to the sad
 The whole relaxation (evaluation, tangents, forces, springs or respacing, climbing image, optimiser,
 non-finite recovery) is one ``tf.while_loop`` in one compiled function, so it runs on a GPU unchanged.
 
+A path's ``saddle_loss`` is the highest loss along the piecewise-linear band (its dense points), a
+true maximum along the returned path; with a climbing image ``path.losses.max()`` is the climbing
+pivot's loss, the saddle estimate. In many dimensions chords between pivots can rise above the
+saddle (MNIST 784-10-10, 10 pivots: 0.0242 against 0.0188), so AutoNEB's pivot insertion matters.
+
     >>> path = NEB(pivots=10, climb=True).connect(Energy(loss), start, end)
     >>> path = neb(loss, start, end, climb=True)          # the same
-    >>> path.saddle_loss, path.length
+    >>> path.saddle_loss, path.losses.max(), path.length
 """
 from __future__ import annotations
 
