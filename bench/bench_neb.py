@@ -59,7 +59,7 @@ def run_defaults(name, f, a, b, reference=None):
         per_step = np.full(steps, (len(path.points) - 2) if label == "neb climb" else energy.evaluations / max(steps, 1))
         reach = evaluations_to_saddle(path.history, per_step, ref)
         print(f"  {name:34s} {label:10s} to 1e-3: {str(reach):>7s} evaluations; stopped after {steps:5d} steps, "
-              f"{energy.evaluations:7d} evaluations, {dt:5.2f} s; climbing image {path.losses.max():.7g} "
+              f"{energy.evaluations:7d} evaluations, {len(path.points)} points, {dt:5.2f} s; climbing image {path.losses.max():.7g} "
               f"(rel. error {abs(path.losses.max() - ref) / abs(ref):.1e}), dense max {path.saddle_loss:.7g}")
 
 
