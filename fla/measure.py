@@ -77,10 +77,14 @@ def hessians(objective, params: np.ndarray, x, y):
     import tensorflow as tf
 
     if id(objective) not in _HESSIANS:
-        _HESSIANS[id(objective)] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y)[3],
+        _HESSIANS[id(objective)] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y),
                                                            reduce_retracing=True))
-    return _HESSIANS[id(objective)][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
+    hess = _HESSIANS[id(objective)][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
                                        tf.constant(y, tf.int32))
+    if hess.shape != (len(params), objective.n_params, objective.n_params):
+        raise RuntimeError(f"internal error: Hessians of shape {hess.shape} for {len(params)} points of D = "
+                           f"{objective.n_params}")
+    return hess
 
 
 def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:

@@ -115,7 +115,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     from .measure import curvature_columns, selected_rows
 
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
-    program = walk_program(network, problem, config.record_params or p.keep_params, p.batching, config.batch_size)
+    program = walk_program(network, problem, p.batching, config.batch_size)
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
@@ -125,8 +125,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
                  "step_size": p.step_size, "seed": config.seed}
     writers = [PartWriter(out / POINTS, POINT_SCHEMA, meta), PartWriter(out / ENDPOINTS, ENDPOINT_SCHEMA, meta)]
     points, endpoints = writers
-    keep_params = config.record_params or p.keep_params
-    block = steps_per_block(p, keep_params)
+    blocks = step_blocks(p, config.record_params)
     bar = tqdm(total=(hi - lo) * p.steps, unit="step", disable=quiet, desc=f"{config.problem} {network.name}")
     nonfinite = [0]
 
@@ -135,8 +134,10 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         nonfinite[0] += int((~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum())
         if p.hessian != "none":
             rows = selected_rows(p, columns["step"], columns["grad_norm"])
+            if len(rows) and "params" not in rec:
+                raise RuntimeError(f"internal error: steps {step0}..{step0 + s - 1} were walked without their points")
             patterns = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
-            params = rec["params"].reshape(s * n, -1)[rows]
+            params = rec["params"].reshape(s * n, -1)[rows] if len(rows) else np.zeros((0, p.n_params), np.float32)
             columns.update(curvature_columns(p.hessian, params, patterns, s * n, rows, program.objective, config))
         if not config.record_params:
             columns.pop("params", None)
@@ -147,11 +148,10 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         for first in range(lo, hi, p.chunk):
             n = min(p.chunk, hi - first)
             theta = streams.start_points(config.seed, first, n, p.n_params, config.bound)
-            for step0 in range(0, p.steps, block):
-                s = min(block, p.steps - step0)
+            for step0, s, with_params in blocks:
                 train_idx, test_idx = shared_batches(config, p, problem, step0, s)
                 theta, rec = program.run(theta, p.step_size, config.seed, first, step0, s, train_idx, test_idx,
-                                         width=p.chunk)
+                                         width=p.chunk, record_params=with_params)
                 if pending is not None:
                     pending.result()  # at most one block waits: bounded memory, rows in order
                 pending = pool.submit(record, rec, first, n, step0, s, train_idx)
@@ -181,10 +181,29 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     return manifest
 
 
-def steps_per_block(p: Plan, keep_params: bool) -> int:
+def steps_per_block(p: Plan, keep_params: bool, steps: int | None = None) -> int:
     """Steps per compiled call: at most BLOCK_BYTES returned, and at least PIPELINE_BLOCKS blocks."""
     per_step_bytes = 4 * (8 + p.n_params * keep_params)
-    return max(1, min(-(-p.steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
+    steps = p.steps if steps is None else steps
+    return max(1, min(-(-steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
+
+
+def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
+    """(first step, steps, whether the call returns the points) of each compiled call of a chunk.
+
+    Points are returned only where they are recorded or measured: with curvature at each walk's last
+    step alone (Lanczos' default), the other steps run without returning them (for 2-20-20-20-1,
+    a third of the step's time went to copying points nobody reads). The walk is the same either way."""
+    from .config import parse_hessian_at
+
+    def split(start: int, stop: int, keep: bool) -> list:
+        size = steps_per_block(p, keep, stop - start)
+        return [(t, min(size, stop - t), keep) for t in range(start, stop, size)]
+
+    last_only = p.keep_params and not record_params and parse_hessian_at(p.hessian_at)[0] == "last"
+    if last_only and p.steps > 1:
+        return split(0, p.steps - 1, False) + [(p.steps - 1, 1, True)]
+    return split(0, p.steps, record_params or p.keep_params)
 
 
 def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
@@ -216,18 +235,19 @@ def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem)
 _PROGRAMS: dict = {}
 
 
-def walk_program(network, problem, record_params: bool, batching: str, batch_size: int):
+def walk_program(network, problem, batching: str, batch_size: int):
     """The compiled walk program for this network and problem, built once per process.
 
-    A sweep runs many configurations (seeds, bounds, granularities) of one architecture in a
-    worker; they share the program and so its XLA compilation (seconds) per input shape.
+    A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
+    architecture in a worker; they share the program and so its XLA compilation (seconds) per input
+    shape (whether a call returns the points is chosen per call).
     """
     from .objective import Objective
     from .walks import WalkProgram
 
-    key = (network, id(problem), record_params, batching, batch_size)
+    key = (network, id(problem), batching, batch_size)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = WalkProgram(Objective(network, problem), record_params, batching, batch_size)
+        _PROGRAMS[key] = WalkProgram(Objective(network, problem), False, batching, batch_size)
     return _PROGRAMS[key]
 
 

@@ -91,7 +91,7 @@ class Task:
     path: Path
     walk_range: tuple[int, int] | None  # None: the whole configuration, unsharded
     walk_steps: int
-    cost: float  # relative work, for balancing workers: walk steps, times the cost of full spectra
+    cost: float  # estimated work in microseconds (walk steps times point_cost), for balancing workers
 
     @property
     def architecture(self) -> tuple:
@@ -169,8 +169,7 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
     spec = problem_spec(config.problem, config.target)
     p = plan(config, spec.sizes, spec.batch_size is None)
     path = out / config_name(config)
-    # measured on the quick study: full spectra at every point cost about (1 + D^2 / 400) walk steps each
-    weight = 1 + p.n_params ** 2 / 400 if p.hessian in ("exact", "blocks") and p.hessian_at == "all" else 1
+    weight = point_cost(p, config.depth)
     per_shard = study.spec.get("shard_walks") or max(1, SHARD_WORK // p.steps)
     per_shard = max(p.chunk, per_shard // p.chunk * p.chunk)
     if per_shard >= p.walks:
@@ -181,6 +180,22 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
         clear_configuration(path, keep=lambda e: e.name in names)
     return [Task(config, path / SHARD.format(lo=lo, hi=hi), (lo, hi), (hi - lo) * p.steps, (hi - lo) * p.steps * weight)
             for lo, hi in ranges]
+
+
+def point_cost(p, depth: int) -> float:
+    """Estimated cost of one recorded point (a walk step and its share of curvature), in microseconds
+    on this 2-core machine, for balancing workers (``python bench/bench_spectra.py`` prints the
+    measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the Hessian by
+    second-order backpropagation and LAPACK's eigensolver) about 0.04 D^2; Lanczos about 300 walk
+    steps a measured point."""
+    from .config import parse_hessian_at
+
+    step = depth + p.n_params / 100
+    kind, value = parse_hessian_at(p.hessian_at)
+    share = {"all": 1.0, "last": 1.0 / p.steps, "every": 1.0 / (value or 1)}.get(kind, 0.0)
+    if p.hessian in ("exact", "blocks"):
+        return step + share * 0.04 * p.n_params ** 2
+    return step + share * 300 * step if p.hessian == "lanczos" else step
 
 
 def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:

@@ -74,9 +74,11 @@ class WalkProgram:
         self._loop = tf.function(self._loop_fn)
 
     def run(self, theta, step_size: float, seed: int, first: int, step0: int, n_steps: int,
-            train_idx=None, test_idx=None, width: int | None = None):
+            train_idx=None, test_idx=None, width: int | None = None, record_params: bool | None = None):
         """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
         ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
+        ``record_params`` (default: the program's setting) says whether this call returns the points;
+        either way the steps are the same compiled computation, so the walk is the same.
 
         Returns (theta after [B, D], records) as numpy: ``loss, accuracy, grad_norm`` [S, B];
         ``test_loss, test_accuracy`` [S, B] when the problem has a test split; ``params`` [S, B, D]
@@ -96,9 +98,11 @@ class WalkProgram:
         theta = np.concatenate([theta, np.zeros((width - n, theta.shape[1]), np.float32)])
         idx = lambda a: tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
         state = tf.constant(theta.T if self.feature_major else theta, self.objective.dtype)
+        record = self.record_params if record_params is None else bool(record_params)
         state, records = self._loop(
             state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
-            tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), **self.data)
+            tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), record,
+            **self.data)
         records = {name: value.numpy() for name, value in records.items()}
         if self.feature_major:
             records = {name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
@@ -138,7 +142,8 @@ class WalkProgram:
         test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, self.n_test)
         return tf.gather(x_train, train), tf.gather(y_train, train), tf.gather(x_test, test), tf.gather(y_test, test)
 
-    def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, x_train, y_train, x_test, y_test):
+    def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, record_params, x_train, y_train,
+                 x_test, y_test):
         import tensorflow as tf
 
         f = self.objective
@@ -146,7 +151,7 @@ class WalkProgram:
         n_walks = theta.shape[1] if self.feature_major else theta.shape[0]
         walks = first + tf.range(n_walks, dtype=tf.int64)
         names = ["loss", "accuracy", "grad_norm"] + ["test_loss", "test_accuracy"] * f.problem.has_test
-        names += ["params"] * self.record_params
+        names += ["params"] * record_params  # a Python bool: one trace each, sharing the compiled step
 
         def body(t, theta, arrays):
             step = step0 + tf.cast(t, tf.int64)

@@ -68,6 +68,36 @@ def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
         np.testing.assert_allclose(f.hvp(theta, v).numpy(), np.einsum("bij,bj->bi", hess, v), rtol=1e-9, atol=1e-12)
 
 
+def autodiff_hessians(f, theta, x, y):
+    """The Hessians by differentiating the gradient (TensorFlow's batch_jacobian): independent of
+    fla.exact_hessian's second-order backpropagation."""
+    with tf.GradientTape() as outer:
+        outer.watch(theta)
+        with tf.GradientTape() as inner:
+            inner.watch(theta)
+            loss = f.loss_at(theta, x, y)
+        grad = inner.gradient(loss, theta)
+    return outer.batch_jacobian(grad, theta).numpy()
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh"])
+def test_exact_hessian_equals_differentiating_the_gradient(multiclass_problem, activation):
+    """Every layer pair of the second-order backpropagation, for sigmoid and softmax losses, depths
+    1-3, L2, patterns shared or one set per point, against automatic differentiation to rounding."""
+    rng = np.random.default_rng(3)
+    for problem, n_in, n_out in [(xor(), 2, 1), (multiclass_problem, 5, 3)]:
+        for depth, l2 in [(1, 0.0), (2, 0.01), (3, 0.0)]:
+            f = Objective(MLP(n_in, 3, depth, n_out, activation), problem, dtype=tf.float64, l2=l2)
+            theta = tf.constant(rng.uniform(-2, 2, (4, f.n_params)))
+            expected = autodiff_hessians(f, theta, f.x_train, f.y_train)
+            scale = np.abs(expected).max()
+            np.testing.assert_allclose(f.hessian_at(theta, f.x_train, f.y_train).numpy(), expected, atol=1e-13 * scale)
+            idx = rng.integers(0, len(problem.y_train), (4, 3))  # per point patterns
+            x, y = tf.gather(f.x_train, idx), tf.gather(f.y_train, idx)
+            np.testing.assert_allclose(f.hessian_at(theta, x, y).numpy(), autodiff_hessians(f, theta, x, y),
+                                       atol=1e-13 * scale)
+
+
 def test_loss_is_finite_far_from_the_origin():
     f = Objective(MLP(2, 20, 3, 1), xor())
     theta = np.random.default_rng(0).uniform(-10, 10, (50, f.n_params)).astype(np.float32) * 10

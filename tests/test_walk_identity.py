@@ -100,6 +100,36 @@ def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
         assert_same_walks(runs[0], other)
 
 
+def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_not_they_are_recorded(tmp_path):
+    """Without --record-params, a last-step-only measurement walks the other steps without returning
+    their points; what it measures is the same as when every point is recorded."""
+    base = dict(problem="xor", width=3, depth=2, granularity="macro", bound=1.0, walks=20, steps=7, seed=2,
+                hessian_at="last")
+    columns = ["walk", "step", "eig_min", "eig_max", "curvature", "eigenvalues", "params"]
+    for hessian in ("full", "lanczos"):
+        tables = []
+        for record in (True, False):
+            out = tmp_path / f"{hessian}{record}"
+            sample(SampleConfig(**base, hessian=hessian, record_params=record), out, quiet=True)
+            tables.append(pq.read_table(out / "points.parquet", columns=columns).to_pandas()
+                          .sort_values(["walk", "step"], ignore_index=True))
+        recorded, walked = tables
+        assert walked.params.isna().all() and recorded.params.notna().all()
+        last = recorded.step == 6
+        assert recorded.eig_min[last].notna().all() and recorded.eig_min[~last].isna().all()
+        for name in ("eig_min", "eig_max", "curvature"):
+            assert recorded[name].equals(walked[name])
+        if hessian == "full":
+            from fla.networks import MLP
+            from fla.objective import Objective
+            from fla.problems import load_problem
+            params = np.stack(recorded.params[last]).astype(np.float64)
+            f = Objective(MLP(2, 3, 2, 1), load_problem("xor"), dtype=tf.float64)
+            expected = np.linalg.eigvalsh(f.hessian(params).numpy())
+            np.testing.assert_allclose(np.stack(walked.eigenvalues[last]), expected,
+                                       atol=1e-5 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("batching", ["shared", "per_walk"])
 def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tmp_path, monkeypatch, batching):
     from fla import config as config_module
