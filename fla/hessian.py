@@ -108,7 +108,7 @@ class Hessian:
         m = min(steps, self.dim)
         v = self.rng.standard_normal((self.batch, self.dim)) if start is None else np.array(start, np.float64)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        basis = np.zeros((self.batch, m, self.dim))
+        basis = np.empty((self.batch, m, self.dim))  # row j is written before it is read
         alpha, beta = np.zeros((self.batch, m)), np.zeros((self.batch, m))
         for j in range(m):
             basis[:, j] = v

@@ -46,3 +46,19 @@ def test_the_hessian_is_symmetric_before_and_after_symmetrisation(multiclass_pro
     hess = f.hessian(theta.numpy()).numpy()
     np.testing.assert_array_equal(hess, hess.transpose(0, 2, 1))  # exactly symmetric as returned
     np.testing.assert_allclose(hess, raw, atol=1e-5 * scale)
+
+
+def test_spectra_of_padded_xla_calls_equal_each_points_own_spectrum(monkeypatch):
+    """From D = 64 Hessians are computed by XLA on calls padded to fixed sizes; the padding must not
+    leak into the points' spectra (checked against float64 Hessians of each point alone)."""
+    from fla import measure
+    from fla.problems import xor
+
+    f = Objective(MLP(2, 20, 1, 1), xor())
+    assert f.n_params >= measure.XLA_MIN_PARAMS
+    monkeypatch.setattr(measure, "HESSIAN_BYTES", 4 * 81 * 81 * 7)  # 7 Hessians a call: parts of 7, 7, 3 (padded)
+    params = np.random.default_rng(4).uniform(-1, 1, (17, 81)).astype(np.float32)
+    got = measure.spectra(f, params, measure.Patterns(f.problem.x_train, f.problem.y_train), blocks=False)
+    f64 = Objective(MLP(2, 20, 1, 1), xor(), dtype=tf.float64)
+    expected = np.stack([np.linalg.eigvalsh(f64.hessian(p[None].astype(np.float64)).numpy()[0]) for p in params])
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
