@@ -34,18 +34,16 @@ def eigenvalues(hessians) -> np.ndarray:
     """
     h = np.asarray(hessians, dtype=np.float64)
     out = np.full(h.shape[:-1], np.nan)
-    finite = np.isfinite(h).all(axis=(-2, -1))
-    rows = np.flatnonzero(finite.ravel())
-    if not len(rows):
+    flat = h.reshape((-1,) + h.shape[-2:])
+    finite = np.isfinite(flat).all(axis=(-2, -1))
+    if not finite.any():
         return out
-    flat, values = h.reshape((-1,) + h.shape[-2:]), out.reshape(-1, h.shape[-1])
-    parts = [p for p in np.array_split(rows, min(solver_threads(), len(rows))) if len(p)]
+    matrices = flat if finite.all() else flat[finite]  # a copy only when some are not finite
+    bounds = np.linspace(0, len(matrices), min(solver_threads(), len(matrices)) + 1).astype(int)
+    parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
     with threadpool_limits(limits=1, user_api="blas"):  # one BLAS thread per part: no oversubscription
-        if len(parts) == 1:
-            values[rows] = np.linalg.eigvalsh(flat[rows])
-        else:
-            for part, result in zip(parts, _pool().map(lambda p: np.linalg.eigvalsh(flat[p]), parts)):
-                values[part] = result
+        values = np.concatenate(list(_pool().map(lambda part: np.linalg.eigvalsh(matrices[part]), parts)))
+    out.reshape(-1, h.shape[-1])[finite] = values
     return out
 
 

@@ -52,62 +52,83 @@ def output_derivatives(kind: str, z, y):
     return p - tf.one_hot(y, tf.shape(z)[-1], dtype=z.dtype), tf.linalg.diag(p) - p[..., :, None] * p[..., None, :]
 
 
+def forward(network, theta, x):
+    """Per layer k: the weights W^_k [B, in + 1, out], the inputs h^_{k-1} [B, N, in + 1] and, for the
+    hidden layers, sigma'(a_k) and sigma''(a_k) [B, N, out]; and the logits [B, N, C]."""
+    import tensorflow as tf
+
+    weights = [network.layer_weights(theta, k, False) for k in range(len(network.layers))]
+    inputs, slopes, bends = [], [], []
+    h = x
+    for k, w in enumerate(weights):
+        inputs.append(tf.concat([h, tf.ones_like(h[..., :1])], -1))
+        a = tf.matmul(inputs[-1], w)
+        if k < len(weights) - 1:
+            h, slope, bend = activation_derivatives(network.activation, a)
+            slopes.append(slope)
+            bends.append(bend)
+    return weights, inputs, slopes, bends, a
+
+
+def backward(weights, slopes, bends, g_out, m_out):
+    """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k, u_k]."""
+    import tensorflow as tf
+
+    grads, curvatures = [None] * len(weights), [None] * len(weights)
+    grads[-1], curvatures[-1] = g_out, m_out
+    for k in range(len(weights) - 2, -1, -1):
+        w = weights[k + 1][:, None, :-1, :]  # W_{k+1}^T [B, 1, u_k, u_{k+1}] (bias row dropped)
+        back = tf.linalg.matvec(w, grads[k + 1])
+        grads[k] = slopes[k] * back
+        spread = w @ curvatures[k + 1] @ tf.linalg.matrix_transpose(w)
+        curvatures[k] = slopes[k][..., :, None] * spread * slopes[k][..., None, :] + tf.linalg.diag(bends[k] * back)
+    return grads, curvatures
+
+
+def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
+    """The Hessian blocks between layer m's weights and those of layers l = 0 .. m, [B, D_m, D_l] each."""
+    import tensorflow as tf
+
+    matrix = lambda k: tf.linalg.matrix_transpose(weights[k][:, None, :-1, :])  # W_k [B, 1, u_k, u_{k-1}]
+    batch = tf.shape(inputs[0])[0]
+    blocks, reach_back = [None] * (m + 1), None  # reach_back: A_{m-1, l}
+    for l in range(m, -1, -1):
+        if l == m:
+            reach = curvatures[m]  # M_m A_{m, m}
+        else:
+            if l == m - 1:
+                jacobian = tf.linalg.diag(slopes[m - 1])
+            else:
+                reach_back = matrix(l + 1) if l == m - 2 else reach_back @ matrix(l + 1)
+                reach_back = reach_back * slopes[l][..., None, :]
+                jacobian = slopes[m - 1][..., :, None] * reach_back  # sigma'(a_{m-1}) A_{m-1, l}
+            reach = curvatures[m] @ (matrix(m) @ jacobian)  # M_m A_{m, l}
+        block = tf.einsum("bnj,bnik,bnq->bjiqk", inputs[m], reach, inputs[l])
+        if l < m:
+            cross = tf.einsum("bni,bnjk,bnq->bjiqk", grads[m], jacobian, inputs[l])
+            block += tf.pad(cross, [[0, 0], [0, 1], [0, 0], [0, 0], [0, 0]])  # zero for the bias row j
+        shape = tf.shape(block)
+        block = tf.reshape(block, [batch, shape[1] * shape[2], shape[3] * shape[4]])
+        blocks[l] = 0.5 * (block + tf.linalg.matrix_transpose(block)) if l == m else block  # exactly symmetric
+    return blocks
+
+
 def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
     """Hessians [B, D, D] of the mean cross-entropy (plus l2 |theta|^2) of B networks theta [B, D]
     on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
     import tensorflow as tf
 
-    batch = tf.shape(theta)[0]
     x = tf.convert_to_tensor(x, theta.dtype)
     if x.shape.rank == 2:
-        x = tf.broadcast_to(x, tf.concat([[batch], tf.shape(x)], 0))
+        x = tf.broadcast_to(x, tf.concat([tf.shape(theta)[:1], tf.shape(x)], 0))
     y = tf.broadcast_to(y, tf.shape(x)[:2])
-    n_layers = len(network.layers)
-    weights = [network.layer_weights(theta, k, False) for k in range(n_layers)]  # [B, in + 1, out]
-    inputs, slopes, bends = [], [], []  # h^_{k-1}, sigma'(a_k), sigma''(a_k)
-    h = x
-    for k in range(n_layers):
-        inputs.append(tf.concat([h, tf.ones_like(h[..., :1])], -1))
-        a = tf.matmul(inputs[-1], weights[k])
-        if k < n_layers - 1:
-            h, slope, bend = activation_derivatives(network.activation, a)
-            slopes.append(slope)
-            bends.append(bend)
-    scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)
-    g_out, m_out = output_derivatives(kind, a, y)
-    grads, curvatures = [None] * n_layers, [None] * n_layers
-    grads[-1], curvatures[-1] = g_out * scale, m_out * scale
-    for k in range(n_layers - 2, -1, -1):
-        w = weights[k + 1][:, None, :-1, :]  # [B, 1, u_k, u_{k+1}]: W_{k+1}^T
-        back = tf.linalg.matvec(w, grads[k + 1])  # W^T g
-        grads[k] = slopes[k] * back
-        spread = w @ curvatures[k + 1] @ tf.linalg.matrix_transpose(w)
-        curvatures[k] = slopes[k][..., :, None] * spread * slopes[k][..., None, :] + tf.linalg.diag(bends[k] * back)
-    matrix = lambda k: tf.linalg.matrix_transpose(weights[k][:, None, :-1, :])  # W_k [B, 1, u_k, u_{k-1}]
-    rows = []
-    for m in range(n_layers):
-        blocks, reach_back = [None] * n_layers, None  # reach_back: A_{m-1, l}
-        for l in range(m, -1, -1):
-            if l == m:
-                reach = curvatures[m]  # M_m A_{m, m}
-            else:
-                if l == m - 1:
-                    jacobian = tf.linalg.diag(slopes[m - 1])
-                else:
-                    reach_back = matrix(l + 1) if l == m - 2 else reach_back @ matrix(l + 1)
-                    reach_back = reach_back * slopes[l][..., None, :]
-                    jacobian = slopes[m - 1][..., :, None] * reach_back  # sigma'(a_{m-1}) A_{m-1, l}
-                reach = curvatures[m] @ (matrix(m) @ jacobian)  # M_m A_{m, l}
-            block = tf.einsum("bnj,bnik,bnq->bjiqk", inputs[m], reach, inputs[l])
-            if l < m:
-                cross = tf.einsum("bni,bnjk,bnq->bjiqk", grads[m], jacobian, inputs[l])
-                block += tf.pad(cross, [[0, 0], [0, 1], [0, 0], [0, 0], [0, 0]])
-            shape = tf.shape(block)
-            block = tf.reshape(block, [batch, shape[1] * shape[2], shape[3] * shape[4]])
-            blocks[l] = 0.5 * (block + tf.linalg.matrix_transpose(block)) if l == m else block  # exactly symmetric
-        rows.append(blocks)
-    full = [[rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(n_layers)]
-            for m in range(n_layers)]
+    weights, inputs, slopes, bends, logits = forward(network, theta, x)
+    scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)  # the mean over patterns
+    g_out, m_out = output_derivatives(kind, logits, y)
+    grads, curvatures = backward(weights, slopes, bends, g_out * scale, m_out * scale)
+    rows = [row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))]
+    full = [[rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(len(rows))]
+            for m in range(len(rows))]
     hess = tf.concat([tf.concat(r, 2) for r in full], 1)
     if l2:
         hess += 2.0 * l2 * tf.eye(network.n_params, dtype=theta.dtype)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import parse_hessian_at
 
-HESSIAN_BYTES = 256 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call
+HESSIAN_BYTES = 64 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
 LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
 
 

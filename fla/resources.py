@@ -60,7 +60,7 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     data = problem.x_train.nbytes + (problem.x_test.nbytes if problem.has_test else 0)
     if p.hessian in ("exact", "blocks"):
         per_call = hessians_per_call(d)
-        curvature = 8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4  # measured: batch_jacobian holds ~8 Hessians
+        curvature = 8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4  # the program, its float64 copy and the eigensolver's parts: ~8 Hessians
     elif p.hessian == "lanczos":
         points = min(chunk, lanczos_points_per_call(d, config.lanczos_steps))
         curvature = 8 * config.lanczos_steps * d * points + 4 * points * n * config.width * 4
