@@ -7,7 +7,8 @@ and the two larger ones it walks, at the study's chunk widths:
 
 - the full Hessians [B, D, D] in float32: by differentiating the gradient (TensorFlow's
   ``batch_jacobian``, how fla computed them before) and by second-order backpropagation
-  (:mod:`fla.exact_hessian`, what fla uses);
+  (:mod:`fla.exact_hessian` through :func:`fla.measure.hessians`, as a run computes them: compiled
+  by XLA from D = 64);
 - their float64 eigenvalues: TensorFlow's ``eigvalsh`` (Eigen, what fla used before) and
   :func:`fla.curvature.eigenvalues` (LAPACK through numpy, in parallel parts, one BLAS thread each);
 - one walk step (compiled walk loop, 100 steps, no curvature).
@@ -56,6 +57,7 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from fla.curvature import eigenvalues, solver_threads
+    from fla.measure import hessians
     from fla.networks import MLP
     from fla.objective import Objective
     from fla.problems import load_problem
@@ -65,7 +67,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores, TensorFlow threads {args.threads or 'default'}, eigensolver parts "
           f"{solver_threads()}; microseconds per point, best of 3 ({args.points} points a call)")
     print(f"{'network':>14} {'D':>4} | {'Hessian: autodiff':>17} {'2nd-order backprop':>18} | "
-          f"{'eigvalsh: TF':>12} {'fla':>6} | {'walk step':>9}")
+          f"{'eigvalsh: TF':>12} {'fla (LAPACK)':>12} | {'walk step':>9}")
     for width, depth in [(2, 1), (4, 1), (2, 2), (2, 3), (4, 2), (4, 3), (20, 1), (20, 2), (20, 3)]:
         f = Objective(MLP(2, width, depth, 1), problem)
         d = f.n_params
@@ -75,7 +77,7 @@ def main() -> None:
         if d <= 200:
             theta = tf.constant(rng.uniform(-1, 1, (args.points, d)), tf.float32)
             ad = tf.function(lambda t: autodiff_hessians(f, t))
-            ours = tf.function(lambda t: f.hessian_at(t, f.x_train, f.y_train))
+            ours = lambda t: hessians(f, t.numpy(), problem.x_train, problem.y_train)  # XLA from D = 64
             hess = ours(theta)
             scale = float(tf.reduce_max(tf.abs(hess)))
             error = float(tf.reduce_max(tf.abs(ad(theta) - hess))) / scale
@@ -84,9 +86,9 @@ def main() -> None:
             row += (f"{us(best_of(lambda: ad(theta).numpy()), args.points):>17} "
                     f"{us(best_of(lambda: ours(theta).numpy()), args.points):>18} | "
                     f"{us(best_of(lambda: tf.linalg.eigvalsh(h64).numpy(), 1), args.points):>12} "
-                    f"{us(best_of(lambda: eigenvalues(hess), 1), args.points):>6} | ")
+                    f"{us(best_of(lambda: eigenvalues(hess), 1), args.points):>12} | ")
         else:
-            row += f"{'-':>17} {'-':>18} | {'-':>12} {'-':>6} | "
+            row += f"{'-':>17} {'-':>18} | {'-':>12} {'-':>12} | "
         walks = min(1024, 10 * d // 16 * 16)
         program = WalkProgram(f)
         start = rng.uniform(-1, 1, (walks, d)).astype(np.float32)

@@ -186,7 +186,7 @@ def point_cost(p, depth: int) -> float:
     """Estimated cost of one recorded point (a walk step and its share of curvature), in microseconds
     on this 2-core machine, for balancing workers (``python bench/bench_spectra.py`` prints the
     measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the Hessian by
-    second-order backpropagation and LAPACK's eigensolver) about 0.04 D^2; Lanczos about 300 walk
+    second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos about 300 walk
     steps a measured point."""
     from .config import parse_hessian_at
 
