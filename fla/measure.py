@@ -88,17 +88,22 @@ def hessians(objective, params: np.ndarray, x, y):
     import tensorflow as tf
 
     jit = objective.n_params >= XLA_MIN_PARAMS
-    if id(objective) not in _HESSIANS:
-        _HESSIANS[id(objective)] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y),
-                                                           reduce_retracing=not jit, jit_compile=jit))
+    key = (id(objective), np.ndim(x))
+    if key not in _HESSIANS:  # one graph whatever was traced before (the bits must not depend on history)
+        rank = np.ndim(x)
+        signature = [tf.TensorSpec([None, objective.n_params], objective.dtype),
+                     tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
+                     tf.TensorSpec([None] * (rank - 1), tf.int32)]
+        _HESSIANS[key] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y),
+                                                 input_signature=signature, jit_compile=jit))
     m = len(params)
     pad = call_size(m, objective.n_params) - m if jit else 0
     if pad > 0:
         params = np.concatenate([params, np.repeat(params[-1:], pad, 0)])
         if np.ndim(x) == 3:  # one set of patterns per point
             x, y = (np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in (x, y))
-    hess = _HESSIANS[id(objective)][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
-                                       tf.constant(y, tf.int32))[:m]
+    hess = _HESSIANS[key][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
+                             tf.constant(y, tf.int32))[:m]
     if hess.shape != (m, objective.n_params, objective.n_params):
         raise RuntimeError(f"internal error: Hessians of shape {hess.shape} for {m} points of D = "
                            f"{objective.n_params}")
