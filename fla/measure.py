@@ -83,8 +83,9 @@ def hessians(objective, params: np.ndarray, x, y):
     """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n].
 
     From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to :func:`call_size`
-    (by repeating the last point): on one thread, at D = 81, 66 against 160 us a Hessian, while at
-    D <= 57 the gain (1.1-1.2x) is less than what compiling each call size costs."""
+    (by repeating the last point). In a one-off measurement on one thread (issue 9's note, not a
+    bench), XLA took 66 against the graph's 160 us a Hessian at D = 81 and gained only 1.1-1.2x at
+    D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this path."""
     import tensorflow as tf
 
     jit = objective.n_params >= XLA_MIN_PARAMS

@@ -187,7 +187,7 @@ def point_cost(p, depth: int) -> float:
     on this 2-core machine, for balancing workers (``python bench/bench_spectra.py`` prints the
     measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the Hessian by
     second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos about 300 walk
-    steps a measured point."""
+    steps a measured point. Rows chosen by ``grad-below`` are not known in advance and are not counted."""
     from .config import parse_hessian_at
 
     step = depth + p.n_params / 100
