@@ -37,7 +37,7 @@ def batched_hvp(fn):
     """A compiled H(theta_b) v_b for a batched loss fn ([B, D] -> [B]); rows must not interact."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def hvp(theta, v):
         with tf.GradientTape() as outer:
             outer.watch(theta)

@@ -96,7 +96,7 @@ def hessians(objective, params: np.ndarray, x, y):
                      tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
                      tf.TensorSpec([None] * (rank - 1), tf.int32)]
         _HESSIANS[key] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y),
-                                                 input_signature=signature, jit_compile=jit))
+                                                 input_signature=signature, jit_compile=jit, autograph=False))
     m = len(params)
     pad = call_size(m, objective.n_params) - m if jit else 0
     if pad > 0:

@@ -68,7 +68,7 @@ class Objective:
         self.n_params = network.n_params
         self.x_train = tf.constant(problem.x_train, dtype)
         self.y_train = tf.constant(problem.y_train, tf.int32)
-        compile = lambda fn: tf.function(fn, reduce_retracing=True)  # one trace for any batch size
+        compile = lambda fn: tf.function(fn, reduce_retracing=True, autograph=False)  # one trace for any batch size
         self._full = compile(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
         self._grad = compile(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
         self._hess = compile(lambda theta: self.hessian_at(theta, self.x_train, self.y_train))

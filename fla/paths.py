@@ -42,8 +42,8 @@ class Energy:
                 values = self.fn(theta)
             return values, tape.gradient(values, theta)
 
-        self._vg = tf.function(value_and_grad, reduce_retracing=True)
-        self._v = tf.function(self.fn, reduce_retracing=True)
+        self._vg = tf.function(value_and_grad, reduce_retracing=True, autograph=False)
+        self._v = tf.function(self.fn, reduce_retracing=True, autograph=False)
         self.chunk = chunk
         self.programs: dict = {}  # compiled path programs over this loss, by their settings
         self.evaluations = 0

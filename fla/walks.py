@@ -70,8 +70,8 @@ class WalkProgram:
             "y_test": tf.constant(problem.y_test if problem.has_test else np.zeros((0,), np.int32)),
         }
         self.n_train, self.n_test = len(problem.x_train), len(problem.x_test) if problem.has_test else 0
-        self._step = tf.function(self._step_fn, jit_compile=jit)
-        self._loop = tf.function(self._loop_fn)
+        self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
+        self._loop = tf.function(self._loop_fn, autograph=False)
 
     def run(self, theta, step_size: float, seed: int, first: int, step0: int, n_steps: int,
             train_idx=None, test_idx=None, width: int | None = None, record_params: bool | None = None):

@@ -26,7 +26,7 @@ class KerasObjective:
         self.x = tf.constant(x, tf.float32)
         self.y = tf.constant(y, tf.int32)
         self.chunk = chunk
-        self._loss_and_error = tf.function(self.loss_and_error, reduce_retracing=True)
+        self._loss_and_error = tf.function(self.loss_and_error, reduce_retracing=True, autograph=False)
 
     def flatten(self) -> np.ndarray:
         """The model's current trainable weights as one flat vector [D]."""
