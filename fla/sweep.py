@@ -198,10 +198,11 @@ def point_cost(p, depth: int) -> float:
     return step + share * 300 * step if p.hessian == "lanczos" else step
 
 
-def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:
-    """Tasks split into at most ``jobs`` lists of about equal estimated cost (longest first), each
-    architecture's tasks kept in one list where its share allows (a worker then compiles each
-    architecture once)."""
+def work_units(tasks: list[Task], jobs: int) -> list[list[Task]]:
+    """Tasks grouped into units that one worker runs one after another, the most costly first. An
+    architecture's tasks form one unit (the worker compiles it once) unless they cost more than a
+    worker's share, then each is a unit of its own. Workers take the next unit as they finish one
+    (longest processing time first), so the cost estimates need not be exact."""
     if jobs == 1:
         return [[t] for t in tasks]
     groups: dict = {}
@@ -211,12 +212,7 @@ def bins(tasks: list[Task], jobs: int) -> list[list[Task]]:
     units = []
     for group in groups.values():
         units += [group] if sum(t.cost for t in group) <= share else [[t] for t in group]
-    loads, out = [0.0] * jobs, [[] for _ in range(jobs)]
-    for unit in sorted(units, key=lambda u: -sum(t.cost for t in u)):
-        k = loads.index(min(loads))
-        out[k] += unit
-        loads[k] += sum(t.cost for t in unit)
-    return [b for b in out if b]
+    return sorted(units, key=lambda unit: -sum(t.cost for t in unit))
 
 
 def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
@@ -249,7 +245,7 @@ def _sweep(study: Study, out: Path, jobs: int, backend: str, scheduler, data_dir
     start, rows, nonfinite, done = time.time(), 0, [], total - len(todo)
     bar = tqdm(total=sum(t.walk_steps for t in todo), unit="step", unit_scale=True, disable=quiet,
                desc=f"{study.name}: {done}/{total} tasks")
-    for results in run_all(bins(todo, jobs), data_dir, threads, jobs, backend, scheduler):
+    for results in run_all(work_units(todo, jobs), data_dir, threads, jobs, backend, scheduler):
         for result in results:
             done += 1
             rows += result["rows"]
@@ -283,7 +279,8 @@ def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, schedul
         return
     from joblib import Parallel, delayed
 
-    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(
+    # one unit at a time to each free worker: the next unit goes to whichever worker finishes first
+    yield from Parallel(n_jobs=jobs, batch_size=1, pre_dispatch="n_jobs", return_as="generator_unordered")(
         delayed(run_tasks)(tasks, data_dir, threads) for tasks in work)
 
 

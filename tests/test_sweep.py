@@ -122,3 +122,23 @@ def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
         assert got.equals(reference)  # bitwise, read back through the analysis' reader
     (tmp_path / "joblib" / name / "walks_1024-1100" / "points.parquet").unlink()
     assert sweep(sharded, tmp_path / "joblib", quiet=True)["ran"] == 1  # resumed shard by shard
+
+
+def test_work_units_keep_an_architecture_together_unless_it_exceeds_a_workers_share(tmp_path):
+    """Every task is in exactly one unit; units come most costly first (workers take the next as
+    they finish one); a cheap architecture stays in one unit (compiled once), a costly one is split."""
+    from fla.config import SampleConfig
+    from fla.sweep import Task, work_units
+
+    def task(width, cost, seed):
+        config = SampleConfig("xor", width=width, depth=1, seed=seed)
+        return Task(config, tmp_path / f"w{width}_s{seed}", None, 1, cost)
+
+    tasks = [task(2, 1.0, 0), task(20, 10.0, 0), task(2, 2.0, 1), task(20, 12.0, 1), task(4, 3.0, 0)]
+    units = work_units(tasks, jobs=2)  # share: 28 / 2 = 14; width 20 costs 22, so it is split
+    assert sorted(id(t) for u in units for t in u) == sorted(id(t) for t in tasks)
+    costs = [sum(t.cost for t in u) for u in units]
+    assert costs == sorted(costs, reverse=True) == [12.0, 10.0, 3.0, 3.0]
+    assert [t.config.seed for t in units[2] + units[3] if t.config.width == 2] == [0, 1]
+    assert all(len({t.config.width for t in u}) == 1 for u in units)
+    assert work_units(tasks, jobs=1) == [[t] for t in tasks]
