@@ -57,7 +57,7 @@ def forward(network, theta, x):
     hidden layers, sigma'(a_k) and sigma''(a_k) [B, N, out]; and the logits [B, N, C]."""
     import tensorflow as tf
 
-    weights = [network.layer_weights(theta, k, False) for k in range(len(network.layers))]
+    weights = [network.layer_weights(block, k, False) for k, block in enumerate(network.split(theta))]
     inputs, slopes, bends = [], [], []
     h = x
     for k, w in enumerate(weights):

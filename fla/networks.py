@@ -87,7 +87,8 @@ class MLP:
         """Logits [B, N, n_outputs] of B networks on patterns x.
 
         theta is [B, D], or [D, B] with ``feature_major`` (the layout the walk loop keeps, in which
-        the first-layer weights of all B networks are one contiguous [n_inputs + 1, fan_out * B] block).
+        the first-layer weights of all B networks are one contiguous [n_inputs + 1, fan_out * B]
+        block), or, feature-major, the per-layer blocks of :meth:`split` (a walk's state).
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
         logits and stay finite far from the origin.
@@ -99,36 +100,48 @@ class MLP:
         """
         import tensorflow as tf
 
-        x = tf.convert_to_tensor(x, theta.dtype)
+        if isinstance(theta, (tuple, list)):
+            blocks, feature_major = list(theta), True
+        else:
+            blocks = self.split(theta, feature_major)
+        x = tf.convert_to_tensor(x, blocks[0].dtype)
         if x.shape.rank == 2:
-            theta_t = theta if feature_major else tf.transpose(theta)
-            h, feature_major, first = self._first_layer_shared(theta_t, x), True, 1
-            theta = theta_t
+            if not feature_major:
+                blocks = [tf.transpose(b) for b in blocks]
+            h, feature_major, first = self._first_layer_shared(blocks[0], x), True, 1
         else:
             h, first = x, 0
         act = tf.nn.elu if self.activation == "elu" else tf.tanh
         for k in range(first, len(self.layers)):
             inputs = act(h) if k else h
-            h = tf.matmul(with_ones(inputs), self.layer_weights(theta, k, feature_major))
+            h = tf.matmul(with_ones(inputs), self.layer_weights(blocks[k], k, feature_major))
         return h
 
-    def layer_weights(self, theta, k: int, feature_major: bool):
-        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out]."""
+    def split(self, theta, feature_major: bool = False) -> list:
+        """theta [B, D] (or [D, B] with ``feature_major``) as one block per layer, its weights
+        followed by its bias: [B, (fan_in + 1) * fan_out] (or transposed)."""
+        blocks = []
+        for w, b in self.slices():
+            blocks.append(theta[w.start:b.stop] if feature_major else theta[:, w.start:b.stop])
+        return blocks
+
+    def layer_weights(self, block, k: int, feature_major: bool):
+        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out], from its block."""
         import tensorflow as tf
 
-        (w, b), (fan_in, fan_out) = self.slices()[k], self.layers[k]
+        fan_in, fan_out = self.layers[k]
         if feature_major:
-            block = tf.reshape(theta[w.start:b.stop], [fan_in + 1, fan_out, -1])
-            return tf.transpose(block, [2, 0, 1])
-        return tf.reshape(theta[:, w.start:b.stop], [-1, fan_in + 1, fan_out])
+            return tf.transpose(tf.reshape(block, [fan_in + 1, fan_out, -1]), [2, 0, 1])
+        return tf.reshape(block, [-1, fan_in + 1, fan_out])
 
-    def _first_layer_shared(self, theta_t, x):
-        """Inputs shared by all networks: the first layer is one GEMM [N, in + 1] x [in + 1, out * B]."""
+    def _first_layer_shared(self, block, x):
+        """Inputs shared by all networks: the first layer is one GEMM [N, in + 1] x [in + 1, out * B]
+        with the feature-major first block read as [in + 1, out * B] without a copy."""
         import tensorflow as tf
 
-        batch = tf.shape(theta_t)[1]
-        (w, b), (fan_in, fan_out) = self.slices()[0], self.layers[0]
-        z = tf.matmul(with_ones(x), tf.reshape(theta_t[w.start:b.stop], [fan_in + 1, fan_out * batch]))
+        batch = tf.shape(block)[1]
+        fan_in, fan_out = self.layers[0]
+        z = tf.matmul(with_ones(x), tf.reshape(block, [fan_in + 1, fan_out * batch]))
         return tf.transpose(tf.reshape(z, [-1, fan_out, batch]), [2, 0, 1])  # [B, N, out]
 
     def initial_points(self, rng: np.random.Generator, n: int, bound: float) -> np.ndarray:

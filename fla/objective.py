@@ -79,7 +79,9 @@ class Objective:
     def loss_and_accuracy_at(self, theta, x, y, feature_major=False):
         """Mean loss [B] and accuracy [B] of B parameter vectors on patterns x, labels y.
 
-        With ``feature_major`` theta is [D, B] (see :meth:`MLP.logits`) and so is the gradient.
+        With ``feature_major`` theta is [D, B] (see :meth:`MLP.logits`) and so is the gradient; theta
+        may also be the per-layer blocks of :meth:`MLP.split` (feature-major), and the gradient is then
+        the same blocks' gradients.
         """
         logits = self.network.logits(theta, x, feature_major)
         batch = tf.shape(logits)[0]
@@ -94,8 +96,9 @@ class Objective:
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
         loss = pattern_mean(losses)
         if self.l2:  # not traced at all without it, so the walks' programs stay as they are
-            squares = theta * theta
-            loss += self.l2 * (total(tf.transpose(squares)) if feature_major else total(squares))
+            blocks = theta if isinstance(theta, (tuple, list)) else [theta]
+            squares = [b * b for b in blocks]
+            loss += self.l2 * tf.add_n([total(tf.transpose(q)) if feature_major else total(q) for q in squares])
         return loss, pattern_mean(tf.cast(correct, logits.dtype))
 
     def loss_at(self, theta, x, y):

@@ -69,27 +69,33 @@ def blocks_per_walk(n: int) -> int:
     return (n + 3) // 4
 
 
-def words_of_walks(seed, stream: int, step, walks, n: int, feature_major: bool = False):
+def words_of_walks(seed, stream: int, step, walks, n: int, feature_major: bool = False, coordinates=None):
     """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by :func:`philox4x32`;
-    ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B]."""
+    ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B].
+    ``coordinates`` (lo, hi) gives only the words of coordinates lo .. hi - 1 of the n, computing only
+    the Philox blocks they fall in (the walk draws each layer's Delta beside that layer's update)."""
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)
+    lo, hi = coordinates or (0, n)
+    first, last = lo // 4, (hi + 3) // 4
     walks = tf.cast(walks, tf.int64)
+    counted = tf.range(first, last, dtype=tf.int64)
     if feature_major:  # blocks [n / 4, B]: the four words of a block are four consecutive rows
-        block = walks[None, :] * per_walk + tf.range(per_walk, dtype=tf.int64)[:, None]
+        block = walks[None, :] * per_walk + counted[:, None]
     else:
-        block = walks[:, None] * per_walk + tf.range(per_walk, dtype=tf.int64)[None, :]
-    lo = tf.cast(tf.bitwise.bitwise_and(block, tf.constant(0xFFFFFFFF, tf.int64)), tf.uint32)
-    hi = tf.cast(tf.bitwise.right_shift(block, tf.constant(32, tf.int64)), tf.uint32)
+        block = walks[:, None] * per_walk + counted[None, :]
+    low = tf.cast(tf.bitwise.bitwise_and(block, tf.constant(0xFFFFFFFF, tf.int64)), tf.uint32)
+    high = tf.cast(tf.bitwise.right_shift(block, tf.constant(32, tf.int64)), tf.uint32)
     step = tf.cast(step, tf.uint32)
     if step.shape.rank == 1:  # one step per walk
         step = step[None, :] if feature_major else step[:, None]
-    words = philox4x32((lo, hi, step, tf.zeros([], tf.uint32)),
+    words = philox4x32((low, high, step, tf.zeros([], tf.uint32)),
                        (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)))
+    skip = lo - 4 * first
     if feature_major:
-        return tf.reshape(tf.stack(words, axis=1), [4 * per_walk, tf.shape(walks)[0]])[:n]
-    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], 4 * per_walk])[:, :n]
+        return tf.reshape(tf.stack(words, axis=1), [4 * (last - first), tf.shape(walks)[0]])[skip:skip + hi - lo]
+    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], 4 * (last - first)])[:, skip:skip + hi - lo]
 
 
 def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from fla import sample as sample_module
 from fla import streams
 from fla.errors import ConfigError
 from fla.sample import SampleConfig, sample
@@ -130,10 +131,15 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
                                        atol=1e-5 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("batching", ["shared", "per_walk"])
+@pytest.mark.parametrize("batching", ["shared", "shared-layer-blocks", "per_walk"])
 def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tmp_path, monkeypatch, batching):
     from fla import config as config_module
+    from fla import walks
 
+    if batching == "shared-layer-blocks":  # the walk state of large networks: one block per layer
+        monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", 0)
+        monkeypatch.setattr(sample_module, "_PROGRAMS", {})  # not the whole-vector program built before
+        batching = "shared"
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
     base = dict(problem="mnist", width=3, depth=2, granularity="micro", bound=1.0, walks=40, steps=3,
                 batch_size=10, seed=4, batching=batching)
@@ -160,6 +166,27 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tm
         sample(config, tmp_path / "bad", data_dir=tmp_path / "data", quiet=True, walk_range=(8, 40))
 
 
+
+def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkeypatch):
+    """Large networks keep their walk state as one block per layer, each drawing its own Delta
+    beside its update: the same points, losses and endpoints as the whole vector, and the same
+    gradient norms up to the order of their sums."""
+    from fla import walks
+
+    make_mnist(tmp_path / "data", n_train=80, n_test=30)
+    config = SampleConfig(problem="mnist", width=5, depth=2, granularity="micro", bound=1.0, walks=20, steps=4,
+                          batch_size=10, seed=8, batching="shared", hessian="none", record_params=True)
+    runs = []
+    for threshold in (10**9, 0):
+        monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", threshold)
+        monkeypatch.setattr(sample_module, "_PROGRAMS", {})  # a program of this layout, not a cached one
+        sample(config, tmp_path / str(threshold), data_dir=tmp_path / "data", quiet=True)
+        runs.append(walk_table(tmp_path / str(threshold)))
+    (whole, whole_ends), (layered, layered_ends) = runs
+    np.testing.assert_array_equal(np.stack(whole.params), np.stack(layered.params))
+    np.testing.assert_array_equal(whole_ends, layered_ends)
+    np.testing.assert_array_equal(whole.loss.to_numpy(), layered.loss.to_numpy())
+    np.testing.assert_allclose(whole.grad_norm.to_numpy(), layered.grad_norm.to_numpy(), rtol=1e-6)
 
 
 def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, monkeypatch):
