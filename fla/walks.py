@@ -67,12 +67,13 @@ class WalkProgram:
         self.feature_major = batching != "per_walk"
         # Feature-major, the walk state is a tuple of row blocks: one per layer for large networks (see
         # _step_fn), the whole of theta for small ones, where more, smaller programs cost more than
-        # they save (XOR 2-2-1: 10.2 against 7.7 ms for 90 walks x 100 steps, bench/bench_walks.py).
+        # they save (XOR 2-2-1 in per-layer blocks: 10.2 against 7.7 ms for 90 walks x 100 steps in
+        # bench/bench_walks.py, a one-off measurement with the threshold at 0).
         network = objective.network
         if self.feature_major and network.n_params >= LAYER_BLOCKS_MIN_PARAMS:
-            self.blocks = [(w.start, b.stop) for w, b in network.slices()]
+            self.state_blocks = [(w.start, b.stop) for w, b in network.slices()]
         else:
-            self.blocks = [(0, network.n_params)]
+            self.state_blocks = [(0, network.n_params)]
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
@@ -109,7 +110,7 @@ class WalkProgram:
         theta = np.concatenate([theta, np.zeros((width - n, theta.shape[1]), np.float32)])
         idx = lambda a: tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
         if self.feature_major:
-            state = tuple(tf.constant(theta.T[lo:hi], self.objective.dtype) for lo, hi in self.blocks)
+            state = tuple(tf.constant(theta.T[lo:hi], self.objective.dtype) for lo, hi in self.state_blocks)
         else:
             state = tf.constant(theta, self.objective.dtype)
         record = self.record_params if record_params is None else bool(record_params)
@@ -121,8 +122,16 @@ class WalkProgram:
         if self.feature_major:
             records = {name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
                        for name, v in records.items()}
-            return np.concatenate([block.numpy() for block in state]).T[:n], records
+            return self._whole(state).numpy().T[:n], records
         return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
+
+    def _whole(self, state):
+        """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
+        import tensorflow as tf
+
+        if not self.feature_major:
+            return state
+        return tf.concat(state, 0) if len(state) > 1 else state[0]
 
     def _step_fn(self, theta, seed, walks, step, step_size, x, y, xt, yt):
         """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its Delta.
@@ -130,8 +139,9 @@ class WalkProgram:
         The one function that computes the gradient driving a walk, whatever is measured beside it.
         Feature-major, theta is the tuple of per-layer blocks [rows, B] of :meth:`MLP.split`: the
         first layer's block is then its GEMM operand as it lies, each block's gradient comes out of
-        its own products, and each block's Delta is drawn inside that block's update (XLA then
-        computes each draw once, where the update needs it; MNIST 784-10-10, bench/bench_walks.py)."""
+        its own products, and each block's Delta is drawn inside that block's update (XLA then fuses
+        the draws into the update instead of first writing the words of all D; MNIST 784-10-10,
+        bench/bench_walks.py)."""
         import tensorflow as tf
 
         f = self.objective
@@ -141,7 +151,7 @@ class WalkProgram:
         loss, accuracy, grad = f.gradient_at(params, x, y, self.feature_major)
         grad = list(grad) if len(theta) > 1 else [grad]
         moved = []
-        for block, block_grad, coordinates in zip(theta, grad, self.blocks):
+        for block, block_grad, coordinates in zip(theta, grad, self.state_blocks):
             words = streams.words_of_walks(seed, streams.DELTA, step, walks, f.n_params, self.feature_major,
                                            coordinates)
             moved.append(progressive_gradient_step(block, block_grad, streams.to_uniform(words, f.dtype) * step_size))
@@ -184,7 +194,7 @@ class WalkProgram:
             x, y, xt, yt = self._batches(seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test)
             moved, row = self._step(theta, seed, walks, step, step_size, x, y, xt, yt)
             if record_params:  # theta_t, the point the row describes
-                row["params"] = (tf.concat(theta, 0) if len(theta) > 1 else theta[0]) if self.feature_major else theta
+                row["params"] = self._whole(theta)
             return t + 1, moved, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 
         arrays = tuple(tf.TensorArray(f.dtype, size=n_steps) for _ in names)
