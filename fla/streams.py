@@ -42,8 +42,8 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
 
     Each 32-bit word is held in the low half of a uint64 lane throughout, so that a round is 64-bit
     multiplies (one 32 x 32 -> 64 bit product each), shifts, masks and xors with no narrowing in
-    between: XLA's CPU code then ran the interleaved words of an MNIST step in 22.7 instead of
-    28.1 ms (issue 9's note, a one-off measurement)."""
+    between. XLA's CPU code then wrote an MNIST step's words in the walks' layout in 22.7 instead of
+    28.1 ms with 32-bit words (a one-off comparison; ``bench/bench_walks.py`` prints the first)."""
     import tensorflow as tf
 
     u64 = tf.uint64
@@ -78,6 +78,8 @@ def words_of_walks(seed, stream: int, step, walks, n: int, feature_major: bool =
 
     per_walk = blocks_per_walk(n)
     lo, hi = coordinates or (0, n)
+    if not 0 <= lo < hi <= n:  # beyond n the blocks would be the next walk's
+        raise ValueError(f"coordinates must satisfy 0 <= lo < hi <= {n}, got {coordinates}")
     first, last = lo // 4, (hi + 3) // 4
     walks = tf.cast(walks, tf.int64)
     counted = tf.range(first, last, dtype=tf.int64)

@@ -290,7 +290,8 @@ def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | Non
     cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                   dashboard_address=None)
     with Client(scheduler or cluster) as client:
-        futures = [client.submit(run_tasks, tasks, data_dir, threads, pure=False) for tasks in work]
+        futures = [client.submit(run_tasks, tasks, data_dir, threads, pure=False, priority=len(work) - i)
+                   for i, tasks in enumerate(work)]  # the most costly unit first, as joblib takes them
         for future in as_completed(futures):
             yield future.result()
     if cluster is not None:

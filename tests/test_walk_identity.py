@@ -59,6 +59,18 @@ def test_both_generators_give_every_walk_its_own_stream():
     np.testing.assert_array_equal(streams.words_of_walks(seed, streams.DELTA, 5, walks[5:6], n).numpy(), ours[5:6])
 
 
+def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
+    walks, n = np.array([0, 3, 7]), 23
+    for feature_major in (False, True):
+        whole = streams.words_of_walks(9, streams.DELTA, 2, walks, n, feature_major).numpy()
+        for lo, hi in [(0, 23), (5, 6), (6, 17), (21, 23)]:
+            part = streams.words_of_walks(9, streams.DELTA, 2, walks, n, feature_major, (lo, hi)).numpy()
+            np.testing.assert_array_equal(part, whole[lo:hi] if feature_major else whole[:, lo:hi])
+    for bad in [(0, 24), (5, 5), (-1, 3)]:
+        with pytest.raises(ValueError, match="coordinates"):
+            streams.words_of_walks(9, streams.DELTA, 2, walks, n, coordinates=bad)
+
+
 def test_uniforms_and_indices_are_in_range_and_uniform():
     from scipy import stats
 
