@@ -6,7 +6,7 @@ import math
 import os
 import sys
 
-from . import __version__
+from . import __version__, compile_cache
 from .errors import ConfigError, FlaError, NonFiniteError
 
 def add_sample_parser(commands) -> None:
@@ -187,7 +187,7 @@ def add_models_parser(commands) -> None:
 
 
 def run_models(args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from .zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
 
     print(f"{'architecture':16s} {'CIFAR-10':>10s} {'CIFAR-100':>10s} {'paper':>8s}")
@@ -249,8 +249,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
+    compile_cache.enable()
     try:
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compile_cache
 from .config import parse_hessian_at
 
 HESSIAN_BYTES = 64 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
@@ -103,8 +104,10 @@ def hessians(objective, params: np.ndarray, x, y):
         params = np.concatenate([params, np.repeat(params[-1:], pad, 0)])
         if np.ndim(x) == 3:  # one set of patterns per point
             x, y = (np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in (x, y))
-    hess = _HESSIANS[key][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
-                             tf.constant(y, tf.int32))[:m]
+    with compile_cache.stable_names("hessians", repr(objective.network), objective.problem.name, objective.l2,
+                                    objective.dtype.name, np.ndim(x)):  # one trace, whatever the call size
+        hess = _HESSIANS[key][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
+                                 tf.constant(y, tf.int32))[:m]
     if hess.shape != (m, objective.n_params, objective.n_params):
         raise RuntimeError(f"internal error: Hessians of shape {hess.shape} for {m} points of D = "
                            f"{objective.n_params}")

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import compile_cache
 from .errors import ConfigError, NonFiniteError
 from .sample import OWN_FILES, SampleConfig, sample
 from .store import is_own_temporary, read_manifest, verify, write_json, writer_alive
@@ -101,9 +102,14 @@ class Task:
 def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
     """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
     of one architecture share its compiled walk program)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    compile_cache.enable()
     pin_threads(threads)
-    return [run_task(task, data_dir) for task in tasks]
+    results = []
+    for task in tasks:
+        results.append(run_task(task, data_dir))
+        compile_cache.publish()  # a worker may be ended without its exit handlers
+    return results
 
 
 def run_task(task: Task, data_dir) -> dict:

@@ -1,6 +1,12 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite's compile cache is its own (hermetic; shared by the processes the tests start).
+os.environ["FLA_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="fla-test-xla-")
+atexit.register(shutil.rmtree, os.environ["FLA_COMPILE_CACHE"], True)
 
 import numpy as np
 import pytest

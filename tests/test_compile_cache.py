@@ -1,0 +1,109 @@
+"""The persistent compile cache (fla.compile_cache): what it loads is what it compiled, no process
+ever reads a partial entry, and an entry is never handed to another TensorFlow, CPU or XLA setting."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from fla import compile_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_namespace_holds_tensorflow_version_cpu_and_xla_flags_but_not_the_cache_directory(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/a")
+    base = compile_cache.namespace()
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/b")
+    assert compile_cache.namespace() == base  # each process's private directory: one shared namespace
+    changes = [("setenv", "XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),
+               ("setenv", "TF_XLA_FLAGS", "--tf_xla_auto_jit=2"),
+               ("setattr", "tensorflow_version", lambda: "0.0.1"),
+               ("setattr", "cpu_signature", lambda: "x86_64 flags=avx512f")]
+    for how, name, value in changes:
+        with monkeypatch.context() as m:
+            getattr(m, how)(*((compile_cache, name, value) if how == "setattr" else (name, value)))
+            assert compile_cache.namespace() != base, name
+
+
+def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path))
+    monkeypatch.setattr(compile_cache, "_STATE", {})
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory=/parent")
+    shared = tmp_path / compile_cache.namespace()
+    shared.mkdir()
+    (shared / "done.pb").write_bytes(b"complete")
+    (shared / ".half.pb.123.partial").write_bytes(b"half")  # another process is publishing it
+    host = socket.gethostname()
+    dead = shared / f".work-{host}-{2 ** 22 + 12345}-x"  # above Linux's largest pid: never alive
+    alive = shared / f".work-{host}-{os.getppid()}-x"
+    dead.mkdir(), alive.mkdir()
+
+    private = compile_cache.enable()
+    assert private.parent == shared and compile_cache.enable() == private
+    assert sorted(p.name for p in private.iterdir()) == ["done.pb"]
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={private}"
+    assert not dead.exists() and alive.exists()
+
+    (private / "new.pb").write_bytes(b"compiled here")
+    assert compile_cache.publish() == 1
+    assert (shared / "new.pb").read_bytes() == b"compiled here"
+    assert compile_cache.publish() == 0
+    assert sorted(p.name for p in shared.iterdir() if not p.name.startswith(".")) == ["done.pb", "new.pb"]
+    compile_cache._close(os.getpid())
+    assert not private.exists()
+
+
+def test_off_removes_the_flag(monkeypatch):
+    monkeypatch.setenv("FLA_COMPILE_CACHE", "off")
+    monkeypatch.setattr(compile_cache, "_STATE", {})
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/parent")
+    assert compile_cache.enable() is None
+    assert "TF_XLA_FLAGS" not in os.environ
+
+
+def test_a_program_traced_under_stable_names_is_named_alike_whatever_was_traced_before(monkeypatch):
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([3], tf.float32)
+
+    def traced_name(history: int, stable: bool) -> str:
+        for _ in range(history):  # other programs traced first, as in another worker
+            tf.function(lambda x: x + 1.0, autograph=False).get_concrete_function(spec)
+        monkeypatch.setattr(compile_cache, "_COUNTERS", {})  # a fresh process's counters
+        f = tf.function(lambda x: tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2.0), (0, x))[1],
+                        autograph=False)
+        if not stable:
+            return f.get_concrete_function(spec).name
+        with compile_cache.stable_names("test", 1):
+            return f.get_concrete_function(spec).name
+
+    assert traced_name(0, True) == traced_name(3, True)
+    assert traced_name(0, False) != traced_name(3, False)  # what the cache's key would see otherwise
+    with compile_cache.stable_names("test", 1):  # a second trace in one process: a name of its own
+        again = tf.function(lambda x: x * 3.0, autograph=False).get_concrete_function(spec).name
+    assert again != traced_name(0, True)
+
+
+def run_sample(out: Path, cache: Path) -> None:
+    subprocess.run([sys.executable, "-m", "fla.cli", "sample", "xor", "--width", "3", "--depth", "1",
+                    "--granularity", "macro", "--bound", "1", "--walks", "20", "--steps", "30",
+                    "--hessian", "full", "--hessian-at", "every:10", "-q", "--out", str(out)],
+                   check=True, cwd=ROOT, env={**os.environ, "FLA_COMPILE_CACHE": str(cache)})
+
+
+def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_one(tmp_path):
+    cache = tmp_path / "cache"
+    run_sample(tmp_path / "cold", cache)
+    entries = sorted(p.name for p in cache.glob("*/*.pb"))
+    assert entries, "the cold run published no compiled program"
+    assert not list(cache.glob("*/.work-*")), "a finished process left its private directory"
+    mtimes = {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")}
+    run_sample(tmp_path / "warm", cache)
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")} == mtimes  # loaded, none compiled
+    for name in ("points.parquet", "endpoints.parquet"):
+        cold, warm = (pd.read_parquet(tmp_path / run / name) for run in ("cold", "warm"))
+        pd.testing.assert_frame_equal(cold, warm, check_exact=True)
