@@ -31,7 +31,8 @@ from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
 from fla.problems import load_problem  # noqa: E402
 from fla.sample import SampleConfig, sample  # noqa: E402
-from fla.streams import DELTA, shared_batch, start_points, words_of_walk_range, words_of_walks  # noqa: E402
+from fla.streams import (DELTA, packed_words_of_walks, shared_batch, start_points, words_of_walk_range,  # noqa: E402
+                         words_of_walks)
 from fla.walks import WalkProgram  # noqa: E402
 
 
@@ -122,7 +123,10 @@ def bench_rng(repeats: int) -> None:
                        jit_compile=True)
     walk_layout = tf.function(lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
                               jit_compile=True)  # written out, as a walk step's update reads them
-    for label, f in (("native kernel", native), ("TF ops under XLA", ours), ("XLA, [D, B] written", walk_layout)):
+    packed = tf.function(lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960),
+                         jit_compile=True)  # written packed, as a large network's step draws the next step's
+    for label, f in (("native kernel", native), ("TF ops under XLA", ours), ("XLA, [D, B] written", walk_layout),
+                     ("XLA, packed blocks", packed)):
         steps = iter(range(10**6))
         f(tf.constant(next(steps), tf.int64))
         t = best(lambda: f(tf.constant(next(steps), tf.int64)).numpy(), repeats)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import streams
+from . import compile_cache, streams
 
 
 
@@ -74,6 +74,9 @@ class WalkProgram:
             self.state_blocks = [(w.start, b.stop) for w, b in network.slices()]
         else:
             self.state_blocks = [(0, network.n_params)]
+        # Per-layer blocks also draw each step's Delta in the step before, as a program output (see
+        # streams.packed_words_of_walks): the same words, each Philox block evaluated once.
+        self.predraw = len(self.state_blocks) > 1
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
@@ -83,6 +86,7 @@ class WalkProgram:
         }
         self.n_train, self.n_test = len(problem.x_train), len(problem.x_test) if problem.has_test else 0
         self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
+        self._draw = tf.function(self._draw_fn, jit_compile=jit, autograph=False)
         self._loop = tf.function(self._loop_fn, autograph=False)
 
     def run(self, theta, step_size: float, seed: int, first: int, step0: int, n_steps: int,
@@ -114,16 +118,25 @@ class WalkProgram:
         else:
             state = tf.constant(theta, self.objective.dtype)
         record = self.record_params if record_params is None else bool(record_params)
-        state, records = self._loop(
-            state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
-            tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), record,
-            **self.data)
+        trace = (width, n_steps, tuple(idx(train_idx).shape), tuple(idx(test_idx).shape), record)
+        with compile_cache.stable_names("walk", self.program_key(), trace):
+            state, records = self._loop(
+                state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
+                tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), record,
+                **self.data)
         records = {name: value.numpy() for name, value in records.items()}
         if self.feature_major:
             records = {name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
                        for name, v in records.items()}
             return self._whole(state).numpy().T[:n], records
         return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
+
+    def program_key(self) -> tuple:
+        """What the traced program depends on besides its input shapes (names it in the compile cache)."""
+        f = self.objective
+        shapes = tuple(np.shape(v) for v in self.data.values()) + (tuple(f.x_train.shape),)
+        return (repr(f.network), f.problem.name, f.problem.kind, f.l2, f.dtype.name, shapes, self.batching,
+                self.batch_size, tuple(self.state_blocks))
 
     def _whole(self, state):
         """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
@@ -133,15 +146,24 @@ class WalkProgram:
             return state
         return tf.concat(state, 0) if len(state) > 1 else state[0]
 
-    def _step_fn(self, theta, seed, walks, step, step_size, x, y, xt, yt):
+    def _draw_fn(self, seed, walks, step):
+        """The packed Delta words of each state block at ``step`` (:func:`streams.packed_words_of_walks`)."""
+        n = self.objective.n_params
+        return tuple(streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
+                     for coordinates in self.state_blocks)
+
+    def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt):
         """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its Delta.
 
         The one function that computes the gradient driving a walk, whatever is measured beside it.
         Feature-major, theta is the tuple of per-layer blocks [rows, B] of :meth:`MLP.split`: the
         first layer's block is then its GEMM operand as it lies, each block's gradient comes out of
-        its own products, and each block's Delta is drawn inside that block's update (XLA then fuses
-        the draws into the update instead of first writing the words of all D; MNIST 784-10-10,
-        bench/bench_walks.py)."""
+        its own products, and each block's Delta words are drawn by the step before, as packed
+        program outputs (:attr:`predraw`, :func:`streams.packed_words_of_walks`: ``drawn`` holds this
+        step's, the step returns the next step's, :meth:`_draw_fn` gives the first). Small networks
+        draw Delta inside the update, fused. MNIST 784-10-10 shared step, 1000 walks: about 120 ms
+        with the fused draw, about 100 ms with the packed one (alternated runs of a scratch script
+        over bench/bench_walks.py's program; the bench prints the step)."""
         import tensorflow as tf
 
         f = self.objective
@@ -151,16 +173,20 @@ class WalkProgram:
         loss, accuracy, grad = f.gradient_at(params, x, y, self.feature_major)
         grad = list(grad) if len(theta) > 1 else [grad]
         moved = []
-        for block, block_grad, coordinates in zip(theta, grad, self.state_blocks):
-            words = streams.words_of_walks(seed, streams.DELTA, step, walks, f.n_params, self.feature_major,
-                                           coordinates)
+        for k, (block, block_grad, coordinates) in enumerate(zip(theta, grad, self.state_blocks)):
+            if self.predraw:
+                words = streams.unpack_words(drawn[k], f.n_params, coordinates)
+            else:
+                words = streams.words_of_walks(seed, streams.DELTA, step, walks, f.n_params, self.feature_major,
+                                               coordinates)
             moved.append(progressive_gradient_step(block, block_grad, streams.to_uniform(words, f.dtype) * step_size))
         axis = 0 if self.feature_major else -1
         squares = tf.add_n([tf.reduce_sum(g * g, axis) for g in grad])
         row = {"loss": loss, "accuracy": accuracy, "grad_norm": tf.sqrt(squares)}
         if f.problem.has_test:
             row["test_loss"], row["test_accuracy"] = f.loss_and_accuracy_at(params, xt, yt, self.feature_major)
-        return (tuple(moved) if self.feature_major else moved[0]), row
+        drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
+        return (tuple(moved) if self.feature_major else moved[0]), drawn, row
 
     def _batches(self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test):
         """The training and test patterns of one step."""
@@ -189,14 +215,15 @@ class WalkProgram:
         names = ["loss", "accuracy", "grad_norm"] + ["test_loss", "test_accuracy"] * f.problem.has_test
         names += ["params"] * record_params  # a Python bool: one trace each, sharing the compiled step
 
-        def body(t, theta, arrays):
+        def body(t, theta, drawn, arrays):
             step = step0 + tf.cast(t, tf.int64)
             x, y, xt, yt = self._batches(seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test)
-            moved, row = self._step(theta, seed, walks, step, step_size, x, y, xt, yt)
+            moved, drawn, row = self._step(theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
             if record_params:  # theta_t, the point the row describes
                 row["params"] = self._whole(theta)
-            return t + 1, moved, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
+            return t + 1, moved, drawn, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
 
         arrays = tuple(tf.TensorArray(f.dtype, size=n_steps) for _ in names)
-        _, theta, arrays = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), theta, arrays))
+        drawn = self._draw(seed, walks, step0) if self.predraw else ()
+        _, theta, _, arrays = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), theta, drawn, arrays))
         return theta, {name: array.stack() for name, array in zip(names, arrays)}

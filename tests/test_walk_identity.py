@@ -71,6 +71,23 @@ def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
             streams.words_of_walks(9, streams.DELTA, 2, walks, n, coordinates=bad)
 
 
+def test_packed_words_drawn_in_one_program_and_unpacked_in_another_are_the_walks_words():
+    """The words a large network's step draws for the next (streams.packed_words_of_walks) are bit
+    patterns carried in complex128: among 400,000 blocks many read as NaN, whose bits must survive."""
+    import tensorflow as tf
+
+    walks, n = np.arange(100, 300), 7999
+    whole = streams.words_of_walks(4, streams.DELTA, 6, walks, n, True).numpy()
+    for lo, hi in [(0, n), (5, 6), (6, 7850), (7850, n)]:
+        draw = tf.function(lambda: streams.packed_words_of_walks(4, streams.DELTA, 6, walks, n, (lo, hi)),
+                           jit_compile=True, autograph=False)
+        unpack = tf.function(lambda p: streams.unpack_words(p, n, (lo, hi)), jit_compile=True, autograph=False)
+        packed = draw()
+        np.testing.assert_array_equal(unpack(packed).numpy(), whole[lo:hi])
+        if hi - lo == n:
+            assert np.isnan(packed.numpy().real).sum() > 50  # the bit patterns this test must carry
+
+
 def test_uniforms_and_indices_are_in_range_and_uniform():
     from scipy import stats
 
