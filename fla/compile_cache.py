@@ -22,6 +22,10 @@ Used as TensorFlow ships it, the cache has three hazards, which this module clos
   their numbers from a range of their own, so the n-th trace of a program is named alike in every
   process. Correctness never rests on this: a wrong name can only miss the cache, since TensorFlow
   compares the whole HLO module before it loads an entry.
+- TensorFlow also fails the compilation when it cannot write an entry (a full disk, a quota, a
+  file-size limit), which would end a run that could have written its results elsewhere. So a
+  process uses the cache only when it can write there: no file-size limit, 1 GB free, and a 4 MB
+  probe written and synced (:func:`_writable`); otherwise it compiles as if the cache were off.
 - TensorFlow reads its flags once, at its first compilation. So :func:`enable` must run before it;
   ``fla``'s command line and sweep workers call it first thing.
 
@@ -37,6 +41,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import resource
 import shutil
 import socket
 import tempfile
@@ -46,6 +51,8 @@ from pathlib import Path
 _FLAG = "--tf_xla_persistent_cache_directory"
 _PRIVATE = ".work-"
 _STATE: dict = {}  # pid -> (shared dir, private dir) of the process that enabled the cache
+MIN_FREE_BYTES = 1 << 30  # a process's entries take a few MB (about 250 KB a program)
+PROBE_BYTES = 4 << 20
 _UIDS_PER_PROGRAM = 1 << 20
 _COUNTERS: dict = {}  # program key -> uids handed out in its range
 _TRACING = threading.local()
@@ -118,6 +125,10 @@ def enable() -> Path | None:
         shared.mkdir(parents=True, exist_ok=True)
         _remove_dead_private_dirs(shared)
         private = Path(tempfile.mkdtemp(prefix=f"{_PRIVATE}{socket.gethostname()}-{os.getpid()}-", dir=shared))
+        if not _writable(private):
+            shutil.rmtree(private, ignore_errors=True)
+            _set_flag(None)
+            return None
         for entry in _entries(shared):
             os.link(entry, private / entry.name)
     except OSError:
@@ -151,6 +162,24 @@ def publish() -> int:
         except OSError:
             partial.unlink(missing_ok=True)
     return published
+
+
+def _writable(directory: Path) -> bool:
+    """Whether TensorFlow can write its entries in ``directory`` (a failed write fails the compilation)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY or shutil.disk_usage(directory).free < MIN_FREE_BYTES:
+        return False
+    probe = directory / ".probe"
+    try:
+        with open(probe, "wb") as f:  # meets a quota that free space does not show
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+    return True
 
 
 def _entries(directory: Path) -> list[Path]:

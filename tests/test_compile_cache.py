@@ -1,6 +1,7 @@
 """The persistent compile cache (fla.compile_cache): what it loads is what it compiled, no process
 ever reads a partial entry, and an entry is never handed to another TensorFlow, CPU or XLA setting."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -63,6 +64,19 @@ def test_off_removes_the_flag(monkeypatch):
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/parent")
     assert compile_cache.enable() is None
     assert "TF_XLA_FLAGS" not in os.environ
+
+
+def test_no_cache_where_an_entry_could_not_be_written(tmp_path, monkeypatch):
+    """TensorFlow fails the compilation when it cannot write an entry: such a process compiles uncached."""
+    monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path))
+    monkeypatch.setattr(compile_cache, "_STATE", {})
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/parent")
+    assert compile_cache._writable(tmp_path)
+    free = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: free._replace(free=compile_cache.MIN_FREE_BYTES - 1))
+    assert compile_cache.enable() is None
+    assert "TF_XLA_FLAGS" not in os.environ and not list(tmp_path.glob("*/.work-*"))
+    # a file-size limit (tests/test_failures.py::test_disk_full_is_one_line_and_leaves_nothing runs under one)
 
 
 def test_a_program_traced_under_stable_names_is_named_alike_whatever_was_traced_before(monkeypatch):
