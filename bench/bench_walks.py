@@ -103,14 +103,16 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
     theta0 = start_points(0, 0, walks, objective.n_params, 1.0)
     train = np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)])
     test = np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)])
-    for batching in ("shared", "per_walk"):
+    for label, batching, predraw in (("shared", "shared", True), ("per_walk", "per_walk", True),
+                                     ("shared, Delta fused", "shared", False)):
         program = WalkProgram(objective, batching=batching)
+        program.predraw = program.predraw and predraw  # read when the program is traced, at its first run
         run = lambda: program.run(theta0, 0.02, 0, 0, 0, steps, train, test)
         run()
         t = best(run, repeats)
         rate = walks * steps / t
         share = f"; GEMMs {t_gemm * steps / t:5.1%} of the loop" if batching == "shared" else ""
-        print(f"  {batching:8s} {rate:10,.0f} walk steps/s   {t / steps * 1e3:7.1f} ms a step{share}")
+        print(f"  {label:19s} {rate:10,.0f} walk steps/s   {t / steps * 1e3:7.1f} ms a step{share}")
 
 
 def bench_rng(repeats: int) -> None:

@@ -89,10 +89,10 @@ def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=No
     the imaginary part words 2 and 3; :func:`unpack_words` gives the words back, bit for bit. XLA's
     CPU code computes each element of a fused loop on its own, so the words of a block used one by
     one (the Delta fused into the update) cost four evaluations of its ten rounds; written as an
-    output of a compiled program, a block is one element and one evaluation. A walk step of a large
-    network draws its next step's Delta this way (MNIST 784-10-10, first layer of 1000 walks, in a
-    one-off measurement: 5.8 + 6.9 ms to draw and apply against 25.1 ms fused). Inside one program
-    XLA would fold the packing away, so pack and unpack must sit in different programs."""
+    output of a compiled program, a block is one element and one evaluation (``bench/bench_walks.py``
+    prints both ways of writing an MNIST step's words). A walk step of a large network draws its next
+    step's Delta this way. Inside one program XLA would fold the packing away, so pack and unpack must
+    sit in different programs."""
     import tensorflow as tf
 
     words, _ = _blocks(seed, stream, step, walks, n, True, coordinates)

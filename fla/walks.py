@@ -161,9 +161,8 @@ class WalkProgram:
         its own products, and each block's Delta words are drawn by the step before, as packed
         program outputs (:attr:`predraw`, :func:`streams.packed_words_of_walks`: ``drawn`` holds this
         step's, the step returns the next step's, :meth:`_draw_fn` gives the first). Small networks
-        draw Delta inside the update, fused. MNIST 784-10-10 shared step, 1000 walks: about 120 ms
-        with the fused draw, about 100 ms with the packed one (alternated runs of a scratch script
-        over bench/bench_walks.py's program; the bench prints the step)."""
+        draw Delta inside the update, fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
+        shared step both ways."""
         import tensorflow as tf
 
         f = self.objective
