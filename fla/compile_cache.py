@@ -46,6 +46,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 _FLAG = "--tf_xla_persistent_cache_directory"
@@ -53,6 +54,7 @@ _PRIVATE = ".work-"
 _STATE: dict = {}  # pid -> (shared dir, private dir) of the process that enabled the cache
 MIN_FREE_BYTES = 1 << 30  # a process's entries take a few MB (about 250 KB a program)
 PROBE_BYTES = 4 << 20
+DEAD_AFTER_SECONDS = 86400
 _UIDS_PER_PROGRAM = 1 << 20
 _COUNTERS: dict = {}  # program key -> uids handed out in its range
 _TRACING = threading.local()
@@ -204,14 +206,16 @@ def _close(pid: int) -> None:
 
 
 def _remove_dead_private_dirs(shared: Path) -> None:
-    """Private directories of this host's processes that died without cleaning up (kill -9)."""
+    """Private directories of this host's processes that died without cleaning up (kill -9), a day
+    after they were last written: containers that share a hostname do not share their pids."""
     host = socket.gethostname()
     for d in shared.glob(f"{_PRIVATE}{host}-*"):
         try:
             pid = int(d.name[len(f"{_PRIVATE}{host}-"):].split("-")[0])
-        except ValueError:
+            stale = time.time() - d.stat().st_mtime > DEAD_AFTER_SECONDS
+        except (ValueError, OSError):
             continue
-        if not _alive(pid):
+        if stale and not _alive(pid):
             shutil.rmtree(d, ignore_errors=True)
 
 

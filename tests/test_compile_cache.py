@@ -41,13 +41,17 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(t
     host = socket.gethostname()
     dead = shared / f".work-{host}-{2 ** 22 + 12345}-x"  # above Linux's largest pid: never alive
     alive = shared / f".work-{host}-{os.getppid()}-x"
-    dead.mkdir(), alive.mkdir()
+    recent = shared / f".work-{host}-{2 ** 22 + 12346}-x"  # maybe another container's live process
+    for d in (dead, alive, recent):
+        d.mkdir()
+    for d in (dead, alive):
+        os.utime(d, (0, 0))
 
     private = compile_cache.enable()
     assert private.parent == shared and compile_cache.enable() == private
     assert sorted(p.name for p in private.iterdir()) == ["done.pb"]
     assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={private}"
-    assert not dead.exists() and alive.exists()
+    assert not dead.exists() and alive.exists() and recent.exists()
 
     (private / "new.pb").write_bytes(b"compiled here")
     assert compile_cache.publish() == 1
