@@ -32,7 +32,7 @@ Used as TensorFlow ships it, the cache has three hazards, which this module clos
 The loaded executable is the compiled one, byte for byte: results are bitwise those of a process
 that compiled (``tests/test_compile_cache.py``). ``FLA_COMPILE_CACHE`` names the root (default
 ``$XDG_CACHE_HOME/fla/xla``, else ``~/.cache/fla/xla``); ``FLA_COMPILE_CACHE=off`` turns it off.
-Deleting the root is always safe.
+Deleting the root is safe while no fla process runs (a running one writes its entries there).
 """
 from __future__ import annotations
 
@@ -208,6 +208,8 @@ def _close(pid: int) -> None:
 def _remove_dead_private_dirs(shared: Path) -> None:
     """Private directories of this host's processes that died without cleaning up (kill -9), a day
     after they were last written: containers that share a hostname do not share their pids."""
+    from .store import pid_alive
+
     host = socket.gethostname()
     for d in shared.glob(f"{_PRIVATE}{host}-*"):
         try:
@@ -215,18 +217,8 @@ def _remove_dead_private_dirs(shared: Path) -> None:
             stale = time.time() - d.stat().st_mtime > DEAD_AFTER_SECONDS
         except (ValueError, OSError):
             continue
-        if stale and not _alive(pid):
+        if stale and not pid_alive(pid):
             shutil.rmtree(d, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

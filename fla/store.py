@@ -121,8 +121,11 @@ def writer_alive(path: Path) -> bool:
     if not match:
         return False
     pid = int(match.group(2))
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -118,11 +118,12 @@ class WalkProgram:
         else:
             state = tf.constant(theta, self.objective.dtype)
         record = self.record_params if record_params is None else bool(record_params)
-        trace = (width, n_steps, tuple(idx(train_idx).shape), tuple(idx(test_idx).shape), record)
+        train_idx, test_idx = idx(train_idx), idx(test_idx)
+        trace = (width, n_steps, tuple(train_idx.shape), tuple(test_idx.shape), record)
         with compile_cache.stable_names("walk", self.program_key(), trace):
             state, records = self._loop(
                 state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
-                tf.constant(first, tf.int64), tf.constant(step0, tf.int64), idx(train_idx), idx(test_idx), record,
+                tf.constant(first, tf.int64), tf.constant(step0, tf.int64), train_idx, test_idx, record,
                 **self.data)
         records = {name: value.numpy() for name, value in records.items()}
         if self.feature_major:
