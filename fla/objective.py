@@ -94,12 +94,51 @@ class Objective:
             labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
             losses = softmax_cross_entropy(logits, labels)
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-        loss = pattern_mean(losses)
-        if self.l2:  # not traced at all without it, so the walks' programs stay as they are
-            blocks = theta if isinstance(theta, (tuple, list)) else [theta]
-            squares = [b * b for b in blocks]
-            loss += self.l2 * tf.add_n([total(tf.transpose(q)) if feature_major else total(q) for q in squares])
+        loss = self._with_l2(pattern_mean(losses), theta, feature_major)
         return loss, pattern_mean(tf.cast(correct, logits.dtype))
+
+    def _with_l2(self, loss, theta, feature_major):
+        """loss + lambda |theta|^2; without l2 the loss itself, so the walks' programs do not trace it."""
+        if not self.l2:
+            return loss
+        blocks = theta if isinstance(theta, (tuple, list)) else [theta]
+        squares = [b * b for b in blocks]
+        return loss + self.l2 * tf.add_n([total(tf.transpose(q)) if feature_major else total(q) for q in squares])
+
+    def _loss_and_accuracy_walks_last(self, z, y):
+        """Mean loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over classes
+        and over patterns, runs along a leading axis, elementwise across the walks' axis (no
+        transposes, no per-walk small products)."""
+        if self.problem.kind == "binary":
+            z = z[:, 0]
+            labels = tf.broadcast_to(tf.cast(y, z.dtype)[:, None], tf.shape(z))
+            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
+            correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
+        else:
+            peak = tf.stop_gradient(tf.reduce_max(z, 1, keepdims=True))
+            log_sum_exp = peak[:, 0] + tf.math.log(tf.reduce_sum(tf.exp(z - peak), 1))
+            losses = log_sum_exp - tf.reduce_sum(z * tf.one_hot(y, z.shape[1], dtype=z.dtype)[:, :, None], 1)
+            correct = tf.equal(tf.argmax(z, 1, output_type=tf.int32), y[:, None])
+        return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
+
+    def walk_values_at(self, theta, x, y, x_test=None, y_test=None):
+        """What a walk step needs at feature-major theta ([D, B] or its per-layer blocks) on shared
+        patterns: (loss, accuracy, gradient) on (x, y) as :meth:`gradient_at`, and with a test batch
+        also (test loss, test accuracy), the first layer of both batches one GEMM
+        (:meth:`MLP.first_layer_walks_last`)."""
+        net = self.network
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            blocks = net.blocks(theta)
+            first = net.first_layer_walks_last(blocks[0], x, x_test)
+            z, z_test = first if x_test is not None else (first, None)
+            loss, accuracy = self._loss_and_accuracy_walks_last(net.later_layers_walks_last(blocks, z), y)
+            loss = self._with_l2(loss, theta, True)
+        values = (loss, accuracy, tape.gradient(loss, theta))
+        if x_test is None:
+            return values
+        test_loss, test_accuracy = self._loss_and_accuracy_walks_last(net.later_layers_walks_last(blocks, z_test), y_test)
+        return values + (self._with_l2(test_loss, theta, True), test_accuracy)
 
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]

@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import numpy_logits
 from fla.networks import MLP
 from fla.objective import Objective
-from fla.problems import xor
+from fla.problems import Problem, xor
 
 
 def fd_gradient(f, theta, eps=1e-6):
@@ -109,3 +109,48 @@ def test_wrong_theta_shape_is_refused():
     f = Objective(MLP(2, 2, 1, 1), xor())
     with pytest.raises(ValueError, match=r"theta must be \[B, 9\]"):
         f(np.zeros((3, 8)))
+
+
+def problem_of(n_train, n_test, n_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, 5)).astype(np.float32)
+    y = rng.integers(0, n_classes, n_train + n_test).astype(np.int32)
+    kind = "binary" if n_classes == 2 else "multiclass"
+    return Problem("toy", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_inputs=5,
+                   n_outputs=1 if kind == "binary" else n_classes, kind=kind)
+
+
+@pytest.mark.parametrize("width,depth,n_classes,l2,n_train", [(4, 1, 3, 0.0, 21), (3, 3, 3, 0.01, 21),
+                                                              (4, 2, 2, 0.0, 6), (15, 2, 2, 0.0, 21),
+                                                              (30, 2, 3, 0.0, 21), (30, 1, 2, 0.01, 6)])
+def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(width, depth, n_classes, l2, n_train):
+    """walk_values_at (walks' axis last, one GEMM for both batches, small layers elementwise with a
+    hand-written gradient, wide ones as matrix products) against gradient_at and loss_and_accuracy_at
+    (walks first, autodiff), in float64. 21 training patterns take the loop over patterns in chunks
+    of 8 and leave a remainder after it; 6 are summed without the loop."""
+    problem = problem_of(n_train, 6, n_classes)
+    f = Objective(MLP(5, width, depth, problem.n_outputs), problem, dtype=tf.float64, l2=l2)
+    theta = np.random.default_rng(width).uniform(-1, 1, (6, f.n_params))
+    x, y, xt, yt = problem.x_train, problem.y_train, problem.x_test, problem.y_test
+    loss, accuracy, grad = f.gradient_at(tf.constant(theta), x, y)
+    test_loss, test_accuracy = f.loss_and_accuracy_at(tf.constant(theta), xt, yt)
+    blocks = [tf.constant(theta.T[w.start:b.stop]) for w, b in f.network.slices()]
+    for params in (blocks, tf.constant(theta.T)):
+        got = f.walk_values_at(params, x, y, xt, yt)
+        got_grad = np.concatenate([g.numpy() for g in got[2]]) if isinstance(params, list) else got[2].numpy()
+        np.testing.assert_allclose(got[0].numpy(), loss.numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(got[1].numpy(), accuracy.numpy())
+        np.testing.assert_allclose(got_grad.T, grad.numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(got[3].numpy(), test_loss.numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(got[4].numpy(), test_accuracy.numpy())
+    alone = f.walk_values_at(blocks, x, y)
+    assert len(alone) == 3
+    np.testing.assert_allclose(np.concatenate([g.numpy() for g in alone[2]]).T, grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("rows", [7850, 13, 17, 9])
+def test_the_sum_of_squares_over_rows_is_each_columns_squared_norm(rows):
+    from fla.walks import sum_of_squares_over_rows
+
+    g = np.random.default_rng(rows).normal(size=(rows, 5))
+    np.testing.assert_allclose(sum_of_squares_over_rows(tf.constant(g)).numpy(), (g ** 2).sum(0), rtol=1e-12)
