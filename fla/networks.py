@@ -37,28 +37,23 @@ def with_ones(h):
     return tf.concat([h, tf.ones_like(h[..., :1])], -1)
 
 
-ELEMENTWISE_MAX = 16  # a later layer with fan-in + 1 and fan-out up to this is evaluated elementwise across walks
+ELEMENTWISE_MAX = 16  # a later layer with fan-in + 1 and fan-out up to this is computed elementwise across walks
 
 
 def dense_walks_last(a, w):
-    """z[n, c, b] = sum_j a[n, j, b] w[j, c, b]: B dense layers at once, the walks' axis b last.
+    """z[n, c, b] = sum_j a[n, j, b] w[j, c, b]: B small dense layers at once, the walks' axis b last.
 
-    A small layer (fan-in + 1 and fan-out up to :data:`ELEMENTWISE_MAX`) is a sum of products that
-    are elementwise across walks, which XLA vectorises along b: no transposes and no per-walk small
-    matrix products. Its weight gradient, a sum over the patterns, is :func:`sum_over_patterns`.
-    A larger layer is B matrix products, with the walks' axis moved first and back. Scratch
-    measurements quoted in issue 9's notes: alone, forward and gradient of 1000 walks on 100
-    patterns take 2.3 + 4.3 ms elementwise against 6.0 + 11.7 as matrix products at fan-in + 1 = 11
-    and fan-out 10, but 413 + 412 against 25 + 58 at 41 x 40 (XLA:CPU's sums over more than about
-    32 terms are strided scalar loops); inside the XOR 2-20-20-20-1 walk, where XLA fuses each
-    layer's activation into its products and recomputes it for every output, 200 steps of 1024
-    walks took 9.4 s with its 21 x 20 layers elementwise against 4.1 s as matrix products.
+    The products are elementwise across walks, which XLA vectorises along b: no transposes and no
+    per-walk small matrix products. The weight gradient, a sum over the patterns, is
+    :func:`sum_over_patterns`. Only for small layers (:data:`ELEMENTWISE_MAX`): scratch measurements
+    quoted in issue 9's notes found forward and gradient of 1000 walks on 100 patterns at 2.3 + 4.3 ms
+    against 6.0 + 11.7 ms as per-walk matrix products for fan-in + 1 = 11 and fan-out 10, but at
+    413 + 412 against 25 + 58 ms for 41 x 40 (XLA:CPU's sums over more than about 32 terms are
+    strided scalar loops); inside the XOR 2-20-20-20-1 walk, where XLA fuses each layer's activation
+    into its products and recomputes it for every output, 200 steps of 1024 walks took 9.4 s with its
+    21 x 20 layers elementwise against 4.1 s as matrix products.
     """
     import tensorflow as tf
-
-    if max(w.shape[0], w.shape[1]) > ELEMENTWISE_MAX:
-        z = tf.matmul(tf.transpose(a, [2, 0, 1]), tf.transpose(w, [2, 0, 1]))  # [B, N, out]
-        return tf.transpose(z, [1, 2, 0])
 
     @tf.custom_gradient
     def dense(a, w):
@@ -179,13 +174,6 @@ class MLP:
 
         return tf.nn.elu if self.activation == "elu" else tf.tanh
 
-    def logits_walks_last(self, theta, x):
-        """Logits [N, n_outputs, B] of B networks on patterns x [N, n_inputs] shared by all, from
-        theta [D, B] (feature-major) or its per-layer blocks; the walks' axis stays last throughout:
-        :meth:`later_layers_walks_last` of :meth:`first_layer_walks_last`."""
-        blocks = self.blocks(theta)
-        return self.later_layers_walks_last(blocks, self.first_layer_walks_last(blocks[0], x))
-
     def blocks(self, theta) -> list:
         """The per-layer blocks of feature-major theta [D, B] (:meth:`split`), or theta if it is them."""
         return list(theta) if isinstance(theta, (tuple, list)) else self.split(theta, True)
@@ -221,16 +209,28 @@ class MLP:
     def later_layers_walks_last(self, blocks, h):
         """Logits [N, n_outputs, B] from the first layer's pre-activations h [N, out, B].
 
-        Each later layer is :func:`dense_walks_last` of the previous layer's activations with a ones
-        row appended (the bias is the last row of the layer's weights, as the flat vector lays it out)."""
+        A small later layer (fan-in + 1 and fan-out up to :data:`ELEMENTWISE_MAX`) is
+        :func:`dense_walks_last`; a larger one is B matrix products with the walks' axis first,
+        [B, N, in + 1] x [B, in + 1, out]. The activations are transposed only where the form
+        changes, so a run of wide layers (XOR 2-20-20-20-1) pays two transposes, not two a layer. The
+        bias is the last row of each layer's weights (as the flat vector lays it out), multiplying an
+        input of ones."""
         import tensorflow as tf
 
+        walks_first = False
         for k in range(1, len(self.layers)):
             fan_in, fan_out = self.layers[k]
             a = self.activation_fn(h)
-            a = tf.concat([a, tf.ones_like(a[:, :1])], 1)  # [N, in + 1, B]: the bias as the last input
-            h = dense_walks_last(a, tf.reshape(blocks[k], [fan_in + 1, fan_out, -1]))
-        return h
+            w = tf.reshape(blocks[k], [fan_in + 1, fan_out, -1])
+            if max(fan_in + 1, fan_out) <= ELEMENTWISE_MAX:
+                if walks_first:
+                    a, walks_first = tf.transpose(a, [1, 2, 0]), False
+                h = dense_walks_last(tf.concat([a, tf.ones_like(a[:, :1])], 1), w)
+            else:
+                if not walks_first:
+                    a, walks_first = tf.transpose(a, [2, 0, 1]), True
+                h = tf.matmul(with_ones(a), tf.transpose(w, [2, 0, 1]))  # [B, N, out]
+        return tf.transpose(h, [1, 2, 0]) if walks_first else h
 
     def split(self, theta, feature_major: bool = False) -> list:
         """theta [B, D] (or [D, B] with ``feature_major``) as one block per layer, its weights

@@ -76,14 +76,10 @@ class Objective:
         self._hvp_on = compile(self.hvp_at)
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
-    def loss_and_accuracy_at(self, theta, x, y, feature_major=False):
-        """Mean loss [B] and accuracy [B] of B parameter vectors on patterns x, labels y.
-
-        With ``feature_major`` theta is [D, B] (see :meth:`MLP.logits`) and so is the gradient; theta
-        may also be the per-layer blocks of :meth:`MLP.split` (feature-major), and the gradient is then
-        the same blocks' gradients.
-        """
-        logits = self.network.logits(theta, x, feature_major)
+    def loss_and_accuracy_at(self, theta, x, y):
+        """Mean loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x, labels y
+        (a walk's feature-major evaluation is :meth:`walk_values_at`)."""
+        logits = self.network.logits(theta, x)
         batch = tf.shape(logits)[0]
         if self.problem.kind == "binary":
             z = logits[..., 0]
@@ -94,11 +90,12 @@ class Objective:
             labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
             losses = softmax_cross_entropy(logits, labels)
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-        loss = self._with_l2(pattern_mean(losses), theta, feature_major)
+        loss = self._with_l2(pattern_mean(losses), theta, False)
         return loss, pattern_mean(tf.cast(correct, logits.dtype))
 
     def _with_l2(self, loss, theta, feature_major):
-        """loss + lambda |theta|^2; without l2 the loss itself, so the walks' programs do not trace it."""
+        """loss + lambda |theta|^2 of theta [B, D] (or feature-major [D, B] or its per-layer blocks);
+        without l2 the loss itself, so the walks' programs do not trace it."""
         if not self.l2:
             return loss
         blocks = theta if isinstance(theta, (tuple, list)) else [theta]
@@ -147,11 +144,11 @@ class Objective:
         """Training loss [B] on all training patterns, as a TensorFlow function (for NEB, minimisers)."""
         return self.loss_at(theta, self.x_train, self.y_train)
 
-    def gradient_at(self, theta, x, y, feature_major=False):
-        """(loss [B], accuracy [B], gradient [B, D] (or [D, B] with ``feature_major``))."""
+    def gradient_at(self, theta, x, y):
+        """(loss [B], accuracy [B], gradient [B, D]) of theta [B, D]."""
         with tf.GradientTape() as tape:
             tape.watch(theta)
-            loss, accuracy = self.loss_and_accuracy_at(theta, x, y, feature_major)
+            loss, accuracy = self.loss_and_accuracy_at(theta, x, y)
         return loss, accuracy, tape.gradient(loss, theta)
 
     def hessian_at(self, theta, x, y):
