@@ -172,9 +172,10 @@ class WalkProgram:
         """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its Delta.
 
         The one function that computes the gradient driving a walk, whatever is measured beside it.
-        Feature-major, theta is the tuple of per-layer blocks [rows, B] of :meth:`MLP.split`: the
-        first layer's block is then its GEMM operand as it lies, each block's gradient comes out of
-        its own products, and each block's Delta words are drawn by the step before, as packed
+        Feature-major (full or shared batches), the walk is evaluated by :meth:`Objective.walk_values_at`
+        with the walks' axis last, and theta is the tuple of per-layer blocks [rows, B] of
+        :meth:`MLP.split`: the first layer's block is then its GEMM operand as it lies, each block's
+        gradient comes out of its own products, and each block's Delta words are drawn by the step before, as packed
         program outputs (:attr:`predraw`, :func:`streams.packed_words_of_walks`: ``drawn`` holds this
         step's, the step returns the next step's, :meth:`_draw_fn` gives the first). Small networks
         draw Delta inside the update, fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
