@@ -122,12 +122,14 @@ def problem_of(n_train, n_test, n_classes, seed=0):
 
 @pytest.mark.parametrize("width,depth,n_classes,l2,n_train", [(4, 1, 3, 0.0, 21), (3, 3, 3, 0.01, 21),
                                                               (4, 2, 2, 0.0, 6), (15, 2, 2, 0.0, 21),
-                                                              (30, 2, 3, 0.0, 21), (30, 1, 2, 0.01, 6)])
+                                                              (30, 2, 3, 0.0, 21), (30, 1, 2, 0.01, 6),
+                                                              (4, 2, 20, 0.0, 21)])
 def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(width, depth, n_classes, l2, n_train):
     """walk_values_at (walks' axis last, one GEMM for both batches, small layers elementwise with a
     hand-written gradient, wide ones as matrix products) against gradient_at and loss_and_accuracy_at
     (walks first, autodiff), in float64. 21 training patterns take the loop over patterns in chunks
-    of 8 and leave a remainder after it; 6 are summed without the loop."""
+    of 8 and leave a remainder after it; 6 are summed without the loop. 20 classes make the output
+    layer wide after a small hidden layer (the activations change form in between)."""
     problem = problem_of(n_train, 6, n_classes)
     f = Objective(MLP(5, width, depth, problem.n_outputs), problem, dtype=tf.float64, l2=l2)
     theta = np.random.default_rng(width).uniform(-1, 1, (6, f.n_params))
