@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fla import allocator  # noqa: E402
 from fla.measure import Patterns, spectra  # noqa: E402
 from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
@@ -159,6 +160,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
+    print(f"allocator: {allocator.keep_freed_buffers()}, as in fla's runs (FLA_MALLOC=system: glibc's defaults)")
     bench_xor(args.repeats)
     if Path(args.mnist_dir).is_dir():
         bench_mnist(args.mnist_dir, args.mnist_walks, args.mnist_steps, args.repeats)

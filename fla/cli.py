@@ -6,7 +6,7 @@ import math
 import os
 import sys
 
-from . import __version__, compile_cache
+from . import __version__, allocator, compile_cache
 from .errors import ConfigError, FlaError, NonFiniteError
 
 def add_sample_parser(commands) -> None:
@@ -251,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
+    allocator.keep_freed_buffers()
     compile_cache.enable()
     try:
         return COMMANDS[args.command][1](args)

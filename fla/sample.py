@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, streams
+from . import __version__, allocator, streams
 from .config import Plan, SampleConfig, network_of, plan
 from .errors import ConfigError, NonFiniteError
 from .store import (ENDPOINT_SCHEMA, ENDPOINTS, POINT_SCHEMA, POINTS, RUN_JSON, PartWriter, is_own_temporary,
@@ -287,5 +287,5 @@ def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
             "batch_size": None if p.batching == "full" else config.batch_size, **problem.info},
         "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, step); "
                           "shared batches: numpy Philox4x64 keyed by (seed, step)",
-        "device": device_name(tf), "start_time": now(),
+        "device": device_name(tf), "allocator": allocator.setting(), "start_time": now(),
     }

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import compile_cache
+from . import allocator, compile_cache
 from .errors import ConfigError, NonFiniteError
 from .sample import OWN_FILES, SampleConfig, sample
 from .store import is_own_temporary, read_manifest, verify, write_json, writer_alive
@@ -103,6 +103,7 @@ def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
     """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
     of one architecture share its compiled walk program)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    allocator.keep_freed_buffers()
     compile_cache.enable()
     pin_threads(threads)
     results = []
@@ -291,10 +292,16 @@ def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, schedul
 
 
 def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | None):
+    import dask
     from dask.distributed import Client, LocalCluster, as_completed
 
-    cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None)
+    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which fla.allocator would respect; on
+    # fla's own cluster its workers keep their freed buffers as joblib's do
+    spawn_environ = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+                     if not name.startswith("MALLOC_")}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_environ}):
+        cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                      dashboard_address=None)
     with Client(scheduler or cluster) as client:
         futures = [client.submit(run_tasks, tasks, data_dir, threads, pure=False, priority=len(work) - i)
                    for i, tasks in enumerate(work)]  # the most costly unit first, as joblib takes them

@@ -85,7 +85,7 @@ def test_parquet_contract(xor_run):
     manifest = json.loads((out / "run.json").read_text())
     assert meta == {k: v for k, v in manifest.items() if k != "files"}
     assert manifest["files"]["points.parquet"]["rows"] == 180 and manifest["files"]["endpoints.parquet"]["rows"] == 12
-    for key in ("fla_version", "tensorflow_version", "config", "device", "start_time", "end_time"):
+    for key in ("fla_version", "tensorflow_version", "config", "device", "allocator", "start_time", "end_time"):
         assert key in meta
     at_start = json.loads(table.schema.metadata[b"fla"])
     assert at_start["config"] == meta["config"] and at_start["start_time"] == meta["start_time"]

@@ -1,4 +1,5 @@
 """Studies: file validation, and a sweep killed with SIGKILL that resumes with exact row counts."""
+import json
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from fla import allocator
 from fla.errors import ConfigError
 from fla.study import config_name, load_study
 from fla.sweep import sweep
@@ -120,6 +122,8 @@ def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
         got = read_points(tmp_path / backend, columns=columns).to_pandas().sort_values(["walk", "step"],
                                                                                       ignore_index=True)
         assert got.equals(reference)  # bitwise, read back through the analysis' reader
+        for manifest in (tmp_path / backend).rglob("run.json"):  # the workers kept their freed buffers too
+            assert json.loads(manifest.read_text())["allocator"] == allocator.keep_freed_buffers()
     (tmp_path / "joblib" / name / "walks_1024-1100" / "points.parquet").unlink()
     assert sweep(sharded, tmp_path / "joblib", quiet=True)["ran"] == 1  # resumed shard by shard
 
