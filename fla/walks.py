@@ -48,7 +48,7 @@ def sum_of_squares_over_rows(g):
     The rows are summed in groups of k (the largest divisor of their number up to 16) as k
     elementwise terms, then the group sums reduced. Written as one reduction over the rows, XLA:CPU
     first writes the squares out and reads them back: the MNIST 784-10-10 step with 1000 walks took
-    77.0 against 67.8 ms (best of 8 alternations, a scratch A/B quoted in issue 9's notes)."""
+    107.1 against 67.8 ms (one run of ``python bench/bench_step_forms.py``)."""
     import tensorflow as tf
 
     rows = g.shape[0]
