@@ -6,7 +6,7 @@ and TensorFlow compares the whole module before loading; tensorflow/compiler/jit
 device_executable_persistor.h). A sweep's workers and a user's later sweeps then skip the XLA
 compilations (seconds per architecture) that every process otherwise repeats.
 
-Used as TensorFlow ships it, the cache has three hazards, which this module closes:
+Used as TensorFlow ships it, the cache has these hazards, which this module closes:
 
 - TensorFlow writes an entry in place and fails the compilation (no fallback) when it reads an entry
   it cannot parse, e.g. one another worker is still writing. So each process reads and writes a
@@ -22,6 +22,10 @@ Used as TensorFlow ships it, the cache has three hazards, which this module clos
   their numbers from a range of their own, so the n-th trace of a program is named alike in every
   process. Correctness never rests on this: a wrong name can only miss the cache, since TensorFlow
   compares the whole HLO module before it loads an entry.
+- TensorFlow fails the compilation too when an entry is damaged after it was written (a truncated
+  copy of a cache, a bad disk): it does not check what it loads. So each entry is published with its
+  SHA-256, and a process seeds its private directory only with entries that match theirs
+  (:func:`_intact`); any other is compiled anew and replaced when published.
 - TensorFlow also fails the compilation when it cannot write an entry (a full disk, a quota, a
   file-size limit), which would end a run that could have written its results elsewhere. So a
   process uses the cache only when it can write there: no file-size limit, 1 GB free, and a 4 MB
@@ -132,7 +136,8 @@ def enable() -> Path | None:
             _set_flag(None)
             return None
         for entry in _entries(shared):
-            os.link(entry, private / entry.name)
+            if _intact(entry):
+                os.link(entry, private / entry.name)
     except OSError:
         _set_flag(None)
         return None
@@ -143,10 +148,12 @@ def enable() -> Path | None:
 
 
 def publish() -> int:
-    """Copy this process's new entries into the shared directory, each by atomic rename.
+    """Copy this process's new entries into the shared directory, each by atomic rename, after its
+    SHA-256 (``NAME.sha256``, also renamed into place).
 
-    A reader never sees a partial entry; an entry another process published first is kept. Returns
-    the number of entries published.
+    A reader never sees a partial entry; an intact entry another process published first is kept; a
+    damaged one (its bytes no longer match their checksum) is replaced. Returns the number of
+    entries published.
     """
     if os.getpid() not in _STATE:
         return 0
@@ -154,16 +161,43 @@ def publish() -> int:
     published = 0
     for entry in _entries(private):
         target = shared / entry.name
-        if target.exists():
+        if _intact(target):
             continue
-        partial = shared / f".{entry.name}.{os.getpid()}.partial"
         try:
-            shutil.copyfile(entry, partial)
-            os.replace(partial, target)
+            data = entry.read_bytes()
+            _write_by_rename(_checksum_file(target), hashlib.sha256(data).hexdigest().encode())
+            _write_by_rename(target, data)
             published += 1
         except OSError:
-            partial.unlink(missing_ok=True)
+            pass
     return published
+
+
+def _intact(entry: Path) -> bool:
+    """Whether ``entry`` exists and its bytes match the SHA-256 published with it.
+
+    TensorFlow fails a compilation, with no fallback, when an entry it loads cannot be parsed, and it
+    would load an entry damaged outside fla (a truncated copy, a bad disk) without a check; such an
+    entry, and one with no checksum (an older fla's), is neither read nor kept but compiled anew.
+    """
+    try:
+        expected = _checksum_file(entry).read_text().strip()
+        return hashlib.sha256(entry.read_bytes()).hexdigest() == expected
+    except OSError:
+        return False
+
+
+def _checksum_file(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".sha256")
+
+
+def _write_by_rename(target: Path, data: bytes) -> None:
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _writable(directory: Path) -> bool:

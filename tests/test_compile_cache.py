@@ -1,5 +1,6 @@
 """The persistent compile cache (fla.compile_cache): what it loads is what it compiled, no process
-ever reads a partial entry, and an entry is never handed to another TensorFlow, CPU or XLA setting."""
+ever reads a partial or damaged entry, and an entry is never handed to another TensorFlow, CPU or XLA setting."""
+import hashlib
 import os
 import shutil
 import socket
@@ -37,6 +38,10 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(t
     shared = tmp_path / compile_cache.namespace()
     shared.mkdir()
     (shared / "done.pb").write_bytes(b"complete")
+    (shared / "done.pb.sha256").write_text(hashlib.sha256(b"complete").hexdigest())
+    (shared / "damaged.pb").write_bytes(b"compiled herx")  # a bit flipped after it was published
+    (shared / "damaged.pb.sha256").write_text(hashlib.sha256(b"compiled here").hexdigest())
+    (shared / "unchecked.pb").write_bytes(b"no checksum")
     (shared / ".half.pb.123.partial").write_bytes(b"half")  # another process is publishing it
     host = socket.gethostname()
     dead = shared / f".work-{host}-{2 ** 22 + 12345}-x"  # above Linux's largest pid: never alive
@@ -53,11 +58,13 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(t
     assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={private}"
     assert not dead.exists() and alive.exists() and recent.exists()
 
-    (private / "new.pb").write_bytes(b"compiled here")
-    assert compile_cache.publish() == 1
-    assert (shared / "new.pb").read_bytes() == b"compiled here"
+    for name in ("new.pb", "damaged.pb"):  # compiled here: the damaged entry was not loaded
+        (private / name).write_bytes(b"compiled here")
+    assert compile_cache.publish() == 2
+    assert (shared / "new.pb").read_bytes() == (shared / "damaged.pb").read_bytes() == b"compiled here"
     assert compile_cache.publish() == 0
-    assert sorted(p.name for p in shared.iterdir() if not p.name.startswith(".")) == ["done.pb", "new.pb"]
+    assert sorted(p.name for p in shared.iterdir() if not p.name.startswith(".")) == [
+        "damaged.pb", "damaged.pb.sha256", "done.pb", "done.pb.sha256", "new.pb", "new.pb.sha256", "unchecked.pb"]
     compile_cache._close(os.getpid())
     assert not private.exists()
 
@@ -122,6 +129,11 @@ def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_
     mtimes = {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")}
     run_sample(tmp_path / "warm", cache)
     assert {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")} == mtimes  # loaded, none compiled
+    damaged = max(mtimes)  # truncated outside fla: TensorFlow would fail the compilation that loads it
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    run_sample(tmp_path / "mended", cache)  # compiled anew, and the entry replaced
+    assert compile_cache._intact(damaged) and damaged.stat().st_size > 100
     for name in ("points.parquet", "endpoints.parquet"):
-        cold, warm = (pd.read_parquet(tmp_path / run / name) for run in ("cold", "warm"))
-        pd.testing.assert_frame_equal(cold, warm, check_exact=True)
+        cold, *others = (pd.read_parquet(tmp_path / run / name) for run in ("cold", "warm", "mended"))
+        for other in others:
+            pd.testing.assert_frame_equal(cold, other, check_exact=True)
