@@ -45,8 +45,9 @@ def join_caches(caches: list[Path], into: Path) -> int:
         for entry in cache.glob("*/*.pb"):
             target = into / entry.parent.name / entry.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                shutil.copyfile(entry, target)
+            if not target.exists():  # with its checksum, without which fla does not load it
+                for name in (entry.name, entry.name + ".sha256"):
+                    shutil.copyfile(entry.with_name(name), target.with_name(name))
     return len(list(into.glob("*/*.pb")))
 
 
