@@ -291,14 +291,18 @@ def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, schedul
         delayed(run_tasks)(tasks, data_dir, threads) for tasks in work)
 
 
+DASK_TRIM_THRESHOLD = "65536"  # distributed.yaml's default, not a user's choice
+
+
 def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | None):
     import dask
     from dask.distributed import Client, LocalCluster, as_completed
 
-    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which fla.allocator would respect; on
-    # fla's own cluster its workers keep their freed buffers as joblib's do
-    spawn_environ = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
-                     if not name.startswith("MALLOC_")}
+    # dask's default starts workers with MALLOC_TRIM_THRESHOLD_=65536, which fla.allocator would
+    # respect; on fla's own cluster the workers keep their freed buffers as joblib's do
+    spawn_environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if str(spawn_environ.get("MALLOC_TRIM_THRESHOLD_")) == DASK_TRIM_THRESHOLD:
+        del spawn_environ["MALLOC_TRIM_THRESHOLD_"]
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_environ}):
         cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                       dashboard_address=None)
