@@ -80,27 +80,18 @@ def bench_xor(repeats: int) -> None:
     print("  (end to end overlaps the walk loop with the spectra and writing of the previous block)")
 
 
-def gemm_seconds(walks: int, repeats: int) -> float:
+def gemm_seconds(walks: int, repeats: int, merged: bool = False) -> float:
     """Per step, the three products a shared-batch MNIST 784-10-10 walk step cannot avoid, timed alone:
     the first layer's forward [100, 785] x [785, 10 B], its weight gradient [785, 100] x [100, 10 B],
-    and the test batch's forward."""
-    x = tf.random.uniform([100, 785])
-    w = tf.random.uniform([785, walks * 10])
-    dz = tf.random.uniform([100, walks * 10])
-    f = tf.function(lambda: (tf.matmul(x, w), tf.matmul(x, dz, transpose_a=True), tf.matmul(x + 1.0, w)),
-                    jit_compile=True)
-    f()
-    n = 20
-    return best(lambda: [f() for _ in range(n)][-1][0].numpy(), repeats) / n
-
-
-def merged_gemm_seconds(walks: int, repeats: int) -> float:
-    """The same products as the walk step computes them: the training and test batches' forward as
-    one product [200, 785] x [785, 10 B] (the weights are read once), and the weight gradient."""
+    and the test batch's forward. ``merged``: as the walk step computes them, both forwards one product
+    [200, 785] x [785, 10 B] (the weights read once)."""
     x = tf.random.uniform([200, 785])
     w = tf.random.uniform([785, walks * 10])
     dz = tf.random.uniform([100, walks * 10])
-    f = tf.function(lambda: (tf.matmul(x, w), tf.matmul(x[:100], dz, transpose_a=True)), jit_compile=True)
+    gradient = lambda: tf.matmul(x[:100], dz, transpose_a=True)
+    products = ((lambda: (tf.matmul(x, w), gradient())) if merged else
+                (lambda: (tf.matmul(x[:100], w), gradient(), tf.matmul(x[100:], w))))
+    f = tf.function(products, jit_compile=True)
     f()
     n = 20
     return best(lambda: [f() for _ in range(n)][-1][0].numpy(), repeats) / n
@@ -110,7 +101,7 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
     problem = load_problem("mnist", data_dir)
     objective = Objective(MLP(784, 10, 1, 10), problem)
     t_gemm = gemm_seconds(walks, repeats)
-    t_merged = merged_gemm_seconds(walks, repeats)
+    t_merged = gemm_seconds(walks, repeats, merged=True)
     flop = 6 * 100 * 785 * 10
     print(f"MNIST 784-10-10 micro (step 0.02), batch 100, {walks} walks x {steps} steps, no Hessian:")
     print(f"  the step's three unavoidable GEMMs alone: {t_gemm * 1e3:.1f} ms a step "
