@@ -239,6 +239,9 @@ COMMANDS = {"sample": (add_sample_parser, run_sample), "sweep": (add_sweep_parse
             "report": (add_report_parser, run_report), "plot": (add_plot_parser, run_plot),
             "landscape": (add_landscape_parser, run_landscape)}
 
+COMPILE_NOTHING = ("models", "problems", "plot")  # no XLA program: no compile cache and its write probe
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fla", description="Loss-surface analysis of neural networks: "
                                 "progressive gradient walks, Hessian spectra, Parquet records.")
@@ -251,8 +254,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
-    allocator.keep_freed_buffers()
-    compile_cache.enable()
+    if args.command not in COMPILE_NOTHING:
+        allocator.keep_freed_buffers()
+        compile_cache.enable()
     try:
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:

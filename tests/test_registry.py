@@ -1,9 +1,12 @@
 """The problem registry: shipped tabular sets, Fashion-MNIST, the user's own tables (issue 13)."""
+import os
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from fla import compile_cache
 from fla.cli import main
 from fla.errors import DataError
 from fla.problems import REGISTRY, SPLIT, load_problem, problem_spec
@@ -112,8 +115,12 @@ def test_fashion_mnist_reads_its_own_folder_with_the_idx_reader(tmp_path):
         load_problem("fashion_mnist", tmp_path / "fashion-mnist")
 
 
-def test_problems_lists_the_registry(capsys):
+def test_problems_lists_the_registry(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(compile_cache, "_STATE", {})  # as in a fresh process
+    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))  # restored, whatever main sets
     assert main(["problems"]) == 0
+    assert not (tmp_path / "cache").exists()  # it compiles nothing: no cache, no 4 MB write probe
     out = capsys.readouterr().out
     for name in REGISTRY:
         assert name in out
