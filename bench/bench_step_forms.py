@@ -21,6 +21,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,20 +52,6 @@ def products(a, w):
     return tf.transpose(tf.matmul(tf.transpose(a, [2, 0, 1]), tf.transpose(w, [2, 0, 1])), [1, 2, 0])
 
 
-class Swapped:
-    """Within the block, ``module.name`` is ``value`` (read when a program is traced)."""
-
-    def __init__(self, module, name, value):
-        self.module, self.name, self.value = module, name, value
-
-    def __enter__(self):
-        self.kept = getattr(self.module, self.name)
-        setattr(self.module, self.name, self.value)
-
-    def __exit__(self, *_):
-        setattr(self.module, self.name, self.kept)
-
-
 def step_ms(objective, n_walks, steps, repeats, step_size, batches=None):
     """ms a step of a freshly traced walk program (shared batches when ``batches`` is given)."""
     program = WalkProgram(objective, batching="shared" if batches else "full")
@@ -85,7 +72,7 @@ def bench_mnist(data_dir, repeats, steps=20, n_walks=1000):
                  (networks, "sum_over_patterns", one_reduction_over_patterns)),
                 ("the 11 x 10 layer as per-walk matrix products", (networks, "ELEMENTWISE_MAX", 0)))
     for label, swap in variants:
-        with Swapped(*swap) if swap else contextlib.nullcontext():
+        with patch.object(*swap) if swap else contextlib.nullcontext():
             print(f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.02, batches):7.1f}")
 
 
@@ -94,7 +81,7 @@ def bench_xor(repeats, steps=200, n_walks=1024):
     print(f"XOR 2-20-20-20-1 macro, {n_walks} walks x {steps} steps, ms a step:")
     for label, limit in (("21 x 20 layers as per-walk matrix products (as fla)", networks.ELEMENTWISE_MAX),
                          ("21 x 20 layers elementwise across walks", 21)):
-        with Swapped(networks, "ELEMENTWISE_MAX", limit):
+        with patch.object(networks, "ELEMENTWISE_MAX", limit):  # read when a program is traced
             print(f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.2):7.1f}")
 
 

@@ -48,10 +48,11 @@ def dense_walks_last(a, w):
     :func:`sum_over_patterns`. Only for small layers (:data:`ELEMENTWISE_MAX`): XLA:CPU's sums over
     more than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
     activation into its products and recomputes it for every output. ``python
-    bench/bench_step_forms.py`` times both forms; one run on the 2-core development machine: the MNIST
-    784-10-10 step (its 11 x 10 layer) 67.8 ms elementwise against 80.0 ms as per-walk matrix
-    products; the XOR 2-20-20-20-1 step (21 x 20 layers) 33.9 against 11.9 ms; a 41 x 40 layer alone,
-    forward, 119.8 against 22.8 ms.
+    bench/bench_step_forms.py`` times both forms; two runs on the 2-core development machine: the
+    MNIST 784-10-10 step (its 11 x 10 layer) 67.8 and 67.2 ms elementwise against 80.0 and 65.5 ms as
+    per-walk matrix products (no clear winner at this size); the XOR 2-20-20-20-1 step (21 x 20
+    layers) 33.9 and 35.9 against 11.9 and 13.8 ms; a 41 x 40 layer alone, forward, 119.8 and 86.9
+    against 22.8 and 47.3 ms.
     """
     import tensorflow as tf
 
@@ -134,15 +135,13 @@ class MLP:
             out.append((w, b))
         return out
 
-    def logits(self, theta, x, feature_major: bool = False):
-        """Logits [B, N, n_outputs] of B networks on patterns x.
+    def logits(self, theta, x):
+        """Logits [B, N, n_outputs] of B networks theta [B, D] on patterns x.
 
-        theta is [B, D], or [D, B] with ``feature_major`` (the layout the walk loop keeps, in which
-        the first-layer weights of all B networks are one contiguous [n_inputs + 1, fan_out * B]
-        block), or, feature-major, the per-layer blocks of :meth:`split` (a walk's state).
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
-        logits and stay finite far from the origin.
+        logits and stay finite far from the origin. (A walk keeps theta feature-major, [D, B], and is
+        evaluated by :meth:`first_layer_walks_last` and :meth:`later_layers_walks_last`.)
 
         Each layer is one product of its inputs with a ones column appended and its weights with
         the bias as their last row (which is how the flat vector lays them out), so the bias
@@ -151,14 +150,10 @@ class MLP:
         """
         import tensorflow as tf
 
-        if isinstance(theta, (tuple, list)):
-            blocks, feature_major = list(theta), True
-        else:
-            blocks = self.split(theta, feature_major)
+        blocks, feature_major = self.split(theta), False
         x = tf.convert_to_tensor(x, blocks[0].dtype)
         if x.shape.rank == 2:
-            if not feature_major:
-                blocks = [tf.transpose(b) for b in blocks]
+            blocks = [tf.transpose(b) for b in blocks]
             h, feature_major, first = self._first_layer_shared(blocks[0], x), True, 1
         else:
             h, first = x, 0
