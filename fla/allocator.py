@@ -25,6 +25,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from .errors import ConfigError
+
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
 THRESHOLD = 2**31 - 1  # mallopt's value is a C int
@@ -50,9 +52,12 @@ def _user_has_set_it() -> bool:
 
 def keep_freed_buffers() -> str:
     """Raise glibc's mmap and trim thresholds (once per process); returns :func:`setting`."""
+    choice = os.environ.get("FLA_MALLOC", "")
+    if choice.lower() not in ("", "system"):
+        raise ConfigError(f"FLA_MALLOC must be 'system' (glibc's default thresholds) or unset, got {choice!r}")
     if os.getpid() not in _STATE:
         libc = _glibc()
-        if os.environ.get("FLA_MALLOC", "").lower() == "system":
+        if choice.lower() == "system":
             _STATE[os.getpid()] = "system default (FLA_MALLOC=system)"
         elif libc is None:
             _STATE[os.getpid()] = "system default (not glibc)"

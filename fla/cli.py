@@ -254,10 +254,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
-    if args.command not in COMPILE_NOTHING:
-        allocator.keep_freed_buffers()
-        compile_cache.enable()
     try:
+        if args.command not in COMPILE_NOTHING:
+            allocator.keep_freed_buffers()
+            compile_cache.enable()
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:
         print(f"fla {args.command}: non-finite results: {exc}", file=sys.stderr)

@@ -41,3 +41,12 @@ def test_a_100_mb_buffer_comes_from_the_heap_only_when_fla_raised_the_thresholds
     assert probe(FLA_MALLOC="system") == ["system default (FLA_MALLOC=system)", "mapped"]
     # the user's own thresholds are kept: a trim threshold alone leaves 100 MB above the mmap threshold
     assert probe(MALLOC_TRIM_THRESHOLD_="1000000") == ["glibc, thresholds from the environment", "mapped"]
+
+
+def test_a_mistyped_setting_is_refused_with_the_fix(monkeypatch, capsys, tmp_path):
+    from fla.cli import main
+
+    monkeypatch.setenv("FLA_MALLOC", "sytem")
+    assert main(["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1",
+                 "--walks", "2", "--steps", "2", "--out", str(tmp_path / "run")]) == 2
+    assert "FLA_MALLOC must be 'system'" in capsys.readouterr().err and not (tmp_path / "run").exists()
