@@ -5,16 +5,18 @@ Method (stated so that it can be checked and re-run with other thresholds):
 1. Stationary points: points with gradient norm below ``grad_threshold`` (default 0.01).
 2. Clusters: the stationary points' losses, sorted, are cut wherever two neighbours differ by more
    than ``gap`` = max(``abs_gap``, ``rel_gap`` x the stationary points' loss range) (defaults 1e-3
-   and 0.01; the range of all points would let far-off starting losses at bound 10 merge attractors): single-linkage clustering in one dimension. Clusters of fewer than
-   ``min_points`` points (default 5) are dropped as transients.
+   and 0.01; the range of all points would let far-off starting losses at bound 10 merge
+   attractors): single-linkage clustering in one dimension. Clusters of fewer than ``min_points``
+   points (default 5) are dropped as transients.
 3. Per attractor: its loss (median), loss range, number of points, share of all the configuration's
    points, curvature (the shares of each class among its points with a known class, and the most
-   common class), and ``local_minimum``: most common class convex and loss above the lowest attractor
-   by more than ``gap``. The lowest attractor is marked ``lowest``.
+   common class), and ``local_minimum``: most common class convex and loss above the lowest
+   attractor by more than ``gap``. The lowest attractor is marked ``lowest``.
 
 A configuration here is (problem, width, depth, granularity, bound): the walks of all its seeds are
 pooled. The paper counted attractors by eye on l-g clouds; this turns the same reading into numbers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +29,8 @@ CLASSES = ["convex", "concave", "saddle", "flat"]
 
 
 def cluster_losses(losses: np.ndarray, gap: float) -> np.ndarray:
-    """Cluster labels (0, 1, ...) in order of loss: cut sorted losses at gaps larger than ``gap``."""
+    """Cluster labels (0, 1, ...) in order of loss: cut sorted losses at gaps larger than
+    ``gap``."""
     order = np.argsort(losses, kind="stable")
     cuts = np.concatenate([[0], np.diff(losses[order]) > gap]).cumsum()
     labels = np.empty(len(losses), int)
@@ -35,14 +38,29 @@ def cluster_losses(losses: np.ndarray, gap: float) -> np.ndarray:
     return labels
 
 
-def attractors(points: pd.DataFrame, total_points: int, grad_threshold: float = 0.01,
-               abs_gap: float = 1e-3, rel_gap: float = 0.01, min_points: int = 5) -> pd.DataFrame:
+def attractors(
+    points: pd.DataFrame,
+    total_points: int,
+    grad_threshold: float = 0.01,
+    abs_gap: float = 1e-3,
+    rel_gap: float = 0.01,
+    min_points: int = 5,
+) -> pd.DataFrame:
     """Attractors of one configuration from its points (loss, grad_norm, curvature columns)."""
     stationary = points[points.grad_norm < grad_threshold]
     span = float(stationary.loss.max() - stationary.loss.min()) if len(stationary) else 0.0
     gap = max(abs_gap, rel_gap * span)
-    columns = ["attractor", "loss", "loss_min", "loss_max", "points", "share", "curvature", "local_minimum",
-               "lowest"] + [f"share_{c}" for c in CLASSES]
+    columns = [
+        "attractor",
+        "loss",
+        "loss_min",
+        "loss_max",
+        "points",
+        "share",
+        "curvature",
+        "local_minimum",
+        "lowest",
+    ] + [f"share_{c}" for c in CLASSES]
     if stationary.empty:
         return pd.DataFrame(columns=columns)
     labels = cluster_losses(stationary.loss.to_numpy(np.float64), gap)
@@ -53,10 +71,20 @@ def attractors(points: pd.DataFrame, total_points: int, grad_threshold: float = 
             continue
         known = group.curvature.dropna()
         shares = {f"share_{c}": (known == c).mean() if len(known) else np.nan for c in CLASSES}
-        rows.append({"loss": group.loss.median(), "loss_min": group.loss.min(), "loss_max": group.loss.max(),
-                     "points": len(group), "share": len(group) / total_points,
-                     "curvature": known.mode().iloc[0] if len(known) else None, **shares})
-    table = pd.DataFrame(rows, columns=[c for c in columns if c not in ("attractor", "local_minimum", "lowest")])
+        rows.append(
+            {
+                "loss": group.loss.median(),
+                "loss_min": group.loss.min(),
+                "loss_max": group.loss.max(),
+                "points": len(group),
+                "share": len(group) / total_points,
+                "curvature": known.mode().iloc[0] if len(known) else None,
+                **shares,
+            }
+        )
+    table = pd.DataFrame(
+        rows, columns=[c for c in columns if c not in ("attractor", "local_minimum", "lowest")]
+    )
     if table.empty:
         return pd.DataFrame(columns=columns)
     table.insert(0, "attractor", range(len(table)))
@@ -67,7 +95,8 @@ def attractors(points: pd.DataFrame, total_points: int, grad_threshold: float = 
 
 
 def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataFrame:
-    """Attractors of every configuration of a run, reading only stationary points (filter pushed down)."""
+    """Attractors of every configuration of a run, reading only stationary points (filter pushed
+    down)."""
     from .data import count_by
 
     totals = count_by(dataset, CONFIGURATION)
@@ -77,8 +106,10 @@ def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataF
         for key in CONFIGURATION:
             term = pc.field(key) == getattr(config, key)
             expr = term if expr is None else expr & term
-        points = dataset.to_table(columns=["loss", "grad_norm", "curvature"],
-                                  filter=expr & (pc.field("grad_norm") < grad_threshold)).to_pandas()
+        points = dataset.to_table(
+            columns=["loss", "grad_norm", "curvature"],
+            filter=expr & (pc.field("grad_norm") < grad_threshold),
+        ).to_pandas()
         table = attractors(points, config.count, grad_threshold, **kwargs)
         for key in reversed(CONFIGURATION):
             table.insert(0, key, getattr(config, key))
@@ -86,23 +117,47 @@ def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataF
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-# ---- verification by quenching (Mehta, Zhao, Bernal and Wales 2018 ask of every minimum) ----------
+# ---- verification by quenching (Mehta, Zhao, Bernal and Wales 2018 ask of every minimum)
+# ----------
 
-QUENCH_GTOL = 1e-6  # a quench ends when the gradient norm is below this (or after QUENCH_ITER iterations)
+QUENCH_GTOL = (
+    1e-6  # a quench ends when the gradient norm is below this (or after QUENCH_ITER iterations)
+)
 QUENCH_ITER = 3000
-ESCAPE_GAP = (1e-3, 0.01)  # the loss "still decreases" when the quench ends below the attractor's lowest
+ESCAPE_GAP = (
+    1e-3,
+    0.01,
+)  # the loss "still decreases" when the quench ends below the attractor's lowest
 # loss by more than max(1e-3, 1% of it): the walks' points lay on a plateau or in a saddle region
-VANISHING_LOSS = 1e-6  # without L2 a quench below this is in the asymptotic basin (loss -> 0 at infinity)
-MAX_EXACT = 500  # exact Hessians (index and null space) up to this D; beyond it only the sign test by Lanczos
-VERIFIED_COLUMNS = ["verified", "checked", "quenched_loss", "quench_drop", "index", "null_space", "l2"]
+VANISHING_LOSS = (
+    1e-6  # without L2 a quench below this is in the asymptotic basin (loss -> 0 at infinity)
+)
+# exact Hessians (index and null space) up to this D; beyond it only the sign test by Lanczos
+MAX_EXACT = 500
+VERIFIED_COLUMNS = [
+    "verified",
+    "checked",
+    "quenched_loss",
+    "quench_drop",
+    "index",
+    "null_space",
+    "l2",
+]
 
 
-ORDER = ["minimum", "saddle", "stationary (index unknown)", "loss decreases (plateau or saddle region)",
-         "asymptotic basin", "not converged"]
+ORDER = [
+    "minimum",
+    "saddle",
+    "stationary (index unknown)",
+    "loss decreases (plateau or saddle region)",
+    "asymptotic basin",
+    "not converged",
+]
 
 
 def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
-    """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss less
+    """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss
+    less
     the escape gap (tolerances above)."""
     if loss < floor:
         return "loss decreases (plateau or saddle region)"
@@ -123,13 +178,18 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
     from fla.problems import load_problem
 
     problem = load_problem(config["problem"], data_dir, config.get("target"))
-    return Objective(MLP(problem.n_inputs, config["width"], config["depth"], problem.n_outputs), problem,
-                     tf.float64, l2=l2)
+    return Objective(
+        MLP(problem.n_inputs, config["width"], config["depth"], problem.n_outputs),
+        problem,
+        tf.float64,
+        l2=l2,
+    )
 
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
     """Quench parameter vectors with objective ``f`` (one batched L-BFGS): per point the verdict of
-    :func:`classify_quench` (``floors`` [B]: each point's escape level), the quenched loss, the drop,
+    :func:`classify_quench` (``floors`` [B]: each point's escape level), the quenched loss, the
+    drop,
     and the Hessian index and null space (not for asymptotic points, whose Hessian vanishes)."""
     import tensorflow as tf
 
@@ -149,24 +209,40 @@ def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
     for i in range(len(ends)):
         verdict = classify_quench(floors[i], losses[i], grads[i], f.l2, negative[i])
         exact = verdict != "asymptotic basin"
-        rows.append({"verdict": verdict, "quenched_loss": losses[i], "drop": start_loss[i] - losses[i],
-                     "index": negative[i] if exact else None, "null_space": zero[i] if exact else None})
+        rows.append(
+            {
+                "verdict": verdict,
+                "quenched_loss": losses[i],
+                "drop": start_loss[i] - losses[i],
+                "index": negative[i] if exact else None,
+                "null_space": zero[i] if exact else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representatives: int = 3,
-                      grad_threshold: float = 0.01, data_dir=None) -> pd.DataFrame:
+def verify_attractors(
+    run_dir,
+    table: pd.DataFrame,
+    l2: float = 0.0,
+    representatives: int = 3,
+    grad_threshold: float = 0.01,
+    data_dir=None,
+) -> pd.DataFrame:
     """``table`` (from :func:`attractor_table`) with what quenches find.
 
     Representatives: the run's recorded stationary points when it kept parameters (--record-params),
     else the walk endpoints (endpoints.parquet, the parameters after each walk's last step), whose
     loss, recomputed in float64 without the L2 term, lies in the attractor's loss range and whose
-    gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of
-    an architecture's in one batch); ``verified`` is the most common verdict of
+    gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file
+    order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of an
+    architecture's in one batch); ``verified`` is the most common verdict of
     :func:`classify_quench`, with the median quenched loss and drop, and the most common Hessian
     index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
-    without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another loss
-    than the one sampled, so the verdict says only what it reaches (minimum, saddle, not converged)."""
+    without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another
+    loss
+    than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
+    converged)."""
     import logging
 
     table = table.copy()
@@ -175,7 +251,9 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
     table["l2"] = l2
     if table.empty:
         return table
-    quiet = logging.getLogger("tensorflow")  # one objective per architecture: TF's retracing notices are expected
+    quiet = logging.getLogger(
+        "tensorflow"
+    )  # one objective per architecture: TF's retracing notices are expected
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
@@ -185,7 +263,8 @@ def verify_attractors(run_dir, table: pd.DataFrame, l2: float = 0.0, representat
 
 
 def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
-    """Parameter vectors a configuration offers for quenching: its recorded stationary points when the
+    """Parameter vectors a configuration offers for quenching: its recorded stationary points when
+    the
     run kept parameters (--record-params), then its walk endpoints; float64 [B, D]."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -194,11 +273,18 @@ def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
 
     parts = []
     if config.get("record_params"):
-        recorded = pq.read_table(folder / POINTS, columns=["params"],
-                                 filters=pc.field("grad_norm") < grad_threshold).column("params").drop_null()
+        recorded = (
+            pq.read_table(
+                folder / POINTS, columns=["params"], filters=pc.field("grad_norm") < grad_threshold
+            )
+            .column("params")
+            .drop_null()
+        )
         if len(recorded):
             parts.append(np.stack(recorded.to_pylist()))
-    parts.append(np.stack(pq.read_table(folder / ENDPOINTS, columns=["params"]).column("params").to_pylist()))
+    parts.append(
+        np.stack(pq.read_table(folder / ENDPOINTS, columns=["params"]).column("params").to_pylist())
+    )
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -219,8 +305,11 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
         grads = np.linalg.norm(plain[arch].gradient(params).numpy(), axis=1)
         rows = table[np.logical_and.reduce([table[k] == config[k] for k in CONFIGURATION])]
         for index, attractor in rows.iterrows():
-            inside = np.flatnonzero((losses >= attractor.loss_min) & (losses <= attractor.loss_max)
-                                    & (grads < grad_threshold))
+            inside = np.flatnonzero(
+                (losses >= attractor.loss_min)
+                & (losses <= attractor.loss_max)
+                & (grads < grad_threshold)
+            )
             entry = picks.setdefault(arch, (config, []))[1]
             taken = sum(1 for row, _ in entry if row == index)
             entry += [(index, params[i]) for i in inside[: max(0, representatives - taken)]]
@@ -231,13 +320,18 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
         floors = lowest - np.maximum(ESCAPE_GAP[0], ESCAPE_GAP[1] * np.abs(lowest))
         if l2:
             floors[:] = -np.inf  # another loss than the one sampled: no escape test
-        result = quench_points(architecture_objective(config, l2, data_dir) if l2 else plain[arch],
-                               np.stack([p for _, p in entry]), floors)
+        result = quench_points(
+            architecture_objective(config, l2, data_dir) if l2 else plain[arch],
+            np.stack([p for _, p in entry]),
+            floors,
+        )
         result["row"] = [row for row, _ in entry]
         for index, group in result.groupby("row"):
             counts = group.verdict.value_counts()
             best = counts[counts == counts.max()].index
-            table.loc[index, "verified"] = min(best, key=lambda v: [o in v for o in ORDER].index(True))
+            table.loc[index, "verified"] = min(
+                best, key=lambda v: [o in v for o in ORDER].index(True)
+            )
             table.loc[index, "checked"] = len(group)
             table.loc[index, "quenched_loss"] = float(group.quenched_loss.median())
             table.loc[index, "quench_drop"] = float(group["drop"].median())

@@ -1,9 +1,11 @@
-"""Figures of a connection run (fla connect): disconnectivity graph, loss along paths, spanning tree.
+"""Figures of a connection run (fla connect): disconnectivity graph, loss along paths, spanning
+tree.
 
-The disconnectivity graph (Becker and Karplus 1997; Wales et al.) draws each minimum as a vertical line
-rising from its loss; two groups join at the lowest saddle loss that connects them, i.e. single-linkage
-clustering on the spanning tree's saddle losses.
+The disconnectivity graph (Becker and Karplus 1997; Wales et al.) draws each minimum as a vertical
+line rising from its loss; two groups join at the lowest saddle loss that connects them, i.e.
+single-linkage clustering on the spanning tree's saddle losses.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,11 +22,15 @@ from scipy.cluster.hierarchy import dendrogram  # noqa: E402
 
 def read_connection(folder) -> dict:
     folder = Path(folder)
-    return {name: pq.read_table(folder / f"{name}.parquet").to_pandas() for name in ("minima", "paths", "tree")}
+    return {
+        name: pq.read_table(folder / f"{name}.parquet").to_pandas()
+        for name in ("minima", "paths", "tree")
+    }
 
 
 def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
-    """scipy linkage matrix from spanning-tree edges (single linkage: edges by increasing saddle)."""
+    """scipy linkage matrix from spanning-tree edges (single linkage: edges by increasing
+    saddle)."""
     cluster = list(range(n))  # union-find: the linkage id of each minimum's current cluster
     size = {i: 1 for i in range(n)}
     rows = []
@@ -40,21 +46,32 @@ def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
 
 
 def at_thresholds(edges: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
-    """Edges with each saddle loss raised to the first regular threshold at or above it: superbasins are
+    """Edges with each saddle loss raised to the first regular threshold at or above it: superbasins
+    are
     joined at the threshold where they first connect (Becker and Karplus 1997)."""
-    k = np.clip(np.searchsorted(levels, edges.saddle_loss.to_numpy(), side="left"), 0, len(levels) - 1)
+    k = np.clip(
+        np.searchsorted(levels, edges.saddle_loss.to_numpy(), side="left"), 0, len(levels) - 1
+    )
     return edges.assign(saddle_loss=levels[k])
 
 
-def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str = "", levels: int | None = None,
-                          color: str | None = None):
+def disconnectivity_graph(
+    minima: pd.DataFrame,
+    tree: pd.DataFrame,
+    title: str = "",
+    levels: int | None = None,
+    color: str | None = None,
+):
     """Each minimum a vertical line rising from its loss; groups join at the lowest saddle that
     connects them (single linkage on the saddle losses of ``tree``'s edges a-b), optionally at
-    ``levels`` regular thresholds; ``color`` names a column of ``minima`` to colour the branches by."""
+    ``levels`` regular thresholds; ``color`` names a column of ``minima`` to colour the branches
+    by."""
     n = len(minima)
     if levels and len(tree):
         low, high = float(minima.loss.min()), float(tree.saddle_loss.max())
-        tree = at_thresholds(tree, np.linspace(low, high, levels + 1)[1:] if high > low else np.array([high]))
+        tree = at_thresholds(
+            tree, np.linspace(low, high, levels + 1)[1:] if high > low else np.array([high])
+        )
     z = linkage(n, tree)
     order = dendrogram(z, no_plot=True)["leaves"] if len(z) == n - 1 and n > 1 else list(range(n))
     x = {leaf: float(i) for i, leaf in enumerate(order)}
@@ -65,7 +82,11 @@ def disconnectivity_graph(minima: pd.DataFrame, tree: pd.DataFrame, title: str =
     norm = None
     if color and n:
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
-        norm = matplotlib.colors.Normalize(low - 0.5, high + 0.5) if low == high else matplotlib.colors.Normalize(low, high)
+        norm = (
+            matplotlib.colors.Normalize(low - 0.5, high + 0.5)
+            if low == high
+            else matplotlib.colors.Normalize(low, high)
+        )
     leaf_color = (lambda i: cmap(norm(values[i]))) if color else (lambda i: "k")
     members = {i: [i] for i in range(n)}
     for k, (a, b, height, _) in enumerate(z):
@@ -99,9 +120,18 @@ def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
 
     axis = np.linspace(-0.5, 1.5, grid)
     xx, yy = np.meshgrid(axis, axis)
-    p = probabilities(network, np.asarray(params)[None], np.column_stack([xx.ravel(), yy.ravel()]))[0]
+    p = probabilities(network, np.asarray(params)[None], np.column_stack([xx.ravel(), yy.ravel()]))[
+        0
+    ]
     fig, ax = plt.subplots(figsize=(4, 3.5), constrained_layout=True)
-    image = ax.imshow(p.reshape(grid, grid), origin="lower", extent=(-0.5, 1.5, -0.5, 1.5), cmap="RdBu_r", vmin=0, vmax=1)
+    image = ax.imshow(
+        p.reshape(grid, grid),
+        origin="lower",
+        extent=(-0.5, 1.5, -0.5, 1.5),
+        cmap="RdBu_r",
+        vmin=0,
+        vmax=1,
+    )
     ax.scatter([0, 1], [0, 1], marker="o", color="w", edgecolor="k", label="class 0")
     ax.scatter([0, 1], [1, 0], marker="s", color="k", label="class 1")
     fig.colorbar(image, ax=ax, label="P(class 1)")
@@ -110,7 +140,12 @@ def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
     return fig
 
 
-METHOD_COLORS = {"autoneb": "#1f77b4", "neb": "#2ca02c", "bezier": "#d62728", "polychain": "#9467bd"}
+METHOD_COLORS = {
+    "autoneb": "#1f77b4",
+    "neb": "#2ca02c",
+    "bezier": "#d62728",
+    "polychain": "#9467bd",
+}
 
 
 def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
@@ -121,15 +156,23 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
     n = len(pairs)
     cols = min(4, max(n, 1))
     rows = -(-max(n, 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.6), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.6), squeeze=False, constrained_layout=True
+    )
     for ax, (a, b) in zip(axes.flat, pairs.itertuples(index=False)):
         chosen = paths[(paths.a == a) & (paths.b == b)]
         line = np.asarray(chosen.line_losses.iloc[0])
-        ax.plot(np.linspace(0, 1, len(line)), line, color="#777", ls="--", lw=1, label="straight line")
+        ax.plot(
+            np.linspace(0, 1, len(line)), line, color="#777", ls="--", lw=1, label="straight line"
+        )
         for row in chosen.itertuples():
-            ax.plot(np.asarray(row.position), np.asarray(row.dense_losses), lw=1.4,
-                    color=METHOD_COLORS.get(row.method, "k"), label=row.method)
+            ax.plot(
+                np.asarray(row.position),
+                np.asarray(row.dense_losses),
+                lw=1.4,
+                color=METHOD_COLORS.get(row.method, "k"),
+                label=row.method,
+            )
         ax.set_title(f"minima {a}-{b}", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
@@ -137,13 +180,18 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
     axes[0, 0].legend(fontsize=7)
     fig.supxlabel("position along the path (fraction of its length)", fontsize=9)
     fig.supylabel("training loss (nats)", fontsize=9)
-    more = f" (first {max_pairs} of {len(paths[['a', 'b']].drop_duplicates())} pairs)" if n == max_pairs else ""
+    more = (
+        f" (first {max_pairs} of {len(paths[['a', 'b']].drop_duplicates())} pairs)"
+        if n == max_pairs
+        else ""
+    )
     fig.suptitle(f"Loss along the paths{': ' + title if title else ''}{more}", fontsize=10)
     return fig
 
 
 def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
-    """Per pair: the straight line's barrier and length, then each method's barrier, saddle loss and length."""
+    """Per pair: the straight line's barrier and length, then each method's barrier, saddle loss and
+    length."""
     first = paths.drop_duplicates(["a", "b"]).set_index(["a", "b"])
     table = pd.DataFrame({"line barrier": first.line_barrier, "line length": first.line_length})
     for method, rows in paths.groupby("method", sort=False):
@@ -155,7 +203,8 @@ def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
 
 
 def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):
-    """Minima at (rank by loss, loss); tree edges drawn between them, labelled with their saddle loss."""
+    """Minima at (rank by loss, loss); tree edges drawn between them, labelled with their saddle
+    loss."""
     rank = minima.loss.rank(method="first").to_numpy() - 1
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for edge in tree.itertuples():
@@ -167,5 +216,8 @@ def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = 
         ax.annotate(str(i), (r, loss), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel("minimum, ordered by loss")
     ax.set_ylabel("training loss (nats)")
-    ax.set_title(f"Minimum spanning tree of saddle losses (edge labels){': ' + title if title else ''}", fontsize=10)
+    ax.set_title(
+        f"Minimum spanning tree of saddle losses (edge labels){': ' + title if title else ''}",
+        fontsize=10,
+    )
     return fig

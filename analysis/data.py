@@ -4,8 +4,8 @@ Scatter plots take a uniform random sample of at most ``max_rows`` rows, drawn b
 tables count exactly, aggregating batch by batch: both in memory bounded by the batch size, whatever
 the number of rows.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,9 @@ def open_run(run_dir) -> ds.Dataset:
     return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet")
 
 
-def sample_rows(dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, filter=None,
-                seed: int = 0) -> pd.DataFrame:
+def sample_rows(
+    dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, filter=None, seed: int = 0
+) -> pd.DataFrame:
     """A uniform random sample (without replacement) of at most ``max_rows`` matching rows."""
     total = dataset.count_rows(filter=filter)
     keep = 1.0 if total <= max_rows else max_rows / total
@@ -50,7 +51,11 @@ def count_by(dataset: ds.Dataset, keys: list[str], filter=None) -> pd.DataFrame:
     if not partial:
         return pd.DataFrame(columns=keys + ["count"])
     merged = pa.concat_tables(partial).group_by(keys).aggregate([("count_all", "sum")])
-    return merged.to_pandas().rename(columns={"count_all_sum": "count"}).sort_values(keys, ignore_index=True)
+    return (
+        merged.to_pandas()
+        .rename(columns={"count_all_sum": "count"})
+        .sort_values(keys, ignore_index=True)
+    )
 
 
 def last_steps(dataset: ds.Dataset, columns: list[str]) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Report sections of ``fla landscape`` runs: the study's counts, and per (N_h, lambda) the
 disconnectivity graph coloured by AUC and by connected hidden units, and the global minimum's
 decision map (Mehta, Zhao, Bernal and Wales 2018, Figs. 2-6)."""
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,17 @@ LEVELS = 20  # regular thresholds of the disconnectivity graphs
 
 
 def read_landscape(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """(metadata, minima, transition states) of one verified configuration; ValueError if it does not verify."""
+    """(metadata, minima, transition states) of one verified configuration; ValueError if it does
+    not verify."""
     meta = json.loads((folder / "landscape.json").read_text())
     for name, digest in meta["files"].items():
         if not (folder / name).is_file() or checksum(folder / name) != digest:
             raise ValueError(f"{folder}: {name} does not match landscape.json; rerun fla landscape")
-    return (meta, pq.read_table(folder / "minima.parquet").to_pandas(),
-            pq.read_table(folder / "transition_states.parquet").to_pandas())
+    return (
+        meta,
+        pq.read_table(folder / "minima.parquet").to_pandas(),
+        pq.read_table(folder / "transition_states.parquet").to_pandas(),
+    )
 
 
 def landscape_sections(run_dir: Path, folders: list, png) -> list:
@@ -33,18 +38,37 @@ def landscape_sections(run_dir: Path, folders: list, png) -> list:
     for folder in folders:
         meta, minima, ts = read_landscape(folder)
         h, l2 = meta["settings"]["hidden"], meta["settings"]["l2"]
-        rows.append({"hidden": h, "l2": l2, "minima": len(minima), "transition_states": len(ts),
-                     "ratio": len(ts) / len(minima) if len(minima) else None, "seconds": meta["seconds"]})
+        rows.append(
+            {
+                "hidden": h,
+                "l2": l2,
+                "minima": len(minima),
+                "transition_states": len(ts),
+                "ratio": len(ts) / len(minima) if len(minima) else None,
+                "seconds": meta["seconds"],
+            }
+        )
         if not len(minima):
             continue
         title = f"N_h = {h}, lambda = {l2:g}"
-        edges = ts[(ts.a >= 0) & (ts.b >= 0)].rename(columns={"loss": "saddle_loss"})[["a", "b", "saddle_loss"]]
+        edges = ts[(ts.a >= 0) & (ts.b >= 0)].rename(columns={"loss": "saddle_loss"})[
+            ["a", "b", "saddle_loss"]
+        ]
         for color in ("auc", "connected_units"):
             fig = disconnectivity_graph(minima, edges, title, levels=LEVELS, color=color)
-            sections.append((f"Disconnectivity graph, {title}, coloured by {color}", png(fig), None))
+            sections.append(
+                (f"Disconnectivity graph, {title}, coloured by {color}", png(fig), None)
+            )
         best = minima.loc[minima.loss.idxmin()]
-        fig = decision_map(mehta_network(h), best.params, f"global minimum, {title}, loss {best.loss:.4g}")
-        sections.append((f"Decision map of the global minimum, {title}", png(fig),
-                         minima.drop(columns=["params", "eigenvalues"])))
+        fig = decision_map(
+            mehta_network(h), best.params, f"global minimum, {title}, loss {best.loss:.4g}"
+        )
+        sections.append(
+            (
+                f"Decision map of the global minimum, {title}",
+                png(fig),
+                minima.drop(columns=["params", "eigenvalues"]),
+            )
+        )
     table = pd.DataFrame(rows).sort_values(["hidden", "l2"], ascending=[True, False])
     return [("Minima and transition states per (N_h, lambda)", None, table)] + sections

@@ -1,4 +1,6 @@
-"""``fla report RUN_DIR``: one self-contained HTML file (figures embedded) plus the tables as CSV."""
+"""``fla report RUN_DIR``: one self-contained HTML file (figures embedded) plus the tables as
+CSV."""
+
 from __future__ import annotations
 
 import base64
@@ -7,8 +9,8 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pyarrow.compute as pc
 import pandas as pd
+import pyarrow.compute as pc
 
 from fla.store import atomic_path
 
@@ -24,7 +26,9 @@ def png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def write_report(run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None) -> Path:
+def write_report(
+    run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None
+) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/.
 
     RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
@@ -38,16 +42,20 @@ def write_report(run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, d
         sections, summary = sampling_sections(open_run(run_dir), max_points, run_dir, l2, data_dir)
     except FileNotFoundError:
         if not connections and not landscapes:
-            raise FileNotFoundError(f"nothing to report under {run_dir}: no complete sampling run "
-                                    "(points.parquet beside run.json), no connection run (connect.json) and no "
-                                    "landscape run (landscape.json)") from None
+            raise FileNotFoundError(
+                f"nothing to report under {run_dir}: no complete sampling run "
+                "(points.parquet beside run.json), no connection run (connect.json) and no "
+                "landscape run (landscape.json)"
+            ) from None
         sections, summary = [], "No sampling runs."
     if landscapes:
         from .energy_landscapes import landscape_sections
 
         sections += landscape_sections(run_dir, landscapes, png)
     for folder in connections:
-        sections += connection_sections(folder, folder.relative_to(run_dir) if folder != run_dir else folder.name)
+        sections += connection_sections(
+            folder, folder.relative_to(run_dir) if folder != run_dir else folder.name
+        )
     tables_dir = out.parent / "report_tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
     body = []
@@ -56,16 +64,21 @@ def write_report(run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, d
         if image:
             body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}">')
         if table is not None and len(table):
-            name = f"{i:02d}_{''.join(c if c.isalnum() else '_' for c in title.lower())[:40].strip('_')}.csv"
+            slug = "".join(c if c.isalnum() else "_" for c in title.lower())[:40].strip("_")
+            name = f"{i:02d}_{slug}.csv"
             with atomic_path(tables_dir / name) as tmp:
                 table.to_csv(tmp, index=False)
             body.append(f'<p>Table: <a href="report_tables/{name}">{name}</a></p>')
             body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: {html.escape(str(run_dir))}"
-            "</title><style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
-            "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
-            f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
-            f"<p>{html.escape(summary)}</p>" + "\n".join(body) + "</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: "
+        f"{html.escape(str(run_dir))}"
+        "</title><style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
+        "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px "
+        "solid #ddd}"
+        f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
+        f"<p>{html.escape(summary)}</p>" + "\n".join(body) + "</body></html>"
+    )
     with atomic_path(out) as tmp:
         tmp.write_text(page)
     return out
@@ -76,45 +89,105 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
     sections = [("Configurations (points per configuration and seed)", None, configs)]
     if dataset.count_rows(filter=pc.field("hessian").is_valid()):
         fig, table = curvature_breakdown(dataset)
-        sections.append(("Curvature breakdown (one row of panels per Hessian method)", png(fig), table))
+        sections.append(
+            ("Curvature breakdown (one row of panels per Hessian method)", png(fig), table)
+        )
     fig, table = accuracy(dataset)
     sections.append(("Accuracy at the end of the walks", png(fig), table))
-    sections.append((f"Attractors (gradient norm < 0.01, losses clustered) with what quenches from them find "
-                     f"(verified{', L2 ' + format(l2, 'g') if l2 else ''}; see analysis/attractors.py)",
-                     None, verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir)))
+    sections.append(
+        (
+            f"Attractors (gradient norm < 0.01, losses clustered) with what quenches from them "
+            f"find "
+            f"(verified{', L2 ' + format(l2, 'g') if l2 else ''}; see analysis/attractors.py)",
+            None,
+            verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir),
+        )
+    )
     for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
         fig, _ = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
-        sections.append((f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None))
-    return sections, f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations."
+        sections.append(
+            (f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None)
+        )
+    return (
+        sections,
+        f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations.",
+    )
 
 
 def connection_sections(folder: Path, name) -> list:
-    from .connections import (comparison_table, disconnectivity_graph, path_profiles, read_connection,
-                              spanning_tree_figure)
+    from .connections import (
+        comparison_table,
+        disconnectivity_graph,
+        path_profiles,
+        read_connection,
+        spanning_tree_figure,
+    )
 
     data = read_connection(folder)
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
     title = str(name)
-    table1 = [(f"Table 1 (Draxler et al.): minima and saddles of {title}", None, pd.read_csv(folder / "table1.csv"))
-              ] if (folder / "table1.csv").is_file() else []
-    profiles = [(f"Loss along the paths of {title}: straight line and each method, per pair",
-                 png(path_profiles(paths, title)), comparison_table(paths))] if "method" in paths else [
-        (f"No paths in {title} (one minimum, or a budget of 0)", None, None)]
-    return table1 + [
-        (f"Minima of {title}", None, minima.drop(columns=["params"])),
-        (f"Disconnectivity graph of {title}", png(disconnectivity_graph(minima, tree, title)), None),
-    ] + profiles + [(f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree)]
+    table1 = (
+        [
+            (
+                f"Table 1 (Draxler et al.): minima and saddles of {title}",
+                None,
+                pd.read_csv(folder / "table1.csv"),
+            )
+        ]
+        if (folder / "table1.csv").is_file()
+        else []
+    )
+    profiles = (
+        [
+            (
+                f"Loss along the paths of {title}: straight line and each method, per pair",
+                png(path_profiles(paths, title)),
+                comparison_table(paths),
+            )
+        ]
+        if "method" in paths
+        else [(f"No paths in {title} (one minimum, or a budget of 0)", None, None)]
+    )
+    return (
+        table1
+        + [
+            (f"Minima of {title}", None, minima.drop(columns=["params"])),
+            (
+                f"Disconnectivity graph of {title}",
+                png(disconnectivity_graph(minima, tree, title)),
+                None,
+            ),
+        ]
+        + profiles
+        + [(f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree)]
+    )
 
 
-def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=None, color="curvature",
-               logx=False, logy=True) -> Path:
+def write_plot(
+    kind: str,
+    run_dir,
+    out,
+    problem=None,
+    granularity=None,
+    bound=None,
+    color="curvature",
+    logx=False,
+    logy=True,
+) -> Path:
     """One figure of ``kind`` (lg, curvature, accuracy) to ``out`` (.png, .pdf or .svg)."""
     dataset = open_run(run_dir)
     if kind == "lg":
         configs = count_by(dataset, ["problem", "granularity", "bound"])
         first = configs.iloc[0]
-        fig, _ = lg_clouds(dataset, problem or first.problem, granularity or first.granularity,
-                           float(bound if bound is not None else first.bound), color, logx, logy)
+        fig, _ = lg_clouds(
+            dataset,
+            problem or first.problem,
+            granularity or first.granularity,
+            float(bound if bound is not None else first.bound),
+            color,
+            logx,
+            logy,
+        )
     elif kind == "curvature":
         fig, _ = curvature_breakdown(dataset)
     else:
@@ -122,4 +195,3 @@ def write_plot(kind: str, run_dir, out, problem=None, granularity=None, bound=No
     fig.savefig(out, dpi=130, bbox_inches="tight")
     plt.close(fig)
     return Path(out)
-

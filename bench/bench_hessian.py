@@ -8,6 +8,7 @@ on all points at once; next to it, for 784-10-10, the full Hessian of one point 
 products, in chunks) and its exact float64 spectrum, whose extreme eigenvalues Lanczos is checked
 against.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,12 @@ def full_hessian(f, theta, x, y, chunk=256):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist")
+    )
     p.add_argument("--points", type=int, default=4)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--skip-full", action="store_true", help="skip the full Hessian of 784-10-10")
@@ -52,20 +57,27 @@ def main() -> None:
     problem = load_problem("mnist", args.mnist_dir)
     idx = np.random.default_rng(0).choice(len(problem.x_train), 100, replace=False)
     x, y = problem.x_train[idx], problem.y_train[idx]
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; MNIST batch of 100 patterns, "
-          f"{args.points} points from U[-1, 1]^D, Lanczos tol {args.tol}")
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; MNIST batch of 100 patterns, "
+        f"{args.points} points from U[-1, 1]^D, Lanczos tol {args.tol}"
+    )
     for width in (10, 100):
         f = Objective(MLP(784, width, 1, 10), problem)
-        theta = np.random.default_rng(1).uniform(-1, 1, (args.points, f.n_params)).astype(np.float32)
+        theta = (
+            np.random.default_rng(1).uniform(-1, 1, (args.points, f.n_params)).astype(np.float32)
+        )
         h = Hessian(f, theta, x, y, seed=2)
         h.hvp(np.zeros(theta.shape))  # compile
         h.hvp_calls = 0
         t0 = time.perf_counter()
         result = h.eigenvalues(k=1, tol=args.tol, max_steps=300)
         dt = time.perf_counter() - t0
-        print(f"784-{width}-10 (D = {f.n_params}): Lanczos eig_min/eig_max {args.points / dt:.2f} points/s "
-              f"({dt:.1f} s, {result['steps']} steps, {h.hvp_calls} batched HVP calls, "
-              f"converged {result['converged'].sum()}/{args.points})")
+        print(
+            f"784-{width}-10 (D = {f.n_params}): Lanczos eig_min/eig_max {args.points / dt:.2f} "
+            f"points/s "
+            f"({dt:.1f} s, {result['steps']} steps, {h.hvp_calls} batched HVP calls, "
+            f"converged {result['converged'].sum()}/{args.points})"
+        )
         if width == 10 and not args.skip_full:
             t0 = time.perf_counter()
             hess = full_hessian(f, theta[0], tf.constant(x), tf.constant(y))
@@ -73,10 +85,15 @@ def main() -> None:
             t0 = time.perf_counter()
             exact = np.linalg.eigvalsh(hess)
             t_eig = time.perf_counter() - t0
-            print(f"  full Hessian of one point: {t_build:.1f} s to build ({f.n_params} HVPs) + {t_eig:.1f} s "
-                  f"for its spectrum = {1 / (t_build + t_eig):.4f} points/s")
-            print(f"  exact eig_min {exact[0]:.6g}, eig_max {exact[-1]:.6g}; Lanczos "
-                  f"{result['min'][0, 0]:.6g}, {result['max'][0, 0]:.6g}")
+            print(
+                f"  full Hessian of one point: {t_build:.1f} s to build ({f.n_params} HVPs) + "
+                f"{t_eig:.1f} s "
+                f"for its spectrum = {1 / (t_build + t_eig):.4f} points/s"
+            )
+            print(
+                f"  exact eig_min {exact[0]:.6g}, eig_max {exact[-1]:.6g}; Lanczos "
+                f"{result['min'][0, 0]:.6g}, {result['max'][0, 0]:.6g}"
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ and the two larger ones it walks, at the study's chunk widths:
 These are the figures behind ``fla.sweep.point_cost``. ``--threads N`` pins TensorFlow (and so the
 eigensolver's parts) to N threads, as a sweep with ``--jobs 2`` does with 1 on this machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,13 @@ def autodiff_hessians(f, theta):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--points", type=int, default=10000)
-    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow intra-op threads (0: its default)"
+    )
     args = p.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -64,10 +69,15 @@ def main() -> None:
     from fla.walks import WalkProgram
 
     problem = load_problem("xor")
-    print(f"{os.cpu_count()} CPU cores, TensorFlow threads {args.threads or 'default'}, eigensolver parts "
-          f"{solver_threads()}; microseconds per point, best of 3 ({args.points} points a call)")
-    print(f"{'network':>14} {'D':>4} | {'Hessian: autodiff':>17} {'2nd-order backprop':>18} | "
-          f"{'eigvalsh: TF':>12} {'fla (LAPACK)':>12} | {'walk step':>9}")
+    print(
+        f"{os.cpu_count()} CPU cores, TensorFlow threads {args.threads or 'default'}, eigensolver "
+        f"parts "
+        f"{solver_threads()}; microseconds per point, best of 3 ({args.points} points a call)"
+    )
+    print(
+        f"{'network':>14} {'D':>4} | {'Hessian: autodiff':>17} {'2nd-order backprop':>18} | "
+        f"{'eigvalsh: TF':>12} {'fla (LAPACK)':>12} | {'walk step':>9}"
+    )
     for width, depth in [(2, 1), (4, 1), (2, 2), (2, 3), (4, 2), (4, 3), (20, 1), (20, 2), (20, 3)]:
         f = Objective(MLP(2, width, depth, 1), problem)
         d = f.n_params
@@ -77,16 +87,22 @@ def main() -> None:
         if d <= 200:
             theta = tf.constant(rng.uniform(-1, 1, (args.points, d)), tf.float32)
             ad = tf.function(lambda t: autodiff_hessians(f, t))
-            ours = lambda t: hessians(f, t.numpy(), problem.x_train, problem.y_train)  # XLA from D = 64
+            ours = lambda t: hessians(
+                f, t.numpy(), problem.x_train, problem.y_train
+            )  # XLA from D = 64
             hess = ours(theta)
             scale = float(tf.reduce_max(tf.abs(hess)))
             error = float(tf.reduce_max(tf.abs(ad(theta) - hess))) / scale
-            assert error < 1e-5, f"{f.network.name}: the two Hessians differ by {error:.1e} relative"
+            assert error < 1e-5, (
+                f"{f.network.name}: the two Hessians differ by {error:.1e} relative"
+            )
             h64 = tf.cast(hess, tf.float64)
-            row += (f"{us(best_of(lambda: ad(theta).numpy()), args.points):>17} "
-                    f"{us(best_of(lambda: ours(theta).numpy()), args.points):>18} | "
-                    f"{us(best_of(lambda: tf.linalg.eigvalsh(h64).numpy(), 1), args.points):>12} "
-                    f"{us(best_of(lambda: eigenvalues(hess), 1), args.points):>12} | ")
+            row += (
+                f"{us(best_of(lambda: ad(theta).numpy()), args.points):>17} "
+                f"{us(best_of(lambda: ours(theta).numpy()), args.points):>18} | "
+                f"{us(best_of(lambda: tf.linalg.eigvalsh(h64).numpy(), 1), args.points):>12} "
+                f"{us(best_of(lambda: eigenvalues(hess), 1), args.points):>12} | "
+            )
         else:
             row += f"{'-':>17} {'-':>18} | {'-':>12} {'-':>12} | "
         walks = min(1024, 10 * d // 16 * 16)

@@ -14,6 +14,7 @@ it replaced, so that the docstrings that justify a form cite figures anyone can 
    (1024 walks, 200 steps: three 21 x 20 layers) and, alone, for a 41 x 40 layer (its forward; its
    backward, the gradients with respect to inputs and weights given the outputs' gradient).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from bench_walks import best  # noqa: E402
+
 from fla import allocator, networks, walks  # noqa: E402
 from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
@@ -48,8 +49,11 @@ def one_reduction_over_patterns(a, dz):
 
 
 def products(a, w):
-    """z[n, c, b] as B matrix products [B, N, in] x [B, in, out], the walks' axis moved first and back."""
-    return tf.transpose(tf.matmul(tf.transpose(a, [2, 0, 1]), tf.transpose(w, [2, 0, 1])), [1, 2, 0])
+    """z[n, c, b] as B matrix products [B, N, in] x [B, in, out], the walks' axis moved first and
+    back."""
+    return tf.transpose(
+        tf.matmul(tf.transpose(a, [2, 0, 1]), tf.transpose(w, [2, 0, 1])), [1, 2, 0]
+    )
 
 
 def step_ms(objective, n_walks, steps, repeats, step_size, batches=None):
@@ -63,24 +67,39 @@ def step_ms(objective, n_walks, steps, repeats, step_size, batches=None):
 
 def bench_mnist(data_dir, repeats, steps=20, n_walks=1000):
     objective = Objective(MLP(784, 10, 1, 10), load_problem("mnist", data_dir))
-    batches = (np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)]),
-               np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)]))
-    print(f"MNIST 784-10-10 micro, shared batches of 100, {n_walks} walks x {steps} steps, ms a step:")
-    variants = (("as fla computes it", None),
-                ("gradient norm as one reduction", (walks, "sum_of_squares_over_rows", one_reduction_over_rows)),
-                ("weight gradient of the 11 x 10 layer as one reduction",
-                 (networks, "sum_over_patterns", one_reduction_over_patterns)),
-                ("the 11 x 10 layer as per-walk matrix products", (networks, "ELEMENTWISE_MAX", 0)))
+    batches = (
+        np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)]),
+        np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)]),
+    )
+    print(
+        f"MNIST 784-10-10 micro, shared batches of 100, {n_walks} walks x {steps} steps, ms a step:"
+    )
+    variants = (
+        ("as fla computes it", None),
+        (
+            "gradient norm as one reduction",
+            (walks, "sum_of_squares_over_rows", one_reduction_over_rows),
+        ),
+        (
+            "weight gradient of the 11 x 10 layer as one reduction",
+            (networks, "sum_over_patterns", one_reduction_over_patterns),
+        ),
+        ("the 11 x 10 layer as per-walk matrix products", (networks, "ELEMENTWISE_MAX", 0)),
+    )
     for label, swap in variants:
         with patch.object(*swap) if swap else contextlib.nullcontext():
-            print(f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.02, batches):7.1f}")
+            print(
+                f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.02, batches):7.1f}"
+            )
 
 
 def bench_xor(repeats, steps=200, n_walks=1024):
     objective = Objective(MLP(2, 20, 3, 1), load_problem("xor"))
     print(f"XOR 2-20-20-20-1 macro, {n_walks} walks x {steps} steps, ms a step:")
-    for label, limit in (("21 x 20 layers as per-walk matrix products (as fla)", networks.ELEMENTWISE_MAX),
-                         ("21 x 20 layers elementwise across walks", 21)):
+    for label, limit in (
+        ("21 x 20 layers as per-walk matrix products (as fla)", networks.ELEMENTWISE_MAX),
+        ("21 x 20 layers elementwise across walks", 21),
+    ):
         with patch.object(networks, "ELEMENTWISE_MAX", limit):  # read when a program is traced
             print(f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.2):7.1f}")
 
@@ -89,8 +108,14 @@ def bench_layer(repeats, n=100, fan_in=41, fan_out=40, n_walks=1000):
     a = tf.random.normal([n, fan_in, n_walks])
     w = tf.random.normal([fan_in, fan_out, n_walks])
     dz = tf.random.normal([n, fan_out, n_walks])
-    print(f"One {fan_in} x {fan_out} layer alone, {n} patterns, {n_walks} walks, ms (forward; backward):")
-    for label, form in (("per-walk matrix products", products), ("elementwise across walks", networks.dense_walks_last)):
+    print(
+        f"One {fan_in} x {fan_out} layer alone, {n} patterns, {n_walks} walks, ms (forward; "
+        f"backward):"
+    )
+    for label, form in (
+        ("per-walk matrix products", products),
+        ("elementwise across walks", networks.dense_walks_last),
+    ):
         forward = tf.function(lambda: form(a, w), jit_compile=True)
 
         def with_gradient():
@@ -108,11 +133,18 @@ def bench_layer(repeats, n=100, fan_in=41, fan_out=40, n_walks=1000):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist")
+    )
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; allocator: {allocator.keep_freed_buffers()}")
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; allocator: "
+        f"{allocator.keep_freed_buffers()}"
+    )
     if Path(args.mnist_dir).is_dir():
         bench_mnist(args.mnist_dir, args.repeats)
     else:

@@ -13,6 +13,7 @@ TensorFlow start-up as a user's sweep does, in two rounds:
 Speed-ups are against the first --jobs value of the same round; the warm round prints its median.
 With --xor also the paper-scale runs/xor.toml (36 configurations, 10 D walks each; long), warm.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,23 @@ ROOT = Path(__file__).resolve().parents[1]
 def timed_sweep(study: str, jobs: int, cache: Path) -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "fla.cli", "sweep", str(ROOT / study), "--out", tmp,
-                               "--jobs", str(jobs)], capture_output=True, text=True, cwd=ROOT,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FLA_COMPILE_CACHE": str(cache)})
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fla.cli",
+                "sweep",
+                str(ROOT / study),
+                "--out",
+                tmp,
+                "--jobs",
+                str(jobs),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FLA_COMPILE_CACHE": str(cache)},
+        )
         if done.returncode:
             raise SystemExit(done.stderr[-2000:])
         return time.perf_counter() - t0, done.stdout.strip().splitlines()[-1]
@@ -52,9 +67,13 @@ def join_caches(caches: list[Path], into: Path) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--repeat", type=int, default=3, help="warm runs of each --jobs value (alternated)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="warm runs of each --jobs value (alternated)"
+    )
     p.add_argument("--xor", action="store_true", help="also time the paper-scale XOR study (long)")
     args = p.parse_args()
     print(f"{os.cpu_count()} CPU cores")
@@ -64,8 +83,10 @@ def main() -> None:
         cold = {}
         for jobs in args.jobs:
             cold[jobs], summary = timed_sweep(study, jobs, caches / f"cold{jobs}")
-            print(f"{study} --jobs {jobs}, cold cache: {cold[jobs]:7.1f} s wall "
-                  f"(speed-up {cold[args.jobs[0]] / cold[jobs]:.2f}x)   [{summary}]")
+            print(
+                f"{study} --jobs {jobs}, cold cache: {cold[jobs]:7.1f} s wall "
+                f"(speed-up {cold[args.jobs[0]] / cold[jobs]:.2f}x)   [{summary}]"
+            )
         warm_cache = caches / "warm"
         entries = join_caches([caches / f"cold{jobs}" for jobs in args.jobs], warm_cache)
         print(f"warm cache: {entries} compiled programs")
@@ -74,14 +95,19 @@ def main() -> None:
             for jobs in args.jobs:
                 seconds, summary = timed_sweep(study, jobs, warm_cache)
                 warm[jobs].append(seconds)
-                print(f"{study} --jobs {jobs}, warm cache, run {r + 1}: {seconds:7.1f} s wall "
-                      f"(speed-up {warm[args.jobs[0]][r] / seconds:.2f}x)   [{summary}]")
+                print(
+                    f"{study} --jobs {jobs}, warm cache, run {r + 1}: {seconds:7.1f} s wall "
+                    f"(speed-up {warm[args.jobs[0]][r] / seconds:.2f}x)   [{summary}]"
+                )
         base = warm[args.jobs[0]]
         for jobs in args.jobs[1:]:
             ratios = [b / s for b, s in zip(base, warm[jobs])]
-            print(f"--jobs {jobs} against --jobs {args.jobs[0]}, warm: median speed-up "
-                  f"{statistics.median(ratios):.2f}x of {', '.join(f'{x:.2f}' for x in ratios)}; median walls "
-                  f"{statistics.median(base):.1f} and {statistics.median(warm[jobs]):.1f} s")
+            print(
+                f"--jobs {jobs} against --jobs {args.jobs[0]}, warm: median speed-up "
+                f"{statistics.median(ratios):.2f}x of {', '.join(f'{x:.2f}' for x in ratios)}; "
+                f"median walls "
+                f"{statistics.median(base):.1f} and {statistics.median(warm[jobs]):.1f} s"
+            )
         if args.xor:
             jobs = max(args.jobs)
             seconds, summary = timed_sweep("runs/xor.toml", jobs, warm_cache)

@@ -1,6 +1,7 @@
 """Walk steps per second of the sampler, printed (never asserted).
 
-    python bench/bench_walks.py [--mnist-dir ../shared/data/mnist] [--mnist-walks 1000] [--repeats 3]
+    python bench/bench_walks.py [--mnist-dir ../shared/data/mnist] [--mnist-walks 1000] [--repeats
+    3]
 
 1. XOR 2-2-1 macro (90 walks x 100 steps, full Hessian eigenvalues at every point, Parquet written):
    end to end through ``fla.sample.sample`` after one warm-up (compilation) run, then the parts:
@@ -12,6 +13,7 @@
    batch) take when timed alone at the same shapes, the same share for those products as the step
    computes them (both forwards as one product), and the cost of one step's Philox draws.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +35,14 @@ from fla.networks import MLP  # noqa: E402
 from fla.objective import Objective  # noqa: E402
 from fla.problems import load_problem  # noqa: E402
 from fla.sample import SampleConfig, sample  # noqa: E402
-from fla.streams import (DELTA, packed_words_of_walks, shared_batch, start_points, words_of_walk_range,  # noqa: E402
-                         words_of_walks)
+from fla.streams import (
+    DELTA,
+    packed_words_of_walks,
+    shared_batch,
+    start_points,
+    words_of_walk_range,  # noqa: E402
+    words_of_walks,
+)
 from fla.walks import WalkProgram  # noqa: E402
 
 
@@ -73,24 +81,40 @@ def bench_xor(repeats: int) -> None:
     t_eig = best(lambda: spectra(objective, params, patterns, blocks=False), repeats)
     steps = 90 * 100
     print("XOR 2-2-1 macro, 90 walks x 100 steps, full Hessian eigenvalues, Parquet written:")
-    print(f"  end to end       {total * 1e3:8.1f} ms   {steps / total:12,.0f} walk steps/s (best of {len(times)}),"
-          f" {steps / median:,.0f} (median); {steps / median / 70:,.0f}x the reference code's ~70 steps/s")
-    print(f"  walk loop        {t_walk * 1e3:8.1f} ms   {steps / t_walk:12,.0f} steps/s (gradient, Delta, update)")
-    print(f"  Hessians + eigh  {t_eig * 1e3:8.1f} ms   {steps / t_eig:12,.0f} spectra/s (measured beside the walk)")
-    print("  (end to end overlaps the walk loop with the spectra and writing of the previous block)")
+    print(
+        f"  end to end       {total * 1e3:8.1f} ms   {steps / total:12,.0f} walk steps/s (best of "
+        f"{len(times)}),"
+        f" {steps / median:,.0f} (median); {steps / median / 70:,.0f}x the reference code's ~70 "
+        f"steps/s"
+    )
+    print(
+        f"  walk loop        {t_walk * 1e3:8.1f} ms   {steps / t_walk:12,.0f} steps/s (gradient, "
+        f"Delta, update)"
+    )
+    print(
+        f"  Hessians + eigh  {t_eig * 1e3:8.1f} ms   {steps / t_eig:12,.0f} spectra/s (measured "
+        f"beside the walk)"
+    )
+    print(
+        "  (end to end overlaps the walk loop with the spectra and writing of the previous block)"
+    )
 
 
 def gemm_seconds(walks: int, repeats: int, merged: bool = False) -> float:
-    """Per step, the three products a shared-batch MNIST 784-10-10 walk step cannot avoid, timed alone:
-    the first layer's forward [100, 785] x [785, 10 B], its weight gradient [785, 100] x [100, 10 B],
-    and the test batch's forward. ``merged``: as the walk step computes them, both forwards one product
+    """Per step, the three products a shared-batch MNIST 784-10-10 walk step cannot avoid, timed
+    alone: the first layer's forward [100, 785] x [785, 10 B], its weight gradient [785, 100] x
+    [100, 10 B], and the test batch's forward. ``merged``: as the walk step computes them, both
+    forwards one product
     [200, 785] x [785, 10 B] (the weights read once)."""
     x = tf.random.uniform([200, 785])
     w = tf.random.uniform([785, walks * 10])
     dz = tf.random.uniform([100, walks * 10])
     gradient = lambda: tf.matmul(x[:100], dz, transpose_a=True)
-    products = ((lambda: (tf.matmul(x, w), gradient())) if merged else
-                (lambda: (tf.matmul(x[:100], w), gradient(), tf.matmul(x[100:], w))))
+    products = (
+        (lambda: (tf.matmul(x, w), gradient()))
+        if merged
+        else (lambda: (tf.matmul(x[:100], w), gradient(), tf.matmul(x[100:], w)))
+    )
     f = tf.function(products, jit_compile=True)
     f()
     n = 20
@@ -103,40 +127,69 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
     t_gemm = gemm_seconds(walks, repeats)
     t_merged = gemm_seconds(walks, repeats, merged=True)
     flop = 6 * 100 * 785 * 10
-    print(f"MNIST 784-10-10 micro (step 0.02), batch 100, {walks} walks x {steps} steps, no Hessian:")
-    print(f"  the step's three unavoidable GEMMs alone: {t_gemm * 1e3:.1f} ms a step "
-          f"({walks * flop / t_gemm / 1e9:.1f} GFLOP/s); as the step computes them (both forwards one "
-          f"product): {t_merged * 1e3:.1f} ms")
+    print(
+        f"MNIST 784-10-10 micro (step 0.02), batch 100, {walks} walks x {steps} steps, no Hessian:"
+    )
+    print(
+        f"  the step's three unavoidable GEMMs alone: {t_gemm * 1e3:.1f} ms a step "
+        f"({walks * flop / t_gemm / 1e9:.1f} GFLOP/s); as the step computes them (both forwards "
+        f"one "
+        f"product): {t_merged * 1e3:.1f} ms"
+    )
     theta0 = start_points(0, 0, walks, objective.n_params, 1.0)
     train = np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)])
     test = np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)])
-    for label, batching, predraw in (("shared", "shared", True), ("per_walk", "per_walk", True),
-                                     ("shared, Delta fused", "shared", False)):
+    for label, batching, predraw in (
+        ("shared", "shared", True),
+        ("per_walk", "per_walk", True),
+        ("shared, Delta fused", "shared", False),
+    ):
         program = WalkProgram(objective, batching=batching)
-        program.predraw = program.predraw and predraw  # read when the program is traced, at its first run
+        program.predraw = (
+            program.predraw and predraw
+        )  # read when the program is traced, at its first run
         run = lambda: program.run(theta0, 0.02, 0, 0, 0, steps, train, test)
         run()
         t = best(run, repeats)
         rate = walks * steps / t
-        share = (f"; GEMMs {t_gemm * steps / t:5.1%} of the loop ({t_merged * steps / t:5.1%} as computed)"
-                 if batching == "shared" else "")
+        share = (
+            f"; GEMMs {t_gemm * steps / t:5.1%} of the loop ({t_merged * steps / t:5.1%} as "
+            f"computed)"
+            if batching == "shared"
+            else ""
+        )
         print(f"  {label:19s} {rate:10,.0f} walk steps/s   {t / steps * 1e3:7.1f} ms a step{share}")
 
 
 def bench_rng(repeats: int) -> None:
     """One MNIST step's Delta words, [1000, 7960]: TensorFlow's native Philox kernel vs fla's
-    Philox in TensorFlow ops compiled by XLA (the same bits), in the walks' layout [7960, 1000] too."""
+    Philox in TensorFlow ops compiled by XLA (the same bits), in the walks' layout [7960, 1000]
+    too."""
     walks = tf.range(1000, dtype=tf.int64)
-    native = tf.function(lambda step: tf.reduce_sum(tf.cast(words_of_walk_range(0, DELTA, step, 0, 1000, 7960),
-                                                            tf.float32)))
-    ours = tf.function(lambda step: tf.reduce_sum(tf.cast(words_of_walks(0, DELTA, step, walks, 7960), tf.float32)),
-                       jit_compile=True)
-    walk_layout = tf.function(lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
-                              jit_compile=True)  # written out, as a walk step's update reads them
-    packed = tf.function(lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960),
-                         jit_compile=True)  # written packed, as a large network's step draws the next step's
-    for label, f in (("native kernel", native), ("TF ops under XLA", ours), ("XLA, [D, B] written", walk_layout),
-                     ("XLA, packed blocks", packed)):
+    native = tf.function(
+        lambda step: tf.reduce_sum(
+            tf.cast(words_of_walk_range(0, DELTA, step, 0, 1000, 7960), tf.float32)
+        )
+    )
+    ours = tf.function(
+        lambda step: tf.reduce_sum(
+            tf.cast(words_of_walks(0, DELTA, step, walks, 7960), tf.float32)
+        ),
+        jit_compile=True,
+    )
+    walk_layout = tf.function(
+        lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
+        jit_compile=True,
+    )  # written out, as a walk step's update reads them
+    packed = tf.function(
+        lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960), jit_compile=True
+    )  # written packed, as a large network's step draws the next step's
+    for label, f in (
+        ("native kernel", native),
+        ("TF ops under XLA", ours),
+        ("XLA, [D, B] written", walk_layout),
+        ("XLA, packed blocks", packed),
+    ):
         steps = iter(range(10**6))
         f(tf.constant(next(steps), tf.int64))
         t = best(lambda: f(tf.constant(next(steps), tf.int64)).numpy(), repeats)
@@ -144,14 +197,24 @@ def bench_rng(repeats: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--mnist-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist")
+    )
     p.add_argument("--mnist-walks", type=int, default=1000)
     p.add_argument("--mnist-steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
-    print(f"allocator: {allocator.keep_freed_buffers()}, as in fla's runs (FLA_MALLOC=system: glibc's defaults)")
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, GPUs: "
+        f"{len(tf.config.list_physical_devices('GPU'))}"
+    )
+    print(
+        f"allocator: {allocator.keep_freed_buffers()}, as in fla's runs (FLA_MALLOC=system: "
+        f"glibc's defaults)"
+    )
     bench_xor(args.repeats)
     if Path(args.mnist_dir).is_dir():
         bench_mnist(args.mnist_dir, args.mnist_walks, args.mnist_steps, args.repeats)

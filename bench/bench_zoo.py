@@ -7,6 +7,7 @@ the recipe's batch size (on a GPU: mixed precision and XLA, as fla train uses). 
 gradient of B pivots (flat weight vectors) on 128 images through fla.zoo.objective, all pivots in
 one call versus one pivot per call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,9 @@ from fla.zoo.train import recipe  # noqa: E402
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--arch", default="resnet20")
     p.add_argument("--batches", type=int, default=5)
     p.add_argument("--pivots", type=int, default=8)
@@ -37,20 +40,31 @@ def main() -> None:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if gpu:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, GPU: {gpu}")
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, GPU: "
+        f"{gpu}"
+    )
     r = recipe(args.arch)
     rng = np.random.default_rng(0)
     model = build(args.arch)
-    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=gpu)
+    model.compile(
+        keras.optimizers.SGD(0.1, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=gpu,
+    )
     n = r.batch_size * args.batches
     x = rng.normal(size=(n, 32, 32, 3)).astype(np.float32)
     y = rng.integers(0, 10, n)
-    model.fit(x[:r.batch_size], y[:r.batch_size], batch_size=r.batch_size, epochs=1, verbose=0)  # compile
+    model.fit(
+        x[: r.batch_size], y[: r.batch_size], batch_size=r.batch_size, epochs=1, verbose=0
+    )  # compile
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=r.batch_size, epochs=1, verbose=0)
     dt = time.perf_counter() - t0
-    print(f"{args.arch} training, batch {r.batch_size}: {n / dt:,.0f} images/s ({args.batches} batches in {dt:.2f} s)")
+    print(
+        f"{args.arch} training, batch {r.batch_size}: {n / dt:,.0f} images/s ({args.batches} "
+        f"batches in {dt:.2f} s)"
+    )
     keras.mixed_precision.set_global_policy("float32")
     model = build(args.arch)
     objective = KerasObjective(model, x[:128], y[:128])
@@ -62,7 +76,10 @@ def main() -> None:
         t0 = time.perf_counter()
         energy(pivots)
         dt = time.perf_counter() - t0
-        print(f"NEB loss+gradient on 128 images, {args.pivots} pivots, {label}: {args.pivots / dt:.2f} pivots/s")
+        print(
+            f"NEB loss+gradient on 128 images, {args.pivots} pivots, {label}: "
+            f"{args.pivots / dt:.2f} pivots/s"
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Plant each bug of fla/mutants.toml in a copy of the repository and report whether its tests catch it.
+"""Plant each bug of fla/mutants.toml in a copy of the repository and report whether its tests catch
+it.
 
     python bench/mutants.py [--only TEXT]
 
-Each mutant replaces one exact text of one file (which must occur exactly once, or the list is out of
-date and the script says so) and runs the tests named with it; a mutant is caught when they run and fail (pytest's status 1).
-Exit status 1 if any mutant survives or the list is stale. Takes a few minutes (one pytest process
-a mutant).
+Each mutant replaces one exact text of one file (which must occur exactly once, or the list is out
+of date and the script says so) and runs the tests named with it; a mutant is caught when they run
+and fail (pytest's status 1). Exit status 1 if any mutant survives or the list is stale. Takes a few
+minutes (one pytest process a mutant).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def copy_repository(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +43,9 @@ def copy_repository(dest: Path) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", help="run only the mutants whose description contains this text")
     args = p.parse_args()
     mutants = tomllib.loads((ROOT / "fla" / "mutants.toml").read_text())["mutant"]
@@ -51,17 +60,38 @@ def main() -> int:
             clean = path.read_text()
             found = clean.count(m["original"])
             if found != 1:
-                print(f"STALE     {m['why']}: the original text occurs {found} times in {m['file']}")
+                print(
+                    f"STALE     {m['why']}: the original text occurs {found} times in {m['file']}"
+                )
                 failures += 1
                 continue
             path.write_text(clean.replace(m["original"], m["mutant"]))
             t0 = time.time()
-            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                                   *m["tests"].split()], cwd=copy, capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-x",
+                    "-p",
+                    "no:cacheprovider",
+                    *m["tests"].split(),
+                ],
+                cwd=copy,
+                capture_output=True,
+                text=True,
+            )
             path.write_text(clean)
-            caught = done.returncode == 1  # tests ran and failed (2-4: errors that prove nothing; 5: no test ran)
+            caught = (
+                done.returncode == 1
+            )  # tests ran and failed (2-4: errors that prove nothing; 5: no test ran)
             failures += not caught
-            status = "caught" if caught else ("SURVIVED" if done.returncode == 0 else f"ERROR {done.returncode}")
+            status = (
+                "caught"
+                if caught
+                else ("SURVIVED" if done.returncode == 0 else f"ERROR {done.returncode}")
+            )
             print(f"{status:9s} {m['why']}  [{m['tests']}; {time.time() - t0:.0f} s]", flush=True)
     print(f"{len(mutants) - failures} of {len(mutants)} mutants caught")
     return 1 if failures else 0

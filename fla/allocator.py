@@ -20,6 +20,7 @@ process was started with its own malloc thresholds (``MALLOC_MMAP_THRESHOLD_``,
 dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; ``fla sweep --backend dask``
 starts its own local cluster without it (:func:`fla.sweep.run_dask`).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -46,15 +47,18 @@ def _glibc():
 
 
 def _user_has_set_it() -> bool:
-    return (any(os.environ.get(name) for name in _USER_SETTINGS)
-            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
+    return any(
+        os.environ.get(name) for name in _USER_SETTINGS
+    ) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
 def keep_freed_buffers() -> str:
     """Raise glibc's mmap and trim thresholds (once per process); returns :func:`setting`."""
     choice = os.environ.get("FLA_MALLOC", "")
     if choice.lower() not in ("", "system"):
-        raise ConfigError(f"FLA_MALLOC must be 'system' (glibc's default thresholds) or unset, got {choice!r}")
+        raise ConfigError(
+            f"FLA_MALLOC must be 'system' (glibc's default thresholds) or unset, got {choice!r}"
+        )
     if os.getpid() not in _STATE:
         libc = _glibc()
         if choice.lower() == "system":
@@ -63,7 +67,9 @@ def keep_freed_buffers() -> str:
             _STATE[os.getpid()] = "system default (not glibc)"
         elif _user_has_set_it():
             _STATE[os.getpid()] = "glibc, thresholds from the environment"
-        elif libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD):
+        elif libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD) and libc.mallopt(
+            M_TRIM_THRESHOLD, THRESHOLD
+        ):
             _STATE[os.getpid()] = f"glibc, mmap and trim thresholds {THRESHOLD} (fla.allocator)"
         else:
             _STATE[os.getpid()] = "system default (mallopt refused)"

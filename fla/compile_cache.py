@@ -38,6 +38,7 @@ that compiled (``tests/test_compile_cache.py``). ``FLA_COMPILE_CACHE`` names the
 ``$XDG_CACHE_HOME/fla/xla``, else ``~/.cache/fla/xla``); ``FLA_COMPILE_CACHE=off`` turns it off.
 Deleting the root is safe while no fla process runs (a running one writes its entries there).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -88,7 +89,9 @@ def cpu_signature() -> str:
         key, _, value = line.partition(":")
         key = key.strip()
         if key in wanted and key not in first:
-            first[key] = " ".join(sorted(value.split())) if key in ("flags", "Features") else value.strip()
+            first[key] = (
+                " ".join(sorted(value.split())) if key in ("flags", "Features") else value.strip()
+            )
     return f"{platform.machine()} " + " | ".join(f"{k}={first[k]}" for k in sorted(first))
 
 
@@ -107,9 +110,12 @@ def tensorflow_version() -> str:
 
 
 def namespace() -> str:
-    """The shared directory's name: TensorFlow's version, the CPU and the user's XLA flags, hashed."""
+    """The shared directory's name: TensorFlow's version, the CPU and the user's XLA flags,
+    hashed."""
     version = tensorflow_version()
-    user_flags = " ".join(f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith(_FLAG))
+    user_flags = " ".join(
+        f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith(_FLAG)
+    )
     text = "\n".join([version, cpu_signature(), os.environ.get("XLA_FLAGS", ""), user_flags])
     return f"tf{version}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
@@ -130,7 +136,9 @@ def enable() -> Path | None:
         shared = top / namespace()
         shared.mkdir(parents=True, exist_ok=True)
         _remove_dead_private_dirs(shared)
-        private = Path(tempfile.mkdtemp(prefix=f"{_PRIVATE}{socket.gethostname()}-{os.getpid()}-", dir=shared))
+        private = Path(
+            tempfile.mkdtemp(prefix=f"{_PRIVATE}{socket.gethostname()}-{os.getpid()}-", dir=shared)
+        )
         if not _writable(private):
             shutil.rmtree(private, ignore_errors=True)
             _set_flag(None)
@@ -176,9 +184,9 @@ def publish() -> int:
 def _intact(entry: Path) -> bool:
     """Whether ``entry`` exists and its bytes match the SHA-256 published with it.
 
-    TensorFlow fails a compilation, with no fallback, when an entry it loads cannot be parsed, and it
-    would load an entry damaged outside fla (a truncated copy, a bad disk) without a check; such an
-    entry, and one with no checksum (an older fla's), is neither read nor kept but compiled anew.
+    TensorFlow fails a compilation, with no fallback, when an entry it loads cannot be parsed, and
+    it would load an entry damaged outside fla (a truncated copy, a bad disk) without a check; such
+    an entry, and one with no checksum (an older fla's), is neither read nor kept but compiled anew.
     """
     try:
         expected = _checksum_file(entry).read_text().strip()
@@ -201,7 +209,8 @@ def _write_by_rename(target: Path, data: bytes) -> None:
 
 
 def _writable(directory: Path) -> bool:
-    """Whether TensorFlow can write its entries in ``directory`` (a failed write fails the compilation)."""
+    """Whether TensorFlow can write its entries in ``directory`` (a failed write fails the
+    compilation)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     if soft != resource.RLIM_INFINITY or shutil.disk_usage(directory).free < MIN_FREE_BYTES:
         return False
@@ -247,7 +256,7 @@ def _remove_dead_private_dirs(shared: Path) -> None:
     host = socket.gethostname()
     for d in shared.glob(f"{_PRIVATE}{host}-*"):
         try:
-            pid = int(d.name[len(f"{_PRIVATE}{host}-"):].split("-")[0])
+            pid = int(d.name[len(f"{_PRIVATE}{host}-") :].split("-")[0])
             stale = time.time() - d.stat().st_mtime > DEAD_AFTER_SECONDS
         except (ValueError, OSError):
             continue
@@ -268,7 +277,8 @@ def stable_names(*key):
     from tensorflow.python.framework import ops
 
     _install_uid_hook()
-    ops.get_default_graph()  # made once per thread, on first use: not inside a block, where it would take a uid
+    # made once per thread, on first use: not inside a block, where it would take a uid
+    ops.get_default_graph()
     outer = getattr(_TRACING, "key", None)
     _TRACING.key = key
     try:

@@ -1,5 +1,5 @@
-"""One sampling configuration: its settings (the one list the CLI flags and study keys come from) and
-the plan it resolves to once the problem is known.
+"""One sampling configuration: its settings (the one list the CLI flags and study keys come from)
+and the plan it resolves to once the problem is known.
 
 Every setting is a field of :class:`SampleConfig` with its help text, its check and the words of
 what it expects. ``fla sample`` builds one flag per field (``hessian_at`` -> ``--hessian-at``); a
@@ -10,6 +10,7 @@ bounds, seeds``); an error names the setting as the user wrote it.
     >>> plan(config, (2, 1), full_batch=True).walks
     90
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,14 @@ GRANULARITY = {"micro": 0.01, "macro": 0.1}
 DEFAULT_STEPS = {"micro": 1000, "macro": 100}
 HESSIAN_POLICIES = ("auto", "full", "blocks", "lanczos", "none")
 HESSIAN_MAX_PARAMS = 200  # auto: the full spectrum up to this D (cost ~ D^3 a point), Lanczos above
-GRID = {"problem": "problems", "width": "widths", "depth": "depths", "granularity": "granularities",
-        "bound": "bounds", "seed": "seeds"}  # the grid's settings and their study keys (lists)
+GRID = {
+    "problem": "problems",
+    "width": "widths",
+    "depth": "depths",
+    "granularity": "granularities",
+    "bound": "bounds",
+    "seed": "seeds",
+}  # the grid's settings and their study keys (lists)
 
 
 def is_int(value) -> bool:
@@ -53,7 +60,14 @@ def parse_hessian_at(spec):
 
 def setting(default, help: str, check, expects: str, kind=None, choices=None, required=False, **kw):
     """A dataclass field carrying what the CLI and the study-file reader need to know of it."""
-    meta = {"help": help, "check": check, "expects": expects, "kind": kind, "choices": choices, "required": required}
+    meta = {
+        "help": help,
+        "check": check,
+        "expects": expects,
+        "kind": kind,
+        "choices": choices,
+        "required": required,
+    }
     return field(default=default, metadata=meta, **kw)
 
 
@@ -63,55 +77,141 @@ def optional_int(minimum):
 
 @dataclass(frozen=True)
 class SampleConfig:
-    problem: str = setting(None, "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla "
-                           "problems)", is_problem, f"one of {', '.join(REGISTRY)}, or csv:PATH", str)
-    width: int = setting(None, "hidden units per layer", lambda v: is_int(v) and v >= 1, "an integer >= 1", int,
-                         required=True)
-    depth: int = setting(None, "number of hidden layers", lambda v: is_int(v) and v >= 1, "an integer >= 1", int,
-                         required=True)
-    granularity: str = setting(None, "step bound s: 1% (micro) or 10% (macro) of the range width 2*bound",
-                               lambda v: v in GRANULARITY, "micro or macro", str, tuple(GRANULARITY),
-                               required=True)
-    bound: float = setting(None, "initial points uniform in [-bound, bound]^D",
-                           lambda v: is_number(v) and 0 < v < math.inf, "a finite number > 0", float,
-                           required=True)
-    walks: int | None = setting(None, "number of walks (default 10 * D)", optional_int(1), "an integer >= 1", int)
-    steps: int | None = setting(None, "steps per walk (default 1000 micro, 100 macro)", optional_int(1),
-                                "an integer >= 1", int)
-    seed: int = setting(0, "seed of every random draw", lambda v: is_int(v) and 0 <= v < 2**32,
-                        "an integer in [0, 2^32)", int)
-    hessian: str = setting("auto", "curvature: full = exact spectrum of the full Hessian; blocks = the "
-                           "block-diagonal Hessian of the reference code (one block per weight matrix and bias "
-                           "vector); lanczos = eig_min/eig_max by Lanczos; auto = full when D <= "
-                           "hessian_max_params, else lanczos", lambda v: v in HESSIAN_POLICIES,
-                           f"one of {', '.join(HESSIAN_POLICIES)}", str, HESSIAN_POLICIES)
-    hessian_max_params: int = setting(HESSIAN_MAX_PARAMS, "largest D for which hessian auto is full",
-                                      optional_int(1), "an integer >= 1", int)
-    hessian_at: str = setting("auto", "where curvature is computed: all, last (each walk's last step), every:K, "
-                              "grad-below:X; auto = all (full, blocks), last (lanczos)",
-                              lambda v: parse_hessian_at(v) is not None,
-                              "auto, all, last, every:K (K >= 1) or grad-below:X (X > 0)", str)
-    lanczos_tol: float = setting(1e-3, "Lanczos stops when the extreme Ritz values' residual bounds are <= tol x "
-                                 "max|eigenvalue|", lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)", float)
-    lanczos_steps: int = setting(100, "most Lanczos steps per point", optional_int(2), "an integer >= 2", int)
-    flat_tolerance: float = setting(1e-5, "an eigenvalue is zero when |ev| <= tol * max|ev|",
-                                    lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)", float)
-    target: str | None = setting(None, "csv:PATH problems: the class column (default the last column)",
-                                 lambda v: v is None or (isinstance(v, str) and v != ""), "a column name", str)
-    record_params: bool = setting(False, "store every point's parameter vector", lambda v: isinstance(v, bool),
-                                  "true or false", bool)
-    batching: str = setting("shared", "mini-batch problems: one batch per step shared by all walks (one GEMM) "
-                            "or one batch per walk", lambda v: v in ("shared", "per_walk"), "shared or per_walk",
-                            str, ("shared", "per_walk"))
+    problem: str = setting(
+        None,
+        "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla problems)",
+        is_problem,
+        f"one of {', '.join(REGISTRY)}, or csv:PATH",
+        str,
+    )
+    width: int = setting(
+        None,
+        "hidden units per layer",
+        lambda v: is_int(v) and v >= 1,
+        "an integer >= 1",
+        int,
+        required=True,
+    )
+    depth: int = setting(
+        None,
+        "number of hidden layers",
+        lambda v: is_int(v) and v >= 1,
+        "an integer >= 1",
+        int,
+        required=True,
+    )
+    granularity: str = setting(
+        None,
+        "step bound s: 1% (micro) or 10% (macro) of the range width 2*bound",
+        lambda v: v in GRANULARITY,
+        "micro or macro",
+        str,
+        tuple(GRANULARITY),
+        required=True,
+    )
+    bound: float = setting(
+        None,
+        "initial points uniform in [-bound, bound]^D",
+        lambda v: is_number(v) and 0 < v < math.inf,
+        "a finite number > 0",
+        float,
+        required=True,
+    )
+    walks: int | None = setting(
+        None, "number of walks (default 10 * D)", optional_int(1), "an integer >= 1", int
+    )
+    steps: int | None = setting(
+        None,
+        "steps per walk (default 1000 micro, 100 macro)",
+        optional_int(1),
+        "an integer >= 1",
+        int,
+    )
+    seed: int = setting(
+        0,
+        "seed of every random draw",
+        lambda v: is_int(v) and 0 <= v < 2**32,
+        "an integer in [0, 2^32)",
+        int,
+    )
+    hessian: str = setting(
+        "auto",
+        "curvature: full = exact spectrum of the full Hessian; blocks = the "
+        "block-diagonal Hessian of the reference code (one block per weight matrix and bias "
+        "vector); lanczos = eig_min/eig_max by Lanczos; auto = full when D <= "
+        "hessian_max_params, else lanczos",
+        lambda v: v in HESSIAN_POLICIES,
+        f"one of {', '.join(HESSIAN_POLICIES)}",
+        str,
+        HESSIAN_POLICIES,
+    )
+    hessian_max_params: int = setting(
+        HESSIAN_MAX_PARAMS,
+        "largest D for which hessian auto is full",
+        optional_int(1),
+        "an integer >= 1",
+        int,
+    )
+    hessian_at: str = setting(
+        "auto",
+        "where curvature is computed: all, last (each walk's last step), every:K, "
+        "grad-below:X; auto = all (full, blocks), last (lanczos)",
+        lambda v: parse_hessian_at(v) is not None,
+        "auto, all, last, every:K (K >= 1) or grad-below:X (X > 0)",
+        str,
+    )
+    lanczos_tol: float = setting(
+        1e-3,
+        "Lanczos stops when the extreme Ritz values' residual bounds are <= tol x max|eigenvalue|",
+        lambda v: is_number(v) and 0 < v < 1,
+        "a number in (0, 1)",
+        float,
+    )
+    lanczos_steps: int = setting(
+        100, "most Lanczos steps per point", optional_int(2), "an integer >= 2", int
+    )
+    flat_tolerance: float = setting(
+        1e-5,
+        "an eigenvalue is zero when |ev| <= tol * max|ev|",
+        lambda v: is_number(v) and 0 <= v < 1,
+        "a number in [0, 1)",
+        float,
+    )
+    target: str | None = setting(
+        None,
+        "csv:PATH problems: the class column (default the last column)",
+        lambda v: v is None or (isinstance(v, str) and v != ""),
+        "a column name",
+        str,
+    )
+    record_params: bool = setting(
+        False,
+        "store every point's parameter vector",
+        lambda v: isinstance(v, bool),
+        "true or false",
+        bool,
+    )
+    batching: str = setting(
+        "shared",
+        "mini-batch problems: one batch per step shared by all walks (one GEMM) "
+        "or one batch per walk",
+        lambda v: v in ("shared", "per_walk"),
+        "shared or per_walk",
+        str,
+        ("shared", "per_walk"),
+    )
     batch_size: int = setting(100, "mini-batch size", optional_int(1), "an integer >= 1", int)
     activation: str = field(default="elu", init=False)
 
     def validate(self, style: str = "flag") -> None:
-        """Raise ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or study ``key``."""
+        """Raise ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or study
+        ``key``."""
         for f in fields(self):
             if f.init and not f.metadata["check"](getattr(self, f.name)):
-                raise ConfigError(f"{setting_name(f.name, style)} must be {f.metadata['expects']}, "
-                                  f"got {getattr(self, f.name)!r}")
+                raise ConfigError(
+                    f"{setting_name(f.name, style)} must be {f.metadata['expects']}, "
+                    f"got {getattr(self, f.name)!r}"
+                )
 
     def fields(self) -> dict:
         """The settings as a dict (what SampleConfig(**...) takes back)."""
@@ -161,28 +261,42 @@ def network_of(config: SampleConfig, sizes):
 
 
 def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
-    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 or 100 steps."""
+    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 or 100
+    steps."""
     return config.walks or 10 * n_params, config.steps or DEFAULT_STEPS[config.granularity]
 
 
 def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
-    """Resolve the defaults: D from the sizes (n_inputs, n_outputs), walks, steps, curvature, chunk."""
+    """Resolve the defaults: D from the sizes (n_inputs, n_outputs), walks, steps, curvature,
+    chunk."""
     d = network_of(config, sizes).n_params
     batching = "full" if full_batch else config.batching
     walks, steps = walks_and_steps(config, d)
     if config.hessian == "auto":
         hessian = "exact" if d <= config.hessian_max_params else "lanczos"
     else:
-        hessian = {"full": "exact", "blocks": "blocks", "lanczos": "lanczos", "none": "none"}[config.hessian]
+        hessian = {"full": "exact", "blocks": "blocks", "lanczos": "lanczos", "none": "none"}[
+            config.hessian
+        ]
     at = config.hessian_at
     if at == "auto":
         at = "last" if hessian == "lanczos" else "all"
-    return Plan(d, walks, steps, step_size(config.granularity, config.bound), hessian, at, batching,
-                chunk_width(d, walks, batching))
+    return Plan(
+        d,
+        walks,
+        steps,
+        step_size(config.granularity, config.bound),
+        hessian,
+        at,
+        batching,
+        chunk_width(d, walks, batching),
+    )
 
 
 LANES = 16  # chunks are multiples of this many walks (the vector width of the kernels, with margin)
-CHUNK_FLOATS = 2**25  # a chunk's [walks, D] array holds at most this many floats (128 MB), when D allows
+CHUNK_FLOATS = (
+    2**25
+)  # a chunk's [walks, D] array holds at most this many floats (128 MB), when D allows
 
 
 def round_up(n: int, multiple: int = LANES) -> int:

@@ -7,21 +7,22 @@ same pairs, so that they can be compared. ``fla connect --models`` does the same
 models. Writes under --out: ``minima.parquet`` (loss, accuracy, gradient norm, curvature at each
 minimum, its parameters), ``paths.parquet`` (one row per pair and method: point and dense losses,
 saddle loss, length, barrier, and the straight line's losses and barrier between the same minima),
-``tree.parquet`` (the minimum spanning tree of the first method's saddle losses) and ``connect.json``
-(metadata, with every method's settings in full), each written atomically.
+``tree.parquet`` (the minimum spanning tree of the first method's saddle losses) and
+``connect.json`` (metadata, with every method's settings in full), each written atomically.
 
 Settings come from a TOML file (--config); every key is optional:
 
     max_minima = 10              # connect the lowest distinct minima only
     budget = 20                  # most pairs connected
-    low_gradient = 0.0           # also polish recorded points with gradient norm below this (needs params)
-    l2 = 0.0                     # lambda: minimise loss + lambda |theta|^2 (isolated minima; --l2 overrides)
-    methods = ["autoneb"]        # path methods: autoneb, neb, bezier, polychain; the first explores
-    [polish]  gtol = 1e-5, max_iter = 2000
-    [merge]   loss_tol = 1e-4, distance_tol = 1e-3
-    [autoneb] climb = true, optimizer = "fire", ...   # one section per method: any of its settings
-    [bezier]  bends = 1, steps = 1000, ...             # (fla.neb.NEB, AutoNEB, fla.curves.Bezier, PolyChain)
+    low_gradient = 0.0           # also polish recorded points with gradient norm below this (needs
+    params) l2 = 0.0                     # lambda: minimise loss + lambda |theta|^2 (isolated
+    minima; --l2 overrides) methods = ["autoneb"]        # path methods: autoneb, neb, bezier,
+    polychain; the first explores [polish]  gtol = 1e-5, max_iter = 2000 [merge]   loss_tol = 1e-4,
+    distance_tol = 1e-3 [autoneb] climb = true, optimizer = "fire", ...   # one section per method:
+    any of its settings [bezier]  bends = 1, steps = 1000, ...             # (fla.neb.NEB, AutoNEB,
+    fla.curves.Bezier, PolyChain)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError
-from .paths import methods as path_methods, path_method, straight_line
+from .paths import methods as path_methods
+from .paths import path_method, straight_line
 from .store import ENDPOINTS, RUN_JSON, atomic_path, list_column, verify, write_json
 
 if sys.version_info >= (3, 11):
@@ -43,8 +45,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULTS = {"max_minima": 10, "budget": 20, "low_gradient": 0.0, "l2": 0.0, "methods": ["autoneb"],
-            "polish": {"gtol": 1e-5, "max_iter": 2000}, "merge": {"loss_tol": 1e-4, "distance_tol": 1e-3}}
+DEFAULTS = {
+    "max_minima": 10,
+    "budget": 20,
+    "low_gradient": 0.0,
+    "l2": 0.0,
+    "methods": ["autoneb"],
+    "polish": {"gtol": 1e-5, "max_iter": 2000},
+    "merge": {"loss_tol": 1e-4, "distance_tol": 1e-3},
+}
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
 
 
@@ -63,13 +72,19 @@ def load_settings(path=None, methods=None, l2=None) -> dict:
     for key, value in given.items():
         if key in known:
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [{key}] must be a section of that method's settings, got {value!r}")
+                raise ConfigError(
+                    f"{where}: [{key}] must be a section of that method's settings, got {value!r}"
+                )
             settings[key] = value
         elif key not in settings:
-            raise ConfigError(f"{where}: unknown key {key!r}; expected {', '.join(list(settings) + list(known))}")
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; expected {', '.join(list(settings) + list(known))}"
+            )
         elif isinstance(settings[key], dict):
             if not isinstance(value, dict) or set(value) - set(settings[key]):
-                raise ConfigError(f"{where}: [{key}] takes {', '.join(settings[key])}, got {value!r}")
+                raise ConfigError(
+                    f"{where}: [{key}] takes {', '.join(settings[key])}, got {value!r}"
+                )
             settings[key].update(value)
         else:
             settings[key] = value
@@ -85,7 +100,11 @@ def load_settings(path=None, methods=None, l2=None) -> dict:
 
 
 def _number(v, low, high=float("inf"), integer=False, open_low=False):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
+    ok = (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and (not integer or isinstance(v, int))
+    )
     return ok and (v > low if open_low else v >= low) and v <= high
 
 
@@ -94,8 +113,15 @@ SETTING_CHECKS = {
     "budget": (lambda v: _number(v, 0, integer=True), "an integer >= 0"),
     "low_gradient": (lambda v: _number(v, 0), "a number >= 0"),
     "l2": (lambda v: _number(v, 0), "a number >= 0"),
-    "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v) and len(set(v)) == len(v),
-                "a non-empty list of distinct method names"),
+    "methods": (
+        lambda v: (
+            isinstance(v, list)
+            and v
+            and all(isinstance(m, str) for m in v)
+            and len(set(v)) == len(v)
+        ),
+        "a non-empty list of distinct method names",
+    ),
     "polish.gtol": (lambda v: _number(v, 0, open_low=True), "a number > 0"),
     "polish.max_iter": (lambda v: _number(v, 1, integer=True), "an integer >= 1"),
     "merge.loss_tol": (lambda v: _number(v, 0), "a number >= 0"),
@@ -119,21 +145,36 @@ def finite_rows(points: np.ndarray, what: str, quiet: bool) -> np.ndarray:
     ConfigError if none remain."""
     finite = np.isfinite(points).all(axis=1)
     if not finite.any():
-        raise ConfigError(f"every one of the {len(points)} {what} is non-finite; nothing to connect")
+        raise ConfigError(
+            f"every one of the {len(points)} {what} is non-finite; nothing to connect"
+        )
     if not finite.all():
         import warnings
 
-        warnings.warn(f"dropped {int((~finite).sum())} of {len(points)} {what} with non-finite values")
+        warnings.warn(
+            f"dropped {int((~finite).sum())} of {len(points)} {what} with non-finite values"
+        )
     return finite
 
 
 def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
-    points = [np.stack(pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column("params").to_pylist())]
+    points = [
+        np.stack(
+            pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column("params").to_pylist()
+        )
+    ]
     if low_gradient > 0:
         import pyarrow.compute as pc
 
-        low = pq.read_table(run_dir / "points.parquet", columns=["params", "grad_norm"],
-                            filters=pc.field("grad_norm") < low_gradient).column("params").drop_null()
+        low = (
+            pq.read_table(
+                run_dir / "points.parquet",
+                columns=["params", "grad_norm"],
+                filters=pc.field("grad_norm") < low_gradient,
+            )
+            .column("params")
+            .drop_null()
+        )
         if len(low):
             points.append(np.stack(low.to_pylist()))
     return np.concatenate(points).astype(np.float64)
@@ -143,17 +184,19 @@ ASYMPTOTIC_LOSS = 1e-6  # without L2: polished losses below this lie in the asym
 
 
 def asymptotic(losses: np.ndarray) -> np.ndarray:
-    """Polished points [B] in the asymptotic basin. Without an L2 term a cross-entropy reaches 0 only as
-    the weights grow without bound (the margins must diverge), so a polished loss below
+    """Polished points [B] in the asymptotic basin. Without an L2 term a cross-entropy reaches 0
+    only as the weights grow without bound (the margins must diverge), so a polished loss below
     ASYMPTOTIC_LOSS marks a point on the way to infinity, where polishing stops only because the
     gradient has vanished too: not an isolated minimum. They are reported as one basin."""
     return losses < ASYMPTOTIC_LOSS
 
 
-def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None) -> dict:
+def connect(
+    run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None
+) -> dict:
     import tensorflow as tf
 
-    from .curvature import curvature_codes, eigenvalues, extreme_codes, CLASSES
+    from .curvature import CLASSES, curvature_codes, eigenvalues, extreme_codes
     from .landscape import canonical, merge, polish
     from .networks import MLP
     from .objective import Objective
@@ -163,8 +206,10 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     run_dir, out = Path(run_dir), Path(out)
     problem_with_run = verify(run_dir)
     if problem_with_run is not None or not (run_dir / ENDPOINTS).is_file():
-        raise ConfigError(f"{run_dir} is not a complete, verified sampling run of one configuration "
-                          f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory")
+        raise ConfigError(
+            f"{run_dir} is not a complete, verified sampling run of one configuration "
+            f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory"
+        )
     refuse_existing(out)
     settings = load_settings(config, methods, l2)
     meta = json.loads((run_dir / RUN_JSON).read_text())
@@ -182,19 +227,30 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     polished, losses, grad_norms, raw = polished[keep], losses[keep], grad_norms[keep], raw[keep]
     basin = asymptotic(losses) if not settings["l2"] else np.zeros(len(polished), bool)
     if basin.all():
-        raise ConfigError(f"all {len(basin)} polished points lie in one asymptotic basin (loss below "
-                          f"{ASYMPTOTIC_LOSS:g}, approached as the weights grow: no isolated minima); "
-                          "connect with --l2 "
-                          "LAMBDA (e.g. 1e-4) for the minima of the regularised loss")
+        raise ConfigError(
+            f"all {len(basin)} polished points lie in one asymptotic basin (loss below "
+            f"{ASYMPTOTIC_LOSS:g}, approached as the weights grow: no isolated minima); "
+            "connect with --l2 "
+            "LAMBDA (e.g. 1e-4) for the minima of the regularised loss"
+        )
     grown = np.linalg.norm(polished, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-300)
-    asymptotic_basin = {"points": int(basin.sum()),
-                        "loss_max": float(losses[basin].max()) if basin.any() else None,
-                        "norm_range": [float(np.linalg.norm(polished[basin], axis=1).min()),
-                                       float(np.linalg.norm(polished[basin], axis=1).max())] if basin.any() else None,
-                        "norm_growth_median": float(np.median(grown[basin])) if basin.any() else None}
+    asymptotic_basin = {
+        "points": int(basin.sum()),
+        "loss_max": float(losses[basin].max()) if basin.any() else None,
+        "norm_range": [
+            float(np.linalg.norm(polished[basin], axis=1).min()),
+            float(np.linalg.norm(polished[basin], axis=1).max()),
+        ]
+        if basin.any()
+        else None,
+        "norm_growth_median": float(np.median(grown[basin])) if basin.any() else None,
+    }
     if basin.any() and not quiet:
-        print(f"{int(basin.sum())} of {len(basin)} polished points lie in one asymptotic basin (loss -> 0 as the "
-              "weights grow); reported as one basin, not as minima (use --l2 for isolated minima)")
+        print(
+            f"{int(basin.sum())} of {len(basin)} polished points lie in one asymptotic basin (loss "
+            f"-> 0 as the "
+            "weights grow); reported as one basin, not as minima (use --l2 for isolated minima)"
+        )
     polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
     canon = canonical(network, polished)
     kept, groups = merge(canon, losses, **settings["merge"])
@@ -202,11 +258,16 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     kept = kept[: settings["max_minima"]]
     minima, min_losses, min_grads = canon[kept], losses[kept], grad_norms[kept]
     if not quiet:
-        print(f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} .. "
-              f"{min_losses.max():.4g}); connecting with {', '.join(settings['methods'])}, "
-              f"budget {settings['budget']} pairs")
+        print(
+            f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} "
+            f".. "
+            f"{min_losses.max():.4g}); connecting with {', '.join(settings['methods'])}, "
+            f"budget {settings['budget']} pairs"
+        )
 
-    accuracy = objective.loss_and_accuracy_at(tf.constant(minima), objective.x_train, objective.y_train)[1].numpy()
+    accuracy = objective.loss_and_accuracy_at(
+        tf.constant(minima), objective.x_train, objective.y_train
+    )[1].numpy()
     if network.n_params <= 200:
         eigs = eigenvalues(objective.hessian(minima))
         eig_min, eig_max, codes, method = eigs[:, 0], eigs[:, -1], curvature_codes(eigs), "exact"
@@ -217,22 +278,50 @@ def connect(run_dir, out, config=None, data_dir=None, quiet: bool = False, metho
     paths, tree = connect_minima(energy, minima, min_losses, settings, quiet)
     n = len(minima)
     names = np.array(list(CLASSES) + [None], dtype=object)
-    minima_table = pa.table({
-        "minimum": pa.array(np.arange(n, dtype=np.int32)), "loss": pa.array(min_losses),
-        "accuracy": pa.array(accuracy), "grad_norm": pa.array(min_grads), "eig_min": pa.array(eig_min),
-        "eig_max": pa.array(eig_max), "curvature": pa.array(names[codes], pa.string()),
-        "hessian": pa.array([method] * n), "members": pa.array(members.astype(np.int32)),
-        "params": list_column(minima, n)})
-    summary = {"run": str(run_dir), "candidates": len(raw), "minima": n, "hessian": method, "l2": settings["l2"],
-               "asymptotic_basin": asymptotic_basin,
-               "permutations": "hidden units sorted by bias before merging (permuted copies are one minimum)"}
-    return write_connection(out, energy, minima, minima_table, paths, tree, settings, summary, start, quiet,
-                            saddle_params=True)
+    minima_table = pa.table(
+        {
+            "minimum": pa.array(np.arange(n, dtype=np.int32)),
+            "loss": pa.array(min_losses),
+            "accuracy": pa.array(accuracy),
+            "grad_norm": pa.array(min_grads),
+            "eig_min": pa.array(eig_min),
+            "eig_max": pa.array(eig_max),
+            "curvature": pa.array(names[codes], pa.string()),
+            "hessian": pa.array([method] * n),
+            "members": pa.array(members.astype(np.int32)),
+            "params": list_column(minima, n),
+        }
+    )
+    summary = {
+        "run": str(run_dir),
+        "candidates": len(raw),
+        "minima": n,
+        "hessian": method,
+        "l2": settings["l2"],
+        "asymptotic_basin": asymptotic_basin,
+        "permutations": "hidden units sorted by bias before merging (permuted copies are one "
+        "minimum)",
+    }
+    return write_connection(
+        out,
+        energy,
+        minima,
+        minima_table,
+        paths,
+        tree,
+        settings,
+        summary,
+        start,
+        quiet,
+        saddle_params=True,
+    )
 
 
 def refuse_existing(out: Path) -> None:
     if any((out / name).exists() for name in OUTPUTS):
-        raise ConfigError(f"--out {out} already holds a connection run; choose another --out or delete it")
+        raise ConfigError(
+            f"--out {out} already holds a connection run; choose another --out or delete it"
+        )
 
 
 def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
@@ -244,7 +333,8 @@ def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
 
 
 def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dict, quiet: bool):
-    """Explore with the first method, run the others on the same pairs: ({method: {(a, b): Path}}, tree)."""
+    """Explore with the first method, run the others on the same pairs: ({method: {(a, b): Path}},
+    tree)."""
     from .landscape import explore
 
     chosen = [path_method(name, settings[name]) for name in settings["methods"]]
@@ -252,10 +342,14 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
 
     def progress(a, b, p):
         if not quiet:
-            print(f"  {p.method} {a}-{b}: saddle {p.saddle_loss:.5g}, barrier {p.barrier:.4g}, "
-                  f"{len(p.points)} points, length {p.length:.4g}")
+            print(
+                f"  {p.method} {a}-{b}: saddle {p.saddle_loss:.5g}, barrier {p.barrier:.4g}, "
+                f"{len(p.points)} points, length {p.length:.4g}"
+            )
 
-    explored, tree = explore(energy, minima, losses, first, budget=settings["budget"], on_path=progress)
+    explored, tree = explore(
+        energy, minima, losses, first, budget=settings["budget"], on_path=progress
+    )
     paths = {first.name: explored}
     for method in others:
         paths[method.name] = {}
@@ -265,42 +359,88 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
     return paths, tree
 
 
-def write_connection(out: Path, energy, minima, minima_table: pa.Table, paths: dict, tree, settings: dict,
-                     summary: dict, start: float, quiet: bool, saddle_params: bool = False,
-                     extra: dict | None = None) -> dict:
-    """The outputs every connection run writes: minima, paths, tree, (extra tables), connect.json last."""
+def write_connection(
+    out: Path,
+    energy,
+    minima,
+    minima_table: pa.Table,
+    paths: dict,
+    tree,
+    settings: dict,
+    summary: dict,
+    start: float,
+    quiet: bool,
+    saddle_params: bool = False,
+    extra: dict | None = None,
+) -> dict:
+    """The outputs every connection run writes: minima, paths, tree, (extra tables), connect.json
+    last."""
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "minima.parquet", minima_table)
-    write_table(out / "paths.parquet", path_table(energy, minima, paths, saddle_params=saddle_params))
-    write_table(out / "tree.parquet", pa.table({"a": pa.array([a for a, _, _ in tree], pa.int64()),
-                                                 "b": pa.array([b for _, b, _ in tree], pa.int64()),
-                                                 "saddle_loss": pa.array([s for _, _, s in tree], pa.float64())}))
+    write_table(
+        out / "paths.parquet", path_table(energy, minima, paths, saddle_params=saddle_params)
+    )
+    write_table(
+        out / "tree.parquet",
+        pa.table(
+            {
+                "a": pa.array([a for a, _, _ in tree], pa.int64()),
+                "b": pa.array([b for _, b, _ in tree], pa.int64()),
+                "saddle_loss": pa.array([s for _, _, s in tree], pa.float64()),
+            }
+        ),
+    )
     for name, table in (extra or {}).items():
         write_table(out / name, table)
-    summary = {**summary, "settings": settings, "paths": sum(len(p) for p in paths.values()),
-               "pairs": len(next(iter(paths.values()))), "loss_evaluations": energy.evaluations,
-               "batched_calls": energy.calls, "seconds": round(time.time() - start, 2)}
+    summary = {
+        **summary,
+        "settings": settings,
+        "paths": sum(len(p) for p in paths.values()),
+        "pairs": len(next(iter(paths.values()))),
+        "loss_evaluations": energy.evaluations,
+        "batched_calls": energy.calls,
+        "seconds": round(time.time() - start, 2),
+    }
     write_json(out / "connect.json", summary)
     if not quiet:
-        print(f"{summary.get('minima', len(minima))} minima, {summary['paths']} paths, {len(tree)} tree edges "
-              f"in {summary['seconds']} s -> {out}")
+        print(
+            f"{summary.get('minima', len(minima))} minima, {summary['paths']} paths, {len(tree)} "
+            f"tree edges "
+            f"in {summary['seconds']} s -> {out}"
+        )
     return summary
 
 
-def path_table(energy, minima, paths: dict, line_points: int = 61, saddle_params: bool = False) -> pa.Table:
-    """One row per pair and method, with the straight line between the same minima for comparison."""
+def path_table(
+    energy, minima, paths: dict, line_points: int = 61, saddle_params: bool = False
+) -> pa.Table:
+    """One row per pair and method, with the straight line between the same minima for
+    comparison."""
     rows, lines = [], {}
     for method, found in paths.items():
         for (a, b), p in sorted(found.items()):
             if (a, b) not in lines:
                 lines[(a, b)] = straight_line(energy, minima[a], minima[b], line_points)
             line = lines[(a, b)]
-            rows.append({"a": a, "b": b, "method": method, "saddle_loss": p.saddle_loss, "barrier": p.barrier,
-                         "length": p.length, "points": len(p.points), "point_losses": p.losses.tolist(),
-                         "position": p.position.tolist(), "dense_losses": p.dense_losses.tolist(),
-                         "line_barrier": line.barrier, "line_saddle_loss": line.saddle_loss,
-                         "line_length": line.length, "line_losses": line.dense_losses.tolist()}
-                        | ({"saddle_params": p.saddle_params.tolist()} if saddle_params else {}))
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "method": method,
+                    "saddle_loss": p.saddle_loss,
+                    "barrier": p.barrier,
+                    "length": p.length,
+                    "points": len(p.points),
+                    "point_losses": p.losses.tolist(),
+                    "position": p.position.tolist(),
+                    "dense_losses": p.dense_losses.tolist(),
+                    "line_barrier": line.barrier,
+                    "line_saddle_loss": line.saddle_loss,
+                    "line_length": line.length,
+                    "line_losses": line.dense_losses.tolist(),
+                }
+                | ({"saddle_params": p.saddle_params.tolist()} if saddle_params else {})
+            )
     return pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())})
 
 
@@ -309,9 +449,17 @@ def write_table(path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp)
 
 
-def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 1024, quiet: bool = False,
-                   methods=None) -> dict:
-    """Connect trained CIFAR models (``fla train`` outputs) with the path methods over their weights.
+def connect_models(
+    model_dirs,
+    out,
+    config=None,
+    data_dir=None,
+    examples: int = 1024,
+    quiet: bool = False,
+    methods=None,
+) -> dict:
+    """Connect trained CIFAR models (``fla train`` outputs) with the path methods over their
+    weights.
 
     Losses along the paths are taken on the first ``examples`` training images (normalised as the
     models were trained); the Table-1 summary evaluates the minima and the saddles of the spanning
@@ -333,7 +481,9 @@ def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 
     results = []
     for folder in map(Path, model_dirs):
         if not (folder / "result.json").is_file() or not (folder / "weights.npz").is_file():
-            raise ConfigError(f"{folder} holds no finished training run (result.json, weights.npz); run fla train")
+            raise ConfigError(
+                f"{folder} holds no finished training run (result.json, weights.npz); run fla train"
+            )
         results.append(json.loads((folder / "result.json").read_text()))
     if len({(r["arch"], r["dataset"]) for r in results}) != 1:
         raise ConfigError("--models must all share one architecture and dataset")
@@ -357,30 +507,68 @@ def connect_models(model_dirs, out, config=None, data_dir=None, examples: int = 
     paths, tree = connect_minima(energy, minima, losses, settings, quiet)
 
     first = paths[settings["methods"][0]]
-    saddles = np.array([first[(a, b)].saddle_params for a, b, _ in tree]).reshape(-1, minima.shape[1])
+    saddles = np.array([first[(a, b)].saddle_params for a, b, _ in tree]).reshape(
+        -1, minima.shape[1]
+    )
     points = np.concatenate([minima, saddles])
     train_loss, train_error = objective.evaluate(points, x_train, y_train)
     test_loss, test_error = objective.evaluate(points, x_test, y_test)
     eig_min, eig_max, converged = extreme_eigenvalues(objective, points, max_steps=100)
     m = len(minima)
-    table = pa.table({"kind": ["minimum"] * m + ["saddle"] * len(saddles),
-                      "a": list(range(m)) + [a for a, _, _ in tree], "b": [None] * m + [b for _, b, _ in tree],
-                      "train_loss": train_loss, "train_error": train_error,
-                      "test_loss": test_loss, "test_error": test_error,
-                      "eig_min": eig_min, "eig_max": eig_max, "eig_converged": converged})
+    table = pa.table(
+        {
+            "kind": ["minimum"] * m + ["saddle"] * len(saddles),
+            "a": list(range(m)) + [a for a, _, _ in tree],
+            "b": [None] * m + [b for _, b, _ in tree],
+            "train_loss": train_loss,
+            "train_error": train_error,
+            "test_loss": test_loss,
+            "test_error": test_error,
+            "eig_min": eig_min,
+            "eig_max": eig_max,
+            "eig_converged": converged,
+        }
+    )
     out.mkdir(parents=True, exist_ok=True)
     table.to_pandas().to_csv(out / "table1.csv", index=False)
-    minima_table = pa.table({
-        "minimum": pa.array(np.arange(m, dtype=np.int32)), "loss": pa.array(losses),
-        "train_loss": train_loss[:m], "train_error": train_error[:m], "test_loss": test_loss[:m],
-        "test_error": test_error[:m], "eig_min": eig_min[:m], "eig_max": eig_max[:m],
-        "model": [str(d) for d in model_dirs], "params": list_column(minima, m)})
+    minima_table = pa.table(
+        {
+            "minimum": pa.array(np.arange(m, dtype=np.int32)),
+            "loss": pa.array(losses),
+            "train_loss": train_loss[:m],
+            "train_error": train_error[:m],
+            "test_loss": test_loss[:m],
+            "test_error": test_error[:m],
+            "eig_min": eig_min[:m],
+            "eig_max": eig_max[:m],
+            "model": [str(d) for d in model_dirs],
+            "params": list_column(minima, m),
+        }
+    )
     ratio = float(train_loss[m:].mean() / train_loss[:m].mean()) if len(saddles) else None
-    summary = {"models": [str(d) for d in model_dirs], "arch": arch, "dataset": dataset, "examples": examples,
-               "minima": m, "saddle_to_minimum_train_loss": ratio, "hessian": "lanczos, 100 steps at most",
-               "batch_norm": "batch statistics (training mode) for every point, minima and saddles alike"}
-    summary = write_connection(out, energy, minima, minima_table, paths, tree, settings, summary, start, quiet,
-                               extra={"table1.parquet": table})
+    summary = {
+        "models": [str(d) for d in model_dirs],
+        "arch": arch,
+        "dataset": dataset,
+        "examples": examples,
+        "minima": m,
+        "saddle_to_minimum_train_loss": ratio,
+        "hessian": "lanczos, 100 steps at most",
+        "batch_norm": "batch statistics (training mode) for every point, minima and saddles alike",
+    }
+    summary = write_connection(
+        out,
+        energy,
+        minima,
+        minima_table,
+        paths,
+        tree,
+        settings,
+        summary,
+        start,
+        quiet,
+        extra={"table1.parquet": table},
+    )
     if not quiet:
         print(table.to_pandas().to_string(index=False))
         print(f"saddle / minimum training loss: {ratio}")

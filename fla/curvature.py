@@ -1,19 +1,21 @@
 """Hessian spectra and the curvature class of a point.
 
 Bosman et al. class each sampled point by the signs of its Hessian eigenvalues: ``convex`` (all
-positive), ``concave`` (all negative), ``saddle`` (both signs) and ``flat`` (singular: some eigenvalue
-zero). Their reference code took per-variable diagonal blocks of the Hessian and called an eigenvalue
-zero only when it was exactly 0.0. fla uses the full Hessian and calls an eigenvalue zero when
+positive), ``concave`` (all negative), ``saddle`` (both signs) and ``flat`` (singular: some
+eigenvalue zero). Their reference code took per-variable diagonal blocks of the Hessian and called
+an eigenvalue zero only when it was exactly 0.0. fla uses the full Hessian and calls an eigenvalue
+zero when
 
     |lambda_i| <= tolerance * max_j |lambda_j|          (default tolerance 1e-5)
 
 a relative tolerance a little above the rounding error of a float32 Hessian, whose entries carry
-errors of order 1e-7 relative to the largest. All eigenvalues are stored, so an analysis can re-class
-with any other tolerance through :func:`curvature_class`.
+errors of order 1e-7 relative to the largest. All eigenvalues are stored, so an analysis can
+re-class with any other tolerance through :func:`curvature_class`.
 
     >>> curvature_class(np.array([[1.0, 2.0], [-1.0, 3.0], [0.0, 1.0]]))
     array(['convex', 'saddle', 'flat'], dtype=object)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +26,8 @@ FLAT_TOLERANCE = 1e-5
 
 
 def eigenvalues(hessians) -> np.ndarray:
-    """Ascending eigenvalues, float64 [..., D], of symmetric Hessians [..., D, D] (numpy or TensorFlow).
+    """Ascending eigenvalues, float64 [..., D], of symmetric Hessians [..., D, D] (numpy or
+    TensorFlow).
 
     LAPACK's symmetric eigensolver (numpy's ``eigvalsh``, each matrix on its own, so a matrix's
     eigenvalues do not depend on the others), run in parallel parts on the threads this process may
@@ -41,14 +44,19 @@ def eigenvalues(hessians) -> np.ndarray:
     matrices = flat if finite.all() else flat[finite]  # a copy only when some are not finite
     bounds = np.linspace(0, len(matrices), min(solver_threads(), len(matrices)) + 1).astype(int)
     parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    with threadpool_limits(limits=1, user_api="blas"):  # one BLAS thread per part: no oversubscription
-        values = np.concatenate(list(_pool().map(lambda part: np.linalg.eigvalsh(matrices[part]), parts)))
+    with threadpool_limits(
+        limits=1, user_api="blas"
+    ):  # one BLAS thread per part: no oversubscription
+        values = np.concatenate(
+            list(_pool().map(lambda part: np.linalg.eigvalsh(matrices[part]), parts))
+        )
     out.reshape(-1, h.shape[-1])[finite] = values
     return out
 
 
 def solver_threads() -> int:
-    """Threads for eigensolvers: TensorFlow's intra-op setting where a sweep pinned it, else the cores."""
+    """Threads for eigensolvers: TensorFlow's intra-op setting where a sweep pinned it, else the
+    cores."""
     import os
     import sys
 
@@ -82,12 +90,14 @@ def curvature_codes(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.n
     return np.where(finite, codes, -1).astype(np.int8)
 
 
-def extreme_codes(eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
+def extreme_codes(
+    eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE
+) -> np.ndarray:
     """Curvature codes from the extreme eigenvalues alone (Lanczos), claiming only what they prove.
 
     eig_min > 0 proves ``convex`` and eig_max < 0 ``concave``; an extreme within the tolerance of
-    zero proves ``flat``. Otherwise the spectrum has both signs: ``saddle``, though a zero eigenvalue
-    inside the spectrum, which the exact classifier would call ``flat``, is not tested.
+    zero proves ``flat``. Otherwise the spectrum has both signs: ``saddle``, though a zero
+    eigenvalue inside the spectrum, which the exact classifier would call ``flat``, is not tested.
     """
     eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
     zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))

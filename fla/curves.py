@@ -13,9 +13,9 @@ E_{t ~ U(0, 1)} L(phi_theta(t)), by stochastic gradients: every step draws ``bat
 stratified (one uniform draw in each of ``batch`` equal slices of [0, 1], which keeps the estimate
 unbiased and lowers its variance), evaluates the loss at all of them in one batched call and updates
 theta with Adam. Adam's step is insensitive to the scale of the loss, so one default works across
-surfaces: its learning rate is ``lr`` x |w_2 - w_1| / sqrt(D) per coordinate, held for the first half
-of training, decreased linearly to 1% of it at 90% and held there (the schedule of the paper's code).
-The bends start on the straight line, where every curve equals the line. The draws of t are
+surfaces: its learning rate is ``lr`` x |w_2 - w_1| / sqrt(D) per coordinate, held for the first
+half of training, decreased linearly to 1% of it at 90% and held there (the schedule of the paper's
+code). The bends start on the straight line, where every curve equals the line. The draws of t are
 ``tf.random.stateless_uniform`` keyed by (seed, step): a curve is a function of its settings.
 
 Evaluation takes the loss at ``points`` (61) evenly spaced values of t, the endpoints exactly. For
@@ -27,6 +27,7 @@ The whole training loop is one compiled ``tf.while_loop``. A non-finite loss or 
 step and halves the learning rate; after ``retries`` (8) of them training stops with an error naming
 the step, and a returned curve never holds NaN.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,11 +49,12 @@ def bezier_weights(t: np.ndarray, bends: int) -> np.ndarray:
     n = bends + 1
     k = np.arange(n + 1)
     t = np.asarray(t, np.float64)[:, None]
-    return np.array([comb(n, j) for j in k], np.float64) * t ** k * (1 - t) ** (n - k)
+    return np.array([comb(n, j) for j in k], np.float64) * t**k * (1 - t) ** (n - k)
 
 
 def polychain_weights(t: np.ndarray, bends: int) -> np.ndarray:
-    """Hat-function weights [T, bends + 2]: linear interpolation between neighbouring control points."""
+    """Hat-function weights [T, bends + 2]: linear interpolation between neighbouring control
+    points."""
     k = np.arange(bends + 2)
     return np.maximum(0.0, 1.0 - np.abs(np.asarray(t, np.float64)[:, None] * (bends + 1) - k))
 
@@ -69,12 +71,15 @@ def _tf_weights(kind: str, t, bends: int):
 
 
 def garipov_factor(step, steps):
-    """Learning-rate factor of the paper's code: 1 to 50% of training, linear to 0.01 at 90%, then 0.01."""
+    """Learning-rate factor of the paper's code: 1 to 50% of training, linear to 0.01 at 90%, then
+    0.01."""
     import tensorflow as tf
 
     alpha = tf.cast(step, tf.float64) / tf.cast(steps, tf.float64)
     one, floor = tf.constant(1.0, tf.float64), tf.constant(0.01, tf.float64)
-    return tf.where(alpha <= 0.5, one, tf.where(alpha <= 0.9, 1.0 - (alpha - 0.5) / 0.4 * 0.99, floor))
+    return tf.where(
+        alpha <= 0.5, one, tf.where(alpha <= 0.9, 1.0 - (alpha - 0.5) / 0.4 * 0.99, floor)
+    )
 
 
 def training(fn, dtype, kind: str, bends: int, batch: int):
@@ -85,7 +90,15 @@ def training(fn, dtype, kind: str, bends: int, batch: int):
     def run(start, end, theta, steps, lr, seed, retries):
         history = tf.TensorArray(dtype, size=0, dynamic_size=True)
         zeros = tf.zeros_like(theta)
-        state = (tf.constant(0), theta, zeros, zeros, tf.constant(1.0, dtype), tf.constant(0), history)
+        state = (
+            tf.constant(0),
+            theta,
+            zeros,
+            zeros,
+            tf.constant(1.0, dtype),
+            tf.constant(0),
+            history,
+        )
 
         def cond(step, theta, m, v, scale, failures, history):
             return (step < steps) & (failures <= retries)
@@ -105,17 +118,24 @@ def training(fn, dtype, kind: str, bends: int, batch: int):
             v_new = 0.999 * v + 0.001 * grad * grad
             k = tf.cast(step + 1, dtype)
             rate = lr * scale * tf.cast(garipov_factor(step, steps), dtype)
-            update = rate * (m_new / (1 - 0.9 ** k)) / (tf.sqrt(v_new / (1 - 0.999 ** k)) + 1e-12)
+            update = rate * (m_new / (1 - 0.9**k)) / (tf.sqrt(v_new / (1 - 0.999**k)) + 1e-12)
             theta = tf.where(ok, theta - update, theta)
             m, v = tf.where(ok, m_new, m), tf.where(ok, v_new, v)
             history = history.write(step, tf.where(ok, loss, tf.constant(np.nan, dtype)))
-            return (step + 1, theta, m, v, tf.where(ok, scale, scale * 0.5), failures + tf.where(ok, 0, 1), history)
+            return (
+                step + 1,
+                theta,
+                m,
+                v,
+                tf.where(ok, scale, scale * 0.5),
+                failures + tf.where(ok, 0, 1),
+                history,
+            )
 
         out = tf.while_loop(cond, body, state)
         return out[1], out[0], out[5], out[6].stack()
 
     return run
-
 
 
 @dataclass(frozen=True)
@@ -144,26 +164,45 @@ class Curve:
         theta = line(start, end, self.bends + 2)[1:-1]
         key = ("curve", self.kind, self.bends, self.batch)
         if key not in energy.programs:
-            energy.programs[key] = training(energy.fn, energy.dtype, self.kind, self.bends, self.batch)
+            energy.programs[key] = training(
+                energy.fn, energy.dtype, self.kind, self.bends, self.batch
+            )
         lr = self.lr * np.linalg.norm(end - start) / np.sqrt(len(start))
         dtype = energy.dtype
         theta, taken, failures, history = energy.programs[key](
-            tf.constant(start, dtype), tf.constant(end, dtype), tf.constant(theta, dtype), tf.constant(self.steps),
-            tf.constant(lr, dtype), tf.constant(self.seed), tf.constant(self.retries))
+            tf.constant(start, dtype),
+            tf.constant(end, dtype),
+            tf.constant(theta, dtype),
+            tf.constant(self.steps),
+            tf.constant(lr, dtype),
+            tf.constant(self.seed),
+            tf.constant(self.retries),
+        )
         energy.evaluations += int(taken) * self.batch
         energy.calls += int(taken)
         if int(failures) > self.retries:
-            raise NonFiniteCurveError(f"{self.name}: non-finite loss or gradient at step {int(taken)}, still after "
-                                      f"{self.retries} retries with halved learning rates")
+            raise NonFiniteCurveError(
+                f"{self.name}: non-finite loss or gradient at step {int(taken)}, still after "
+                f"{self.retries} retries with halved learning rates"
+            )
         controls = np.concatenate([start[None], theta.numpy().astype(np.float64), end[None]])
         params = self.weights(np.linspace(0.0, 1.0, self.points)) @ controls
         params[0], params[-1] = start, end
         losses = energy.values(params)
         if not np.isfinite(losses).all():
-            raise NonFiniteCurveError(f"{self.name}: the trained curve has non-finite losses at "
-                                      f"t = {np.linspace(0, 1, self.points)[~np.isfinite(losses)].round(3).tolist()}")
-        return Path(self.name, controls, energy.values(controls), losses, params,
-                    [float(h) for h in history.numpy()], int(failures))
+            raise NonFiniteCurveError(
+                f"{self.name}: the trained curve has non-finite losses at "
+                f"t = {np.linspace(0, 1, self.points)[~np.isfinite(losses)].round(3).tolist()}"
+            )
+        return Path(
+            self.name,
+            controls,
+            energy.values(controls),
+            losses,
+            params,
+            [float(h) for h in history.numpy()],
+            int(failures),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The errors fla reports to a user as one line (the command exits 2 and leaves no output behind)."""
+"""The errors fla reports to a user as one line (the command exits 2 and leaves no output
+behind)."""
 
 
 class FlaError(ValueError):
@@ -6,11 +7,13 @@ class FlaError(ValueError):
 
 
 class ConfigError(FlaError):
-    """A configuration value is out of range; the message names the flag or key and what it expects."""
+    """A configuration value is out of range; the message names the flag or key and what it
+    expects."""
 
 
 class DataError(FlaError):
-    """A data file is missing or malformed; the message names the file and where it was looked for."""
+    """A data file is missing or malformed; the message names the file and where it was looked
+    for."""
 
 
 class DamagedRunError(FlaError):
@@ -19,8 +22,10 @@ class DamagedRunError(FlaError):
     def __init__(self, damaged: dict):
         self.damaged = damaged
         names = "; ".join(f"{path}: {problem}" for path, problem in damaged.items())
-        super().__init__(f"{len(damaged)} damaged configuration(s), not used: {names}. Rerun the sweep "
-                         "(it redoes them) or remove them")
+        super().__init__(
+            f"{len(damaged)} damaged configuration(s), not used: {names}. Rerun the sweep "
+            "(it redoes them) or remove them"
+        )
 
 
 class NonFiniteError(FlaError):

@@ -1,17 +1,19 @@
 """The exact Hessian of an MLP's loss by second-order backpropagation, B networks at once.
 
-For the networks of :mod:`fla.networks` (a_k = W^_k h^_{k-1}, with h^_{k-1} = [sigma(a_{k-1}); 1] and
-h^_0 = [x; 1], the bias being W^_k's last input row) and a loss l(z) of the logits z = a_L averaged
-over N patterns, the Hessian is assembled layer pair by layer pair from quantities one forward and one
-backward pass give (Bishop 1992, "Exact calculation of the Hessian matrix for the multilayer
-perceptron"; in matrix form, Naumov 2017):
+For the networks of :mod:`fla.networks` (a_k = W^_k h^_{k-1}, with h^_{k-1} = [sigma(a_{k-1}); 1]
+and h^_0 = [x; 1], the bias being W^_k's last input row) and a loss l(z) of the logits z = a_L
+averaged over N patterns, the Hessian is assembled layer pair by layer pair from quantities one
+forward and one backward pass give (Bishop 1992, "Exact calculation of the Hessian matrix for the
+multilayer perceptron"; in matrix form, Naumov 2017):
 
-- forward Jacobians between pre-activations, A_{m,l} = da_m / da_l = W_m diag(sigma'(a_{m-1})) A_{m-1,l},
+- forward Jacobians between pre-activations, A_{m,l} = da_m / da_l = W_m diag(sigma'(a_{m-1}))
+  A_{m-1,l},
   A_{l,l} = I (W without its bias row);
 - backpropagated gradients g_k = dl / da_k: g_L = l'(z), g_k = sigma'(a_k) * (W_{k+1}^T g_{k+1});
 - backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (p(1 - p) for a sigmoid,
   diag(p) - p p^T for a softmax), and
-  M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) + diag(sigma''(a_k) * W_{k+1}^T g_{k+1}).
+  M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) + diag(sigma''(a_k) *
+  W_{k+1}^T g_{k+1}).
 
 Then, for the weights W^_m[j, i] (input j, output i) and W^_l[q, k] with l <= m,
 
@@ -20,10 +22,12 @@ Then, for the weights W^_m[j, i] (input j, output i) and W^_l[q, k] with l <= m,
 
 (the second term is zero for the bias row j). Summed over patterns this is about N D^2 multiply-adds
 in a few batched matrix products, where differentiating the gradient by automatic differentiation
-costs D backward passes: at D = 81 on XOR it is several times faster (``python bench/bench_hessian.py``).
-``tests/test_objective.py`` checks it against finite differences and against TensorFlow's
-``batch_jacobian`` for both activations, binary and softmax losses, depths 1 to 3 and L2.
+costs D backward passes: at D = 81 on XOR it is several times faster (``python
+bench/bench_hessian.py``). ``tests/test_objective.py`` checks it against finite differences and
+against TensorFlow's ``batch_jacobian`` for both activations, binary and softmax losses, depths 1 to
+3 and L2.
 """
+
 from __future__ import annotations
 
 
@@ -34,8 +38,11 @@ def activation_derivatives(activation: str, a):
     if activation == "elu":
         positive = a > 0
         e = tf.exp(tf.minimum(a, 0.0))
-        return tf.where(positive, a, e - 1.0), tf.where(positive, tf.ones_like(a), e), tf.where(
-            positive, tf.zeros_like(a), e)
+        return (
+            tf.where(positive, a, e - 1.0),
+            tf.where(positive, tf.ones_like(a), e),
+            tf.where(positive, tf.zeros_like(a), e),
+        )
     t = tf.tanh(a)
     d = 1.0 - t * t
     return t, d, -2.0 * t * d
@@ -49,15 +56,20 @@ def output_derivatives(kind: str, z, y):
         p = tf.sigmoid(z)
         return p - tf.cast(y, z.dtype)[..., None], (p * (1.0 - p))[..., None]
     p = tf.nn.softmax(z)
-    return p - tf.one_hot(y, tf.shape(z)[-1], dtype=z.dtype), tf.linalg.diag(p) - p[..., :, None] * p[..., None, :]
+    return p - tf.one_hot(y, tf.shape(z)[-1], dtype=z.dtype), tf.linalg.diag(p) - p[
+        ..., :, None
+    ] * p[..., None, :]
 
 
 def forward(network, theta, x):
-    """Per layer k: the weights W^_k [B, in + 1, out], the inputs h^_{k-1} [B, N, in + 1] and, for the
+    """Per layer k: the weights W^_k [B, in + 1, out], the inputs h^_{k-1} [B, N, in + 1] and, for
+    the
     hidden layers, sigma'(a_k) and sigma''(a_k) [B, N, out]; and the logits [B, N, C]."""
     import tensorflow as tf
 
-    weights = [network.layer_weights(block, k, False) for k, block in enumerate(network.split(theta))]
+    weights = [
+        network.layer_weights(block, k, False) for k, block in enumerate(network.split(theta))
+    ]
     inputs, slopes, bends = [], [], []
     h = x
     for k, w in enumerate(weights):
@@ -71,7 +83,8 @@ def forward(network, theta, x):
 
 
 def backward(weights, slopes, bends, g_out, m_out):
-    """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k, u_k]."""
+    """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k,
+    u_k]."""
     import tensorflow as tf
 
     grads, curvatures = [None] * len(weights), [None] * len(weights)
@@ -81,15 +94,20 @@ def backward(weights, slopes, bends, g_out, m_out):
         back = tf.linalg.matvec(w, grads[k + 1])
         grads[k] = slopes[k] * back
         spread = w @ curvatures[k + 1] @ tf.linalg.matrix_transpose(w)
-        curvatures[k] = slopes[k][..., :, None] * spread * slopes[k][..., None, :] + tf.linalg.diag(bends[k] * back)
+        curvatures[k] = slopes[k][..., :, None] * spread * slopes[k][..., None, :] + tf.linalg.diag(
+            bends[k] * back
+        )
     return grads, curvatures
 
 
 def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
-    """The Hessian blocks between layer m's weights and those of layers l = 0 .. m, [B, D_m, D_l] each."""
+    """The Hessian blocks between layer m's weights and those of layers l = 0 .. m, [B, D_m, D_l]
+    each."""
     import tensorflow as tf
 
-    matrix = lambda k: tf.linalg.matrix_transpose(weights[k][:, None, :-1, :])  # W_k [B, 1, u_k, u_{k-1}]
+    matrix = lambda k: tf.linalg.matrix_transpose(
+        weights[k][:, None, :-1, :]
+    )  # W_k [B, 1, u_k, u_{k-1}]
     batch = tf.shape(inputs[0])[0]
     blocks, reach_back = [None] * (m + 1), None  # reach_back: A_{m-1, l}
     for l in range(m, -1, -1):
@@ -106,10 +124,14 @@ def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
         block = tf.einsum("bnj,bnik,bnq->bjiqk", inputs[m], reach, inputs[l])
         if l < m:
             cross = tf.einsum("bni,bnjk,bnq->bjiqk", grads[m], jacobian, inputs[l])
-            block += tf.pad(cross, [[0, 0], [0, 1], [0, 0], [0, 0], [0, 0]])  # zero for the bias row j
+            block += tf.pad(
+                cross, [[0, 0], [0, 1], [0, 0], [0, 0], [0, 0]]
+            )  # zero for the bias row j
         shape = tf.shape(block)
         block = tf.reshape(block, [batch, shape[1] * shape[2], shape[3] * shape[4]])
-        blocks[l] = 0.5 * (block + tf.linalg.matrix_transpose(block)) if l == m else block  # exactly symmetric
+        blocks[l] = (
+            0.5 * (block + tf.linalg.matrix_transpose(block)) if l == m else block
+        )  # exactly symmetric
     return blocks
 
 
@@ -126,9 +148,13 @@ def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
     scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)  # the mean over patterns
     g_out, m_out = output_derivatives(kind, logits, y)
     grads, curvatures = backward(weights, slopes, bends, g_out * scale, m_out * scale)
-    rows = [row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))]
-    full = [[rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(len(rows))]
-            for m in range(len(rows))]
+    rows = [
+        row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))
+    ]
+    full = [
+        [rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(len(rows))]
+        for m in range(len(rows))
+    ]
     hess = tf.concat([tf.concat(r, 2) for r in full], 1)
     if l2:
         hess += 2.0 * l2 * tf.eye(network.n_params, dtype=theta.dtype)

@@ -20,6 +20,7 @@ batched Hessian-vector products H(theta_b) v_b (:meth:`fla.objective.Objective.h
 The Lanczos recurrence itself runs in float64 numpy on the host (one batched HVP call per iteration
 for all B points); the HVPs, which carry the cost, are one compiled TensorFlow program.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,15 +55,16 @@ def batched_hvp(fn):
 class Hessian:
     """The Hessians of a batched loss at points theta [B, D].
 
-    ``loss`` is an :class:`fla.objective.Objective` (its own batched HVP, on patterns x, y, by default
-    the training set), any object with a batched loss ``loss_at_train`` (e.g.
-    :class:`fla.zoo.objective.KerasObjective`), or any TensorFlow function of [B, D] points returning
-    [B] losses; for the last two the HVP is built by double backpropagation,
-    H v = d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
+    ``loss`` is an :class:`fla.objective.Objective` (its own batched HVP, on patterns x, y, by
+    default the training set), any object with a batched loss ``loss_at_train`` (e.g.
+    :class:`fla.zoo.objective.KerasObjective`), or any TensorFlow function of [B, D] points
+    returning [B] losses; for the last two the HVP is built by double backpropagation, H v =
+    d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
     """
 
     def __init__(self, loss, theta, x=None, y=None, seed: int = 0):
-        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise (Objective only)."""
+        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise
+        (Objective only)."""
         import tensorflow as tf
 
         self.objective = loss
@@ -78,7 +80,9 @@ class Hessian:
             self._hvp = lambda theta, v: loss.hvp_on(theta, v, x, y)
         else:
             if x is not None or y is not None:
-                raise ValueError("patterns x, y apply to an fla Objective only; a loss function carries its own")
+                raise ValueError(
+                    "patterns x, y apply to an fla Objective only; a loss function carries its own"
+                )
             self._hvp = batched_hvp(loss.loss_at_train if hasattr(loss, "loss_at_train") else loss)
         self.rng = np.random.default_rng(seed)
         self.hvp_calls = 0
@@ -96,17 +100,23 @@ class Hessian:
         self.hvp_calls += 1
         return self._hvp(self.theta, v.astype(self.dtype)).numpy().astype(np.float64)
 
-    def lanczos(self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10):
+    def lanczos(
+        self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10
+    ):
         """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully
         reorthogonalised; every ``check_every`` steps ``stop(alpha, beta)`` may end it early.
 
         Returns alpha [B, m], beta [B, m] (beta[:, j] couples steps j and j+1; the last one is the
         residual norm) and the basis V [B, m, D], m being the steps taken. On breakdown (an
-        invariant subspace found) the recurrence restarts from a random vector orthogonal to V with a
-        zero coupling, so that the Ritz values stay those of H restricted to the Krylov space.
+        invariant subspace found) the recurrence restarts from a random vector orthogonal to V with
+        a zero coupling, so that the Ritz values stay those of H restricted to the Krylov space.
         """
         m = min(steps, self.dim)
-        v = self.rng.standard_normal((self.batch, self.dim)) if start is None else np.array(start, np.float64)
+        v = (
+            self.rng.standard_normal((self.batch, self.dim))
+            if start is None
+            else np.array(start, np.float64)
+        )
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         basis = np.empty((self.batch, m, self.dim))  # row j is written before it is read
         alpha, beta = np.zeros((self.batch, m)), np.zeros((self.batch, m))
@@ -114,24 +124,29 @@ class Hessian:
             basis[:, j] = v
             w = self.hvp(v)
             alpha[:, j] = np.einsum("bd,bd->b", w, v)
-            w = orthogonalise(w, basis[:, :j + 1])
+            w = orthogonalise(w, basis[:, : j + 1])
             beta[:, j] = np.linalg.norm(w, axis=1)
             if j + 1 == m:
                 break
-            if stop is not None and (j + 1) % check_every == 0 and stop(alpha[:, :j + 1], beta[:, :j + 1]):
-                return alpha[:, :j + 1], beta[:, :j + 1], basis[:, :j + 1]
-            scale = np.abs(alpha[:, :j + 1]).max(axis=1) + 1e-30
+            if (
+                stop is not None
+                and (j + 1) % check_every == 0
+                and stop(alpha[:, : j + 1], beta[:, : j + 1])
+            ):
+                return alpha[:, : j + 1], beta[:, : j + 1], basis[:, : j + 1]
+            scale = np.abs(alpha[:, : j + 1]).max(axis=1) + 1e-30
             broken = beta[:, j] <= 1e-10 * scale
             if broken.any():
                 w[broken] = self.rng.standard_normal((broken.sum(), self.dim))
-                w = orthogonalise(w, basis[:, :j + 1])
+                w = orthogonalise(w, basis[:, : j + 1])
                 beta[broken, j] = 0.0
             v = w / np.linalg.norm(w, axis=1, keepdims=True)
         return alpha, beta, basis
 
     @staticmethod
     def ritz(alpha: np.ndarray, beta: np.ndarray):
-        """Ritz values [B, m] (ascending), eigenvectors of T_m [B, m, m] and residual bounds [B, m]."""
+        """Ritz values [B, m] (ascending), eigenvectors of T_m [B, m, m] and residual bounds [B,
+        m]."""
         m = alpha.shape[1]
         t = np.zeros(alpha.shape + (m,))
         idx = np.arange(m)
@@ -142,14 +157,16 @@ class Hessian:
         residuals = np.abs(beta[:, -1:] * vectors[:, -1, :])
         return values, vectors, residuals
 
-    def eigenvalues(self, k: int = 1, tol: float = 1e-3, max_steps: int = 200, check_every: int = 10) -> dict:
+    def eigenvalues(
+        self, k: int = 1, tol: float = 1e-3, max_steps: int = 200, check_every: int = 10
+    ) -> dict:
         """The k smallest and k largest eigenvalues of each point's Hessian, by Lanczos.
 
         Lanczos runs until the k extreme Ritz values at both ends have residual bounds
         <= tol x max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached.
         Returns ``min`` [B, k] (ascending), ``max`` [B, k] (descending), ``converged`` [B] (bool),
-        ``steps`` (the Lanczos steps taken) and ``residual`` [B] (the largest relative bound among the
-        2k reported values).
+        ``steps`` (the Lanczos steps taken) and ``residual`` [B] (the largest relative bound among
+        the 2k reported values).
         """
         kk = min(k, self.dim)
 
@@ -160,12 +177,19 @@ class Hessian:
             return values, ends.max(axis=1)
 
         def converged(alpha, beta):
-            return alpha.shape[1] >= 2 * kk and bool((relative_residuals(alpha, beta)[1] <= tol).all())
+            return alpha.shape[1] >= 2 * kk and bool(
+                (relative_residuals(alpha, beta)[1] <= tol).all()
+            )
 
         alpha, beta, _ = self.lanczos(max_steps, stop=converged, check_every=check_every)
         values, worst = relative_residuals(alpha, beta)
-        return {"min": values[:, :kk], "max": values[:, ::-1][:, :kk], "converged": worst <= tol,
-                "steps": alpha.shape[1], "residual": worst}
+        return {
+            "min": values[:, :kk],
+            "max": values[:, ::-1][:, :kk],
+            "converged": worst <= tol,
+            "steps": alpha.shape[1],
+            "residual": worst,
+        }
 
     def trace(self, samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """Hutchinson's estimate of tr(H) per point, and its standard error; [B] each."""
@@ -175,7 +199,9 @@ class Hessian:
             estimates[i] = np.einsum("bd,bd->b", z, self.hvp(z))
         return estimates.mean(0), estimates.std(0, ddof=1) / np.sqrt(samples)
 
-    def density(self, vectors: int = 5, steps: int = 60, grid: int = 500, sigma: float | None = None):
+    def density(
+        self, vectors: int = 5, steps: int = 60, grid: int = 500, sigma: float | None = None
+    ):
         """Spectral density per point by stochastic Lanczos quadrature.
 
         Returns (grid [B, grid], density [B, grid], nodes [B, vectors, m], weights [B, vectors, m]).
@@ -195,6 +221,8 @@ class Hessian:
         sigma = 0.01 * width if sigma is None else np.full(self.batch, sigma)
         t = np.linspace(lo - 3 * sigma, hi + 3 * sigma, grid, axis=1)  # [B, grid]
         diff = t[:, :, None, None] - nodes[:, None]
-        kernel = np.exp(-0.5 * (diff / sigma[:, None, None, None]) ** 2) / (sigma[:, None, None, None] * np.sqrt(2 * np.pi))
+        kernel = np.exp(-0.5 * (diff / sigma[:, None, None, None]) ** 2) / (
+            sigma[:, None, None, None] * np.sqrt(2 * np.pi)
+        )
         dens = (kernel * weights[:, None]).sum(axis=(2, 3)) / vectors
         return t, dens, nodes, weights

@@ -16,6 +16,7 @@
    there, and connect the closest pair of minima across the two parts that has no path yet; stop
    when every pair is known, every MST edge has been tested, or the budget of paths is spent.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,8 @@ from .paths import Energy
 
 
 def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, max_iter: int):
-    """One joint L-BFGS run: (end points, each point's last finite position, which ever went non-finite)."""
+    """One joint L-BFGS run: (end points, each point's last finite position, which ever went
+    non-finite)."""
     shape = points.shape
     last, touched = points.copy(), np.zeros(len(points), bool)
 
@@ -41,18 +43,24 @@ def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, max_iter: int):
             return np.inf, np.zeros(flat.shape)  # the line search backtracks
         return values.sum(), grads.ravel()
 
-    result = scipy.optimize.minimize(fun, points.ravel(), jac=True, method="L-BFGS-B",
-                                     options={"maxiter": max_iter, "gtol": gtol / np.sqrt(shape[1]), "ftol": 0.0})
+    result = scipy.optimize.minimize(
+        fun,
+        points.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": gtol / np.sqrt(shape[1]), "ftol": 0.0},
+    )
     return result.x.reshape(shape), last, touched
 
 
 def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
-    """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses, grad norms).
+    """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses,
+    grad norms).
 
     Non-finite values: an evaluation with a non-finite loss or gradient counts as +inf, so that the
-    line search backtracks. Since one such point stalls the joint search, the points that met one are
-    then polished one by one and the others together again from where they stopped; a point whose
-    loss or gradient is still non-finite at the end is returned at its last finite position (a
+    line search backtracks. Since one such point stalls the joint search, the points that met one
+    are then polished one by one and the others together again from where they stopped; a point
+    whose loss or gradient is still non-finite at the end is returned at its last finite position (a
     non-finite start stays as it was, for the caller to drop)."""
     points = np.asarray(points, np.float64)
     minima, last, touched = _lbfgs(energy, points, gtol, max_iter)
@@ -60,7 +68,9 @@ def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int
         if (~touched).any():
             minima[~touched] = _lbfgs(energy, minima[~touched], gtol, max_iter)[0]
         for i in np.flatnonzero(touched):
-            minima[i], last[i] = (part[0] for part in _lbfgs(energy, last[i:i + 1], gtol, max_iter)[:2])
+            minima[i], last[i] = (
+                part[0] for part in _lbfgs(energy, last[i : i + 1], gtol, max_iter)[:2]
+            )
     values, grads = energy(minima)
     bad = ~(np.isfinite(values) & np.isfinite(grads).all(axis=1))
     if bad.any():
@@ -70,7 +80,8 @@ def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int
 
 
 def canonical(network, theta: np.ndarray) -> np.ndarray:
-    """theta [B, D] with each hidden layer's units sorted by bias (the permutation carried onward)."""
+    """theta [B, D] with each hidden layer's units sorted by bias (the permutation carried
+    onward)."""
     theta = np.array(theta, copy=True)
     slices, layers = network.slices(), network.layers
     for k in range(len(layers) - 1):
@@ -82,19 +93,27 @@ def canonical(network, theta: np.ndarray) -> np.ndarray:
         theta[:, w] = np.take_along_axis(weights, order[:, None, :], axis=2).reshape(len(theta), -1)
         theta[:, b] = theta[rows, b.start + order]
         following = theta[:, w_next].reshape(-1, fan_out, next_out)
-        theta[:, w_next] = np.take_along_axis(following, order[:, :, None], axis=1).reshape(len(theta), -1)
+        theta[:, w_next] = np.take_along_axis(following, order[:, :, None], axis=1).reshape(
+            len(theta), -1
+        )
     return theta
 
 
-def merge(theta: np.ndarray, losses: np.ndarray, loss_tol: float = 1e-4, distance_tol: float = 1e-3):
-    """Groups of duplicate minima: returns (kept indices into theta, group label of every minimum)."""
+def merge(
+    theta: np.ndarray, losses: np.ndarray, loss_tol: float = 1e-4, distance_tol: float = 1e-3
+):
+    """Groups of duplicate minima: returns (kept indices into theta, group label of every
+    minimum)."""
     order = np.argsort(losses, kind="stable")
     labels = -np.ones(len(theta), int)
     kept = []
     for i in order:
         for group, j in enumerate(kept):
             scale = max(np.linalg.norm(theta[j]), 1.0)
-            if abs(losses[i] - losses[j]) <= loss_tol and np.linalg.norm(theta[i] - theta[j]) <= distance_tol * scale:
+            if (
+                abs(losses[i] - losses[j]) <= loss_tol
+                and np.linalg.norm(theta[i] - theta[j]) <= distance_tol * scale
+            ):
                 labels[i] = group
                 break
         else:
@@ -108,13 +127,25 @@ def spanning_tree(n: int, edges: dict) -> list[tuple[int, int, float]]:
     if not edges:
         return []
     shift = min(edges.values())
-    rows, cols, weights = zip(*[(a, b, s - shift + 1.0) for (a, b), s in edges.items()])  # positive weights
+    rows, cols, weights = zip(
+        *[(a, b, s - shift + 1.0) for (a, b), s in edges.items()]
+    )  # positive weights
     tree = minimum_spanning_tree(csr_matrix((weights, (rows, cols)), shape=(n, n))).tocoo()
-    out = [(int(min(a, b)), int(max(a, b)), float(w + shift - 1.0)) for a, b, w in zip(tree.row, tree.col, tree.data)]
+    out = [
+        (int(min(a, b)), int(max(a, b)), float(w + shift - 1.0))
+        for a, b, w in zip(tree.row, tree.col, tree.data)
+    ]
     return sorted(out, key=lambda e: -e[2])
 
 
-def explore(energy: Energy, minima: np.ndarray, losses: np.ndarray, method=None, budget: int = 20, on_path=None):
+def explore(
+    energy: Energy,
+    minima: np.ndarray,
+    losses: np.ndarray,
+    method=None,
+    budget: int = 20,
+    on_path=None,
+):
     """Draxler et al.'s landscape exploration with ``method`` (default AutoNEB's defaults).
     Returns (paths {(a, b): Path}, tree edges)."""
     from .neb import AutoNEB
@@ -142,10 +173,17 @@ def explore(energy: Energy, minima: np.ndarray, losses: np.ndarray, method=None,
                 continue
             tested.add((a, b))
             rest = [(x, y) for x, y, _ in tree if (x, y) != (a, b)]
-            graph = csr_matrix((np.ones(len(rest)), ([x for x, _ in rest], [y for _, y in rest])), shape=(n, n))
+            graph = csr_matrix(
+                (np.ones(len(rest)), ([x for x, _ in rest], [y for _, y in rest])), shape=(n, n)
+            )
             _, part = connected_components(graph, directed=False)
             left, right = np.flatnonzero(part == part[a]), np.flatnonzero(part == part[b])
-            pairs = [(min(u, v), max(u, v)) for u in left for v in right if (min(u, v), max(u, v)) not in paths]
+            pairs = [
+                (min(u, v), max(u, v))
+                for u in left
+                for v in right
+                if (min(u, v), max(u, v)) not in paths
+            ]
             if pairs:
                 candidate = min(pairs, key=lambda p: np.linalg.norm(minima[p[0]] - minima[p[1]]))
                 break

@@ -16,13 +16,13 @@ Study keys (all optional):
     l2 = [1e-1, 1e-2, 1e-3]             # lambda
     chains = 8                          # basin-hopping chains, run as one batch
     steps = 40                          # basin-hopping steps per chain
-    step = 1.0                          # first perturbation: uniform in [-step, step] per parameter (adapted)
-    temperature = 0.1                   # Metropolis temperature (loss units)
-    bound = 1.0                         # chains start uniform in [-bound, bound]^D
-    budget = 30                         # transition-state searches per (N_h, lambda)
-    gtol = 1e-7                         # gradient norm below which a point is stationary
-    seed = 0
+    step = 1.0                          # first perturbation: uniform in [-step, step] per parameter
+    (adapted) temperature = 0.1                   # Metropolis temperature (loss units) bound = 1.0
+    # chains start uniform in [-bound, bound]^D budget = 30                         #
+    transition-state searches per (N_h, lambda) gtol = 1e-7                         # gradient norm
+    below which a point is stationary seed = 0
 """
+
 from __future__ import annotations
 
 import json
@@ -42,13 +42,37 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULTS = {"hidden": [1, 2, 3], "l2": [1e-1, 1e-2, 1e-3], "chains": 8, "steps": 40, "step": 1.0,
-            "temperature": 0.1, "bound": 1.0, "budget": 30, "gtol": 1e-7, "seed": 0}
+DEFAULTS = {
+    "hidden": [1, 2, 3],
+    "l2": [1e-1, 1e-2, 1e-3],
+    "chains": 8,
+    "steps": 40,
+    "step": 1.0,
+    "temperature": 0.1,
+    "bound": 1.0,
+    "budget": 30,
+    "gtol": 1e-7,
+    "seed": 0,
+}
 CHECKS = {
-    "hidden": (lambda v: isinstance(v, list) and v and all(isinstance(h, int) and h >= 1 for h in v)
-               and len(set(v)) == len(v), "a list of distinct integers >= 1"),
-    "l2": (lambda v: isinstance(v, list) and v and all(isinstance(x, (int, float)) and x > 0 for x in v)
-           and len(set(v)) == len(v), "a list of distinct numbers > 0"),
+    "hidden": (
+        lambda v: (
+            isinstance(v, list)
+            and v
+            and all(isinstance(h, int) and h >= 1 for h in v)
+            and len(set(v)) == len(v)
+        ),
+        "a list of distinct integers >= 1",
+    ),
+    "l2": (
+        lambda v: (
+            isinstance(v, list)
+            and v
+            and all(isinstance(x, (int, float)) and x > 0 for x in v)
+            and len(set(v)) == len(v)
+        ),
+        "a list of distinct numbers > 0",
+    ),
     "chains": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "steps": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
     "step": (lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0"),
@@ -68,8 +92,10 @@ def load_study(path) -> dict:
         raise ConfigError(f"{path}: {exc}") from None
     unknown = set(given) - set(DEFAULTS)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(map(repr, unknown)))}; "
-                          f"expected {', '.join(DEFAULTS)}")
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(map(repr, unknown)))}; "
+            f"expected {', '.join(DEFAULTS)}"
+        )
     settings = {**DEFAULTS, **given}
     for key, (ok, expected) in CHECKS.items():
         if isinstance(settings[key], bool) or not ok(settings[key]):
@@ -89,7 +115,10 @@ def verified(folder: Path, settings: dict) -> bool:
         return False
     if meta.get("settings") != settings:
         return False
-    return all((folder / name).is_file() and checksum(folder / name) == meta["files"].get(name) for name in FILES)
+    return all(
+        (folder / name).is_file() and checksum(folder / name) == meta["files"].get(name)
+        for name in FILES
+    )
 
 
 def configuration_settings(study: dict, hidden: int, l2: float) -> dict:
@@ -98,25 +127,49 @@ def configuration_settings(study: dict, hidden: int, l2: float) -> dict:
 
 
 def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
-    from .energy_landscape import Database, basin_hopping, connect_unconnected, mehta_network, objective
+    from .energy_landscape import (
+        Database,
+        basin_hopping,
+        connect_unconnected,
+        mehta_network,
+        objective,
+    )
 
     start = time.time()
     f = objective(settings["hidden"], settings["l2"])
     db = Database(mehta_network(settings["hidden"]), gtol=settings["gtol"])
     rng = np.random.default_rng([settings["seed"], settings["hidden"]])
-    hops = basin_hopping(db, f, settings["chains"], settings["steps"], settings["step"], settings["temperature"],
-                         rng, gtol=settings["gtol"], bound=settings["bound"])
+    hops = basin_hopping(
+        db,
+        f,
+        settings["chains"],
+        settings["steps"],
+        settings["step"],
+        settings["temperature"],
+        rng,
+        gtol=settings["gtol"],
+        bound=settings["bound"],
+    )
     searches = connect_unconnected(db, f, settings["budget"], gtol=settings["gtol"])
     folder.mkdir(parents=True, exist_ok=True)
     write_table(folder / "minima.parquet", minima_table(db, f))
     write_table(folder / "transition_states.parquet", transition_table(db))
-    meta = {"settings": settings, "minima": len(db.minima), "transition_states": len(db.transition_states),
-            "basin_hopping": hops, "searches": searches, "seconds": round(time.time() - start, 2),
-            "files": {name: checksum(folder / name) for name in FILES}}
+    meta = {
+        "settings": settings,
+        "minima": len(db.minima),
+        "transition_states": len(db.transition_states),
+        "basin_hopping": hops,
+        "searches": searches,
+        "seconds": round(time.time() - start, 2),
+        "files": {name: checksum(folder / name) for name in FILES},
+    }
     write_json(folder / "landscape.json", meta)
     if not quiet:
-        print(f"  {folder.name}: {meta['minima']} minima, {meta['transition_states']} transition states "
-              f"({meta['seconds']} s)")
+        print(
+            f"  {folder.name}: {meta['minima']} minima, {meta['transition_states']} transition "
+            f"states "
+            f"({meta['seconds']} s)"
+        )
     return meta
 
 
@@ -124,17 +177,24 @@ def minima_table(db, f) -> pa.Table:
     from .energy_landscape import auc, connected_units, index_of
 
     params = np.array([m["params"] for m in db.minima]).reshape(len(db.minima), db.network.n_params)
-    eigs = np.array([m["eigenvalues"] for m in db.minima]).reshape(len(db.minima), db.network.n_params)
+    eigs = np.array([m["eigenvalues"] for m in db.minima]).reshape(
+        len(db.minima), db.network.n_params
+    )
     scores = probabilities(db.network, params, f.problem.x_train)
-    return pa.table({
-        "minimum": pa.array(np.arange(len(params), dtype=np.int32)),
-        "loss": pa.array([m["loss"] for m in db.minima], pa.float64()),
-        "index": pa.array(index_of(eigs)[0] if len(eigs) else [], pa.int32()),
-        "auc": pa.array(auc(scores, f.problem.y_train) if len(params) else [], pa.float64()),
-        "connected_units": pa.array(connected_units(db.network, params) if len(params) else [], pa.int32()),
-        "hits": pa.array([m["hits"] for m in db.minima], pa.int32()),
-        "eigenvalues": pa.array(eigs.tolist(), pa.list_(pa.float64())),
-        "params": pa.array(params.tolist(), pa.list_(pa.float64()))})
+    return pa.table(
+        {
+            "minimum": pa.array(np.arange(len(params), dtype=np.int32)),
+            "loss": pa.array([m["loss"] for m in db.minima], pa.float64()),
+            "index": pa.array(index_of(eigs)[0] if len(eigs) else [], pa.int32()),
+            "auc": pa.array(auc(scores, f.problem.y_train) if len(params) else [], pa.float64()),
+            "connected_units": pa.array(
+                connected_units(db.network, params) if len(params) else [], pa.int32()
+            ),
+            "hits": pa.array([m["hits"] for m in db.minima], pa.int32()),
+            "eigenvalues": pa.array(eigs.tolist(), pa.list_(pa.float64())),
+            "params": pa.array(params.tolist(), pa.list_(pa.float64())),
+        }
+    )
 
 
 def transition_table(db) -> pa.Table:
@@ -142,13 +202,17 @@ def transition_table(db) -> pa.Table:
 
     ts = db.transition_states
     eigs = np.array([t["eigenvalues"] for t in ts]).reshape(len(ts), db.network.n_params)
-    return pa.table({
-        "transition_state": pa.array(np.arange(len(ts), dtype=np.int32)),
-        "loss": pa.array([t["loss"] for t in ts], pa.float64()),
-        "index": pa.array(index_of(eigs)[0] if len(ts) else [], pa.int32()),
-        "a": pa.array([t["a"] for t in ts], pa.int32()), "b": pa.array([t["b"] for t in ts], pa.int32()),
-        "eigenvalues": pa.array(eigs.tolist(), pa.list_(pa.float64())),
-        "params": pa.array([t["params"].tolist() for t in ts], pa.list_(pa.float64()))})
+    return pa.table(
+        {
+            "transition_state": pa.array(np.arange(len(ts), dtype=np.int32)),
+            "loss": pa.array([t["loss"] for t in ts], pa.float64()),
+            "index": pa.array(index_of(eigs)[0] if len(ts) else [], pa.int32()),
+            "a": pa.array([t["a"] for t in ts], pa.int32()),
+            "b": pa.array([t["b"] for t in ts], pa.int32()),
+            "eigenvalues": pa.array(eigs.tolist(), pa.list_(pa.float64())),
+            "params": pa.array([t["params"].tolist() for t in ts], pa.list_(pa.float64())),
+        }
+    )
 
 
 def probabilities(network, params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -167,7 +231,8 @@ def write_table(path: Path, table: pa.Table) -> None:
 
 
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
-    """Every (N_h, lambda) of the study, skipping those already done and verified; writes counts.csv."""
+    """Every (N_h, lambda) of the study, skipping those already done and verified; writes
+    counts.csv."""
     from .sweep import sweep_lock
 
     study = load_study(study_path)
@@ -187,10 +252,16 @@ def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
                 meta, done = json.loads((folder / "landscape.json").read_text()), done + 1
             else:
                 meta = run_configuration(folder, settings, quiet)
-            rows.append({"hidden": hidden, "l2": l2, "minima": meta["minima"],
-                         "transition_states": meta["transition_states"],
-                         "ratio": meta["transition_states"] / meta["minima"] if meta["minima"] else None,
-                         "seconds": meta["seconds"]})
+            rows.append(
+                {
+                    "hidden": hidden,
+                    "l2": l2,
+                    "minima": meta["minima"],
+                    "transition_states": meta["transition_states"],
+                    "ratio": meta["transition_states"] / meta["minima"] if meta["minima"] else None,
+                    "seconds": meta["seconds"],
+                }
+            )
     import pandas as pd
 
     with atomic_path(out / "counts.csv") as tmp:

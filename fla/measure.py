@@ -9,8 +9,10 @@ gradient drove that row's step:
   the union of the blocks' spectra;
 - ``lanczos``: eig_min and eig_max by batched Lanczos (:class:`fla.hessian.Hessian`).
 
-    >>> columns = curvature_columns("exact", params, Patterns(x, y), n_rows, rows, objective, config)
+    >>> columns = curvature_columns("exact", params, Patterns(x, y), n_rows, rows, objective,
+    config)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ import numpy as np
 from . import compile_cache
 from .config import parse_hessian_at
 
-HESSIAN_BYTES = 64 * 2**20  # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
+HESSIAN_BYTES = (
+    64 * 2**20
+)  # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
 LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
 
 
@@ -35,7 +39,11 @@ class Patterns:
     idx: np.ndarray | None = None
 
     def part(self, rows: slice):
-        return (self.x, self.y) if self.idx is None else (self.x[self.idx[rows]], self.y[self.idx[rows]])
+        return (
+            (self.x, self.y)
+            if self.idx is None
+            else (self.x[self.idx[rows]], self.y[self.idx[rows]])
+        )
 
 
 def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
@@ -86,36 +94,60 @@ def hessians(objective, params: np.ndarray, x, y):
     From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to :func:`call_size`
     (by repeating the last point). In a one-off measurement on one thread (issue 9's note, not a
     bench), XLA took 66 against the graph's 160 us a Hessian at D = 81 and gained only 1.1-1.2x at
-    D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this path."""
+    D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this
+    path."""
     import tensorflow as tf
 
     jit = objective.n_params >= XLA_MIN_PARAMS
     key = (id(objective), np.ndim(x))
-    if key not in _HESSIANS:  # one graph whatever was traced before (the bits must not depend on history)
+    if (
+        key not in _HESSIANS
+    ):  # one graph whatever was traced before (the bits must not depend on history)
         rank = np.ndim(x)
-        signature = [tf.TensorSpec([None, objective.n_params], objective.dtype),
-                     tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
-                     tf.TensorSpec([None] * (rank - 1), tf.int32)]
-        _HESSIANS[key] = (objective, tf.function(lambda t, x, y: objective.hessian_at(t, x, y),
-                                                 input_signature=signature, jit_compile=jit, autograph=False))
+        signature = [
+            tf.TensorSpec([None, objective.n_params], objective.dtype),
+            tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
+            tf.TensorSpec([None] * (rank - 1), tf.int32),
+        ]
+        _HESSIANS[key] = (
+            objective,
+            tf.function(
+                lambda t, x, y: objective.hessian_at(t, x, y),
+                input_signature=signature,
+                jit_compile=jit,
+                autograph=False,
+            ),
+        )
     m = len(params)
     pad = call_size(m, objective.n_params) - m if jit else 0
     if pad > 0:
         params = np.concatenate([params, np.repeat(params[-1:], pad, 0)])
         if np.ndim(x) == 3:  # one set of patterns per point
             x, y = (np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in (x, y))
-    with compile_cache.stable_names("hessians", repr(objective.network), objective.problem.name, objective.l2,
-                                    objective.dtype.name, np.ndim(x)):  # one trace, whatever the call size
-        hess = _HESSIANS[key][1](tf.constant(params, objective.dtype), tf.constant(x, objective.dtype),
-                                 tf.constant(y, tf.int32))[:m]
+    with compile_cache.stable_names(
+        "hessians",
+        repr(objective.network),
+        objective.problem.name,
+        objective.l2,
+        objective.dtype.name,
+        np.ndim(x),
+    ):  # one trace, whatever the call size
+        hess = _HESSIANS[key][1](
+            tf.constant(params, objective.dtype),
+            tf.constant(x, objective.dtype),
+            tf.constant(y, tf.int32),
+        )[:m]
     if hess.shape != (m, objective.n_params, objective.n_params):
-        raise RuntimeError(f"internal error: Hessians of shape {hess.shape} for {m} points of D = "
-                           f"{objective.n_params}")
+        raise RuntimeError(
+            f"internal error: Hessians of shape {hess.shape} for {m} points of D = "
+            f"{objective.n_params}"
+        )
     return hess
 
 
 def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
-    """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in memory-bounded parts."""
+    """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in
+    memory-bounded parts."""
     import tensorflow as tf
 
     from .curvature import eigenvalues
@@ -132,7 +164,8 @@ def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
 
 
 def lanczos_extremes(objective, params, patterns: Patterns, config):
-    """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded parts."""
+    """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded
+    parts."""
     from .hessian import Hessian
 
     per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
@@ -145,9 +178,12 @@ def lanczos_extremes(objective, params, patterns: Patterns, config):
     return out[0], out[1], out[2].astype(bool)
 
 
-def curvature_columns(kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config) -> dict:
+def curvature_columns(
+    kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config
+) -> dict:
     """eig_min, eig_max, curvature, hessian (and eigenvalues for exact and blocks spectra) of n_rows
-    rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null elsewhere."""
+    rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
+    elsewhere."""
     import pyarrow as pa
 
     from .curvature import codes_arrow, curvature_codes, extreme_codes
@@ -164,13 +200,22 @@ def curvature_columns(kind: str, params, patterns: Patterns, n_rows: int, rows, 
         values = pa.array(eigs.astype(np.float32).ravel())
         present = np.zeros(n_rows, bool)
         present[rows] = True
-        columns["eigenvalues"] = pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), values,
-                                                          mask=pa.array(~present))
+        columns["eigenvalues"] = pa.ListArray.from_arrays(
+            pa.array(np.cumsum(offsets, dtype=np.int32)), values, mask=pa.array(~present)
+        )
     elif kind == "lanczos" and len(rows):
-        eig_min[rows], eig_max[rows], converged = lanczos_extremes(objective, params, patterns, config)
-        codes[rows] = np.where(converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1)
+        eig_min[rows], eig_max[rows], converged = lanczos_extremes(
+            objective, params, patterns, config
+        )
+        codes[rows] = np.where(
+            converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1
+        )
     done = np.zeros(n_rows, bool)
     done[rows] = np.isfinite(eig_min[rows])
-    columns.update(eig_min=pa.array(eig_min, mask=~done), eig_max=pa.array(eig_max, mask=~done),
-                   curvature=codes_arrow(codes), hessian=pa.array(np.full(n_rows, kind), mask=~done))
+    columns.update(
+        eig_min=pa.array(eig_min, mask=~done),
+        eig_max=pa.array(eig_max, mask=~done),
+        curvature=codes_arrow(codes),
+        hessian=pa.array(np.full(n_rows, kind), mask=~done),
+    )
     return columns

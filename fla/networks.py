@@ -1,9 +1,9 @@
 """The feed-forward ELU network family of Bosman, Engelbrecht and Helbig, on flat parameter vectors.
 
-A network with ``depth`` hidden layers of ``width`` ELU units (or tanh units, ``activation="tanh"``, the
-networks of Mehta, Zhao, Bernal and Wales 2018) maps ``n_inputs`` to ``n_outputs``
-logits (one for a binary problem, read through a sigmoid; one per class otherwise, read through a
-softmax). Its parameters are one flat vector of length
+A network with ``depth`` hidden layers of ``width`` ELU units (or tanh units, ``activation="tanh"``,
+the networks of Mehta, Zhao, Bernal and Wales 2018) maps ``n_inputs`` to ``n_outputs`` logits (one
+for a binary problem, read through a sigmoid; one per class otherwise, read through a softmax). Its
+parameters are one flat vector of length
 
     D = sum over layers of (fan_in + 1) * fan_out
 
@@ -11,21 +11,21 @@ laid out layer by layer, input side first, each layer as its weight matrix [fan_
 row-major order followed by its bias vector [fan_out]. XOR 2-2-1 has D = 9; MNIST 784-10-10 has
 D = 7960.
 
-Everything here is batched over parameter vectors: ``theta`` is [B, D] and the forward pass evaluates
-B networks at once. With inputs shared by all B networks ([N, n_inputs]) the first layer is one GEMM,
-[N, n_inputs] x [n_inputs, width * B], read without a copy from the feature-major layout [D, B];
-with per-network inputs ([B, N, n_inputs]) it is a batched matmul.
+Everything here is batched over parameter vectors: ``theta`` is [B, D] and the forward pass
+evaluates B networks at once. With inputs shared by all B networks ([N, n_inputs]) the first layer
+is one GEMM, [N, n_inputs] x [n_inputs, width * B], read without a copy from the feature-major
+layout [D, B]; with per-network inputs ([B, N, n_inputs]) it is a batched matmul.
 
     >>> net = MLP(n_inputs=2, width=2, depth=1, n_outputs=1)
     >>> net.n_params
     9
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
 
 ACTIVATIONS = ("elu", "tanh")  # ELU: Bosman et al.; tanh: Mehta, Zhao, Bernal and Wales (2018)
 
@@ -37,11 +37,14 @@ def with_ones(h):
     return tf.concat([h, tf.ones_like(h[..., :1])], -1)
 
 
-ELEMENTWISE_MAX = 16  # a later layer with fan-in + 1 and fan-out up to this is computed elementwise across walks
+ELEMENTWISE_MAX = (
+    16  # a later layer with fan-in + 1 and fan-out up to this is computed elementwise across walks
+)
 
 
 def dense_walks_last(a, w):
-    """z[n, c, b] = sum_j a[n, j, b] w[j, c, b]: B small dense layers at once, the walks' axis b last.
+    """z[n, c, b] = sum_j a[n, j, b] w[j, c, b]: B small dense layers at once, the walks' axis b
+    last.
 
     The products are elementwise across walks, which XLA vectorises along b: no transposes and no
     per-walk small matrix products. The weight gradient, a sum over the patterns, is
@@ -49,8 +52,8 @@ def dense_walks_last(a, w):
     more than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
     activation into its products and recomputes it for every output. ``python
     bench/bench_step_forms.py`` times both forms; two runs on the 2-core development machine: the
-    MNIST 784-10-10 step (its 11 x 10 layer) 67.8 and 67.2 ms elementwise against 80.0 and 65.5 ms as
-    per-walk matrix products (no clear winner at this size); the XOR 2-20-20-20-1 step (21 x 20
+    MNIST 784-10-10 step (its 11 x 10 layer) 67.8 and 67.2 ms elementwise against 80.0 and 65.5 ms
+    as per-walk matrix products (no clear winner at this size); the XOR 2-20-20-20-1 step (21 x 20
     layers) 33.9 and 35.9 against 11.9 and 13.8 ms; a 41 x 40 layer alone, forward, 119.8 and 86.9
     against 22.8 and 47.3 ms.
     """
@@ -60,6 +63,7 @@ def dense_walks_last(a, w):
     def dense(a, w):
         def gradient(dz):
             return tf.reduce_sum(dz[:, None, :, :] * w[None], 2), sum_over_patterns(a, dz)
+
         return tf.reduce_sum(a[:, :, None, :] * w[None], 1), gradient
 
     return dense(a, w)
@@ -83,8 +87,11 @@ def sum_over_patterns(a, dz, chunk: int = 8):
         first = i * chunk
         return i + 1, total + tf.add_n([term(first + r) for r in range(chunk)])
 
-    _, total = tf.while_loop(lambda i, _: i < n // chunk, add_chunk,
-                             (tf.constant(0), tf.zeros([a.shape[1], dz.shape[1], a.shape[2]], a.dtype)))
+    _, total = tf.while_loop(
+        lambda i, _: i < n // chunk,
+        add_chunk,
+        (tf.constant(0), tf.zeros([a.shape[1], dz.shape[1], a.shape[2]], a.dtype)),
+    )
     rest = [term(k) for k in range(n - n % chunk, n)]
     return total + tf.add_n(rest) if rest else total
 
@@ -105,7 +112,9 @@ class MLP:
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+            raise ValueError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}"
+            )
 
     @property
     def layers(self) -> list[tuple[int, int]]:
@@ -118,11 +127,15 @@ class MLP:
 
     @property
     def name(self) -> str:
-        """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``; ``784-10x5-10`` beyond three hidden layers."""
+        """The customary label, e.g. ``2-2-1`` or ``784-10-10-10``; ``784-10x5-10`` beyond three
+        hidden layers."""
         suffix = "" if self.activation == "elu" else f"-{self.activation}"
         if self.depth > 3:
             return f"{self.n_inputs}-{self.width}x{self.depth}-{self.n_outputs}{suffix}"
-        return "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs]) + suffix
+        return (
+            "-".join(str(s) for s in [self.n_inputs] + [self.width] * self.depth + [self.n_outputs])
+            + suffix
+        )
 
     def slices(self) -> list[tuple[slice, slice]]:
         """Per layer, the slices of the flat vector holding its weights and its bias."""
@@ -140,8 +153,8 @@ class MLP:
 
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
-        logits and stay finite far from the origin. (A walk keeps theta feature-major, [D, B], and is
-        evaluated by :meth:`first_layer_walks_last` and :meth:`later_layers_walks_last`.)
+        logits and stay finite far from the origin. (A walk keeps theta feature-major, [D, B], and
+        is evaluated by :meth:`first_layer_walks_last` and :meth:`later_layers_walks_last`.)
 
         Each layer is one product of its inputs with a ones column appended and its weights with
         the bias as their last row (which is how the flat vector lays them out), so the bias
@@ -170,17 +183,19 @@ class MLP:
         return tf.nn.elu if self.activation == "elu" else tf.tanh
 
     def blocks(self, theta) -> list:
-        """The per-layer blocks of feature-major theta [D, B] (:meth:`split`), or theta if it is them."""
+        """The per-layer blocks of feature-major theta [D, B] (:meth:`split`), or theta if it is
+        them."""
         return list(theta) if isinstance(theta, (tuple, list)) else self.split(theta, True)
 
     def first_layer_walks_last(self, block, x, x_aside=None):
-        """The first layer's pre-activations [N, out, B] on shared patterns x [N, n_inputs]: one GEMM
-        [N, in + 1] x [in + 1, out * B] that reads the feature-major block as it lies and gives its
-        result as it lies; in the backward pass the weight gradient [in + 1, N] x [N, out * B] comes
-        out in the block's layout, with no transposes.
+        """The first layer's pre-activations [N, out, B] on shared patterns x [N, n_inputs]: one
+        GEMM [N, in + 1] x [in + 1, out * B] that reads the feature-major block as it lies and gives
+        its result as it lies; in the backward pass the weight gradient [in + 1, N] x [N, out * B]
+        comes out in the block's layout, with no transposes.
 
-        With ``x_aside`` [M, n_inputs] (the walk's test batch) it returns the pre-activations on both,
-        from one GEMM over the N + M patterns (the block is read once), and no gradient flows back
+        With ``x_aside`` [M, n_inputs] (the walk's test batch) it returns the pre-activations on
+        both, from one GEMM over the N + M patterns (the block is read once), and no gradient flows
+        back
         from those on ``x_aside``: the weight gradient stays the product over x alone."""
         import tensorflow as tf
 
@@ -207,8 +222,9 @@ class MLP:
         A small later layer (fan-in + 1 and fan-out up to :data:`ELEMENTWISE_MAX`) is
         :func:`dense_walks_last`; a larger one is B matrix products with the walks' axis first,
         [B, N, in + 1] x [B, in + 1, out]. The activations are transposed only where the form
-        changes, so a run of wide layers (XOR 2-20-20-20-1) pays two transposes, not two a layer. The
-        bias is the last row of each layer's weights (as the flat vector lays it out), multiplying an
+        changes, so a run of wide layers (XOR 2-20-20-20-1) pays two transposes, not two a layer.
+        The bias is the last row of each layer's weights (as the flat vector lays it out),
+        multiplying an
         input of ones."""
         import tensorflow as tf
 
@@ -232,11 +248,12 @@ class MLP:
         followed by its bias: [B, (fan_in + 1) * fan_out] (or transposed)."""
         blocks = []
         for w, b in self.slices():
-            blocks.append(theta[w.start:b.stop] if feature_major else theta[:, w.start:b.stop])
+            blocks.append(theta[w.start : b.stop] if feature_major else theta[:, w.start : b.stop])
         return blocks
 
     def layer_weights(self, block, k: int, feature_major: bool):
-        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out], from its block."""
+        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out], from its
+        block."""
         import tensorflow as tf
 
         fan_in, fan_out = self.layers[k]
@@ -245,7 +262,8 @@ class MLP:
         return tf.reshape(block, [-1, fan_in + 1, fan_out])
 
     def _first_layer_shared(self, block, x):
-        """Inputs shared by all networks: the first layer is one GEMM [N, in + 1] x [in + 1, out * B]
+        """Inputs shared by all networks: the first layer is one GEMM [N, in + 1] x [in + 1, out *
+        B]
         with the feature-major first block read as [in + 1, out * B] without a copy."""
         import tensorflow as tf
 

@@ -10,14 +10,15 @@ gradient taken per batch row would be the B Hessians, which :mod:`fla.exact_hess
 directly, layer by layer, several times faster).
 
 The ``*_at`` methods take the patterns explicitly (x [N, n_in] shared by all B vectors, or
-[B, N, n_in] one set per vector, with labels [N] or [B, N]); they are plain TensorFlow functions meant
-to be inlined into compiled programs (the walk sampler, Lanczos, NEB). Calling the objective on
-theta alone evaluates it on the whole training set, compiled, accepting numpy.
+[B, N, n_in] one set per vector, with labels [N] or [B, N]); they are plain TensorFlow functions
+meant to be inlined into compiled programs (the walk sampler, Lanczos, NEB). Calling the objective
+on theta alone evaluates it on the whole training set, compiled, accepting numpy.
 
     >>> f = Objective(MLP(2, 2, 1, 1), xor())
     >>> f(np.zeros((3, 9), np.float32)).shape
     TensorShape([3])
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,10 +44,13 @@ def pattern_mean(values):
 
 def softmax_cross_entropy(logits, labels):
     """-log softmax(logits)[label] per pattern, [B, N], from logits [B, N, C] and labels [B, N]:
-    log-sum-exp with the maximum shifted out (finite for logits of any size), summed by :func:`total`."""
+    log-sum-exp with the maximum shifted out (finite for logits of any size), summed by
+    :func:`total`."""
     peak = tf.stop_gradient(tf.reduce_max(logits, -1))
     log_sum_exp = peak + tf.math.log(total(tf.exp(logits - peak[..., None])))
-    return log_sum_exp - total(logits * tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype))
+    return log_sum_exp - total(
+        logits * tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+    )
 
 
 class Objective:
@@ -68,7 +72,9 @@ class Objective:
         self.n_params = network.n_params
         self.x_train = tf.constant(problem.x_train, dtype)
         self.y_train = tf.constant(problem.y_train, tf.int32)
-        compile = lambda fn: tf.function(fn, reduce_retracing=True, autograph=False)  # one trace for any batch size
+        compile = lambda fn: tf.function(
+            fn, reduce_retracing=True, autograph=False
+        )  # one trace for any batch size
         self._full = compile(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
         self._grad = compile(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
         self._hess = compile(lambda theta: self.hessian_at(theta, self.x_train, self.y_train))
@@ -77,7 +83,8 @@ class Objective:
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
     def loss_and_accuracy_at(self, theta, x, y):
-        """Mean loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x, labels y
+        """Mean loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x, labels
+        y
         (a walk's feature-major evaluation is :meth:`walk_values_at`)."""
         logits = self.network.logits(theta, x)
         batch = tf.shape(logits)[0]
@@ -94,17 +101,20 @@ class Objective:
         return loss, pattern_mean(tf.cast(correct, logits.dtype))
 
     def _with_l2(self, loss, theta, feature_major):
-        """loss + lambda |theta|^2 of theta [B, D] (or feature-major [D, B] or its per-layer blocks);
+        """loss + lambda |theta|^2 of theta [B, D] (or feature-major [D, B] or its per-layer
+        blocks);
         without l2 the loss itself, so the walks' programs do not trace it."""
         if not self.l2:
             return loss
         blocks = theta if isinstance(theta, (tuple, list)) else [theta]
         squares = [b * b for b in blocks]
-        return loss + self.l2 * tf.add_n([total(tf.transpose(q)) if feature_major else total(q) for q in squares])
+        return loss + self.l2 * tf.add_n(
+            [total(tf.transpose(q)) if feature_major else total(q) for q in squares]
+        )
 
     def _loss_and_accuracy_walks_last(self, z, y):
-        """Mean loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over classes
-        and over patterns, runs along a leading axis, elementwise across the walks' axis (no
+        """Mean loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over
+        classes and over patterns, runs along a leading axis, elementwise across the walks' axis (no
         transposes, no per-walk small products)."""
         if self.problem.kind == "binary":
             z = z[:, 0]
@@ -114,7 +124,9 @@ class Objective:
         else:
             peak = tf.stop_gradient(tf.reduce_max(z, 1, keepdims=True))
             log_sum_exp = peak[:, 0] + tf.math.log(tf.reduce_sum(tf.exp(z - peak), 1))
-            losses = log_sum_exp - tf.reduce_sum(z * tf.one_hot(y, z.shape[1], dtype=z.dtype)[:, :, None], 1)
+            losses = log_sum_exp - tf.reduce_sum(
+                z * tf.one_hot(y, z.shape[1], dtype=z.dtype)[:, :, None], 1
+            )
             correct = tf.equal(tf.argmax(z, 1, output_type=tf.int32), y[:, None])
         return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
 
@@ -129,19 +141,24 @@ class Objective:
             blocks = net.blocks(theta)
             first = net.first_layer_walks_last(blocks[0], x, x_test)
             z, z_test = first if x_test is not None else (first, None)
-            loss, accuracy = self._loss_and_accuracy_walks_last(net.later_layers_walks_last(blocks, z), y)
+            loss, accuracy = self._loss_and_accuracy_walks_last(
+                net.later_layers_walks_last(blocks, z), y
+            )
             loss = self._with_l2(loss, theta, True)
         values = (loss, accuracy, tape.gradient(loss, theta))
         if x_test is None:
             return values
-        test_loss, test_accuracy = self._loss_and_accuracy_walks_last(net.later_layers_walks_last(blocks, z_test), y_test)
+        test_loss, test_accuracy = self._loss_and_accuracy_walks_last(
+            net.later_layers_walks_last(blocks, z_test), y_test
+        )
         return values + (self._with_l2(test_loss, theta, True), test_accuracy)
 
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]
 
     def loss_at_train(self, theta):
-        """Training loss [B] on all training patterns, as a TensorFlow function (for NEB, minimisers)."""
+        """Training loss [B] on all training patterns, as a TensorFlow function (for NEB,
+        minimisers)."""
         return self.loss_at(theta, self.x_train, self.y_train)
 
     def gradient_at(self, theta, x, y):
@@ -152,14 +169,17 @@ class Objective:
         return loss, accuracy, tape.gradient(loss, theta)
 
     def hessian_at(self, theta, x, y):
-        """Full Hessians [B, D, D], exact, by second-order backpropagation (:mod:`fla.exact_hessian`):
-        about N D^2 operations a point instead of the D backward passes of differentiating the gradient."""
+        """Full Hessians [B, D, D], exact, by second-order backpropagation
+        (:mod:`fla.exact_hessian`):
+        about N D^2 operations a point instead of the D backward passes of differentiating the
+        gradient."""
         from .exact_hessian import mlp_hessian
 
         return mlp_hessian(self.network, self.problem.kind, theta, x, y, self.l2)
 
     def hvp_at(self, theta, v, x, y):
-        """Hessian-vector products H(theta_b) v_b, [B, D], by reverse-over-reverse differentiation."""
+        """Hessian-vector products H(theta_b) v_b, [B, D], by reverse-over-reverse
+        differentiation."""
         with tf.GradientTape() as outer:
             outer.watch(theta)
             grad = self.gradient_at(theta, x, y)[2]
@@ -188,5 +208,9 @@ class Objective:
 
     def hvp_on(self, theta, v, x, y):
         """Compiled Hessian-vector products on given patterns (x [N, n_in] or [B, N, n_in])."""
-        return self._hvp_on(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype),
-                            tf.convert_to_tensor(x, self.dtype), tf.convert_to_tensor(y, tf.int32))
+        return self._hvp_on(
+            self._as_theta(theta),
+            tf.convert_to_tensor(np.asarray(v), self.dtype),
+            tf.convert_to_tensor(x, self.dtype),
+            tf.convert_to_tensor(y, tf.int32),
+        )

@@ -1,16 +1,17 @@
-"""Paths between minima: the batched energy every path method evaluates, the path record every method
-returns, and the registry of methods behind one interface.
+"""Paths between minima: the batched energy every path method evaluates, the path record every
+method returns, and the registry of methods behind one interface.
 
-A path method is a frozen dataclass with a ``name`` and ``connect(energy, a, b) -> Path``; its fields
-are its settings, each declared with :func:`option` (default, help, and the values it accepts), so
-that a settings file or the command line builds one by name (:func:`path_method`) and a bad value is
-refused naming the setting. Methods: ``neb`` and ``autoneb`` (:mod:`fla.neb`), ``bezier`` and
-``polychain`` (:mod:`fla.curves`).
+A path method is a frozen dataclass with a ``name`` and ``connect(energy, a, b) -> Path``; its
+fields are its settings, each declared with :func:`option` (default, help, and the values it
+accepts), so that a settings file or the command line builds one by name (:func:`path_method`) and a
+bad value is refused naming the setting. Methods: ``neb`` and ``autoneb`` (:mod:`fla.neb`),
+``bezier`` and ``polychain`` (:mod:`fla.curves`).
 
     >>> method = path_method("autoneb", {"climb": False})
     >>> path = method.connect(Energy(loss), a, b)
     >>> path.saddle_loss, path.barrier, path.length, path.dense_losses
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,12 +23,13 @@ from .errors import ConfigError
 
 
 class Energy:
-    """A batched loss as path methods need it: values [B] and gradients [B, D] of points [B, D], numpy out.
+    """A batched loss as path methods need it: values [B] and gradients [B, D] of points [B, D],
+    numpy out.
 
     ``loss`` is an :class:`fla.objective.Objective` (its training loss), a
     :class:`fla.zoo.objective.KerasObjective`, or any TensorFlow function of a [B, D] float tensor
-    returning [B] losses (``fn``, which compiled path programs call directly). ``evaluations`` counts
-    points evaluated, ``calls`` batched calls.
+    returning [B] losses (``fn``, which compiled path programs call directly). ``evaluations``
+    counts points evaluated, ``calls`` batched calls.
     """
 
     def __init__(self, loss, dtype=None, chunk: int = 4096):
@@ -61,14 +63,16 @@ class Energy:
         outs = []
         for start in range(0, len(points), self.chunk):
             self.calls += 1
-            outs.append(fn(tf.constant(points[start:start + self.chunk], self.dtype)))
+            outs.append(fn(tf.constant(points[start : start + self.chunk], self.dtype)))
         return outs
 
     def __call__(self, points: np.ndarray):
         """(values [B] float64, gradients [B, D] float64)."""
         outs = self._run(self._vg, points)
-        return (np.concatenate([o[0].numpy() for o in outs]).astype(np.float64),
-                np.concatenate([o[1].numpy() for o in outs]).astype(np.float64))
+        return (
+            np.concatenate([o[0].numpy() for o in outs]).astype(np.float64),
+            np.concatenate([o[1].numpy() for o in outs]).astype(np.float64),
+        )
 
     def values(self, points: np.ndarray) -> np.ndarray:
         return np.concatenate([o.numpy() for o in self._run(self._v, points)]).astype(np.float64)
@@ -114,13 +118,17 @@ class Path:
 
     @property
     def position(self) -> np.ndarray:
-        """Fraction of the path's length at each dense point, 0 at the first minimum, 1 at the second."""
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(self.dense_params, axis=0), axis=1))])
+        """Fraction of the path's length at each dense point, 0 at the first minimum, 1 at the
+        second."""
+        arc = np.concatenate(
+            [[0.0], np.cumsum(np.linalg.norm(np.diff(self.dense_params, axis=0), axis=1))]
+        )
         return arc / arc[-1] if arc[-1] > 0 else np.linspace(0.0, 1.0, len(arc))
 
 
 def straight_line(energy: Energy, a: np.ndarray, b: np.ndarray, points: int = 61) -> Path:
-    """The straight line from a to b as a path record (the baseline every method is compared with)."""
+    """The straight line from a to b as a path record (the baseline every method is compared
+    with)."""
     params = a + np.linspace(0.0, 1.0, points)[:, None] * (b - a)
     losses = energy.values(params)
     return Path("line", params[[0, -1]], losses[[0, -1]], losses, params)
@@ -136,9 +144,22 @@ KINDS = {
     "float>=0": (lambda v: _num(v) and v >= 0, "a number >= 0"),
     "[0,1)": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "schedule": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(
-        isinstance(c, (list, tuple)) and len(c) == 2 and _num(c[0]) and c[0] > 0 and _int(c[1]) and c[1] >= 1
-        for c in v), "a list of [learning rate > 0, steps >= 1] pairs"),
+    "schedule": (
+        lambda v: (
+            isinstance(v, (list, tuple))
+            and len(v) > 0
+            and all(
+                isinstance(c, (list, tuple))
+                and len(c) == 2
+                and _num(c[0])
+                and c[0] > 0
+                and _int(c[1])
+                and c[1] >= 1
+                for c in v
+            )
+        ),
+        "a list of [learning rate > 0, steps >= 1] pairs",
+    ),
 }
 
 
@@ -147,7 +168,11 @@ def _int(v) -> bool:
 
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
+        and np.isfinite(v)
+    )
 
 
 def option(default, help: str, accepts):
@@ -187,8 +212,10 @@ def path_method(name: str, settings: dict | None = None, where: str = ""):
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = set(settings or {}) - set(names)
     if unknown:
-        raise ConfigError(f"{where}[{name}] has no setting {', '.join(sorted(map(repr, unknown)))}; "
-                          f"it takes {', '.join(names)}")
+        raise ConfigError(
+            f"{where}[{name}] has no setting {', '.join(sorted(map(repr, unknown)))}; "
+            f"it takes {', '.join(names)}"
+        )
     try:
         return cls(**(settings or {}))
     except ConfigError as exc:

@@ -1,24 +1,27 @@
 """What a plan will need, checked before anything is allocated: memory, and float32 range.
 
 Memory: :func:`peak_bytes` estimates the peak of a plan from its sizes: the walk state and the draws
-of a chunk (its walks advanced by one compiled program, [chunk, D] several times over), the activations of the forward and backward passes
-([chunk, N, width] per layer), the records of a block of steps, the data set, and the curvature
-buffers (Hessians of one call, bounded by :data:`fla.measure.HESSIAN_BYTES`, or a Lanczos basis,
-bounded by :data:`fla.measure.LANCZOS_BYTES`). When it exceeds the memory available, the chunk is
-halved until it fits (recorded in the run's metadata as ``resources``, with a warning: the chunk
-width is part of what fixes a walk's last bits, see :func:`fla.config.chunk_width`); when even
-the smallest chunk does not fit, the run is refused with the estimate and the settings to change.
+of a chunk (its walks advanced by one compiled program, [chunk, D] several times over), the
+activations of the forward and backward passes ([chunk, N, width] per layer), the records of a block
+of steps, the data set, and the curvature buffers (Hessians of one call, bounded by
+:data:`fla.measure.HESSIAN_BYTES`, or a Lanczos basis, bounded by
+:data:`fla.measure.LANCZOS_BYTES`). When it exceeds the memory available, the chunk is halved until
+it fits (recorded in the run's metadata as ``resources``, with a warning: the chunk width is part of
+what fixes a walk's last bits, see :func:`fla.config.chunk_width`); when even the smallest chunk
+does not fit, the run is refused with the estimate and the settings to change.
 
 Range: a network whose logits at initialisation are predicted to exceed :data:`LOGIT_LIMIT` is
 refused. The prediction is the root-mean-square pre-activation layer by layer for weights uniform in
 [-b, b] (standard deviation b / sqrt(3)) and ELU units passing about half the energy of their input:
 
-    r_1 = b / sqrt(3) * sqrt(mean |x|^2 + 1),    r_{l+1} = b / sqrt(3) * sqrt(fan_in / 2 * r_l^2 + 1)
+    r_1 = b / sqrt(3) * sqrt(mean |x|^2 + 1),    r_{l+1} = b / sqrt(3) * sqrt(fan_in / 2 * r_l^2 +
+    1)
 
 A float32 gradient norm overflows near 1e19 (its square passes 3.4e38); the limit leaves four orders
 of magnitude for the tails and for the walk's drift. Runs that leave the range later are recorded
 faithfully and end with a non-zero exit (:class:`fla.errors.NonFiniteError`).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,11 +59,15 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     activations = 6 * chunk * n * (config.width * config.depth + problem.n_outputs) * 4
     keep = p.keep_params or config.record_params
     block = min(p.steps, steps_per_block(replace(p, chunk=chunk), keep))
-    records = 3 * block * chunk * (8 + d * keep) * 4  # the block walking, the one measured, the rows
+    records = (
+        3 * block * chunk * (8 + d * keep) * 4
+    )  # the block walking, the one measured, the rows
     data = problem.x_train.nbytes + (problem.x_test.nbytes if problem.has_test else 0)
     if p.hessian in ("exact", "blocks"):
         per_call = hessians_per_call(d)
-        curvature = 8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4  # the program, its float64 copy and the eigensolver's parts: ~8 Hessians
+        curvature = (
+            8 * per_call * d * d * 4 + per_call * d * n * config.width * config.depth * 4
+        )  # the program, its float64 copy and the eigensolver's parts: ~8 Hessians
     elif p.hessian == "lanczos":
         points = min(chunk, lanczos_points_per_call(d, config.lanczos_steps))
         curvature = 8 * config.lanczos_steps * d * points + 4 * points * n * config.width * 4
@@ -72,7 +79,7 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
 def predicted_logit_scale(network, problem, bound: float) -> float:
     """The root-mean-square logit at initialisation (see the module docstring)."""
     x = problem.x_train.astype("float64")
-    r = bound / math.sqrt(3) * math.sqrt(float((x ** 2).sum(axis=1).mean()) + 1.0)
+    r = bound / math.sqrt(3) * math.sqrt(float((x**2).sum(axis=1).mean()) + 1.0)
     for fan_in, _ in network.layers[1:]:
         r = bound / math.sqrt(3) * math.sqrt(fan_in / 2 * r * r + 1.0)
         if not math.isfinite(r):
@@ -100,19 +107,30 @@ def fit_plan(config, p, problem):
         chunk = round_up(chunk // 2)
     need = peak_bytes(p, network, problem, config, chunk)
     if need > budget:
-        raise ConfigError(f"{network.name} (D = {p.n_params:,}) with --hessian {config.hessian} needs about "
-                          f"{human(need)} even a few walks at a time, and {human(budget)} is available; "
-                          "use a smaller --width or --depth (or --hessian lanczos/none)")
+        raise ConfigError(
+            f"{network.name} (D = {p.n_params:,}) with --hessian {config.hessian} needs about "
+            f"{human(need)} even a few walks at a time, and {human(budget)} is available; "
+            "use a smaller --width or --depth (or --hessian lanczos/none)"
+        )
     scale = predicted_logit_scale(network, problem, config.bound)
     if scale > LOGIT_LIMIT:
-        raise ConfigError(f"--bound {config.bound:g} with {network.name} predicts logits of about {scale:.1e} at the "
-                          f"start, past float32's safe range ({LOGIT_LIMIT:.0e}); use a smaller --bound, --width "
-                          "or --depth")
-    if chunk != p.chunk:  # fewer walks per program: the walks' last bits differ from a run that fits
+        raise ConfigError(
+            f"--bound {config.bound:g} with {network.name} predicts logits of about {scale:.1e} at "
+            f"the "
+            f"start, past float32's safe range ({LOGIT_LIMIT:.0e}); use a smaller --bound, --width "
+            "or --depth"
+        )
+    if (
+        chunk != p.chunk
+    ):  # fewer walks per program: the walks' last bits differ from a run that fits
         import warnings
 
         notes["chunk_shrunk_from"] = p.chunk
-        warnings.warn(f"{network.name}: {p.chunk} walks per program do not fit in memory; running {chunk} at a "
-                      "time (recorded in the metadata; the walks may differ in their last bits from a run with more memory)")
+        warnings.warn(
+            f"{network.name}: {p.chunk} walks per program do not fit in memory; running {chunk} at "
+            f"a "
+            "time (recorded in the metadata; the walks may differ in their last bits from a run "
+            "with more memory)"
+        )
     notes["memory_estimate"] = need
     return replace(p, chunk=chunk), notes

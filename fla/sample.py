@@ -20,6 +20,7 @@ without replacement from (seed, step), which makes the first layer of all walks 
 machine's matmul peak; ``per_walk`` gives each walk its own batch from (seed, walk, step) (with
 replacement), a batched skinny matmul, several times slower.
 """
+
 from __future__ import annotations
 
 import platform
@@ -35,11 +36,23 @@ import numpy as np
 from . import __version__, allocator, streams
 from .config import Plan, SampleConfig, network_of, plan
 from .errors import ConfigError, NonFiniteError
-from .store import (ENDPOINT_SCHEMA, ENDPOINTS, POINT_SCHEMA, POINTS, RUN_JSON, PartWriter, is_own_temporary,
-                    table, write_manifest, writer_alive)
+from .store import (
+    ENDPOINT_SCHEMA,
+    ENDPOINTS,
+    POINT_SCHEMA,
+    POINTS,
+    RUN_JSON,
+    PartWriter,
+    is_own_temporary,
+    table,
+    write_manifest,
+    writer_alive,
+)
 
 BLOCK_BYTES = 256 * 2**20  # what one compiled call may return, bounding memory
-PIPELINE_BLOCKS = 2  # steps run in (at least) this many blocks, so that writing overlaps walking (2 measured best of 1, 2, 4)
+# steps run in (at least) this many blocks, so that writing overlaps walking (2 measured best of 1,
+# 2, 4)
+PIPELINE_BLOCKS = 2
 OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)
 
 
@@ -56,12 +69,16 @@ def check_out(out: Path) -> None:
         raise ConfigError(f"--out {out} already holds a run; choose another --out or delete it")
     live = [e.name for e in entries if is_own_temporary(e, OWN_FILES) and writer_alive(e)]
     if live:
-        raise ConfigError(f"--out {out} is being written by another fla process ({live[0]}); wait for it "
-                          "or choose another --out")
+        raise ConfigError(
+            f"--out {out} is being written by another fla process ({live[0]}); wait for it "
+            "or choose another --out"
+        )
     foreign = [e.name for e in entries if not is_own_temporary(e, OWN_FILES)]
     if foreign:
-        raise ConfigError(f"--out {out} is not empty (holds {', '.join(sorted(foreign)[:3])}"
-                          f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory")
+        raise ConfigError(
+            f"--out {out} is not empty (holds {', '.join(sorted(foreign)[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory"
+        )
     for e in entries:
         e.unlink()
 
@@ -79,8 +96,11 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
     config.validate()
     check_out(out)
     problem = load_problem(config.problem, data_dir, config.target)
-    p, notes = fit_plan(config, plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None),
-                        problem)
+    p, notes = fit_plan(
+        config,
+        plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None),
+        problem,
+    )
     walk_range = check_walk_range(walk_range, p)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -91,9 +111,11 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
             shutil.rmtree(out, ignore_errors=True)
         raise
     if manifest["nonfinite_rows"]:
-        raise NonFiniteError(f"{out}: {manifest['nonfinite_rows']} of {manifest['rows']} rows have a non-finite "
-                             "loss or gradient norm (recorded as they are); check the data, or keep the walks in "
-                             "float32 range with a smaller --bound or fewer --steps")
+        raise NonFiniteError(
+            f"{out}: {manifest['nonfinite_rows']} of {manifest['rows']} rows have a non-finite "
+            "loss or gradient norm (recorded as they are); check the data, or keep the walks in "
+            "float32 range with a smaller --bound or fewer --steps"
+        )
     return manifest
 
 
@@ -103,8 +125,10 @@ def check_walk_range(walk_range, p: Plan) -> tuple[int, int]:
         return 0, p.walks
     lo, hi = walk_range
     if not (0 <= lo < hi <= p.walks) or lo % p.chunk:
-        raise ConfigError(f"walk range {lo} .. {hi} must lie in 0 .. {p.walks} and start at a multiple of the "
-                          f"chunk ({p.chunk} walks)")
+        raise ConfigError(
+            f"walk range {lo} .. {hi} must lie in 0 .. {p.walks} and start at a multiple of the "
+            f"chunk ({p.chunk} walks)"
+        )
     return int(lo), int(hi)
 
 
@@ -119,26 +143,54 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
-    constants = {"problem": config.problem, "width": config.width, "depth": config.depth,
-                 "n_params": p.n_params, "activation": config.activation,
-                 "granularity": config.granularity, "bound": float(config.bound),
-                 "step_size": p.step_size, "seed": config.seed}
-    writers = [PartWriter(out / POINTS, POINT_SCHEMA, meta), PartWriter(out / ENDPOINTS, ENDPOINT_SCHEMA, meta)]
+    constants = {
+        "problem": config.problem,
+        "width": config.width,
+        "depth": config.depth,
+        "n_params": p.n_params,
+        "activation": config.activation,
+        "granularity": config.granularity,
+        "bound": float(config.bound),
+        "step_size": p.step_size,
+        "seed": config.seed,
+    }
+    writers = [
+        PartWriter(out / POINTS, POINT_SCHEMA, meta),
+        PartWriter(out / ENDPOINTS, ENDPOINT_SCHEMA, meta),
+    ]
     points, endpoints = writers
     blocks = step_blocks(p, config.record_params)
-    bar = tqdm(total=(hi - lo) * p.steps, unit="step", disable=quiet, desc=f"{config.problem} {network.name}")
+    bar = tqdm(
+        total=(hi - lo) * p.steps,
+        unit="step",
+        disable=quiet,
+        desc=f"{config.problem} {network.name}",
+    )
     nonfinite = [0]
 
     def record(rec, first, n, step0, s, train_idx):  # runs in the writer thread
         columns = block_columns(rec, first, n, step0, s, config)
-        nonfinite[0] += int((~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum())
+        nonfinite[0] += int(
+            (~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum()
+        )
         if p.hessian != "none":
             rows = selected_rows(p, columns["step"], columns["grad_norm"])
             if len(rows) and "params" not in rec:
-                raise RuntimeError(f"internal error: steps {step0}..{step0 + s - 1} were walked without their points")
+                raise RuntimeError(
+                    f"internal error: steps {step0}..{step0 + s - 1} were walked without their "
+                    f"points"
+                )
             patterns = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
-            params = rec["params"].reshape(s * n, -1)[rows] if len(rows) else np.zeros((0, p.n_params), np.float32)
-            columns.update(curvature_columns(p.hessian, params, patterns, s * n, rows, program.objective, config))
+            params = (
+                rec["params"].reshape(s * n, -1)[rows]
+                if len(rows)
+                else np.zeros((0, p.n_params), np.float32)
+            )
+            columns.update(
+                curvature_columns(
+                    p.hessian, params, patterns, s * n, rows, program.objective, config
+                )
+            )
         if not config.record_params:
             columns.pop("params", None)
         points.write(table(POINT_SCHEMA, constants, columns, s * n))
@@ -150,21 +202,44 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
             theta = streams.start_points(config.seed, first, n, p.n_params, config.bound)
             for step0, s, with_params in blocks:
                 train_idx, test_idx = shared_batches(config, p, problem, step0, s)
-                theta, rec = program.run(theta, p.step_size, config.seed, first, step0, s, train_idx, test_idx,
-                                         width=p.chunk, record_params=with_params)
+                theta, rec = program.run(
+                    theta,
+                    p.step_size,
+                    config.seed,
+                    first,
+                    step0,
+                    s,
+                    train_idx,
+                    test_idx,
+                    width=p.chunk,
+                    record_params=with_params,
+                )
                 if pending is not None:
                     pending.result()  # at most one block waits: bounded memory, rows in order
                 pending = pool.submit(record, rec, first, n, step0, s, train_idx)
                 bar.update(s * n)
-            endpoints.write(table(ENDPOINT_SCHEMA, constants, {
-                "walk": np.arange(first, first + n, dtype=np.int32),
-                "step": np.full(n, p.steps, np.int32), "params": theta}, n))
+            endpoints.write(
+                table(
+                    ENDPOINT_SCHEMA,
+                    constants,
+                    {
+                        "walk": np.arange(first, first + n, dtype=np.int32),
+                        "step": np.full(n, p.steps, np.int32),
+                        "params": theta,
+                    },
+                    n,
+                )
+            )
         if pending is not None:
             pending.result()
         pool.shutdown()
         bar.close()
-        meta.update(end_time=now(), wall_seconds=round(time.time() - t0, 3), rows=points.rows,
-                    nonfinite_rows=nonfinite[0])
+        meta.update(
+            end_time=now(),
+            wall_seconds=round(time.time() - t0, 3),
+            rows=points.rows,
+            nonfinite_rows=nonfinite[0],
+        )
         for writer in writers:
             writer.commit(meta)
         manifest = write_manifest(out, meta, [POINTS, ENDPOINTS])
@@ -176,13 +251,17 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         raise
     if not quiet:
         rate = points.rows / max(meta["wall_seconds"], 1e-9)
-        print(f"{points.rows} points ({hi - lo} walks x {p.steps} steps) in {meta['wall_seconds']:.1f} s "
-              f"({rate:,.0f} steps/s, compilation included) -> {out / POINTS}")
+        print(
+            f"{points.rows} points ({hi - lo} walks x {p.steps} steps) in "
+            f"{meta['wall_seconds']:.1f} s "
+            f"({rate:,.0f} steps/s, compilation included) -> {out / POINTS}"
+        )
     return manifest
 
 
 def steps_per_block(p: Plan, keep_params: bool, steps: int | None = None) -> int:
-    """Steps per compiled call: at most BLOCK_BYTES returned, and at least PIPELINE_BLOCKS blocks."""
+    """Steps per compiled call: at most BLOCK_BYTES returned, and at least PIPELINE_BLOCKS
+    blocks."""
     per_step_bytes = 4 * (8 + p.n_params * keep_params)
     steps = p.steps if steps is None else steps
     return max(1, min(-(-steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
@@ -193,7 +272,8 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
 
     Points are returned only where they are recorded or measured: with curvature at each walk's last
     step alone (Lanczos' default), the other steps run without returning them (for 2-20-20-20-1,
-    a third of the step's time went to copying points nobody reads). The walk is the same either way."""
+    a third of the step's time went to copying points nobody reads). The walk is the same either
+    way."""
     from .config import parse_hessian_at
 
     def split(start: int, stop: int, keep: bool) -> list:
@@ -207,9 +287,13 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
 
 
 def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
-    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major rows)."""
-    columns = {name: rec[name].reshape(s * n) for name in
-               ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy") if name in rec}
+    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
+    rows)."""
+    columns = {
+        name: rec[name].reshape(s * n)
+        for name in ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy")
+        if name in rec
+    }
     columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
     columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
     if config.record_params:
@@ -218,8 +302,10 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
 
 
 def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
-    """The training patterns whose gradient drove each selected row's step (:class:`fla.measure.Patterns`):
-    the whole set (full batch), the step's shared batch, or the walk's own batch, redrawn from its stream."""
+    """The training patterns whose gradient drove each selected row's step
+    (:class:`fla.measure.Patterns`):
+    the whole set (full batch), the step's shared batch, or the walk's own batch, redrawn from its
+    stream."""
     from .measure import Patterns
 
     if p.batching == "full":
@@ -227,8 +313,14 @@ def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem)
     if p.batching == "shared":
         idx = train_idx[rows // n]
     else:
-        idx = streams.walk_batch(config.seed, streams.TRAIN_BATCH, step0 + rows // n, first + rows % n,
-                                 config.batch_size, len(problem.x_train)).numpy()
+        idx = streams.walk_batch(
+            config.seed,
+            streams.TRAIN_BATCH,
+            step0 + rows // n,
+            first + rows % n,
+            config.batch_size,
+            len(problem.x_train),
+        ).numpy()
     return Patterns(problem.x_train, problem.y_train, idx)
 
 
@@ -252,14 +344,19 @@ def walk_program(network, problem, batching: str, batch_size: int):
 
 
 def shared_batches(config, p: Plan, problem, step0: int, s: int):
-    """The shared training and test batches [s, N] of steps step0 .. step0 + s - 1 (None unless shared)."""
+    """The shared training and test batches [s, N] of steps step0 .. step0 + s - 1 (None unless
+    shared)."""
     if p.batching != "shared":
         return None, None
     n_train, n_test = len(problem.x_train), len(problem.x_test)
-    train = [streams.shared_batch(config.seed, t, n_train, min(config.batch_size, n_train), 0)
-             for t in range(step0, step0 + s)]
-    test = [streams.shared_batch(config.seed, t, n_test, min(config.batch_size, n_test), 1)
-            for t in range(step0, step0 + s)]
+    train = [
+        streams.shared_batch(config.seed, t, n_train, min(config.batch_size, n_train), 0)
+        for t in range(step0, step0 + s)
+    ]
+    test = [
+        streams.shared_batch(config.seed, t, n_test, min(config.batch_size, n_test), 1)
+        for t in range(step0, step0 + s)
+    ]
     return np.asarray(train, np.int32), np.asarray(test, np.int32)
 
 
@@ -279,13 +376,26 @@ def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
     import pyarrow
 
     return {
-        "fla_version": __version__, "tensorflow_version": tf.__version__, "numpy_version": np.__version__,
-        "pyarrow_version": pyarrow.__version__, "python_version": platform.python_version(),
-        "config": config.fields(), "plan": asdict(p), "resources": notes, "problem": {
-            "name": problem.name, "kind": problem.kind, "n_train": len(problem.x_train),
+        "fla_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "pyarrow_version": pyarrow.__version__,
+        "python_version": platform.python_version(),
+        "config": config.fields(),
+        "plan": asdict(p),
+        "resources": notes,
+        "problem": {
+            "name": problem.name,
+            "kind": problem.kind,
+            "n_train": len(problem.x_train),
             "n_test": len(problem.x_test) if problem.has_test else 0,
-            "batch_size": None if p.batching == "full" else config.batch_size, **problem.info},
-        "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, step); "
-                          "shared batches: numpy Philox4x64 keyed by (seed, step)",
-        "device": device_name(tf), "allocator": allocator.setting(), "start_time": now(),
+            "batch_size": None if p.batching == "full" else config.batch_size,
+            **problem.info,
+        },
+        "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, "
+        "step); "
+        "shared batches: numpy Philox4x64 keyed by (seed, step)",
+        "device": device_name(tf),
+        "allocator": allocator.setting(),
+        "start_time": now(),
     }

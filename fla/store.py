@@ -8,20 +8,22 @@ A configuration's directory holds
 
     points.parquet      one row per sampled point
     endpoints.parquet   the final parameter vector of every walk (theta_S, after the last update)
-    run.json            the manifest, written last: the run's metadata (versions, full configuration,
+    run.json            the manifest, written last: the run's metadata (versions, full
+    configuration,
                         plan, device, times) and every file with its size, SHA-256 and row count
 
 A configuration counts as complete only when its manifest *verifies* (:func:`verify`): every file
 listed is there with its size and checksum, and (when the reader says what it expects)
 the settings match. The Parquet files also carry the metadata as JSON under the key ``fla`` (in the
-Arrow schema from the start, and with end time and row count in the footer), and CRC32 page checksums,
-so that any Parquet reader, not only fla, notices a corrupted page.
+Arrow schema from the start, and with end time and row count in the footer), and CRC32 page
+checksums, so that any Parquet reader, not only fla, notices a corrupted page.
 
 Every file is written under a temporary name (``.NAME.PID.tmp``) and renamed when complete
 (:func:`atomic_path`, the one helper for every atomic write), so a killed run never leaves a file
 that looks whole. The renames are atomic against a killed process; against power loss they are not
 fsync'ed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,27 +53,33 @@ CONFIG_FIELDS = [
     pa.field("seed", pa.int64()),
 ]
 
-POINT_SCHEMA = pa.schema(CONFIG_FIELDS + [
-    pa.field("walk", pa.int32()),
-    pa.field("step", pa.int32()),
-    pa.field("loss", pa.float32()),
-    pa.field("grad_norm", pa.float32()),
-    pa.field("accuracy", pa.float32()),
-    pa.field("test_loss", pa.float32()),
-    pa.field("test_accuracy", pa.float32()),
-    pa.field("curvature", pa.string()),
-    pa.field("eig_min", pa.float64()),
-    pa.field("eig_max", pa.float64()),
-    pa.field("hessian", pa.string()),
-    pa.field("eigenvalues", FLOATS),
-    pa.field("params", FLOATS),
-])
+POINT_SCHEMA = pa.schema(
+    CONFIG_FIELDS
+    + [
+        pa.field("walk", pa.int32()),
+        pa.field("step", pa.int32()),
+        pa.field("loss", pa.float32()),
+        pa.field("grad_norm", pa.float32()),
+        pa.field("accuracy", pa.float32()),
+        pa.field("test_loss", pa.float32()),
+        pa.field("test_accuracy", pa.float32()),
+        pa.field("curvature", pa.string()),
+        pa.field("eig_min", pa.float64()),
+        pa.field("eig_max", pa.float64()),
+        pa.field("hessian", pa.string()),
+        pa.field("eigenvalues", FLOATS),
+        pa.field("params", FLOATS),
+    ]
+)
 
-ENDPOINT_SCHEMA = pa.schema(CONFIG_FIELDS + [
-    pa.field("walk", pa.int32()),
-    pa.field("step", pa.int32()),
-    pa.field("params", FLOATS),
-])
+ENDPOINT_SCHEMA = pa.schema(
+    CONFIG_FIELDS
+    + [
+        pa.field("walk", pa.int32()),
+        pa.field("step", pa.int32()),
+        pa.field("params", FLOATS),
+    ]
+)
 
 POINTS, ENDPOINTS, RUN_JSON = "points.parquet", "endpoints.parquet", "run.json"
 
@@ -86,7 +94,8 @@ def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
 
 
 def table(schema: pa.Schema, constants: dict, columns: dict, n: int) -> pa.Table:
-    """A table of n rows: ``constants`` repeated, ``columns`` given (numpy or arrow), the rest null."""
+    """A table of n rows: ``constants`` repeated, ``columns`` given (numpy or arrow), the rest
+    null."""
     arrays = []
     for field in schema:
         if field.name in constants:
@@ -115,7 +124,8 @@ def is_own_temporary(path: Path, names) -> bool:
 
 
 def writer_alive(path: Path) -> bool:
-    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still running
+    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still
+    running
     on this machine; a leftover of a killed process may be removed, a live writer's file may not."""
     match = TEMPORARY.match(Path(path).name)
     if not match:
@@ -137,7 +147,8 @@ def pid_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed if not."""
+    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed
+    if not."""
     path = Path(path)
     tmp = temporary_name(path)
     try:
@@ -155,8 +166,13 @@ class PartWriter:
         self.tmp = temporary_name(self.path)
         self.schema = schema.with_metadata({"fla": json.dumps(metadata)})
         strings = [f.name for f in schema if f.type == pa.string()]  # dictionary-encode only these
-        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", use_dictionary=strings,
-                                       write_page_checksum=True)
+        self.writer = pq.ParquetWriter(
+            self.tmp,
+            self.schema,
+            compression="zstd",
+            use_dictionary=strings,
+            write_page_checksum=True,
+        )
         self.rows = 0
 
     def write(self, tbl: pa.Table) -> None:
@@ -200,7 +216,8 @@ def file_record(path: Path) -> dict:
 
 
 def write_manifest(run_dir: Path, metadata: dict, names) -> dict:
-    """Write run.json: the metadata and a record of every file in ``names``; returns what it wrote."""
+    """Write run.json: the metadata and a record of every file in ``names``; returns what it
+    wrote."""
     manifest = {**metadata, "files": {name: file_record(Path(run_dir) / name) for name in names}}
     write_json(Path(run_dir) / RUN_JSON, manifest)
     return manifest
@@ -212,15 +229,18 @@ def read_manifest(run_dir: Path) -> dict | None:
         manifest = json.loads((Path(run_dir) / RUN_JSON).read_text())
     except (OSError, ValueError):
         return None
-    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+    return (
+        manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+    )
 
 
 def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None:
-    """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one line).
+    """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one
+    line).
 
     Checks the manifest is there and readable, lists points.parquet, and that every file it lists
-    exists with the recorded size and SHA-256 (the checksum covers the row counts recorded beside it),
-    and, if ``settings`` (and ``walk_range``) are given, that the run was made with them.
+    exists with the recorded size and SHA-256 (the checksum covers the row counts recorded beside
+    it), and, if ``settings`` (and ``walk_range``) are given, that the run was made with them.
     """
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
@@ -237,7 +257,9 @@ def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None
         if not path.is_file():
             return f"{name} is missing"
         if path.stat().st_size != record.get("bytes"):
-            return f"{name} has {path.stat().st_size} bytes, the manifest says {record.get('bytes')}"
+            return (
+                f"{name} has {path.stat().st_size} bytes, the manifest says {record.get('bytes')}"
+            )
         if checksum(path) != record.get("sha256"):
             return f"{name} does not match its checksum"
     return None
@@ -247,7 +269,9 @@ def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
     """Every configuration directory under ``run_dir`` (one holding points.parquet or run.json):
     (the verified ones, {damaged one: what is wrong})."""
     run_dir = Path(run_dir)
-    folders = sorted({p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)})
+    folders = sorted(
+        {p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)}
+    )
     good, damaged = [], {}
     for folder in folders:
         problem = verify(folder)
@@ -265,7 +289,9 @@ def complete_points(run_dir) -> list[str]:
     if damaged:
         raise DamagedRunError(damaged)
     if not good:
-        raise FileNotFoundError(f"no complete run (a {POINTS} listed in a verified {RUN_JSON}) under {run_dir}")
+        raise FileNotFoundError(
+            f"no complete run (a {POINTS} listed in a verified {RUN_JSON}) under {run_dir}"
+        )
     return [str(folder / POINTS) for folder in good]
 
 
@@ -278,4 +304,5 @@ def read_points(run_dir: Path, columns=None, filter=None):
     import pyarrow.dataset as ds
 
     return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet").to_table(
-        columns=columns, filter=filter)
+        columns=columns, filter=filter
+    )

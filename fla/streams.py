@@ -10,8 +10,8 @@ uint32 words. fla computes it two ways that give the same bits:
 - TensorFlow's native stateless Philox kernel (``StatelessRandomUniformFullIntV2``, ``alg=1``),
   for contiguous ranges of walks outside XLA (the walks' starting points).
 
-``tests/test_walk_identity.py`` checks both against Random123's published known-answer vectors and an
-independent pure-Python implementation, and against each other.
+``tests/test_walk_identity.py`` checks both against Random123's published known-answer vectors and
+an independent pure-Python implementation, and against each other.
 
 How fla keys and counts its streams, so that a walk's draws never depend on which chunk, shard,
 worker, curvature policy, memory layout or compiled path runs it:
@@ -25,8 +25,10 @@ indices). A word x becomes a uniform float32 in [0, 1) as (x >> 8) * 2^-24 (24 b
 index in [0, n) as floor(x * n / 2^32) (bias below n / 2^32: 1.4e-5 for n = 60,000). Shared
 mini-batches are a function of (seed, step) (:func:`shared_batch`).
 
-    >>> u = uniforms_of_walks(seed=0, stream=DELTA, step=5, walks=np.arange(3), n=9)   # [3, 9] float32
+    >>> u = uniforms_of_walks(seed=0, stream=DELTA, step=5, walks=np.arange(3), n=9)   # [3, 9]
+    float32
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +40,8 @@ START, DELTA, TRAIN_BATCH, TEST_BATCH = 0, 1, 2, 3
 
 
 def philox4x32(counter, key, rounds: int = ROUNDS):
-    """Philox4x32-``rounds`` of broadcastable uint32 tensors: counter (c0..c3), key (k0, k1) -> 4 words.
+    """Philox4x32-``rounds`` of broadcastable uint32 tensors: counter (c0..c3), key (k0, k1) -> 4
+    words.
 
     Each 32-bit word is held in the low half of a uint64 lane throughout, so that a round is 64-bit
     multiplies (one 32 x 32 -> 64 bit product each), shifts, masks and xors with no narrowing in
@@ -49,8 +52,10 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
     u64 = tf.uint64
     widen = lambda x: tf.cast(tf.cast(x, tf.uint32), u64)
     c = [widen(x) for x in counter]
-    shape = tf.broadcast_dynamic_shape(tf.broadcast_dynamic_shape(tf.shape(c[0]), tf.shape(c[1])),
-                                       tf.broadcast_dynamic_shape(tf.shape(c[2]), tf.shape(c[3])))
+    shape = tf.broadcast_dynamic_shape(
+        tf.broadcast_dynamic_shape(tf.shape(c[0]), tf.shape(c[1])),
+        tf.broadcast_dynamic_shape(tf.shape(c[2]), tf.shape(c[3])),
+    )
     c = [tf.broadcast_to(x, shape) for x in c]
     k0, k1 = (widen(k) for k in key)
     low, shift = tf.constant(0xFFFFFFFF, u64), tf.constant(32, u64)
@@ -61,7 +66,12 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
         if r:
             k0, k1 = low_half(k0 + tf.constant(W0, u64)), low_half(k1 + tf.constant(W1, u64))
         p0, p1 = c[0] * tf.constant(M0, u64), c[2] * tf.constant(M1, u64)
-        c = [xor(xor(high_half(p1), c[1]), k0), low_half(p1), xor(xor(high_half(p0), c[3]), k1), low_half(p0)]
+        c = [
+            xor(xor(high_half(p1), c[1]), k0),
+            low_half(p1),
+            xor(xor(high_half(p0), c[3]), k1),
+            low_half(p0),
+        ]
     return [tf.cast(x, tf.uint32) for x in c]
 
 
@@ -69,17 +79,21 @@ def blocks_per_walk(n: int) -> int:
     return (n + 3) // 4
 
 
-def words_of_walks(seed, stream: int, step, walks, n: int, feature_major: bool = False, coordinates=None):
+def words_of_walks(
+    seed, stream: int, step, walks, n: int, feature_major: bool = False, coordinates=None
+):
     """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by :func:`philox4x32`;
     ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B].
-    ``coordinates`` (lo, hi) gives only the words of coordinates lo .. hi - 1 of the n, computing only
-    the Philox blocks they fall in (the walk draws each layer's Delta beside that layer's update)."""
+    ``coordinates`` (lo, hi) gives only the words of coordinates lo .. hi - 1 of the n, computing
+    only
+    the Philox blocks they fall in (the walk draws each layer's Delta beside that layer's
+    update)."""
     import tensorflow as tf
 
     words, (skip, count) = _blocks(seed, stream, step, walks, n, feature_major, coordinates)
     if feature_major:  # the four words of a block are four consecutive rows
-        return tf.reshape(tf.stack(words, axis=1), [-1, tf.shape(walks)[0]])[skip:skip + count]
-    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], -1])[:, skip:skip + count]
+        return tf.reshape(tf.stack(words, axis=1), [-1, tf.shape(walks)[0]])[skip : skip + count]
+    return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], -1])[:, skip : skip + count]
 
 
 def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=None):
@@ -89,16 +103,19 @@ def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=No
     the imaginary part words 2 and 3; :func:`unpack_words` gives the words back, bit for bit. XLA's
     CPU code computes each element of a fused loop on its own, so the words of a block used one by
     one (the Delta fused into the update) cost four evaluations of its ten rounds; written as an
-    output of a compiled program, a block is one element and one evaluation (``bench/bench_walks.py``
-    prints both ways of writing an MNIST step's words). A walk step of a large network draws its next
-    step's Delta this way. Inside one program XLA would fold the packing away, so pack and unpack must
+    output of a compiled program, a block is one element and one evaluation
+    (``bench/bench_walks.py`` prints both ways of writing an MNIST step's words). A walk step of a
+    large network draws its next step's Delta this way. Inside one program XLA would fold the
+    packing away, so pack and unpack must
     sit in different programs."""
     import tensorflow as tf
 
     words, _ = _blocks(seed, stream, step, walks, n, True, coordinates)
     wide = [tf.cast(w, tf.uint64) for w in words]
     shift = tf.constant(32, tf.uint64)
-    pair = lambda lo, hi: tf.bitcast(tf.bitwise.bitwise_or(lo, tf.bitwise.left_shift(hi, shift)), tf.float64)
+    pair = lambda lo, hi: tf.bitcast(
+        tf.bitwise.bitwise_or(lo, tf.bitwise.left_shift(hi, shift)), tf.float64
+    )
     return tf.complex(pair(wide[0], wide[1]), pair(wide[2], wide[3]))
 
 
@@ -112,9 +129,11 @@ def unpack_words(packed, n: int, coordinates=None):
     for part in (tf.math.real(packed), tf.math.imag(packed)):
         bits = tf.bitcast(part, tf.uint64)
         words += [tf.bitwise.bitwise_and(bits, low), tf.bitwise.right_shift(bits, shift)]
-    words = tf.reshape(tf.stack([tf.cast(w, tf.uint32) for w in words], axis=1), [-1, tf.shape(packed)[1]])
+    words = tf.reshape(
+        tf.stack([tf.cast(w, tf.uint32) for w in words], axis=1), [-1, tf.shape(packed)[1]]
+    )
     skip = lo - 4 * (lo // 4)
-    return words[skip:skip + hi - lo]
+    return words[skip : skip + hi - lo]
 
 
 def _coordinates(n: int, coordinates) -> tuple[int, int]:
@@ -126,7 +145,8 @@ def _coordinates(n: int, coordinates) -> tuple[int, int]:
 
 def _blocks(seed, stream: int, step, walks, n: int, feature_major: bool, coordinates):
     """The four word tensors of the Philox blocks holding coordinates lo .. hi - 1 ([blocks, B]
-    feature-major, else [B, blocks]), and (skip, count): where those coordinates lie in their words."""
+    feature-major, else [B, blocks]), and (skip, count): where those coordinates lie in their
+    words."""
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)
@@ -143,22 +163,25 @@ def _blocks(seed, stream: int, step, walks, n: int, feature_major: bool, coordin
     step = tf.cast(step, tf.uint32)
     if step.shape.rank == 1:  # one step per walk
         step = step[None, :] if feature_major else step[:, None]
-    words = philox4x32((low, high, step, tf.zeros([], tf.uint32)),
-                       (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)))
+    words = philox4x32(
+        (low, high, step, tf.zeros([], tf.uint32)),
+        (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)),
+    )
     return words, (lo - 4 * first, hi - lo)
 
 
 def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):
-    """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by TensorFlow's
-    native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
+    """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by
+    TensorFlow's native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
     :func:`words_of_walks` of the same walks."""
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)
     key = tf.cast(seed, tf.uint64) + tf.constant(stream << 32, tf.uint64)
     counter = tf.stack([tf.cast(first, tf.uint64) * per_walk, tf.cast(step, tf.uint64)])
-    words = tf.raw_ops.StatelessRandomUniformFullIntV2(shape=[count, 4 * per_walk], key=key[None], counter=counter,
-                                                       alg=1, dtype=tf.uint32)
+    words = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=[count, 4 * per_walk], key=key[None], counter=counter, alg=1, dtype=tf.uint32
+    )
     return words[:, :n]
 
 
@@ -166,7 +189,7 @@ def to_uniform(words, dtype=None):
     """uint32 words -> float32 uniforms in [0, 1): (x >> 8) * 2^-24, exact."""
     import tensorflow as tf
 
-    u = tf.cast(tf.bitwise.right_shift(words, tf.constant(8, tf.uint32)), tf.float32) * (2.0 ** -24)
+    u = tf.cast(tf.bitwise.right_shift(words, tf.constant(8, tf.uint32)), tf.float32) * (2.0**-24)
     return u if dtype in (None, tf.float32) else tf.cast(u, dtype)
 
 
@@ -179,7 +202,8 @@ def to_index(words, n: int):
 
 
 def walk_batch(seed, stream: int, step, walks, size: int, n: int):
-    """Per-walk mini-batch indices [B, size] in [0, n) of walks [B] at ``step`` (one, or one per walk)."""
+    """Per-walk mini-batch indices [B, size] in [0, n) of walks [B] at ``step`` (one, or one per
+    walk)."""
     return to_index(words_of_walks(seed, stream, step, walks, size), n)
 
 
@@ -188,7 +212,8 @@ def uniforms_of_walks(seed, stream, step, walks, n):
 
 
 def start_points(seed: int, first: int, count: int, n_params: int, bound: float) -> np.ndarray:
-    """theta_0 of walks first .. first + count - 1, uniform in [-bound, bound)^D: float32 [count, D]."""
+    """theta_0 of walks first .. first + count - 1, uniform in [-bound, bound)^D: float32 [count,
+    D]."""
     import tensorflow as tf
 
     u = to_uniform(words_of_walk_range(seed, START, 0, first, count, n_params))
@@ -196,7 +221,9 @@ def start_points(seed: int, first: int, count: int, n_params: int, bound: float)
 
 
 def shared_batch(seed: int, step: int, n: int, size: int, salt: int) -> np.ndarray:
-    """``size`` distinct indices in [0, n), shared by all walks of a step: a function of (seed, step,
-    salt) alone (salt 0: training batch, 1: test batch), drawn by numpy's Philox4x64 keyed by them."""
+    """``size`` distinct indices in [0, n), shared by all walks of a step: a function of (seed,
+    step,
+    salt) alone (salt 0: training batch, 1: test batch), drawn by numpy's Philox4x64 keyed by
+    them."""
     rng = np.random.Generator(np.random.Philox(key=np.array([seed, 2 * step + salt], np.uint64)))
     return rng.choice(n, size, replace=False).astype(np.int32)

@@ -2,21 +2,16 @@
 
     name = "xor"
     problems = ["xor"]
-    widths = [1, 2, 10]          # multiples of each problem's minimal width h (fla problems lists them)
-    depths = [1, 2, 3]
-    granularities = ["micro", "macro"]
-    bounds = [1, 10]
-    seeds = [0]
-    # optional: walks / steps as a number or per granularity, the curvature policy, batching
-    walks = 100
-    steps = { micro = 200, macro = 100 }
-    hessian = "auto"
-    hessian_at = "auto"
-    minimal_width = { xor = 2 }
+    widths = [1, 2, 10]          # multiples of each problem's minimal width h (fla problems lists
+    them) depths = [1, 2, 3] granularities = ["micro", "macro"] bounds = [1, 10] seeds = [0] #
+    optional: walks / steps as a number or per granularity, the curvature policy, batching walks =
+    100 steps = { micro = 200, macro = 100 } hessian = "auto" hessian_at = "auto" minimal_width = {
+    xor = 2 }
 
 Every combination problem x width x depth x granularity x bound x seed is one configuration
 (:class:`fla.sample.SampleConfig`) with a stable name, its directory under the study's output.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,14 +28,21 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-LISTS = {"problems": str, "widths": int, "depths": int, "granularities": str, "bounds": (int, float),
-         "seeds": int}
+LISTS = {
+    "problems": str,
+    "widths": int,
+    "depths": int,
+    "granularities": str,
+    "bounds": (int, float),
+    "seeds": int,
+}
 PER_GRANULARITY = ("walks", "steps")  # a number, or a table { micro = N, macro = N }
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def scalar_keys() -> set:
-    """The study keys that set one setting for every configuration: every SampleConfig field not in the grid."""
+    """The study keys that set one setting for every configuration: every SampleConfig field not in
+    the grid."""
     return {f.name for f in settings() if f.name not in GRID}
 
 
@@ -55,12 +57,21 @@ class Study:
         extra = {key: s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
         configs = []
         for problem, multiple, depth, granularity, bound, seed in itertools.product(
-                s["problems"], s["widths"], s["depths"], s["granularities"], s["bounds"], s["seeds"]):
-            configs.append(SampleConfig(
-                problem=problem, width=multiple * minimal.get(problem, minimal_width(problem, s.get("target"))),
-                depth=depth, granularity=granularity,
-                bound=float(bound), seed=seed, walks=per_granularity(s.get("walks"), granularity),
-                steps=per_granularity(s.get("steps"), granularity), **extra))
+            s["problems"], s["widths"], s["depths"], s["granularities"], s["bounds"], s["seeds"]
+        ):
+            configs.append(
+                SampleConfig(
+                    problem=problem,
+                    width=multiple * minimal.get(problem, minimal_width(problem, s.get("target"))),
+                    depth=depth,
+                    granularity=granularity,
+                    bound=float(bound),
+                    seed=seed,
+                    walks=per_granularity(s.get("walks"), granularity),
+                    steps=per_granularity(s.get("steps"), granularity),
+                    **extra,
+                )
+            )
         return configs
 
 
@@ -91,8 +102,10 @@ def config_name(config: SampleConfig) -> str:
     configurations of a study get distinct names."""
     from .problems import problem_folder_name
 
-    return (f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
-            f"_b{number_name(config.bound)}_s{config.seed}")
+    return (
+        f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
+        f"_b{number_name(config.bound)}_s{config.seed}"
+    )
 
 
 def load_study(path) -> Study:
@@ -108,33 +121,55 @@ def load_study(path) -> Study:
     known = set(LISTS) | scalar_keys() | {"name", "minimal_width", "shard_walks"}
     unknown = set(spec) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected keys: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown)[0]!r}; expected keys: "
+            f"{', '.join(sorted(known))}"
+        )
     for key, kind in LISTS.items():
         value = spec.get(key)
-        if not isinstance(value, list) or not value or not all(
-                isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+        ):
             names = {str: "strings", int: "integers", (int, float): "numbers"}[kind]
-            raise ConfigError(f"{where}: key {key!r} must be a non-empty list of {names}, got {value!r}")
-        seen = [float(v) if kind != str else v for v in value]
+            raise ConfigError(
+                f"{where}: key {key!r} must be a non-empty list of {names}, got {value!r}"
+            )
+        seen = [float(v) if kind is not str else v for v in value]
         twice = next((v for i, v in enumerate(seen) if v in seen[:i]), None)
         if twice is not None:
             raise ConfigError(f"{where}: key {key!r} lists {twice!r} twice; give each value once")
     name = spec.get("name", path.stem)
     if not isinstance(name, str) or not NAME.match(name) or ".." in name:
-        raise ConfigError(f"{where}: key 'name' must be a plain name (letters, digits, '.', '_', '-'; no '/' "
-                          f"or '..'), got {name!r}")
+        raise ConfigError(
+            f"{where}: key 'name' must be a plain name (letters, digits, '.', '_', '-'; no '/' "
+            f"or '..'), got {name!r}"
+        )
     for key in PER_GRANULARITY:
         value = spec.get(key)
-        if value is not None and not (is_int(value) or (
-                isinstance(value, dict) and set(value) <= {"micro", "macro"} and all(map(is_int, value.values())))):
-            raise ConfigError(f"{where}: key {key!r} must be an integer or a table {{ micro = N, macro = N }}, "
-                              f"got {value!r}")
+        if value is not None and not (
+            is_int(value)
+            or (
+                isinstance(value, dict)
+                and set(value) <= {"micro", "macro"}
+                and all(map(is_int, value.values()))
+            )
+        ):
+            raise ConfigError(
+                f"{where}: key {key!r} must be an integer or a table {{ micro = N, macro = N }}, "
+                f"got {value!r}"
+            )
     if "shard_walks" in spec and not (is_int(spec["shard_walks"]) and spec["shard_walks"] >= 1):
-        raise ConfigError(f"{where}: key 'shard_walks' must be an integer >= 1 (walks per shard, rounded down to "
-                          f"a multiple of the chunk), got {spec['shard_walks']!r}")
+        raise ConfigError(
+            f"{where}: key 'shard_walks' must be an integer >= 1 (walks per shard, rounded down to "
+            f"a multiple of the chunk), got {spec['shard_walks']!r}"
+        )
     minimal = spec.get("minimal_width", {})
     if not isinstance(minimal, dict) or not all(is_int(v) and v >= 1 for v in minimal.values()):
-        raise ConfigError(f"{where}: key 'minimal_width' must be a table {{ problem = H }} of integers >= 1")
+        raise ConfigError(
+            f"{where}: key 'minimal_width' must be a table {{ problem = H }} of integers >= 1"
+        )
     study = Study(name, spec)
     for config in study.configurations():
         try:

@@ -13,10 +13,11 @@ lock), and a second sweep on the same folder is refused. A redone configuration 
 fla writes there; anything else in its folder stops the sweep with its name.
 
 Parallelism: joblib worker processes (``--backend local``), each pinning TensorFlow's intra- and
-inter-op thread pools to cores // jobs threads so that workers do not oversubscribe the machine; or a
-dask.distributed cluster (``--backend dask --scheduler ADDRESS``; without an address a local cluster
-of ``--jobs`` worker processes), whose workers must see the output and data directories.
+inter-op thread pools to cores // jobs threads so that workers do not oversubscribe the machine; or
+a dask.distributed cluster (``--backend dask --scheduler ADDRESS``; without an address a local
+cluster of ``--jobs`` worker processes), whose workers must see the output and data directories.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,7 +40,8 @@ LOCK = ".fla-sweep.lock"
 
 @contextlib.contextmanager
 def sweep_lock(out: Path):
-    """Hold the output folder's lock for the duration; ConfigError if another live sweep holds it."""
+    """Hold the output folder's lock for the duration; ConfigError if another live sweep holds
+    it."""
     import fcntl
 
     path = out / LOCK
@@ -50,8 +52,10 @@ def sweep_lock(out: Path):
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ConfigError(f"--out {out} is being written by another sweep ({holder}); wait for it to finish "
-                          "or choose another --out") from None
+        raise ConfigError(
+            f"--out {out} is being written by another sweep ({holder}); wait for it to finish "
+            "or choose another --out"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
@@ -69,13 +73,20 @@ def clear_configuration(path: Path, keep=lambda entry: False) -> None:
     entries = [e for e in path.iterdir() if not keep(e)]
     live = [e for e in entries if e.is_file() and writer_alive(e)]
     if live:
-        raise ConfigError(f"{path} is being written by another fla process ({live[0].name}); wait for it")
-    own = lambda e: (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES))) or (
-        e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
+        raise ConfigError(
+            f"{path} is being written by another fla process ({live[0].name}); wait for it"
+        )
+    own = lambda e: (
+        (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES)))
+        or (e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
+    )
     foreign = [e.name for e in entries if not own(e)]
     if foreign:
-        raise ConfigError(f"{path} must be redone but holds files fla did not write ({', '.join(sorted(foreign)[:3])}); "
-                          "move them elsewhere and run the sweep again")
+        raise ConfigError(
+            f"{path} must be redone but holds files fla did not write "
+            f"({', '.join(sorted(foreign)[:3])}); "
+            "move them elsewhere and run the sweep again"
+        )
     for e in entries:
         if e.is_dir():
             clear_configuration(e)
@@ -92,7 +103,9 @@ class Task:
     path: Path
     walk_range: tuple[int, int] | None  # None: the whole configuration, unsharded
     walk_steps: int
-    cost: float  # estimated work in microseconds (walk steps times point_cost), for balancing workers
+    cost: (
+        float  # estimated work in microseconds (walk steps times point_cost), for balancing workers
+    )
 
     @property
     def architecture(self) -> tuple:
@@ -115,11 +128,17 @@ def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
 
 def run_task(task: Task, data_dir) -> dict:
     try:
-        meta = sample(task.config, task.path, data_dir=data_dir, quiet=True, walk_range=task.walk_range)
+        meta = sample(
+            task.config, task.path, data_dir=data_dir, quiet=True, walk_range=task.walk_range
+        )
     except NonFiniteError:
         meta = read_manifest(task.path)  # written before the error was raised
-    return {"out": str(task.path), "rows": meta["rows"], "wall_seconds": meta["wall_seconds"],
-            "nonfinite_rows": meta["nonfinite_rows"]}
+    return {
+        "out": str(task.path),
+        "rows": meta["rows"],
+        "wall_seconds": meta["wall_seconds"],
+        "nonfinite_rows": meta["nonfinite_rows"],
+    }
 
 
 def pin_threads(threads: int) -> None:
@@ -144,12 +163,20 @@ def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
         except ValueError:
             same = False
         if not same:
-            raise ConfigError(f"--out {out} holds another study ({record} differs); choose another --out")
+            raise ConfigError(
+                f"--out {out} holds another study ({record} differs); choose another --out"
+            )
     elif any(e.name != LOCK for e in out.iterdir()):
-        raise ConfigError(f"--out {out} is not empty and holds no study; give a new or empty directory")
+        raise ConfigError(
+            f"--out {out} is not empty and holds no study; give a new or empty directory"
+        )
     else:
         write_json(record, spec)
-    tasks = [task for config in study.configurations() for task in configuration_tasks(config, out, study)]
+    tasks = [
+        task
+        for config in study.configurations()
+        for task in configuration_tasks(config, out, study)
+    ]
     todo = []
     for task in tasks:
         if task.path.is_dir() and verify(task.path, task.config.fields(), task.walk_range) is None:
@@ -157,12 +184,15 @@ def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
         if task.path.is_dir():
             clear_configuration(task.path)
         elif task.path.exists():
-            raise ConfigError(f"{task.path} is a file where a configuration folder belongs; move it")
+            raise ConfigError(
+                f"{task.path} is a file where a configuration folder belongs; move it"
+            )
         todo.append(task)
     return todo, len(tasks)
 
 
-SHARD_WORK = 50_000_000  # walk steps a shard holds at most, by default (minutes on 2 cores for MNIST 784-10-10)
+# walk steps a shard holds at most, by default (minutes on 2 cores for MNIST 784-10-10)
+SHARD_WORK = 50_000_000
 SHARD = "walks_{lo}-{hi}"
 
 
@@ -185,23 +215,33 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
     names = {SHARD.format(lo=lo, hi=hi) for lo, hi in ranges}
     if path.is_dir():  # what an unsharded run or other shard sizes left here goes
         clear_configuration(path, keep=lambda e: e.name in names)
-    return [Task(config, path / SHARD.format(lo=lo, hi=hi), (lo, hi), (hi - lo) * p.steps, (hi - lo) * p.steps * weight)
-            for lo, hi in ranges]
+    return [
+        Task(
+            config,
+            path / SHARD.format(lo=lo, hi=hi),
+            (lo, hi),
+            (hi - lo) * p.steps,
+            (hi - lo) * p.steps * weight,
+        )
+        for lo, hi in ranges
+    ]
 
 
 def point_cost(p, depth: int) -> float:
-    """Estimated cost of one recorded point (a walk step and its share of curvature), in microseconds
-    on this 2-core machine, for balancing workers (``python bench/bench_spectra.py`` prints the
-    measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the Hessian by
-    second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos about 300 walk
-    steps a measured point. Rows chosen by ``grad-below`` are not known in advance and are not counted."""
+    """Estimated cost of one recorded point (a walk step and its share of curvature), in
+    microseconds on this 2-core machine, for balancing workers (``python bench/bench_spectra.py``
+    prints the measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the
+    Hessian by second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos
+    about 300 walk
+    steps a measured point. Rows chosen by ``grad-below`` are not known in advance and are not
+    counted."""
     from .config import parse_hessian_at
 
     step = depth + p.n_params / 100
     kind, value = parse_hessian_at(p.hessian_at)
     share = {"all": 1.0, "last": 1.0 / p.steps, "every": 1.0 / (value or 1)}.get(kind, 0.0)
     if p.hessian in ("exact", "blocks"):
-        return step + share * 0.04 * p.n_params ** 2
+        return step + share * 0.04 * p.n_params**2
     return step + share * 300 * step if p.hessian == "lanczos" else step
 
 
@@ -222,8 +262,15 @@ def work_units(tasks: list[Task], jobs: int) -> list[list[Task]]:
     return sorted(units, key=lambda unit: -sum(t.cost for t in unit))
 
 
-def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
-          data_dir=None, quiet: bool = False) -> dict:
+def sweep(
+    study_path,
+    out=None,
+    jobs: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
+    data_dir=None,
+    quiet: bool = False,
+) -> dict:
     """Run every missing configuration of a study; returns a summary."""
     from .problems import load_problem, problem_spec
 
@@ -232,7 +279,9 @@ def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be an integer >= 1, got {jobs!r}")
     study = load_study(study_path)
-    for problem in study.spec["problems"]:  # a missing or malformed data file fails here, before any work
+    for problem in study.spec[
+        "problems"
+    ]:  # a missing or malformed data file fails here, before any work
         if problem_spec(problem, study.spec.get("target")).needs_data:
             load_problem(problem, data_dir)
     out = Path(out) if out else Path("runs") / study.name
@@ -243,33 +292,55 @@ def sweep(study_path, out=None, jobs: int = 1, backend: str = "local", scheduler
         return _sweep(study, out, jobs, backend, scheduler, data_dir, quiet)
 
 
-def _sweep(study: Study, out: Path, jobs: int, backend: str, scheduler, data_dir, quiet: bool) -> dict:
+def _sweep(
+    study: Study, out: Path, jobs: int, backend: str, scheduler, data_dir, quiet: bool
+) -> dict:
     from tqdm import tqdm
 
     todo, total = prepare(study, out)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     data_dir = None if data_dir is None else str(data_dir)
     start, rows, nonfinite, done = time.time(), 0, [], total - len(todo)
-    bar = tqdm(total=sum(t.walk_steps for t in todo), unit="step", unit_scale=True, disable=quiet,
-               desc=f"{study.name}: {done}/{total} tasks")
+    bar = tqdm(
+        total=sum(t.walk_steps for t in todo),
+        unit="step",
+        unit_scale=True,
+        disable=quiet,
+        desc=f"{study.name}: {done}/{total} tasks",
+    )
     for results in run_all(work_units(todo, jobs), data_dir, threads, jobs, backend, scheduler):
         for result in results:
             done += 1
             rows += result["rows"]
             if result["nonfinite_rows"]:
-                nonfinite.append(f"{Path(result['out']).relative_to(out)} ({result['nonfinite_rows']} rows)")
+                nonfinite.append(
+                    f"{Path(result['out']).relative_to(out)} ({result['nonfinite_rows']} rows)"
+                )
             bar.update(result["rows"])
         bar.set_description(f"{study.name}: {done}/{total} tasks")
     bar.close()
-    summary = {"study": study.name, "out": str(out), "configurations": len(study.configurations()),
-               "tasks": total, "ran": len(todo), "skipped": total - len(todo), "rows": rows,
-               "seconds": round(time.time() - start, 1)}
+    summary = {
+        "study": study.name,
+        "out": str(out),
+        "configurations": len(study.configurations()),
+        "tasks": total,
+        "ran": len(todo),
+        "skipped": total - len(todo),
+        "rows": rows,
+        "seconds": round(time.time() - start, 1),
+    }
     if not quiet:
-        print(f"{study.name}: {summary['configurations']} configurations in {total} tasks: {summary['ran']} run, "
-              f"{summary['skipped']} already done and verified; {rows:,} points in {summary['seconds']} s -> {out}")
+        print(
+            f"{study.name}: {summary['configurations']} configurations in {total} tasks: "
+            f"{summary['ran']} run, "
+            f"{summary['skipped']} already done and verified; {rows:,} points in "
+            f"{summary['seconds']} s -> {out}"
+        )
     if nonfinite:
-        raise NonFiniteError(f"{len(nonfinite)} task(s) recorded non-finite losses or gradient norms: "
-                             f"{', '.join(nonfinite)}")
+        raise NonFiniteError(
+            f"{len(nonfinite)} task(s) recorded non-finite losses or gradient norms: "
+            f"{', '.join(nonfinite)}"
+        )
     return summary
 
 
@@ -287,8 +358,9 @@ def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, schedul
     from joblib import Parallel, delayed
 
     # one unit at a time to each free worker: the next unit goes to whichever worker finishes first
-    yield from Parallel(n_jobs=jobs, batch_size=1, pre_dispatch="n_jobs", return_as="generator_unordered")(
-        delayed(run_tasks)(tasks, data_dir, threads) for tasks in work)
+    yield from Parallel(
+        n_jobs=jobs, batch_size=1, pre_dispatch="n_jobs", return_as="generator_unordered"
+    )(delayed(run_tasks)(tasks, data_dir, threads) for tasks in work)
 
 
 DASK_TRIM_THRESHOLD = "65536"  # distributed.yaml's default, not a user's choice
@@ -304,11 +376,18 @@ def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | Non
     if str(spawn_environ.get("MALLOC_TRIM_THRESHOLD_")) == DASK_TRIM_THRESHOLD:
         del spawn_environ["MALLOC_TRIM_THRESHOLD_"]
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_environ}):
-        cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                      dashboard_address=None)
+        cluster = (
+            None
+            if scheduler
+            else LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
     with Client(scheduler or cluster) as client:
-        futures = [client.submit(run_tasks, tasks, data_dir, threads, pure=False, priority=len(work) - i)
-                   for i, tasks in enumerate(work)]  # the most costly unit first, as joblib takes them
+        futures = [
+            client.submit(run_tasks, tasks, data_dir, threads, pure=False, priority=len(work) - i)
+            for i, tasks in enumerate(work)
+        ]  # the most costly unit first, as joblib takes them
         for future in as_completed(futures):
             yield future.result()
     if cluster is not None:

@@ -24,19 +24,21 @@ walk or per step.
     >>> program = WalkProgram(objective)
     >>> theta, records = program.run(theta0, step_size=0.2, seed=7, first=0, step0=0, n_steps=100)
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from . import compile_cache, streams
 
-
-
-LAYER_BLOCKS_MIN_PARAMS = 4096  # from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
+LAYER_BLOCKS_MIN_PARAMS = (
+    4096  # from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
+)
 
 
 def progressive_gradient_step(theta, grad, delta):
-    """One progressive gradient step: each coordinate moves by delta against the sign of its gradient."""
+    """One progressive gradient step: each coordinate moves by delta against the sign of its
+    gradient."""
     import tensorflow as tf
 
     return theta + tf.where(grad > 0, -delta, delta)
@@ -61,14 +63,20 @@ class WalkProgram:
     """The compiled loop over steps for one chunk of walks.
 
     ``batching`` says where each step's training and test patterns come from: ``full`` (all
-    patterns, every step), ``shared`` (index arrays [S, N] given to :meth:`run`: one random batch per
-    step, shared by all walks of the step, so the first layer of all walks is one GEMM) or
+    patterns, every step), ``shared`` (index arrays [S, N] given to :meth:`run`: one random batch
+    per step, shared by all walks of the step, so the first layer of all walks is one GEMM) or
     ``per_walk`` (an independent batch for each walk, drawn inside from the walk's own stream; a
     batched skinny matmul). ``batch_size`` is the per-walk batch size.
     """
 
-    def __init__(self, objective, record_params: bool = False, batching: str = "full", batch_size: int = 100,
-                 jit: bool = True):
+    def __init__(
+        self,
+        objective,
+        record_params: bool = False,
+        batching: str = "full",
+        batch_size: int = 100,
+        jit: bool = True,
+    ):
         import tensorflow as tf
 
         if batching not in ("full", "shared", "per_walk"):
@@ -80,7 +88,8 @@ class WalkProgram:
         # The walk rule is elementwise, so the loop may keep theta as [D, B]: with shared inputs the
         # first-layer weights of all walks are then one contiguous GEMM operand (no transposes).
         self.feature_major = batching != "per_walk"
-        # Feature-major, the walk state is a tuple of row blocks: one per layer for large networks (see
+        # Feature-major, the walk state is a tuple of row blocks: one per layer for large networks
+        # (see
         # _step_fn), the whole of theta for small ones, where more, smaller programs cost more than
         # they save (XOR 2-2-1 in per-layer blocks: 10.2 against 7.7 ms for 90 walks x 100 steps in
         # bench/bench_walks.py, a one-off measurement with the threshold at 0).
@@ -95,21 +104,38 @@ class WalkProgram:
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
-            "x_train": objective.x_train, "y_train": objective.y_train,
-            "x_test": tf.constant(problem.x_test if problem.has_test else np.zeros((0, problem.n_inputs)), dtype),
+            "x_train": objective.x_train,
+            "y_train": objective.y_train,
+            "x_test": tf.constant(
+                problem.x_test if problem.has_test else np.zeros((0, problem.n_inputs)), dtype
+            ),
             "y_test": tf.constant(problem.y_test if problem.has_test else np.zeros((0,), np.int32)),
         }
-        self.n_train, self.n_test = len(problem.x_train), len(problem.x_test) if problem.has_test else 0
+        self.n_train, self.n_test = (
+            len(problem.x_train),
+            len(problem.x_test) if problem.has_test else 0,
+        )
         self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
         self._draw = tf.function(self._draw_fn, jit_compile=jit, autograph=False)
         self._loop = tf.function(self._loop_fn, autograph=False)
 
-    def run(self, theta, step_size: float, seed: int, first: int, step0: int, n_steps: int,
-            train_idx=None, test_idx=None, width: int | None = None, record_params: bool | None = None):
+    def run(
+        self,
+        theta,
+        step_size: float,
+        seed: int,
+        first: int,
+        step0: int,
+        n_steps: int,
+        train_idx=None,
+        test_idx=None,
+        width: int | None = None,
+        record_params: bool | None = None,
+    ):
         """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
         ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
-        ``record_params`` (default: the program's setting) says whether this call returns the points;
-        either way the steps are the same compiled computation, so the walk is the same.
+        ``record_params`` (default: the program's setting) says whether this call returns the
+        points; either way the steps are the same compiled computation, so the walk is the same.
 
         Returns (theta after [B, D], records) as numpy: ``loss, accuracy, grad_norm`` [S, B];
         ``test_loss, test_accuracy`` [S, B] when the problem has a test split; ``params`` [S, B, D]
@@ -127,9 +153,13 @@ class WalkProgram:
         if n > width:
             raise ValueError(f"{n} walks do not fit a program {width} wide")
         theta = np.concatenate([theta, np.zeros((width - n, theta.shape[1]), np.float32)])
-        idx = lambda a: tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
+        idx = lambda a: (
+            tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
+        )
         if self.feature_major:
-            state = tuple(tf.constant(theta.T[lo:hi], self.objective.dtype) for lo, hi in self.state_blocks)
+            state = tuple(
+                tf.constant(theta.T[lo:hi], self.objective.dtype) for lo, hi in self.state_blocks
+            )
         else:
             state = tf.constant(theta, self.objective.dtype)
         record = self.record_params if record_params is None else bool(record_params)
@@ -137,22 +167,41 @@ class WalkProgram:
         trace = (width, n_steps, tuple(train_idx.shape), tuple(test_idx.shape), record)
         with compile_cache.stable_names("walk", self.program_key(), trace):
             state, records = self._loop(
-                state, tf.constant(step_size, self.objective.dtype), tf.constant(seed, tf.int64),
-                tf.constant(first, tf.int64), tf.constant(step0, tf.int64), train_idx, test_idx, record,
-                **self.data)
+                state,
+                tf.constant(step_size, self.objective.dtype),
+                tf.constant(seed, tf.int64),
+                tf.constant(first, tf.int64),
+                tf.constant(step0, tf.int64),
+                train_idx,
+                test_idx,
+                record,
+                **self.data,
+            )
         records = {name: value.numpy() for name, value in records.items()}
         if self.feature_major:
-            records = {name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
-                       for name, v in records.items()}
+            records = {
+                name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
+                for name, v in records.items()
+            }
             return self._whole(state).numpy().T[:n], records
         return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
 
     def program_key(self) -> tuple:
-        """What the traced program depends on besides its input shapes (names it in the compile cache)."""
+        """What the traced program depends on besides its input shapes (names it in the compile
+        cache)."""
         f = self.objective
         shapes = tuple(np.shape(v) for v in self.data.values()) + (tuple(f.x_train.shape),)
-        return (repr(f.network), f.problem.name, f.problem.kind, f.l2, f.dtype.name, shapes, self.batching,
-                self.batch_size, tuple(self.state_blocks))
+        return (
+            repr(f.network),
+            f.problem.name,
+            f.problem.kind,
+            f.l2,
+            f.dtype.name,
+            shapes,
+            self.batching,
+            self.batch_size,
+            tuple(self.state_blocks),
+        )
 
     def _whole(self, state):
         """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
@@ -163,22 +212,27 @@ class WalkProgram:
         return tf.concat(state, 0) if len(state) > 1 else state[0]
 
     def _draw_fn(self, seed, walks, step):
-        """The packed Delta words of each state block at ``step`` (:func:`streams.packed_words_of_walks`)."""
+        """The packed Delta words of each state block at ``step``
+        (:func:`streams.packed_words_of_walks`)."""
         n = self.objective.n_params
-        return tuple(streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
-                     for coordinates in self.state_blocks)
+        return tuple(
+            streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
+            for coordinates in self.state_blocks
+        )
 
     def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt):
-        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its Delta.
+        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its
+        Delta.
 
         The one function that computes the gradient driving a walk, whatever is measured beside it.
-        Feature-major (full or shared batches), the walk is evaluated by :meth:`Objective.walk_values_at`
-        with the walks' axis last, and theta is the tuple of per-layer blocks [rows, B] of
-        :meth:`MLP.split`: the first layer's block is then its GEMM operand as it lies, each block's
-        gradient comes out of its own products, and each block's Delta words are drawn by the step before, as packed
-        program outputs (:attr:`predraw`, :func:`streams.packed_words_of_walks`: ``drawn`` holds this
-        step's, the step returns the next step's, :meth:`_draw_fn` gives the first). Small networks
-        draw Delta inside the update, fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
+        Feature-major (full or shared batches), the walk is evaluated by
+        :meth:`Objective.walk_values_at` with the walks' axis last, and theta is the tuple of
+        per-layer blocks [rows, B] of :meth:`MLP.split`: the first layer's block is then its GEMM
+        operand as it lies, each block's gradient comes out of its own products, and each block's
+        Delta words are drawn by the step before, as packed program outputs (:attr:`predraw`,
+        :func:`streams.packed_words_of_walks`: ``drawn`` holds this step's, the step returns the
+        next step's, :meth:`_draw_fn` gives the first). Small networks draw Delta inside the update,
+        fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
         shared step both ways."""
         import tensorflow as tf
 
@@ -186,7 +240,9 @@ class WalkProgram:
         if not self.feature_major:
             theta = (theta,)
         params = theta if len(theta) > 1 else theta[0]
-        if self.feature_major:  # shared patterns: the test batch's first layer in the training batch's GEMM
+        if (
+            self.feature_major
+        ):  # shared patterns: the test batch's first layer in the training batch's GEMM
             test = (xt, yt) if f.problem.has_test else ()
             loss, accuracy, grad, *test_values = f.walk_values_at(params, x, y, *test)
         else:
@@ -198,9 +254,14 @@ class WalkProgram:
             if self.predraw:
                 words = streams.unpack_words(drawn[k], f.n_params, coordinates)
             else:
-                words = streams.words_of_walks(seed, streams.DELTA, step, walks, f.n_params, self.feature_major,
-                                               coordinates)
-            moved.append(progressive_gradient_step(block, block_grad, streams.to_uniform(words, f.dtype) * step_size))
+                words = streams.words_of_walks(
+                    seed, streams.DELTA, step, walks, f.n_params, self.feature_major, coordinates
+                )
+            moved.append(
+                progressive_gradient_step(
+                    block, block_grad, streams.to_uniform(words, f.dtype) * step_size
+                )
+            )
         if self.feature_major:
             squares = tf.add_n([sum_of_squares_over_rows(g) for g in grad])
         else:
@@ -211,42 +272,80 @@ class WalkProgram:
         drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
         return (tuple(moved) if self.feature_major else moved[0]), drawn, row
 
-    def _batches(self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test):
+    def _batches(
+        self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
+    ):
         """The training and test patterns of one step."""
         import tensorflow as tf
 
         if self.batching == "full":
             return x_train, y_train, x_test, y_test
         if self.batching == "shared":
-            return (tf.gather(x_train, shared_train), tf.gather(y_train, shared_train),
-                    tf.gather(x_test, shared_test), tf.gather(y_test, shared_test))
+            return (
+                tf.gather(x_train, shared_train),
+                tf.gather(y_train, shared_train),
+                tf.gather(x_test, shared_test),
+                tf.gather(y_test, shared_test),
+            )
         size = self.batch_size
         train = streams.walk_batch(seed, streams.TRAIN_BATCH, step, walks, size, self.n_train)
         if not self.n_test:
             return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
         test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, self.n_test)
-        return tf.gather(x_train, train), tf.gather(y_train, train), tf.gather(x_test, test), tf.gather(y_test, test)
+        return (
+            tf.gather(x_train, train),
+            tf.gather(y_train, train),
+            tf.gather(x_test, test),
+            tf.gather(y_test, test),
+        )
 
-    def _loop_fn(self, theta, step_size, seed, first, step0, train_idx, test_idx, record_params, x_train, y_train,
-                 x_test, y_test):
+    def _loop_fn(
+        self,
+        theta,
+        step_size,
+        seed,
+        first,
+        step0,
+        train_idx,
+        test_idx,
+        record_params,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+    ):
         import tensorflow as tf
 
         f = self.objective
         n_steps = train_idx.shape[0]
         n_walks = theta[0].shape[1] if self.feature_major else theta.shape[0]
         walks = first + tf.range(n_walks, dtype=tf.int64)
-        names = ["loss", "accuracy", "grad_norm"] + ["test_loss", "test_accuracy"] * f.problem.has_test
-        names += ["params"] * record_params  # a Python bool: one trace each, sharing the compiled step
+        names = ["loss", "accuracy", "grad_norm"] + [
+            "test_loss",
+            "test_accuracy",
+        ] * f.problem.has_test
+        names += [
+            "params"
+        ] * record_params  # a Python bool: one trace each, sharing the compiled step
 
         def body(t, theta, drawn, arrays):
             step = step0 + tf.cast(t, tf.int64)
-            x, y, xt, yt = self._batches(seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test)
+            x, y, xt, yt = self._batches(
+                seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
+            )
             moved, drawn, row = self._step(theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
             if record_params:  # theta_t, the point the row describes
                 row["params"] = self._whole(theta)
-            return t + 1, moved, drawn, tuple(array.write(t, row[name]) for name, array in zip(names, arrays))
+            return (
+                t + 1,
+                moved,
+                drawn,
+                tuple(array.write(t, row[name]) for name, array in zip(names, arrays)),
+            )
 
         arrays = tuple(tf.TensorArray(f.dtype, size=n_steps) for _ in names)
         drawn = self._draw(seed, walks, step0) if self.predraw else ()
-        _, theta, _, arrays = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), theta, drawn, arrays))
+        _, theta, _, arrays = tf.while_loop(
+            lambda t, *_: t < n_steps, body, (tf.constant(0), theta, drawn, arrays)
+        )
         return theta, {name: array.stack() for name, array in zip(names, arrays)}

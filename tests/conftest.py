@@ -18,9 +18,9 @@ def numpy_logits(layers, theta, x):
     """Independent forward pass from the documented flat layout (row-major W [in, out], then b)."""
     offset, h = 0, x
     for k, (fan_in, fan_out) in enumerate(layers):
-        w = theta[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out)
+        w = theta[offset : offset + fan_in * fan_out].reshape(fan_in, fan_out)
         offset += fan_in * fan_out
-        b = theta[offset:offset + fan_out]
+        b = theta[offset : offset + fan_out]
         offset += fan_out
         z = h @ w + b
         h = z if k == len(layers) - 1 else np.where(z > 0, z, np.expm1(np.minimum(z, 0)))

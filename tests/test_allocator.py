@@ -1,4 +1,6 @@
-"""fla.allocator: freed large buffers stay in the process (glibc), unless the user chose otherwise."""
+"""fla.allocator: freed large buffers stay in the process (glibc), unless the user chose
+otherwise."""
+
 import os
 import subprocess
 import sys
@@ -29,24 +31,63 @@ print("heap" if heap_mb() - before >= 100 else "mapped")
 
 
 def probe(**env) -> list[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "FLA_MALLOC"))}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "FLA_MALLOC"))
+    }
     environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    done = subprocess.run([sys.executable, "-c", PROBE], env={**environ, **env}, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.split("\n")[:2]
 
 
 def test_a_100_mb_buffer_comes_from_the_heap_only_when_fla_raised_the_thresholds():
-    assert probe() == [f"glibc, mmap and trim thresholds {allocator.THRESHOLD} (fla.allocator)", "heap"]
+    assert probe() == [
+        f"glibc, mmap and trim thresholds {allocator.THRESHOLD} (fla.allocator)",
+        "heap",
+    ]
     assert probe(FLA_MALLOC="system") == ["system default (FLA_MALLOC=system)", "mapped"]
-    # the user's own thresholds are kept: a trim threshold alone leaves 100 MB above the mmap threshold
-    assert probe(MALLOC_TRIM_THRESHOLD_="1000000") == ["glibc, thresholds from the environment", "mapped"]
+    # the user's own thresholds are kept: a trim threshold alone leaves 100 MB above the mmap
+    # threshold
+    assert probe(MALLOC_TRIM_THRESHOLD_="1000000") == [
+        "glibc, thresholds from the environment",
+        "mapped",
+    ]
 
 
 def test_a_mistyped_setting_is_refused_with_the_fix(monkeypatch, capsys, tmp_path):
     from fla.cli import main
 
     monkeypatch.setenv("FLA_MALLOC", "sytem")
-    assert main(["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1",
-                 "--walks", "2", "--steps", "2", "--out", str(tmp_path / "run")]) == 2
-    assert "FLA_MALLOC must be 'system'" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert (
+        main(
+            [
+                "sample",
+                "xor",
+                "--width",
+                "2",
+                "--depth",
+                "1",
+                "--granularity",
+                "macro",
+                "--bound",
+                "1",
+                "--walks",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        "FLA_MALLOC must be 'system'" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    )

@@ -1,11 +1,12 @@
-"""Attractor counting on synthetic data with known clusters; lazy reading; figures and the report."""
+"""Attractor counting on synthetic data with known clusters; lazy reading; figures and the
+report."""
 
 import numpy as np
-import pytest
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from analysis.attractors import attractor_table, attractors, cluster_losses
 from analysis.data import count_by, open_run, sample_rows
@@ -18,10 +19,24 @@ def synthetic_points(rng, clusters, n_moving=400):
     """Stationary clusters (loss, n, curvature) plus moving points with large gradients."""
     frames = []
     for loss, n, curvature in clusters:
-        frames.append(pd.DataFrame({"loss": loss + rng.normal(0, 1e-4, n), "grad_norm": rng.uniform(0, 5e-3, n),
-                                    "curvature": curvature}))
-    frames.append(pd.DataFrame({"loss": rng.uniform(0, 3, n_moving), "grad_norm": rng.uniform(0.05, 2, n_moving),
-                                "curvature": "saddle"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "loss": loss + rng.normal(0, 1e-4, n),
+                    "grad_norm": rng.uniform(0, 5e-3, n),
+                    "curvature": curvature,
+                }
+            )
+        )
+    frames.append(
+        pd.DataFrame(
+            {
+                "loss": rng.uniform(0, 3, n_moving),
+                "grad_norm": rng.uniform(0.05, 2, n_moving),
+                "curvature": "saddle",
+            }
+        )
+    )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -32,8 +47,10 @@ def test_cluster_losses_cuts_at_gaps():
 
 def test_attractors_of_a_surface_with_known_minima():
     rng = np.random.default_rng(0)
-    points = synthetic_points(rng, [(0.0, 300, "convex"), (0.3466, 120, "convex"), (0.6931, 60, "flat"),
-                                    (1.2, 3, "convex")])
+    points = synthetic_points(
+        rng,
+        [(0.0, 300, "convex"), (0.3466, 120, "convex"), (0.6931, 60, "flat"), (1.2, 3, "convex")],
+    )
     table = attractors(points, total_points=len(points))
     assert len(table) == 3  # the 3-point cluster is a transient
     np.testing.assert_allclose(table.loss, [0.0, 0.3466, 0.6931], atol=1e-3)
@@ -47,18 +64,35 @@ def test_attractors_of_a_surface_with_known_minima():
 def write_fake_run(folder, points: pd.DataFrame, **constants):
     folder.mkdir(parents=True)
     n = len(points)
-    base = {"problem": "xor", "width": 2, "depth": 1, "n_params": 9, "activation": "elu", "granularity": "macro",
-            "bound": 1.0, "step_size": 0.2, "seed": 0, **constants}
-    cols = {"walk": np.arange(n, dtype=np.int32) % 10, "step": np.arange(n, dtype=np.int32) // 10,
-            "loss": points.loss.to_numpy(np.float32), "grad_norm": points.grad_norm.to_numpy(np.float32),
-            "accuracy": np.ones(n, np.float32), "curvature": pa.array(points.curvature.tolist(), pa.string())}
+    base = {
+        "problem": "xor",
+        "width": 2,
+        "depth": 1,
+        "n_params": 9,
+        "activation": "elu",
+        "granularity": "macro",
+        "bound": 1.0,
+        "step_size": 0.2,
+        "seed": 0,
+        **constants,
+    }
+    cols = {
+        "walk": np.arange(n, dtype=np.int32) % 10,
+        "step": np.arange(n, dtype=np.int32) // 10,
+        "loss": points.loss.to_numpy(np.float32),
+        "grad_norm": points.grad_norm.to_numpy(np.float32),
+        "accuracy": np.ones(n, np.float32),
+        "curvature": pa.array(points.curvature.tolist(), pa.string()),
+    }
     pq.write_table(table(POINT_SCHEMA, base, cols, n), folder / "points.parquet")
     write_manifest(folder, {"rows": n}, ["points.parquet"])
 
 
 def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
     rng = np.random.default_rng(1)
-    write_fake_run(tmp_path / "a", synthetic_points(rng, [(0.0, 200, "convex"), (0.5, 50, "convex")]))
+    write_fake_run(
+        tmp_path / "a", synthetic_points(rng, [(0.0, 200, "convex"), (0.5, 50, "convex")])
+    )
     write_fake_run(tmp_path / "b", synthetic_points(rng, [(0.7, 80, "flat")]), width=4, n_params=17)
     write_fake_run(tmp_path / "incomplete", synthetic_points(rng, [(0.1, 80, "flat")]), width=20)
     (tmp_path / "incomplete" / "run.json").unlink()
@@ -69,7 +103,11 @@ def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
     counts = count_by(dataset, ["width", "curvature"])
     assert set(counts.width) == {2, 4}  # the incomplete configuration is not read
     assert counts.set_index(["width", "curvature"])["count"].to_dict() == {
-        (2, "convex"): 250, (2, "saddle"): 400, (4, "flat"): 80, (4, "saddle"): 400}
+        (2, "convex"): 250,
+        (2, "saddle"): 400,
+        (4, "flat"): 80,
+        (4, "saddle"): 400,
+    }
     sampled = sample_rows(dataset, ["loss"], max_rows=100, filter=pc.field("width") == 2)
     assert 50 <= len(sampled) <= 150
     table = attractor_table(dataset)
@@ -79,9 +117,15 @@ def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
 
 def test_report_and_plots_from_a_real_run(tmp_path):
     from fla.sample import SampleConfig, sample
+
     for width, bound in [(2, 1.0), (4, 10.0)]:
-        sample(SampleConfig("xor", width=width, depth=1, granularity="macro", bound=bound, walks=10, steps=20),
-               tmp_path / "run" / f"w{width}", quiet=True)
+        sample(
+            SampleConfig(
+                "xor", width=width, depth=1, granularity="macro", bound=bound, walks=10, steps=20
+            ),
+            tmp_path / "run" / f"w{width}",
+            quiet=True,
+        )
     out = write_report(tmp_path / "run")
     page = out.read_text()
     assert page.count("<img") == 4 and "Attractors" in page and "curvature" in page
@@ -94,41 +138,71 @@ def test_report_and_plots_from_a_real_run(tmp_path):
 def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessians(tmp_path):
     from analysis.figures import curvature_breakdown
     from fla.sample import SampleConfig, sample
-    base = dict(problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=10, seed=2)
+
+    base = dict(
+        problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=10, seed=2
+    )
     for method in ("full", "blocks"):
         sample(SampleConfig(**base, hessian=method), tmp_path / "run" / method, quiet=True)
     fig, table = curvature_breakdown(open_run(tmp_path / "run"))
-    assert fig.axes[0].get_title().startswith("block-diagonal") or fig.axes[0].get_title().startswith("full")
+    assert fig.axes[0].get_title().startswith("block-diagonal") or fig.axes[
+        0
+    ].get_title().startswith("full")
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2  # one row of panels per method
-    for method, label in (("full", "full Hessian"), ("blocks", "block-diagonal Hessian (reference code)")):
-        df = pq.read_table(tmp_path / "run" / method / "points.parquet", columns=["curvature"]).to_pandas()
+    for method, label in (
+        ("full", "full Hessian"),
+        ("blocks", "block-diagonal Hessian (reference code)"),
+    ):
+        df = pq.read_table(
+            tmp_path / "run" / method / "points.parquet", columns=["curvature"]
+        ).to_pandas()
         expected = df.curvature.value_counts(normalize=True)
         row = table[table.method == label].iloc[0]
         for name, share in expected.items():
             assert row[name] == pytest.approx(share)
-        assert sum(row.get(c, 0.0) for c in ("convex", "concave", "saddle", "flat", "unknown")) == pytest.approx(1.0)
+        assert sum(
+            row.get(c, 0.0) for c in ("convex", "concave", "saddle", "flat", "unknown")
+        ) == pytest.approx(1.0)
     page = write_report(tmp_path / "run").read_text()
     assert "block-diagonal Hessian (reference code)" in page and "full Hessian" in page
 
 
 def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
-    """XOR 2-2-1 micro walks in [-1, 1]: the near-zero attractor is the asymptotic basin (no L2), the
-    ln 2 plateau is not a minimum (a quench leaves it downwards); with an L2 term every quench ends at
+    """XOR 2-2-1 micro walks in [-1, 1]: the near-zero attractor is the asymptotic basin (no L2),
+    the ln 2 plateau is not a minimum (a quench leaves it downwards); with an L2 term every quench
+    ends at
     a minimum whose Hessian, recomputed here, is positive definite."""
     from analysis.attractors import classify_quench, verify_attractors
     from fla.sample import SampleConfig, sample
 
-    sample(SampleConfig("xor", width=2, depth=1, granularity="micro", bound=1.0, walks=30, steps=400, hessian="none"),
-           tmp_path / "run", quiet=True)
+    sample(
+        SampleConfig(
+            "xor",
+            width=2,
+            depth=1,
+            granularity="micro",
+            bound=1.0,
+            walks=30,
+            steps=400,
+            hessian="none",
+        ),
+        tmp_path / "run",
+        quiet=True,
+    )
     table = attractor_table(open_run(tmp_path / "run"))
     plain = verify_attractors(tmp_path / "run", table)
-    lowest, plateau = plain.loc[plain.loss.idxmin()], plain.loc[(plain.loss - np.log(2)).abs().idxmin()]
+    lowest, plateau = (
+        plain.loc[plain.loss.idxmin()],
+        plain.loc[(plain.loss - np.log(2)).abs().idxmin()],
+    )
     assert lowest.loss < 0.01 and lowest.verified == "asymptotic basin" and lowest["index"] is None
     assert abs(plateau.loss - np.log(2)) < 0.01 and plateau.verified.startswith("loss decreases")
     assert plateau.quenched_loss < plateau.loss_min
     regularised = verify_attractors(tmp_path / "run", table, l2=1e-2)
     checked = regularised.dropna(subset=["verified"])
-    assert len(checked) >= 2 and (checked.verified == "minimum").all() and (checked.l2 == 1e-2).all()
+    assert (
+        len(checked) >= 2 and (checked.verified == "minimum").all() and (checked.l2 == 1e-2).all()
+    )
     assert (checked["index"] == 0).all() and (checked.null_space == 0).all()
     assert classify_quench(0.3, 0.1, 1e-9, 0.0, 0) == "loss decreases (plateau or saddle region)"
     assert classify_quench(0.0, 0.5, 1e-3, 0.0, None) == "not converged"
@@ -136,14 +210,27 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
 
 
 def test_recorded_points_let_every_attractor_be_verified(tmp_path):
-    """With --record-params the stationary points themselves are quenched, so attractors that no walk
+    """With --record-params the stationary points themselves are quenched, so attractors that no
+    walk
     ends in (passed through mid-walk) are verified too."""
     from analysis.attractors import verify_attractors
     from fla.sample import SampleConfig, sample
 
-    config = dict(problem="xor", width=2, depth=1, granularity="micro", bound=1.0, walks=30, steps=400, hessian="none")
+    config = dict(
+        problem="xor",
+        width=2,
+        depth=1,
+        granularity="micro",
+        bound=1.0,
+        walks=30,
+        steps=400,
+        hessian="none",
+    )
     sample(SampleConfig(**config), tmp_path / "ends", quiet=True)
     sample(SampleConfig(**config, record_params=True), tmp_path / "points", quiet=True)
     ends = verify_attractors(tmp_path / "ends", attractor_table(open_run(tmp_path / "ends")))
     points = verify_attractors(tmp_path / "points", attractor_table(open_run(tmp_path / "points")))
-    assert points.verified.notna().all() and points.verified.notna().sum() > ends.verified.notna().sum()
+    assert (
+        points.verified.notna().all()
+        and points.verified.notna().sum() > ends.verified.notna().sum()
+    )

@@ -1,5 +1,7 @@
 """The persistent compile cache (fla.compile_cache): what it loads is what it compiled, no process
-ever reads a partial or damaged entry, and an entry is never handed to another TensorFlow, CPU or XLA setting."""
+ever reads a partial or damaged entry, and an entry is never handed to another TensorFlow, CPU or
+XLA setting."""
+
 import hashlib
 import os
 import shutil
@@ -15,26 +17,36 @@ from fla import compile_cache
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_namespace_holds_tensorflow_version_cpu_and_xla_flags_but_not_the_cache_directory(monkeypatch):
+def test_namespace_holds_tensorflow_version_cpu_and_xla_flags_but_not_the_cache_directory(
+    monkeypatch,
+):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/a")
     base = compile_cache.namespace()
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/b")
-    assert compile_cache.namespace() == base  # each process's private directory: one shared namespace
-    changes = [("setenv", "XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),
-               ("setenv", "TF_XLA_FLAGS", "--tf_xla_auto_jit=2"),
-               ("setattr", "tensorflow_version", lambda: "0.0.1"),
-               ("setattr", "cpu_signature", lambda: "x86_64 flags=avx512f")]
+    assert (
+        compile_cache.namespace() == base
+    )  # each process's private directory: one shared namespace
+    changes = [
+        ("setenv", "XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),
+        ("setenv", "TF_XLA_FLAGS", "--tf_xla_auto_jit=2"),
+        ("setattr", "tensorflow_version", lambda: "0.0.1"),
+        ("setattr", "cpu_signature", lambda: "x86_64 flags=avx512f"),
+    ]
     for how, name, value in changes:
         with monkeypatch.context() as m:
             getattr(m, how)(*((compile_cache, name, value) if how == "setattr" else (name, value)))
             assert compile_cache.namespace() != base, name
 
 
-def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(tmp_path, monkeypatch):
+def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path))
     monkeypatch.setattr(compile_cache, "_STATE", {})
-    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory=/parent")
+    monkeypatch.setenv(
+        "TF_XLA_FLAGS", "--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory=/parent"
+    )
     shared = tmp_path / compile_cache.namespace()
     shared.mkdir()
     (shared / "done.pb").write_bytes(b"complete")
@@ -44,9 +56,9 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(t
     (shared / "unchecked.pb").write_bytes(b"no checksum")
     (shared / ".half.pb.123.partial").write_bytes(b"half")  # another process is publishing it
     host = socket.gethostname()
-    dead = shared / f".work-{host}-{2 ** 22 + 12345}-x"  # above Linux's largest pid: never alive
+    dead = shared / f".work-{host}-{2**22 + 12345}-x"  # above Linux's largest pid: never alive
     alive = shared / f".work-{host}-{os.getppid()}-x"
-    recent = shared / f".work-{host}-{2 ** 22 + 12346}-x"  # maybe another container's live process
+    recent = shared / f".work-{host}-{2**22 + 12346}-x"  # maybe another container's live process
     for d in (dead, alive, recent):
         d.mkdir()
     for d in (dead, alive):
@@ -55,16 +67,28 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(t
     private = compile_cache.enable()
     assert private.parent == shared and compile_cache.enable() == private
     assert sorted(p.name for p in private.iterdir()) == ["done.pb"]
-    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={private}"
+    assert (
+        os.environ["TF_XLA_FLAGS"]
+        == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={private}"
+    )
     assert not dead.exists() and alive.exists() and recent.exists()
 
     for name in ("new.pb", "damaged.pb"):  # compiled here: the damaged entry was not loaded
         (private / name).write_bytes(b"compiled here")
     assert compile_cache.publish() == 2
-    assert (shared / "new.pb").read_bytes() == (shared / "damaged.pb").read_bytes() == b"compiled here"
+    assert (
+        (shared / "new.pb").read_bytes() == (shared / "damaged.pb").read_bytes() == b"compiled here"
+    )
     assert compile_cache.publish() == 0
     assert sorted(p.name for p in shared.iterdir() if not p.name.startswith(".")) == [
-        "damaged.pb", "damaged.pb.sha256", "done.pb", "done.pb.sha256", "new.pb", "new.pb.sha256", "unchecked.pb"]
+        "damaged.pb",
+        "damaged.pb.sha256",
+        "done.pb",
+        "done.pb.sha256",
+        "new.pb",
+        "new.pb.sha256",
+        "unchecked.pb",
+    ]
     compile_cache._close(os.getpid())
     assert not private.exists()
 
@@ -78,16 +102,20 @@ def test_off_removes_the_flag(monkeypatch):
 
 
 def test_no_cache_where_an_entry_could_not_be_written(tmp_path, monkeypatch):
-    """TensorFlow fails the compilation when it cannot write an entry: such a process compiles uncached."""
+    """TensorFlow fails the compilation when it cannot write an entry: such a process compiles
+    uncached."""
     monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path))
     monkeypatch.setattr(compile_cache, "_STATE", {})
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/parent")
     assert compile_cache._writable(tmp_path)
     free = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: free._replace(free=compile_cache.MIN_FREE_BYTES - 1))
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda p: free._replace(free=compile_cache.MIN_FREE_BYTES - 1)
+    )
     assert compile_cache.enable() is None
     assert "TF_XLA_FLAGS" not in os.environ and not list(tmp_path.glob("*/.work-*"))
-    # a file-size limit (tests/test_failures.py::test_disk_full_is_one_line_and_leaves_nothing runs under one)
+    # a file-size limit (tests/test_failures.py::test_disk_full_is_one_line_and_leaves_nothing runs
+    # under one)
 
 
 def test_a_program_traced_under_stable_names_is_named_alike_whatever_was_traced_before(monkeypatch):
@@ -99,25 +127,56 @@ def test_a_program_traced_under_stable_names_is_named_alike_whatever_was_traced_
         for _ in range(history):  # other programs traced first, as in another worker
             tf.function(lambda x: x + 1.0, autograph=False).get_concrete_function(spec)
         monkeypatch.setattr(compile_cache, "_COUNTERS", {})  # a fresh process's counters
-        f = tf.function(lambda x: tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2.0), (0, x))[1],
-                        autograph=False)
+        f = tf.function(
+            lambda x: tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2.0), (0, x))[1],
+            autograph=False,
+        )
         if not stable:
             return f.get_concrete_function(spec).name
         with compile_cache.stable_names("test", 1):
             return f.get_concrete_function(spec).name
 
     assert traced_name(0, True) == traced_name(3, True)
-    assert traced_name(0, False) != traced_name(3, False)  # what the cache's key would see otherwise
+    assert traced_name(0, False) != traced_name(
+        3, False
+    )  # what the cache's key would see otherwise
     with compile_cache.stable_names("test", 1):  # a second trace in one process: a name of its own
         again = tf.function(lambda x: x * 3.0, autograph=False).get_concrete_function(spec).name
     assert again != traced_name(0, True)
 
 
 def run_sample(out: Path, cache: Path) -> None:
-    subprocess.run([sys.executable, "-m", "fla.cli", "sample", "xor", "--width", "3", "--depth", "1",
-                    "--granularity", "macro", "--bound", "1", "--walks", "20", "--steps", "30",
-                    "--hessian", "full", "--hessian-at", "every:10", "-q", "--out", str(out)],
-                   check=True, cwd=ROOT, env={**os.environ, "FLA_COMPILE_CACHE": str(cache)})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fla.cli",
+            "sample",
+            "xor",
+            "--width",
+            "3",
+            "--depth",
+            "1",
+            "--granularity",
+            "macro",
+            "--bound",
+            "1",
+            "--walks",
+            "20",
+            "--steps",
+            "30",
+            "--hessian",
+            "full",
+            "--hessian-at",
+            "every:10",
+            "-q",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "FLA_COMPILE_CACHE": str(cache)},
+    )
 
 
 def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_one(tmp_path):
@@ -128,12 +187,18 @@ def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_
     assert not list(cache.glob("*/.work-*")), "a finished process left its private directory"
     mtimes = {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")}
     run_sample(tmp_path / "warm", cache)
-    assert {p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")} == mtimes  # loaded, none compiled
-    damaged = max(mtimes)  # truncated outside fla: TensorFlow would fail the compilation that loads it
+    assert {
+        p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")
+    } == mtimes  # loaded, none compiled
+    damaged = max(
+        mtimes
+    )  # truncated outside fla: TensorFlow would fail the compilation that loads it
     damaged.write_bytes(damaged.read_bytes()[:100])
     run_sample(tmp_path / "mended", cache)  # compiled anew, and the entry replaced
     assert compile_cache._intact(damaged) and damaged.stat().st_size > 100
     for name in ("points.parquet", "endpoints.parquet"):
-        cold, *others = (pd.read_parquet(tmp_path / run / name) for run in ("cold", "warm", "mended"))
+        cold, *others = (
+            pd.read_parquet(tmp_path / run / name) for run in ("cold", "warm", "mended")
+        )
         for other in others:
             pd.testing.assert_frame_equal(cold, other, check_exact=True)

@@ -1,5 +1,6 @@
 """Minima, transition states and disconnectivity graphs of tanh XOR networks (Mehta et al. 2018),
 checked against facts derived independently, not numbers from the paper's figures."""
+
 import json
 
 import numpy as np
@@ -8,15 +9,25 @@ import pytest
 
 from analysis.connections import at_thresholds
 from fla.cli import main
-from fla.energy_landscape import (Database, auc, basin_hopping, canonical_tanh, connect_unconnected, index_of,
-                                  mehta_network, objective, quench)
+from fla.energy_landscape import (
+    Database,
+    auc,
+    basin_hopping,
+    canonical_tanh,
+    connect_unconnected,
+    index_of,
+    mehta_network,
+    objective,
+    quench,
+)
 
 GTOL = 1e-7
 
 
 def test_the_all_zero_network_is_stationary_for_any_lambda():
     """At theta = 0 the softmax is uniform, every hidden unit outputs 0 and XOR has two patterns of
-    each class, so every derivative of the cross-entropy vanishes; the L2 term's gradient is 0 there."""
+    each class, so every derivative of the cross-entropy vanishes; the L2 term's gradient is 0
+    there."""
     for l2 in (1e-1, 1e-4):
         f = objective(3, l2)
         assert np.abs(f.gradient(np.zeros((1, f.n_params))).numpy()).max() < 1e-15
@@ -26,22 +37,32 @@ def test_the_all_zero_network_is_stationary_for_any_lambda():
 def test_the_l2_term_covers_weights_and_biases():
     f0, f1 = objective(2, 0.0), objective(2, 0.01)
     theta = np.random.default_rng(0).normal(size=(3, f0.n_params))
-    np.testing.assert_allclose(f1(theta).numpy() - f0(theta).numpy(), 0.01 * (theta ** 2).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        f1(theta).numpy() - f0(theta).numpy(), 0.01 * (theta**2).sum(axis=1), rtol=1e-12
+    )
 
 
 def pad(theta, hidden):
     """A 2-hidden-2 parameter vector with one more hidden unit, all of its weights and bias zero."""
-    w1, b1 = theta[:2 * hidden].reshape(2, hidden), theta[2 * hidden:3 * hidden]
-    w2, b2 = theta[3 * hidden:5 * hidden].reshape(hidden, 2), theta[5 * hidden:]
-    return np.concatenate([np.hstack([w1, np.zeros((2, 1))]).ravel(), np.append(b1, 0.0),
-                           np.vstack([w2, np.zeros((1, 2))]).ravel(), b2])
+    w1, b1 = theta[: 2 * hidden].reshape(2, hidden), theta[2 * hidden : 3 * hidden]
+    w2, b2 = theta[3 * hidden : 5 * hidden].reshape(hidden, 2), theta[5 * hidden :]
+    return np.concatenate(
+        [
+            np.hstack([w1, np.zeros((2, 1))]).ravel(),
+            np.append(b1, 0.0),
+            np.vstack([w2, np.zeros((1, 2))]).ravel(),
+            b2,
+        ]
+    )
 
 
 def test_a_minimum_padded_with_a_zero_unit_is_stationary_one_size_up():
     """Mehta et al., Appendix A: a zero unit's weights get no gradient from the loss (its output and
     outgoing weights are 0), and the L2 gradient of zeros is zero."""
     f, bigger = objective(2, 1e-3), objective(3, 1e-3)
-    minima, losses, grads = quench(f, np.random.default_rng(1).uniform(-1, 1, (3, f.n_params)), GTOL)
+    minima, losses, grads = quench(
+        f, np.random.default_rng(1).uniform(-1, 1, (3, f.n_params)), GTOL
+    )
     for theta, loss, g in zip(minima, losses, grads):
         assert g < GTOL
         padded = pad(theta, 2)[None]
@@ -55,7 +76,9 @@ def test_canonical_form_removes_permutations_and_tanh_sign_flips():
     w1, b1 = theta[:6].reshape(2, 3), theta[6:9]
     w2, b2 = theta[9:15].reshape(3, 2), theta[15:]
     sign, order = np.array([-1.0, 1.0, -1.0]), [2, 0, 1]
-    copy = np.concatenate([(w1 * sign)[:, order].ravel(), (b1 * sign)[order], (w2 * sign[:, None])[order].ravel(), b2])
+    copy = np.concatenate(
+        [(w1 * sign)[:, order].ravel(), (b1 * sign)[order], (w2 * sign[:, None])[order].ravel(), b2]
+    )
     assert f(copy[None]).numpy()[0] == pytest.approx(f(theta[None]).numpy()[0], rel=1e-12)
     both = canonical_tanh(network, np.stack([theta, copy]))
     np.testing.assert_allclose(both[0], both[1], atol=1e-15)
@@ -64,14 +87,24 @@ def test_canonical_form_removes_permutations_and_tanh_sign_flips():
 
 def test_auc_counts_ordered_pairs():
     labels = np.array([0, 1, 1, 0])
-    assert list(auc(np.array([[0.1, 0.9, 0.8, 0.2], [0.9, 0.1, 0.2, 0.8], [0.5, 0.5, 0.5, 0.5]]), labels)) == [1, 0, 0.5]
+    assert list(
+        auc(np.array([[0.1, 0.9, 0.8, 0.2], [0.9, 0.1, 0.2, 0.8], [0.5, 0.5, 0.5, 0.5]]), labels)
+    ) == [1, 0, 0.5]
 
 
 def test_basin_hopping_and_transition_states_are_verified_stationary_points():
     f = objective(2, 1e-3)
     db = Database(mehta_network(2))
-    stats = basin_hopping(db, f, chains=4, steps=6, step=1.0, temperature=0.1, rng=np.random.default_rng([0, 2]),
-                          gtol=GTOL)
+    stats = basin_hopping(
+        db,
+        f,
+        chains=4,
+        steps=6,
+        step=1.0,
+        temperature=0.1,
+        rng=np.random.default_rng([0, 2]),
+        gtol=GTOL,
+    )
     assert stats["quenches"] == 28 and len(db.minima) >= 2
     result = connect_unconnected(db, f, budget=6, gtol=GTOL)
     assert result["searches"] >= 1 and db.transition_states
@@ -81,8 +114,12 @@ def test_basin_hopping_and_transition_states_are_verified_stationary_points():
         negative, zero = index_of(np.linalg.eigvalsh(f.hessian(points).numpy()))  # recomputed here
         assert (negative == index).all() and (zero == 0).all()
     for t in db.transition_states:  # the two minima of a transition state differ and lie below it
-        assert t["a"] != t["b"] and t["loss"] > max(db.minima[t["a"]]["loss"], db.minima[t["b"]]["loss"])
-    for i, m in enumerate(db.minima):  # no two stored minima are the same one (alignment finds none equal)
+        assert t["a"] != t["b"] and t["loss"] > max(
+            db.minima[t["a"]]["loss"], db.minima[t["b"]]["loss"]
+        )
+    for i, m in enumerate(
+        db.minima
+    ):  # no two stored minima are the same one (alignment finds none equal)
         assert not any(db.same(n, m["loss"], m["params"], m["eigenvalues"]) for n in db.minima[:i])
     assert db.find(db.minima[0]["loss"], db.minima[0]["params"], db.minima[0]["eigenvalues"]) == 0
 
@@ -117,23 +154,31 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
 
 
 def test_alignment_finds_the_nearest_equivalent_copy():
-    """A permuted, sign-flipped copy of a network is aligned back onto it exactly (the same function)."""
+    """A permuted, sign-flipped copy of a network is aligned back onto it exactly (the same
+    function)."""
     from fla.energy_landscape import align
+
     network, f = mehta_network(4), objective(4, 1e-3)
     theta = np.random.default_rng(3).normal(size=network.n_params)
     w1, b1 = theta[:8].reshape(2, 4), theta[8:12]
     w2, b2 = theta[12:20].reshape(4, 2), theta[20:]
     sign, order = np.array([1.0, -1.0, -1.0, 1.0]), [3, 1, 0, 2]
-    copy = np.concatenate([(w1 * sign)[:, order].ravel(), (b1 * sign)[order], (w2 * sign[:, None])[order].ravel(), b2])
+    copy = np.concatenate(
+        [(w1 * sign)[:, order].ravel(), (b1 * sign)[order], (w2 * sign[:, None])[order].ravel(), b2]
+    )
     aligned = align(network, theta, copy)
     np.testing.assert_allclose(aligned, theta, atol=1e-14)
     assert f(aligned[None]).numpy()[0] == pytest.approx(f(copy[None]).numpy()[0], rel=1e-12)
     other = np.random.default_rng(4).normal(size=network.n_params)
-    assert np.linalg.norm(align(network, theta, other) - theta) <= np.linalg.norm(other - theta) + 1e-12
+    assert (
+        np.linalg.norm(align(network, theta, other) - theta)
+        <= np.linalg.norm(other - theta) + 1e-12
+    )
 
 
 def test_a_second_study_on_the_same_folder_is_refused(tmp_path, capsys):
     from fla.sweep import sweep_lock
+
     study = tmp_path / "study.toml"
     study.write_text("hidden = [1]\nl2 = [1e-1]\nchains = 1\nsteps = 0\nbudget = 0\n")
     (tmp_path / "out").mkdir()

@@ -1,4 +1,5 @@
 """Lanczos, Hutchinson and SLQ against exact eigendecompositions of small networks' Hessians."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,15 +16,19 @@ def cases():
     x = rng.normal(size=(12, 5)).astype(np.float32)
     y = rng.integers(0, 3, 12).astype(np.int32)
     from fla.problems import Problem
+
     toy = Problem("toy3", x, y, None, None, n_inputs=5, n_outputs=3, kind="multiclass")
     out = []
-    for f in (Objective(MLP(2, 4, 2, 1), xor(), tf.float64), Objective(MLP(5, 6, 1, 3), toy, tf.float64)):
+    for f in (
+        Objective(MLP(2, 4, 2, 1), xor(), tf.float64),
+        Objective(MLP(5, 6, 1, 3), toy, tf.float64),
+    ):
         theta = rng.uniform(-1, 1, (3, f.n_params))
         out.append((f, theta, np.linalg.eigvalsh(f.hessian(theta).numpy())))
     # near-singular: the XOR net with one hidden unit's outgoing weight set to zero
     f = out[0][0]
     theta = out[0][1].copy()
-    (w_out, _), = f.network.slices()[-1:]
+    ((w_out, _),) = f.network.slices()[-1:]
     theta[:, w_out.start] = 0.0
     out.append((f, theta, np.linalg.eigvalsh(f.hessian(theta).numpy())))
     return out
@@ -86,7 +91,8 @@ class Quadratic:
 
 
 def test_slq_recovers_a_known_spectral_density():
-    """Two clusters of eigenvalues, 30% near -1 and 70% near 2: SLQ's weights put that mass there."""
+    """Two clusters of eigenvalues, 30% near -1 and 70% near 2: SLQ's weights put that mass
+    there."""
     rng = np.random.default_rng(5)
     spectrum = np.concatenate([rng.normal(-1.0, 0.05, 60), rng.normal(2.0, 0.05, 140)])
     q, _ = np.linalg.qr(rng.normal(size=(200, 200)))
@@ -97,4 +103,6 @@ def test_slq_recovers_a_known_spectral_density():
     assert np.trapezoid(dens[0], grid[0]) == pytest.approx(1.0, abs=1e-3)
     step = grid[0, 1] - grid[0, 0]
     assert (dens[0] * step)[grid[0] > 0.5].sum() == pytest.approx(0.7, abs=0.03)
-    assert nodes.min() == pytest.approx(spectrum.min(), abs=0.02) and nodes.max() == pytest.approx(spectrum.max(), abs=0.02)
+    assert nodes.min() == pytest.approx(spectrum.min(), abs=0.02) and nodes.max() == pytest.approx(
+        spectrum.max(), abs=0.02
+    )

@@ -1,4 +1,5 @@
 """Polishing, permutation-aware merging, the exploration loop, and fla connect end to end."""
+
 import json
 
 import numpy as np
@@ -9,9 +10,9 @@ from analysis.connections import disconnectivity_graph, linkage, read_connection
 from fla.cli import main
 from fla.landscape import canonical, explore, merge, polish, spanning_tree
 from fla.neb import AutoNEB
-from fla.paths import Energy
 from fla.networks import MLP
 from fla.objective import Objective
+from fla.paths import Energy
 from fla.problems import xor
 from fla.sample import SampleConfig, sample
 from fla.surfaces import MUELLER_BROWN, mueller_brown
@@ -34,7 +35,9 @@ def test_canonical_form_merges_permuted_copies():
     theta = np.random.default_rng(0).normal(size=network.n_params)
     copy = permute_hidden(network, theta, [2, 0, 3, 1])
     assert not np.allclose(copy, theta)
-    np.testing.assert_allclose(f(np.stack([theta, copy])).numpy()[0], f(copy[None]).numpy()[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        f(np.stack([theta, copy])).numpy()[0], f(copy[None]).numpy()[0], rtol=1e-12
+    )
     both = canonical(network, np.stack([theta, copy]))
     np.testing.assert_allclose(both[0], both[1])
     np.testing.assert_allclose(f(both).numpy(), f(theta[None]).numpy()[0], rtol=1e-12)
@@ -58,6 +61,7 @@ def test_spanning_tree_and_single_linkage():
     tree = spanning_tree(4, edges)
     assert tree == [(1, 2, 4.0), (0, 2, 3.0), (2, 3, 1.0)]
     import pandas as pd
+
     z = linkage(4, pd.DataFrame(tree, columns=["a", "b", "saddle_loss"]))
     assert list(z[:, 2]) == [1.0, 3.0, 4.0] and list(z[:, 3]) == [2, 3, 4]
 
@@ -67,7 +71,11 @@ def test_exploration_on_mueller_brown_finds_the_known_barriers():
     minima = np.array([MUELLER_BROWN["minima"][k][0] for k in ("A", "B", "C")])
     losses = np.array([MUELLER_BROWN["minima"][k][1] for k in ("A", "B", "C")])
     paths, tree = explore(energy, minima, losses, AutoNEB(pivots=4), budget=3)
-    assert set(paths) == {(0, 1), (0, 2), (1, 2)}  # A is lowest: A-B, A-C, then the pair across the cut
+    assert set(paths) == {
+        (0, 1),
+        (0, 2),
+        (1, 2),
+    }  # A is lowest: A-B, A-C, then the pair across the cut
     saddles = {k: p.saddle_loss for k, p in paths.items()}
     s1, s2 = MUELLER_BROWN["saddles"]["S1"][1], MUELLER_BROWN["saddles"]["S2"][1]
     assert saddles[(0, 2)] == pytest.approx(s1, rel=1e-2)  # A-C crosses S1
@@ -77,57 +85,126 @@ def test_exploration_on_mueller_brown_finds_the_known_barriers():
 
 def test_fla_connect_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
-    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=30), run, quiet=True)
+    sample(
+        SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=30),
+        run,
+        quiet=True,
+    )
     config = tmp_path / "connect.toml"
-    config.write_text("max_minima = 4\nbudget = 4\nmethods = ['autoneb', 'bezier']\n[polish]\nmax_iter = 300\n"
-                      "[autoneb]\nschedule = [[0.1, 60], [0.01, 60]]\n[bezier]\nsteps = 200\n")
-    assert main(["connect", str(run), "--config", str(config), "--out", str(run / "connect"), "-q"]) == 0
+    config.write_text(
+        "max_minima = 4\nbudget = 4\nmethods = ['autoneb', 'bezier']\n[polish]\nmax_iter = 300\n"
+        "[autoneb]\nschedule = [[0.1, 60], [0.01, 60]]\n[bezier]\nsteps = 200\n"
+    )
+    assert (
+        main(["connect", str(run), "--config", str(config), "--out", str(run / "connect"), "-q"])
+        == 0
+    )
     data = read_connection(run / "connect")
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
     assert 1 <= len(minima) <= 4 and len(paths) <= 2 * 4 and len(tree) <= len(minima) - 1
     assert minima.loss.iloc[0] == minima.loss.min()
     f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64)
-    np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7)
-    grads = np.linalg.norm(f.gradient(np.stack(minima.params)).numpy(), axis=1)  # recomputed independently
+    np.testing.assert_allclose(
+        f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7
+    )
+    grads = np.linalg.norm(
+        f.gradient(np.stack(minima.params)).numpy(), axis=1
+    )  # recomputed independently
     assert (grads < 1e-4).all()
     np.testing.assert_allclose(grads, minima.grad_norm, atol=1e-6)
     assert set(paths.method) == {"autoneb", "bezier"}
-    assert sorted(zip(paths.a[paths.method == "bezier"], paths.b[paths.method == "bezier"])) == sorted(
-        zip(paths.a[paths.method == "autoneb"], paths.b[paths.method == "autoneb"]))  # the same pairs
+    assert sorted(
+        zip(paths.a[paths.method == "bezier"], paths.b[paths.method == "bezier"])
+    ) == sorted(
+        zip(paths.a[paths.method == "autoneb"], paths.b[paths.method == "autoneb"])
+    )  # the same pairs
     for row in paths.itertuples():
         assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
         assert row.line_barrier >= -1e-9 and row.position[0] == 0 and row.position[-1] == 1
-        assert len(row.dense_losses) == ((row.points - 1) * 10 + 1 if row.method == "autoneb" else 61)
-        np.testing.assert_allclose(row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9)
+        assert len(row.dense_losses) == (
+            (row.points - 1) * 10 + 1 if row.method == "autoneb" else 61
+        )
+        np.testing.assert_allclose(
+            row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9
+        )
     assert json.loads((run / "connect" / "connect.json").read_text())["minima"] == len(minima)
     disconnectivity_graph(minima, tree)
-    assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2  # out holds a connection run
+    assert (
+        main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2
+    )  # out holds a connection run
     assert "already holds" in capsys.readouterr().err
     assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
 
 
 def test_connect_reports_the_asymptotic_basin_and_takes_an_l2_term(tmp_path, capsys):
     """Without L2, XOR's zero-loss set lies at infinity: polished points with vanishing loss are one
-    asymptotic basin, not minima; with --l2 every minimum is isolated (positive definite Hessian)."""
+    asymptotic basin, not minima; with --l2 every minimum is isolated (positive definite
+    Hessian)."""
     run = tmp_path / "run"
-    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=100, hessian="none"),
-           run, quiet=True)
+    sample(
+        SampleConfig(
+            "xor",
+            width=2,
+            depth=1,
+            granularity="macro",
+            bound=1.0,
+            walks=12,
+            steps=100,
+            hessian="none",
+        ),
+        run,
+        quiet=True,
+    )
     config = tmp_path / "c.toml"
     config.write_text("budget = 1\n[autoneb]\nschedule = [[0.1, 100]]\n")
-    assert main(["connect", str(run), "--config", str(config), "--out", str(tmp_path / "plain"), "-q"]) == 0
+    assert (
+        main(["connect", str(run), "--config", str(config), "--out", str(tmp_path / "plain"), "-q"])
+        == 0
+    )
     plain = json.loads((tmp_path / "plain" / "connect.json").read_text())
     assert plain["l2"] == 0.0 and plain["asymptotic_basin"]["points"] >= 1
     assert (read_connection(tmp_path / "plain")["minima"].loss >= 1e-6).all()
-    assert main(["connect", str(run), "--config", str(config), "--l2", "1e-3", "--out", str(tmp_path / "l2"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "connect",
+                str(run),
+                "--config",
+                str(config),
+                "--l2",
+                "1e-3",
+                "--out",
+                str(tmp_path / "l2"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "l2" / "connect.json").read_text())
-    assert summary["l2"] == 1e-3 and summary["settings"]["l2"] == 1e-3 and summary["asymptotic_basin"]["points"] == 0
+    assert (
+        summary["l2"] == 1e-3
+        and summary["settings"]["l2"] == 1e-3
+        and summary["asymptotic_basin"]["points"] == 0
+    )
     minima = read_connection(tmp_path / "l2")["minima"]
     f = Objective(MLP(2, 2, 1, 1), xor(), tf.float64, l2=1e-3)
     np.testing.assert_allclose(f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-9)
     assert (np.linalg.eigvalsh(f.hessian(np.stack(minima.params)).numpy())[:, 0] > 0).all()
     far = tmp_path / "far"
-    sample(SampleConfig("xor", width=10, depth=1, granularity="macro", bound=10.0, walks=4, steps=50, hessian="none"),
-           far, quiet=True)
+    sample(
+        SampleConfig(
+            "xor",
+            width=10,
+            depth=1,
+            granularity="macro",
+            bound=10.0,
+            walks=4,
+            steps=50,
+            hessian="none",
+        ),
+        far,
+        quiet=True,
+    )
     assert main(["connect", str(far), "--config", str(config), "--out", str(tmp_path / "x")]) == 2
     assert "all 4 polished points lie in one asymptotic basin" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
@@ -137,10 +214,13 @@ def test_connect_reports_the_asymptotic_basin_and_takes_an_l2_term(tmp_path, cap
 def test_polishing_never_steps_into_nan():
     """Mueller-Brown made NaN for x > 0.5: a start at (0.45, 0.1) whose descent heads for minimum B
     (x = 0.62) ends finite, on the allowed side."""
+
     def walled(theta):
         return tf.where(theta[:, 0] > 0.5, tf.constant(np.nan, theta.dtype), mueller_brown(theta))
 
-    minima, losses, grads = polish(Energy(walled, tf.float64), np.array([[0.45, 0.1], [-0.5, 1.3]]), gtol=1e-8)
+    minima, losses, grads = polish(
+        Energy(walled, tf.float64), np.array([[0.45, 0.1], [-0.5, 1.3]]), gtol=1e-8
+    )
     assert np.isfinite(minima).all() and np.isfinite(losses).all() and np.isfinite(grads).all()
     assert minima[0, 0] <= 0.5
     np.testing.assert_allclose(minima[1], MUELLER_BROWN["minima"]["A"][0], atol=1e-4)
@@ -148,10 +228,37 @@ def test_polishing_never_steps_into_nan():
 
 def test_a_connection_run_without_paths_is_reported(tmp_path):
     from analysis.report import write_report
+
     run = tmp_path / "run"
-    sample(SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=4, steps=30, hessian="none"),
-           run, quiet=True)
+    sample(
+        SampleConfig(
+            "xor",
+            width=2,
+            depth=1,
+            granularity="macro",
+            bound=1.0,
+            walks=4,
+            steps=30,
+            hessian="none",
+        ),
+        run,
+        quiet=True,
+    )
     (tmp_path / "c.toml").write_text("budget = 0\n")
-    assert main(["connect", str(run), "--config", str(tmp_path / "c.toml"), "--l2", "1e-2", "--out",
-                 str(run / "connect"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "connect",
+                str(run),
+                "--config",
+                str(tmp_path / "c.toml"),
+                "--l2",
+                "1e-2",
+                "--out",
+                str(run / "connect"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "No paths in connect" in write_report(run).read_text()

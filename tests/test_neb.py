@@ -1,21 +1,41 @@
 """NEB and AutoNEB against known saddles of analytic surfaces (fla.surfaces cites the values), their
 compiled geometry against independent numpy versions, and recovery from non-finite losses."""
+
 import numpy as np
 import pytest
 import scipy.optimize
 import tensorflow as tf
 
 from fla.errors import ConfigError
-from fla.neb import DENSE, AutoNEB, NonFiniteBandError, autoneb, forces, insert_pivots, neb, respace, tangents
+from fla.neb import (
+    DENSE,
+    AutoNEB,
+    NonFiniteBandError,
+    autoneb,
+    forces,
+    insert_pivots,
+    neb,
+    respace,
+    tangents,
+)
 from fla.networks import MLP
 from fla.objective import Objective
 from fla.paths import Energy, path_method
 from fla.problems import xor
-from fla.surfaces import (HIMMELBLAU, MUELLER_BROWN, WOLFE_QUAPP, himmelblau, mueller_brown, wolfe_quapp)
+from fla.surfaces import (
+    HIMMELBLAU,
+    MUELLER_BROWN,
+    WOLFE_QUAPP,
+    himmelblau,
+    mueller_brown,
+    wolfe_quapp,
+)
 
-SURFACES = {"mueller_brown": (MUELLER_BROWN, mueller_brown, "AB", "S1"),
-            "himmelblau": (HIMMELBLAU, himmelblau, "AB", "AB"),
-            "wolfe_quapp": (WOLFE_QUAPP, wolfe_quapp, "AC", "AC")}
+SURFACES = {
+    "mueller_brown": (MUELLER_BROWN, mueller_brown, "AB", "S1"),
+    "himmelblau": (HIMMELBLAU, himmelblau, "AB", "AB"),
+    "wolfe_quapp": (WOLFE_QUAPP, wolfe_quapp, "AC", "AC"),
+}
 
 
 def ends_and_saddle(name):
@@ -33,7 +53,8 @@ def stationary_point(f, guess):
 
 
 def hessian_index(f, point):
-    """Number of negative eigenvalues of the Hessian at point, by automatic differentiation in float64."""
+    """Number of negative eigenvalues of the Hessian at point, by automatic differentiation in
+    float64."""
     theta = tf.constant(np.asarray(point, np.float64)[None])
     with tf.GradientTape() as outer:
         outer.watch(theta)
@@ -45,20 +66,25 @@ def hessian_index(f, point):
     return int((np.linalg.eigvalsh(0.5 * (hess + hess.T)) < 0).sum())
 
 
-@pytest.mark.parametrize("surface, f", [(MUELLER_BROWN, mueller_brown), (HIMMELBLAU, himmelblau),
-                                        (WOLFE_QUAPP, wolfe_quapp)])
+@pytest.mark.parametrize(
+    "surface, f",
+    [(MUELLER_BROWN, mueller_brown), (HIMMELBLAU, himmelblau), (WOLFE_QUAPP, wolfe_quapp)],
+)
 def test_cited_stationary_points_are_stationary_with_their_hessian_index(surface, f):
     for kind, index in (("minima", 0), ("saddles", 1)):
         for point, value in surface[kind].values():
             x, e = stationary_point(f, point)
             np.testing.assert_allclose(x, point, atol=1e-5)
             assert e == pytest.approx(value, abs=1e-4)
-            assert hessian_index(f, x) == index  # a minimum has none, a transition state exactly one
+            assert (
+                hessian_index(f, x) == index
+            )  # a minimum has none, a transition state exactly one
 
 
 @pytest.mark.parametrize("name", SURFACES)
 def test_defaults_find_the_saddle_without_tuning(name):
-    """neb(f, a, b, climb=True) and autoneb(f, a, b), nothing else given, on surfaces whose gradients
+    """neb(f, a, b, climb=True) and autoneb(f, a, b), nothing else given, on surfaces whose
+    gradients
     span orders of magnitude (Mueller-Brown: |g| from 0 to ~1e3)."""
     f, a, b, point, value = ends_and_saddle(name)
     energy = Energy(f, tf.float64)
@@ -70,9 +96,14 @@ def test_defaults_find_the_saddle_without_tuning(name):
     assert plain.saddle_loss == pytest.approx(value, rel=1e-2)
 
 
-@pytest.mark.parametrize("settings", [dict(optimizer="sgd", lr=1e-4, max_step=0),
-                                      dict(optimizer="sgd", lr=1e-4, band="spring", spring=1.0),
-                                      dict(band="spring", spring=1.0)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(optimizer="sgd", lr=1e-4, max_step=0),
+        dict(optimizer="sgd", lr=1e-4, band="spring", spring=1.0),
+        dict(band="spring", spring=1.0),
+    ],
+)
 def test_climbing_image_variants_find_the_mueller_brown_saddle(settings):
     f, a, b, point, value = ends_and_saddle("mueller_brown")
     path = neb(Energy(f, tf.float64), a, b, pivots=15, steps=3000, climb=True, **settings)
@@ -95,7 +126,9 @@ def test_without_climbing_the_band_lies_on_the_minimum_energy_path():
     assert path.saddle_loss == pytest.approx(MUELLER_BROWN["saddles"]["S1"][1], rel=2e-2)
 
 
-# ---- the compiled geometry against independent numpy versions --------------------------------------
+# ---- the compiled geometry against independent numpy versions
+# --------------------------------------
+
 
 def reference_tangents(pivots, energies):
     """Henkelman and Jonsson (2000) eqs. 8-11, written out pivot by pivot."""
@@ -140,18 +173,30 @@ def test_compiled_tangents_forces_and_respacing_match_numpy():
     rng = np.random.default_rng(3)
     pivots, energies, grads = rng.normal(size=(9, 4)), rng.normal(size=9), rng.normal(size=(7, 4))
     tau = reference_tangents(pivots, energies)
-    np.testing.assert_allclose(tangents(tf.constant(pivots), tf.constant(energies)).numpy(), tau, rtol=1e-12)
+    np.testing.assert_allclose(
+        tangents(tf.constant(pivots), tf.constant(energies)).numpy(), tau, rtol=1e-12
+    )
     perpendicular = -(grads - np.einsum("pd,pd->p", grads, tau)[:, None] * tau)
     gaps = np.linalg.norm(np.diff(pivots, axis=0), axis=1)
     springs = 2.0 * (gaps[1:] - gaps[:-1])[:, None] * tau
     got = forces(tf.constant(pivots), tf.constant(energies), tf.constant(grads), 2.0, False).numpy()
     np.testing.assert_allclose(got, perpendicular + springs, rtol=1e-10, atol=1e-12)
     top = int(np.argmax(energies[1:-1]))
-    climbing = forces(tf.constant(pivots), tf.constant(energies), tf.constant(grads), None, True).numpy()
-    np.testing.assert_allclose(climbing[top], -grads[top] + 2 * grads[top] @ tau[top] * tau[top], rtol=1e-10)
-    np.testing.assert_allclose(np.delete(climbing, top, 0), np.delete(perpendicular, top, 0), rtol=1e-10)
-    np.testing.assert_allclose(respace(tf.constant(pivots)).numpy(), reference_respace(pivots), atol=1e-12)
-    held = respace(tf.constant(pivots), 4).numpy()  # the climbing pivot 4 stays; each side respaced alone
+    climbing = forces(
+        tf.constant(pivots), tf.constant(energies), tf.constant(grads), None, True
+    ).numpy()
+    np.testing.assert_allclose(
+        climbing[top], -grads[top] + 2 * grads[top] @ tau[top] * tau[top], rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        np.delete(climbing, top, 0), np.delete(perpendicular, top, 0), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        respace(tf.constant(pivots)).numpy(), reference_respace(pivots), atol=1e-12
+    )
+    held = respace(
+        tf.constant(pivots), 4
+    ).numpy()  # the climbing pivot 4 stays; each side respaced alone
     np.testing.assert_allclose(held[:5], reference_respace(pivots[:5]), atol=1e-12)
     np.testing.assert_allclose(held[4:], reference_respace(pivots[4:]), atol=1e-12)
 
@@ -184,17 +229,22 @@ def test_neb_over_a_network_objective_and_a_plain_function_agree():
     assert through_objective.saddle_loss <= straight.max() + 1e-9
 
 
-# ---- never a silent NaN ---------------------------------------------------------------------------
+# ---- never a silent NaN
+# ---------------------------------------------------------------------------
+
 
 def nan_on_calls(f, bad):
     """f, but NaN at every point on the batched calls whose number (from 0) satisfies ``bad(n)``:
-    a counter inside the compiled program, so that failures strike at known steps, not by geometry."""
+    a counter inside the compiled program, so that failures strike at known steps, not by
+    geometry."""
     calls = tf.Variable(0, dtype=tf.int64)
 
     def loss(theta):
         n = calls.assign_add(1) - 1
         values = f(theta)
-        return tf.where(bad(n), tf.fill(tf.shape(values), tf.constant(np.nan, values.dtype)), values)
+        return tf.where(
+            bad(n), tf.fill(tf.shape(values), tf.constant(np.nan, values.dtype)), values
+        )
 
     return loss
 
@@ -203,29 +253,52 @@ def test_a_step_into_nan_is_retried_with_shorter_steps():
     f, a, b, point, value = ends_and_saddle("mueller_brown")
     energy = Energy(nan_on_calls(f, lambda n: ((n >= 10) & (n < 14)) | (n == 30)), tf.float64)
     path = neb(energy, a, b, climb=True)  # 4 failures in a row at step ~8, one more later
-    assert np.isfinite(path.points).all() and np.isfinite(path.dense_losses).all() and np.isfinite(path.history).all()
+    assert (
+        np.isfinite(path.points).all()
+        and np.isfinite(path.dense_losses).all()
+        and np.isfinite(path.history).all()
+    )
     assert path.saddle_loss == pytest.approx(value, rel=1e-3) and path.recoveries == 5
-    walled = Energy(lambda t: tf.where(t[:, 0] > 0.7, tf.constant(np.nan, t.dtype), f(t)), tf.float64)
-    path = neb(walled, a, b, climb=True, optimizer="sgd", lr=3e-3, max_step=0.5)  # steps that overshoot into NaN
-    assert path.recoveries > 0 and (path.points[:, 0] <= 0.7).all() and np.isfinite(path.dense_losses).all()
+    walled = Energy(
+        lambda t: tf.where(t[:, 0] > 0.7, tf.constant(np.nan, t.dtype), f(t)), tf.float64
+    )
+    path = neb(
+        walled, a, b, climb=True, optimizer="sgd", lr=3e-3, max_step=0.5
+    )  # steps that overshoot into NaN
+    assert (
+        path.recoveries > 0
+        and (path.points[:, 0] <= 0.7).all()
+        and np.isfinite(path.dense_losses).all()
+    )
     assert path.losses.max() == pytest.approx(value, rel=1e-3)
 
 
 def test_a_band_that_cannot_leave_nan_is_an_error_naming_the_step():
     f, a, b, _, _ = ends_and_saddle("mueller_brown")
-    with pytest.raises(NonFiniteBandError, match=r"neb: non-finite loss or gradient on the band at step 1[0-9], "
-                       "still after 8 retries"):
+    with pytest.raises(
+        NonFiniteBandError,
+        match=r"neb: non-finite loss or gradient on the band at step 1[0-9], "
+        "still after 8 retries",
+    ):
         neb(Energy(nan_on_calls(f, lambda n: n >= 10), tf.float64), a, b, climb=True)
     with pytest.raises(NonFiniteBandError, match=r"autoneb cycle 1: non-finite .* at step \d+"):
         autoneb(Energy(nan_on_calls(f, lambda n: n >= 10), tf.float64), a, b)
-    nowhere = Energy(lambda t: tf.where(tf.norm(t - a, axis=1) > 1e-6, tf.constant(np.nan, t.dtype),
-                                        mueller_brown(t)), tf.float64)
-    with pytest.raises(NonFiniteBandError, match=r"starting band has a non-finite loss at pivot\(s\) \[1, 2"):
+    nowhere = Energy(
+        lambda t: tf.where(
+            tf.norm(t - a, axis=1) > 1e-6, tf.constant(np.nan, t.dtype), mueller_brown(t)
+        ),
+        tf.float64,
+    )
+    with pytest.raises(
+        NonFiniteBandError, match=r"starting band has a non-finite loss at pivot\(s\) \[1, 2"
+    ):
         neb(nowhere, a, b)
 
 
 def test_unknown_names_and_bad_settings_are_refused_listing_what_is_valid():
-    with pytest.raises(ConfigError, match="unknown path method 'nebb'; valid: autoneb, neb, bezier, polychain"):
+    with pytest.raises(
+        ConfigError, match="unknown path method 'nebb'; valid: autoneb, neb, bezier, polychain"
+    ):
         path_method("nebb")
     with pytest.raises(ConfigError, match="neb.optimizer must be one of fire, sgd, got 'sgdd'"):
         neb(mueller_brown, [0, 0], [1, 1], optimizer="sgdd")

@@ -1,9 +1,10 @@
 """Gradients, Hessians and Hessian-vector products against central finite differences (float64)."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import numpy_logits
+
 from fla.networks import MLP
 from fla.objective import Objective
 from fla.problems import Problem, xor
@@ -32,7 +33,11 @@ def test_loss_matches_an_independent_cross_entropy(multiclass_problem):
     theta = np.random.default_rng(0).uniform(-1, 1, (2, f.n_params))
     for b in range(2):
         z = numpy_logits(f.network.layers, theta[b], multiclass_problem.x_train.astype(np.float64))
-        logp = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(1, keepdims=True)
+        logp = (
+            z
+            - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+            - z.max(1, keepdims=True)
+        )
         expected = -logp[np.arange(len(z)), multiclass_problem.y_train].mean()
         assert f(theta)[b].numpy() == pytest.approx(expected, rel=1e-12)
 
@@ -60,12 +65,18 @@ def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
         theta = np.random.default_rng(f.n_params + 1).uniform(-1, 1, (2, f.n_params))
         hess = f.hessian(theta).numpy()
         for b in range(2):
-            step = eps * np.eye(f.n_params)  # column j of H = (g(theta + eps e_j) - g(theta - eps e_j)) / 2 eps
-            expected = (f.gradient(theta[b] + step).numpy() - f.gradient(theta[b] - step).numpy()) / (2 * eps)
+            step = eps * np.eye(
+                f.n_params
+            )  # column j of H = (g(theta + eps e_j) - g(theta - eps e_j)) / 2 eps
+            expected = (
+                f.gradient(theta[b] + step).numpy() - f.gradient(theta[b] - step).numpy()
+            ) / (2 * eps)
             np.testing.assert_allclose(hess[b], expected, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(hess, hess.transpose(0, 2, 1))
         v = np.random.default_rng(2).normal(size=theta.shape)
-        np.testing.assert_allclose(f.hvp(theta, v).numpy(), np.einsum("bij,bj->bi", hess, v), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            f.hvp(theta, v).numpy(), np.einsum("bij,bj->bi", hess, v), rtol=1e-9, atol=1e-12
+        )
 
 
 def autodiff_hessians(f, theta, x, y):
@@ -91,11 +102,16 @@ def test_exact_hessian_equals_differentiating_the_gradient(multiclass_problem, a
             theta = tf.constant(rng.uniform(-2, 2, (4, f.n_params)))
             expected = autodiff_hessians(f, theta, f.x_train, f.y_train)
             scale = np.abs(expected).max()
-            np.testing.assert_allclose(f.hessian_at(theta, f.x_train, f.y_train).numpy(), expected, atol=1e-13 * scale)
+            np.testing.assert_allclose(
+                f.hessian_at(theta, f.x_train, f.y_train).numpy(), expected, atol=1e-13 * scale
+            )
             idx = rng.integers(0, len(problem.y_train), (4, 3))  # per point patterns
             x, y = tf.gather(f.x_train, idx), tf.gather(f.y_train, idx)
-            np.testing.assert_allclose(f.hessian_at(theta, x, y).numpy(), autodiff_hessians(f, theta, x, y),
-                                       atol=1e-13 * scale)
+            np.testing.assert_allclose(
+                f.hessian_at(theta, x, y).numpy(),
+                autodiff_hessians(f, theta, x, y),
+                atol=1e-13 * scale,
+            )
 
 
 def test_loss_is_finite_far_from_the_origin():
@@ -116,19 +132,38 @@ def problem_of(n_train, n_test, n_classes, seed=0):
     x = rng.normal(size=(n_train + n_test, 5)).astype(np.float32)
     y = rng.integers(0, n_classes, n_train + n_test).astype(np.int32)
     kind = "binary" if n_classes == 2 else "multiclass"
-    return Problem("toy", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_inputs=5,
-                   n_outputs=1 if kind == "binary" else n_classes, kind=kind)
+    return Problem(
+        "toy",
+        x[:n_train],
+        y[:n_train],
+        x[n_train:],
+        y[n_train:],
+        n_inputs=5,
+        n_outputs=1 if kind == "binary" else n_classes,
+        kind=kind,
+    )
 
 
-@pytest.mark.parametrize("width,depth,n_classes,l2,n_train", [(4, 1, 3, 0.0, 21), (3, 3, 3, 0.01, 21),
-                                                              (4, 2, 2, 0.0, 6), (15, 2, 2, 0.0, 21),
-                                                              (30, 2, 3, 0.0, 21), (30, 1, 2, 0.01, 6),
-                                                              (4, 2, 20, 0.0, 21)])
-def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(width, depth, n_classes, l2, n_train):
+@pytest.mark.parametrize(
+    "width,depth,n_classes,l2,n_train",
+    [
+        (4, 1, 3, 0.0, 21),
+        (3, 3, 3, 0.01, 21),
+        (4, 2, 2, 0.0, 6),
+        (15, 2, 2, 0.0, 21),
+        (30, 2, 3, 0.0, 21),
+        (30, 1, 2, 0.01, 6),
+        (4, 2, 20, 0.0, 21),
+    ],
+)
+def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
+    width, depth, n_classes, l2, n_train
+):
     """walk_values_at (walks' axis last, one GEMM for both batches, small layers elementwise with a
-    hand-written gradient, wide ones as matrix products) against gradient_at and loss_and_accuracy_at
-    (walks first, autodiff), in float64. 21 training patterns take the loop over patterns in chunks
-    of 8 and leave a remainder after it; 6 are summed without the loop. 20 classes make the output
+    hand-written gradient, wide ones as matrix products) against gradient_at and
+    loss_and_accuracy_at (walks first, autodiff), in float64. 21 training patterns take the loop
+    over patterns in chunks of 8 and leave a remainder after it; 6 are summed without the loop. 20
+    classes make the output
     layer wide after a small hidden layer (the activations change form in between)."""
     problem = problem_of(n_train, 6, n_classes)
     f = Objective(MLP(5, width, depth, problem.n_outputs), problem, dtype=tf.float64, l2=l2)
@@ -136,10 +171,14 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(width
     x, y, xt, yt = problem.x_train, problem.y_train, problem.x_test, problem.y_test
     loss, accuracy, grad = f.gradient_at(tf.constant(theta), x, y)
     test_loss, test_accuracy = f.loss_and_accuracy_at(tf.constant(theta), xt, yt)
-    blocks = [tf.constant(theta.T[w.start:b.stop]) for w, b in f.network.slices()]
+    blocks = [tf.constant(theta.T[w.start : b.stop]) for w, b in f.network.slices()]
     for params in (blocks, tf.constant(theta.T)):
         got = f.walk_values_at(params, x, y, xt, yt)
-        got_grad = np.concatenate([g.numpy() for g in got[2]]) if isinstance(params, list) else got[2].numpy()
+        got_grad = (
+            np.concatenate([g.numpy() for g in got[2]])
+            if isinstance(params, list)
+            else got[2].numpy()
+        )
         np.testing.assert_allclose(got[0].numpy(), loss.numpy(), rtol=1e-12)
         np.testing.assert_array_equal(got[1].numpy(), accuracy.numpy())
         np.testing.assert_allclose(got_grad.T, grad.numpy(), rtol=1e-10, atol=1e-14)
@@ -147,7 +186,9 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(width
         np.testing.assert_array_equal(got[4].numpy(), test_accuracy.numpy())
     alone = f.walk_values_at(blocks, x, y)
     assert len(alone) == 3
-    np.testing.assert_allclose(np.concatenate([g.numpy() for g in alone[2]]).T, grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        np.concatenate([g.numpy() for g in alone[2]]).T, grad.numpy(), rtol=1e-10, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("rows", [7850, 13, 17, 9])
@@ -155,4 +196,6 @@ def test_the_sum_of_squares_over_rows_is_each_columns_squared_norm(rows):
     from fla.walks import sum_of_squares_over_rows
 
     g = np.random.default_rng(rows).normal(size=(rows, 5))
-    np.testing.assert_allclose(sum_of_squares_over_rows(tf.constant(g)).numpy(), (g ** 2).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(
+        sum_of_squares_over_rows(tf.constant(g)).numpy(), (g**2).sum(0), rtol=1e-12
+    )

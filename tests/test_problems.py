@@ -33,7 +33,9 @@ def test_idx_reader_round_trips(tmp_path, gz):
 
 def test_idx_reader_reads_big_endian_int32(tmp_path):
     values = np.array([1, -2, 70000], dtype=">i4")
-    (tmp_path / "x").write_bytes(bytes([0, 0, 0x0C, 1]) + np.array([3], ">u4").tobytes() + values.tobytes())
+    (tmp_path / "x").write_bytes(
+        bytes([0, 0, 0x0C, 1]) + np.array([3], ">u4").tobytes() + values.tobytes()
+    )
     np.testing.assert_array_equal(read_idx(tmp_path / "x"), [1, -2, 70000])
 
 
@@ -58,10 +60,21 @@ def test_mnist_from_data_dir_and_env(tmp_path, monkeypatch, gz, subfolder):
     monkeypatch.setenv("FLA_DATA", str(tmp_path))
     for problem in (load_problem("mnist", tmp_path), load_problem("mnist")):
         assert problem.x_train.shape == (60, 784) and problem.x_test.shape == (20, 784)
-        assert problem.x_train.dtype == np.float32 and 0 <= problem.x_train.min() and problem.x_train.max() <= 1
-        np.testing.assert_allclose(problem.x_train[3] * 255, arrays["train-images-idx3-ubyte"][3].ravel(), atol=1e-4)
+        assert (
+            problem.x_train.dtype == np.float32
+            and 0 <= problem.x_train.min()
+            and problem.x_train.max() <= 1
+        )
+        np.testing.assert_allclose(
+            problem.x_train[3] * 255, arrays["train-images-idx3-ubyte"][3].ravel(), atol=1e-4
+        )
         np.testing.assert_array_equal(problem.y_test, arrays["t10k-labels-idx1-ubyte"])
-        assert (problem.n_inputs, problem.n_outputs, problem.kind, problem.batch_size) == (784, 10, "multiclass", 100)
+        assert (problem.n_inputs, problem.n_outputs, problem.kind, problem.batch_size) == (
+            784,
+            10,
+            "multiclass",
+            100,
+        )
 
 
 def test_missing_mnist_file_names_file_and_folders(tmp_path):
@@ -72,7 +85,9 @@ def test_missing_mnist_file_names_file_and_folders(tmp_path):
 
 
 def test_unknown_problem():
-    with pytest.raises(ConfigError, match="unknown problem 'xorr'; choose one of: xor, mnist, fashion_mnist, iris"):
+    with pytest.raises(
+        ConfigError, match="unknown problem 'xorr'; choose one of: xor, mnist, fashion_mnist, iris"
+    ):
         load_problem("xorr")
 
 

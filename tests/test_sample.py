@@ -1,29 +1,53 @@
-"""The walk rule, the recorded values, determinism and the Parquet contract, on real sampling runs."""
+"""The walk rule, the recorded values, determinism and the Parquet contract, on real sampling
+runs."""
+
 import json
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
+from test_problems import make_mnist
 
+from fla import streams
+from fla.config import plan
 from fla.curvature import curvature_class
 from fla.networks import MLP
 from fla.objective import Objective
 from fla.problems import load_problem
-from fla import streams
-from fla.config import plan
 from fla.sample import SampleConfig, sample
-from test_problems import make_mnist
 
-COLUMNS = ["problem", "width", "depth", "n_params", "activation", "granularity", "bound", "step_size",
-           "seed", "walk", "step", "loss", "grad_norm", "accuracy", "test_loss", "test_accuracy",
-           "curvature", "eig_min", "eig_max", "eigenvalues", "params"]
+COLUMNS = [
+    "problem",
+    "width",
+    "depth",
+    "n_params",
+    "activation",
+    "granularity",
+    "bound",
+    "step_size",
+    "seed",
+    "walk",
+    "step",
+    "loss",
+    "grad_norm",
+    "accuracy",
+    "test_loss",
+    "test_accuracy",
+    "curvature",
+    "eig_min",
+    "eig_max",
+    "eigenvalues",
+    "params",
+]
 
 
 def by_walk(df, column):
     """[walks, steps, ...] array of a column, whatever the row order."""
     df = df.sort_values(["walk", "step"])
-    values = np.stack(df[column].to_numpy()) if df[column].dtype == object else df[column].to_numpy()
+    values = (
+        np.stack(df[column].to_numpy()) if df[column].dtype == object else df[column].to_numpy()
+    )
     return values.reshape(df.walk.nunique(), df.step.nunique(), *values.shape[1:])
 
 
@@ -40,8 +64,17 @@ def check_walk_rule(params, endpoints, grads, s):
 @pytest.fixture(scope="module")
 def xor_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("xor") / "run"
-    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=15,
-                          seed=3, record_params=True)
+    config = SampleConfig(
+        "xor",
+        width=2,
+        depth=1,
+        granularity="macro",
+        bound=1.0,
+        walks=12,
+        steps=15,
+        seed=3,
+        record_params=True,
+    )
     sample(config, out, quiet=True)
     return config, out
 
@@ -56,7 +89,9 @@ def test_xor_walk_rule_and_recorded_values(xor_run):
     grads = f.gradient(flat).numpy().reshape(params.shape)
     check_walk_rule(params, np.stack(ends.params.to_numpy()), grads, s=0.2)
     np.testing.assert_allclose(by_walk(df, "loss").ravel(), f(flat).numpy(), rtol=1e-5)
-    np.testing.assert_allclose(by_walk(df, "grad_norm").ravel(), np.linalg.norm(grads.reshape(-1, 9), axis=1), rtol=1e-4)
+    np.testing.assert_allclose(
+        by_walk(df, "grad_norm").ravel(), np.linalg.norm(grads.reshape(-1, 9), axis=1), rtol=1e-4
+    )
     assert (np.abs(params[:, 0]) <= 1).all()  # initial points in [-b, b]
     hess = f.hessian(flat).numpy().astype(np.float64)
     exact = np.linalg.eigvalsh(hess)
@@ -77,15 +112,35 @@ def test_parquet_contract(xor_run):
     df = table.to_pandas()
     assert sorted(zip(df.walk, df.step)) == [(w, s) for w in range(12) for s in range(15)]
     row = df.iloc[0]
-    assert (row.problem, row.width, row.depth, row.n_params, row.activation, row.granularity,
-            row.bound, row.step_size, row.seed) == ("xor", 2, 1, 9, "elu", "macro", 1.0, 0.2, 3)
+    assert (
+        row.problem,
+        row.width,
+        row.depth,
+        row.n_params,
+        row.activation,
+        row.granularity,
+        row.bound,
+        row.step_size,
+        row.seed,
+    ) == ("xor", 2, 1, 9, "elu", "macro", 1.0, 0.2, 3)
     ends = pq.read_table(out / "endpoints.parquet")
     assert ends.num_rows == 12 and (ends.column("step").to_numpy() == 15).all()
     meta = json.loads(pq.read_metadata(out / "points.parquet").metadata[b"fla"])
     manifest = json.loads((out / "run.json").read_text())
     assert meta == {k: v for k, v in manifest.items() if k != "files"}
-    assert manifest["files"]["points.parquet"]["rows"] == 180 and manifest["files"]["endpoints.parquet"]["rows"] == 12
-    for key in ("fla_version", "tensorflow_version", "config", "device", "allocator", "start_time", "end_time"):
+    assert (
+        manifest["files"]["points.parquet"]["rows"] == 180
+        and manifest["files"]["endpoints.parquet"]["rows"] == 12
+    )
+    for key in (
+        "fla_version",
+        "tensorflow_version",
+        "config",
+        "device",
+        "allocator",
+        "start_time",
+        "end_time",
+    ):
         assert key in meta
     at_start = json.loads(table.schema.metadata[b"fla"])
     assert at_start["config"] == meta["config"] and at_start["start_time"] == meta["start_time"]
@@ -96,7 +151,10 @@ def test_parquet_contract(xor_run):
 def test_same_seed_same_data_other_seed_other_data(xor_run, tmp_path):
     config, out = xor_run
     sample(config, tmp_path / "again", quiet=True)
-    first, again = (pq.read_table(d / "points.parquet").replace_schema_metadata() for d in (out, tmp_path / "again"))
+    first, again = (
+        pq.read_table(d / "points.parquet").replace_schema_metadata()
+        for d in (out, tmp_path / "again")
+    )
     assert first.equals(again)
     fields = {k: v for k, v in config.__dict__.items() if k != "activation"}
     sample(SampleConfig(**{**fields, "seed": 4}), tmp_path / "other", quiet=True)
@@ -111,31 +169,50 @@ def test_defaults_follow_the_study():
     assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, "exact")
     assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
     wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), *xor)
-    assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"  # above 200
+    assert (
+        wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"
+    )  # above 200
     assert macro.hessian_at == "all"
 
 
 @pytest.mark.parametrize("batching", ["shared", "per_walk"])
 def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batching):
     make_mnist(tmp_path / "data", n_train=50, n_test=30)
-    config = SampleConfig("mnist", width=3, depth=1, granularity="micro", bound=1.0, walks=5, steps=4,
-                          batch_size=10, record_params=True, batching=batching, seed=1)
+    config = SampleConfig(
+        "mnist",
+        width=3,
+        depth=1,
+        granularity="micro",
+        bound=1.0,
+        walks=5,
+        steps=4,
+        batch_size=10,
+        record_params=True,
+        batching=batching,
+        seed=1,
+    )
     sample(config, tmp_path / "run", data_dir=tmp_path / "data", quiet=True)
     df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
     assert len(df) == 20 and df.test_loss.notna().all()
     assert (df.curvature.notna() == (df.step == 3)).all()  # auto: Lanczos at each walk's last step
     params = by_walk(df, "params")
-    ends = np.stack(pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk").params)
+    ends = np.stack(
+        pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk").params
+    )
     problem = load_problem("mnist", tmp_path / "data")
     f = Objective(MLP(784, 3, 1, 10), problem)
     walks = np.arange(5)
     for t in range(4):
-        if batching == "shared":  # rebuilt from the documented streams, independently of the sampler
+        if (
+            batching == "shared"
+        ):  # rebuilt from the documented streams, independently of the sampler
             train = np.broadcast_to(streams.shared_batch(1, t, 50, 10, 0), (5, 10))
             test = np.broadcast_to(streams.shared_batch(1, t, 30, 10, 1), (5, 10))
             assert len(set(train[0])) == 10  # without replacement
         else:
-            words = lambda stream: streams.words_of_walks(1, stream, t, walks, 10).numpy().astype(np.uint64)
+            words = lambda stream: (
+                streams.words_of_walks(1, stream, t, walks, 10).numpy().astype(np.uint64)
+            )
             train = ((words(streams.TRAIN_BATCH) * 50) >> 32).astype(np.int64)
             test = ((words(streams.TEST_BATCH) * 30) >> 32).astype(np.int64)
             assert len({tuple(b) for b in train}) == 5  # each walk its own batch
@@ -144,14 +221,19 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
         np.testing.assert_allclose(by_walk(df, "loss")[:, t], loss, rtol=1e-5)
         np.testing.assert_allclose(by_walk(df, "accuracy")[:, t], acc)
         xt, yt = problem.x_test[test], problem.y_test[test]
-        np.testing.assert_allclose(by_walk(df, "test_loss")[:, t], f.loss_at(tf.constant(params[:, t]), xt, yt).numpy(),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            by_walk(df, "test_loss")[:, t],
+            f.loss_at(tf.constant(params[:, t]), xt, yt).numpy(),
+            rtol=1e-5,
+        )
         nxt = params[:, t + 1] if t < 3 else ends
-        check_walk_rule(params[:, t:t + 1], nxt, grad[:, None], s=0.02)
+        check_walk_rule(params[:, t : t + 1], nxt, grad[:, None], s=0.02)
 
 
 def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
-    base = dict(problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=10, seed=5)
+    base = dict(
+        problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=6, steps=10, seed=5
+    )
     sample(SampleConfig(**base, hessian_at="every:3"), tmp_path / "every", quiet=True)
     df = pq.read_table(tmp_path / "every" / "points.parquet").to_pandas()
     has = df.eigenvalues.notna()
@@ -161,13 +243,27 @@ def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
     sample(SampleConfig(**base, hessian_at=f"grad-below:{threshold}"), tmp_path / "low", quiet=True)
     low = pq.read_table(tmp_path / "low" / "points.parquet").to_pandas()
     assert (low.eigenvalues.notna() == (low.grad_norm < threshold)).all()
-    np.testing.assert_array_equal(low.loss, df.loss)  # where curvature is taken changes nothing else
+    np.testing.assert_array_equal(
+        low.loss, df.loss
+    )  # where curvature is taken changes nothing else
 
 
 def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(tmp_path):
     make_mnist(tmp_path / "data", n_train=50, n_test=30)
-    config = SampleConfig("mnist", width=3, depth=1, granularity="micro", bound=1.0, walks=4, steps=3,
-                          batch_size=10, record_params=True, seed=2, lanczos_tol=1e-6, lanczos_steps=400)
+    config = SampleConfig(
+        "mnist",
+        width=3,
+        depth=1,
+        granularity="micro",
+        bound=1.0,
+        walks=4,
+        steps=3,
+        batch_size=10,
+        record_params=True,
+        seed=2,
+        lanczos_tol=1e-6,
+        lanczos_steps=400,
+    )
     sample(config, tmp_path / "run", data_dir=tmp_path / "data", quiet=True)
     df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
     last = df[df.step == 2].sort_values("walk")
@@ -188,15 +284,33 @@ def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(t
 
 def test_classes_from_extreme_eigenvalues_claim_only_what_they_prove():
     from fla.curvature import CLASSES, extreme_codes
-    codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
-    assert [CLASSES[c] if c >= 0 else None for c in codes] == ["convex", "concave", "saddle", "flat", "convex", None]
 
+    codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
+    assert [CLASSES[c] if c >= 0 else None for c in codes] == [
+        "convex",
+        "concave",
+        "saddle",
+        "flat",
+        "convex",
+        None,
+    ]
 
 
 def test_block_spectra_are_the_union_of_each_blocks_own_spectrum(tmp_path):
-    """--hessian blocks: one block per weight matrix and per bias vector, cross-block terms dropped."""
-    config = SampleConfig("xor", width=3, depth=2, granularity="macro", bound=1.0, walks=5, steps=4, seed=9,
-                          hessian="blocks", record_params=True)
+    """--hessian blocks: one block per weight matrix and per bias vector, cross-block terms
+    dropped."""
+    config = SampleConfig(
+        "xor",
+        width=3,
+        depth=2,
+        granularity="macro",
+        bound=1.0,
+        walks=5,
+        steps=4,
+        seed=9,
+        hessian="blocks",
+        record_params=True,
+    )
     sample(config, tmp_path / "run", quiet=True)
     df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
     assert (df.hessian == "blocks").all()
@@ -205,7 +319,9 @@ def test_block_spectra_are_the_union_of_each_blocks_own_spectrum(tmp_path):
     hess = Objective(net, load_problem("xor")).hessian(params).numpy().astype(np.float64)
     blocks = [s for pair in net.slices() for s in pair]
     assert len(blocks) == 6
-    expected = np.sort(np.concatenate([np.linalg.eigvalsh(hess[:, s, s]) for s in blocks], axis=1), axis=1)
+    expected = np.sort(
+        np.concatenate([np.linalg.eigvalsh(hess[:, s, s]) for s in blocks], axis=1), axis=1
+    )
     scale = np.abs(expected).max()
     np.testing.assert_allclose(np.stack(df.eigenvalues), expected, atol=1e-5 * scale)
     full = np.linalg.eigvalsh(hess)
@@ -214,8 +330,10 @@ def test_block_spectra_are_the_union_of_each_blocks_own_spectrum(tmp_path):
 
 
 def test_recorded_moves_are_drawn_uniformly_from_0_to_s(xor_run):
-    """Kolmogorov-Smirnov: the sizes of all recorded moves against U(0, s) (s = 0.2), with a fixed seed."""
+    """Kolmogorov-Smirnov: the sizes of all recorded moves against U(0, s) (s = 0.2), with a fixed
+    seed."""
     from scipy import stats
+
     config, out = xor_run
     df = pq.read_table(out / "points.parquet").to_pandas()
     ends = np.stack(pq.read_table(out / "endpoints.parquet").to_pandas().sort_values("walk").params)
@@ -223,4 +341,6 @@ def test_recorded_moves_are_drawn_uniformly_from_0_to_s(xor_run):
     moves = np.abs(np.diff(np.concatenate([params, ends[:, None]], 1), axis=1)).ravel()
     assert len(moves) == 12 * 15 * 9
     assert stats.kstest(moves, stats.uniform(0, 0.2).cdf).pvalue > 0.01
-    assert stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3  # the test can tell a smaller s
+    assert (
+        stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3
+    )  # the test can tell a smaller s

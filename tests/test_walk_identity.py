@@ -1,32 +1,45 @@
 """A walk is fixed by its seed: the random streams, and what must not change a walk (issue 9)."""
+
 import json
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
+from test_problems import make_mnist
 
 from fla import sample as sample_module
 from fla import streams
 from fla.errors import ConfigError
 from fla.sample import SampleConfig, sample
-from test_problems import make_mnist
 
-# Random123's published known-answer vectors for Philox4x32-10: counter (4 words), key (2 words) -> 4 words.
-KAT = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-       ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+# Random123's published known-answer vectors for Philox4x32-10: counter (4 words), key (2 words) ->
+# 4 words.
+KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
+]
 
 
 def reference_philox(counter, key, rounds=10):
-    """An independent Philox4x32 in Python integers, from the paper's definition (Salmon et al. 2011)."""
+    """An independent Philox4x32 in Python integers, from the paper's definition (Salmon et al.
+    2011)."""
     mask = 0xFFFFFFFF
     c0, c1, c2, c3 = counter
     k0, k1 = key
     for r in range(rounds):
         p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
-        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & mask, p1 & mask, ((p0 >> 32) ^ c3 ^ k1) & mask, p0 & mask
+        c0, c1, c2, c3 = (
+            ((p1 >> 32) ^ c1 ^ k0) & mask,
+            p1 & mask,
+            ((p0 >> 32) ^ c3 ^ k1) & mask,
+            p0 & mask,
+        )
         k0, k1 = (k0 + 0x9E3779B9) & mask, (k1 + 0xBB67AE85) & mask
     return c0, c1, c2, c3
 
@@ -34,10 +47,16 @@ def reference_philox(counter, key, rounds=10):
 @pytest.mark.parametrize("counter, key, expected", KAT)
 def test_philox_reproduces_the_published_known_answers(counter, key, expected):
     assert reference_philox(counter, key) == expected
-    words = streams.philox4x32([tf.constant(c, tf.uint32) for c in counter], [tf.constant(k, tf.uint32) for k in key])
+    words = streams.philox4x32(
+        [tf.constant(c, tf.uint32) for c in counter], [tf.constant(k, tf.uint32) for k in key]
+    )
     assert tuple(int(w) for w in words) == expected
-    compiled = tf.function(lambda: streams.philox4x32([tf.constant(c, tf.uint32) for c in counter],
-                                                      [tf.constant(k, tf.uint32) for k in key]), jit_compile=True)
+    compiled = tf.function(
+        lambda: streams.philox4x32(
+            [tf.constant(c, tf.uint32) for c in counter], [tf.constant(k, tf.uint32) for k in key]
+        ),
+        jit_compile=True,
+    )
     assert tuple(int(w) for w in compiled()) == expected
 
 
@@ -47,16 +66,23 @@ def test_both_generators_give_every_walk_its_own_stream():
     native = streams.words_of_walk_range(seed, streams.DELTA, 5, 16, 32, n).numpy()
     ours = streams.words_of_walks(seed, streams.DELTA, 5, walks, n).numpy()
     np.testing.assert_array_equal(native, ours)
-    compiled = tf.function(lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n), jit_compile=True)
+    compiled = tf.function(
+        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n), jit_compile=True
+    )
     np.testing.assert_array_equal(compiled(tf.constant(walks)).numpy(), ours)
-    transposed = tf.function(lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n, feature_major=True),
-                             jit_compile=True)
+    transposed = tf.function(
+        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n, feature_major=True),
+        jit_compile=True,
+    )
     np.testing.assert_array_equal(transposed(tf.constant(walks)).numpy(), ours.T)
-    # against the reference: walk 17, coordinate 6 is block 17 * 4 + 1, word 2, counter (block, 0, step, 0)
+    # against the reference: walk 17, coordinate 6 is block 17 * 4 + 1, word 2, counter (block, 0,
+    # step, 0)
     expected = reference_philox((17 * 4 + 1, 0, 5, 0), (seed, streams.DELTA))[2]
     assert ours[1, 6] == expected
     # a walk's draws do not depend on the walks drawn with it
-    np.testing.assert_array_equal(streams.words_of_walks(seed, streams.DELTA, 5, walks[5:6], n).numpy(), ours[5:6])
+    np.testing.assert_array_equal(
+        streams.words_of_walks(seed, streams.DELTA, 5, walks[5:6], n).numpy(), ours[5:6]
+    )
 
 
 def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
@@ -64,7 +90,9 @@ def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
     for feature_major in (False, True):
         whole = streams.words_of_walks(9, streams.DELTA, 2, walks, n, feature_major).numpy()
         for lo, hi in [(0, 23), (5, 6), (6, 17), (21, 23)]:
-            part = streams.words_of_walks(9, streams.DELTA, 2, walks, n, feature_major, (lo, hi)).numpy()
+            part = streams.words_of_walks(
+                9, streams.DELTA, 2, walks, n, feature_major, (lo, hi)
+            ).numpy()
             np.testing.assert_array_equal(part, whole[lo:hi] if feature_major else whole[:, lo:hi])
     for bad in [(0, 24), (5, 5), (-1, 3)]:
         with pytest.raises(ValueError, match="coordinates"):
@@ -73,15 +101,21 @@ def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
 
 def test_packed_words_drawn_in_one_program_and_unpacked_in_another_are_the_walks_words():
     """The words a large network's step draws for the next (streams.packed_words_of_walks) are bit
-    patterns carried in complex128: among 400,000 blocks many read as NaN, whose bits must survive."""
+    patterns carried in complex128: among 400,000 blocks many read as NaN, whose bits must
+    survive."""
     import tensorflow as tf
 
     walks, n = np.arange(100, 300), 7999
     whole = streams.words_of_walks(4, streams.DELTA, 6, walks, n, True).numpy()
     for lo, hi in [(0, n), (5, 6), (6, 7850), (7850, n)]:
-        draw = tf.function(lambda: streams.packed_words_of_walks(4, streams.DELTA, 6, walks, n, (lo, hi)),
-                           jit_compile=True, autograph=False)
-        unpack = tf.function(lambda p: streams.unpack_words(p, n, (lo, hi)), jit_compile=True, autograph=False)
+        draw = tf.function(
+            lambda: streams.packed_words_of_walks(4, streams.DELTA, 6, walks, n, (lo, hi)),
+            jit_compile=True,
+            autograph=False,
+        )
+        unpack = tf.function(
+            lambda p: streams.unpack_words(p, n, (lo, hi)), jit_compile=True, autograph=False
+        )
         packed = draw()
         np.testing.assert_array_equal(unpack(packed).numpy(), whole[lo:hi])
         if hi - lo == n:
@@ -94,13 +128,17 @@ def test_uniforms_and_indices_are_in_range_and_uniform():
     u = streams.uniforms_of_walks(0, streams.DELTA, 3, np.arange(200), 50).ravel()
     assert u.min() >= 0 and u.max() < 1
     assert stats.kstest(u, "uniform").pvalue > 1e-3
-    idx = streams.to_index(streams.words_of_walks(0, streams.TRAIN_BATCH, 1, np.arange(100), 100), 7).numpy()
+    idx = streams.to_index(
+        streams.words_of_walks(0, streams.TRAIN_BATCH, 1, np.arange(100), 100), 7
+    ).numpy()
     assert idx.min() == 0 and idx.max() == 6
     assert stats.chisquare(np.bincount(idx.ravel(), minlength=7)).pvalue > 1e-3
 
 
 def walk_table(out):
-    df = pq.read_table(out / "points.parquet", columns=["walk", "step", "loss", "grad_norm", "params"]).to_pandas()
+    df = pq.read_table(
+        out / "points.parquet", columns=["walk", "step", "loss", "grad_norm", "params"]
+    ).to_pandas()
     df = df.sort_values(["walk", "step"]).reset_index(drop=True)
     ends = pq.read_table(out / "endpoints.parquet").to_pandas().sort_values("walk")
     return df, np.stack(ends.params)
@@ -118,10 +156,23 @@ def assert_same_walks(a, b):
 
 @pytest.mark.parametrize("width, depth", [(2, 1), (20, 2)])
 def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
-    base = dict(problem="xor", width=width, depth=depth, granularity="macro", bound=1.0, walks=40, steps=6, seed=5)
-    variants = [dict(hessian="none", record_params=True), dict(hessian="full", hessian_at="all"),
-                dict(hessian="lanczos", hessian_at="every:2", record_params=True),
-                dict(hessian="blocks", hessian_at="last"), dict(hessian="full", hessian_at="grad-below:3")]
+    base = dict(
+        problem="xor",
+        width=width,
+        depth=depth,
+        granularity="macro",
+        bound=1.0,
+        walks=40,
+        steps=6,
+        seed=5,
+    )
+    variants = [
+        dict(hessian="none", record_params=True),
+        dict(hessian="full", hessian_at="all"),
+        dict(hessian="lanczos", hessian_at="every:2", record_params=True),
+        dict(hessian="blocks", hessian_at="last"),
+        dict(hessian="full", hessian_at="grad-below:3"),
+    ]
     runs = []
     for i, extra in enumerate(variants):
         sample(SampleConfig(**base, **extra), tmp_path / str(i), quiet=True)
@@ -130,19 +181,33 @@ def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
         assert_same_walks(runs[0], other)
 
 
-def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_not_they_are_recorded(tmp_path):
+def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_not_they_are_recorded(
+    tmp_path,
+):
     """Without --record-params, a last-step-only measurement walks the other steps without returning
     their points; what it measures is the same as when every point is recorded."""
-    base = dict(problem="xor", width=3, depth=2, granularity="macro", bound=1.0, walks=20, steps=7, seed=2,
-                hessian_at="last")
+    base = dict(
+        problem="xor",
+        width=3,
+        depth=2,
+        granularity="macro",
+        bound=1.0,
+        walks=20,
+        steps=7,
+        seed=2,
+        hessian_at="last",
+    )
     columns = ["walk", "step", "eig_min", "eig_max", "curvature", "eigenvalues", "params"]
     for hessian in ("full", "lanczos"):
         tables = []
         for record in (True, False):
             out = tmp_path / f"{hessian}{record}"
             sample(SampleConfig(**base, hessian=hessian, record_params=record), out, quiet=True)
-            tables.append(pq.read_table(out / "points.parquet", columns=columns).to_pandas()
-                          .sort_values(["walk", "step"], ignore_index=True))
+            tables.append(
+                pq.read_table(out / "points.parquet", columns=columns)
+                .to_pandas()
+                .sort_values(["walk", "step"], ignore_index=True)
+            )
         recorded, walked = tables
         assert walked.params.isna().all() and recorded.params.notna().all()
         last = recorded.step == 6
@@ -153,32 +218,61 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
             from fla.networks import MLP
             from fla.objective import Objective
             from fla.problems import load_problem
+
             params = np.stack(recorded.params[last]).astype(np.float64)
             f = Objective(MLP(2, 3, 2, 1), load_problem("xor"), dtype=tf.float64)
             expected = np.linalg.eigvalsh(f.hessian(params).numpy())
-            np.testing.assert_allclose(np.stack(walked.eigenvalues[last]), expected,
-                                       atol=1e-5 * np.abs(expected).max())
+            np.testing.assert_allclose(
+                np.stack(walked.eigenvalues[last]), expected, atol=1e-5 * np.abs(expected).max()
+            )
 
 
 @pytest.mark.parametrize("batching", ["shared", "shared-layer-blocks", "per_walk"])
-def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tmp_path, monkeypatch, batching):
+def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
+    tmp_path, monkeypatch, batching
+):
     from fla import config as config_module
     from fla import walks
 
     if batching == "shared-layer-blocks":  # the walk state of large networks: one block per layer
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", 0)
-        monkeypatch.setattr(sample_module, "_PROGRAMS", {})  # not the whole-vector program built before
+        monkeypatch.setattr(
+            sample_module, "_PROGRAMS", {}
+        )  # not the whole-vector program built before
         batching = "shared"
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
-    base = dict(problem="mnist", width=3, depth=2, granularity="micro", bound=1.0, walks=40, steps=3,
-                batch_size=10, seed=4, batching=batching)
-    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 2407)  # 16 walks a program: 3 chunks, the last padded
+    base = dict(
+        problem="mnist",
+        width=3,
+        depth=2,
+        granularity="micro",
+        bound=1.0,
+        walks=40,
+        steps=3,
+        batch_size=10,
+        seed=4,
+        batching=batching,
+    )
+    monkeypatch.setattr(
+        config_module, "CHUNK_FLOATS", 16 * 2407
+    )  # 16 walks a program: 3 chunks, the last padded
     runs = []
-    for i, extra in enumerate([dict(hessian="none", record_params=True), dict(hessian="lanczos", hessian_at="all"),
-                               dict(hessian="full", hessian_at="grad-below:{}", record_params=True)]):
-        if extra.get("hessian_at", "").startswith("grad-below"):  # three full spectra of D = 2407, not 120
-            extra["hessian_at"] = extra["hessian_at"].format(np.sort(runs[0][0].grad_norm)[2] * (1 + 1e-6))
-        sample(SampleConfig(**base, **extra), tmp_path / str(i), data_dir=tmp_path / "data", quiet=True)
+    for i, extra in enumerate(
+        [
+            dict(hessian="none", record_params=True),
+            dict(hessian="lanczos", hessian_at="all"),
+            dict(hessian="full", hessian_at="grad-below:{}", record_params=True),
+        ]
+    ):
+        if extra.get("hessian_at", "").startswith(
+            "grad-below"
+        ):  # three full spectra of D = 2407, not 120
+            extra["hessian_at"] = extra["hessian_at"].format(
+                np.sort(runs[0][0].grad_norm)[2] * (1 + 1e-6)
+            )
+        sample(
+            SampleConfig(**base, **extra), tmp_path / str(i), data_dir=tmp_path / "data", quiet=True
+        )
         runs.append(walk_table(tmp_path / str(i)))
         assert json.loads((tmp_path / str(i) / "run.json").read_text())["plan"]["chunk"] == 16
     for other in runs[1:]:
@@ -186,14 +280,23 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(tm
     config = SampleConfig(**base, record_params=True, hessian="none")
     shards = [(0, 32), (32, 40)]
     for lo, hi in shards:
-        sample(config, tmp_path / f"shard{lo}", data_dir=tmp_path / "data", quiet=True, walk_range=(lo, hi))
+        sample(
+            config,
+            tmp_path / f"shard{lo}",
+            data_dir=tmp_path / "data",
+            quiet=True,
+            walk_range=(lo, hi),
+        )
     parts = [walk_table(tmp_path / f"shard{lo}") for lo, _ in shards]
     import pandas as pd
-    joined = (pd.concat([p[0] for p in parts], ignore_index=True), np.concatenate([p[1] for p in parts]))
+
+    joined = (
+        pd.concat([p[0] for p in parts], ignore_index=True),
+        np.concatenate([p[1] for p in parts]),
+    )
     assert_same_walks(runs[0], joined)
     with pytest.raises(ConfigError, match="multiple of the chunk"):
         sample(config, tmp_path / "bad", data_dir=tmp_path / "data", quiet=True, walk_range=(8, 40))
-
 
 
 def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkeypatch):
@@ -203,12 +306,26 @@ def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkey
     from fla import walks
 
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
-    config = SampleConfig(problem="mnist", width=5, depth=2, granularity="micro", bound=1.0, walks=20, steps=4,
-                          batch_size=10, seed=8, batching="shared", hessian="none", record_params=True)
+    config = SampleConfig(
+        problem="mnist",
+        width=5,
+        depth=2,
+        granularity="micro",
+        bound=1.0,
+        walks=20,
+        steps=4,
+        batch_size=10,
+        seed=8,
+        batching="shared",
+        hessian="none",
+        record_params=True,
+    )
     runs = []
     for threshold in (10**9, 0):
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", threshold)
-        monkeypatch.setattr(sample_module, "_PROGRAMS", {})  # a program of this layout, not a cached one
+        monkeypatch.setattr(
+            sample_module, "_PROGRAMS", {}
+        )  # a program of this layout, not a cached one
         sample(config, tmp_path / str(threshold), data_dir=tmp_path / "data", quiet=True)
         runs.append(walk_table(tmp_path / str(threshold)))
     (whole, whole_ends), (layered, layered_ends) = runs
@@ -223,18 +340,40 @@ def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, mon
     key (seed, DELTA), counter (w * ceil(D/4) + i // 4, 0, t, 0), word i % 4 (fla/streams.py)."""
     from fla import config as config_module
 
-    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 9)  # chunks of 16 walks: walk 20 is 4th of its chunk
-    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=40, steps=3, seed=11,
-                          hessian="none", record_params=True)
+    monkeypatch.setattr(
+        config_module, "CHUNK_FLOATS", 16 * 9
+    )  # chunks of 16 walks: walk 20 is 4th of its chunk
+    config = SampleConfig(
+        "xor",
+        width=2,
+        depth=1,
+        granularity="macro",
+        bound=1.0,
+        walks=40,
+        steps=3,
+        seed=11,
+        hessian="none",
+        record_params=True,
+    )
     sample(config, tmp_path / "run", quiet=True)
     df, ends = walk_table(tmp_path / "run")
     params = np.stack(df.params).reshape(40, 3, 9)
     path = np.concatenate([params, ends[:, None]], 1)
     for w in (0, 20, 39):
         for t in range(3):
-            words = [reference_philox((w * 3 + i // 4, 0, t, 0), (11, streams.DELTA))[i % 4] for i in range(9)]
-            expected = (np.array(words, np.uint64) >> 8).astype(np.float32) * np.float32(2.0 ** -24) * np.float32(0.2)
+            words = [
+                reference_philox((w * 3 + i // 4, 0, t, 0), (11, streams.DELTA))[i % 4]
+                for i in range(9)
+            ]
+            expected = (
+                (np.array(words, np.uint64) >> 8).astype(np.float32)
+                * np.float32(2.0**-24)
+                * np.float32(0.2)
+            )
             np.testing.assert_allclose(np.abs(path[w, t + 1] - path[w, t]), expected, atol=1e-6)
-        start = [reference_philox((w * 3 + i // 4, 0, 0, 0), (11, streams.START))[i % 4] for i in range(9)]
-        u = (np.array(start, np.uint64) >> 8).astype(np.float32) * np.float32(2.0 ** -24)
+        start = [
+            reference_philox((w * 3 + i // 4, 0, 0, 0), (11, streams.START))[i % 4]
+            for i in range(9)
+        ]
+        u = (np.array(start, np.uint64) >> 8).astype(np.float32) * np.float32(2.0**-24)
         np.testing.assert_allclose(path[w, 0], (2 * u - 1) * 1.0, atol=1e-7)

@@ -1,5 +1,6 @@
 """CIFAR readers on archives written here in the real formats; models; training and resume; NEB
 between two tiny trained models."""
+
 import io
 import json
 import pickle
@@ -17,12 +18,18 @@ from fla.zoo.train import Trainer, augment, learning_rate, recipe
 
 def synthetic(n_train=64, n_test=32, classes=10, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8), rng.integers(0, classes, n_train),
-            rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8), rng.integers(0, classes, n_test))
+    return (
+        rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, classes, n_train),
+        rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, classes, n_test),
+    )
 
 
 def python_batch(x, y, key):
-    return pickle.dumps({b"data": x.transpose(0, 3, 1, 2).reshape(len(x), -1), key: list(map(int, y))}, protocol=2)
+    return pickle.dumps(
+        {b"data": x.transpose(0, 3, 1, 2).reshape(len(x), -1), key: list(map(int, y))}, protocol=2
+    )
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
@@ -36,7 +43,10 @@ def test_binary_reader(tmp_path, name):
 def test_python_archive_reader_and_preference_for_binary(tmp_path):
     x, y, xt, yt = synthetic()
     with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
-        files = {f"data_batch_{i}": python_batch(x[i - 1::5], y[i - 1::5], b"labels") for i in range(1, 6)}
+        files = {
+            f"data_batch_{i}": python_batch(x[i - 1 :: 5], y[i - 1 :: 5], b"labels")
+            for i in range(1, 6)
+        }
         files["test_batch"] = python_batch(xt, yt, b"labels")
         for name, raw in files.items():
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
@@ -47,7 +57,9 @@ def test_python_archive_reader_and_preference_for_binary(tmp_path):
     np.testing.assert_array_equal(got[0], x[order])
     np.testing.assert_array_equal(got[1], y[order])
     np.testing.assert_array_equal(got[2], xt)
-    write_binary(tmp_path, "cifar10", *synthetic(seed=1))  # both present: the binary version is read
+    write_binary(
+        tmp_path, "cifar10", *synthetic(seed=1)
+    )  # both present: the binary version is read
     np.testing.assert_array_equal(load_cifar("cifar10", tmp_path)[0], synthetic(seed=1)[0])
 
 
@@ -55,7 +67,9 @@ def test_a_crafted_pickle_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.system, ("echo pwned",))
+
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
@@ -74,14 +88,18 @@ def test_parameter_counts_match_the_papers(arch):
     for classes in (10, 100):
         assert trainable_params(build(arch, classes)) == exact_params(arch, classes)
     count = exact_params(arch, 10)
-    assert abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05  # the papers round to 0.01M / 0.1M
+    assert (
+        abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05
+    )  # the papers round to 0.01M / 0.1M
     assert build(arch, 100).output_shape == (None, 100)
 
 
 def exact_params(arch: str, classes: int) -> int:
-    """Trainable parameters counted from the papers' definitions (bias-free convolutions, BatchNorm's
-    gamma and beta, a dense classifier): He et al. Sec. 4.2 (option A shortcuts have no parameters);
-    Huang et al. Sec. 3 (DenseNet-BC: 1x1 bottlenecks of 4k maps, transitions compressing by 0.5)."""
+    """Trainable parameters counted from the papers' definitions (bias-free convolutions,
+    BatchNorm's gamma and beta, a dense classifier): He et al. Sec. 4.2 (option A shortcuts have no
+    parameters);
+    Huang et al. Sec. 3 (DenseNet-BC: 1x1 bottlenecks of 4k maps, transitions compressing by
+    0.5)."""
     if arch.startswith("resnet"):
         n = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9}[arch]
         total, c = 9 * 3 * 16 + 2 * 16, 16
@@ -117,10 +135,16 @@ def test_recipes_and_augmentation():
     x = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
     out = augment(x, np.random.default_rng(0))
     assert out.shape == x.shape
-    for img, orig in zip(out, x):  # every output row is a shifted (and maybe flipped) crop of the padded input
+    for img, orig in zip(
+        out, x
+    ):  # every output row is a shifted (and maybe flipped) crop of the padded input
         padded = np.pad(orig, ((4, 4), (4, 4), (0, 0)))
-        assert any((padded[dy:dy + 32, dx:dx + 32] == img).all() or (padded[dy:dy + 32, dx:dx + 32][:, ::-1] == img).all()
-                   for dy in range(9) for dx in range(9))
+        assert any(
+            (padded[dy : dy + 32, dx : dx + 32] == img).all()
+            or (padded[dy : dy + 32, dx : dx + 32][:, ::-1] == img).all()
+            for dy in range(9)
+            for dx in range(9)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +163,11 @@ def trained(tmp_path_factory):
 def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
     root, (out, _) = trained
     result = json.loads((out / "result.json").read_text())
-    assert result["recipe"]["epochs"] == 1 and 0 <= result["test_error"] <= 1 and np.isfinite(result["train_loss"])
+    assert (
+        result["recipe"]["epochs"] == 1
+        and 0 <= result["test_error"] <= 1
+        and np.isfinite(result["train_loss"])
+    )
     with np.load(out / "checkpoint.npz") as data:
         assert int(data["epoch"]) == 1
     resumed = Trainer("resnet20", "cifar10", 0, out, root / "data", epochs=2, batch_size=32)
@@ -152,30 +180,53 @@ def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
 
 def test_autoneb_between_two_trained_models(trained, tmp_path):
     from fla.connect import connect_models
+
     root, outs = trained
     config = tmp_path / "c.toml"
-    config.write_text("budget = 1\nmethods = ['autoneb', 'polychain']\n[autoneb]\nschedule = [[0.01, 3], [0.01, 3]]\n"
-                      "[polychain]\nsteps = 3\n")
-    summary = connect_models(outs, tmp_path / "connect", config, root / "data", examples=32, quiet=True)
+    config.write_text(
+        "budget = 1\nmethods = ['autoneb', 'polychain']\n[autoneb]\nschedule = [[0.01, 3], [0.01, "
+        "3]]\n"
+        "[polychain]\nsteps = 3\n"
+    )
+    summary = connect_models(
+        outs, tmp_path / "connect", config, root / "data", examples=32, quiet=True
+    )
     assert summary["paths"] == 2 and summary["pairs"] == 1
     table = pq.read_table(tmp_path / "connect" / "table1.parquet").to_pandas()
     assert list(table.kind) == ["minimum", "minimum", "saddle"]
-    assert np.isfinite(table[["train_loss", "test_loss", "eig_min", "eig_max"]].to_numpy(float)).all()
+    assert np.isfinite(
+        table[["train_loss", "test_loss", "eig_min", "eig_max"]].to_numpy(float)
+    ).all()
     assert (table.eig_min <= table.eig_max).all()
     path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
     assert path.saddle_loss >= max(path.point_losses[0], path.point_losses[-1]) - 1e-6
     assert summary["saddle_to_minimum_train_loss"] > 0
     from analysis.report import write_report
+
     page = write_report(tmp_path / "connect").read_text()
-    assert "Table 1" in page and page.count("<img") == 3  # disconnectivity graph, path profiles, tree
+    assert (
+        "Table 1" in page and page.count("<img") == 3
+    )  # disconnectivity graph, path profiles, tree
 
 
 def test_the_gpu_recipe_mixed_precision_trains_on_the_cpu_too(trained, tmp_path):
     root, _ = trained
-    trainer = Trainer("resnet20", "cifar10", 0, tmp_path / "mp", root / "data", epochs=1, batch_size=32,
-                      mixed_precision=True)
-    assert trainer.model.layers[1].compute_dtype == "float16" and trainer.model.layers[1].dtype == "float32"
+    trainer = Trainer(
+        "resnet20",
+        "cifar10",
+        0,
+        tmp_path / "mp",
+        root / "data",
+        epochs=1,
+        batch_size=32,
+        mixed_precision=True,
+    )
+    assert (
+        trainer.model.layers[1].compute_dtype == "float16"
+        and trainer.model.layers[1].dtype == "float32"
+    )
     result = trainer.run(quiet=True)
     assert result["mixed_precision"] and np.isfinite(result["train_loss"])
     import keras
+
     assert keras.mixed_precision.global_policy().name == "float32"

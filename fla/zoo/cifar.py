@@ -1,11 +1,15 @@
 """CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from their standard archives, never downloaded.
 
-Looked for in the data directory (--data-dir, else $FLA_DATA, else ~/.cache/fla), binary version first:
+Looked for in the data directory (--data-dir, else $FLA_DATA, else ~/.cache/fla), binary version
+first:
 
-    CIFAR-10:  cifar-10-batches-bin/ or cifar-10-binary.tar.gz     (data_batch_1..5.bin, test_batch.bin:
+    CIFAR-10:  cifar-10-batches-bin/ or cifar-10-binary.tar.gz     (data_batch_1..5.bin,
+    test_batch.bin:
                records of 1 label byte + 3072 pixel bytes)
-               cifar-10-batches-py/ or cifar-10-python.tar.gz      (pickled dicts: b"data", b"labels")
-    CIFAR-100: cifar-100-binary/ or cifar-100-binary.tar.gz        (train.bin, test.bin: coarse label,
+               cifar-10-batches-py/ or cifar-10-python.tar.gz      (pickled dicts: b"data",
+               b"labels")
+    CIFAR-100: cifar-100-binary/ or cifar-100-binary.tar.gz        (train.bin, test.bin: coarse
+    label,
                fine label, 3072 pixel bytes; the fine label is used)
                cifar-100-python/ or cifar-100-python.tar.gz        (b"data", b"fine_labels")
 
@@ -13,6 +17,7 @@ The python version is read by an unpickler that builds only numpy arrays, dtypes
 containers: any other global in the file is refused, so a crafted file cannot run code.
 Images come back uint8 [N, 32, 32, 3] (channels last), labels int32 [N].
 """
+
 from __future__ import annotations
 
 import io
@@ -26,17 +31,42 @@ from ..errors import DataError
 from ..problems import resolve_data_dir
 
 LAYOUT = {
-    "cifar10": {"binary": ("cifar-10-batches-bin", "cifar-10-binary.tar.gz",
-                           [f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"], 1),
-                "python": ("cifar-10-batches-py", "cifar-10-python.tar.gz",
-                           [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels")},
-    "cifar100": {"binary": ("cifar-100-binary", "cifar-100-binary.tar.gz", ["train.bin"], ["test.bin"], 2),
-                 "python": ("cifar-100-python", "cifar-100-python.tar.gz", ["train"], ["test"], b"fine_labels")},
+    "cifar10": {
+        "binary": (
+            "cifar-10-batches-bin",
+            "cifar-10-binary.tar.gz",
+            [f"data_batch_{i}.bin" for i in range(1, 6)],
+            ["test_batch.bin"],
+            1,
+        ),
+        "python": (
+            "cifar-10-batches-py",
+            "cifar-10-python.tar.gz",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            ["test_batch"],
+            b"labels",
+        ),
+    },
+    "cifar100": {
+        "binary": ("cifar-100-binary", "cifar-100-binary.tar.gz", ["train.bin"], ["test.bin"], 2),
+        "python": (
+            "cifar-100-python",
+            "cifar-100-python.tar.gz",
+            ["train"],
+            ["test"],
+            b"fine_labels",
+        ),
+    },
 }
 CLASSES = {"cifar10": 10, "cifar100": 100}
 MAX_MEMBER_BYTES = 400 * 2**20  # the largest CIFAR file is about 180 MB (CIFAR-100 python train)
-SAFE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
 
 
 class ArraysOnly(pickle.Unpickler):
@@ -44,7 +74,9 @@ class ArraysOnly(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in SAFE_GLOBALS:
-            raise DataError(f"refusing to unpickle {module}.{name}: CIFAR files hold only arrays and dicts")
+            raise DataError(
+                f"refusing to unpickle {module}.{name}: CIFAR files hold only arrays and dicts"
+            )
         if module.startswith("numpy"):
             try:
                 from numpy._core.multiarray import _reconstruct
@@ -52,11 +84,13 @@ class ArraysOnly(pickle.Unpickler):
                 from numpy.core.multiarray import _reconstruct
             return {"_reconstruct": _reconstruct, "ndarray": np.ndarray, "dtype": np.dtype}[name]
         import codecs
+
         return codecs.encode
 
 
 def read_files(root: Path, folder: str, archive: str, names: list[str]) -> list[bytes] | None:
-    """The named files from root/folder, or from root/archive (a .tar.gz), or None if neither exists."""
+    """The named files from root/folder, or from root/archive (a .tar.gz), or None if neither
+    exists."""
     if (root / folder).is_dir():
         missing = [n for n in names if not (root / folder / n).is_file()]
         if missing:
@@ -71,11 +105,16 @@ def read_files(root: Path, folder: str, archive: str, names: list[str]) -> list[
                     raise DataError(f"{root / archive} has no member {missing[0]}")
                 too_big = [n for n in names if members[n].size > MAX_MEMBER_BYTES]
                 if too_big:
-                    raise DataError(f"{root / archive}: member {too_big[0]} declares {members[too_big[0]].size} "
-                                    f"bytes, more than any CIFAR file ({MAX_MEMBER_BYTES})")
+                    raise DataError(
+                        f"{root / archive}: member {too_big[0]} declares "
+                        f"{members[too_big[0]].size} "
+                        f"bytes, more than any CIFAR file ({MAX_MEMBER_BYTES})"
+                    )
                 return [tar.extractfile(members[n]).read() for n in names]
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise DataError(f"{root / archive} is not a readable .tar.gz archive ({exc}); download it again") from None
+            raise DataError(
+                f"{root / archive} is not a readable .tar.gz archive ({exc}); download it again"
+            ) from None
     return None
 
 
@@ -84,7 +123,9 @@ def parse_binary(raw: bytes, label_bytes: int, where: str):
     if len(raw) % record:
         raise DataError(f"{where}: {len(raw)} bytes is not a whole number of {record}-byte records")
     rows = np.frombuffer(raw, np.uint8).reshape(-1, record)
-    return rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), rows[:, label_bytes - 1].astype(np.int32)
+    return rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), rows[
+        :, label_bytes - 1
+    ].astype(np.int32)
 
 
 def parse_python(raw: bytes, label_key: bytes, where: str):
@@ -95,10 +136,14 @@ def parse_python(raw: bytes, label_key: bytes, where: str):
     except Exception as exc:
         raise DataError(f"{where}: not a CIFAR python batch ({exc})") from None
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
-        raise DataError(f"{where}: not a CIFAR python batch (needs keys data and {label_key.decode()})")
+        raise DataError(
+            f"{where}: not a CIFAR python batch (needs keys data and {label_key.decode()})"
+        )
     data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key])
     if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(labels) != len(data):
-        raise DataError(f"{where}: {data.shape} images and {labels.shape} labels; expected [N, 3072] and [N]")
+        raise DataError(
+            f"{where}: {data.shape} images and {labels.shape} labels; expected [N, 3072] and [N]"
+        )
     if data.dtype != np.uint8 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
         raise DataError(f"{where}: images must be uint8 and labels integers >= 0")
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels.astype(np.int32)
@@ -115,15 +160,17 @@ def load_cifar(name: str, data_dir=None):
             continue
         parse = parse_binary if version == "binary" else parse_python
         parts = [parse(raw, key, f"{root}/{n}") for raw, n in zip(files, train + test)]
-        x_train = np.concatenate([p[0] for p in parts[:len(train)]])
-        y_train = np.concatenate([p[1] for p in parts[:len(train)]])
-        x_test = np.concatenate([p[0] for p in parts[len(train):]])
-        y_test = np.concatenate([p[1] for p in parts[len(train):]])
+        x_train = np.concatenate([p[0] for p in parts[: len(train)]])
+        y_train = np.concatenate([p[1] for p in parts[: len(train)]])
+        x_test = np.concatenate([p[0] for p in parts[len(train) :]])
+        y_test = np.concatenate([p[1] for p in parts[len(train) :]])
         if y_train.max(initial=0) >= CLASSES[name] or y_test.max(initial=0) >= CLASSES[name]:
             raise DataError(f"{root}: labels beyond {CLASSES[name]} classes in {name}")
         return x_train, y_train, x_test, y_test
     options = " or ".join(f"{f}/ or {a}" for f, a, *_ in LAYOUT[name].values())
-    raise DataError(f"missing {name} data: looked in {root} for {options}; pass --data-dir DIR or set FLA_DATA")
+    raise DataError(
+        f"missing {name} data: looked in {root} for {options}; pass --data-dir DIR or set FLA_DATA"
+    )
 
 
 def write_binary(folder: Path, name: str, x_train, y_train, x_test, y_test) -> None:
@@ -134,7 +181,9 @@ def write_binary(folder: Path, name: str, x_train, y_train, x_test, y_test) -> N
 
     def records(x, y):
         labels = np.repeat(np.asarray(y, np.uint8)[:, None], label_bytes, axis=1)
-        return np.concatenate([labels, np.asarray(x, np.uint8).transpose(0, 3, 1, 2).reshape(len(x), -1)], 1).tobytes()
+        return np.concatenate(
+            [labels, np.asarray(x, np.uint8).transpose(0, 3, 1, 2).reshape(len(x), -1)], 1
+        ).tobytes()
 
     chunks = np.array_split(np.arange(len(x_train)), len(train))
     for fname, idx in zip(train, chunks):

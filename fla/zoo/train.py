@@ -8,12 +8,13 @@
 - Augmentation as both describe: 4 pixels of zero padding on each side, a random 32x32 crop, a
   random horizontal flip; inputs normalised by the training set's per-channel mean and deviation.
 
-Epochs, batch size and schedule can be overridden. After every epoch a checkpoint (weights, optimizer
-state, epoch, history) is written atomically to DIR/checkpoint.npz; a killed run started again with
-the same DIR resumes from it. The end writes DIR/weights.npz (all model variables, in
+Epochs, batch size and schedule can be overridden. After every epoch a checkpoint (weights,
+optimizer state, epoch, history) is written atomically to DIR/checkpoint.npz; a killed run started
+again with the same DIR resumes from it. The end writes DIR/weights.npz (all model variables, in
 ``model.weights`` order), DIR/history.csv and DIR/result.json (train and test loss and error, the
 recipe, versions). On a GPU it trains in mixed precision with XLA; on a CPU it runs, slowly.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,9 +73,20 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Trainer:
-    def __init__(self, arch, dataset, seed, out, data_dir=None, epochs=None, batch_size=None, limit=None,
-                 mixed_precision: bool | None = None):
-        """``mixed_precision`` None: on when a GPU is present (float16 compute, float32 variables)."""
+    def __init__(
+        self,
+        arch,
+        dataset,
+        seed,
+        out,
+        data_dir=None,
+        epochs=None,
+        batch_size=None,
+        limit=None,
+        mixed_precision: bool | None = None,
+    ):
+        """``mixed_precision`` None: on when a GPU is present (float16 compute, float32
+        variables)."""
         import keras
         import tensorflow as tf
 
@@ -83,25 +95,38 @@ class Trainer:
 
         gpu = bool(tf.config.list_physical_devices("GPU"))
         self.mixed_precision = gpu if mixed_precision is None else mixed_precision
-        keras.mixed_precision.set_global_policy("mixed_float16" if self.mixed_precision else "float32")
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if self.mixed_precision else "float32"
+        )
         keras.utils.set_random_seed(seed)
         self.out, self.seed, self.arch, self.dataset = Path(out), seed, arch, dataset
         x_train, self.y_train, x_test, self.y_test = load_cifar(dataset, data_dir)
         if limit:  # small runs (tests, smoke checks): the first `limit` images of each split
-            x_train, self.y_train, x_test, self.y_test = x_train[:limit], self.y_train[:limit], x_test[:limit], self.y_test[:limit]
+            x_train, self.y_train, x_test, self.y_test = (
+                x_train[:limit],
+                self.y_train[:limit],
+                x_test[:limit],
+                self.y_test[:limit],
+            )
         self.mean = (x_train / 255.0).mean(axis=(0, 1, 2)).astype(np.float32)
         self.std = (x_train / 255.0).std(axis=(0, 1, 2)).astype(np.float32)
         self.x_train_raw = x_train
         self.x_test = normalise(x_test, self.mean, self.std)
         self.recipe = recipe(arch, epochs, batch_size)
         self.model = build(arch, CLASSES[dataset])
-        self.optimizer = keras.optimizers.SGD(self.recipe.lr, momentum=self.recipe.momentum,
-                                              nesterov=self.recipe.nesterov)
-        self.model.compile(optimizer=self.optimizer, jit_compile=gpu,
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           metrics=["accuracy"])
+        self.optimizer = keras.optimizers.SGD(
+            self.recipe.lr, momentum=self.recipe.momentum, nesterov=self.recipe.nesterov
+        )
+        self.model.compile(
+            optimizer=self.optimizer,
+            jit_compile=gpu,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         self.model.optimizer.build(self.model.trainable_variables)
-        keras.mixed_precision.set_global_policy("float32")  # models built later (NEB, evaluation) stay float32
+        keras.mixed_precision.set_global_policy(
+            "float32"
+        )  # models built later (NEB, evaluation) stay float32
         self.history: list[dict] = []
         self.epoch = 0
 
@@ -147,14 +172,29 @@ class Trainer:
             x = normalise(augment(self.x_train_raw[order], rng), self.mean, self.std)
             self.model.optimizer.learning_rate = learning_rate(self.recipe, self.epoch)
             if not quiet:
-                print(f"epoch {self.epoch + 1}/{self.recipe.epochs}, lr {learning_rate(self.recipe, self.epoch):g}")
-            fit = self.model.fit(x, self.y_train[order], batch_size=self.recipe.batch_size, epochs=1, shuffle=False,
-                                 verbose=0 if quiet else 1)
+                print(
+                    f"epoch {self.epoch + 1}/{self.recipe.epochs}, lr "
+                    f"{learning_rate(self.recipe, self.epoch):g}"
+                )
+            fit = self.model.fit(
+                x,
+                self.y_train[order],
+                batch_size=self.recipe.batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0 if quiet else 1,
+            )
             test_loss, test_error = self.evaluate(self.x_test, self.y_test)
-            self.history.append({"epoch": self.epoch + 1, "lr": learning_rate(self.recipe, self.epoch),
-                                 "train_loss": float(fit.history["loss"][0]),
-                                 "train_error": 1 - float(fit.history["accuracy"][0]),
-                                 "test_loss": test_loss, "test_error": test_error})
+            self.history.append(
+                {
+                    "epoch": self.epoch + 1,
+                    "lr": learning_rate(self.recipe, self.epoch),
+                    "train_loss": float(fit.history["loss"][0]),
+                    "train_error": 1 - float(fit.history["accuracy"][0]),
+                    "test_loss": test_loss,
+                    "test_error": test_error,
+                }
+            )
             self.epoch += 1
             self.save_checkpoint()
         return self.finish(time.time() - start)
@@ -169,33 +209,65 @@ class Trainer:
         train_loss, train_error = self.evaluate(x_train, self.y_train)
         test_loss, test_error = self.evaluate(self.x_test, self.y_test)
         with atomic_path(self.out / "weights.npz") as tmp, open(tmp, "wb") as f:
-            np.savez(f, **{f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)}, mean=self.mean, std=self.std)
+            np.savez(
+                f,
+                **{f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)},
+                mean=self.mean,
+                std=self.std,
+            )
         import csv
+
         with atomic_path(self.out / "history.csv") as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.history[0]) if self.history else ["epoch"])
+            writer = csv.DictWriter(
+                f, fieldnames=list(self.history[0]) if self.history else ["epoch"]
+            )
             writer.writeheader()
             writer.writerows(self.history)
-        result = {"arch": self.arch, "dataset": self.dataset, "seed": self.seed, "recipe": asdict(self.recipe),
-                  "train_loss": train_loss, "train_error": train_error, "test_loss": test_loss,
-                  "test_error": test_error, "n_train": len(self.y_train), "seconds_this_session": round(seconds, 1),
-                  "fla_version": __version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
-                  "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
-                  "mixed_precision": self.mixed_precision}
+        result = {
+            "arch": self.arch,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "recipe": asdict(self.recipe),
+            "train_loss": train_loss,
+            "train_error": train_error,
+            "test_loss": test_loss,
+            "test_error": test_error,
+            "n_train": len(self.y_train),
+            "seconds_this_session": round(seconds, 1),
+            "fla_version": __version__,
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+            "mixed_precision": self.mixed_precision,
+        }
         write_json(self.out / "result.json", result)
         return result
 
 
-def train(arch: str, dataset: str, seed: int, out, data_dir=None, epochs=None, batch_size=None, limit=None,
-          quiet: bool = False) -> dict:
+def train(
+    arch: str,
+    dataset: str,
+    seed: int,
+    out,
+    data_dir=None,
+    epochs=None,
+    batch_size=None,
+    limit=None,
+    quiet: bool = False,
+) -> dict:
     from .models import ARCHITECTURES
 
     if arch not in ARCHITECTURES:
-        raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ConfigError(
+            f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     if dataset not in ("cifar10", "cifar100"):
         raise ConfigError(f"--dataset must be cifar10 or cifar100, got {dataset!r}")
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--limit", limit)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value}")
     if (Path(out) / "result.json").is_file():
-        raise ConfigError(f"--out {out} already holds a finished training run; choose another --out")
+        raise ConfigError(
+            f"--out {out} already holds a finished training run; choose another --out"
+        )
     return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)
