@@ -1,2 +1,4 @@
 """Reading, drawing and tabulating fla runs: l-g clouds, curvature breakdowns, accuracy, attractors,
-and the HTML report. It reads fla's data contract (fla.store); fla's library never imports it."""
+path profiles, disconnectivity graphs and the HTML report. It reads runs through fla's public
+modules (the data contract of fla.base.store, fla.core, fla.curvature, fla.paths, fla.landscapes),
+never through a command module; of fla, only the command line imports it, lazily."""

@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from fla.curvature.classes import EXACT_MAX_PARAMS_FEW, hessian_index
+from fla.paths.minima import VANISHING_LOSS
+
 from .data import CONFIGURATION
 
 CLASSES = ["convex", "concave", "saddle", "flat"]
@@ -120,20 +123,11 @@ def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataF
 # ---- verification by quenching (Mehta, Zhao, Bernal and Wales 2018 ask of every minimum)
 # ----------
 
-QUENCH_GTOL = (
-    1e-6  # a quench ends when the gradient norm is below this (or after QUENCH_ITER iterations)
-)
+QUENCH_GTOL = 1e-6  # a quench ends when the gradient norm is below this (or after QUENCH_ITER)
 QUENCH_ITER = 3000
-ESCAPE_GAP = (
-    1e-3,
-    0.01,
-)  # the loss "still decreases" when the quench ends below the attractor's lowest
-# loss by more than max(1e-3, 1% of it): the walks' points lay on a plateau or in a saddle region
-VANISHING_LOSS = (
-    1e-6  # without L2 a quench below this is in the asymptotic basin (loss -> 0 at infinity)
-)
-# exact Hessians (index and null space) up to this D; beyond it only the sign test by Lanczos
-MAX_EXACT = 500
+# the loss "still decreases" when the quench ends below the attractor's lowest loss by more than
+# max(1e-3, 1% of it): the walks' points lay on a plateau or in a saddle region
+ESCAPE_GAP = (1e-3, 0.01)
 VERIFIED_COLUMNS = [
     "verified",
     "checked",
@@ -157,8 +151,7 @@ ORDER = [
 
 def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
     """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss
-    less
-    the escape gap (tolerances above)."""
+    less the escape gap (tolerances above)."""
     if loss < floor:
         return "loss decreases (plateau or saddle region)"
     if l2 == 0 and loss < VANISHING_LOSS:
@@ -173,9 +166,9 @@ def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
 def architecture_objective(config: dict, l2: float, data_dir=None):
     import tensorflow as tf
 
-    from fla.networks import MLP
-    from fla.objective import Objective
-    from fla.problems import load_problem
+    from fla.core.networks import MLP
+    from fla.core.objective import Objective
+    from fla.core.problems import load_problem
 
     problem = load_problem(config["problem"], data_dir, config.get("target"))
     return Objective(
@@ -189,22 +182,20 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
     """Quench parameter vectors with objective ``f`` (one batched L-BFGS): per point the verdict of
     :func:`classify_quench` (``floors`` [B]: each point's escape level), the quenched loss, the
-    drop,
-    and the Hessian index and null space (not for asymptotic points, whose Hessian vanishes)."""
+    drop, and the Hessian index and null space (not for asymptotic points, whose Hessian
+    vanishes)."""
     import tensorflow as tf
 
-    from fla.landscape import polish
-    from fla.paths import Energy
+    from fla.paths.minima import polish
+    from fla.paths.record import Energy
 
     energy = Energy(f, tf.float64)
     start = np.asarray(params, np.float64)
     start_loss = energy.values(start)
     ends, losses, grads = polish(energy, start, gtol=QUENCH_GTOL, max_iter=QUENCH_ITER)
     negative = zero = [None] * len(ends)
-    if f.n_params <= MAX_EXACT:
-        eigs = np.linalg.eigvalsh(f.hessian(ends).numpy())
-        scale = np.abs(eigs).max(axis=1, keepdims=True) + 1e-300
-        negative, zero = (eigs < -1e-8 * scale).sum(1), (np.abs(eigs) <= 1e-8 * scale).sum(1)
+    if f.n_params <= EXACT_MAX_PARAMS_FEW:  # index and null space; beyond, the index is unknown
+        negative, zero = hessian_index(np.linalg.eigvalsh(f.hessian(ends).numpy()))
     rows = []
     for i in range(len(ends)):
         verdict = classify_quench(floors[i], losses[i], grads[i], f.l2, negative[i])
@@ -240,8 +231,7 @@ def verify_attractors(
     :func:`classify_quench`, with the median quenched loss and drop, and the most common Hessian
     index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
     without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another
-    loss
-    than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
+    loss than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
     converged)."""
     import logging
 
@@ -251,9 +241,8 @@ def verify_attractors(
     table["l2"] = l2
     if table.empty:
         return table
-    quiet = logging.getLogger(
-        "tensorflow"
-    )  # one objective per architecture: TF's retracing notices are expected
+    # one objective per architecture: TF's retracing notices are expected
+    quiet = logging.getLogger("tensorflow")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
@@ -264,12 +253,11 @@ def verify_attractors(
 
 def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
     """Parameter vectors a configuration offers for quenching: its recorded stationary points when
-    the
-    run kept parameters (--record-params), then its walk endpoints; float64 [B, D]."""
+    the run kept parameters (--record-params), then its walk endpoints; float64 [B, D]."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from fla.store import ENDPOINTS, POINTS
+    from fla.base.store import ENDPOINTS, POINTS
 
     parts = []
     if config.get("record_params"):
@@ -291,7 +279,7 @@ def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
 def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
     import json
 
-    from fla.store import RUN_JSON, configurations
+    from fla.base.store import RUN_JSON, configurations
 
     picks: dict = {}  # architecture -> (config, [(attractor row, params)])
     plain: dict = {}

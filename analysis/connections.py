@@ -47,8 +47,7 @@ def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
 
 def at_thresholds(edges: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
     """Edges with each saddle loss raised to the first regular threshold at or above it: superbasins
-    are
-    joined at the threshold where they first connect (Becker and Karplus 1997)."""
+    are joined at the threshold where they first connect (Becker and Karplus 1997)."""
     k = np.clip(
         np.searchsorted(levels, edges.saddle_loss.to_numpy(), side="left"), 0, len(levels) - 1
     )
@@ -116,7 +115,7 @@ def disconnectivity_graph(
 
 def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
     """P(class 1) of one network over [-0.5, 1.5]^2, with the XOR patterns marked."""
-    from fla.landscape_study import probabilities
+    from fla.landscapes.model import probabilities
 
     axis = np.linspace(-0.5, 1.5, grid)
     xx, yy = np.meshgrid(axis, axis)

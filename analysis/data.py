@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from fla.store import POINT_SCHEMA, complete_points
+from fla.base.store import POINT_SCHEMA, complete_points
 
 ARCHITECTURE = ["problem", "width", "depth"]
 CONFIGURATION = ["problem", "width", "depth", "granularity", "bound"]

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from fla.problems import REGISTRY  # noqa: E402
+from fla.core.problems import REGISTRY  # noqa: E402
 
 from .data import ARCHITECTURE, CONFIGURATION, count_by, last_steps, sample_rows  # noqa: E402
 
@@ -31,9 +31,8 @@ CLASS_ORDER = ["convex", "concave", "saddle", "flat", "unknown"]
 
 def architecture(problem: str, width: int, depth: int) -> str:
     spec = REGISTRY.get(problem)
-    n_in, n_out = (
-        spec.sizes if spec else ("in", "out")
-    )  # csv:PATH tables: sizes in the run's metadata
+    # csv:PATH tables: sizes in the run's metadata
+    n_in, n_out = spec.sizes if spec else ("in", "out")
     return "-".join(str(s) for s in [n_in] + [width] * depth + [n_out])
 
 
@@ -148,8 +147,8 @@ METHODS = {
 def curvature_breakdown(dataset):
     """Share of points per curvature class, per architecture, granularity and range (Figure 1),
     among the points where curvature was measured; one row of panels per method (full, blocks,
-    Lanczos),
-    so that runs with the full and the block-diagonal Hessian are compared side by side."""
+    Lanczos), so that runs with the full and the block-diagonal Hessian are compared side by
+    side."""
     keys = CONFIGURATION + ["hessian"]
     counts = count_by(dataset, keys + ["curvature"])
     counts = counts[counts.hessian.notna()].copy()

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pyarrow.compute as pc
 
-from fla.store import atomic_path
+from fla.base.store import atomic_path
 
 from .attractors import attractor_table, verify_attractors
 from .data import CONFIGURATION, count_by, open_run
@@ -49,7 +49,7 @@ def write_report(
             ) from None
         sections, summary = [], "No sampling runs."
     if landscapes:
-        from .energy_landscapes import landscape_sections
+        from .landscape_sections import landscape_sections
 
         sections += landscape_sections(run_dir, landscapes, png)
     for folder in connections:

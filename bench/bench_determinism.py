@@ -19,13 +19,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from fla.networks import MLP  # noqa: E402
-from fla.objective import Objective, total  # noqa: E402
-from fla.problems import load_problem  # noqa: E402
-from fla.streams import start_points  # noqa: E402
+from fla.core.networks import MLP
+from fla.core.objective import Objective, total
+from fla.core.problems import load_problem
+from fla.walks.streams import start_points
 
 WIDTHS = (16, 48, 1008)
 
@@ -69,7 +69,7 @@ def main() -> None:
     values = tf.constant(np.random.default_rng(0).normal(size=(1024, 100, 10)).astype(np.float32))
     for label, fn in (
         ("reduce_sum over the 10-wide minor axis", lambda v: tf.reduce_sum(v, -1)),
-        ("matrix-vector sum (fla.objective.total)", total),
+        ("matrix-vector sum (fla.core.objective.total)", total),
     ):
         f = tf.function(fn, jit_compile=True)
         full = f(values).numpy()

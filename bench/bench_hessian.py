@@ -3,10 +3,10 @@
     python bench/bench_hessian.py [--mnist-dir ../shared/data/mnist] [--points 4] [--tol 1e-3]
 
 On MNIST 784-10-10 (D = 7,960) and 784-100-10 (D = 79,510), with one batch of 100 training
-patterns, for points drawn uniformly from [-1, 1]^D: Lanczos (fla.hessian.Hessian.eigenvalues, k=1)
-on all points at once; next to it, for 784-10-10, the full Hessian of one point (D Hessian-vector
-products, in chunks) and its exact float64 spectrum, whose extreme eigenvalues Lanczos is checked
-against.
+patterns, for points drawn uniformly from [-1, 1]^D: Lanczos
+(fla.curvature.lanczos.Hessian.eigenvalues, k=1) on all points at once; next to it, for 784-10-10,
+the full Hessian of one point (D Hessian-vector products, in chunks) and its exact float64 spectrum,
+whose extreme eigenvalues Lanczos is checked against.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from fla.hessian import Hessian  # noqa: E402
-from fla.networks import MLP  # noqa: E402
-from fla.objective import Objective  # noqa: E402
-from fla.problems import load_problem  # noqa: E402
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import load_problem
+from fla.curvature.lanczos import Hessian
 
 
 def full_hessian(f, theta, x, y, chunk=256):

@@ -3,13 +3,13 @@
     python bench/bench_neb.py            # analytic surfaces, XOR and MNIST minima (about 3 minutes)
 
 1. Defaults. ``neb(f, a, b, climb=True)`` and ``autoneb(f, a, b)``, nothing else given, on the
-   analytic surfaces (saddle from fla.surfaces) and between two L-BFGS minima of XOR 2-2-1, XOR
-   2-10-1 (L2 term lambda = 1e-3) and MNIST 784-10-10 (1,000 training images, lambda = 1e-4); for
-   the networks the reference saddle is the climbing image of a run with tol 1e-7 (MNIST: 1e-5, 3000
-   steps). Without an L2 term XOR's minima lie at infinity (loss -> 0 as the weights grow) and a
-   band between two of them has no saddle to converge to. Printed: the loss-and-gradient evaluations
-   until the band's highest pivot is within 1e-3 (relative) of the saddle and stays there, the
-   evaluations until the run stopped (forces below tol), and the saddle's relative error.
+   analytic surfaces (saddle from fla.paths.surfaces) and between two L-BFGS minima of XOR 2-2-1,
+   XOR 2-10-1 (L2 term lambda = 1e-3) and MNIST 784-10-10 (1,000 training images, lambda = 1e-4);
+   for the networks the reference saddle is the climbing image of a run with tol 1e-7 (MNIST: 1e-5,
+   3000 steps). Without an L2 term XOR's minima lie at infinity (loss -> 0 as the weights grow) and
+   a band between two of them has no saddle to converge to. Printed: the loss-and-gradient
+   evaluations until the band's highest pivot is within 1e-3 (relative) of the saddle and stays
+   there, the evaluations until the run stopped (forces below tol), and the saddle's relative error.
 2. Time per step: the compiled band (one tf.while_loop) against the previous implementation's
    Python/numpy loop around one compiled evaluation a step (its code, copied below as the baseline),
    1000 steps of string-method climbing NEB with SGD, 10 pivots.
@@ -25,21 +25,22 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from fla.landscape import polish  # noqa: E402
-from fla.neb import Steps, autoneb, neb, relax  # noqa: E402
-from fla.networks import MLP  # noqa: E402
-from fla.objective import Objective  # noqa: E402
-from fla.paths import Energy  # noqa: E402
-from fla.problems import load_problem, xor  # noqa: E402
-from fla.surfaces import (
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import load_problem, xor
+from fla.paths.minima import polish
+from fla.paths.neb import autoneb, neb
+from fla.paths.record import Energy
+from fla.paths.relax import Steps, relax
+from fla.paths.surfaces import (
     HIMMELBLAU,
     MUELLER_BROWN,
     WOLFE_QUAPP,
     himmelblau,
-    mueller_brown,  # noqa: E402
+    mueller_brown,
     tilted_ring,
     wolfe_quapp,
 )
@@ -88,7 +89,8 @@ def minima_pair(f, dim, bound, seed, max_iter):
     return ends
 
 
-# ---- the previous implementation's loop (fla/neb.py before this round), kept here as the baseline
+# ---- the previous implementation's loop (fla/paths/neb.py before this round), kept here as the
+# baseline
 # --------
 
 

@@ -7,14 +7,15 @@ and the two larger ones it walks, at the study's chunk widths:
 
 - the full Hessians [B, D, D] in float32: by differentiating the gradient (TensorFlow's
   ``batch_jacobian``, how fla computed them before) and by second-order backpropagation
-  (:mod:`fla.exact_hessian` through :func:`fla.measure.hessians`, as a run computes them: compiled
-  by XLA from D = 64);
+  (:mod:`fla.core.exact_hessian` through :func:`fla.walks.measure.hessians`, as a run computes them:
+  compiled by XLA from D = 64);
 - their float64 eigenvalues: TensorFlow's ``eigvalsh`` (Eigen, what fla used before) and
-  :func:`fla.curvature.eigenvalues` (LAPACK through numpy, in parallel parts, one BLAS thread each);
+  :func:`fla.curvature.classes.eigenvalues` (LAPACK through numpy, in parallel parts, one BLAS
+  thread each);
 - one walk step (compiled walk loop, 100 steps, no curvature).
 
-These are the figures behind ``fla.sweep.point_cost``. ``--threads N`` pins TensorFlow (and so the
-eigensolver's parts) to N threads, as a sweep with ``--jobs 2`` does with 1 on this machine.
+These are the figures behind ``fla.studies.sweep.point_cost``. ``--threads N`` pins TensorFlow (and
+so the eigensolver's parts) to N threads, as a sweep with ``--jobs 2`` does with 1 on this machine.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 
 def best_of(fn, repeats=3):
@@ -61,12 +62,12 @@ def main() -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from fla.curvature import eigenvalues, solver_threads
-    from fla.measure import hessians
-    from fla.networks import MLP
-    from fla.objective import Objective
-    from fla.problems import load_problem
-    from fla.walks import WalkProgram
+    from fla.core.networks import MLP
+    from fla.core.objective import Objective
+    from fla.core.problems import load_problem
+    from fla.curvature.classes import eigenvalues, solver_threads
+    from fla.walks.measure import hessians
+    from fla.walks.program import WalkProgram
 
     problem = load_problem("xor")
     print(
@@ -87,9 +88,8 @@ def main() -> None:
         if d <= 200:
             theta = tf.constant(rng.uniform(-1, 1, (args.points, d)), tf.float32)
             ad = tf.function(lambda t: autodiff_hessians(f, t))
-            ours = lambda t: hessians(
-                f, t.numpy(), problem.x_train, problem.y_train
-            )  # XLA from D = 64
+            # XLA from D = 64
+            ours = lambda t: hessians(f, t.numpy(), problem.x_train, problem.y_train)
             hess = ours(theta)
             scale = float(tf.reduce_max(tf.abs(hess)))
             error = float(tf.reduce_max(tf.abs(ad(theta) - hess))) / scale

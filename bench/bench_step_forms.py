@@ -2,14 +2,14 @@
 
     python bench/bench_step_forms.py [--mnist-dir ../shared/data/mnist] [--repeats 3]
 
-Each line times the real walk step (``fla.walks.WalkProgram``) with one piece swapped for the form
-it replaced, so that the docstrings that justify a form cite figures anyone can reproduce:
+Each line times the real walk step (``fla.walks.program.WalkProgram``) with one piece swapped for
+the form it replaced, so that the docstrings that justify a form cite figures anyone can reproduce:
 
-1. The gradient norm (:func:`fla.walks.sum_of_squares_over_rows`) against one reduction over the
-   rows, in the MNIST 784-10-10 shared step (1000 walks, batch 100).
-2. A small layer's weight gradient (:func:`fla.networks.sum_over_patterns`) against one reduction
-   over the patterns' axis, in the same step.
-3. Small later layers elementwise across walks (:func:`fla.networks.dense_walks_last`) against
+1. The gradient norm (:func:`fla.walks.program.sum_of_squares_over_rows`) against one reduction over
+   the rows, in the MNIST 784-10-10 shared step (1000 walks, batch 100).
+2. A small layer's weight gradient (:func:`fla.core.networks.sum_over_patterns`) against one
+   reduction over the patterns' axis, in the same step.
+3. Small later layers elementwise across walks (:func:`fla.core.networks.dense_walks_last`) against
    per-walk matrix products: in the same step (layer 11 x 10), in the XOR 2-20-20-20-1 walk
    (1024 walks, 200 steps: three 21 x 20 layers) and, alone, for a 41 x 40 layer (its forward; its
    backward, the gradients with respect to inputs and weights given the outputs' gradient).
@@ -28,16 +28,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from bench_walks import best  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from bench_walks import best
 
-from fla import allocator, networks, walks  # noqa: E402
-from fla.networks import MLP  # noqa: E402
-from fla.objective import Objective  # noqa: E402
-from fla.problems import load_problem  # noqa: E402
-from fla.streams import shared_batch, start_points  # noqa: E402
-from fla.walks import WalkProgram  # noqa: E402
+from fla.base import allocator
+from fla.core import networks
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import load_problem
+from fla.walks import program as walks
+from fla.walks.program import WalkProgram
+from fla.walks.streams import shared_batch, start_points
 
 
 def one_reduction_over_rows(g):

@@ -5,7 +5,7 @@
 Runs runs/quick.toml into a fresh temporary directory per run, each paying its workers'
 TensorFlow start-up as a user's sweep does, in two rounds:
 
-- cold: each --jobs value with an empty compile cache of its own (fla.compile_cache), so every
+- cold: each --jobs value with an empty compile cache of its own (fla.base.compile_cache), so every
   process compiles its programs: a user's first sweep;
 - warm: the cold rounds' caches joined, then each --jobs value --repeat times, alternated: a user's
   later sweeps (and resumed ones), which load the compiled programs.

@@ -1,12 +1,12 @@
 """Walk steps per second of the sampler, printed (never asserted).
 
-    python bench/bench_walks.py [--mnist-dir ../shared/data/mnist] [--mnist-walks 1000] [--repeats
-    3]
+    python bench/bench_walks.py [--mnist-dir ../shared/data/mnist] [--mnist-walks 1000]
+                                [--repeats 3]
 
 1. XOR 2-2-1 macro (90 walks x 100 steps, full Hessian eigenvalues at every point, Parquet written):
-   end to end through ``fla.sample.sample`` after one warm-up (compilation) run, then the parts:
-   the compiled walk loop alone, the float64 eigenvalues, the Parquet writing. The reference code of
-   Bosman et al. runs this workload at 60-80 steps/s on 2 cores, one walk at a time.
+   end to end through ``fla.walks.sample.sample`` after one warm-up (compilation) run, then the
+   parts: the compiled walk loop alone, the float64 eigenvalues, the Parquet writing. The reference
+   code of Bosman et al. runs this workload at 60-80 steps/s on 2 cores, one walk at a time.
 2. MNIST 784-10-10 micro, batch 100: shared batches (one GEMM for all walks) and per-walk batches.
    For shared batches it prints the share of the walk loop's time that the three GEMMs a step
    cannot avoid (first-layer forward and weight gradient on the training batch, forward on the test
@@ -26,24 +26,24 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from fla import allocator  # noqa: E402
-from fla.measure import Patterns, spectra  # noqa: E402
-from fla.networks import MLP  # noqa: E402
-from fla.objective import Objective  # noqa: E402
-from fla.problems import load_problem  # noqa: E402
-from fla.sample import SampleConfig, sample  # noqa: E402
-from fla.streams import (
+from fla.base import allocator
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import load_problem
+from fla.walks.measure import Patterns, spectra
+from fla.walks.program import WalkProgram
+from fla.walks.sample import SampleConfig, sample
+from fla.walks.streams import (
     DELTA,
     packed_words_of_walks,
     shared_batch,
     start_points,
-    words_of_walk_range,  # noqa: E402
+    words_of_walk_range,
     words_of_walks,
 )
-from fla.walks import WalkProgram  # noqa: E402
 
 
 def timings(fn, repeats):
@@ -104,8 +104,7 @@ def gemm_seconds(walks: int, repeats: int, merged: bool = False) -> float:
     """Per step, the three products a shared-batch MNIST 784-10-10 walk step cannot avoid, timed
     alone: the first layer's forward [100, 785] x [785, 10 B], its weight gradient [785, 100] x
     [100, 10 B], and the test batch's forward. ``merged``: as the walk step computes them, both
-    forwards one product
-    [200, 785] x [785, 10 B] (the weights read once)."""
+    forwards one product [200, 785] x [785, 10 B] (the weights read once)."""
     x = tf.random.uniform([200, 785])
     w = tf.random.uniform([785, walks * 10])
     dz = tf.random.uniform([100, walks * 10])
@@ -145,9 +144,8 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
         ("shared, Delta fused", "shared", False),
     ):
         program = WalkProgram(objective, batching=batching)
-        program.predraw = (
-            program.predraw and predraw
-        )  # read when the program is traced, at its first run
+        # read when the program is traced, at its first run
+        program.predraw = program.predraw and predraw
         run = lambda: program.run(theta0, 0.02, 0, 0, 0, steps, train, test)
         run()
         t = best(run, repeats)
@@ -177,13 +175,15 @@ def bench_rng(repeats: int) -> None:
         ),
         jit_compile=True,
     )
+    # written out, as a walk step's update reads them
     walk_layout = tf.function(
         lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
         jit_compile=True,
-    )  # written out, as a walk step's update reads them
+    )
+    # written packed, as a large network's step draws the next step's
     packed = tf.function(
         lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960), jit_compile=True
-    )  # written packed, as a large network's step draws the next step's
+    )
     for label, f in (
         ("native kernel", native),
         ("TF ops under XLA", ours),

@@ -19,14 +19,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from fla.neb import Energy  # noqa: E402
-from fla.zoo.models import build  # noqa: E402
-from fla.zoo.objective import KerasObjective  # noqa: E402
-from fla.zoo.train import recipe  # noqa: E402
+from fla.paths.record import Energy
+from fla.zoo.models import build
+from fla.zoo.objective import KerasObjective
+from fla.zoo.train import recipe
 
 
 def main() -> None:
@@ -55,9 +55,8 @@ def main() -> None:
     n = r.batch_size * args.batches
     x = rng.normal(size=(n, 32, 32, 3)).astype(np.float32)
     y = rng.integers(0, 10, n)
-    model.fit(
-        x[: r.batch_size], y[: r.batch_size], batch_size=r.batch_size, epochs=1, verbose=0
-    )  # compile
+    # compile
+    model.fit(x[: r.batch_size], y[: r.batch_size], batch_size=r.batch_size, epochs=1, verbose=0)
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=r.batch_size, epochs=1, verbose=0)
     dt = time.perf_counter() - t0

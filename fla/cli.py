@@ -7,13 +7,15 @@ import math
 import os
 import sys
 
-from . import __version__, allocator, compile_cache
-from .errors import ConfigError, FlaError, NonFiniteError
+from fla import __version__
+from fla.base import allocator, compile_cache
+from fla.base.errors import ConfigError, FlaError, NonFiniteError
 
 
 def add_sample_parser(commands) -> None:
-    """One flag per setting of :class:`fla.config.SampleConfig` (the same list study files take)."""
-    from .config import settings
+    """One flag per setting of :class:`fla.walks.config.SampleConfig` (as study files take them)."""
+    from fla.base.settings import add_flags
+    from fla.walks.config import SampleConfig
 
     p = commands.add_parser(
         "sample",
@@ -22,24 +24,7 @@ def add_sample_parser(commands) -> None:
         "Writes points.parquet (one row per sampled point), endpoints.parquet (each walk's final "
         "parameters) and run.json (the manifest: metadata, files and checksums) under --out.",
     )
-    for f in settings():
-        meta = f.metadata
-        help = meta["help"].replace("%", "%%") + (
-            f" (default {f.default})" if f.default not in (None, False) else ""
-        )
-        if f.name == "problem":
-            p.add_argument("problem", help=help)
-        elif meta["kind"] is bool:
-            p.add_argument("--" + f.name.replace("_", "-"), action="store_true", help=help)
-        else:
-            p.add_argument(
-                "--" + f.name.replace("_", "-"),
-                type=meta["kind"],
-                default=f.default,
-                choices=meta["choices"],
-                required=meta["required"],
-                help=help,
-            )
+    add_flags(p, SampleConfig, positional=("problem",))
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
@@ -48,10 +33,11 @@ def add_sample_parser(commands) -> None:
 
 
 def run_sample(args) -> int:
-    from .config import settings
-    from .sample import SampleConfig, sample
+    from fla.walks.config import settings
+    from fla.walks.sample import SampleConfig, sample
 
-    config = SampleConfig(**{f.name: getattr(args, f.name) for f in settings()})
+    given = {f.name: getattr(args, f.name) for f in settings()}
+    config = SampleConfig(**{k: v for k, v in given.items() if v is not None})
     config.validate()  # before TensorFlow is imported: bad flags fail fast
     sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
     return 0
@@ -83,7 +69,7 @@ def add_sweep_parser(commands) -> None:
 
 
 def run_sweep(args) -> int:
-    from .sweep import sweep
+    from fla.studies.sweep import sweep
 
     sweep(
         args.study,
@@ -211,7 +197,7 @@ def add_connect_parser(commands) -> None:
         default=1024,
         help="--models: training images the path losses are taken on (default 1024)",
     )
-    p.add_argument("--config", help="TOML settings (see fla/connect.py; every key optional)")
+    p.add_argument("--config", help="TOML settings (see fla/paths/connect.py; every key optional)")
     p.add_argument(
         "--l2",
         type=float,
@@ -238,7 +224,8 @@ def add_connect_parser(commands) -> None:
 
 
 def run_connect(args) -> int:
-    from .connect import connect, connect_models
+    from fla.paths.connect import connect
+    from fla.zoo.connect import connect_models
 
     if args.models:
         connect_models(
@@ -295,7 +282,7 @@ def add_train_parser(commands) -> None:
 
 
 def run_train(args) -> int:
-    from .zoo.train import train
+    from fla.zoo.train import train
 
     result = train(
         args.arch,
@@ -322,7 +309,7 @@ def add_models_parser(commands) -> None:
 
 def run_models(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
+    from fla.zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
 
     print(f"{'architecture':16s} {'CIFAR-10':>10s} {'CIFAR-100':>10s} {'paper':>8s}")
     for arch in ARCHITECTURES:
@@ -338,7 +325,7 @@ def add_problems_parser(commands) -> None:
 
 
 def run_problems(args) -> int:
-    from .problems import REGISTRY
+    from fla.core.problems import REGISTRY
 
     print(
         f"{'problem':14s} {'kind':10s} {'inputs':>6s} {'classes':>7s} {'h':>3s} {'batch':>5s}  data"
@@ -365,7 +352,7 @@ def add_landscape_parser(commands) -> None:
         "XOR networks (Mehta et al. 2018)",
         description="Basin-hopping minima, climbing-image NEB plus eigenvector-following "
         "transition states and their databases, over the N_h and lambda of a study file "
-        "(see fla/landscape_study.py); resumable. fla report DIR draws them.",
+        "(see fla/landscapes/study.py); resumable. fla report DIR draws them.",
     )
     p.add_argument(
         "study",
@@ -377,7 +364,7 @@ def add_landscape_parser(commands) -> None:
 
 
 def run_landscape(args) -> int:
-    from .landscape_study import run_study
+    from fla.landscapes.study import run_study
 
     run_study(args.study, args.out, args.quiet)
     return 0
@@ -395,11 +382,12 @@ COMMANDS = {
     "landscape": (add_landscape_parser, run_landscape),
 }
 
+# no XLA program: no compile cache and its write probe
 COMPILE_NOTHING = (
     "models",
     "problems",
     "plot",
-)  # no XLA program: no compile cache and its write probe
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -437,9 +425,8 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (
-        OSError
-    ) as exc:  # disk full, file too large, permissions, I/O errors: one line, not a traceback
+    # disk full, file too large, permissions, I/O errors: one line, not a traceback
+    except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(
             f"fla {args.command}: error: {exc.strerror or exc}{where}; nothing unfinished was kept",

@@ -11,7 +11,7 @@ atexit.register(shutil.rmtree, os.environ["FLA_COMPILE_CACHE"], True)
 import numpy as np
 import pytest
 
-from fla.problems import Problem
+from fla.core.problems import Problem
 
 
 def numpy_logits(layers, theta, x):

@@ -1,4 +1,4 @@
-"""fla.allocator: freed large buffers stay in the process (glibc), unless the user chose
+"""fla.base.allocator: freed large buffers stay in the process (glibc), unless the user chose
 otherwise."""
 
 import os
@@ -8,25 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from fla import allocator
+from fla.base import allocator
 
 pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc's mallopt only")
 
-PROBE = """
-import ctypes
-from fla import allocator
-print(allocator.keep_freed_buffers())
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-def heap_mb():
+PROBE = """ import ctypes from fla.base import allocator print(allocator.keep_freed_buffers()) libc
+= ctypes.CDLL(None) libc.malloc.restype = ctypes.c_void_p def heap_mb():
     for line in open("/proc/self/maps"):
         if "[heap]" in line:
             start, end = (int(a, 16) for a in line.split()[0].split("-"))
             return (end - start) >> 20
     return 0
-before = heap_mb()
-libc.malloc(100 << 20)
-print("heap" if heap_mb() - before >= 100 else "mapped")
+before = heap_mb() libc.malloc(100 << 20) print("heap" if heap_mb() - before >= 100 else "mapped")
 """
 
 
@@ -49,7 +42,7 @@ def probe(**env) -> list[str]:
 
 def test_a_100_mb_buffer_comes_from_the_heap_only_when_fla_raised_the_thresholds():
     assert probe() == [
-        f"glibc, mmap and trim thresholds {allocator.THRESHOLD} (fla.allocator)",
+        f"glibc, mmap and trim thresholds {allocator.THRESHOLD} (fla.base.allocator)",
         "heap",
     ]
     assert probe(FLA_MALLOC="system") == ["system default (FLA_MALLOC=system)", "mapped"]

@@ -11,8 +11,8 @@ import pytest
 from analysis.attractors import attractor_table, attractors, cluster_losses
 from analysis.data import count_by, open_run, sample_rows
 from analysis.report import write_plot, write_report
-from fla.errors import DamagedRunError
-from fla.store import POINT_SCHEMA, table, write_manifest
+from fla.base.errors import DamagedRunError
+from fla.base.store import POINT_SCHEMA, table, write_manifest
 
 
 def synthetic_points(rng, clusters, n_moving=400):
@@ -116,7 +116,7 @@ def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
 
 
 def test_report_and_plots_from_a_real_run(tmp_path):
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     for width, bound in [(2, 1.0), (4, 10.0)]:
         sample(
@@ -137,7 +137,7 @@ def test_report_and_plots_from_a_real_run(tmp_path):
 
 def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessians(tmp_path):
     from analysis.figures import curvature_breakdown
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     base = dict(
         problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=10, seed=2
@@ -170,10 +170,9 @@ def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessian
 def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
     """XOR 2-2-1 micro walks in [-1, 1]: the near-zero attractor is the asymptotic basin (no L2),
     the ln 2 plateau is not a minimum (a quench leaves it downwards); with an L2 term every quench
-    ends at
-    a minimum whose Hessian, recomputed here, is positive definite."""
+    ends at a minimum whose Hessian, recomputed here, is positive definite."""
     from analysis.attractors import classify_quench, verify_attractors
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     sample(
         SampleConfig(
@@ -211,10 +210,9 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
 
 def test_recorded_points_let_every_attractor_be_verified(tmp_path):
     """With --record-params the stationary points themselves are quenched, so attractors that no
-    walk
-    ends in (passed through mid-walk) are verified too."""
+    walk ends in (passed through mid-walk) are verified too."""
     from analysis.attractors import verify_attractors
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     config = dict(
         problem="xor",

@@ -7,7 +7,7 @@ import sys
 import pytest
 from test_problems import make_mnist
 
-from fla import store
+from fla.base import store
 from fla.cli import main
 
 XOR = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1"]

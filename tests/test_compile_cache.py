@@ -1,6 +1,6 @@
-"""The persistent compile cache (fla.compile_cache): what it loads is what it compiled, no process
-ever reads a partial or damaged entry, and an entry is never handed to another TensorFlow, CPU or
-XLA setting."""
+"""The persistent compile cache (fla.base.compile_cache): what it loads is what it compiled, no
+process ever reads a partial or damaged entry, and an entry is never handed to another TensorFlow,
+CPU or XLA setting."""
 
 import hashlib
 import os
@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from fla import compile_cache
+from fla.base import compile_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +25,8 @@ def test_namespace_holds_tensorflow_version_cpu_and_xla_flags_but_not_the_cache_
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/a")
     base = compile_cache.namespace()
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/b")
-    assert (
-        compile_cache.namespace() == base
-    )  # each process's private directory: one shared namespace
+    # each process's private directory: one shared namespace
+    assert compile_cache.namespace() == base
     changes = [
         ("setenv", "XLA_FLAGS", "--xla_cpu_enable_fast_math=true"),
         ("setenv", "TF_XLA_FLAGS", "--tf_xla_auto_jit=2"),
@@ -137,9 +137,8 @@ def test_a_program_traced_under_stable_names_is_named_alike_whatever_was_traced_
             return f.get_concrete_function(spec).name
 
     assert traced_name(0, True) == traced_name(3, True)
-    assert traced_name(0, False) != traced_name(
-        3, False
-    )  # what the cache's key would see otherwise
+    # what the cache's key would see otherwise
+    assert traced_name(0, False) != traced_name(3, False)
     with compile_cache.stable_names("test", 1):  # a second trace in one process: a name of its own
         again = tf.function(lambda x: x * 3.0, autograph=False).get_concrete_function(spec).name
     assert again != traced_name(0, True)
@@ -179,6 +178,7 @@ def run_sample(out: Path, cache: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_one(tmp_path):
     cache = tmp_path / "cache"
     run_sample(tmp_path / "cold", cache)
@@ -190,9 +190,8 @@ def test_a_warm_cache_loads_every_program_and_gives_bitwise_the_walks_of_a_cold_
     assert {
         p: p.stat().st_mtime_ns for p in cache.glob("*/*.pb")
     } == mtimes  # loaded, none compiled
-    damaged = max(
-        mtimes
-    )  # truncated outside fla: TensorFlow would fail the compilation that loads it
+    # truncated outside fla: TensorFlow would fail the compilation that loads it
+    damaged = max(mtimes)
     damaged.write_bytes(damaged.read_bytes()[:100])
     run_sample(tmp_path / "mended", cache)  # compiled anew, and the entry replaced
     assert compile_cache._intact(damaged) and damaged.stat().st_size > 100

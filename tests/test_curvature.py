@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fla.curvature import codes_arrow, curvature_class, curvature_codes, eigenvalues
-from fla.networks import MLP
-from fla.objective import Objective
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.curvature.classes import codes_arrow, curvature_class, curvature_codes, eigenvalues
 
 
 @pytest.mark.parametrize(
@@ -48,9 +48,8 @@ def test_the_hessian_is_symmetric_before_and_after_symmetrisation(multiclass_pro
         grad = f.gradient_at(theta, f.x_train, f.y_train)[2]
     raw = outer.batch_jacobian(grad, theta).numpy()
     scale = np.abs(raw).max()
-    assert (
-        np.abs(raw - raw.transpose(0, 2, 1)).max() <= 1e-5 * scale
-    )  # symmetric up to float32 rounding
+    # symmetric up to float32 rounding
+    assert np.abs(raw - raw.transpose(0, 2, 1)).max() <= 1e-5 * scale
     hess = f.hessian(theta.numpy()).numpy()
     np.testing.assert_array_equal(hess, hess.transpose(0, 2, 1))  # exactly symmetric as returned
     np.testing.assert_allclose(hess, raw, atol=1e-5 * scale)
@@ -59,14 +58,13 @@ def test_the_hessian_is_symmetric_before_and_after_symmetrisation(multiclass_pro
 def test_spectra_of_padded_xla_calls_equal_each_points_own_spectrum(monkeypatch):
     """From D = 64 Hessians are computed by XLA on calls padded to fixed sizes; the padding must not
     leak into the points' spectra (checked against float64 Hessians of each point alone)."""
-    from fla import measure
-    from fla.problems import xor
+    from fla.core.problems import xor
+    from fla.walks import measure
 
     f = Objective(MLP(2, 20, 1, 1), xor())
     assert f.n_params >= measure.XLA_MIN_PARAMS
-    monkeypatch.setattr(
-        measure, "HESSIAN_BYTES", 4 * 81 * 81 * 7
-    )  # 7 Hessians a call: parts of 7, 7, 3 (padded)
+    # 7 Hessians a call: parts of 7, 7, 3 (padded)
+    monkeypatch.setattr(measure, "HESSIAN_BYTES", 4 * 81 * 81 * 7)
     params = np.random.default_rng(4).uniform(-1, 1, (17, 81)).astype(np.float32)
     got = measure.spectra(
         f, params, measure.Patterns(f.problem.x_train, f.problem.y_train), blocks=False

@@ -6,10 +6,16 @@ import scipy.optimize
 import tensorflow as tf
 from test_neb import nan_on_calls
 
-from fla.curves import Bezier, NonFiniteCurveError, PolyChain, bezier_weights, polychain_weights
-from fla.neb import neb
-from fla.paths import Energy, straight_line
-from fla.surfaces import HIMMELBLAU, MUELLER_BROWN, himmelblau, mueller_brown, tilted_ring
+from fla.paths.curves import (
+    Bezier,
+    NonFiniteCurveError,
+    PolyChain,
+    bezier_weights,
+    polychain_weights,
+)
+from fla.paths.neb import neb
+from fla.paths.record import Energy, straight_line
+from fla.paths.surfaces import HIMMELBLAU, MUELLER_BROWN, himmelblau, mueller_brown, tilted_ring
 
 
 def test_curve_weights_interpolate_the_endpoints_and_sum_to_one():
@@ -26,14 +32,16 @@ def test_curve_weights_interpolate_the_endpoints_and_sum_to_one():
 @pytest.mark.parametrize(
     "method, optimum",
     [
+        # argmin of int |phi(t) - c|^2 dt
         (
             Bezier(steps=2000),
             lambda a, b, c: 2.5 * c - 0.75 * (a + b),
-        ),  # argmin of int |phi(t) - c|^2 dt
+        ),
+        # (normal equations, by hand)
         (
             PolyChain(steps=2000),
             lambda a, b, c: 1.5 * c - 0.25 * (a + b),
-        ),  # (normal equations, by hand)
+        ),
     ],
 )
 def test_training_minimises_the_expected_loss_over_t(method, optimum):
@@ -63,8 +71,7 @@ def test_endpoints_reproduce_the_endpoint_losses_exactly_and_draws_follow_the_se
 def test_curves_through_a_curved_valley_beat_the_line_and_approach_the_saddle(method):
     """The tilted ring: the straight line between its minima crosses the centre (f about 8.7), the
     minimum energy path follows the ring over a saddle near 0.5 below zero. A trained curve closes
-    at
-    least 90% of the gap between the line's highest loss and the climbing-image NEB saddle."""
+    at least 90% of the gap between the line's highest loss and the climbing-image NEB saddle."""
     energy = Energy(tilted_ring, tf.float64)
     ends = [
         scipy.optimize.minimize(
@@ -78,9 +85,8 @@ def test_curves_through_a_curved_valley_beat_the_line_and_approach_the_saddle(me
     ]
     curve, line = method.connect(energy, *ends), straight_line(energy, *ends)
     saddle = neb(energy, *ends, climb=True).saddle_loss
-    top = scipy.optimize.root(
-        lambda p: energy(p[None])[1][0], [0.0, 1.0], tol=1e-12
-    ).x  # the ring's saddle
+    # the ring's saddle
+    top = scipy.optimize.root(lambda p: energy(p[None])[1][0], [0.0, 1.0], tol=1e-12).x
     assert line.saddle_loss > 8.5 and saddle == pytest.approx(energy.values(top[None])[0], rel=1e-3)
     assert saddle <= curve.saddle_loss <= saddle + 0.1 * (line.saddle_loss - saddle)
     a, b = (np.array(MUELLER_BROWN["minima"][k][0]) for k in "AB")

@@ -9,17 +9,11 @@ import pytest
 
 from analysis.connections import at_thresholds
 from fla.cli import main
-from fla.energy_landscape import (
-    Database,
-    auc,
-    basin_hopping,
-    canonical_tanh,
-    connect_unconnected,
-    index_of,
-    mehta_network,
-    objective,
-    quench,
-)
+from fla.curvature.classes import hessian_index
+from fla.landscapes.basin_hopping import basin_hopping, quench
+from fla.landscapes.database import Database
+from fla.landscapes.model import auc, canonical_tanh, mehta_network, objective
+from fla.landscapes.transition_states import connect_unconnected
 
 GTOL = 1e-7
 
@@ -111,15 +105,15 @@ def test_basin_hopping_and_transition_states_are_verified_stationary_points():
     minima = np.array([m["params"] for m in db.minima])
     for points, index in ((minima, 0), (np.array([t["params"] for t in db.transition_states]), 1)):
         assert (np.linalg.norm(f.gradient(points).numpy(), axis=1) < GTOL).all()
-        negative, zero = index_of(np.linalg.eigvalsh(f.hessian(points).numpy()))  # recomputed here
+        # recomputed here
+        negative, zero = hessian_index(np.linalg.eigvalsh(f.hessian(points).numpy()))
         assert (negative == index).all() and (zero == 0).all()
     for t in db.transition_states:  # the two minima of a transition state differ and lie below it
         assert t["a"] != t["b"] and t["loss"] > max(
             db.minima[t["a"]]["loss"], db.minima[t["b"]]["loss"]
         )
-    for i, m in enumerate(
-        db.minima
-    ):  # no two stored minima are the same one (alignment finds none equal)
+    # no two stored minima are the same one (alignment finds none equal)
+    for i, m in enumerate(db.minima):
         assert not any(db.same(n, m["loss"], m["params"], m["eigenvalues"]) for n in db.minima[:i])
     assert db.find(db.minima[0]["loss"], db.minima[0]["params"], db.minima[0]["eigenvalues"]) == 0
 
@@ -150,13 +144,14 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     assert "Disconnectivity graph, N_h = 2" in page and "Decision map of the global minimum" in page
     study.write_text("hidden = [0]\n")
     assert main(["landscape", str(study), "--out", str(tmp_path / "x")]) == 2
-    assert "key 'hidden' must be a list of distinct integers >= 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "key 'hidden' must be a non-empty list of distinct integers >= 1" in err
 
 
 def test_alignment_finds_the_nearest_equivalent_copy():
     """A permuted, sign-flipped copy of a network is aligned back onto it exactly (the same
     function)."""
-    from fla.energy_landscape import align
+    from fla.landscapes.model import align
 
     network, f = mehta_network(4), objective(4, 1e-3)
     theta = np.random.default_rng(3).normal(size=network.n_params)
@@ -177,12 +172,12 @@ def test_alignment_finds_the_nearest_equivalent_copy():
 
 
 def test_a_second_study_on_the_same_folder_is_refused(tmp_path, capsys):
-    from fla.sweep import sweep_lock
+    from fla.base.store import folder_lock
 
     study = tmp_path / "study.toml"
     study.write_text("hidden = [1]\nl2 = [1e-1]\nchains = 1\nsteps = 0\nbudget = 0\n")
     (tmp_path / "out").mkdir()
-    with sweep_lock(tmp_path / "out"):
+    with folder_lock(tmp_path / "out"):
         assert main(["landscape", str(study), "--out", str(tmp_path / "out")]) == 2
-    assert "is being written by another sweep" in capsys.readouterr().err
+    assert "is being written by another fla process" in capsys.readouterr().err
     assert main(["landscape", str(study), "--out", str(tmp_path / "out"), "-q"]) == 0

@@ -1,7 +1,6 @@
 """Failures a user can cause or meet, driven through the command line (issue 12): each gets exit
 status 2 (bad input) or 3 (non-finite results recorded), one line naming the fix, and leaves on disk
-only
-what it should."""
+only what it should."""
 
 import fcntl
 import gzip
@@ -18,10 +17,10 @@ import numpy as np
 import pytest
 from test_problems import make_mnist
 
+from fla.base.errors import DataError
 from fla.cli import main
-from fla.errors import DataError
-from fla.problems import Problem, write_idx
-from fla.study import config_name, load_study
+from fla.core.problems import Problem, write_idx
+from fla.studies.study import config_name, load_study
 
 XOR = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1"]
 TINY = (
@@ -62,9 +61,8 @@ def bad_magic(folder, arrays):
 
 def huge_header(folder, arrays):
     (folder / "train-images-idx3-ubyte").unlink()
-    with gzip.open(
-        folder / "train-images-idx3-ubyte.gz", "wb"
-    ) as f:  # 16 bytes declaring 60000 x 60000 x 60000
+    # 16 bytes declaring 60000 x 60000 x 60000
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as f:
         f.write(bytes([0, 0, 8, 3]) + np.array([60000, 60000, 60000], ">u4").tobytes())
 
 
@@ -150,15 +148,14 @@ def test_sample_refuses_folders_that_are_not_its_own_and_deletes_nothing_it_did_
 
 
 def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatch):
-    import fla.problems
-    import fla.resources
+    import fla.core.problems
+    import fla.walks.resources
 
     x = np.full((4, 2), np.nan, np.float32)  # every gradient component NaN
     broken = Problem("xor", x, np.array([0, 1, 1, 0], np.int32), None, None, 2, 1, "binary")
-    monkeypatch.setattr(fla.problems, "load_problem", lambda *args, **kwargs: broken)
-    monkeypatch.setattr(
-        fla.resources, "predicted_logit_scale", lambda *a: 1.0
-    )  # get past the up-front check
+    monkeypatch.setattr(fla.core.problems, "load_problem", lambda *args, **kwargs: broken)
+    # get past the up-front check
+    monkeypatch.setattr(fla.walks.resources, "predicted_logit_scale", lambda *a: 1.0)
     status, err = run(
         XOR + ["--walks", "3", "--steps", "2", "--record-params", "--out", tmp_path / "out", "-q"],
         capsys,
@@ -178,16 +175,14 @@ def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatc
     assert df.loss.isna().all() and df.grad_norm.isna().all()
     params = np.stack(df.params).reshape(3, 2, 9)
     moves = np.diff(params, axis=1)
-    assert (moves > 0).all() and (
-        moves <= 0.2
-    ).all()  # a NaN gradient moves every coordinate by +Delta
+    # a NaN gradient moves every coordinate by +Delta
+    assert (moves > 0).all() and (moves <= 0.2).all()
 
 
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):
     def limit():
-        signal.signal(
-            signal.SIGXFSZ, signal.SIG_IGN
-        )  # a write past the limit fails with EFBIG, as on a full disk
+        # a write past the limit fails with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
     proc = subprocess.run(
@@ -267,7 +262,7 @@ def test_one_sweep_per_folder_and_stale_locks(tmp_path, capsys):
         status, err = run(["sweep", tmp_path / "s.toml", "--out", out, "-q"], capsys)
     assert (
         status == 2
-        and "being written by another sweep (pid 1 on elsewhere)" in err
+        and "being written by another fla process (pid 1 on elsewhere)" in err
         and one_line(err)
     )
     assert sorted(p.name for p in out.iterdir()) == [".fla-sweep.lock"]
@@ -296,7 +291,7 @@ def test_resume_and_report_verify_every_file(tmp_path, capsys, how):
     damage(damaged / "points.parquet", how)
     status, err = run(["report", out], capsys)
     assert status == 2 and "xor_w2_d1_macro_b10_s0" in err and "damaged" in err and one_line(err)
-    from fla.sweep import sweep
+    from fla.studies.sweep import sweep
 
     summary = sweep(tmp_path / "s.toml", out, quiet=True)
     assert summary["ran"] == 1 and summary["skipped"] == 1  # only the damaged one is redone
@@ -305,7 +300,7 @@ def test_resume_and_report_verify_every_file(tmp_path, capsys, how):
 
 
 def test_other_settings_are_redone_and_a_lost_study_record_is_refused(tmp_path, capsys):
-    from fla.sweep import sweep
+    from fla.studies.sweep import sweep
 
     (tmp_path / "s.toml").write_text(TINY)
     out = tmp_path / "out"
@@ -319,9 +314,8 @@ def test_other_settings_are_redone_and_a_lost_study_record_is_refused(tmp_path, 
     (tmp_path / "s.toml").write_text(TINY.replace("walks = 6", "walks = 9"))
     status, err = run(["sweep", tmp_path / "s.toml", "--out", out], capsys)
     assert status == 2 and "holds no study" in err and one_line(err)
-    (folder / "notes.txt").write_text(
-        "the user's"
-    )  # never deleted, even when a configuration must be redone
+    # never deleted, even when a configuration must be redone
+    (folder / "notes.txt").write_text("the user's")
     (out / "study.json").write_text(json.dumps(load_study(tmp_path / "s.toml").spec))
     status, err = run(["sweep", tmp_path / "s.toml", "--out", out], capsys)
     assert status == 2 and "holds files fla did not write (notes.txt)" in err
@@ -351,12 +345,12 @@ def test_report_refuses_foreign_and_corrupted_parquet(tmp_path, capsys):
         ),
         ("[bezier]\nbends = 0", "bezier.bends must be an integer >= 1, got 0"),
         ("[neb]\npivot = 3", "[neb] has no setting 'pivot'"),
-        ("[polish]\ngtol = 0", "polish.gtol must be a number > 0"),
+        ("[polish]\ngtol = 0", "polish.gtol must be a finite number > 0"),
         ("colour = 1", "unknown key 'colour'"),
     ],
 )
 def test_bad_connect_settings(tmp_path, capsys, text, message):
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     sample(
         SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=3, steps=2),
@@ -440,8 +434,15 @@ def test_cifar100_reads_the_fine_label_not_the_coarse_one(tmp_path):
 def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from fla.sample import SampleConfig, sample
-    from fla.store import ENDPOINT_SCHEMA, ENDPOINTS, POINTS, read_manifest, table, write_manifest
+    from fla.base.store import (
+        ENDPOINT_SCHEMA,
+        ENDPOINTS,
+        POINTS,
+        read_manifest,
+        table,
+        write_manifest,
+    )
+    from fla.walks.sample import SampleConfig, sample
 
     run_dir = tmp_path / "run"
     sample(
@@ -450,9 +451,10 @@ def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path,
         quiet=True,
     )
 
+    # endpoints made non-finite, the manifest rewritten to match (a run that met overflow)
     def poison(
         rows,
-    ):  # endpoints made non-finite, the manifest rewritten to match (a run that met overflow)
+    ):
         ends = pq.read_table(run_dir / ENDPOINTS).to_pandas()
         params = np.stack(ends.params)
         params[rows] = np.nan
@@ -496,21 +498,19 @@ def test_a_folder_being_written_is_refused_and_a_dead_writers_leftovers_removed(
         (out / f".points.parquet.{live.pid}.tmp").write_bytes(b"being written")
         status, err = run(XOR + ["--walks", "3", "--steps", "2", "--out", out, "-q"], capsys)
         assert status == 2 and "is being written by another fla process" in err and one_line(err)
-        assert (
-            out / f".points.parquet.{live.pid}.tmp"
-        ).read_bytes() == b"being written"  # untouched
+        # untouched
+        assert (out / f".points.parquet.{live.pid}.tmp").read_bytes() == b"being written"
     finally:
         live.kill()
         live.wait()
-    assert (
-        run(XOR + ["--walks", "3", "--steps", "2", "--out", out, "-q"], capsys)[0] == 0
-    )  # now a leftover
+    # now a leftover
+    assert run(XOR + ["--walks", "3", "--steps", "2", "--out", out, "-q"], capsys)[0] == 0
     assert not list(out.glob(".*.tmp"))
 
 
 def test_a_manifest_that_lists_no_points_does_not_verify(tmp_path, capsys):
-    from fla.sample import SampleConfig, sample
-    from fla.store import read_manifest, write_json
+    from fla.base.store import read_manifest, write_json
+    from fla.walks.sample import SampleConfig, sample
 
     sample(
         SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, walks=3, steps=2),

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fla.hessian import Hessian
-from fla.networks import MLP
-from fla.objective import Objective
-from fla.problems import xor
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import xor
+from fla.curvature.lanczos import Hessian
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def cases():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12, 5)).astype(np.float32)
     y = rng.integers(0, 3, 12).astype(np.int32)
-    from fla.problems import Problem
+    from fla.core.problems import Problem
 
     toy = Problem("toy3", x, y, None, None, n_inputs=5, n_outputs=3, kind="multiclass")
     out = []

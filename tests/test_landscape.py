@@ -8,14 +8,15 @@ import tensorflow as tf
 
 from analysis.connections import disconnectivity_graph, linkage, read_connection
 from fla.cli import main
-from fla.landscape import canonical, explore, merge, polish, spanning_tree
-from fla.neb import AutoNEB
-from fla.networks import MLP
-from fla.objective import Objective
-from fla.paths import Energy
-from fla.problems import xor
-from fla.sample import SampleConfig, sample
-from fla.surfaces import MUELLER_BROWN, mueller_brown
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import xor
+from fla.paths.explore import explore, spanning_tree
+from fla.paths.minima import canonical, merge, polish
+from fla.paths.neb import AutoNEB
+from fla.paths.record import Energy
+from fla.paths.surfaces import MUELLER_BROWN, mueller_brown
+from fla.walks.sample import SampleConfig, sample
 
 
 def permute_hidden(network, theta, order):
@@ -107,17 +108,15 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(
         f(np.stack(minima.params)).numpy(), minima.loss, rtol=1e-4, atol=1e-7
     )
-    grads = np.linalg.norm(
-        f.gradient(np.stack(minima.params)).numpy(), axis=1
-    )  # recomputed independently
+    # recomputed independently
+    grads = np.linalg.norm(f.gradient(np.stack(minima.params)).numpy(), axis=1)
     assert (grads < 1e-4).all()
     np.testing.assert_allclose(grads, minima.grad_norm, atol=1e-6)
     assert set(paths.method) == {"autoneb", "bezier"}
     assert sorted(
         zip(paths.a[paths.method == "bezier"], paths.b[paths.method == "bezier"])
-    ) == sorted(
-        zip(paths.a[paths.method == "autoneb"], paths.b[paths.method == "autoneb"])
-    )  # the same pairs
+        # the same pairs
+    ) == sorted(zip(paths.a[paths.method == "autoneb"], paths.b[paths.method == "autoneb"]))
     for row in paths.itertuples():
         assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
         assert row.line_barrier >= -1e-9 and row.position[0] == 0 and row.position[-1] == 1
@@ -129,9 +128,8 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
         )
     assert json.loads((run / "connect" / "connect.json").read_text())["minima"] == len(minima)
     disconnectivity_graph(minima, tree)
-    assert (
-        main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2
-    )  # out holds a connection run
+    # out holds a connection run
+    assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2
     assert "already holds" in capsys.readouterr().err
     assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
 

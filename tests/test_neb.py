@@ -1,28 +1,21 @@
-"""NEB and AutoNEB against known saddles of analytic surfaces (fla.surfaces cites the values), their
-compiled geometry against independent numpy versions, and recovery from non-finite losses."""
+"""NEB and AutoNEB against known saddles of analytic surfaces (fla.paths.surfaces cites the values),
+their compiled geometry against independent numpy versions, and recovery from non-finite losses."""
 
 import numpy as np
 import pytest
 import scipy.optimize
 import tensorflow as tf
 
-from fla.errors import ConfigError
-from fla.neb import (
-    DENSE,
-    AutoNEB,
-    NonFiniteBandError,
-    autoneb,
-    forces,
-    insert_pivots,
-    neb,
-    respace,
-    tangents,
-)
-from fla.networks import MLP
-from fla.objective import Objective
-from fla.paths import Energy, path_method
-from fla.problems import xor
-from fla.surfaces import (
+from fla.base.errors import ConfigError
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import xor
+from fla.paths.band import forces, respace, tangents
+from fla.paths.methods import path_method
+from fla.paths.neb import DENSE, AutoNEB, autoneb, insert_pivots, neb
+from fla.paths.record import Energy
+from fla.paths.relax import NonFiniteBandError
+from fla.paths.surfaces import (
     HIMMELBLAU,
     MUELLER_BROWN,
     WOLFE_QUAPP,
@@ -76,16 +69,14 @@ def test_cited_stationary_points_are_stationary_with_their_hessian_index(surface
             x, e = stationary_point(f, point)
             np.testing.assert_allclose(x, point, atol=1e-5)
             assert e == pytest.approx(value, abs=1e-4)
-            assert (
-                hessian_index(f, x) == index
-            )  # a minimum has none, a transition state exactly one
+            # a minimum has none, a transition state exactly one
+            assert hessian_index(f, x) == index
 
 
 @pytest.mark.parametrize("name", SURFACES)
 def test_defaults_find_the_saddle_without_tuning(name):
     """neb(f, a, b, climb=True) and autoneb(f, a, b), nothing else given, on surfaces whose
-    gradients
-    span orders of magnitude (Mueller-Brown: |g| from 0 to ~1e3)."""
+    gradients span orders of magnitude (Mueller-Brown: |g| from 0 to ~1e3)."""
     f, a, b, point, value = ends_and_saddle(name)
     energy = Energy(f, tf.float64)
     for path in (neb(energy, a, b, climb=True), autoneb(energy, a, b)):
@@ -194,9 +185,8 @@ def test_compiled_tangents_forces_and_respacing_match_numpy():
     np.testing.assert_allclose(
         respace(tf.constant(pivots)).numpy(), reference_respace(pivots), atol=1e-12
     )
-    held = respace(
-        tf.constant(pivots), 4
-    ).numpy()  # the climbing pivot 4 stays; each side respaced alone
+    # the climbing pivot 4 stays; each side respaced alone
+    held = respace(tf.constant(pivots), 4).numpy()
     np.testing.assert_allclose(held[:5], reference_respace(pivots[:5]), atol=1e-12)
     np.testing.assert_allclose(held[4:], reference_respace(pivots[4:]), atol=1e-12)
 
@@ -262,9 +252,8 @@ def test_a_step_into_nan_is_retried_with_shorter_steps():
     walled = Energy(
         lambda t: tf.where(t[:, 0] > 0.7, tf.constant(np.nan, t.dtype), f(t)), tf.float64
     )
-    path = neb(
-        walled, a, b, climb=True, optimizer="sgd", lr=3e-3, max_step=0.5
-    )  # steps that overshoot into NaN
+    # steps that overshoot into NaN
+    path = neb(walled, a, b, climb=True, optimizer="sgd", lr=3e-3, max_step=0.5)
     assert (
         path.recoveries > 0
         and (path.points[:, 0] <= 0.7).all()

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 from conftest import numpy_logits
 
-from fla.networks import MLP
+from fla.core.networks import MLP
 
 
 @pytest.mark.parametrize(

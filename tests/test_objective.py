@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 from conftest import numpy_logits
 
-from fla.networks import MLP
-from fla.objective import Objective
-from fla.problems import Problem, xor
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import Problem, xor
 
 
 def fd_gradient(f, theta, eps=1e-6):
@@ -65,9 +65,8 @@ def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
         theta = np.random.default_rng(f.n_params + 1).uniform(-1, 1, (2, f.n_params))
         hess = f.hessian(theta).numpy()
         for b in range(2):
-            step = eps * np.eye(
-                f.n_params
-            )  # column j of H = (g(theta + eps e_j) - g(theta - eps e_j)) / 2 eps
+            # column j of H = (g(theta + eps e_j) - g(theta - eps e_j)) / 2 eps
+            step = eps * np.eye(f.n_params)
             expected = (
                 f.gradient(theta[b] + step).numpy() - f.gradient(theta[b] - step).numpy()
             ) / (2 * eps)
@@ -81,7 +80,7 @@ def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
 
 def autodiff_hessians(f, theta, x, y):
     """The Hessians by differentiating the gradient (TensorFlow's batch_jacobian): independent of
-    fla.exact_hessian's second-order backpropagation."""
+    fla.core.exact_hessian's second-order backpropagation."""
     with tf.GradientTape() as outer:
         outer.watch(theta)
         with tf.GradientTape() as inner:
@@ -163,8 +162,8 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
     hand-written gradient, wide ones as matrix products) against gradient_at and
     loss_and_accuracy_at (walks first, autodiff), in float64. 21 training patterns take the loop
     over patterns in chunks of 8 and leave a remainder after it; 6 are summed without the loop. 20
-    classes make the output
-    layer wide after a small hidden layer (the activations change form in between)."""
+    classes make the output layer wide after a small hidden layer (the activations change form in
+    between)."""
     problem = problem_of(n_train, 6, n_classes)
     f = Objective(MLP(5, width, depth, problem.n_outputs), problem, dtype=tf.float64, l2=l2)
     theta = np.random.default_rng(width).uniform(-1, 1, (6, f.n_params))
@@ -193,7 +192,7 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
 
 @pytest.mark.parametrize("rows", [7850, 13, 17, 9])
 def test_the_sum_of_squares_over_rows_is_each_columns_squared_norm(rows):
-    from fla.walks import sum_of_squares_over_rows
+    from fla.walks.program import sum_of_squares_over_rows
 
     g = np.random.default_rng(rows).normal(size=(rows, 5))
     np.testing.assert_allclose(

@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from fla.errors import ConfigError, DataError
-from fla.problems import load_problem, read_idx, write_idx
+from fla.base.errors import ConfigError, DataError
+from fla.core.problems import load_problem, read_idx, write_idx
 
 
 def make_mnist(folder, n_train=60, n_test=20, gz=True, seed=0):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fla.problems import load_problem
+from fla.core.problems import load_problem
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 pytestmark = [
@@ -39,7 +39,7 @@ def test_real_mnist_matches_its_known_facts():
 def test_sampling_real_mnist_with_lanczos_at_the_last_step(tmp_path):
     import pyarrow.parquet as pq
 
-    from fla.sample import SampleConfig, sample
+    from fla.walks.sample import SampleConfig, sample
 
     sample(
         SampleConfig("mnist", width=10, depth=1, granularity="micro", bound=1.0, walks=8, steps=5),
@@ -60,8 +60,7 @@ FASHION = Path("/usr/share/datasets")  # Debian's dataset-fashion-mnist installs
 )
 def test_real_fashion_mnist_matches_its_known_facts():
     """Facts from Fashion-MNIST's README (Xiao et al. 2017): 60,000 + 10,000 images, 6,000 and 1,000
-    per
-    class; the pixel mean and standard deviation that its users normalise with, 0.2860 and
+    per class; the pixel mean and standard deviation that its users normalise with, 0.2860 and
     0.3530."""
     p = load_problem("fashion_mnist", FASHION)
     assert p.x_train.shape == (60000, 784) and p.x_test.shape == (10000, 784)

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from test_problems import make_mnist
 
-from fla import compile_cache
+from fla.base import compile_cache
+from fla.base.errors import DataError
 from fla.cli import main
-from fla.errors import DataError
-from fla.problems import REGISTRY, SPLIT, load_problem, problem_spec
+from fla.core.problems import REGISTRY, SPLIT, load_problem, problem_spec
 
 # Facts of the shipped files, counted from the UCI descriptions: rows and rows per class.
 KNOWN = {
@@ -39,25 +39,21 @@ def test_shipped_sets_match_their_known_facts_and_their_registry_record(name):
     assert len(p.x_train) + len(p.x_test) == rows and p.batch_size is None
     counts = np.bincount(np.concatenate([p.y_train, p.y_test]))
     assert list(counts) == per_class
-    test_counts = np.bincount(
-        p.y_test, minlength=len(per_class)
-    )  # stratified: round(20%) of each class
+    # stratified: round(20%) of each class
+    test_counts = np.bincount(p.y_test, minlength=len(per_class))
     assert list(test_counts) == [int(round(SPLIT["test_fraction"] * c)) for c in per_class]
-    np.testing.assert_allclose(
-        p.x_train.mean(0), 0, atol=1e-5
-    )  # standardised with the training split
+    # standardised with the training split
+    np.testing.assert_allclose(p.x_train.mean(0), 0, atol=1e-5)
     std = p.x_train.std(0)
     np.testing.assert_allclose(std[std > 0], 1, atol=1e-4)
-    assert not np.allclose(
-        p.x_test.mean(0), 0, atol=1e-3
-    )  # ... not with the test split's statistics
+    # ... not with the test split's statistics
+    assert not np.allclose(p.x_test.mean(0), 0, atol=1e-3)
     assert p.info["split"] == SPLIT
 
 
 def test_the_split_is_the_documented_one_and_only_rescales():
     """Rebuilt independently: per class in order, one seeded permutation, its first round(20%) to
-    test;
-    features scaled by the training split's mean and (population) standard deviation."""
+    test; features scaled by the training split's mean and (population) standard deviation."""
     raw = pd.read_csv("fla/data/iris.csv")
     x, y = raw.drop(columns="class").to_numpy(), raw["class"].to_numpy()
     rng = np.random.default_rng(SPLIT["seed"])
@@ -200,9 +196,8 @@ def test_fashion_mnist_reads_its_own_folder_with_the_idx_reader(tmp_path):
 def test_problems_lists_the_registry(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FLA_COMPILE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(compile_cache, "_STATE", {})  # as in a fresh process
-    monkeypatch.setenv(
-        "TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", "")
-    )  # restored, whatever main sets
+    # restored, whatever main sets
+    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))
     assert main(["problems"]) == 0
     assert not (tmp_path / "cache").exists()  # it compiles nothing: no cache, no 4 MB write probe
     out = capsys.readouterr().out

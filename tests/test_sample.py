@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 from test_problems import make_mnist
 
-from fla import streams
-from fla.config import plan
-from fla.curvature import curvature_class
-from fla.networks import MLP
-from fla.objective import Objective
-from fla.problems import load_problem
-from fla.sample import SampleConfig, sample
+from fla.core.networks import MLP
+from fla.core.objective import Objective
+from fla.core.problems import load_problem
+from fla.curvature.classes import curvature_class
+from fla.walks import streams
+from fla.walks.config import plan
+from fla.walks.sample import SampleConfig, sample
 
 COLUMNS = [
     "problem",
@@ -169,9 +169,8 @@ def test_defaults_follow_the_study():
     assert (micro.walks, micro.steps, micro.step_size, micro.hessian) == (90, 1000, 0.2, "exact")
     assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
     wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), *xor)
-    assert (
-        wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"
-    )  # above 200
+    # above 200
+    assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"
     assert macro.hessian_at == "all"
 
 
@@ -203,9 +202,8 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
     f = Objective(MLP(784, 3, 1, 10), problem)
     walks = np.arange(5)
     for t in range(4):
-        if (
-            batching == "shared"
-        ):  # rebuilt from the documented streams, independently of the sampler
+        # rebuilt from the documented streams, independently of the sampler
+        if batching == "shared":
             train = np.broadcast_to(streams.shared_batch(1, t, 50, 10, 0), (5, 10))
             test = np.broadcast_to(streams.shared_batch(1, t, 30, 10, 1), (5, 10))
             assert len(set(train[0])) == 10  # without replacement
@@ -243,9 +241,8 @@ def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
     sample(SampleConfig(**base, hessian_at=f"grad-below:{threshold}"), tmp_path / "low", quiet=True)
     low = pq.read_table(tmp_path / "low" / "points.parquet").to_pandas()
     assert (low.eigenvalues.notna() == (low.grad_norm < threshold)).all()
-    np.testing.assert_array_equal(
-        low.loss, df.loss
-    )  # where curvature is taken changes nothing else
+    # where curvature is taken changes nothing else
+    np.testing.assert_array_equal(low.loss, df.loss)
 
 
 def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(tmp_path):
@@ -283,7 +280,7 @@ def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(t
 
 
 def test_classes_from_extreme_eigenvalues_claim_only_what_they_prove():
-    from fla.curvature import CLASSES, extreme_codes
+    from fla.curvature.classes import CLASSES, extreme_codes
 
     codes = extreme_codes([1.0, -3.0, -1.0, 1e-9, 0.5, np.nan], [2.0, -1.0, 2.0, 3.0, 0.5, 1.0])
     assert [CLASSES[c] if c >= 0 else None for c in codes] == [
@@ -341,6 +338,5 @@ def test_recorded_moves_are_drawn_uniformly_from_0_to_s(xor_run):
     moves = np.abs(np.diff(np.concatenate([params, ends[:, None]], 1), axis=1)).ravel()
     assert len(moves) == 12 * 15 * 9
     assert stats.kstest(moves, stats.uniform(0, 0.2).cdf).pvalue > 0.01
-    assert (
-        stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3
-    )  # the test can tell a smaller s
+    # the test can tell a smaller s
+    assert stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3

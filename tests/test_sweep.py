@@ -10,21 +10,13 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from fla import allocator
-from fla.errors import ConfigError
-from fla.study import config_name, load_study
-from fla.sweep import sweep
+from fla.base import allocator
+from fla.base.errors import ConfigError
+from fla.studies.study import config_name, load_study
+from fla.studies.sweep import sweep
 
-TINY = """
-name = "tiny"
-problems = ["xor"]
-widths = [1, 2]
-depths = [1]
-granularities = ["macro"]
-bounds = [1, 10]
-seeds = [0, 1]
-walks = 8
-steps = { macro = 30, micro = 50 }
+TINY = """ name = "tiny" problems = ["xor"] widths = [1, 2] depths = [1] granularities = ["macro"]
+bounds = [1, 10] seeds = [0, 1] walks = 8 steps = { macro = 30, micro = 50 }
 """
 
 
@@ -112,6 +104,7 @@ def test_a_killed_sweep_resumes_with_nothing_duplicated_or_missing(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_parallel_backends_write_the_same_data(tmp_path):
     path = study_file(tmp_path, TINY.replace("seeds = [0, 1]", "seeds = [0]"))
     sweep(path, tmp_path / "serial", quiet=True)
@@ -131,6 +124,7 @@ def test_parallel_backends_write_the_same_data(tmp_path):
             assert not differ, f"{config_name(config)}: {backend} differs from serial in {differ}"
 
 
+@pytest.mark.slow
 def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
     """1,100 walks: chunks of 1,024, so shard_walks = 1024 splits each configuration in two."""
     base = (
@@ -156,7 +150,7 @@ def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
     ).to_pandas()
     reference = reference.sort_values(["walk", "step"], ignore_index=True)
     for backend in ("joblib", "dask"):
-        from fla.store import read_points
+        from fla.base.store import read_points
 
         got = (
             read_points(tmp_path / backend, columns=columns)
@@ -164,9 +158,8 @@ def test_sharded_runs_by_joblib_and_dask_equal_the_unsharded_one(tmp_path):
             .sort_values(["walk", "step"], ignore_index=True)
         )
         assert got.equals(reference)  # bitwise, read back through the analysis' reader
-        for manifest in (tmp_path / backend).rglob(
-            "run.json"
-        ):  # the workers kept their freed buffers too
+        # the workers kept their freed buffers too
+        for manifest in (tmp_path / backend).rglob("run.json"):
             assert json.loads(manifest.read_text())["allocator"] == allocator.keep_freed_buffers()
     (tmp_path / "joblib" / name / "walks_1024-1100" / "points.parquet").unlink()
     assert sweep(sharded, tmp_path / "joblib", quiet=True)["ran"] == 1  # resumed shard by shard
@@ -176,8 +169,8 @@ def test_work_units_keep_an_architecture_together_unless_it_exceeds_a_workers_sh
     """Every task is in exactly one unit; units come most costly first (workers take the next as
     they finish one); a cheap architecture stays in one unit (compiled once), a costly one is
     split."""
-    from fla.config import SampleConfig
-    from fla.sweep import Task, work_units
+    from fla.studies.sweep import Task, work_units
+    from fla.walks.config import SampleConfig
 
     def task(width, cost, seed):
         config = SampleConfig("xor", width=width, depth=1, seed=seed)

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 from test_problems import make_mnist
 
-from fla import sample as sample_module
-from fla import streams
-from fla.errors import ConfigError
-from fla.sample import SampleConfig, sample
+from fla.base.errors import ConfigError
+from fla.walks import sample as sample_module
+from fla.walks import streams
+from fla.walks.sample import SampleConfig, sample
 
 # Random123's published known-answer vectors for Philox4x32-10: counter (4 words), key (2 words) ->
 # 4 words.
@@ -215,9 +215,9 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
         for name in ("eig_min", "eig_max", "curvature"):
             assert recorded[name].equals(walked[name])
         if hessian == "full":
-            from fla.networks import MLP
-            from fla.objective import Objective
-            from fla.problems import load_problem
+            from fla.core.networks import MLP
+            from fla.core.objective import Objective
+            from fla.core.problems import load_problem
 
             params = np.stack(recorded.params[last]).astype(np.float64)
             f = Objective(MLP(2, 3, 2, 1), load_problem("xor"), dtype=tf.float64)
@@ -231,14 +231,13 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
 def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
     tmp_path, monkeypatch, batching
 ):
-    from fla import config as config_module
-    from fla import walks
+    from fla.walks import config as config_module
+    from fla.walks import program as walks
 
     if batching == "shared-layer-blocks":  # the walk state of large networks: one block per layer
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", 0)
-        monkeypatch.setattr(
-            sample_module, "_PROGRAMS", {}
-        )  # not the whole-vector program built before
+        # not the whole-vector program built before
+        monkeypatch.setattr(sample_module, "_PROGRAMS", {})
         batching = "shared"
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
     base = dict(
@@ -253,9 +252,8 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
         seed=4,
         batching=batching,
     )
-    monkeypatch.setattr(
-        config_module, "CHUNK_FLOATS", 16 * 2407
-    )  # 16 walks a program: 3 chunks, the last padded
+    # 16 walks a program: 3 chunks, the last padded
+    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 2407)
     runs = []
     for i, extra in enumerate(
         [
@@ -264,9 +262,8 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
             dict(hessian="full", hessian_at="grad-below:{}", record_params=True),
         ]
     ):
-        if extra.get("hessian_at", "").startswith(
-            "grad-below"
-        ):  # three full spectra of D = 2407, not 120
+        # three full spectra of D = 2407, not 120
+        if extra.get("hessian_at", "").startswith("grad-below"):
             extra["hessian_at"] = extra["hessian_at"].format(
                 np.sort(runs[0][0].grad_norm)[2] * (1 + 1e-6)
             )
@@ -303,7 +300,7 @@ def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkey
     """Large networks keep their walk state as one block per layer, each drawing its own Delta
     beside its update: the same points, losses and endpoints as the whole vector, and the same
     gradient norms up to the order of their sums."""
-    from fla import walks
+    from fla.walks import program as walks
 
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
     config = SampleConfig(
@@ -323,9 +320,8 @@ def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkey
     runs = []
     for threshold in (10**9, 0):
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", threshold)
-        monkeypatch.setattr(
-            sample_module, "_PROGRAMS", {}
-        )  # a program of this layout, not a cached one
+        # a program of this layout, not a cached one
+        monkeypatch.setattr(sample_module, "_PROGRAMS", {})
         sample(config, tmp_path / str(threshold), data_dir=tmp_path / "data", quiet=True)
         runs.append(walk_table(tmp_path / str(threshold)))
     (whole, whole_ends), (layered, layered_ends) = runs
@@ -337,12 +333,12 @@ def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkey
 
 def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, monkeypatch):
     """Independently of the sampler: walk w's move at step t is +-s times the uniforms of Philox at
-    key (seed, DELTA), counter (w * ceil(D/4) + i // 4, 0, t, 0), word i % 4 (fla/streams.py)."""
-    from fla import config as config_module
+    key (seed, DELTA), counter (w * ceil(D/4) + i // 4, 0, t, 0), word i % 4
+    (fla/walks/streams.py)."""
+    from fla.walks import config as config_module
 
-    monkeypatch.setattr(
-        config_module, "CHUNK_FLOATS", 16 * 9
-    )  # chunks of 16 walks: walk 20 is 4th of its chunk
+    # chunks of 16 walks: walk 20 is 4th of its chunk
+    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 9)
     config = SampleConfig(
         "xor",
         width=2,

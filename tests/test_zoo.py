@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fla.errors import DataError
+from fla.base.errors import DataError
 from fla.zoo.cifar import load_cifar, write_binary
 from fla.zoo.models import PAPER_PARAMS, build, trainable_params
 from fla.zoo.train import Trainer, augment, learning_rate, recipe
@@ -57,9 +57,8 @@ def test_python_archive_reader_and_preference_for_binary(tmp_path):
     np.testing.assert_array_equal(got[0], x[order])
     np.testing.assert_array_equal(got[1], y[order])
     np.testing.assert_array_equal(got[2], xt)
-    write_binary(
-        tmp_path, "cifar10", *synthetic(seed=1)
-    )  # both present: the binary version is read
+    # both present: the binary version is read
+    write_binary(tmp_path, "cifar10", *synthetic(seed=1))
     np.testing.assert_array_equal(load_cifar("cifar10", tmp_path)[0], synthetic(seed=1)[0])
 
 
@@ -88,18 +87,16 @@ def test_parameter_counts_match_the_papers(arch):
     for classes in (10, 100):
         assert trainable_params(build(arch, classes)) == exact_params(arch, classes)
     count = exact_params(arch, 10)
-    assert (
-        abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05
-    )  # the papers round to 0.01M / 0.1M
+    # the papers round to 0.01M / 0.1M
+    assert abs(count - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.05
     assert build(arch, 100).output_shape == (None, 100)
 
 
 def exact_params(arch: str, classes: int) -> int:
     """Trainable parameters counted from the papers' definitions (bias-free convolutions,
     BatchNorm's gamma and beta, a dense classifier): He et al. Sec. 4.2 (option A shortcuts have no
-    parameters);
-    Huang et al. Sec. 3 (DenseNet-BC: 1x1 bottlenecks of 4k maps, transitions compressing by
-    0.5)."""
+    parameters); Huang et al. Sec. 3 (DenseNet-BC: 1x1 bottlenecks of 4k maps, transitions
+    compressing by 0.5)."""
     if arch.startswith("resnet"):
         n = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9}[arch]
         total, c = 9 * 3 * 16 + 2 * 16, 16
@@ -135,9 +132,8 @@ def test_recipes_and_augmentation():
     x = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
     out = augment(x, np.random.default_rng(0))
     assert out.shape == x.shape
-    for img, orig in zip(
-        out, x
-    ):  # every output row is a shifted (and maybe flipped) crop of the padded input
+    # every output row is a shifted (and maybe flipped) crop of the padded input
+    for img, orig in zip(out, x):
         padded = np.pad(orig, ((4, 4), (4, 4), (0, 0)))
         assert any(
             (padded[dy : dy + 32, dx : dx + 32] == img).all()
@@ -160,6 +156,7 @@ def trained(tmp_path_factory):
     return root, outs
 
 
+@pytest.mark.slow
 def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
     root, (out, _) = trained
     result = json.loads((out / "result.json").read_text())
@@ -178,8 +175,9 @@ def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 
 
+@pytest.mark.slow
 def test_autoneb_between_two_trained_models(trained, tmp_path):
-    from fla.connect import connect_models
+    from fla.zoo.connect import connect_models
 
     root, outs = trained
     config = tmp_path / "c.toml"
@@ -204,11 +202,11 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
     from analysis.report import write_report
 
     page = write_report(tmp_path / "connect").read_text()
-    assert (
-        "Table 1" in page and page.count("<img") == 3
-    )  # disconnectivity graph, path profiles, tree
+    # disconnectivity graph, path profiles, tree
+    assert "Table 1" in page and page.count("<img") == 3
 
 
+@pytest.mark.slow
 def test_the_gpu_recipe_mixed_precision_trains_on_the_cpu_too(trained, tmp_path):
     root, _ = trained
     trainer = Trainer(

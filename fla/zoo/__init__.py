@@ -1,2 +1,5 @@
-"""Keras models for CIFAR (ResNets of He et al. 2016, DenseNets of Huang et al. 2017), their data,
-their training, and the batched objective over their weights that NEB and curvature use."""
+"""Keras CIFAR models (models), their data (cifar), training (train), the objective over their
+weights (objective) and ``fla connect --models`` (connect).
+
+Imports: fla.base, fla.core, fla.curvature, fla.paths.
+"""

@@ -3,15 +3,14 @@
 Looked for in the data directory (--data-dir, else $FLA_DATA, else ~/.cache/fla), binary version
 first:
 
-    CIFAR-10:  cifar-10-batches-bin/ or cifar-10-binary.tar.gz     (data_batch_1..5.bin,
-    test_batch.bin:
-               records of 1 label byte + 3072 pixel bytes)
-               cifar-10-batches-py/ or cifar-10-python.tar.gz      (pickled dicts: b"data",
-               b"labels")
-    CIFAR-100: cifar-100-binary/ or cifar-100-binary.tar.gz        (train.bin, test.bin: coarse
-    label,
-               fine label, 3072 pixel bytes; the fine label is used)
-               cifar-100-python/ or cifar-100-python.tar.gz        (b"data", b"fine_labels")
+    CIFAR-10:  cifar-10-batches-bin/ or cifar-10-binary.tar.gz
+                   data_batch_1..5.bin, test_batch.bin: records of 1 label byte + 3072 pixel bytes
+               cifar-10-batches-py/ or cifar-10-python.tar.gz
+                   pickled dicts: b"data", b"labels"
+    CIFAR-100: cifar-100-binary/ or cifar-100-binary.tar.gz
+                   train.bin, test.bin: coarse label, fine label, 3072 pixel bytes (fine used)
+               cifar-100-python/ or cifar-100-python.tar.gz
+                   b"data", b"fine_labels"
 
 The python version is read by an unpickler that builds only numpy arrays, dtypes and plain
 containers: any other global in the file is refused, so a crafted file cannot run code.
@@ -27,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..problems import resolve_data_dir
+from fla.base.errors import DataError
+from fla.core.problems import resolve_data_dir
 
 LAYOUT = {
     "cifar10": {
@@ -189,3 +188,8 @@ def write_binary(folder: Path, name: str, x_train, y_train, x_test, y_test) -> N
     for fname, idx in zip(train, chunks):
         (out / fname).write_bytes(records(x_train[idx], y_train[idx]))
     (out / test[0]).write_bytes(records(x_test, y_test))
+
+
+def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """uint8 images as float32, scaled to [0, 1] and standardised per channel (mean, std [3])."""
+    return ((x.astype(np.float32) / 255.0) - mean) / std

@@ -149,7 +149,7 @@ PAPER_PARAMS = {
 
 
 def build(arch: str, classes: int = 10):
-    from ..errors import ConfigError
+    from fla.base.errors import ConfigError
 
     if arch not in ARCHITECTURES:
         raise ConfigError(

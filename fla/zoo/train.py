@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..store import atomic_path, write_json
+from fla.base.errors import ConfigError
+from fla.base.store import atomic_path, write_json
+from fla.zoo.cifar import normalise
 
 
 @dataclass
@@ -53,10 +54,6 @@ def recipe(arch: str, epochs: int | None = None, batch_size: int | None = None) 
 
 def learning_rate(r: Recipe, epoch: int) -> float:
     return r.lr * 0.1 ** sum(epoch >= m for m in r.milestones)
-
-
-def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return ((x.astype(np.float32) / 255.0) - mean) / std
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -124,9 +121,8 @@ class Trainer:
             metrics=["accuracy"],
         )
         self.model.optimizer.build(self.model.trainable_variables)
-        keras.mixed_precision.set_global_policy(
-            "float32"
-        )  # models built later (NEB, evaluation) stay float32
+        # models built later (NEB, evaluation) stay float32
+        keras.mixed_precision.set_global_policy("float32")
         self.history: list[dict] = []
         self.epoch = 0
 
@@ -203,7 +199,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
-        from .. import __version__
+        from fla import __version__
 
         x_train = normalise(self.x_train_raw, self.mean, self.std)
         train_loss, train_error = self.evaluate(x_train, self.y_train)

@@ -1,0 +1,58 @@
+"""Report sections of ``fla landscape`` runs: the study's counts, and per (N_h, lambda) the
+disconnectivity graph coloured by AUC and by connected hidden units, and the global minimum's
+decision map (Mehta, Zhao, Bernal and Wales 2018, Figs. 2-6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fla.landscapes.tables import read_landscape
+
+LEVELS = 20  # regular thresholds of the disconnectivity graphs
+
+
+def landscape_sections(run_dir: Path, folders: list, png) -> list:
+    from fla.landscapes.model import mehta_network
+
+    from .connections import decision_map, disconnectivity_graph
+
+    sections, rows = [], []
+    for folder in folders:
+        meta, minima, ts = read_landscape(folder)
+        h, l2 = meta["settings"]["hidden"], meta["settings"]["l2"]
+        rows.append(
+            {
+                "hidden": h,
+                "l2": l2,
+                "minima": len(minima),
+                "transition_states": len(ts),
+                "ratio": len(ts) / len(minima) if len(minima) else None,
+                "seconds": meta["seconds"],
+            }
+        )
+        if not len(minima):
+            continue
+        title = f"N_h = {h}, lambda = {l2:g}"
+        edges = ts[(ts.a >= 0) & (ts.b >= 0)].rename(columns={"loss": "saddle_loss"})[
+            ["a", "b", "saddle_loss"]
+        ]
+        for color in ("auc", "connected_units"):
+            fig = disconnectivity_graph(minima, edges, title, levels=LEVELS, color=color)
+            sections.append(
+                (f"Disconnectivity graph, {title}, coloured by {color}", png(fig), None)
+            )
+        best = minima.loc[minima.loss.idxmin()]
+        fig = decision_map(
+            mehta_network(h), best.params, f"global minimum, {title}, loss {best.loss:.4g}"
+        )
+        sections.append(
+            (
+                f"Decision map of the global minimum, {title}",
+                png(fig),
+                minima.drop(columns=["params", "eigenvalues"]),
+            )
+        )
+    table = pd.DataFrame(rows).sort_values(["hidden", "l2"], ascending=[True, False])
+    return [("Minima and transition states per (N_h, lambda)", None, table)] + sections

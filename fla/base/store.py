@@ -1,0 +1,353 @@
+"""The Parquet data contract: one row per sampled point, written atomically, read lazily.
+
+Column names below are stable; new columns may be added. ``eigenvalues`` and ``params`` are
+list<float32> columns, null where not computed (``params`` is filled only with --record-params).
+``hessian`` says how the spectrum was obtained (``exact``; null when none was computed).
+
+A configuration's directory holds
+
+    points.parquet      one row per sampled point
+    endpoints.parquet   the final parameter vector of every walk (theta_S, after the last update)
+    run.json            the manifest, written last: the run's metadata (versions, full
+                        configuration, plan, device, times) and every file with its size,
+                        SHA-256 and row count
+
+A configuration counts as complete only when its manifest *verifies* (:func:`verify`): every file
+listed is there with its size and checksum, and (when the reader says what it expects)
+the settings match. The Parquet files also carry the metadata as JSON under the key ``fla`` (in the
+Arrow schema from the start, and with end time and row count in the footer), and CRC32 page
+checksums, so that any Parquet reader, not only fla, notices a corrupted page.
+
+Every file is written under a temporary name (``.NAME.PID.tmp``) and renamed when complete
+(:func:`atomic_path`, the one helper for every atomic write), so a killed run never leaves a file
+that looks whole. The renames are atomic against a killed process; against power loss they are not
+fsync'ed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fla.base.errors import ConfigError, DamagedRunError
+
+FLOATS = pa.list_(pa.float32())
+
+CONFIG_FIELDS = [
+    pa.field("problem", pa.string()),
+    pa.field("width", pa.int32()),
+    pa.field("depth", pa.int32()),
+    pa.field("n_params", pa.int64()),
+    pa.field("activation", pa.string()),
+    pa.field("granularity", pa.string()),
+    pa.field("bound", pa.float64()),
+    pa.field("step_size", pa.float64()),
+    pa.field("seed", pa.int64()),
+]
+
+POINT_SCHEMA = pa.schema(
+    CONFIG_FIELDS
+    + [
+        pa.field("walk", pa.int32()),
+        pa.field("step", pa.int32()),
+        pa.field("loss", pa.float32()),
+        pa.field("grad_norm", pa.float32()),
+        pa.field("accuracy", pa.float32()),
+        pa.field("test_loss", pa.float32()),
+        pa.field("test_accuracy", pa.float32()),
+        pa.field("curvature", pa.string()),
+        pa.field("eig_min", pa.float64()),
+        pa.field("eig_max", pa.float64()),
+        pa.field("hessian", pa.string()),
+        pa.field("eigenvalues", FLOATS),
+        pa.field("params", FLOATS),
+    ]
+)
+
+ENDPOINT_SCHEMA = pa.schema(
+    CONFIG_FIELDS
+    + [
+        pa.field("walk", pa.int32()),
+        pa.field("step", pa.int32()),
+        pa.field("params", FLOATS),
+    ]
+)
+
+POINTS, ENDPOINTS, RUN_JSON = "points.parquet", "endpoints.parquet", "run.json"
+
+
+def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
+    """[n, K] numpy -> list<float32> (zero-copy offsets); None -> n nulls."""
+    if rows is None:
+        return pa.nulls(n, FLOATS)
+    rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(n, -1)
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * rows.shape[1])
+    return pa.ListArray.from_arrays(offsets, pa.array(rows.ravel()))
+
+
+def table(schema: pa.Schema, constants: dict, columns: dict, n: int) -> pa.Table:
+    """A table of n rows: ``constants`` repeated, ``columns`` given (numpy or arrow), the rest
+    null."""
+    arrays = []
+    for field in schema:
+        if field.name in constants:
+            arrays.append(pa.repeat(pa.scalar(constants[field.name], field.type), n))
+        elif field.name in columns:
+            value = columns[field.name]
+            if field.type == FLOATS and not isinstance(value, pa.Array):
+                value = list_column(value, n)
+            arrays.append(pa.array(value, field.type) if not isinstance(value, pa.Array) else value)
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+LOCK = ".fla-sweep.lock"  # the name is older than its use by every command that writes a folder
+TEMPORARY = re.compile(r"^\.(.+)\.(\d+)\.tmp$")  # what atomic writes leave behind when killed
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def is_own_temporary(path: Path, names) -> bool:
+    """Whether ``path`` is a temporary file fla's atomic write of one of ``names`` left behind."""
+    match = TEMPORARY.match(Path(path).name)
+    return bool(match) and match.group(1) in names
+
+
+def writer_alive(path: Path) -> bool:
+    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still
+    running on this machine; a leftover of a killed process may be removed, a live writer's file may
+    not."""
+    match = TEMPORARY.match(Path(path).name)
+    if not match:
+        return False
+    pid = int(match.group(2))
+    return pid != os.getpid() and pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed
+    if not."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class PartWriter:
+    """Streams tables into ``path`` under a temporary name; ``commit`` renames it into place."""
+
+    def __init__(self, path: Path, schema: pa.Schema, metadata: dict):
+        self.path = Path(path)
+        self.tmp = temporary_name(self.path)
+        self.schema = schema.with_metadata({"fla": json.dumps(metadata)})
+        strings = [f.name for f in schema if f.type == pa.string()]  # dictionary-encode only these
+        self.writer = pq.ParquetWriter(
+            self.tmp,
+            self.schema,
+            compression="zstd",
+            use_dictionary=strings,
+            write_page_checksum=True,
+        )
+        self.rows = 0
+
+    def write(self, tbl: pa.Table) -> None:
+        self.writer.write_table(tbl.replace_schema_metadata(self.schema.metadata))
+        self.rows += tbl.num_rows
+
+    def commit(self, metadata: dict) -> None:
+        self.writer.add_key_value_metadata({"fla": json.dumps(metadata)})
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """Hold the output folder's lock (``flock`` on LOCK, released by the system if the process
+    dies) for the duration; ConfigError if another live process holds it."""
+    import fcntl
+
+    path = out / LOCK
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(
+            f"--out {out} is being written by another fla process ({holder}); wait for it to "
+            "finish or choose another --out"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """A Parquet table written atomically."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    """What a manifest says of one file: size, checksum and (Parquet) row count."""
+    path = Path(path)
+    record = {"bytes": path.stat().st_size, "sha256": checksum(path)}
+    if path.suffix == ".parquet":
+        record["rows"] = pq.read_metadata(path).num_rows
+    return record
+
+
+def write_manifest(run_dir: Path, metadata: dict, names) -> dict:
+    """Write run.json: the metadata and a record of every file in ``names``; returns what it
+    wrote."""
+    manifest = {**metadata, "files": {name: file_record(Path(run_dir) / name) for name in names}}
+    write_json(Path(run_dir) / RUN_JSON, manifest)
+    return manifest
+
+
+def read_manifest(run_dir: Path) -> dict | None:
+    """The manifest of a configuration, or None if missing or unreadable."""
+    try:
+        manifest = json.loads((Path(run_dir) / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    return (
+        manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+    )
+
+
+def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None:
+    """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one
+    line).
+
+    Checks the manifest is there and readable, lists points.parquet, and that every file it lists
+    exists with the recorded size and SHA-256 (the checksum covers the row counts recorded beside
+    it), and, if ``settings`` (and ``walk_range``) are given, that the run was made with them.
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return f"no readable manifest ({RUN_JSON})"
+    if POINTS not in manifest["files"]:
+        return f"its manifest lists no {POINTS}"
+    if settings is not None and manifest.get("config") != settings:
+        return "made with other settings"
+    if walk_range is not None and manifest.get("walk_range") != list(walk_range):
+        return f"holds walks {manifest.get('walk_range')}, not {list(walk_range)}"
+    return verify_files(run_dir, manifest["files"])
+
+
+def verify_files(folder, records: dict) -> str | None:
+    """None if every file named in ``records`` is in ``folder`` with its recorded size and SHA-256
+    (a record from :func:`file_record`, or a bare SHA-256), else what is wrong (one line)."""
+    folder = Path(folder)
+    for name, record in records.items():
+        path = folder / name
+        if not isinstance(record, dict):
+            record = {"sha256": record}
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if "bytes" in record and size != record.get("bytes"):
+            return f"{name} has {size} bytes, the manifest says {record.get('bytes')}"
+        if checksum(path) != record.get("sha256"):
+            return f"{name} does not match its checksum"
+    return None
+
+
+def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
+    """Every configuration directory under ``run_dir`` (one holding points.parquet or run.json):
+    (the verified ones, {damaged one: what is wrong})."""
+    run_dir = Path(run_dir)
+    folders = sorted(
+        {p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)}
+    )
+    good, damaged = [], {}
+    for folder in folders:
+        problem = verify(folder)
+        if problem is None:
+            good.append(folder)
+        else:
+            damaged[folder] = problem
+    return good, damaged
+
+
+def complete_points(run_dir) -> list[str]:
+    """points.parquet of every verified configuration under ``run_dir``; DamagedRunError if any
+    configuration there does not verify (named, with what is wrong)."""
+    good, damaged = configurations(run_dir)
+    if damaged:
+        raise DamagedRunError(damaged)
+    if not good:
+        raise FileNotFoundError(
+            f"no complete run (a {POINTS} listed in a verified {RUN_JSON}) under {run_dir}"
+        )
+    return [str(folder / POINTS) for folder in good]
+
+
+def read_points(run_dir: Path, columns=None, filter=None):
+    """Points of a run (one configuration or a whole study directory) as a pyarrow Table.
+
+    Only verified configurations are read; a damaged one raises DamagedRunError naming it.
+    ``filter`` is a pyarrow compute expression, pushed down to the Parquet reader.
+    """
+    import pyarrow.dataset as ds
+
+    return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet").to_table(
+        columns=columns, filter=filter
+    )

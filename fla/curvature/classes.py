@@ -1,0 +1,139 @@
+"""Hessian spectra and the curvature class of a point.
+
+Bosman et al. class each sampled point by the signs of its Hessian eigenvalues: ``convex`` (all
+positive), ``concave`` (all negative), ``saddle`` (both signs) and ``flat`` (singular: some
+eigenvalue zero). Their reference code took per-variable diagonal blocks of the Hessian and called
+an eigenvalue zero only when it was exactly 0.0. fla uses the full Hessian and calls an eigenvalue
+zero when
+
+    |lambda_i| <= tolerance * max_j |lambda_j|          (default tolerance 1e-5)
+
+a relative tolerance a little above the rounding error of a float32 Hessian, whose entries carry
+errors of order 1e-7 relative to the largest. All eigenvalues are stored, so an analysis can
+re-class with any other tolerance through :func:`curvature_class`.
+
+    >>> curvature_class(np.array([[1.0, 2.0], [-1.0, 3.0], [0.0, 1.0]]))
+    array(['convex', 'saddle', 'flat'], dtype=object)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+CLASSES = ("convex", "concave", "saddle", "flat")
+FLAT_TOLERANCE = 1e-5
+# Exact spectra (cost ~ D^3 a point) at every sampled point up to this D by default, Lanczos above
+EXACT_MAX_PARAMS = 200
+# Exact spectra of a few points (minima, quenched attractors) up to this D, Lanczos above
+EXACT_MAX_PARAMS_FEW = 500
+INDEX_TOLERANCE = 1e-8  # in a Hessian index: |lambda| <= this x max|lambda| counts as zero
+
+
+def hessian_index(eigs: np.ndarray, tolerance: float = INDEX_TOLERANCE):
+    """(number of negative eigenvalues, number of zero eigenvalues) [B] of spectra [B, D]: below
+    -tolerance x max|lambda| is negative, within it zero. The index of a stationary point (Wales,
+    Energy Landscapes, 2003) is its number of negative eigenvalues."""
+    eigs = np.atleast_2d(eigs)
+    scale = np.abs(eigs).max(axis=1, keepdims=True) + 1e-300
+    return (eigs < -tolerance * scale).sum(axis=1), (np.abs(eigs) <= tolerance * scale).sum(axis=1)
+
+
+def eigenvalues(hessians) -> np.ndarray:
+    """Ascending eigenvalues, float64 [..., D], of symmetric Hessians [..., D, D] (numpy or
+    TensorFlow).
+
+    LAPACK's symmetric eigensolver (numpy's ``eigvalsh``, each matrix on its own, so a matrix's
+    eigenvalues do not depend on the others), run in parallel parts on the threads this process may
+    use (:func:`solver_threads`), each part on one BLAS thread (threadpoolctl): numpy releases the
+    GIL, and OpenBLAS's own threads on these small matrices only oversubscribe the cores.
+    Non-finite Hessians give NaN rows.
+    """
+    h = np.asarray(hessians, dtype=np.float64)
+    out = np.full(h.shape[:-1], np.nan)
+    flat = h.reshape((-1,) + h.shape[-2:])
+    finite = np.isfinite(flat).all(axis=(-2, -1))
+    if not finite.any():
+        return out
+    matrices = flat if finite.all() else flat[finite]  # a copy only when some are not finite
+    bounds = np.linspace(0, len(matrices), min(solver_threads(), len(matrices)) + 1).astype(int)
+    parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    # one BLAS thread per part: no oversubscription
+    with threadpool_limits(limits=1, user_api="blas"):
+        values = np.concatenate(
+            list(_pool().map(lambda part: np.linalg.eigvalsh(matrices[part]), parts))
+        )
+    out.reshape(-1, h.shape[-1])[finite] = values
+    return out
+
+
+def solver_threads() -> int:
+    """Threads for eigensolvers: TensorFlow's intra-op setting where a sweep pinned it, else the
+    cores."""
+    import os
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    pinned = tf.config.threading.get_intra_op_parallelism_threads() if tf is not None else 0
+    return max(1, pinned or os.cpu_count() or 1)
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(solver_threads(), thread_name_prefix="fla-eigvalsh")
+    return _POOL
+
+
+def curvature_codes(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
+    """Index into CLASSES per row of eigenvalues [..., D]; -1 where the spectrum is not finite."""
+    eigs = np.asarray(eigs, dtype=np.float64)
+    finite = np.isfinite(eigs).all(axis=-1)
+    scale = np.abs(eigs).max(axis=-1, initial=0.0, where=np.isfinite(eigs))
+    zero = np.abs(eigs) <= tolerance * scale[..., None]
+    positive = (eigs > 0) & ~zero
+    negative = (eigs < 0) & ~zero
+    codes = np.where(positive.all(-1), 0, np.where(negative.all(-1), 1, 2))
+    codes = np.where(zero.any(-1), 3, codes)
+    return np.where(finite, codes, -1).astype(np.int8)
+
+
+def extreme_codes(
+    eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE
+) -> np.ndarray:
+    """Curvature codes from the extreme eigenvalues alone (Lanczos), claiming only what they prove.
+
+    eig_min > 0 proves ``convex`` and eig_max < 0 ``concave``; an extreme within the tolerance of
+    zero proves ``flat``. Otherwise the spectrum has both signs: ``saddle``, though a zero
+    eigenvalue inside the spectrum, which the exact classifier would call ``flat``, is not tested.
+    """
+    eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
+    zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))
+    codes = np.where(eig_min > zero, 0, np.where(eig_max < -zero, 1, 2))
+    codes = np.where((np.abs(eig_min) <= zero) | (np.abs(eig_max) <= zero), 3, codes)
+    return np.where(np.isfinite(eig_min) & np.isfinite(eig_max), codes, -1).astype(np.int8)
+
+
+def codes_arrow(codes: np.ndarray):
+    """Curvature codes as an Arrow string array (null for code -1)."""
+    import pyarrow as pa
+
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(CLASSES)).cast(pa.string())
+
+
+def curvature_arrow(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE):
+    """Curvature classes of full spectra as an Arrow string array (null where not finite)."""
+    return codes_arrow(curvature_codes(eigs, tolerance))
+
+
+def curvature_class(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
+    """Curvature class names (object array) per row of eigenvalues; None where not finite."""
+    codes = curvature_codes(eigs, tolerance)
+    names = np.array(list(CLASSES) + [None], dtype=object)
+    return names[codes]

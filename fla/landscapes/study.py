@@ -1,0 +1,156 @@
+"""``fla landscape STUDY.toml --out DIR``: minima and transition states of 2-N_h-2 tanh XOR networks
+over a grid of N_h and lambda (Mehta, Zhao, Bernal and Wales 2018; see
+:mod:`fla.landscapes`).
+
+Each (N_h, lambda) gets a folder ``h{N_h}_l{lambda}`` with ``minima.parquet`` (loss, Hessian
+eigenvalues, AUC on the four training patterns, connected hidden units, times found, canonical
+parameters), ``transition_states.parquet`` (loss, Hessian index and eigenvalues, the two minima it
+connects, parameters) and ``landscape.json`` (settings, counts, time, and each file's size and
+SHA-256), written last. Run again, the study skips every folder whose files verify against its
+``landscape.json`` and whose settings equal the study's, and redoes the others; a second live
+``fla landscape`` on the same folder is refused (the sweep's lock). The study table
+``counts.csv`` holds the numbers of minima and transition states per (N_h, lambda) and their ratio.
+
+Study keys (all optional), declared once in :class:`LandscapeStudy`:
+
+    hidden = [1, 2, 3]                  # N_h
+    l2 = [1e-1, 1e-2, 1e-3]             # lambda
+    chains = 8                          # basin-hopping chains, run as one batch
+    steps = 40                          # basin-hopping steps per chain
+    step = 1.0                          # first perturbation: U[-step, step] a parameter
+    temperature = 0.1                   # Metropolis temperature (loss units)
+    bound = 1.0                         # chains start uniform in [-bound, bound]^D
+    budget = 30                         # transition-state searches per (N_h, lambda)
+    gtol = 1e-7                         # gradient norm below which a point is stationary
+    seed = 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fla.base.settings import build, integer, list_of, number, read_toml, setting
+from fla.base.store import atomic_path, file_record, folder_lock, write_json, write_table
+from fla.landscapes.tables import FILES, minima_table, transition_table, verified
+
+
+@dataclass(frozen=True)
+class LandscapeStudy:
+    """The keys of a landscape study file."""
+
+    hidden: tuple = setting((1, 2, 3), "N_h", list_of(integer(at_least=1), "integers >= 1"))
+    l2: tuple = setting(
+        (1e-1, 1e-2, 1e-3), "lambda", list_of(number(above=0), "finite numbers > 0")
+    )
+    chains: int = setting(8, "basin-hopping chains, run as one batch", integer(at_least=1))
+    steps: int = setting(40, "basin-hopping steps per chain", integer(at_least=0))
+    step: float = setting(1.0, "first perturbation, U[-step, step] a parameter", number(above=0))
+    temperature: float = setting(0.1, "Metropolis temperature (loss units)", number(above=0))
+    bound: float = setting(1.0, "chains start uniform in [-bound, bound]^D", number(above=0))
+    budget: int = setting(30, "transition-state searches per (N_h, lambda)", integer(at_least=0))
+    gtol: float = setting(1e-7, "gradient norm below which a point is stationary", number(above=0))
+    seed: int = setting(0, "seed of the chains' draws", integer(at_least=0))
+
+
+def load_study(path) -> dict:
+    """The study's settings (defaults filled in); ConfigError naming a bad or unknown key."""
+    given = read_toml(path, "landscape study")
+    study = build(LandscapeStudy, given, f"{path}: ", lambda name: f"key {name!r}")
+    return {**dataclasses.asdict(study), "hidden": list(study.hidden), "l2": list(study.l2)}
+
+
+def folder_name(hidden: int, l2: float) -> str:
+    return f"h{hidden}_l{l2!r}"
+
+
+def configuration_settings(study: dict, hidden: int, l2: float) -> dict:
+    keys = ("chains", "steps", "step", "temperature", "bound", "budget", "gtol", "seed")
+    return {"hidden": hidden, "l2": l2, **{k: study[k] for k in keys}}
+
+
+def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
+    from fla.landscapes.basin_hopping import basin_hopping
+    from fla.landscapes.database import Database
+    from fla.landscapes.model import mehta_network, objective
+    from fla.landscapes.transition_states import connect_unconnected
+
+    start = time.time()
+    f = objective(settings["hidden"], settings["l2"])
+    db = Database(mehta_network(settings["hidden"]), gtol=settings["gtol"])
+    rng = np.random.default_rng([settings["seed"], settings["hidden"]])
+    hops = basin_hopping(
+        db,
+        f,
+        settings["chains"],
+        settings["steps"],
+        settings["step"],
+        settings["temperature"],
+        rng,
+        gtol=settings["gtol"],
+        bound=settings["bound"],
+    )
+    searches = connect_unconnected(db, f, settings["budget"], gtol=settings["gtol"])
+    folder.mkdir(parents=True, exist_ok=True)
+    write_table(folder / "minima.parquet", minima_table(db, f))
+    write_table(folder / "transition_states.parquet", transition_table(db))
+    meta = {
+        "settings": settings,
+        "minima": len(db.minima),
+        "transition_states": len(db.transition_states),
+        "basin_hopping": hops,
+        "searches": searches,
+        "seconds": round(time.time() - start, 2),
+        "files": {name: file_record(folder / name) for name in FILES},
+    }
+    write_json(folder / "landscape.json", meta)
+    if not quiet:
+        print(
+            f"  {folder.name}: {meta['minima']} minima, {meta['transition_states']} transition "
+            f"states ({meta['seconds']} s)"
+        )
+    return meta
+
+
+def run_study(study_path, out, quiet: bool = False) -> list[dict]:
+    """Every (N_h, lambda) of the study, skipping those already done and verified; writes
+    counts.csv."""
+    study = load_study(study_path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # one writer per study folder, as for sweeps
+        return _run_study(study, out, quiet)
+
+
+def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
+    rows, done = [], 0
+    for hidden in study["hidden"]:
+        for l2 in study["l2"]:
+            settings = configuration_settings(study, hidden, l2)
+            folder = out / folder_name(hidden, l2)
+            if verified(folder, settings):
+                meta, done = json.loads((folder / "landscape.json").read_text()), done + 1
+            else:
+                meta = run_configuration(folder, settings, quiet)
+            rows.append(
+                {
+                    "hidden": hidden,
+                    "l2": l2,
+                    "minima": meta["minima"],
+                    "transition_states": meta["transition_states"],
+                    "ratio": meta["transition_states"] / meta["minima"] if meta["minima"] else None,
+                    "seconds": meta["seconds"],
+                }
+            )
+    import pandas as pd
+
+    with atomic_path(out / "counts.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    if not quiet:
+        print(f"{len(rows) - done} run, {done} already done and verified -> {out / 'counts.csv'}")
+    return rows

@@ -1,0 +1,150 @@
+"""Transition states between minima, as OPTIM finds them, and the pairs to search, as discrete
+path sampling chooses them (Mehta, Zhao, Bernal and Wales 2018, Sec. III).
+
+- :func:`transition_state`: a climbing-image NEB between two minima, the second first moved to its
+  symmetry-equivalent copy nearest the first (:func:`fla.landscapes.model.align`, as OPTIM aligns
+  permutational isomers), then refinement of its climbing image to a true index-1 saddle by
+  eigenvector-following on the exact Hessian (:func:`refine_saddle`: partitioned rational-function
+  optimisation, maximising along the lowest mode and minimising along the others; Baker, J. Comput.
+  Chem. 7, 385 (1986)), with a trust radius; accepted when the gradient norm is below ``gtol`` and
+  the Hessian has exactly one negative eigenvalue. From it, quenches started at +-``displacement``
+  along the negative eigenvector find the two minima it connects.
+- :func:`connect_unconnected` (the "connect unconnected minima" strategy of discrete path sampling,
+  Wales 2002 and PATHSAMPLE): repeatedly take the lowest minimum not yet connected to the global
+  minimum and search for a transition state between it and its nearest minimum (in canonical
+  coordinates) that is connected, until all are connected or the budget of searches is spent.
+
+    >>> stats = connect_unconnected(db, objective(3, 1e-2), budget=30)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fla.curvature.classes import hessian_index
+from fla.landscapes.basin_hopping import energy_of, quench, store_minima
+from fla.landscapes.database import Database
+from fla.landscapes.model import align
+
+
+def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, trust: float = 0.1):
+    """Eigenvector-following (P-RFO, Baker 1986) from x to an index-1 saddle.
+    Returns (point, loss, eigenvalues, gradient norm)."""
+    x = np.array(x, np.float64)
+
+    def state(x):
+        return f.gradient(x[None]).numpy()[0], f.hessian(x[None]).numpy()[0]
+
+    for _ in range(max_iter):
+        grad, hess = state(x)
+        if not (np.isfinite(grad).all() and np.isfinite(hess).all()):
+            # the search fails, named by its caller
+            return (
+                x,
+                float("nan"),
+                np.full(len(x), np.nan),
+                float("inf"),
+            )
+        if np.linalg.norm(grad) < gtol:
+            break
+        values, vectors = np.linalg.eigh(hess)
+        g = vectors.T @ grad
+        uphill = 0.5 * values[0] + 0.5 * np.sqrt(values[0] ** 2 + 4 * g[0] ** 2)
+        downhill = 0.5 * values[1:, None] - 0.5 * np.sqrt(
+            values[1:, None] ** 2 + 4 * g[1:, None] ** 2
+        )
+        step = np.concatenate(
+            [[-g[0] / (values[0] - uphill)], -g[1:] / (values[1:] - downhill[:, 0])]
+        )
+        step = np.where(np.isfinite(step), step, 0.0)
+        norm = np.linalg.norm(step)
+        if norm > trust:
+            step *= trust / norm
+        x = x + vectors @ step
+    grad, hess = state(x)
+    return x, float(f(x[None]).numpy()[0]), np.linalg.eigvalsh(hess), float(np.linalg.norm(grad))
+
+
+def transition_state(
+    db: Database, f, a: int, b: int, gtol: float = 1e-7, pivots: int = 8, displacement: float = 1e-2
+) -> dict:
+    """One double-ended search between minima a and b; stores a verified transition state and the
+    minima its descents reach. Returns what happened (``found``, ``reason``, ``a``, ``b``)."""
+    from fla.paths.neb import NEB
+
+    energy = energy_of(f)
+    start = db.minima[a]["params"]
+    end = align(db.network, start, db.minima[b]["params"])  # the nearest equivalent copy of b
+    path = NEB(pivots=pivots, climb=True, steps=5000, tol=1e-5).connect(energy, start, end)
+    top = (
+        path.points[1 + int(np.argmax(path.losses[1:-1]))]
+        if len(path.points) > 2
+        else path.saddle_params
+    )
+    x, loss, eigs, gnorm = refine_saddle(f, top, gtol=min(gtol, 1e-9) * 10)
+    if not np.isfinite(gnorm):
+        return {
+            "found": False,
+            "reason": "non-finite loss or gradient during refinement",
+            "a": a,
+            "b": b,
+        }
+    negative, zero = hessian_index(eigs[None])
+    if gnorm > gtol or negative[0] != 1:
+        reason = f"index {negative[0]}" if gnorm <= gtol else "refinement did not converge"
+        return {"found": False, "reason": reason, "a": a, "b": b}
+    _, vectors = np.linalg.eigh(f.hessian(x[None]).numpy()[0])
+    mode = (
+        vectors[:, 0] * displacement * max(np.linalg.norm(x), 1.0) / np.linalg.norm(vectors[:, 0])
+    )
+    ends, losses, grads = quench(f, np.stack([x + mode, x - mode]), gtol)
+    ids = store_minima(db, f, ends, losses, grads, gtol)
+    if ids[0] == ids[1]:
+        return {
+            "found": False,
+            "reason": "degenerate rearrangement (both descents reach one minimum)",
+            "a": ids[0],
+            "b": ids[1],
+            "loss": loss,
+        }
+    stored = db.add_transition_state(loss, x, eigs, ids[0], ids[1])
+    return {
+        "found": stored,
+        "reason": "" if stored else "already known",
+        "a": ids[0],
+        "b": ids[1],
+        "loss": loss,
+    }
+
+
+def connect_unconnected(db: Database, f, budget: int, gtol: float = 1e-7) -> dict:
+    """Discrete-path-sampling style pair selection: the lowest minimum not connected to the global
+    minimum, paired with its nearest connected minimum, until all are connected or ``budget``
+    searches."""
+    tried, searches, found, failures = set(), 0, 0, {}
+    while searches < budget and db.minima:
+        losses = np.array([m["loss"] for m in db.minima])
+        label = db.components()
+        lowest = int(np.argmin(losses))
+        outside = [i for i in np.argsort(losses) if label[i] != label[lowest]]
+        pair = None
+        for i in outside:
+            inside = np.flatnonzero(label == label[lowest])
+            distance = [
+                np.linalg.norm(db.minima[i]["params"] - db.minima[j]["params"]) for j in inside
+            ]
+            for j in inside[np.argsort(distance)]:
+                if (min(i, j), max(i, j)) not in tried:
+                    pair = (int(min(i, j)), int(max(i, j)))
+                    break
+            if pair:
+                break
+        if pair is None:
+            break
+        tried.add(pair)
+        searches += 1
+        result = transition_state(db, f, *pair, gtol=gtol)
+        found += result["found"]
+        if not result["found"]:
+            failures[result["reason"]] = failures.get(result["reason"], 0) + 1
+    return {"searches": searches, "transition_states_found": found, "failures": failures}

@@ -1,0 +1,327 @@
+"""``fla connect RUN_DIR``: the minima a sampling run found, and the paths that connect them.
+
+Reads one configuration's directory (run.json, endpoints.parquet), polishes the walk endpoints into
+minima, merges duplicates (:mod:`fla.paths.minima`), and explores the landscape with a path method
+(AutoNEB by default; :mod:`fla.paths.explore`, :mod:`fla.paths.methods`); every further method named
+in ``methods`` is run on the same pairs, so that they can be compared. The outputs are written by
+:mod:`fla.paths.outputs`; ``fla connect --models`` (:mod:`fla.zoo.connect`) does the same for
+trained CIFAR models.
+
+Settings come from a TOML file (--config), declared once in :class:`ConnectSettings`,
+:class:`Polish` and :class:`Merge`; every key is optional:
+
+    max_minima = 10         # connect the lowest distinct minima only
+    budget = 20             # most pairs connected
+    low_gradient = 0.0      # also polish recorded points with a gradient norm below this
+    l2 = 0.0                # lambda: minimise loss + lambda |theta|^2 (--l2 overrides)
+    methods = ["autoneb"]   # path methods: autoneb, neb, bezier, polychain; the first explores
+    [polish]  gtol = 1e-5, max_iter = 2000
+    [merge]   loss_tol = 1e-4, distance_tol = 1e-3
+    [autoneb] climb = true, optimizer = "fire", ...  # a section per method: any of its settings
+    [bezier]  bends = 1, steps = 1000, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fla.base.errors import ConfigError
+from fla.base.settings import build, custom, integer, number, read_toml, setting
+from fla.base.store import ENDPOINTS, RUN_JSON, list_column, verify
+from fla.curvature.classes import (
+    CLASSES,
+    EXACT_MAX_PARAMS_FEW,
+    curvature_codes,
+    eigenvalues,
+    extreme_codes,
+)
+from fla.paths.methods import methods as path_methods
+from fla.paths.methods import path_method
+from fla.paths.minima import VANISHING_LOSS
+from fla.paths.outputs import refuse_existing, write_connection
+
+METHOD_NAMES = custom(
+    lambda v: (
+        isinstance(v, (list, tuple))
+        and len(v) > 0
+        and all(isinstance(m, str) for m in v)
+        and len(set(v)) == len(v)
+    ),
+    "a non-empty list of distinct method names",
+    None,
+)
+
+
+@dataclass(frozen=True)
+class Polish:
+    """[polish]: L-BFGS from the walk endpoints to minima."""
+
+    gtol: float = setting(1e-5, "largest gradient norm at a minimum", number(above=0))
+    max_iter: int = setting(2000, "most L-BFGS iterations", integer(at_least=1))
+
+
+@dataclass(frozen=True)
+class Merge:
+    """[merge]: when two polished points are one minimum (after canonical unit order)."""
+
+    loss_tol: float = setting(1e-4, "most loss difference", number(at_least=0))
+    distance_tol: float = setting(1e-3, "most distance, relative to |theta|", number(at_least=0))
+
+
+@dataclass(frozen=True)
+class ConnectSettings:
+    """The top-level keys of a connect settings file."""
+
+    max_minima: int = setting(10, "connect the lowest distinct minima only", integer(at_least=1))
+    budget: int = setting(20, "most pairs connected", integer(at_least=0))
+    low_gradient: float = setting(
+        0.0, "also polish recorded points with gradient norm below this", number(at_least=0)
+    )
+    l2: float = setting(0.0, "lambda of the loss + lambda |theta|^2 minimised", number(at_least=0))
+    methods: tuple = setting(("autoneb",), "path methods; the first explores", METHOD_NAMES)
+
+
+def load_settings(path=None, methods=None, l2=None) -> dict:
+    """Defaults, overridden by the TOML file at ``path`` and by ``methods`` (--method) and ``l2``;
+    unknown keys and settings are refused by name. Each method's section holds that method's
+    settings; those of the methods used are kept in full."""
+    where = f"--config {path}: " if path else "settings: "
+    given = read_toml(path, "--config") if path is not None else {}
+    known = path_methods()
+    sections = {key: given.pop(key) for key in list(given) if key in known}
+    for key, value in sections.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}[{key}] must be a section of that method's settings")
+    parts = {}
+    for key, cls in (("polish", Polish), ("merge", Merge)):
+        parts[key] = build(cls, given.pop(key, {}), where, lambda name, k=key: f"{k}.{name}")
+    if methods:
+        given["methods"] = list(methods)
+    if l2 is not None:
+        given["l2"] = l2
+    top = build(ConnectSettings, given, where)
+    for name in top.methods:
+        path_method(name, None, f"{where}methods: ")
+    settings = {**dataclasses.asdict(top), "methods": list(top.methods)}
+    settings.update({key: dataclasses.asdict(part) for key, part in parts.items()})
+    for name in known:  # every method's section checked; those used kept in full
+        if name in sections or name in top.methods:
+            method = path_method(name, sections.get(name), where)
+            settings[name] = dataclasses.asdict(method)
+    return settings
+
+
+def finite_rows(points: np.ndarray, what: str, quiet: bool) -> np.ndarray:
+    """The rows of points [B, D] whose values are all finite; a warning names how many were dropped,
+    ConfigError if none remain."""
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.any():
+        raise ConfigError(
+            f"every one of the {len(points)} {what} is non-finite; nothing to connect"
+        )
+    if not finite.all():
+        import warnings
+
+        warnings.warn(
+            f"dropped {int((~finite).sum())} of {len(points)} {what} with non-finite values"
+        )
+    return finite
+
+
+def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
+    points = [
+        np.stack(
+            pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column("params").to_pylist()
+        )
+    ]
+    if low_gradient > 0:
+        import pyarrow.compute as pc
+
+        low = (
+            pq.read_table(
+                run_dir / "points.parquet",
+                columns=["params", "grad_norm"],
+                filters=pc.field("grad_norm") < low_gradient,
+            )
+            .column("params")
+            .drop_null()
+        )
+        if len(low):
+            points.append(np.stack(low.to_pylist()))
+    return np.concatenate(points).astype(np.float64)
+
+
+def asymptotic(losses: np.ndarray) -> np.ndarray:
+    """Polished points [B] in the asymptotic basin. Without an L2 term a cross-entropy reaches 0
+    only as the weights grow without bound (the margins must diverge), so a polished loss below
+    VANISHING_LOSS marks a point on the way to infinity, where polishing stops only because the
+    gradient has vanished too: not an isolated minimum. They are reported as one basin."""
+    return losses < VANISHING_LOSS
+
+
+def connect(
+    run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None
+) -> dict:
+    import tensorflow as tf
+
+    from fla.core.networks import MLP
+    from fla.core.objective import Objective
+    from fla.core.problems import load_problem
+    from fla.paths.minima import canonical, merge, polish
+    from fla.paths.record import Energy
+
+    run_dir, out = Path(run_dir), Path(out)
+    problem_with_run = verify(run_dir)
+    if problem_with_run is not None or not (run_dir / ENDPOINTS).is_file():
+        raise ConfigError(
+            f"{run_dir} is not a complete, verified sampling run of one configuration "
+            f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory"
+        )
+    refuse_existing(out)
+    settings = load_settings(config, methods, l2)
+    meta = json.loads((run_dir / RUN_JSON).read_text())
+    cfg = meta["config"]
+    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
+    network = MLP(problem.n_inputs, cfg["width"], cfg["depth"], problem.n_outputs)
+    objective = Objective(network, problem, dtype=tf.float64, l2=settings["l2"])
+    energy = Energy(objective, tf.float64)
+    start = time.time()
+
+    raw = candidates(run_dir, settings["low_gradient"])
+    raw = raw[finite_rows(raw, "walk endpoints", quiet)]
+    polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
+    keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
+    polished, losses, grad_norms, raw = polished[keep], losses[keep], grad_norms[keep], raw[keep]
+    basin = asymptotic(losses) if not settings["l2"] else np.zeros(len(polished), bool)
+    if basin.all():
+        raise ConfigError(
+            f"all {len(basin)} polished points lie in one asymptotic basin (loss below "
+            f"{VANISHING_LOSS:g}, approached as the weights grow: no isolated minima); "
+            "connect with --l2 "
+            "LAMBDA (e.g. 1e-4) for the minima of the regularised loss"
+        )
+    grown = np.linalg.norm(polished, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-300)
+    asymptotic_basin = {
+        "points": int(basin.sum()),
+        "loss_max": float(losses[basin].max()) if basin.any() else None,
+        "norm_range": [
+            float(np.linalg.norm(polished[basin], axis=1).min()),
+            float(np.linalg.norm(polished[basin], axis=1).max()),
+        ]
+        if basin.any()
+        else None,
+        "norm_growth_median": float(np.median(grown[basin])) if basin.any() else None,
+    }
+    if basin.any() and not quiet:
+        print(
+            f"{int(basin.sum())} of {len(basin)} polished points lie in one asymptotic basin (loss "
+            f"-> 0 as the "
+            "weights grow); reported as one basin, not as minima (use --l2 for isolated minima)"
+        )
+    polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
+    canon = canonical(network, polished)
+    kept, groups = merge(canon, losses, **settings["merge"])
+    members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first
+    kept = kept[: settings["max_minima"]]
+    minima, min_losses, min_grads = canon[kept], losses[kept], grad_norms[kept]
+    if not quiet:
+        print(
+            f"{len(raw)} candidates -> {len(kept)} distinct minima (losses {min_losses.min():.4g} "
+            f".. "
+            f"{min_losses.max():.4g}); connecting with {', '.join(settings['methods'])}, "
+            f"budget {settings['budget']} pairs"
+        )
+
+    accuracy = objective.loss_and_accuracy_at(
+        tf.constant(minima), objective.x_train, objective.y_train
+    )[1].numpy()
+    if network.n_params <= EXACT_MAX_PARAMS_FEW:
+        eigs = eigenvalues(objective.hessian(minima))
+        eig_min, eig_max, codes, method = eigs[:, 0], eigs[:, -1], curvature_codes(eigs), "exact"
+    else:
+        eig_min, eig_max, converged = extreme_eigenvalues(objective, minima)
+        codes, method = np.where(converged, extreme_codes(eig_min, eig_max), -1), "lanczos"
+
+    paths, tree = connect_minima(energy, minima, min_losses, settings, quiet)
+    n = len(minima)
+    names = np.array(list(CLASSES) + [None], dtype=object)
+    minima_table = pa.table(
+        {
+            "minimum": pa.array(np.arange(n, dtype=np.int32)),
+            "loss": pa.array(min_losses),
+            "accuracy": pa.array(accuracy),
+            "grad_norm": pa.array(min_grads),
+            "eig_min": pa.array(eig_min),
+            "eig_max": pa.array(eig_max),
+            "curvature": pa.array(names[codes], pa.string()),
+            "hessian": pa.array([method] * n),
+            "members": pa.array(members.astype(np.int32)),
+            "params": list_column(minima, n),
+        }
+    )
+    summary = {
+        "run": str(run_dir),
+        "candidates": len(raw),
+        "minima": n,
+        "hessian": method,
+        "l2": settings["l2"],
+        "asymptotic_basin": asymptotic_basin,
+        "permutations": "hidden units sorted by bias before merging (permuted copies are one "
+        "minimum)",
+    }
+    return write_connection(
+        out,
+        energy,
+        minima,
+        minima_table,
+        paths,
+        tree,
+        settings,
+        summary,
+        start,
+        quiet,
+        saddle_params=True,
+    )
+
+
+def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
+    """(smallest, largest eigenvalue, converged) [B] of the Hessian at points [B, D], by Lanczos."""
+    from fla.curvature.lanczos import Hessian
+
+    result = Hessian(loss, points).eigenvalues(k=1, tol=1e-4, max_steps=max_steps)
+    return result["min"][:, 0], result["max"][:, 0], result["converged"]
+
+
+def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dict, quiet: bool):
+    """Explore with the first method, run the others on the same pairs: ({method: {(a, b): Path}},
+    tree)."""
+    from fla.paths.explore import explore
+
+    chosen = [path_method(name, settings[name]) for name in settings["methods"]]
+    first, others = chosen[0], chosen[1:]
+
+    def progress(a, b, p):
+        if not quiet:
+            print(
+                f"  {p.method} {a}-{b}: saddle {p.saddle_loss:.5g}, barrier {p.barrier:.4g}, "
+                f"{len(p.points)} points, length {p.length:.4g}"
+            )
+
+    explored, tree = explore(
+        energy, minima, losses, first, budget=settings["budget"], on_path=progress
+    )
+    paths = {first.name: explored}
+    for method in others:
+        paths[method.name] = {}
+        for a, b in sorted(explored):
+            paths[method.name][(a, b)] = method.connect(energy, minima[a], minima[b])
+            progress(a, b, paths[method.name][(a, b)])
+    return paths, tree

@@ -1,0 +1,108 @@
+"""What every connection run writes: minima, paths (one row per pair and method, beside the
+straight line between the same minima), the spanning tree, extra tables, and ``connect.json`` last,
+each file atomically (:func:`fla.base.store.write_table`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from fla.base.errors import ConfigError
+from fla.base.store import write_json, write_table
+from fla.paths.record import straight_line
+
+OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
+
+
+def refuse_existing(out: Path) -> None:
+    if any((out / name).exists() for name in OUTPUTS):
+        raise ConfigError(
+            f"--out {out} already holds a connection run; choose another --out or delete it"
+        )
+
+
+def write_connection(
+    out: Path,
+    energy,
+    minima,
+    minima_table: pa.Table,
+    paths: dict,
+    tree,
+    settings: dict,
+    summary: dict,
+    start: float,
+    quiet: bool,
+    saddle_params: bool = False,
+    extra: dict | None = None,
+) -> dict:
+    """The outputs every connection run writes: minima, paths, tree, (extra tables), connect.json
+    last."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "minima.parquet", minima_table)
+    write_table(
+        out / "paths.parquet", path_table(energy, minima, paths, saddle_params=saddle_params)
+    )
+    write_table(
+        out / "tree.parquet",
+        pa.table(
+            {
+                "a": pa.array([a for a, _, _ in tree], pa.int64()),
+                "b": pa.array([b for _, b, _ in tree], pa.int64()),
+                "saddle_loss": pa.array([s for _, _, s in tree], pa.float64()),
+            }
+        ),
+    )
+    for name, table in (extra or {}).items():
+        write_table(out / name, table)
+    summary = {
+        **summary,
+        "settings": settings,
+        "paths": sum(len(p) for p in paths.values()),
+        "pairs": len(next(iter(paths.values()))),
+        "loss_evaluations": energy.evaluations,
+        "batched_calls": energy.calls,
+        "seconds": round(time.time() - start, 2),
+    }
+    write_json(out / "connect.json", summary)
+    if not quiet:
+        print(
+            f"{summary.get('minima', len(minima))} minima, {summary['paths']} paths, {len(tree)} "
+            f"tree edges "
+            f"in {summary['seconds']} s -> {out}"
+        )
+    return summary
+
+
+def path_table(
+    energy, minima, paths: dict, line_points: int = 61, saddle_params: bool = False
+) -> pa.Table:
+    """One row per pair and method, with the straight line between the same minima for
+    comparison."""
+    rows, lines = [], {}
+    for method, found in paths.items():
+        for (a, b), p in sorted(found.items()):
+            if (a, b) not in lines:
+                lines[(a, b)] = straight_line(energy, minima[a], minima[b], line_points)
+            line = lines[(a, b)]
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "method": method,
+                    "saddle_loss": p.saddle_loss,
+                    "barrier": p.barrier,
+                    "length": p.length,
+                    "points": len(p.points),
+                    "point_losses": p.losses.tolist(),
+                    "position": p.position.tolist(),
+                    "dense_losses": p.dense_losses.tolist(),
+                    "line_barrier": line.barrier,
+                    "line_saddle_loss": line.saddle_loss,
+                    "line_length": line.length,
+                    "line_losses": line.dense_losses.tolist(),
+                }
+                | ({"saddle_params": p.saddle_params.tolist()} if saddle_params else {})
+            )
+    return pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())})

@@ -1,0 +1,5 @@
+"""Studies: study files -> configurations (study), and resumable, sharded, parallel sweeps over
+them (sweep).
+
+Imports: fla.base, fla.core, fla.curvature, fla.walks.
+"""

@@ -1,0 +1,6 @@
+"""Sampling by walks: the counter-based streams keyed by (seed, walk, step), the compiled walk
+program, curvature measured beside the walk, settings and plans, resource estimates, and one
+configuration -> one verified run (sample).
+
+Imports: fla.base, fla.core, fla.curvature.
+"""

@@ -1,0 +1,242 @@
+"""One sampling configuration: its settings (the one list the CLI flags and study keys come from)
+and the plan it resolves to once the problem is known.
+
+Every setting is a field of :class:`SampleConfig` with its help text, its check and the words of
+what it expects. ``fla sample`` builds one flag per field (``hessian_at`` -> ``--hessian-at``); a
+study file may set every field (the grid fields as lists: ``problems, widths, depths, granularities,
+bounds, seeds``); an error names the setting as the user wrote it.
+
+    >>> config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0)
+    >>> plan(config, (2, 1), full_batch=True).walks
+    90
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from fla.base.settings import (
+    boolean,
+    check,
+    choice,
+    custom,
+    declared,
+    flag,
+    integer,
+    number,
+    setting,
+    text,
+)
+from fla.core.problems import REGISTRY, is_problem
+from fla.curvature.classes import EXACT_MAX_PARAMS
+
+GRANULARITY = {"micro": 0.01, "macro": 0.1}
+DEFAULT_STEPS = {"micro": 1000, "macro": 100}
+HESSIAN_POLICIES = ("auto", "full", "blocks", "lanczos", "none")
+GRID = {
+    "problem": "problems",
+    "width": "widths",
+    "depth": "depths",
+    "granularity": "granularities",
+    "bound": "bounds",
+    "seed": "seeds",
+}  # the grid's settings and their study keys (lists)
+
+
+def parse_hessian_at(spec):
+    """'auto' | 'all' | 'last' | 'every:K' | 'grad-below:X' -> (kind, value); None if malformed."""
+    kind, _, value = str(spec).partition(":")
+    try:
+        if kind in ("auto", "all", "last") and not value:
+            return kind, None
+        if kind == "every" and int(value) >= 1:
+            return kind, int(value)
+        if kind == "grad-below" and float(value) > 0 and math.isfinite(float(value)):
+            return kind, float(value)
+    except ValueError:
+        pass
+    return None
+
+
+PROBLEM = custom(is_problem, f"one of {', '.join(REGISTRY)}, or csv:PATH")
+HESSIAN_AT = custom(
+    lambda v: parse_hessian_at(v) is not None,
+    "auto, all, last, every:K (K >= 1) or grad-below:X (X > 0)",
+)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    problem: str = setting(
+        None,
+        "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla problems)",
+        PROBLEM,
+    )
+    width: int = setting(None, "hidden units per layer", integer(at_least=1), required=True)
+    depth: int = setting(None, "number of hidden layers", integer(at_least=1), required=True)
+    granularity: str = setting(
+        None,
+        "step bound s: 1% (micro) or 10% (macro) of the range width 2*bound",
+        choice(*GRANULARITY),
+        required=True,
+    )
+    bound: float = setting(
+        None, "initial points uniform in [-bound, bound]^D", number(above=0), required=True
+    )
+    walks: int | None = setting(
+        None, "number of walks (default 10 * D)", integer(at_least=1, optional=True)
+    )
+    steps: int | None = setting(
+        None,
+        "steps per walk (default 1000 micro, 100 macro)",
+        integer(at_least=1, optional=True),
+    )
+    seed: int = setting(
+        0,
+        "seed of every random draw",
+        integer(at_least=0, below=2**32, words="an integer in [0, 2^32)"),
+    )
+    hessian: str = setting(
+        "auto",
+        "curvature: full = exact spectrum of the full Hessian; blocks = the "
+        "block-diagonal Hessian of the reference code (one block per weight matrix and bias "
+        "vector); lanczos = eig_min/eig_max by Lanczos; auto = full when D <= "
+        "hessian_max_params, else lanczos",
+        choice(*HESSIAN_POLICIES),
+    )
+    hessian_max_params: int = setting(
+        EXACT_MAX_PARAMS, "largest D for which hessian auto is full", integer(at_least=1)
+    )
+    hessian_at: str = setting(
+        "auto",
+        "where curvature is computed: all, last (each walk's last step), every:K, "
+        "grad-below:X; auto = all (full, blocks), last (lanczos)",
+        HESSIAN_AT,
+    )
+    lanczos_tol: float = setting(
+        1e-3,
+        "Lanczos stops when the extreme Ritz values' residual bounds are <= tol x max|eigenvalue|",
+        number(above=0, below=1),
+    )
+    lanczos_steps: int = setting(100, "most Lanczos steps per point", integer(at_least=2))
+    flat_tolerance: float = setting(
+        1e-5, "an eigenvalue is zero when |ev| <= tol * max|ev|", number(at_least=0, below=1)
+    )
+    target: str | None = setting(
+        None, "csv:PATH problems: the class column (default the last column)", text(optional=True)
+    )
+    record_params: bool = setting(False, "store every point's parameter vector", boolean())
+    batching: str = setting(
+        "shared",
+        "mini-batch problems: one batch per step shared by all walks (one GEMM) "
+        "or one batch per walk",
+        choice("shared", "per_walk"),
+    )
+    batch_size: int = setting(100, "mini-batch size", integer(at_least=1))
+    activation: str = field(default="elu", init=False)
+
+    def validate(self, style: str = "flag") -> None:
+        """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``."""
+        check(self, lambda name: setting_name(name, style))
+
+    def fields(self) -> dict:
+        """The settings as a dict (what SampleConfig(**...) takes back)."""
+        return {k: v for k, v in asdict(self).items() if k != "activation"}
+
+
+def setting_name(name: str, style: str) -> str:
+    if style == "key":
+        return f"key {GRID.get(name, name)!r}"
+    return name if name == "problem" else flag(name)
+
+
+def settings() -> list:
+    """The fields of SampleConfig that a user sets."""
+    return declared(SampleConfig)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a configuration resolves to once the problem is known."""
+
+    n_params: int
+    walks: int
+    steps: int
+    step_size: float
+    hessian: str  # exact, blocks, lanczos or none
+    hessian_at: str  # all, last, every:K or grad-below:X
+    batching: str  # full, shared or per_walk
+    chunk: int
+
+    @property
+    def keep_params(self) -> bool:
+        """Whether the walk must return the points' parameters (curvature is measured at them)."""
+        return self.hessian != "none"
+
+
+def step_size(granularity: str, bound: float) -> float:
+    """s = fraction * 2b: 1% of the range width for micro walks, 10% for macro walks."""
+    return GRANULARITY[granularity] * 2.0 * bound
+
+
+def network_of(config: SampleConfig, sizes):
+    from fla.core.networks import MLP
+
+    n_inputs, n_outputs = sizes
+    return MLP(n_inputs, config.width, config.depth, n_outputs)
+
+
+def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
+    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 or 100
+    steps."""
+    return config.walks or 10 * n_params, config.steps or DEFAULT_STEPS[config.granularity]
+
+
+def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
+    """Resolve the defaults: D from the sizes (n_inputs, n_outputs), walks, steps, curvature,
+    chunk."""
+    d = network_of(config, sizes).n_params
+    batching = "full" if full_batch else config.batching
+    walks, steps = walks_and_steps(config, d)
+    if config.hessian == "auto":
+        hessian = "exact" if d <= config.hessian_max_params else "lanczos"
+    else:
+        hessian = {"full": "exact", "blocks": "blocks", "lanczos": "lanczos", "none": "none"}[
+            config.hessian
+        ]
+    at = config.hessian_at
+    if at == "auto":
+        at = "last" if hessian == "lanczos" else "all"
+    return Plan(
+        d,
+        walks,
+        steps,
+        step_size(config.granularity, config.bound),
+        hessian,
+        at,
+        batching,
+        chunk_width(d, walks, batching),
+    )
+
+
+LANES = 16  # chunks are multiples of this many walks (the vector width of the kernels, with margin)
+# a chunk's [walks, D] array holds at most this many floats (128 MB), when D allows
+CHUNK_FLOATS = 2**25
+
+
+def round_up(n: int, multiple: int = LANES) -> int:
+    return -(-n // multiple) * multiple
+
+
+def chunk_width(n_params: int, walks: int, batching: str) -> int:
+    """Walks per compiled program: a function of the configuration alone (D, walks, batching).
+
+    Matrix-product kernels (Eigen's, XLA's) choose their blocking, and so the order of their sums,
+    by the matrices' shapes, so a walk's low-order bits depend on how many walks share its program
+    (measured: 784-3-3-10 with 16 vs 48 walks differ in the last bit). Fixing the width by the
+    configuration, and padding the last chunk to it, makes the walks the same however they are
+    split into runs (shards start at multiples of it)."""
+    cap = 256 if batching == "per_walk" else 1024
+    by_size = max(LANES, 2 ** int(math.log2(max(1, CHUNK_FLOATS // n_params))))
+    return min(cap, by_size, round_up(walks))

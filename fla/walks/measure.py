@@ -1,0 +1,221 @@
+"""Curvature measured beside the walk, at the points it recorded: it never changes what it measures.
+
+For the rows a plan selects (``hessian_at``), at each row's parameters and on the batch whose
+gradient drove that row's step:
+
+- ``exact``: the full Hessian (:meth:`fla.core.objective.Objective.hessian_at`) and its float64
+  spectrum;
+- ``blocks``: the block-diagonal Hessian of Bosman et al.'s reference code: one block per weight
+  matrix and one per bias vector, every derivative across blocks dropped; its pooled eigenvalues are
+  the union of the blocks' spectra;
+- ``lanczos``: eig_min and eig_max by batched Lanczos (:class:`fla.curvature.lanczos.Hessian`).
+
+    >>> patterns = Patterns(x, y)
+    >>> columns = curvature_columns("exact", params, patterns, n_rows, rows, objective, config)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fla.base import compile_cache
+from fla.walks.config import parse_hessian_at
+
+# bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
+HESSIAN_BYTES = 64 * 2**20
+LANCZOS_BYTES = 512 * 2**20  # bound on a Lanczos basis [points, steps, D] float64 held at once
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The training patterns of the measured points: all of (x, y) for every point, or per point the
+    indices ``idx`` [M, N] of its batch, gathered one memory-bounded part at a time (M points of a
+    mini-batch problem never hold M copies of their batches at once)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    idx: np.ndarray | None = None
+
+    def part(self, rows: slice):
+        return (
+            (self.x, self.y)
+            if self.idx is None
+            else (self.x[self.idx[rows]], self.y[self.idx[rows]])
+        )
+
+
+def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
+    """Indices of the rows that get curvature, by the plan's ``hessian_at``."""
+    kind, value = parse_hessian_at(plan.hessian_at)
+    if kind == "all":
+        mask = np.ones(len(steps), bool)
+    elif kind == "last":
+        mask = steps == plan.steps - 1
+    elif kind == "every":
+        mask = steps % value == 0
+    else:
+        mask = grad_norm < value
+    return np.flatnonzero(mask)
+
+
+def block_mask(network) -> np.ndarray:
+    """[D, D] bool: True inside the diagonal blocks (each layer's weights, each layer's biases)."""
+    label = np.zeros(network.n_params, np.int32)
+    for i, (w, b) in enumerate(network.slices()):
+        label[w], label[b] = 2 * i, 2 * i + 1
+    return label[:, None] == label[None, :]
+
+
+def hessians_per_call(n_params: int) -> int:
+    """Full Hessians computed in one call, bounded by HESSIAN_BYTES."""
+    return max(1, HESSIAN_BYTES // (4 * n_params * n_params))
+
+
+def lanczos_points_per_call(n_params: int, steps: int) -> int:
+    """Points whose Lanczos bases are held at once, bounded by LANCZOS_BYTES."""
+    return max(1, LANCZOS_BYTES // (8 * steps * n_params))
+
+
+XLA_MIN_PARAMS = 64  # from D = 64 the Hessian program is compiled by XLA (bench/bench_spectra.py)
+_HESSIANS: dict = {}
+
+
+def call_size(m: int, n_params: int) -> int:
+    """The size an XLA Hessian call of m points is padded to: a power of two from 1024, at most
+    :func:`hessians_per_call`, so that a process compiles a handful of shapes."""
+    return min(hessians_per_call(n_params), max(1024, 1 << (m - 1).bit_length()))
+
+
+def hessians(objective, params: np.ndarray, x, y):
+    """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n].
+
+    From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to :func:`call_size`
+    (by repeating the last point). In a one-off measurement on one thread (issue 9's note, not a
+    bench), XLA took 66 against the graph's 160 us a Hessian at D = 81 and gained only 1.1-1.2x at
+    D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this
+    path."""
+    import tensorflow as tf
+
+    jit = objective.n_params >= XLA_MIN_PARAMS
+    key = (id(objective), np.ndim(x))
+    # one graph whatever was traced before (the bits must not depend on history)
+    if key not in _HESSIANS:
+        rank = np.ndim(x)
+        signature = [
+            tf.TensorSpec([None, objective.n_params], objective.dtype),
+            tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
+            tf.TensorSpec([None] * (rank - 1), tf.int32),
+        ]
+        _HESSIANS[key] = (
+            objective,
+            tf.function(
+                lambda t, x, y: objective.hessian_at(t, x, y),
+                input_signature=signature,
+                jit_compile=jit,
+                autograph=False,
+            ),
+        )
+    m = len(params)
+    pad = call_size(m, objective.n_params) - m if jit else 0
+    if pad > 0:
+        params = np.concatenate([params, np.repeat(params[-1:], pad, 0)])
+        if np.ndim(x) == 3:  # one set of patterns per point
+            x, y = (np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in (x, y))
+    # one trace, whatever the call size
+    with compile_cache.stable_names(
+        "hessians",
+        repr(objective.network),
+        objective.problem.name,
+        objective.l2,
+        objective.dtype.name,
+        np.ndim(x),
+    ):
+        hess = _HESSIANS[key][1](
+            tf.constant(params, objective.dtype),
+            tf.constant(x, objective.dtype),
+            tf.constant(y, tf.int32),
+        )[:m]
+    if hess.shape != (m, objective.n_params, objective.n_params):
+        raise RuntimeError(
+            f"internal error: Hessians of shape {hess.shape} for {m} points of D = "
+            f"{objective.n_params}"
+        )
+    return hess
+
+
+def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
+    """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in
+    memory-bounded parts."""
+    import tensorflow as tf
+
+    from fla.curvature.classes import eigenvalues
+
+    d = objective.n_params
+    per_call = hessians_per_call(d)
+    mask = tf.constant(block_mask(objective.network), objective.dtype) if blocks else None
+    out = np.empty((len(params), d))
+    for start in range(0, len(params), per_call):
+        part = slice(start, start + per_call)
+        h = hessians(objective, params[part], *patterns.part(part))
+        out[part] = eigenvalues(h * mask if blocks else h)
+    return out
+
+
+def lanczos_extremes(objective, params, patterns: Patterns, config):
+    """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded
+    parts."""
+    from fla.curvature.lanczos import Hessian
+
+    per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
+    out = np.zeros((3, len(params)))
+    for start in range(0, len(params), per_call):
+        part = slice(start, start + per_call)
+        h = Hessian(objective, params[part], *patterns.part(part), seed=config.seed)
+        result = h.eigenvalues(k=1, tol=config.lanczos_tol, max_steps=config.lanczos_steps)
+        out[:, part] = result["min"][:, 0], result["max"][:, 0], result["converged"]
+    return out[0], out[1], out[2].astype(bool)
+
+
+def curvature_columns(
+    kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config
+) -> dict:
+    """eig_min, eig_max, curvature, hessian (and eigenvalues for exact and blocks spectra) of n_rows
+    rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
+    elsewhere."""
+    import pyarrow as pa
+
+    from fla.curvature.classes import codes_arrow, curvature_codes, extreme_codes
+
+    eig_min, eig_max = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    codes = np.full(n_rows, -1, np.int8)
+    columns = {}
+    if kind in ("exact", "blocks") and len(rows):
+        eigs = spectra(objective, params, patterns, blocks=kind == "blocks")
+        eig_min[rows], eig_max[rows] = eigs[:, 0], eigs[:, -1]
+        codes[rows] = curvature_codes(eigs, config.flat_tolerance)
+        offsets = np.zeros(n_rows + 1, np.int32)
+        offsets[rows + 1] = objective.n_params
+        values = pa.array(eigs.astype(np.float32).ravel())
+        present = np.zeros(n_rows, bool)
+        present[rows] = True
+        columns["eigenvalues"] = pa.ListArray.from_arrays(
+            pa.array(np.cumsum(offsets, dtype=np.int32)), values, mask=pa.array(~present)
+        )
+    elif kind == "lanczos" and len(rows):
+        eig_min[rows], eig_max[rows], converged = lanczos_extremes(
+            objective, params, patterns, config
+        )
+        codes[rows] = np.where(
+            converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1
+        )
+    done = np.zeros(n_rows, bool)
+    done[rows] = np.isfinite(eig_min[rows])
+    columns.update(
+        eig_min=pa.array(eig_min, mask=~done),
+        eig_max=pa.array(eig_max, mask=~done),
+        curvature=codes_arrow(codes),
+        hessian=pa.array(np.full(n_rows, kind), mask=~done),
+    )
+    return columns

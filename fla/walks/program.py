@@ -1,0 +1,351 @@
+"""Progressive gradient walks (Bosman, Engelbrecht and Helbig), advanced for many walks at once.
+
+A walk starts at theta_0 ~ U[-b, b]^D. At step t the gradient g of the training loss at theta_t is
+taken; every coordinate draws Delta_j ~ U(0, s) and moves against the sign of g_j:
+
+    theta_{t+1, j} = theta_{t, j} - sign(g_j) * Delta_j,   with a zero (or NaN) g_j moving +Delta_j.
+
+Walks are unbounded. The step bound s is 1% (micro) or 10% (macro) of the range width 2b. The row
+recorded for step t describes theta_t, the point *before* its update, with the loss, accuracy and
+gradient of the very batch whose gradient drives that update.
+
+Every draw comes from the counter-based streams of :mod:`fla.walks.streams`, keyed by (seed, walk)
+and counted by step and coordinate, so its draws do not depend on the walks advanced with it. The
+walk never computes curvature: it returns the points, and :mod:`fla.walks.measure` measures them
+beside it, so asking for curvature cannot change a walk.
+
+:class:`WalkProgram` runs a block of steps for a chunk of B walks as a graph while-loop that gathers
+the step's batch, around one XLA program per step that evaluates the walks, draws their Delta and
+moves them. Every chunk runs this same structure
+in programs of a width fixed by the configuration (:func:`fla.walks.config.chunk_width`), so nothing
+a user may set besides the walk's own settings changes a walk. Nothing loops in Python per
+walk or per step.
+
+    >>> program = WalkProgram(objective)
+    >>> theta, records = program.run(theta0, step_size=0.2, seed=7, first=0, step0=0, n_steps=100)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fla.base import compile_cache
+from fla.walks import streams
+
+# from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
+
+LAYER_BLOCKS_MIN_PARAMS = 4096
+
+
+def progressive_gradient_step(theta, grad, delta):
+    """One progressive gradient step: each coordinate moves by delta against the sign of its
+    gradient."""
+    import tensorflow as tf
+
+    return theta + tf.where(grad > 0, -delta, delta)
+
+
+def sum_of_squares_over_rows(g):
+    """sum_i g[i, b]^2 [B] of a feature-major gradient block g [rows, B], for the gradient norm.
+
+    The rows are summed in groups of k (the largest divisor of their number up to 16) as k
+    elementwise terms, then the group sums reduced. Written as one reduction over the rows, XLA:CPU
+    first writes the squares out and reads them back: the MNIST 784-10-10 step with 1000 walks took
+    107.1 against 67.8 ms (one run of ``python bench/bench_step_forms.py``)."""
+    import tensorflow as tf
+
+    rows = g.shape[0]
+    k = max(d for d in range(1, 17) if rows % d == 0)
+    groups = tf.reshape(g, [rows // k, k, -1])
+    return tf.reduce_sum(tf.add_n([groups[:, j] * groups[:, j] for j in range(k)]), 0)
+
+
+class WalkProgram:
+    """The compiled loop over steps for one chunk of walks.
+
+    ``batching`` says where each step's training and test patterns come from: ``full`` (all
+    patterns, every step), ``shared`` (index arrays [S, N] given to :meth:`run`: one random batch
+    per step, shared by all walks of the step, so the first layer of all walks is one GEMM) or
+    ``per_walk`` (an independent batch for each walk, drawn inside from the walk's own stream; a
+    batched skinny matmul). ``batch_size`` is the per-walk batch size.
+    """
+
+    def __init__(
+        self,
+        objective,
+        record_params: bool = False,
+        batching: str = "full",
+        batch_size: int = 100,
+        jit: bool = True,
+    ):
+        import tensorflow as tf
+
+        if batching not in ("full", "shared", "per_walk"):
+            raise ValueError(f"batching must be full, shared or per_walk, got {batching!r}")
+        self.objective = objective
+        self.record_params = record_params
+        self.batching = batching
+        self.batch_size = batch_size
+        # The walk rule is elementwise, so the loop may keep theta as [D, B]: with shared inputs the
+        # first-layer weights of all walks are then one contiguous GEMM operand (no transposes).
+        self.feature_major = batching != "per_walk"
+        # Feature-major, the walk state is a tuple of row blocks: one per layer for large networks
+        # (see
+        # _step_fn), the whole of theta for small ones, where more, smaller programs cost more than
+        # they save (XOR 2-2-1 in per-layer blocks: 10.2 against 7.7 ms for 90 walks x 100 steps in
+        # bench/bench_walks.py, a one-off measurement with the threshold at 0).
+        network = objective.network
+        if self.feature_major and network.n_params >= LAYER_BLOCKS_MIN_PARAMS:
+            self.state_blocks = [(w.start, b.stop) for w, b in network.slices()]
+        else:
+            self.state_blocks = [(0, network.n_params)]
+        # Per-layer blocks also draw each step's Delta in the step before, as a program output (see
+        # streams.packed_words_of_walks): the same words, each Philox block evaluated once.
+        self.predraw = len(self.state_blocks) > 1
+        problem = objective.problem
+        dtype = objective.dtype
+        self.data = {
+            "x_train": objective.x_train,
+            "y_train": objective.y_train,
+            "x_test": tf.constant(
+                problem.x_test if problem.has_test else np.zeros((0, problem.n_inputs)), dtype
+            ),
+            "y_test": tf.constant(problem.y_test if problem.has_test else np.zeros((0,), np.int32)),
+        }
+        self.n_train, self.n_test = (
+            len(problem.x_train),
+            len(problem.x_test) if problem.has_test else 0,
+        )
+        self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
+        self._draw = tf.function(self._draw_fn, jit_compile=jit, autograph=False)
+        self._loop = tf.function(self._loop_fn, autograph=False)
+
+    def run(
+        self,
+        theta,
+        step_size: float,
+        seed: int,
+        first: int,
+        step0: int,
+        n_steps: int,
+        train_idx=None,
+        test_idx=None,
+        width: int | None = None,
+        record_params: bool | None = None,
+    ):
+        """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
+        ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
+        ``record_params`` (default: the program's setting) says whether this call returns the
+        points; either way the steps are the same compiled computation, so the walk is the same.
+
+        Returns (theta after [B, D], records) as numpy: ``loss, accuracy, grad_norm`` [S, B];
+        ``test_loss, test_accuracy`` [S, B] when the problem has a test split; ``params`` [S, B, D]
+        if recorded. ``train_idx``/``test_idx`` [S, N] are the shared batches of the S steps.
+        """
+        import tensorflow as tf
+
+        from fla.walks.config import round_up
+
+        # A walk's numbers depend on the width of the program and its position in it (kernels
+        # block and vectorise by shape), so the caller fixes both: see fla.walks.config.chunk_width.
+        theta = np.asarray(theta, np.float32)
+        n = len(theta)
+        width = width or round_up(n)
+        if n > width:
+            raise ValueError(f"{n} walks do not fit a program {width} wide")
+        theta = np.concatenate([theta, np.zeros((width - n, theta.shape[1]), np.float32)])
+        idx = lambda a: (
+            tf.constant(a, tf.int32) if a is not None else tf.zeros([n_steps, 0], tf.int32)
+        )
+        if self.feature_major:
+            state = tuple(
+                tf.constant(theta.T[lo:hi], self.objective.dtype) for lo, hi in self.state_blocks
+            )
+        else:
+            state = tf.constant(theta, self.objective.dtype)
+        record = self.record_params if record_params is None else bool(record_params)
+        train_idx, test_idx = idx(train_idx), idx(test_idx)
+        trace = (width, n_steps, tuple(train_idx.shape), tuple(test_idx.shape), record)
+        with compile_cache.stable_names("walk", self.program_key(), trace):
+            state, records = self._loop(
+                state,
+                tf.constant(step_size, self.objective.dtype),
+                tf.constant(seed, tf.int64),
+                tf.constant(first, tf.int64),
+                tf.constant(step0, tf.int64),
+                train_idx,
+                test_idx,
+                record,
+                **self.data,
+            )
+        records = {name: value.numpy() for name, value in records.items()}
+        if self.feature_major:
+            records = {
+                name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
+                for name, v in records.items()
+            }
+            return self._whole(state).numpy().T[:n], records
+        return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
+
+    def program_key(self) -> tuple:
+        """What the traced program depends on besides its input shapes (names it in the compile
+        cache)."""
+        f = self.objective
+        shapes = tuple(np.shape(v) for v in self.data.values()) + (tuple(f.x_train.shape),)
+        return (
+            repr(f.network),
+            f.problem.name,
+            f.problem.kind,
+            f.l2,
+            f.dtype.name,
+            shapes,
+            self.batching,
+            self.batch_size,
+            tuple(self.state_blocks),
+        )
+
+    def _whole(self, state):
+        """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
+        import tensorflow as tf
+
+        if not self.feature_major:
+            return state
+        return tf.concat(state, 0) if len(state) > 1 else state[0]
+
+    def _draw_fn(self, seed, walks, step):
+        """The packed Delta words of each state block at ``step``
+        (:func:`streams.packed_words_of_walks`)."""
+        n = self.objective.n_params
+        return tuple(
+            streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
+            for coordinates in self.state_blocks
+        )
+
+    def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt):
+        """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its
+        Delta.
+
+        The one function that computes the gradient driving a walk, whatever is measured beside it.
+        Feature-major (full or shared batches), the walk is evaluated by
+        :meth:`Objective.walk_values_at` with the walks' axis last, and theta is the tuple of
+        per-layer blocks [rows, B] of :meth:`MLP.split`: the first layer's block is then its GEMM
+        operand as it lies, each block's gradient comes out of its own products, and each block's
+        Delta words are drawn by the step before, as packed program outputs (:attr:`predraw`,
+        :func:`streams.packed_words_of_walks`: ``drawn`` holds this step's, the step returns the
+        next step's, :meth:`_draw_fn` gives the first). Small networks draw Delta inside the update,
+        fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
+        shared step both ways."""
+        import tensorflow as tf
+
+        f = self.objective
+        if not self.feature_major:
+            theta = (theta,)
+        params = theta if len(theta) > 1 else theta[0]
+        # shared patterns: the test batch's first layer in the training batch's GEMM
+        if self.feature_major:
+            test = (xt, yt) if f.problem.has_test else ()
+            loss, accuracy, grad, *test_values = f.walk_values_at(params, x, y, *test)
+        else:
+            loss, accuracy, grad = f.gradient_at(params, x, y)
+            test_values = f.loss_and_accuracy_at(params, xt, yt) if f.problem.has_test else ()
+        grad = list(grad) if len(theta) > 1 else [grad]
+        moved = []
+        for k, (block, block_grad, coordinates) in enumerate(zip(theta, grad, self.state_blocks)):
+            if self.predraw:
+                words = streams.unpack_words(drawn[k], f.n_params, coordinates)
+            else:
+                words = streams.words_of_walks(
+                    seed, streams.DELTA, step, walks, f.n_params, self.feature_major, coordinates
+                )
+            moved.append(
+                progressive_gradient_step(
+                    block, block_grad, streams.to_uniform(words, f.dtype) * step_size
+                )
+            )
+        if self.feature_major:
+            squares = tf.add_n([sum_of_squares_over_rows(g) for g in grad])
+        else:
+            squares = tf.add_n([tf.reduce_sum(g * g, -1) for g in grad])
+        row = {"loss": loss, "accuracy": accuracy, "grad_norm": tf.sqrt(squares)}
+        if f.problem.has_test:
+            row["test_loss"], row["test_accuracy"] = test_values
+        drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
+        return (tuple(moved) if self.feature_major else moved[0]), drawn, row
+
+    def _batches(
+        self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
+    ):
+        """The training and test patterns of one step."""
+        import tensorflow as tf
+
+        if self.batching == "full":
+            return x_train, y_train, x_test, y_test
+        if self.batching == "shared":
+            return (
+                tf.gather(x_train, shared_train),
+                tf.gather(y_train, shared_train),
+                tf.gather(x_test, shared_test),
+                tf.gather(y_test, shared_test),
+            )
+        size = self.batch_size
+        train = streams.walk_batch(seed, streams.TRAIN_BATCH, step, walks, size, self.n_train)
+        if not self.n_test:
+            return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
+        test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, self.n_test)
+        return (
+            tf.gather(x_train, train),
+            tf.gather(y_train, train),
+            tf.gather(x_test, test),
+            tf.gather(y_test, test),
+        )
+
+    def _loop_fn(
+        self,
+        theta,
+        step_size,
+        seed,
+        first,
+        step0,
+        train_idx,
+        test_idx,
+        record_params,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+    ):
+        import tensorflow as tf
+
+        f = self.objective
+        n_steps = train_idx.shape[0]
+        n_walks = theta[0].shape[1] if self.feature_major else theta.shape[0]
+        walks = first + tf.range(n_walks, dtype=tf.int64)
+        names = ["loss", "accuracy", "grad_norm"] + [
+            "test_loss",
+            "test_accuracy",
+        ] * f.problem.has_test
+        names += [
+            "params"
+        ] * record_params  # a Python bool: one trace each, sharing the compiled step
+
+        def body(t, theta, drawn, arrays):
+            step = step0 + tf.cast(t, tf.int64)
+            x, y, xt, yt = self._batches(
+                seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
+            )
+            moved, drawn, row = self._step(theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
+            if record_params:  # theta_t, the point the row describes
+                row["params"] = self._whole(theta)
+            return (
+                t + 1,
+                moved,
+                drawn,
+                tuple(array.write(t, row[name]) for name, array in zip(names, arrays)),
+            )
+
+        arrays = tuple(tf.TensorArray(f.dtype, size=n_steps) for _ in names)
+        drawn = self._draw(seed, walks, step0) if self.predraw else ()
+        _, theta, _, arrays = tf.while_loop(
+            lambda t, *_: t < n_steps, body, (tf.constant(0), theta, drawn, arrays)
+        )
+        return theta, {name: array.stack() for name, array in zip(names, arrays)}

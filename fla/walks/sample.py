@@ -1,0 +1,391 @@
+"""One sampling configuration -> one directory of verified Parquet data (see :mod:`fla.base.store`).
+
+    >>> config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0)
+    >>> summary = sample(config, "out/xor-2-1")
+
+The stages: :func:`fla.walks.config.plan` resolves the settings; :mod:`fla.walks.resources` checks
+the plan fits in memory (shrinking the chunk when that suffices) and that its numbers stay finite;
+:class:`fla.walks.program.WalkProgram` advances a chunk of walks a block of steps at a time;
+:mod:`fla.walks.measure` measures curvature at the recorded points in a writer thread while the next
+block walks; the writers stream Parquet and the manifest is written last.
+
+What the data depend on: the walks are a function of (seed, walk index, step) and the settings that
+define the walk (problem, width, depth, granularity, bound, walks, steps, batching, batch size);
+they do not depend on the curvature asked for or on ``record_params``, and any range of walks
+starting at a multiple of the plan's chunk can be run alone (a shard) with the same result.
+
+Mini-batch problems (MNIST) draw, per step, a batch of ``batch_size`` training patterns and one of
+test patterns. ``shared`` batching (the default) gives all walks of a step the same batch, drawn
+without replacement from (seed, step), which makes the first layer of all walks one GEMM near the
+machine's matmul peak; ``per_walk`` gives each walk its own batch from (seed, walk, step) (with
+replacement), a batched skinny matmul, several times slower.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from fla import __version__
+from fla.base import allocator
+from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.store import (
+    ENDPOINT_SCHEMA,
+    ENDPOINTS,
+    POINT_SCHEMA,
+    POINTS,
+    RUN_JSON,
+    PartWriter,
+    is_own_temporary,
+    table,
+    write_manifest,
+    writer_alive,
+)
+from fla.walks import streams
+from fla.walks.config import Plan, SampleConfig, network_of, plan
+from fla.walks.resources import steps_per_block
+
+OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that holds anything but fla's own leftovers of a killed run of this kind
+    (its temporary files, which are removed), or that a running fla process is writing; never touch
+    anything else."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory")
+    if not out.is_dir():
+        return
+    entries = list(out.iterdir())
+    if any(e.name in OWN_FILES for e in entries):
+        raise ConfigError(f"--out {out} already holds a run; choose another --out or delete it")
+    live = [e.name for e in entries if is_own_temporary(e, OWN_FILES) and writer_alive(e)]
+    if live:
+        raise ConfigError(
+            f"--out {out} is being written by another fla process ({live[0]}); wait for it "
+            "or choose another --out"
+        )
+    foreign = [e.name for e in entries if not is_own_temporary(e, OWN_FILES)]
+    if foreign:
+        raise ConfigError(
+            f"--out {out} is not empty (holds {', '.join(sorted(foreign)[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory"
+        )
+    for e in entries:
+        e.unlink()
+
+
+def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_range=None) -> dict:
+    """Run one configuration (or its walks lo .. hi - 1, a shard: ``walk_range=(lo, hi)`` with lo a
+    multiple of the plan's chunk) into directory ``out``; returns its manifest.
+
+    Raises NonFiniteError (after writing the data faithfully) when some recorded loss or gradient
+    norm is not finite."""
+    from fla.core.problems import load_problem
+    from fla.walks.resources import fit_plan
+
+    out = Path(out)
+    config.validate()
+    check_out(out)
+    problem = load_problem(config.problem, data_dir, config.target)
+    p, notes = fit_plan(
+        config,
+        plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None),
+        problem,
+    )
+    walk_range = check_walk_range(walk_range, p)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = _sample(config, p, notes, problem, out, quiet, walk_range)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if manifest["nonfinite_rows"]:
+        raise NonFiniteError(
+            f"{out}: {manifest['nonfinite_rows']} of {manifest['rows']} rows have a non-finite "
+            "loss or gradient norm (recorded as they are); check the data, or keep the walks in "
+            "float32 range with a smaller --bound or fewer --steps"
+        )
+    return manifest
+
+
+def check_walk_range(walk_range, p: Plan) -> tuple[int, int]:
+    """(lo, hi): all walks by default; a shard must start at a multiple of the chunk."""
+    if walk_range is None:
+        return 0, p.walks
+    lo, hi = walk_range
+    if not (0 <= lo < hi <= p.walks) or lo % p.chunk:
+        raise ConfigError(
+            f"walk range {lo} .. {hi} must lie in 0 .. {p.walks} and start at a multiple of the "
+            f"chunk ({p.chunk} walks)"
+        )
+    return int(lo), int(hi)
+
+
+def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_range) -> dict:
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from fla.walks.measure import curvature_columns, selected_rows
+
+    network = network_of(config, (problem.n_inputs, problem.n_outputs))
+    program = walk_program(network, problem, p.batching, config.batch_size)
+    meta, t0 = metadata(config, p, notes, problem, tf), time.time()
+    lo, hi = walk_range
+    meta["walk_range"] = [lo, hi]
+    constants = {
+        "problem": config.problem,
+        "width": config.width,
+        "depth": config.depth,
+        "n_params": p.n_params,
+        "activation": config.activation,
+        "granularity": config.granularity,
+        "bound": float(config.bound),
+        "step_size": p.step_size,
+        "seed": config.seed,
+    }
+    writers = [
+        PartWriter(out / POINTS, POINT_SCHEMA, meta),
+        PartWriter(out / ENDPOINTS, ENDPOINT_SCHEMA, meta),
+    ]
+    points, endpoints = writers
+    blocks = step_blocks(p, config.record_params)
+    bar = tqdm(
+        total=(hi - lo) * p.steps,
+        unit="step",
+        disable=quiet,
+        desc=f"{config.problem} {network.name}",
+    )
+    nonfinite = [0]
+
+    def record(rec, first, n, step0, s, train_idx):  # runs in the writer thread
+        columns = block_columns(rec, first, n, step0, s, config)
+        nonfinite[0] += int(
+            (~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum()
+        )
+        if p.hessian != "none":
+            rows = selected_rows(p, columns["step"], columns["grad_norm"])
+            if len(rows) and "params" not in rec:
+                raise RuntimeError(
+                    f"internal error: steps {step0}..{step0 + s - 1} were walked without their "
+                    f"points"
+                )
+            patterns = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
+            params = (
+                rec["params"].reshape(s * n, -1)[rows]
+                if len(rows)
+                else np.zeros((0, p.n_params), np.float32)
+            )
+            columns.update(
+                curvature_columns(
+                    p.hessian, params, patterns, s * n, rows, program.objective, config
+                )
+            )
+        if not config.record_params:
+            columns.pop("params", None)
+        points.write(table(POINT_SCHEMA, constants, columns, s * n))
+
+    pool, pending = ThreadPoolExecutor(1, thread_name_prefix="fla-writer"), None
+    try:
+        for first in range(lo, hi, p.chunk):
+            n = min(p.chunk, hi - first)
+            theta = streams.start_points(config.seed, first, n, p.n_params, config.bound)
+            for step0, s, with_params in blocks:
+                train_idx, test_idx = shared_batches(config, p, problem, step0, s)
+                theta, rec = program.run(
+                    theta,
+                    p.step_size,
+                    config.seed,
+                    first,
+                    step0,
+                    s,
+                    train_idx,
+                    test_idx,
+                    width=p.chunk,
+                    record_params=with_params,
+                )
+                if pending is not None:
+                    pending.result()  # at most one block waits: bounded memory, rows in order
+                pending = pool.submit(record, rec, first, n, step0, s, train_idx)
+                bar.update(s * n)
+            endpoints.write(
+                table(
+                    ENDPOINT_SCHEMA,
+                    constants,
+                    {
+                        "walk": np.arange(first, first + n, dtype=np.int32),
+                        "step": np.full(n, p.steps, np.int32),
+                        "params": theta,
+                    },
+                    n,
+                )
+            )
+        if pending is not None:
+            pending.result()
+        pool.shutdown()
+        bar.close()
+        meta.update(
+            end_time=now(),
+            wall_seconds=round(time.time() - t0, 3),
+            rows=points.rows,
+            nonfinite_rows=nonfinite[0],
+        )
+        for writer in writers:
+            writer.commit(meta)
+        manifest = write_manifest(out, meta, [POINTS, ENDPOINTS])
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        bar.close()
+        for writer in writers:
+            writer.abort()
+        raise
+    if not quiet:
+        rate = points.rows / max(meta["wall_seconds"], 1e-9)
+        print(
+            f"{points.rows} points ({hi - lo} walks x {p.steps} steps) in "
+            f"{meta['wall_seconds']:.1f} s "
+            f"({rate:,.0f} steps/s, compilation included) -> {out / POINTS}"
+        )
+    return manifest
+
+
+def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
+    """(first step, steps, whether the call returns the points) of each compiled call of a chunk.
+
+    Points are returned only where they are recorded or measured: with curvature at each walk's last
+    step alone (Lanczos' default), the other steps run without returning them (for 2-20-20-20-1,
+    a third of the step's time went to copying points nobody reads). The walk is the same either
+    way."""
+    from fla.walks.config import parse_hessian_at
+
+    def split(start: int, stop: int, keep: bool) -> list:
+        size = steps_per_block(p, keep, stop - start)
+        return [(t, min(size, stop - t), keep) for t in range(start, stop, size)]
+
+    last_only = p.keep_params and not record_params and parse_hessian_at(p.hessian_at)[0] == "last"
+    if last_only and p.steps > 1:
+        return split(0, p.steps - 1, False) + [(p.steps - 1, 1, True)]
+    return split(0, p.steps, record_params or p.keep_params)
+
+
+def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
+    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
+    rows)."""
+    columns = {
+        name: rec[name].reshape(s * n)
+        for name in ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy")
+        if name in rec
+    }
+    columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
+    columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
+    if config.record_params:
+        columns["params"] = rec["params"].reshape(s * n, -1)
+    return columns
+
+
+def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
+    """The training patterns whose gradient drove each selected row's step
+    (:class:`fla.walks.measure.Patterns`): the whole set (full batch), the step's shared batch, or
+    the walk's own batch, redrawn from its stream."""
+    from fla.walks.measure import Patterns
+
+    if p.batching == "full":
+        return Patterns(problem.x_train, problem.y_train)
+    if p.batching == "shared":
+        idx = train_idx[rows // n]
+    else:
+        idx = streams.walk_batch(
+            config.seed,
+            streams.TRAIN_BATCH,
+            step0 + rows // n,
+            first + rows % n,
+            config.batch_size,
+            len(problem.x_train),
+        ).numpy()
+    return Patterns(problem.x_train, problem.y_train, idx)
+
+
+_PROGRAMS: dict = {}
+
+
+def walk_program(network, problem, batching: str, batch_size: int):
+    """The compiled walk program for this network and problem, built once per process.
+
+    A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
+    architecture in a worker; they share the program and so its XLA compilation (seconds) per input
+    shape (whether a call returns the points is chosen per call).
+    """
+    from fla.core.objective import Objective
+    from fla.walks.program import WalkProgram
+
+    key = (network, id(problem), batching, batch_size)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = WalkProgram(Objective(network, problem), False, batching, batch_size)
+    return _PROGRAMS[key]
+
+
+def shared_batches(config, p: Plan, problem, step0: int, s: int):
+    """The shared training and test batches [s, N] of steps step0 .. step0 + s - 1 (None unless
+    shared)."""
+    if p.batching != "shared":
+        return None, None
+    n_train, n_test = len(problem.x_train), len(problem.x_test)
+    train = [
+        streams.shared_batch(config.seed, t, n_train, min(config.batch_size, n_train), 0)
+        for t in range(step0, step0 + s)
+    ]
+    test = [
+        streams.shared_batch(config.seed, t, n_test, min(config.batch_size, n_test), 1)
+        for t in range(step0, step0 + s)
+    ]
+    return np.asarray(train, np.int32), np.asarray(test, np.int32)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def device_name(tf) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return f"CPU: {platform.processor() or platform.machine()}"
+
+
+def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
+    import pyarrow
+
+    return {
+        "fla_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "pyarrow_version": pyarrow.__version__,
+        "python_version": platform.python_version(),
+        "config": config.fields(),
+        "plan": asdict(p),
+        "resources": notes,
+        "problem": {
+            "name": problem.name,
+            "kind": problem.kind,
+            "n_train": len(problem.x_train),
+            "n_test": len(problem.x_test) if problem.has_test else 0,
+            "batch_size": None if p.batching == "full" else config.batch_size,
+            **problem.info,
+        },
+        "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, "
+        "step); "
+        "shared batches: numpy Philox4x64 keyed by (seed, step)",
+        "device": device_name(tf),
+        "allocator": allocator.setting(),
+        "start_time": now(),
+    }

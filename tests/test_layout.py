@@ -1,0 +1,167 @@
+"""The house rules the wings' docstrings state, enforced on the imports of the checkout (every
+``import`` and ``from ... import``, at module level or inside functions): no import circles between
+modules, each wing imports only the wings its docstring's ``Imports:`` line names, and ``analysis``
+reads fla through its public modules, never through a command module."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fla"
+WINGS = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+COMMANDS = {  # modules that run a command: nothing but the command line imports them
+    "fla.cli",
+    "fla.walks.sample",
+    "fla.studies.sweep",
+    "fla.paths.connect",
+    "fla.landscapes.study",
+    "fla.zoo.train",
+    "fla.zoo.connect",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(folder: Path) -> dict:
+    return {module_name(p): p for p in sorted(folder.rglob("*.py"))}
+
+
+def imports(path: Path, name: str, known: set) -> set:
+    """The modules of ``known`` that the file imports (a package's name stands for its
+    ``__init__``; ``from pkg import module`` for the module)."""
+    found = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def graph(folder: Path, known: set) -> dict:
+    return {name: imports(path, name, known) for name, path in modules(folder).items()}
+
+
+def wing(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in WINGS else name
+
+
+def declared(w: str) -> set:
+    """The wings ``fla/<w>/__init__.py``'s docstring allows it to import."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / w / "__init__.py").read_text())) or ""
+    line = re.search(r"^Imports: (.*)$", doc, re.M)
+    assert line, f"fla/{w}/__init__.py's docstring has no 'Imports:' line"
+    allowed = {x.strip().removeprefix("fla.").rstrip(".") for x in line.group(1).split(",")}
+    return allowed - {"nothing", "nothing from fla"}
+
+
+def cycles(edges: dict) -> list:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+FLA = set(modules(PACKAGE))
+EDGES = graph(PACKAGE, FLA)
+
+
+def test_the_package_has_no_import_circles():
+    assert cycles(EDGES) == []
+
+
+@pytest.mark.parametrize("w", WINGS)
+def test_each_wing_imports_only_the_wings_its_docstring_names(w):
+    allowed = declared(w) | {w}
+    wrong = {
+        (a, b)
+        for a, targets in EDGES.items()
+        if wing(a) == w
+        for b in targets
+        if b != "fla" and wing(b) not in allowed
+    }
+    assert not wrong, f"fla.{w} imports wings its docstring does not name: {sorted(wrong)}"
+
+
+def test_the_wings_stand_on_one_another_without_a_circle():
+    assert cycles({w: declared(w) for w in WINGS}) == []
+
+
+def test_only_the_command_line_imports_command_modules():
+    users = {a: targets & COMMANDS for a, targets in EDGES.items() if targets & COMMANDS}
+    allowed = {"fla.cli", "fla.studies.sweep", "fla.zoo.connect"}  # sweep runs sample; see below
+    assert set(users) <= allowed, users
+    assert users.get("fla.studies.sweep", set()) <= {"fla.walks.sample"}
+    assert users.get("fla.zoo.connect", set()) <= {"fla.paths.connect"}
+
+
+def test_analysis_reads_fla_through_its_public_modules():
+    known = FLA | set(modules(ROOT / "analysis"))
+    edges = graph(ROOT / "analysis", known)
+    wrong = {(a, b) for a, targets in edges.items() for b in targets if b in COMMANDS}
+    assert not wrong, wrong
+    assert not cycles(edges)
+
+
+def test_the_wing_rule_is_checked_on_a_planted_back_arrow(tmp_path):
+    """The checker itself: a module of a lower wing that imports a higher one is caught."""
+    fake = {"fla.core.networks": {"fla.walks.program"}, "fla.walks.program": {"fla.core.networks"}}
+    assert cycles(fake) == [["fla.core.networks", "fla.walks.program"]]
+    assert "walks" not in declared("core")
+
+
+def test_the_flat_layouts_module_names_still_import_with_a_deprecation_line():
+    import importlib
+    import sys
+
+    from fla import MOVED
+
+    for old, new in MOVED.items():
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new) and module.__spec__.name == new

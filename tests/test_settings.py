@@ -1,0 +1,103 @@
+"""The settings kit: one declaration gives the checks, the words of the errors and the flags, for
+every settings file and method fla reads."""
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from fla.base.errors import ConfigError
+from fla.base.settings import (
+    add_flags,
+    boolean,
+    build,
+    choice,
+    integer,
+    list_of,
+    number,
+    read_toml,
+    setting,
+)
+
+
+@dataclass(frozen=True)
+class Example:
+    count: int = setting(3, "how many", integer(at_least=1))
+    rate: float = setting(0.5, "a share", number(at_least=0, below=1))
+    mode: str = setting("fast", "how", choice("fast", "slow"))
+    verbose: bool = setting(False, "talk", boolean())
+    sizes: tuple = setting((1, 2), "sizes", list_of(integer(at_least=1), "integers >= 1"))
+
+
+def test_values_are_checked_and_named_as_the_caller_writes_them():
+    assert build(Example, {"count": 5}).count == 5
+    with pytest.raises(ConfigError, match=r"^f.toml: key 'count' must be an integer >= 1, got 0$"):
+        build(Example, {"count": 0}, "f.toml: ", lambda name: f"key {name!r}")
+    with pytest.raises(ConfigError, match=r"rate must be a finite number in \[0, 1\), got 1.0"):
+        build(Example, {"rate": 1.0})
+    with pytest.raises(ConfigError, match="mode must be one of fast, slow, got 'quick'"):
+        build(Example, {"mode": "quick"})
+    with pytest.raises(ConfigError, match="verbose must be true or false, got 1"):
+        build(Example, {"verbose": 1})
+    with pytest.raises(ConfigError, match="sizes must be a non-empty list of distinct integers"):
+        build(Example, {"sizes": [2, 2]})
+    with pytest.raises(ConfigError, match="count must be an integer >= 1, got True"):
+        build(Example, {"count": True})  # a bool is no number
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e400])
+def test_non_finite_numbers_are_refused_everywhere(value):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        build(Example, {"rate": value})
+
+
+def test_an_unknown_key_is_refused_listing_the_known_ones():
+    with pytest.raises(ConfigError, match="^s: unknown key 'colour'; expected count, mode, rate"):
+        build(Example, {"colour": 1}, "s: ")
+
+
+def test_flags_come_from_the_same_declaration():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Example)
+    args = parser.parse_args(["--count", "4", "--mode", "slow", "--verbose"])
+    assert (args.count, args.mode, args.verbose, args.rate) == (4, "slow", True, None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mode", "quick"])
+
+
+def test_a_settings_file_that_is_missing_or_not_toml_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="study file .* not found"):
+        read_toml(tmp_path / "none.toml", "study file")
+    (tmp_path / "bad.toml").write_text("a = [")
+    with pytest.raises(ConfigError, match="study file .* is not valid TOML"):
+        read_toml(tmp_path / "bad.toml", "study file")
+
+
+def settings_classes():
+    from fla.landscapes.study import LandscapeStudy
+    from fla.paths.connect import ConnectSettings, Merge, Polish
+    from fla.paths.methods import methods
+    from fla.studies.study import StudyFile
+    from fla.walks.config import SampleConfig
+
+    return [
+        SampleConfig,
+        StudyFile,
+        ConnectSettings,
+        Polish,
+        Merge,
+        LandscapeStudy,
+        *methods().values(),
+    ]
+
+
+@pytest.mark.parametrize("cls", settings_classes(), ids=lambda c: c.__name__)
+def test_every_setting_fla_reads_is_declared_with_the_kit(cls):
+    for f in dataclasses.fields(cls):
+        if f.init:
+            assert {"help", "kind"} <= set(f.metadata), f"{cls.__name__}.{f.name}"
+            assert f.metadata["kind"](f.default) or f.metadata["required"] or f.default is None, (
+                f"{cls.__name__}.{f.name}'s default {f.default!r} fails its own check"
+            )
