@@ -168,7 +168,7 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
 
     from fla.core.networks import MLP
     from fla.core.objective import Objective
-    from fla.core.problems import load_problem
+    from fla.core.registry import load_problem
 
     problem = load_problem(config["problem"], data_dir, config.get("target"))
     return Objective(

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from fla.core.problems import REGISTRY  # noqa: E402
+from fla.core.registry import REGISTRY  # noqa: E402
 
 from .data import ARCHITECTURE, CONFIGURATION, count_by, last_steps, sample_rows  # noqa: E402
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pyarrow.compute as pc
 
-from fla.base.store import atomic_path
+from fla.base.files import atomic_path
 
 from .attractors import attractor_table, verify_attractors
 from .data import CONFIGURATION, count_by, open_run

@@ -25,10 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURES = [(2, 1), (4, 1), (2, 2), (4, 2), (8, 2), (2, 3)]
 
-PROCESS = """ import contextlib, sys, tempfile from fla.base import compile_cache if sys.argv[1] ==
-"off":
+PROCESS = """
+import contextlib, sys, tempfile
+from fla.base import compile_cache
+if sys.argv[1] == "off":
     compile_cache.stable_names = lambda *key: contextlib.nullcontext()
-compile_cache.enable() from fla.walks.sample import SampleConfig, sample for spec in sys.argv[2:]:
+compile_cache.enable()
+from fla.walks.sample import SampleConfig, sample
+for spec in sys.argv[2:]:
     width, depth = map(int, spec.split("x"))
     config = SampleConfig("xor", width=width, depth=depth, granularity="macro", bound=1.0,
                           walks=64, steps=20)

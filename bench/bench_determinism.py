@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from fla.core.networks import MLP
 from fla.core.objective import Objective, total
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 from fla.walks.streams import start_points
 
 WIDTHS = (16, 48, 1008)

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from fla.core.networks import MLP
 from fla.core.objective import Objective
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 from fla.curvature.lanczos import Hessian
 
 

@@ -30,7 +30,8 @@ import tensorflow as tf
 
 from fla.core.networks import MLP
 from fla.core.objective import Objective
-from fla.core.problems import load_problem, xor
+from fla.core.problems import xor
+from fla.core.registry import load_problem
 from fla.paths.minima import polish
 from fla.paths.neb import autoneb, neb
 from fla.paths.record import Energy

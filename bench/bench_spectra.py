@@ -64,7 +64,7 @@ def main() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from fla.core.networks import MLP
     from fla.core.objective import Objective
-    from fla.core.problems import load_problem
+    from fla.core.registry import load_problem
     from fla.curvature.classes import eigenvalues, solver_threads
     from fla.walks.measure import hessians
     from fla.walks.program import WalkProgram

@@ -11,8 +11,10 @@ the form it replaced, so that the docstrings that justify a form cite figures an
    reduction over the patterns' axis, in the same step.
 3. Small later layers elementwise across walks (:func:`fla.core.networks.dense_walks_last`) against
    per-walk matrix products: in the same step (layer 11 x 10), in the XOR 2-20-20-20-1 walk
-   (1024 walks, 200 steps: three 21 x 20 layers) and, alone, for a 41 x 40 layer (its forward; its
-   backward, the gradients with respect to inputs and weights given the outputs' gradient).
+   (1024 walks, 200 steps: three 21 x 20 layers), in the walks whose layers it serves (the later
+   layers of XOR 2-2-1, 2-4-4-4-1, 2-10-10-1 and iris 4-3-3-3) and, alone, for a 41 x 40 layer (its
+   forward; its backward, the gradients with respect to inputs and weights given the outputs'
+   gradient).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from fla.base import allocator
 from fla.core import networks
 from fla.core.networks import MLP
 from fla.core.objective import Objective
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 from fla.walks import program as walks
 from fla.walks.program import WalkProgram
 from fla.walks.streams import shared_batch, start_points
@@ -106,6 +108,26 @@ def bench_xor(repeats, steps=200, n_walks=1024):
             print(f"  {label:55s} {step_ms(objective, n_walks, steps, repeats, 0.2):7.1f}")
 
 
+def bench_small_layers(repeats, steps=200, n_walks=1024):
+    """The sizes the elementwise form serves (fan-in + 1 and fan-out up to ELEMENTWISE_MAX): the
+    later layers of the paper's XOR networks (widths h = 2 and 2h) and of iris at width h."""
+    print(
+        f"Small later layers, {n_walks} walks x {steps} steps, ms a step (elementwise; products):"
+    )
+    for problem, width, depth in (("xor", 2, 1), ("xor", 4, 3), ("xor", 10, 2), ("iris", 3, 2)):
+        data = load_problem(problem)
+        net = MLP(data.n_inputs, width, depth, data.n_outputs)
+        objective = Objective(net, data)
+        times = []
+        for limit in (networks.ELEMENTWISE_MAX, 0):
+            with patch.object(networks, "ELEMENTWISE_MAX", limit):
+                times.append(step_ms(objective, n_walks, steps, repeats, 0.2))
+        label = (
+            f"{problem} {'-'.join(map(str, [data.n_inputs] + [width] * depth + [data.n_outputs]))}"
+        )
+        print(f"  {label:55s} {times[0]:7.2f}; {times[1]:7.2f}")
+
+
 def bench_layer(repeats, n=100, fan_in=41, fan_out=40, n_walks=1000):
     a = tf.random.normal([n, fan_in, n_walks])
     w = tf.random.normal([fan_in, fan_out, n_walks])
@@ -152,6 +174,7 @@ def main() -> None:
     else:
         print(f"MNIST skipped: no {args.mnist_dir} (pass --mnist-dir)")
     bench_xor(args.repeats)
+    bench_small_layers(args.repeats)
     bench_layer(args.repeats)
 
 

@@ -32,7 +32,7 @@ import tensorflow as tf
 from fla.base import allocator
 from fla.core.networks import MLP
 from fla.core.objective import Objective
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 from fla.walks.measure import Patterns, spectra
 from fla.walks.program import WalkProgram
 from fla.walks.sample import SampleConfig, sample

@@ -12,14 +12,21 @@ from fla.base import allocator
 
 pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc's mallopt only")
 
-PROBE = """ import ctypes from fla.base import allocator print(allocator.keep_freed_buffers()) libc
-= ctypes.CDLL(None) libc.malloc.restype = ctypes.c_void_p def heap_mb():
+PROBE = """
+import ctypes
+from fla.base import allocator
+print(allocator.keep_freed_buffers())
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+def heap_mb():
     for line in open("/proc/self/maps"):
         if "[heap]" in line:
             start, end = (int(a, 16) for a in line.split()[0].split("-"))
             return (end - start) >> 20
     return 0
-before = heap_mb() libc.malloc(100 << 20) print("heap" if heap_mb() - before >= 100 else "mapped")
+before = heap_mb()
+libc.malloc(100 << 20)
+print("heap" if heap_mb() - before >= 100 else "mapped")
 """
 
 

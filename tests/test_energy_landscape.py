@@ -172,7 +172,7 @@ def test_alignment_finds_the_nearest_equivalent_copy():
 
 
 def test_a_second_study_on_the_same_folder_is_refused(tmp_path, capsys):
-    from fla.base.store import folder_lock
+    from fla.base.files import folder_lock
 
     study = tmp_path / "study.toml"
     study.write_text("hidden = [1]\nl2 = [1e-1]\nchains = 1\nsteps = 0\nbudget = 0\n")

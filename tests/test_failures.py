@@ -19,7 +19,8 @@ from test_problems import make_mnist
 
 from fla.base.errors import DataError
 from fla.cli import main
-from fla.core.problems import Problem, write_idx
+from fla.core.problems import Problem
+from fla.core.readers import write_idx
 from fla.studies.study import config_name, load_study
 
 XOR = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1"]
@@ -148,12 +149,12 @@ def test_sample_refuses_folders_that_are_not_its_own_and_deletes_nothing_it_did_
 
 
 def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatch):
-    import fla.core.problems
+    import fla.core.registry
     import fla.walks.resources
 
     x = np.full((4, 2), np.nan, np.float32)  # every gradient component NaN
     broken = Problem("xor", x, np.array([0, 1, 1, 0], np.int32), None, None, 2, 1, "binary")
-    monkeypatch.setattr(fla.core.problems, "load_problem", lambda *args, **kwargs: broken)
+    monkeypatch.setattr(fla.core.registry, "load_problem", lambda *args, **kwargs: broken)
     # get past the up-front check
     monkeypatch.setattr(fla.walks.resources, "predicted_logit_scale", lambda *a: 1.0)
     status, err = run(
@@ -509,7 +510,8 @@ def test_a_folder_being_written_is_refused_and_a_dead_writers_leftovers_removed(
 
 
 def test_a_manifest_that_lists_no_points_does_not_verify(tmp_path, capsys):
-    from fla.base.store import read_manifest, write_json
+    from fla.base.files import write_json
+    from fla.base.store import read_manifest
     from fla.walks.sample import SampleConfig, sample
 
     sample(

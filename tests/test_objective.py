@@ -192,7 +192,7 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
 
 @pytest.mark.parametrize("rows", [7850, 13, 17, 9])
 def test_the_sum_of_squares_over_rows_is_each_columns_squared_norm(rows):
-    from fla.walks.program import sum_of_squares_over_rows
+    from fla.walks.rule import sum_of_squares_over_rows
 
     g = np.random.default_rng(rows).normal(size=(rows, 5))
     np.testing.assert_allclose(

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fla.base.errors import ConfigError, DataError
-from fla.core.problems import load_problem, read_idx, write_idx
+from fla.core.readers import read_idx, write_idx
+from fla.core.registry import load_problem
 
 
 def make_mnist(folder, n_train=60, n_test=20, gz=True, seed=0):

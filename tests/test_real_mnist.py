@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 pytestmark = [

@@ -11,7 +11,8 @@ from test_problems import make_mnist
 from fla.base import compile_cache
 from fla.base.errors import DataError
 from fla.cli import main
-from fla.core.problems import REGISTRY, SPLIT, load_problem, problem_spec
+from fla.core.problems import SPLIT
+from fla.core.registry import REGISTRY, load_problem, problem_spec
 
 # Facts of the shipped files, counted from the UCI descriptions: rows and rows per class.
 KNOWN = {

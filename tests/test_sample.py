@@ -11,7 +11,7 @@ from test_problems import make_mnist
 
 from fla.core.networks import MLP
 from fla.core.objective import Objective
-from fla.core.problems import load_problem
+from fla.core.registry import load_problem
 from fla.curvature.classes import curvature_class
 from fla.walks import streams
 from fla.walks.config import plan

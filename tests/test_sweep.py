@@ -15,8 +15,16 @@ from fla.base.errors import ConfigError
 from fla.studies.study import config_name, load_study
 from fla.studies.sweep import sweep
 
-TINY = """ name = "tiny" problems = ["xor"] widths = [1, 2] depths = [1] granularities = ["macro"]
-bounds = [1, 10] seeds = [0, 1] walks = 8 steps = { macro = 30, micro = 50 }
+TINY = """
+name = "tiny"
+problems = ["xor"]
+widths = [1, 2]
+depths = [1]
+granularities = ["macro"]
+bounds = [1, 10]
+seeds = [0, 1]
+walks = 8
+steps = { macro = 30, micro = 50 }
 """
 
 
@@ -169,7 +177,7 @@ def test_work_units_keep_an_architecture_together_unless_it_exceeds_a_workers_sh
     """Every task is in exactly one unit; units come most costly first (workers take the next as
     they finish one); a cheap architecture stays in one unit (compiled once), a costly one is
     split."""
-    from fla.studies.sweep import Task, work_units
+    from fla.studies.tasks import Task, work_units
     from fla.walks.config import SampleConfig
 
     def task(width, cost, seed):

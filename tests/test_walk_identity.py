@@ -217,7 +217,7 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
         if hessian == "full":
             from fla.core.networks import MLP
             from fla.core.objective import Objective
-            from fla.core.problems import load_problem
+            from fla.core.registry import load_problem
 
             params = np.stack(recorded.params[last]).astype(np.float64)
             f = Objective(MLP(2, 3, 2, 1), load_problem("xor"), dtype=tf.float64)

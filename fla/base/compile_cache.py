@@ -251,7 +251,7 @@ def _close(pid: int) -> None:
 def _remove_dead_private_dirs(shared: Path) -> None:
     """Private directories of this host's processes that died without cleaning up (kill -9), a day
     after they were last written: containers that share a hostname do not share their pids."""
-    from fla.base.store import pid_alive
+    from fla.base.files import pid_alive
 
     host = socket.gethostname()
     for d in shared.glob(f"{_PRIVATE}{host}-*"):

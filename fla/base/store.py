@@ -26,19 +26,21 @@ fsync'ed.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import re
-import socket
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fla.base.errors import ConfigError, DamagedRunError
+from fla.base.errors import DamagedRunError
+from fla.base.files import (
+    checksum,
+    file_record,
+    temporary_name,
+    write_json,
+)
 
 FLOATS = pa.list_(pa.float32())
 
@@ -83,6 +85,7 @@ ENDPOINT_SCHEMA = pa.schema(
 )
 
 POINTS, ENDPOINTS, RUN_JSON = "points.parquet", "endpoints.parquet", "run.json"
+OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)  # what a sampling run writes in its folder
 
 
 def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
@@ -109,55 +112,6 @@ def table(schema: pa.Schema, constants: dict, columns: dict, n: int) -> pa.Table
         else:
             arrays.append(pa.nulls(n, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-LOCK = ".fla-sweep.lock"  # the name is older than its use by every command that writes a folder
-TEMPORARY = re.compile(r"^\.(.+)\.(\d+)\.tmp$")  # what atomic writes leave behind when killed
-
-
-def temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def is_own_temporary(path: Path, names) -> bool:
-    """Whether ``path`` is a temporary file fla's atomic write of one of ``names`` left behind."""
-    match = TEMPORARY.match(Path(path).name)
-    return bool(match) and match.group(1) in names
-
-
-def writer_alive(path: Path) -> bool:
-    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still
-    running on this machine; a leftover of a killed process may be removed, a live writer's file may
-    not."""
-    match = TEMPORARY.match(Path(path).name)
-    if not match:
-        return False
-    pid = int(match.group(2))
-    return pid != os.getpid() and pid_alive(pid)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed
-    if not."""
-    path = Path(path)
-    tmp = temporary_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class PartWriter:
@@ -191,65 +145,6 @@ class PartWriter:
             self.writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def folder_lock(out: Path):
-    """Hold the output folder's lock (``flock`` on LOCK, released by the system if the process
-    dies) for the duration; ConfigError if another live process holds it."""
-    import fcntl
-
-    path = out / LOCK
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise ConfigError(
-            f"--out {out} is being written by another fla process ({holder}); wait for it to "
-            "finish or choose another --out"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-    handle.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def write_table(path: Path, table: pa.Table) -> None:
-    """A Parquet table written atomically."""
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def checksum(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_record(path: Path) -> dict:
-    """What a manifest says of one file: size, checksum and (Parquet) row count."""
-    path = Path(path)
-    record = {"bytes": path.stat().st_size, "sha256": checksum(path)}
-    if path.suffix == ".parquet":
-        record["rows"] = pq.read_metadata(path).num_rows
-    return record
 
 
 def write_manifest(run_dir: Path, metadata: dict, names) -> dict:

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fla.base.files import atomic_path, file_record, folder_lock, write_json, write_table
 from fla.base.settings import build, integer, list_of, number, read_toml, setting
-from fla.base.store import atomic_path, file_record, folder_lock, write_json, write_table
 from fla.landscapes.tables import FILES, minima_table, transition_table, verified
 
 

@@ -174,7 +174,7 @@ def connect(
 
     from fla.core.networks import MLP
     from fla.core.objective import Objective
-    from fla.core.problems import load_problem
+    from fla.core.registry import load_problem
     from fla.paths.minima import canonical, merge, polish
     from fla.paths.record import Energy
 

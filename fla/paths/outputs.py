@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from fla.base.errors import ConfigError
-from fla.base.store import write_json, write_table
+from fla.base.files import write_json, write_table
 from fla.paths.record import straight_line
 
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")

@@ -141,7 +141,7 @@ class Study:
 def minimal_width(problem: str, target=None) -> int:
     """The registry's h of a problem (for csv:PATH, its number of classes); 1 if it cannot be read
     (the configuration's validation then names the problem)."""
-    from fla.core.problems import problem_spec
+    from fla.core.registry import problem_spec
 
     try:
         return problem_spec(problem, target).minimal_width
@@ -163,7 +163,7 @@ def number_name(value: float) -> str:
 def config_name(config: SampleConfig) -> str:
     """The directory of a configuration inside a study, e.g. ``xor_w2_d1_macro_b1_s0``; distinct
     configurations of a study get distinct names."""
-    from fla.core.problems import problem_folder_name
+    from fla.core.registry import problem_folder_name
 
     return (
         f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"

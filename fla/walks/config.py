@@ -28,7 +28,7 @@ from fla.base.settings import (
     setting,
     text,
 )
-from fla.core.problems import REGISTRY, is_problem
+from fla.core.registry import REGISTRY, is_problem
 from fla.curvature.classes import EXACT_MAX_PARAMS
 
 GRANULARITY = {"micro": 0.01, "macro": 0.1}

@@ -23,36 +23,29 @@ replacement), a batched skinny matmul, several times slower.
 
 from __future__ import annotations
 
-import platform
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from fla import __version__
-from fla.base import allocator
 from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.files import is_own_temporary, writer_alive
 from fla.base.store import (
     ENDPOINT_SCHEMA,
     ENDPOINTS,
+    OWN_FILES,
     POINT_SCHEMA,
     POINTS,
-    RUN_JSON,
     PartWriter,
-    is_own_temporary,
     table,
     write_manifest,
-    writer_alive,
 )
 from fla.walks import streams
 from fla.walks.config import Plan, SampleConfig, network_of, plan
+from fla.walks.records import block_columns, metadata, now, patterns_of_rows
 from fla.walks.resources import steps_per_block
-
-OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)
 
 
 def check_out(out: Path) -> None:
@@ -88,7 +81,7 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
 
     Raises NonFiniteError (after writing the data faithfully) when some recorded loss or gradient
     norm is not finite."""
-    from fla.core.problems import load_problem
+    from fla.core.registry import load_problem
     from fla.walks.resources import fit_plan
 
     out = Path(out)
@@ -277,43 +270,6 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
     return split(0, p.steps, record_params or p.keep_params)
 
 
-def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
-    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
-    rows)."""
-    columns = {
-        name: rec[name].reshape(s * n)
-        for name in ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy")
-        if name in rec
-    }
-    columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
-    columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
-    if config.record_params:
-        columns["params"] = rec["params"].reshape(s * n, -1)
-    return columns
-
-
-def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
-    """The training patterns whose gradient drove each selected row's step
-    (:class:`fla.walks.measure.Patterns`): the whole set (full batch), the step's shared batch, or
-    the walk's own batch, redrawn from its stream."""
-    from fla.walks.measure import Patterns
-
-    if p.batching == "full":
-        return Patterns(problem.x_train, problem.y_train)
-    if p.batching == "shared":
-        idx = train_idx[rows // n]
-    else:
-        idx = streams.walk_batch(
-            config.seed,
-            streams.TRAIN_BATCH,
-            step0 + rows // n,
-            first + rows % n,
-            config.batch_size,
-            len(problem.x_train),
-        ).numpy()
-    return Patterns(problem.x_train, problem.y_train, idx)
-
-
 _PROGRAMS: dict = {}
 
 
@@ -348,44 +304,3 @@ def shared_batches(config, p: Plan, problem, step0: int, s: int):
         for t in range(step0, step0 + s)
     ]
     return np.asarray(train, np.int32), np.asarray(test, np.int32)
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def device_name(tf) -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)}"
-    return f"CPU: {platform.processor() or platform.machine()}"
-
-
-def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
-    import pyarrow
-
-    return {
-        "fla_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "numpy_version": np.__version__,
-        "pyarrow_version": pyarrow.__version__,
-        "python_version": platform.python_version(),
-        "config": config.fields(),
-        "plan": asdict(p),
-        "resources": notes,
-        "problem": {
-            "name": problem.name,
-            "kind": problem.kind,
-            "n_train": len(problem.x_train),
-            "n_test": len(problem.x_test) if problem.has_test else 0,
-            "batch_size": None if p.batching == "full" else config.batch_size,
-            **problem.info,
-        },
-        "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, "
-        "step); "
-        "shared batches: numpy Philox4x64 keyed by (seed, step)",
-        "device": device_name(tf),
-        "allocator": allocator.setting(),
-        "start_time": now(),
-    }

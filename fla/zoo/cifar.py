@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import DataError
-from fla.core.problems import resolve_data_dir
+from fla.core.readers import resolve_data_dir
 
 LAYOUT = {
     "cifar10": {

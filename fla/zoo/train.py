@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError
-from fla.base.store import atomic_path, write_json
+from fla.base.files import atomic_path, write_json
 from fla.zoo.cifar import normalise
 
 

@@ -1,0 +1,101 @@
+"""The ``fla`` command: one subcommand a capability, its flags and how it reports what went
+wrong (one line and exit 2 for bad input, 3 for non-finite results, 130 when interrupted).
+TensorFlow is imported inside the subcommands that need it; only the command line reaches into
+``analysis``, lazily.
+
+Imports: fla.base, core, curvature, walks, studies, paths, landscapes, zoo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from fla import __version__
+from fla.base import allocator, compile_cache
+from fla.base.errors import FlaError, NonFiniteError
+from fla.cli.connecting import (
+    add_connect_parser,
+    add_landscape_parser,
+    add_models_parser,
+    add_train_parser,
+    run_connect,
+    run_landscape,
+    run_models,
+    run_train,
+)
+from fla.cli.reading import add_plot_parser, add_report_parser, run_plot, run_report
+from fla.cli.sampling import (
+    add_problems_parser,
+    add_sample_parser,
+    add_sweep_parser,
+    run_problems,
+    run_sample,
+    run_sweep,
+)
+
+COMMANDS = {
+    "sample": (add_sample_parser, run_sample),
+    "sweep": (add_sweep_parser, run_sweep),
+    "connect": (add_connect_parser, run_connect),
+    "train": (add_train_parser, run_train),
+    "models": (add_models_parser, run_models),
+    "problems": (add_problems_parser, run_problems),
+    "report": (add_report_parser, run_report),
+    "plot": (add_plot_parser, run_plot),
+    "landscape": (add_landscape_parser, run_landscape),
+}
+
+# no XLA program: no compile cache and its write probe
+COMPILE_NOTHING = ("models", "problems", "plot")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fla",
+        description="Loss-surface analysis of neural networks: "
+        "progressive gradient walks, Hessian spectra, Parquet records.",
+    )
+    p.add_argument("--version", action="version", version=f"fla {__version__}")
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add, _ in COMMANDS.values():
+        add(commands)
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = parser().parse_args(argv)
+    try:
+        if args.command not in COMPILE_NOTHING:
+            allocator.keep_freed_buffers()
+            compile_cache.enable()
+        return COMMANDS[args.command][1](args)
+    except NonFiniteError as exc:
+        print(f"fla {args.command}: non-finite results: {exc}", file=sys.stderr)
+        return 3
+    except (FlaError, FileNotFoundError) as exc:
+        print(f"fla {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            f"fla {args.command}: error: out of memory beyond fla's estimate; use fewer walks "
+            "(--walks), a smaller network, or --hessian lanczos/none",
+            file=sys.stderr,
+        )
+        return 2
+    # disk full, file too large, permissions, I/O errors: one line, not a traceback
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(
+            f"fla {args.command}: error: {exc.strerror or exc}{where}; nothing unfinished was kept",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"fla {args.command}: interrupted; finished work is kept, unfinished work removed",
+            file=sys.stderr,
+        )
+        return 130

@@ -1,0 +1,181 @@
+"""``fla connect``, ``fla train``, ``fla models`` and ``fla landscape``: minima, the paths between
+them, the CIFAR zoo and the energy landscapes of small networks."""
+
+from __future__ import annotations
+
+import os
+
+from fla.base.errors import ConfigError
+from fla.cli.reading import check_l2
+
+
+def add_connect_parser(commands) -> None:
+    p = commands.add_parser(
+        "connect",
+        help="polish a run's walk endpoints into minima and connect them "
+        "(AutoNEB, NEB, Bezier curves, PolyChains)",
+        description="Reads one configuration's directory, polishes its walk endpoints into "
+        "minima, merges duplicates and connects them with a path method (Draxler et al.'s "
+        "landscape exploration, AutoNEB by default); further methods run on the same pairs. "
+        "Writes minima, paths and tree as Parquet under --out.",
+    )
+    p.add_argument(
+        "run_dir",
+        nargs="?",
+        help="one configuration's directory (with run.json and endpoints.parquet)",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        help="instead of RUN_DIR: trained CIFAR model directories (fla train)",
+    )
+    p.add_argument(
+        "--examples",
+        type=int,
+        default=1024,
+        help="--models: training images the path losses are taken on (default 1024)",
+    )
+    p.add_argument("--config", help="TOML settings (see fla/paths/connect.py; every key optional)")
+    p.add_argument(
+        "--l2",
+        type=float,
+        default=None,
+        metavar="LAMBDA",
+        help="add LAMBDA |theta|^2 to the loss (isolated minima; recorded in the outputs); "
+        "overrides the "
+        "config's l2 (default 0)",
+    )
+    p.add_argument(
+        "--method",
+        action="append",
+        metavar="{autoneb,neb,bezier,polychain}",
+        help="path method; repeat to compare several on the same pairs (the first explores); "
+        "overrides the config's methods (default autoneb)",
+    )
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument(
+        "--out", required=True, help="output directory (inside RUN_DIR to have fla report show it)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_connect(args) -> int:
+    from fla.paths.connect import connect
+    from fla.zoo.connect import connect_models
+
+    if args.models:
+        connect_models(
+            args.models,
+            args.out,
+            args.config,
+            args.data_dir,
+            args.examples,
+            args.quiet,
+            args.method,
+        )
+    elif args.run_dir:
+        l2 = None if args.l2 is None else check_l2(args.l2)
+        connect(
+            args.run_dir,
+            args.out,
+            args.config,
+            data_dir=args.data_dir,
+            quiet=args.quiet,
+            methods=args.method,
+            l2=l2,
+        )
+    else:
+        raise ConfigError("give a RUN_DIR or --models DIR DIR ...")
+    return 0
+
+
+def add_train_parser(commands) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a CIFAR ResNet or DenseNet with the published recipe",
+        description="Trains with SGD and momentum, the step schedule and crop/flip "
+        "augmentation of He et al. (ResNets) or Huang et al. (DenseNets); checkpoints "
+        "every epoch and resumes a killed run from --out.",
+    )
+    p.add_argument(
+        "arch",
+        help="resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)",
+    )
+    p.add_argument("--dataset", choices=["cifar10", "cifar100"], required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--epochs", type=int, help="override the recipe's epochs (milestones scale with it)"
+    )
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument(
+        "--limit", type=int, help="use only the first N images of each split (smoke runs)"
+    )
+    p.add_argument(
+        "--data-dir", help="folder with the CIFAR archives (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_train(args) -> int:
+    from fla.zoo.train import train
+
+    result = train(
+        args.arch,
+        args.dataset,
+        args.seed,
+        args.out,
+        args.data_dir,
+        args.epochs,
+        args.batch_size,
+        args.limit,
+        args.quiet,
+    )
+    print(
+        f"{args.arch} on {args.dataset}: train loss {result['train_loss']:.4f}, error "
+        f"{result['train_error']:.2%}; "
+        f"test loss {result['test_loss']:.4f}, error {result['test_error']:.2%} -> {args.out}"
+    )
+    return 0
+
+
+def add_models_parser(commands) -> None:
+    commands.add_parser("models", help="list the CIFAR architectures with their parameter counts")
+
+
+def run_models(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from fla.zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
+
+    print(f"{'architecture':16s} {'CIFAR-10':>10s} {'CIFAR-100':>10s} {'paper':>8s}")
+    for arch in ARCHITECTURES:
+        counts = [trainable_params(build(arch, classes)) for classes in (10, 100)]
+        print(f"{arch:16s} {counts[0]:10,d} {counts[1]:10,d} {PAPER_PARAMS[arch] / 1e6:7.2f}M")
+    return 0
+
+
+def add_landscape_parser(commands) -> None:
+    p = commands.add_parser(
+        "landscape",
+        help="minima, transition states and disconnectivity graphs of 2-N_h-2 tanh "
+        "XOR networks (Mehta et al. 2018)",
+        description="Basin-hopping minima, climbing-image NEB plus eigenvector-following "
+        "transition states and their databases, over the N_h and lambda of a study file "
+        "(see fla/landscapes/study.py); resumable. fla report DIR draws them.",
+    )
+    p.add_argument(
+        "study",
+        help="study TOML file (keys: hidden, l2, chains, steps, step, temperature, bound, "
+        "budget, gtol, seed)",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_landscape(args) -> int:
+    from fla.landscapes.study import run_study
+
+    run_study(args.study, args.out, args.quiet)
+    return 0

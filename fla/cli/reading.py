@@ -1,0 +1,95 @@
+"""``fla report`` and ``fla plot``: the report and figures of a run, drawn by ``analysis``."""
+
+from __future__ import annotations
+
+import math
+
+from fla.base.errors import ConfigError
+
+
+def add_report_parser(commands) -> None:
+    p = commands.add_parser(
+        "report",
+        help="write an HTML report (figures embedded) and CSV tables of a run",
+        description="Reads every complete configuration under RUN_DIR and writes "
+        "RUN_DIR/report.html and the tables as CSV in report_tables/ beside it.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--max-points", type=int, default=20_000, help="points drawn per l-g panel")
+    p.add_argument(
+        "--l2",
+        type=float,
+        default=0.0,
+        metavar="LAMBDA",
+        help="verify attractors by quenching with the loss plus LAMBDA |theta|^2 (default 0)",
+    )
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+
+
+def check_l2(value: float, flag: str = "--l2") -> float:
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
+    return value
+
+
+def run_report(args) -> int:
+    from analysis.report import write_report
+
+    path = write_report(args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir)
+    print(f"report -> {path}")
+    return 0
+
+
+def add_plot_parser(commands) -> None:
+    p = commands.add_parser("plot", help="draw one figure of a run (png, pdf or svg)")
+    p.add_argument(
+        "kind",
+        choices=["lg", "curvature", "accuracy"],
+        help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step",
+    )
+    p.add_argument("run_dir")
+    p.add_argument(
+        "--out", required=True, help="figure file; its suffix (.png, .pdf, .svg) picks the format"
+    )
+    p.add_argument("--problem", help="lg: which problem (default the first)")
+    p.add_argument(
+        "--granularity",
+        choices=["micro", "macro"],
+        help="lg: which granularity (default the first)",
+    )
+    p.add_argument("--bound", type=float, help="lg: which initialisation range (default the first)")
+    p.add_argument(
+        "--color",
+        choices=["curvature", "test_loss"],
+        default="curvature",
+        help="lg: colour points by",
+    )
+    p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis")
+    p.add_argument(
+        "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
+    )
+
+
+def run_plot(args) -> int:
+    from pathlib import Path
+
+    from analysis.report import write_plot
+
+    if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
+    write_plot(
+        args.kind,
+        args.run_dir,
+        args.out,
+        args.problem,
+        args.granularity,
+        args.bound,
+        args.color,
+        args.logx,
+        not args.linear_y,
+    )
+    print(f"{args.kind} -> {args.out}")
+    return 0

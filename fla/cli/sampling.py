@@ -1,0 +1,101 @@
+"""``fla sample``, ``fla sweep`` and ``fla problems``: sampling one configuration or a study."""
+
+from __future__ import annotations
+
+
+def add_sample_parser(commands) -> None:
+    """One flag per setting of :class:`fla.walks.config.SampleConfig` (as study files take them)."""
+    from fla.base.settings import add_flags
+    from fla.walks.config import SampleConfig
+
+    p = commands.add_parser(
+        "sample",
+        help="sample a loss surface with progressive gradient walks into Parquet",
+        description="Progressive gradient walks (Bosman et al.) over one network configuration. "
+        "Writes points.parquet (one row per sampled point), endpoints.parquet (each walk's final "
+        "parameters) and run.json (the manifest: metadata, files and checksums) under --out.",
+    )
+    add_flags(p, SampleConfig, positional=("problem",))
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument("--out", required=True, help="output directory (new or empty)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run_sample(args) -> int:
+    from fla.walks.config import settings
+    from fla.walks.sample import SampleConfig, sample
+
+    given = {f.name: getattr(args, f.name) for f in settings()}
+    config = SampleConfig(**{k: v for k, v in given.items() if v is not None})
+    config.validate()  # before TensorFlow is imported: bad flags fail fast
+    sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
+    return 0
+
+
+def add_sweep_parser(commands) -> None:
+    p = commands.add_parser(
+        "sweep",
+        help="run a whole study (TOML) as a resumable batch job",
+        description="Run every configuration of a study file (see runs/*.toml), each into its own "
+        "directory under --out. Run again after an interruption to do only what is missing.",
+    )
+    p.add_argument("study", help="study file, e.g. runs/quick.toml")
+    p.add_argument("--out", help="output directory (default runs/<study name>)")
+    p.add_argument("--jobs", type=int, default=1, help="configurations run in parallel (default 1)")
+    p.add_argument(
+        "--backend",
+        choices=["local", "dask"],
+        default="local",
+        help="local: joblib worker processes; dask: a dask.distributed cluster",
+    )
+    p.add_argument(
+        "--scheduler", help="dask scheduler address (default: a local cluster of --jobs workers)"
+    )
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run_sweep(args) -> int:
+    from fla.studies.sweep import sweep
+
+    sweep(
+        args.study,
+        args.out,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        data_dir=args.data_dir,
+        quiet=args.quiet,
+    )
+    return 0
+
+
+def add_problems_parser(commands) -> None:
+    commands.add_parser(
+        "problems", help="list the problems with their sizes, minimal widths and data sources"
+    )
+
+
+def run_problems(args) -> int:
+    from fla.core.registry import REGISTRY
+
+    print(
+        f"{'problem':14s} {'kind':10s} {'inputs':>6s} {'classes':>7s} {'h':>3s} {'batch':>5s}  data"
+    )
+    for spec in REGISTRY.values():
+        batch = "full" if spec.batch_size is None else str(spec.batch_size)
+        print(
+            f"{spec.name:14s} {spec.kind:10s} {spec.n_inputs:6d} {spec.n_classes:7d} "
+            f"{spec.minimal_width:3d} "
+            f"{batch:>5s}  {spec.source}; {spec.citation}"
+        )
+    print(
+        "csv:PATH       your own CSV or Parquet table: numeric features and a class column "
+        "(--target, default "
+        "the last); h = the number of classes"
+    )
+    return 0

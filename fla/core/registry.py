@@ -1,0 +1,160 @@
+"""The problem registry: one record per problem (its sizes, the study's minimal width h, where
+its data come from and how it is loaded), so that adding a problem is one entry; ``csv:PATH``
+names a user's own table. ``fla problems`` lists it.
+
+    >>> problem = load_problem("iris")
+    >>> problem_spec("mnist").minimal_width
+    10
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from fla.base.errors import ConfigError
+from fla.core.problems import Problem, ProblemSpec, fashion_mnist, mnist, tabular, xor
+from fla.core.readers import read_table, resolve_data_dir
+
+SHIPPED = Path(__file__).resolve().parents[1] / "data"  # fla/data
+
+
+def shipped(name: str, file: str):
+    def load(data_dir=None) -> Problem:
+        return tabular(name, read_table(SHIPPED / file), "class", f"{name} ({SHIPPED / file})")
+
+    return load
+
+
+UCI = (
+    "UCI Machine Learning Repository (CC BY 4.0), copy bundled with scikit-learn 1.9.1; see "
+    "fla/data/README.md"
+)
+
+
+REGISTRY = {
+    spec.name: spec
+    for spec in [
+        ProblemSpec(
+            "xor", "binary", 2, 2, 2, xor, None, "built in", "Bosman, Engelbrecht and Helbig (2020)"
+        ),
+        ProblemSpec(
+            "mnist",
+            "multiclass",
+            784,
+            10,
+            10,
+            mnist,
+            100,
+            "IDX files in the data directory (or mnist/)",
+            "LeCun, Bottou, Bengio and Haffner (1998)",
+            needs_data=True,
+        ),
+        ProblemSpec(
+            "fashion_mnist",
+            "multiclass",
+            784,
+            10,
+            10,
+            fashion_mnist,
+            100,
+            "IDX files in the data directory's fashion-mnist/",
+            "Xiao, Rasul and Vollgraf (2017), arXiv:1708.07747",
+            needs_data=True,
+        ),
+        ProblemSpec(
+            "iris", "multiclass", 4, 3, 4, shipped("iris", "iris.csv"), None, UCI, "Fisher (1936)"
+        ),
+        ProblemSpec(
+            "wine",
+            "multiclass",
+            13,
+            3,
+            4,
+            shipped("wine", "wine.csv"),
+            None,
+            UCI,
+            "Forina et al. (1991), UCI Wine",
+        ),
+        ProblemSpec(
+            "breast_cancer",
+            "binary",
+            30,
+            2,
+            4,
+            shipped("breast_cancer", "breast_cancer.csv"),
+            None,
+            UCI,
+            "Street, Wolberg and Mangasarian (1993), Breast Cancer Wisconsin (Diagnostic)",
+        ),
+        ProblemSpec(
+            "digits",
+            "multiclass",
+            64,
+            10,
+            10,
+            shipped("digits", "digits.csv.gz"),
+            None,
+            UCI,
+            "Alpaydin and Kaynak (1998), Optical Recognition of Handwritten Digits",
+        ),
+    ]
+}
+
+
+def is_problem(name) -> bool:
+    return isinstance(name, str) and (
+        name in REGISTRY or (name.startswith("csv:") and len(name) > 4)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
+    """The registry's record of ``name``, or one made from the user's table for ``csv:PATH``."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if not is_problem(name):
+        raise ConfigError(
+            f"unknown problem {name!r}; choose one of: {', '.join(REGISTRY)}, or csv:PATH"
+        )
+    from fla.base.files import checksum
+
+    path = Path(name[4:]).expanduser()
+    problem = tabular(name, read_table(path), target, str(path))
+    classes = len(problem.info["classes"])
+    return ProblemSpec(
+        name,
+        problem.kind,
+        problem.n_inputs,
+        classes,
+        classes,
+        lambda data_dir=None: problem,
+        None,
+        f"{path} (sha256 {checksum(path)[:16]})",
+        "the user's data",
+    )
+
+
+def problem_folder_name(name: str) -> str:
+    """A problem's name as a folder-name part: csv:PATH becomes csv-<file stem>-<8 hex of the
+    path>."""
+    if not name.startswith("csv:"):
+        return name
+    path = name[4:]
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(path).name.split(".")[0])
+    return f"csv-{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
+def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem:
+    """The problem called ``name`` (see :data:`REGISTRY`, or ``csv:PATH``); data sets are read from
+    ``data_dir``. Loaded once per process and data directory (a sweep's worker runs many
+    configurations)."""
+    spec = problem_spec(name, target)
+    root = str(resolve_data_dir(data_dir)) if spec.needs_data else None
+    return _load(name, root, target)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(name: str, root: str | None, target: str | None) -> Problem:
+    return problem_spec(name, target).load(root)

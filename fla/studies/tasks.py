@@ -1,0 +1,175 @@
+"""A study's work, planned: its configurations and shards as tasks (skipping what verifies,
+clearing what fla wrote in what does not), their predicted cost, and the units of work handed to
+workers (a whole architecture where the balance allows, one compilation each; most costly first).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fla.base.errors import ConfigError
+from fla.base.files import LOCK, is_own_temporary, write_json, writer_alive
+from fla.base.store import OWN_FILES, verify
+from fla.studies.study import Study, config_name
+from fla.walks.config import SampleConfig
+
+STUDY_JSON = "study.json"
+
+
+def clear_configuration(path: Path, keep=lambda entry: False) -> None:
+    """Remove what fla wrote in an unfinished or damaged configuration folder (shard folders
+    included, but what ``keep`` says); refuse to touch anything else."""
+    entries = [e for e in path.iterdir() if not keep(e)]
+    live = [e for e in entries if e.is_file() and writer_alive(e)]
+    if live:
+        raise ConfigError(
+            f"{path} is being written by another fla process ({live[0].name}); wait for it"
+        )
+    own = lambda e: (
+        (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES)))
+        or (e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
+    )
+    foreign = [e.name for e in entries if not own(e)]
+    if foreign:
+        raise ConfigError(
+            f"{path} must be redone but holds files fla did not write "
+            f"({', '.join(sorted(foreign)[:3])}); "
+            "move them elsewhere and run the sweep again"
+        )
+    for e in entries:
+        if e.is_dir():
+            clear_configuration(e)
+            e.rmdir()
+        else:
+            e.unlink()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a configuration, or a shard of its walks, and the folder it writes."""
+
+    config: SampleConfig
+    path: Path
+    walk_range: tuple[int, int] | None  # None: the whole configuration, unsharded
+    walk_steps: int
+    cost: (
+        float  # estimated work in microseconds (walk steps times point_cost), for balancing workers
+    )
+
+    @property
+    def architecture(self) -> tuple:
+        return (self.config.problem, self.config.width, self.config.depth)
+
+
+def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
+    """(the tasks still to run, how many tasks the study has): a task is done when its folder
+    verifies against the settings and walk range this study asks for; what fla wrote of the others
+    is cleared."""
+    record = out / STUDY_JSON
+    spec = json.loads(json.dumps(study.spec))
+    if record.exists():
+        try:
+            same = json.loads(record.read_text()) == spec
+        except ValueError:
+            same = False
+        if not same:
+            raise ConfigError(
+                f"--out {out} holds another study ({record} differs); choose another --out"
+            )
+    elif any(e.name != LOCK for e in out.iterdir()):
+        raise ConfigError(
+            f"--out {out} is not empty and holds no study; give a new or empty directory"
+        )
+    else:
+        write_json(record, spec)
+    tasks = [
+        task
+        for config in study.configurations()
+        for task in configuration_tasks(config, out, study)
+    ]
+    todo = []
+    for task in tasks:
+        if task.path.is_dir() and verify(task.path, task.config.fields(), task.walk_range) is None:
+            continue
+        if task.path.is_dir():
+            clear_configuration(task.path)
+        elif task.path.exists():
+            raise ConfigError(
+                f"{task.path} is a file where a configuration folder belongs; move it"
+            )
+        todo.append(task)
+    return todo, len(tasks)
+
+
+# walk steps a shard holds at most, by default (minutes on 2 cores for MNIST 784-10-10)
+SHARD_WORK = 50_000_000
+
+
+SHARD = "walks_{lo}-{hi}"
+
+
+def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[Task]:
+    """One task for a configuration whose walk steps fit in a shard, else one per shard of its walks
+    (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders
+    ``walks_LO-HI``."""
+    from fla.core.registry import problem_spec
+    from fla.walks.config import plan
+
+    spec = problem_spec(config.problem, config.target)
+    p = plan(config, spec.sizes, spec.batch_size is None)
+    path = out / config_name(config)
+    weight = point_cost(p, config.depth)
+    per_shard = study.spec.get("shard_walks") or max(1, SHARD_WORK // p.steps)
+    per_shard = max(p.chunk, per_shard // p.chunk * p.chunk)
+    if per_shard >= p.walks:
+        return [Task(config, path, None, p.walks * p.steps, p.walks * p.steps * weight)]
+    ranges = [(lo, min(lo + per_shard, p.walks)) for lo in range(0, p.walks, per_shard)]
+    names = {SHARD.format(lo=lo, hi=hi) for lo, hi in ranges}
+    if path.is_dir():  # what an unsharded run or other shard sizes left here goes
+        clear_configuration(path, keep=lambda e: e.name in names)
+    return [
+        Task(
+            config,
+            path / SHARD.format(lo=lo, hi=hi),
+            (lo, hi),
+            (hi - lo) * p.steps,
+            (hi - lo) * p.steps * weight,
+        )
+        for lo, hi in ranges
+    ]
+
+
+def point_cost(p, depth: int) -> float:
+    """Estimated cost of one recorded point (a walk step and its share of curvature), in
+    microseconds on this 2-core machine, for balancing workers (``python bench/bench_spectra.py``
+    prints the measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the
+    Hessian by second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos
+    about 300 walk steps a measured point. Rows chosen by ``grad-below`` are not known in advance
+    and are not counted."""
+    from fla.walks.config import parse_hessian_at
+
+    step = depth + p.n_params / 100
+    kind, value = parse_hessian_at(p.hessian_at)
+    share = {"all": 1.0, "last": 1.0 / p.steps, "every": 1.0 / (value or 1)}.get(kind, 0.0)
+    if p.hessian in ("exact", "blocks"):
+        return step + share * 0.04 * p.n_params**2
+    return step + share * 300 * step if p.hessian == "lanczos" else step
+
+
+def work_units(tasks: list[Task], jobs: int) -> list[list[Task]]:
+    """Tasks grouped into units that one worker runs one after another, the most costly first. An
+    architecture's tasks form one unit (the worker compiles it once) unless they cost more than a
+    worker's share, then each is a unit of its own. Workers take the next unit as they finish one
+    (longest processing time first), so the cost estimates need not be exact."""
+    if jobs == 1:
+        return [[t] for t in tasks]
+    groups: dict = {}
+    for task in tasks:
+        groups.setdefault(task.architecture, []).append(task)
+    share = sum(t.cost for t in tasks) / jobs
+    units = []
+    for group in groups.values():
+        units += [group] if sum(t.cost for t in group) <= share else [[t] for t in group]
+    return sorted(units, key=lambda unit: -sum(t.cost for t in unit))

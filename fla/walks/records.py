@@ -1,0 +1,95 @@
+"""What a sampling run writes beside its walks: the columns of each block of rows, the patterns
+each row was measured on, and the run's metadata (versions, configuration, plan, device,
+allocator, times).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+import numpy as np
+
+from fla import __version__
+from fla.base import allocator
+from fla.walks import streams
+from fla.walks.config import Plan, SampleConfig
+
+
+def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
+    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
+    rows)."""
+    columns = {
+        name: rec[name].reshape(s * n)
+        for name in ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy")
+        if name in rec
+    }
+    columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
+    columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
+    if config.record_params:
+        columns["params"] = rec["params"].reshape(s * n, -1)
+    return columns
+
+
+def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
+    """The training patterns whose gradient drove each selected row's step
+    (:class:`fla.walks.measure.Patterns`): the whole set (full batch), the step's shared batch, or
+    the walk's own batch, redrawn from its stream."""
+    from fla.walks.measure import Patterns
+
+    if p.batching == "full":
+        return Patterns(problem.x_train, problem.y_train)
+    if p.batching == "shared":
+        idx = train_idx[rows // n]
+    else:
+        idx = streams.walk_batch(
+            config.seed,
+            streams.TRAIN_BATCH,
+            step0 + rows // n,
+            first + rows % n,
+            config.batch_size,
+            len(problem.x_train),
+        ).numpy()
+    return Patterns(problem.x_train, problem.y_train, idx)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def device_name(tf) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return f"CPU: {platform.processor() or platform.machine()}"
+
+
+def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
+    import pyarrow
+
+    return {
+        "fla_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "pyarrow_version": pyarrow.__version__,
+        "python_version": platform.python_version(),
+        "config": config.fields(),
+        "plan": asdict(p),
+        "resources": notes,
+        "problem": {
+            "name": problem.name,
+            "kind": problem.kind,
+            "n_train": len(problem.x_train),
+            "n_test": len(problem.x_test) if problem.has_test else 0,
+            "batch_size": None if p.batching == "full" else config.batch_size,
+            **problem.info,
+        },
+        "random_streams": "Philox4x32-10 keyed by (seed, stream), counted by (walk, coordinate, "
+        "step); "
+        "shared batches: numpy Philox4x64 keyed by (seed, step)",
+        "device": device_name(tf),
+        "allocator": allocator.setting(),
+        "start_time": now(),
+    }
