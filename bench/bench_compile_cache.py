@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHITECTURES = [(2, 1), (4, 1), (2, 2), (4, 2), (8, 2), (2, 3)]
+ARCHITECTURES = [(2, 1), (4, 2), (20, 3), (4, 1), (2, 2), (8, 2)]
 
 PROCESS = """
 import contextlib, sys, tempfile

@@ -5,7 +5,7 @@
 Each line times the real walk step (``fla.walks.program.WalkProgram``) with one piece swapped for
 the form it replaced, so that the docstrings that justify a form cite figures anyone can reproduce:
 
-1. The gradient norm (:func:`fla.walks.program.sum_of_squares_over_rows`) against one reduction over
+1. The gradient norm (:func:`fla.walks.rule.sum_of_squares_over_rows`) against one reduction over
    the rows, in the MNIST 784-10-10 shared step (1000 walks, batch 100).
 2. A small layer's weight gradient (:func:`fla.core.networks.sum_over_patterns`) against one
    reduction over the patterns' axis, in the same step.
@@ -15,6 +15,8 @@ the form it replaced, so that the docstrings that justify a form cite figures an
    layers of XOR 2-2-1, 2-4-4-4-1, 2-10-10-1 and iris 4-3-3-3) and, alone, for a 41 x 40 layer (its
    forward; its backward, the gradients with respect to inputs and weights given the outputs'
    gradient).
+4. The walk state kept in one block per layer (:data:`fla.walks.program.LAYER_BLOCKS_MIN_PARAMS`)
+   against one block for the whole parameter vector, on MNIST 784-10-10 and XOR 2-2-1.
 """
 
 from __future__ import annotations
@@ -128,6 +130,31 @@ def bench_small_layers(repeats, steps=200, n_walks=1024):
         print(f"  {label:55s} {times[0]:7.2f}; {times[1]:7.2f}")
 
 
+def bench_layer_blocks(repeats, data_dir, steps=20, n_walks=1000):
+    """The walk state in one block per layer (from LAYER_BLOCKS_MIN_PARAMS parameters) against one
+    block for the whole vector: MNIST 784-10-10 shared (D = 7960), and XOR 2-2-1 (D = 9) where the
+    whole vector is kept."""
+    print(f"Walk state per layer against whole, ms a step ({n_walks} walks x {steps} steps):")
+    cases = [("xor", 2, 1, 0.2, None)]
+    if data_dir:
+        mnist = load_problem("mnist", data_dir)
+        batches = (
+            np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)]),
+            np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)]),
+        )
+        cases.insert(0, ("mnist", 10, 1, 0.02, (mnist, batches)))
+    for name, width, depth, step_size, data in cases:
+        problem, batches = data if data else (load_problem(name), None)
+        objective = Objective(MLP(problem.n_inputs, width, depth, problem.n_outputs), problem)
+        times = []
+        for threshold in (0, 10**9):
+            with patch.object(walks, "LAYER_BLOCKS_MIN_PARAMS", threshold):
+                times.append(step_ms(objective, n_walks, steps, repeats, step_size, batches))
+        form = "per layer" if objective.n_params >= walks.LAYER_BLOCKS_MIN_PARAMS else "whole"
+        label = f"{name} D = {objective.n_params} (fla: {form})"
+        print(f"  {label:55s} per layer {times[0]:7.2f}; whole {times[1]:7.2f}")
+
+
 def bench_layer(repeats, n=100, fan_in=41, fan_out=40, n_walks=1000):
     a = tf.random.normal([n, fan_in, n_walks])
     w = tf.random.normal([fan_in, fan_out, n_walks])
@@ -169,10 +196,12 @@ def main() -> None:
         f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; allocator: "
         f"{allocator.keep_freed_buffers()}"
     )
-    if Path(args.mnist_dir).is_dir():
+    mnist = args.mnist_dir if Path(args.mnist_dir).is_dir() else None
+    if mnist:
         bench_mnist(args.mnist_dir, args.repeats)
     else:
         print(f"MNIST skipped: no {args.mnist_dir} (pass --mnist-dir)")
+    bench_layer_blocks(args.repeats, mnist)
     bench_xor(args.repeats)
     bench_small_layers(args.repeats)
     bench_layer(args.repeats)

@@ -11,7 +11,8 @@
    For shared batches it prints the share of the walk loop's time that the three GEMMs a step
    cannot avoid (first-layer forward and weight gradient on the training batch, forward on the test
    batch) take when timed alone at the same shapes, the same share for those products as the step
-   computes them (both forwards as one product), and the cost of one step's Philox draws.
+   computes them (both forwards as one product), and the cost of one step's Philox draws (in 64-bit
+   lanes, as fla draws them, and narrowed to 32 bits each round, as it did before).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,6 +35,7 @@ from fla.base import allocator
 from fla.core.networks import MLP
 from fla.core.objective import Objective
 from fla.core.registry import load_problem
+from fla.walks import streams
 from fla.walks.measure import Patterns, spectra
 from fla.walks.program import WalkProgram
 from fla.walks.sample import SampleConfig, sample
@@ -159,6 +162,34 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
         print(f"  {label:19s} {rate:10,.0f} walk steps/s   {t / steps * 1e3:7.1f} ms a step{share}")
 
 
+def narrow_philox(counter, key, rounds: int = streams.ROUNDS):
+    """Philox4x32 as fla computed it before, each word narrowed to uint32 after every round (the
+    same bits): the baseline of the 64-bit lanes :func:`fla.walks.streams.philox4x32` keeps."""
+    u32, u64 = tf.uint32, tf.uint64
+    c = [tf.cast(x, u32) for x in counter]
+    shape = tf.broadcast_dynamic_shape(
+        tf.broadcast_dynamic_shape(tf.shape(c[0]), tf.shape(c[1])),
+        tf.broadcast_dynamic_shape(tf.shape(c[2]), tf.shape(c[3])),
+    )
+    c = [tf.broadcast_to(x, shape) for x in c]
+    k0, k1 = (tf.cast(k, u32) for k in key)
+    low, shift = tf.constant(0xFFFFFFFF, u64), tf.constant(32, u64)
+
+    def mulhilo(m, a):
+        product = tf.cast(a, u64) * tf.constant(m, u64)
+        high = tf.cast(tf.bitwise.right_shift(product, shift), u32)
+        return high, tf.cast(tf.bitwise.bitwise_and(product, low), u32)
+
+    xor = tf.bitwise.bitwise_xor
+    for r in range(rounds):
+        if r:
+            k0, k1 = k0 + tf.constant(streams.W0, u32), k1 + tf.constant(streams.W1, u32)
+        hi0, lo0 = mulhilo(streams.M0, c[0])
+        hi1, lo1 = mulhilo(streams.M1, c[2])
+        c = [xor(xor(hi1, c[1]), k0), lo1, xor(xor(hi0, c[3]), k1), lo0]
+    return c
+
+
 def bench_rng(repeats: int) -> None:
     """One MNIST step's Delta words, [1000, 7960]: TensorFlow's native Philox kernel vs fla's
     Philox in TensorFlow ops compiled by XLA (the same bits), in the walks' layout [7960, 1000]
@@ -184,14 +215,20 @@ def bench_rng(repeats: int) -> None:
     packed = tf.function(
         lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960), jit_compile=True
     )
-    for label, f in (
-        ("native kernel", native),
-        ("TF ops under XLA", ours),
-        ("XLA, [D, B] written", walk_layout),
-        ("XLA, packed blocks", packed),
+    narrow_layout = tf.function(
+        lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
+        jit_compile=True,
+    )
+    for label, f, form in (
+        ("native kernel", native, streams.philox4x32),
+        ("TF ops under XLA", ours, streams.philox4x32),
+        ("XLA, [D, B] written", walk_layout, streams.philox4x32),
+        ("XLA, [D, B], 32-bit", narrow_layout, narrow_philox),
+        ("XLA, packed blocks", packed, streams.philox4x32),
     ):
         steps = iter(range(10**6))
-        f(tf.constant(next(steps), tf.int64))
+        with patch.object(streams, "philox4x32", form):  # read when the function is traced
+            f(tf.constant(next(steps), tf.int64))
         t = best(lambda: f(tf.constant(next(steps), tf.int64)).numpy(), repeats)
         print(f"  7,960,000 Philox4x32-10 words, {label:20s} {t * 1e3:8.1f} ms")
 

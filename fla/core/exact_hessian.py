@@ -9,8 +9,9 @@ multilayer perceptron"; in matrix form, Naumov 2017):
 - forward Jacobians between pre-activations, A_{m,l} = da_m / da_l = W_m diag(sigma'(a_{m-1}))
   A_{m-1,l}, A_{l,l} = I (W without its bias row);
 - backpropagated gradients g_k = dl / da_k: g_L = l'(z), g_k = sigma'(a_k) * (W_{k+1}^T g_{k+1});
-- backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (p(1 - p) for a sigmoid, diag(p)
-  - p p^T for a softmax), and M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) +
+- backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (p (1 - p) for a sigmoid,
+  diag(p) - p p^T for a softmax; formed without cancellation, :func:`output_derivatives`), and
+  M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) +
   diag(sigma''(a_k) * W_{k+1}^T g_{k+1}).
 
 Then, for the weights W^_m[j, i] (input j, output i) and W^_l[q, k] with l <= m,
@@ -30,33 +31,47 @@ from __future__ import annotations
 
 
 def activation_derivatives(activation: str, a):
-    """(sigma(a), sigma'(a), sigma''(a)) for ELU (alpha = 1) or tanh."""
+    """(sigma(a), sigma'(a), sigma''(a)) for ELU (alpha = 1) or tanh, in forms that do not cancel:
+    ELU's negative branch as expm1(a) (as TensorFlow's ELU computes it; exp(a) - 1 loses the digits
+    of small |a|), tanh's derivative as 4 sigmoid(2a) sigmoid(-2a) = 1 / cosh^2(a) (1 - tanh^2(a)
+    rounds to 0 in float32 once |a| > 9, where the derivative is still 6e-8)."""
     import tensorflow as tf
 
     if activation == "elu":
         positive = a > 0
-        e = tf.exp(tf.minimum(a, 0.0))
+        negative = tf.minimum(a, 0.0)
+        e = tf.exp(negative)
         return (
-            tf.where(positive, a, e - 1.0),
+            tf.where(positive, a, tf.math.expm1(negative)),
             tf.where(positive, tf.ones_like(a), e),
             tf.where(positive, tf.zeros_like(a), e),
         )
     t = tf.tanh(a)
-    d = 1.0 - t * t
+    d = 4.0 * tf.sigmoid(2.0 * a) * tf.sigmoid(-2.0 * a)
     return t, d, -2.0 * t * d
 
 
 def output_derivatives(kind: str, z, y):
-    """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the cross-entropy per pattern, from logits z."""
+    """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the cross-entropy per pattern, from logits z.
+
+    Formed so that nothing cancels when the loss is small and p = sigma(z) or softmax(z) rounds
+    towards 1: for a sigmoid, l' = p - y is -sigmoid(-z) where y = 1 and sigmoid(z) where y = 0,
+    and l'' = sigmoid(z) sigmoid(-z) (never p (1 - p)); for a softmax, the true class's
+    p_y - 1 = -sum_{c != y} p_c and each diagonal entry p_c (1 - p_c) = p_c sum_{j != c} p_j, sums
+    of the other classes' probabilities, each accurate to its own relative precision. So the
+    output curvature keeps its relative accuracy down to losses near the smallest normal float."""
     import tensorflow as tf
 
     if kind == "binary":
-        p = tf.sigmoid(z)
-        return p - tf.cast(y, z.dtype)[..., None], (p * (1.0 - p))[..., None]
+        positive, negative = tf.sigmoid(z), tf.sigmoid(-z)
+        target = tf.cast(y, z.dtype)[..., None] > 0.5
+        return tf.where(target, -negative, positive), (positive * negative)[..., None]
     p = tf.nn.softmax(z)
-    return p - tf.one_hot(y, tf.shape(z)[-1], dtype=z.dtype), tf.linalg.diag(p) - p[
-        ..., :, None
-    ] * p[..., None, :]
+    classes = tf.shape(z)[-1]
+    others = tf.linalg.matvec(1.0 - tf.eye(classes, dtype=z.dtype), p)  # sum_{j != c} p_j
+    target = tf.one_hot(y, classes, dtype=z.dtype) > 0.5
+    curvature = tf.linalg.set_diag(-p[..., :, None] * p[..., None, :], p * others)
+    return tf.where(target, -others, p), curvature
 
 
 def forward(network, theta, x):
@@ -67,19 +82,19 @@ def forward(network, theta, x):
     weights = [
         network.layer_weights(block, k, False) for k, block in enumerate(network.split(theta))
     ]
-    inputs, slopes, bends = [], [], []
+    inputs, slopes, second_derivatives = [], [], []
     h = x
     for k, w in enumerate(weights):
         inputs.append(tf.concat([h, tf.ones_like(h[..., :1])], -1))
         a = tf.matmul(inputs[-1], w)
         if k < len(weights) - 1:
-            h, slope, bend = activation_derivatives(network.activation, a)
+            h, slope, second = activation_derivatives(network.activation, a)
             slopes.append(slope)
-            bends.append(bend)
-    return weights, inputs, slopes, bends, a
+            second_derivatives.append(second)
+    return weights, inputs, slopes, second_derivatives, a
 
 
-def backward(weights, slopes, bends, g_out, m_out):
+def backward(weights, slopes, second_derivatives, g_out, m_out):
     """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k,
     u_k]."""
     import tensorflow as tf
@@ -92,7 +107,7 @@ def backward(weights, slopes, bends, g_out, m_out):
         grads[k] = slopes[k] * back
         spread = w @ curvatures[k + 1] @ tf.linalg.matrix_transpose(w)
         curvatures[k] = slopes[k][..., :, None] * spread * slopes[k][..., None, :] + tf.linalg.diag(
-            bends[k] * back
+            second_derivatives[k] * back
         )
     return grads, curvatures
 
@@ -138,10 +153,10 @@ def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
     if x.shape.rank == 2:
         x = tf.broadcast_to(x, tf.concat([tf.shape(theta)[:1], tf.shape(x)], 0))
     y = tf.broadcast_to(y, tf.shape(x)[:2])
-    weights, inputs, slopes, bends, logits = forward(network, theta, x)
+    weights, inputs, slopes, second_derivatives, logits = forward(network, theta, x)
     scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)  # the mean over patterns
     g_out, m_out = output_derivatives(kind, logits, y)
-    grads, curvatures = backward(weights, slopes, bends, g_out * scale, m_out * scale)
+    grads, curvatures = backward(weights, slopes, second_derivatives, g_out * scale, m_out * scale)
     rows = [
         row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))
     ]
