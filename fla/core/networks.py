@@ -49,12 +49,10 @@ def dense_walks_last(a, w):
     per-walk small matrix products. The weight gradient, a sum over the patterns, is
     :func:`sum_over_patterns`. Only for small layers (:data:`ELEMENTWISE_MAX`): XLA:CPU's sums over
     more than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
-    activation into its products and recomputes it for every output. ``python
-    bench/bench_step_forms.py`` times both forms; two runs on the 2-core development machine: the
-    MNIST 784-10-10 step (its 11 x 10 layer) 67.8 and 67.2 ms elementwise against 80.0 and 65.5 ms
-    as per-walk matrix products (no clear winner at this size); the XOR 2-20-20-20-1 step (21 x 20
-    layers) 33.9 and 35.9 against 11.9 and 13.8 ms; a 41 x 40 layer alone, forward, 119.8 and 86.9
-    against 22.8 and 47.3 ms.
+    activation into its products and recomputes it for every output, so from about 20 units the
+    per-walk matrix products win. ``python bench/bench_step_forms.py`` times both forms at the
+    sizes this form serves (the later layers of the paper's XOR and iris networks, MNIST's 11 x 10)
+    and at those it does not (21 x 20, 41 x 40); the issue notes quote its figures.
     """
     import tensorflow as tf
 
@@ -73,8 +71,8 @@ def sum_over_patterns(a, dz, chunk: int = 8):
 
     A loop over the patterns, ``chunk`` at a time, accumulating [in, out, B] products in a fixed
     order. XLA:CPU turns the same sum written as one reduction over the patterns' axis into a
-    strided scalar loop: the MNIST 784-10-10 step took 132.7 against 67.8 ms (one run of ``python
-    bench/bench_step_forms.py``)."""
+    strided scalar loop (``python bench/bench_step_forms.py`` times both in the MNIST 784-10-10
+    step)."""
     import tensorflow as tf
 
     n = a.shape[0]

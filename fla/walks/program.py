@@ -68,10 +68,8 @@ class WalkProgram:
         # first-layer weights of all walks are then one contiguous GEMM operand (no transposes).
         self.feature_major = batching != "per_walk"
         # Feature-major, the walk state is a tuple of row blocks: one per layer for large networks
-        # (see
-        # _step_fn), the whole of theta for small ones, where more, smaller programs cost more than
-        # they save (XOR 2-2-1 in per-layer blocks: 10.2 against 7.7 ms for 90 walks x 100 steps in
-        # bench/bench_walks.py, a one-off measurement with the threshold at 0).
+        # (see _step_fn), the whole of theta for small ones, where more, smaller programs cost more
+        # than they save (bench/bench_step_forms.py times both on MNIST 784-10-10 and XOR 2-2-1).
         network = objective.network
         if self.feature_major and network.n_params >= LAYER_BLOCKS_MIN_PARAMS:
             self.state_blocks = [(w.start, b.stop) for w, b in network.slices()]

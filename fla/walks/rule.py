@@ -19,8 +19,8 @@ def sum_of_squares_over_rows(g):
 
     The rows are summed in groups of k (the largest divisor of their number up to 16) as k
     elementwise terms, then the group sums reduced. Written as one reduction over the rows, XLA:CPU
-    first writes the squares out and reads them back: the MNIST 784-10-10 step with 1000 walks took
-    107.1 against 67.8 ms (one run of ``python bench/bench_step_forms.py``)."""
+    first writes the squares out and reads them back (``python bench/bench_step_forms.py`` times
+    both in the MNIST 784-10-10 step)."""
     import tensorflow as tf
 
     rows = g.shape[0]

@@ -44,8 +44,8 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
 
     Each 32-bit word is held in the low half of a uint64 lane throughout, so that a round is 64-bit
     multiplies (one 32 x 32 -> 64 bit product each), shifts, masks and xors with no narrowing in
-    between. XLA's CPU code then wrote an MNIST step's words in the walks' layout in 22.7 instead of
-    28.1 ms with 32-bit words (a one-off comparison; ``bench/bench_walks.py`` prints the first)."""
+    between, which XLA's CPU code computes faster than words narrowed to 32 bits every round
+    (``python bench/bench_walks.py`` times both for an MNIST step's draws)."""
     import tensorflow as tf
 
     u64 = tf.uint64
