@@ -42,15 +42,17 @@ def pattern_mean(values):
     return total(values) / tf.cast(tf.shape(values)[-1], values.dtype)
 
 
-def softmax_cross_entropy(logits, labels):
-    """-log softmax(logits)[label] per pattern, [B, N], from logits [B, N, C] and labels [B, N]:
-    log-sum-exp with the maximum shifted out (finite for logits of any size), summed by
-    :func:`total`."""
-    peak = tf.stop_gradient(tf.reduce_max(logits, -1))
-    log_sum_exp = peak + tf.math.log(total(tf.exp(logits - peak[..., None])))
-    return log_sum_exp - total(
-        logits * tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
-    )
+def softmax_cross_entropy(logits, labels, axis: int = -1):
+    """-log softmax(logits)[label] per pattern, from logits with the classes along ``axis`` and
+    labels broadcastable against them without that axis: log-sum-exp with the maximum shifted out
+    (finite for logits of any size). Over the last axis (logits [B, N, C], labels [B, N]) the sums
+    are :func:`total`; over another (a walk's logits [N, C, B], labels [N, 1]) they run along that
+    leading axis, elementwise across the walks' axis."""
+    sums = total if axis == -1 else (lambda values: tf.reduce_sum(values, axis))
+    peak = tf.stop_gradient(tf.reduce_max(logits, axis, keepdims=True))
+    log_sum_exp = tf.squeeze(peak, axis) + tf.math.log(sums(tf.exp(logits - peak)))
+    depth = logits.shape[axis] if logits.shape[axis] is not None else tf.shape(logits)[axis]
+    return log_sum_exp - sums(logits * tf.one_hot(labels, depth, axis=axis, dtype=logits.dtype))
 
 
 class Objective:
@@ -119,11 +121,7 @@ class Objective:
             losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
             correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
         else:
-            peak = tf.stop_gradient(tf.reduce_max(z, 1, keepdims=True))
-            log_sum_exp = peak[:, 0] + tf.math.log(tf.reduce_sum(tf.exp(z - peak), 1))
-            losses = log_sum_exp - tf.reduce_sum(
-                z * tf.one_hot(y, z.shape[1], dtype=z.dtype)[:, :, None], 1
-            )
+            losses = softmax_cross_entropy(z, y[:, None], axis=1)
             correct = tf.equal(tf.argmax(z, 1, output_type=tf.int32), y[:, None])
         return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
 
