@@ -64,6 +64,12 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
     for d in (dead, alive):
         os.utime(d, (0, 0))
 
+    # entries are the published programs: no partial copy, no checksum file, no private directory
+    assert [p.name for p in compile_cache._entries(shared)] == [
+        "damaged.pb",
+        "done.pb",
+        "unchecked.pb",
+    ]
     private = compile_cache.enable()
     assert private.parent == shared and compile_cache.enable() == private
     assert sorted(p.name for p in private.iterdir()) == ["done.pb"]

@@ -26,6 +26,7 @@ from fla.base.settings import (
 class Example:
     count: int = setting(3, "how many", integer(at_least=1))
     rate: float = setting(0.5, "a share", number(at_least=0, below=1))
+    size: float = setting(1.0, "a size", number(above=0))
     mode: str = setting("fast", "how", choice("fast", "slow"))
     verbose: bool = setting(False, "talk", boolean())
     sizes: tuple = setting((1, 2), "sizes", list_of(integer(at_least=1), "integers >= 1"))
@@ -48,13 +49,16 @@ def test_values_are_checked_and_named_as_the_caller_writes_them():
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e400])
-def test_non_finite_numbers_are_refused_everywhere(value):
+@pytest.mark.parametrize("key", ["rate", "size"])  # bounded on both sides, and only below
+def test_non_finite_numbers_are_refused_everywhere(key, value):
     with pytest.raises(ConfigError, match="must be a finite number"):
-        build(Example, {"rate": value})
+        build(Example, {key: value})
 
 
 def test_an_unknown_key_is_refused_listing_the_known_ones():
-    with pytest.raises(ConfigError, match="^s: unknown key 'colour'; expected count, mode, rate"):
+    with pytest.raises(
+        ConfigError, match="^s: unknown key 'colour'; expected count, mode, rate, size"
+    ):
         build(Example, {"colour": 1}, "s: ")
 
 
