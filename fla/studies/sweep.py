@@ -182,8 +182,7 @@ def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | Non
     from dask.distributed import Client, LocalCluster, as_completed
 
     # dask's default starts workers with MALLOC_TRIM_THRESHOLD_=65536, which fla.base.allocator
-    # would
-    # respect; on fla's own cluster the workers keep their freed buffers as joblib's do
+    # would respect; on fla's own cluster the workers keep their freed buffers as joblib's do
     spawn_environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     if str(spawn_environ.get("MALLOC_TRIM_THRESHOLD_")) == DASK_TRIM_THRESHOLD:
         del spawn_environ["MALLOC_TRIM_THRESHOLD_"]

@@ -1,0 +1,46 @@
+"""Measures of uniform samples that need their positions.
+
+- Fitness-distance correlation (Jones and Forrest 1995): the Pearson correlation between the
+  samples' losses and their Euclidean distances to the best (lowest-loss) sample; 1 for a sphere
+  around its minimum (loss grows with distance), near 0 where distance says nothing of loss.
+- Dispersion (Lunacek and Whitley 2006) of the best samples: the mean pairwise distance among the
+  ``fraction`` (10%) lowest-loss samples, positions scaled to [0, 1]^D by the domain [-b, b]^D
+  and distances divided by sqrt(D); and Malan's dispersion metric DM = dispersion of the best
+  minus dispersion of all samples (negative: the good points cluster, a single funnel).
+
+Positions are [W, S, D] (W sample sets of S points), losses [W, S]; one value per set.
+
+    >>> fdc = fitness_distance_correlation(positions, losses)
+    >>> best, dm = dispersion(positions, losses, bound=1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fitness_distance_correlation(positions: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """[W]; NaN-free: a set whose losses or distances are all equal gets 0."""
+    x, f = np.asarray(positions, np.float64), np.asarray(losses, np.float64)
+    best = np.take_along_axis(x, f.argmin(axis=1)[:, None, None], axis=1)
+    d = np.linalg.norm(x - best, axis=2)
+    fc, dc = f - f.mean(axis=1, keepdims=True), d - d.mean(axis=1, keepdims=True)
+    norm = np.sqrt((fc**2).sum(axis=1) * (dc**2).sum(axis=1))
+    return np.where(norm > 0, (fc * dc).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)
+
+
+def mean_pairwise_distance(points: np.ndarray) -> np.ndarray:
+    """[W] mean Euclidean distance over the pairs of each set of points [W, K, D]."""
+    k = points.shape[1]
+    gaps = np.linalg.norm(points[:, :, None, :] - points[:, None, :, :], axis=3)
+    return gaps.sum(axis=(1, 2)) / max(1, k * (k - 1))
+
+
+def dispersion(positions, losses, bound: float, fraction: float = 0.1):
+    """(dispersion of the best ``fraction`` of each set, DM = that minus the dispersion of all)."""
+    x = (np.asarray(positions, np.float64) + bound) / (2.0 * bound)
+    scale = np.sqrt(x.shape[2])
+    k = max(2, int(round(fraction * x.shape[1])))
+    order = np.argsort(np.asarray(losses), axis=1, kind="stable")[:, :k]
+    best = mean_pairwise_distance(np.take_along_axis(x, order[:, :, None], axis=1)) / scale
+    return best, best - mean_pairwise_distance(x) / scale

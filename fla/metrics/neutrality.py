@@ -1,0 +1,52 @@
+"""Neutrality of a walk (van Aardt, Bosman and Engelbrecht 2017, "Characterising neutrality in
+neural network error landscapes"): its losses are scaled to [0, 1] (the walk's own minimum and
+maximum), and each structure of three consecutive points is neutral when its losses lie within
+epsilon of each other (max - min <= epsilon, epsilon = 1e-8 as in their code).
+
+- M1: the share of the walk's n - 2 structures that are neutral;
+- M2: the longest run of consecutive neutral structures, as a share of n - 2.
+
+The reference code passes the walk's loss *differences* to these functions, which then rescale the
+differences rather than the losses (a straight ramp, whose differences are all equal, comes out
+partly neutral), and its M2 never counts a run that reaches the end of the walk; here the losses
+are scaled and every run counts (``tests/test_metrics.py``). Scaling the losses makes M1 and M2
+unchanged when the loss is scaled by a positive constant or shifted; a constant walk is neutral
+throughout (M1 = M2 = 1).
+
+    >>> m1, m2 = neutrality(losses)          # [W] each
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-8
+
+
+def scaled(losses: np.ndarray) -> np.ndarray:
+    """Each walk's losses mapped to [0, 1] by its own minimum and maximum (a constant walk: 0)."""
+    losses = np.asarray(losses, np.float64)
+    low = losses.min(axis=1, keepdims=True)
+    span = losses.max(axis=1, keepdims=True) - low
+    return (losses - low) / np.where(span > 0, span, 1.0)
+
+
+def neutral_structures(losses: np.ndarray, epsilon: float = EPSILON) -> np.ndarray:
+    """[W, n - 2] booleans: the structures of three consecutive points that are neutral."""
+    f = scaled(losses)
+    windows = np.stack([f[:, :-2], f[:, 1:-1], f[:, 2:]])
+    return windows.max(axis=0) - windows.min(axis=0) <= epsilon
+
+
+def longest_run(flags: np.ndarray) -> np.ndarray:
+    """[W] the longest run of consecutive True in each row (runs reaching either end included)."""
+    flags = np.asarray(flags, bool)
+    steps = np.arange(1, flags.shape[1] + 1)
+    last_false = np.maximum.accumulate(np.where(flags, 0, steps), axis=1)
+    return (steps - last_false).max(axis=1, initial=0)
+
+
+def neutrality(losses: np.ndarray, epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray]:
+    """(M1, M2) [W] each."""
+    neutral = neutral_structures(losses, epsilon)
+    return neutral.mean(axis=1), longest_run(neutral) / neutral.shape[1]
