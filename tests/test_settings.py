@@ -105,3 +105,33 @@ def test_every_setting_fla_reads_is_declared_with_the_kit(cls):
             assert f.metadata["kind"](f.default) or f.metadata["required"] or f.default is None, (
                 f"{cls.__name__}.{f.name}'s default {f.default!r} fails its own check"
             )
+
+
+@pytest.mark.parametrize("kind", ["connect", "landscape", "study"])
+def test_fla_settings_prints_a_template_that_reads_back_as_the_defaults(kind, capsys, tmp_path):
+    import tomllib
+
+    from fla.cli import main
+
+    assert main(["settings", kind]) == 0
+    text = capsys.readouterr().out
+    given = tomllib.loads(text)  # valid TOML, every key with its default
+    if kind == "connect":
+        from fla.paths.connect import load_settings
+
+        path = tmp_path / "c.toml"
+        path.write_text(text)
+        defaults = load_settings()
+        settings = load_settings(path)
+        assert {k: settings[k] for k in defaults} == defaults
+        assert set(given) >= {"polish", "merge", "autoneb", "neb", "bezier", "polychain"}
+    elif kind == "landscape":
+        from fla.landscapes.study import load_study
+
+        path = tmp_path / "l.toml"
+        path.write_text(text)
+        assert load_study(path) == load_study(tmp_path / "l.toml")
+        assert given["chains"] == 8 and given["hidden"] == [1, 2, 3]
+    else:
+        assert "problems" not in given and given["hessian"] == "auto"  # the grid is the user's
+        assert "# problems =" in text and "# width =" not in text

@@ -208,3 +208,27 @@ def add_flags(parser, cls, positional=()) -> None:
                 default=None,
                 help=help_text if f.default is None else f"{help_text} (default {f.default})",
             )
+
+
+def toml_value(value) -> str:
+    """A default as a settings file writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def describe(cls, section: str | None = None) -> str:
+    """The settings of ``cls`` as a commented settings-file template: each key with its default,
+    its help and what it accepts (a key without a default is shown commented out)."""
+    lines = [f"[{section}]"] if section else []
+    for f in declared(cls):
+        meta = f.metadata
+        entry = f"{f.name} = {toml_value(f.default)}"
+        if f.default is None:
+            entry = f"# {f.name} =" + (" (required)" if meta["required"] else "")
+        lines.append(f"{entry:32s} # {meta['help']}; {meta['kind'].expects}")
+    return "\n".join(lines)

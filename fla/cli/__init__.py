@@ -29,9 +29,11 @@ from fla.cli.reading import add_plot_parser, add_report_parser, run_plot, run_re
 from fla.cli.sampling import (
     add_problems_parser,
     add_sample_parser,
+    add_settings_parser,
     add_sweep_parser,
     run_problems,
     run_sample,
+    run_settings,
     run_sweep,
 )
 
@@ -45,10 +47,11 @@ COMMANDS = {
     "report": (add_report_parser, run_report),
     "plot": (add_plot_parser, run_plot),
     "landscape": (add_landscape_parser, run_landscape),
+    "settings": (add_settings_parser, run_settings),
 }
 
 # no XLA program: no compile cache and its write probe
-COMPILE_NOTHING = ("models", "problems", "plot")
+COMPILE_NOTHING = ("models", "problems", "plot", "settings")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``fla sample``, ``fla sweep`` and ``fla problems``: sampling one configuration or a study."""
+"""``fla sample``, ``fla sweep``, ``fla problems`` and ``fla settings``: sampling one
+configuration or a study, and what can be set."""
 
 from __future__ import annotations
 
@@ -98,4 +99,40 @@ def run_problems(args) -> int:
         "(--target, default "
         "the last); h = the number of classes"
     )
+    return 0
+
+
+def add_settings_parser(commands) -> None:
+    p = commands.add_parser(
+        "settings",
+        help="print every setting of a settings file, with its default, help and accepted values",
+    )
+    p.add_argument("kind", choices=["study", "connect", "landscape"])
+
+
+def run_settings(args) -> int:
+    import dataclasses
+
+    from fla.base.settings import describe
+
+    if args.kind == "study":
+        from fla.studies.study import StudyFile
+        from fla.walks.config import GRID, SampleConfig
+
+        own = set(GRID) | {f.name for f in dataclasses.fields(StudyFile)}
+        scalar = describe(SampleConfig).splitlines()
+        scalar = [line for line in scalar if line.lstrip("# ").split(" ")[0] not in own]
+        text = describe(StudyFile) + "\n# every setting of fla sample, for every configuration:\n"
+        print(text + "\n".join(scalar))
+    elif args.kind == "connect":
+        from fla.paths.connect import ConnectSettings, Merge, Polish
+        from fla.paths.methods import methods
+
+        parts = [describe(ConnectSettings), describe(Polish, "polish"), describe(Merge, "merge")]
+        parts += [describe(cls, name) for name, cls in methods().items()]
+        print("\n\n".join(parts))
+    else:
+        from fla.landscapes.study import LandscapeStudy
+
+        print(describe(LandscapeStudy))
     return 0
