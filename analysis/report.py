@@ -48,6 +48,8 @@ def write_report(
                 "landscape run (landscape.json)"
             ) from None
         sections, summary = [], "No sampling runs."
+    if sections:
+        sections += measure_sections(run_dir)
     if landscapes:
         from .landscape_sections import landscape_sections
 
@@ -163,6 +165,21 @@ def connection_sections(folder: Path, name) -> list:
     )
 
 
+def measure_sections(run_dir: Path) -> list:
+    """The landscape measures of the sampling runs (fla.metrics.tables), figure and table."""
+    from fla.metrics.tables import run_metrics
+
+    from .measures import measures_figure
+
+    table = run_metrics(run_dir)
+    if not len(table):
+        return []
+    shown = ["stagnation", "longest_stagnation", "best_loss", "last_loss"]
+    shown = [m for m in shown if m in set(table.measure)]
+    fig, _ = measures_figure(table, shown)
+    return [("Landscape measures over walks (mean, 95% bootstrap interval)", png(fig), table)]
+
+
 def write_plot(
     kind: str,
     run_dir,
@@ -174,7 +191,8 @@ def write_plot(
     logx=False,
     logy=True,
 ) -> Path:
-    """One figure of ``kind`` (lg, curvature, accuracy) to ``out`` (.png, .pdf or .svg)."""
+    """One figure of ``kind`` (lg, curvature, accuracy, metrics) to ``out`` (.png, .pdf or
+    .svg)."""
     dataset = open_run(run_dir)
     if kind == "lg":
         configs = count_by(dataset, ["problem", "granularity", "bound"])
@@ -188,6 +206,12 @@ def write_plot(
             logx,
             logy,
         )
+    elif kind == "metrics":
+        from fla.metrics.tables import run_metrics
+
+        from .measures import measures_figure
+
+        fig, _ = measures_figure(run_metrics(run_dir))
     elif kind == "curvature":
         fig, _ = curvature_breakdown(dataset)
     else:

@@ -128,7 +128,8 @@ def test_report_and_plots_from_a_real_run(tmp_path):
         )
     out = write_report(tmp_path / "run")
     page = out.read_text()
-    assert page.count("<img") == 4 and "Attractors" in page and "curvature" in page
+    assert page.count("<img") == 5 and "Attractors" in page and "curvature" in page
+    assert "Landscape measures" in page and "best_loss" in page
     assert len(list((tmp_path / "run" / "report_tables").glob("*.csv"))) >= 3
     for kind, suffix in [("lg", ".png"), ("curvature", ".svg"), ("accuracy", ".pdf")]:
         path = write_plot(kind, tmp_path / "run", tmp_path / f"{kind}{suffix}")

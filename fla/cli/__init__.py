@@ -3,7 +3,7 @@ wrong (one line and exit 2 for bad input, 3 for non-finite results, 130 when int
 TensorFlow is imported inside the subcommands that need it; only the command line reaches into
 ``analysis``, lazily.
 
-Imports: fla.base, core, curvature, walks, studies, paths, landscapes, zoo.
+Imports: fla.base, core, curvature, walks, metrics, studies, paths, landscapes, zoo.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from fla.cli.connecting import (
     run_models,
     run_train,
 )
-from fla.cli.reading import add_plot_parser, add_report_parser, run_plot, run_report
+from fla.cli.reading import (
+    add_metrics_parser,
+    add_plot_parser,
+    add_report_parser,
+    run_metrics,
+    run_plot,
+    run_report,
+)
 from fla.cli.sampling import (
     add_problems_parser,
     add_sample_parser,
@@ -48,10 +55,11 @@ COMMANDS = {
     "plot": (add_plot_parser, run_plot),
     "landscape": (add_landscape_parser, run_landscape),
     "settings": (add_settings_parser, run_settings),
+    "metrics": (add_metrics_parser, run_metrics),
 }
 
 # no XLA program: no compile cache and its write probe
-COMPILE_NOTHING = ("models", "problems", "plot", "settings")
+COMPILE_NOTHING = ("models", "problems", "plot", "settings", "metrics")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``fla report`` and ``fla plot``: the report and figures of a run, drawn by ``analysis``."""
+"""``fla report``, ``fla plot`` and ``fla metrics``: the report, figures and landscape measures of
+a run (drawn by ``analysis``)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ def add_plot_parser(commands) -> None:
     p = commands.add_parser("plot", help="draw one figure of a run (png, pdf or svg)")
     p.add_argument(
         "kind",
-        choices=["lg", "curvature", "accuracy"],
-        help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step",
+        choices=["lg", "curvature", "accuracy", "metrics"],
+        help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step; "
+        "metrics: each landscape measure against width and depth",
     )
     p.add_argument("run_dir")
     p.add_argument(
@@ -92,4 +94,23 @@ def run_plot(args) -> int:
         not args.linear_y,
     )
     print(f"{args.kind} -> {args.out}")
+    return 0
+
+
+def add_metrics_parser(commands) -> None:
+    p = commands.add_parser(
+        "metrics",
+        help="the landscape measures of every configuration of a run, as a long table",
+        description="Per configuration and measure: mean, standard deviation and a bootstrap 95% "
+        "interval over walks, written as Parquet and CSV (default RUN_DIR/metrics.parquet, .csv).",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="table file (its .parquet and .csv are written)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-configuration lines")
+
+
+def run_metrics(args) -> int:
+    from fla.metrics.tables import write_metrics
+
+    write_metrics(args.run_dir, args.out, quiet=args.quiet)
     return 0

@@ -1,0 +1,177 @@
+"""The table behind ``fla metrics RUN_DIR``: the landscape measures of every configuration of a
+summarised over walks (mean, standard deviation, bootstrap 95% interval).
+
+Reads every configuration under RUN_DIR whose manifest verifies (as ``fla report`` does: a damaged
+one stops the command, named), shards of one configuration together, a block of walks at a time
+(``WALKS_PER_BLOCK`` walks x all steps of a few columns: bounded memory however large the run).
+The measures are those the walks' sampler allows; progressive gradient walks (every run fla
+samples today) give stagnation and the last and best training and test loss and accuracy of each
+walk (:mod:`fla.metrics.summaries`).
+
+Writes RUN_DIR/metrics.parquet and metrics.csv (or ``--out FILE``.parquet and .csv), a long table,
+one row per configuration and measure: the configuration's keys, ``sampler``, ``measure``,
+``mean``, ``std``, ``ci_low``, ``ci_high`` and ``walks``; each file atomically, then
+``metrics.json`` with their sizes and SHA-256 (:func:`read_metrics` verifies them).
+
+    >>> table = run_metrics("runs/quick")
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from fla.base.errors import DamagedRunError, DataError
+from fla.base.files import atomic_path, file_record, write_json, write_table
+from fla.base.store import POINTS, configurations, read_manifest, verify_files
+from fla.metrics.summaries import last_and_best, stagnation
+
+KEYS = ["problem", "width", "depth", "granularity", "bound", "seed", "sampler"]
+WALKS_PER_BLOCK = 4096
+BOOTSTRAP = 1000  # resamples of the walks for the 95% interval of the mean
+OUTPUTS = ("metrics.parquet", "metrics.csv")
+
+
+def gradient_walk_measures(columns: dict) -> dict:
+    """Per-walk measures [W] of progressive gradient walks from their columns [W, S]."""
+    share, longest = stagnation(columns["loss"])
+    out = {"stagnation": share, "longest_stagnation": longest.astype(np.float64)}
+    for name, lower in (("loss", True), ("accuracy", False)):
+        for prefix in ("", "test_"):
+            values = columns.get(prefix + name)
+            if values is not None and not np.isnan(values).all():
+                result = last_and_best(values, lower_is_better=lower)
+                out[f"last_{prefix}{name}"], out[f"best_{prefix}{name}"] = result.values()
+    return out
+
+
+MEASURES = {"gradient": gradient_walk_measures}  # the measures each sampler allows
+
+
+def blocks_of_walks(folders: list, names: list):
+    """{column: [W, S]} of consecutive blocks of walks of one configuration (its folders: one, or
+    its shards, each holding the walks of its manifest's ``walk_range``), a block at a time."""
+    dataset = ds.dataset([str(f / POINTS) for f in folders], format="parquet")
+    ranges = [read_manifest(f).get("walk_range") for f in folders]
+    first, stop = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    for lo in range(first, stop, WALKS_PER_BLOCK):
+        hi = min(lo + WALKS_PER_BLOCK, stop)
+        table = dataset.to_table(
+            columns=["walk", "step", *names],
+            filter=(ds.field("walk") >= lo) & (ds.field("walk") < hi),
+        )
+        if not table.num_rows:
+            continue
+        walk = table.column("walk").to_numpy() - lo
+        step = table.column("step").to_numpy()
+        block = {}
+        for name in names:
+            values = np.full((hi - lo, step.max() + 1), np.nan)
+            column = table.column(name).to_numpy(zero_copy_only=False)
+            values[walk, step] = np.asarray(column, np.float64)
+            block[name] = values
+        yield block
+
+
+def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """The 2.5% and 97.5% percentiles of the mean over BOOTSTRAP resamples of the walks."""
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return (float(values.mean()),) * 2 if len(values) else (np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    means = []
+    for _ in range(0, BOOTSTRAP, 100):  # 100 resamples at a time: bounded memory
+        picks = rng.integers(0, len(values), (100, len(values)))
+        means.append(values[picks].mean(axis=1))
+    low, high = np.percentile(np.concatenate(means), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summary_rows(key: dict, per_walk: dict) -> list[dict]:
+    rows = []
+    for measure, values in per_walk.items():
+        values = np.concatenate(values)
+        finite = values[np.isfinite(values)]
+        low, high = bootstrap_interval(values)
+        rows.append(
+            {
+                **key,
+                "measure": measure,
+                "mean": float(finite.mean()) if len(finite) else np.nan,
+                "std": float(finite.std(ddof=1)) if len(finite) > 1 else np.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "walks": int(len(finite)),
+            }
+        )
+    return rows
+
+
+def grouped_configurations(run_dir: Path) -> dict:
+    """{configuration key: [its verified folders]}; DamagedRunError if any folder does not
+    verify."""
+    good, damaged = configurations(run_dir)
+    if damaged:
+        raise DamagedRunError(damaged)
+    if not good:
+        raise FileNotFoundError(f"no complete sampling run under {run_dir}")
+    groups = defaultdict(list)
+    for folder in good:
+        config = read_manifest(folder)["config"]
+        key = {k: config.get(k, "gradient" if k == "sampler" else None) for k in KEYS}
+        groups[tuple(key.items())].append(folder)
+    return groups
+
+
+def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
+    """The long table of every configuration's measures (see the module docstring)."""
+    rows = []
+    for key, folders in sorted(grouped_configurations(Path(run_dir)).items(), key=str):
+        key = dict(key)
+        measures = MEASURES.get(key["sampler"])
+        if measures is None:
+            raise DataError(f"{folders[0]}: no measures known for sampler {key['sampler']!r}")
+        names = ["loss", "accuracy", "test_loss", "test_accuracy"]
+        per_walk = defaultdict(list)
+        for block in blocks_of_walks(folders, names):
+            for measure, values in measures(block).items():
+                per_walk[measure].append(values)
+        rows += summary_rows(key, per_walk)
+        if not quiet:
+            print(f"  {' '.join(f'{k}={v}' for k, v in key.items())}: {len(per_walk)} measures")
+    return pd.DataFrame(rows)
+
+
+def write_metrics(run_dir, out=None, quiet: bool = False) -> Path:
+    """Compute and write the table (Parquet and CSV) and metrics.json; returns the Parquet path."""
+    run_dir = Path(run_dir)
+    base = Path(out).with_suffix("") if out else run_dir / "metrics"
+    table = run_metrics(run_dir, quiet)
+    parquet, csv = base.with_suffix(".parquet"), base.with_suffix(".csv")
+    write_table(parquet, pa.Table.from_pandas(table, preserve_index=False))
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    files = {p.name: file_record(p) for p in (parquet, csv)}
+    write_json(base.parent / f"{base.name}.json", {"run": str(run_dir), "files": files})
+    if not quiet:
+        print(f"{len(table)} rows, {table.measure.nunique()} measures -> {parquet}")
+    return parquet
+
+
+def read_metrics(path) -> pd.DataFrame:
+    """A metrics table written by :func:`write_metrics`, verified against its metrics.json."""
+    path = Path(path)
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{path}: no readable {path.with_suffix('.json').name}") from None
+    problem = verify_files(path.parent, meta.get("files", {}))
+    if problem is not None:
+        raise DataError(f"{path}: {problem}; run fla metrics again")
+    return pd.read_parquet(path)
