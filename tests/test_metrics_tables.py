@@ -77,3 +77,15 @@ def test_the_bootstrap_interval_brackets_the_mean_and_is_exact_for_constants():
     assert low < values.mean() < high
     assert high - low == pytest.approx(2 * 1.96 / np.sqrt(400), rel=0.15)
     assert bootstrap_interval(np.full(10, 2.5)) == (2.5, 2.5)
+
+
+def test_a_run_whose_manifest_has_no_walk_range_is_read_by_its_walks(run, tmp_path):
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    manifest = json.loads((old / "run.json").read_text())
+    del manifest["walk_range"]
+    (old / "run.json").write_text(json.dumps(manifest))
+    pd.testing.assert_frame_equal(run_metrics(old), run_metrics(run))

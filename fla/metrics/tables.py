@@ -54,11 +54,22 @@ def gradient_walk_measures(columns: dict) -> dict:
 MEASURES = {"gradient": gradient_walk_measures}  # the measures each sampler allows
 
 
+def walk_span(folder: Path) -> list:
+    """[first walk, last walk + 1] of a run whose manifest has no ``walk_range``, in batches."""
+    low, high = None, None
+    for batch in ds.dataset(str(folder / POINTS), format="parquet").to_batches(columns=["walk"]):
+        walks = batch.column("walk").to_numpy()
+        if len(walks):
+            low = walks.min() if low is None else min(low, walks.min())
+            high = walks.max() if high is None else max(high, walks.max())
+    return [int(low or 0), int(high if high is not None else -1) + 1]
+
+
 def blocks_of_walks(folders: list, names: list):
     """{column: [W, S]} of consecutive blocks of walks of one configuration (its folders: one, or
     its shards, each holding the walks of its manifest's ``walk_range``), a block at a time."""
     dataset = ds.dataset([str(f / POINTS) for f in folders], format="parquet")
-    ranges = [read_manifest(f).get("walk_range") for f in folders]
+    ranges = [read_manifest(f).get("walk_range") or walk_span(f) for f in folders]
     first, stop = min(r[0] for r in ranges), max(r[1] for r in ranges)
     for lo in range(first, stop, WALKS_PER_BLOCK):
         hi = min(lo + WALKS_PER_BLOCK, stop)
