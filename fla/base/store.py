@@ -54,6 +54,7 @@ CONFIG_FIELDS = [
     pa.field("bound", pa.float64()),
     pa.field("step_size", pa.float64()),
     pa.field("seed", pa.int64()),
+    pa.field("sampler", pa.string()),
 ]
 
 POINT_SCHEMA = pa.schema(

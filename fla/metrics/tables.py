@@ -4,9 +4,10 @@ summarised over walks (mean, standard deviation, bootstrap 95% interval).
 Reads every configuration under RUN_DIR whose manifest verifies (as ``fla report`` does: a damaged
 one stops the command, named), shards of one configuration together, a block of walks at a time
 (``WALKS_PER_BLOCK`` walks x all steps of a few columns: bounded memory however large the run).
-The measures are those the walks' sampler allows; progressive gradient walks (every run fla
-samples today) give stagnation and the last and best training and test loss and accuracy of each
-walk (:mod:`fla.metrics.summaries`).
+The measures are those the walks' sampler allows (:data:`MEASURES`): progressive gradient walks
+give stagnation and the last and best training and test loss and accuracy of each walk;
+progressive random walks FEM, M1, M2 and the information content features; Manhattan walks G_avg,
+G_dev and FEM; uniform samples (recorded with --record-params) FDC, dispersion and DM.
 
 Writes RUN_DIR/metrics.parquet and metrics.csv (or ``--out FILE``.parquet and .csv), a long table,
 one row per configuration and measure: the configuration's keys, ``sampler``, ``measure``,
@@ -30,6 +31,10 @@ import pyarrow.dataset as ds
 from fla.base.errors import DamagedRunError, DataError
 from fla.base.files import atomic_path, file_record, write_json, write_table
 from fla.base.store import POINTS, configurations, read_manifest, verify_files
+from fla.metrics.distance import dispersion, fitness_distance_correlation
+from fla.metrics.entropy import fem, information_content
+from fla.metrics.gradients import gradient_measures
+from fla.metrics.neutrality import neutrality
 from fla.metrics.summaries import last_and_best, stagnation
 
 KEYS = ["problem", "width", "depth", "granularity", "bound", "seed", "sampler"]
@@ -38,7 +43,7 @@ BOOTSTRAP = 1000  # resamples of the walks for the 95% interval of the mean
 OUTPUTS = ("metrics.parquet", "metrics.csv")
 
 
-def gradient_walk_measures(columns: dict) -> dict:
+def gradient_walk_measures(columns: dict, context: dict) -> dict:
     """Per-walk measures [W] of progressive gradient walks from their columns [W, S]."""
     share, longest = stagnation(columns["loss"])
     out = {"stagnation": share, "longest_stagnation": longest.astype(np.float64)}
@@ -51,7 +56,41 @@ def gradient_walk_measures(columns: dict) -> dict:
     return out
 
 
-MEASURES = {"gradient": gradient_walk_measures}  # the measures each sampler allows
+def random_walk_measures(columns: dict, context: dict) -> dict:
+    """Ruggedness, neutrality and information content of progressive random walks."""
+    m1, m2 = neutrality(columns["loss"])
+    out = {"fem": fem(columns["loss"]), "m1": m1, "m2": m2}
+    out.update({f"ic_{k}": v for k, v in information_content(columns["loss"]).items()})
+    return out
+
+
+def manhattan_walk_measures(columns: dict, context: dict) -> dict:
+    """Gradient measures (and ruggedness) of Manhattan progressive random walks."""
+    g_avg, g_dev = gradient_measures(
+        columns["loss"], context["step_size"], context["bound"], context["n_params"]
+    )
+    return {"g_avg": g_avg, "g_dev": g_dev, "fem": fem(columns["loss"])}
+
+
+def uniform_sample_measures(columns: dict, context: dict) -> dict:
+    """Fitness-distance correlation and dispersion of each walk's set of uniform samples."""
+    positions = columns.get("params")
+    if positions is None:
+        raise DataError(
+            "uniform samples need their positions for FDC and dispersion: sample them with "
+            "--record-params"
+        )
+    best, dm = dispersion(positions, columns["loss"], context["bound"])
+    fdc = fitness_distance_correlation(positions, columns["loss"])
+    return {"fdc": fdc, "dispersion": best, "dm": dm}
+
+
+MEASURES = {  # the measures each sampler allows
+    "gradient": gradient_walk_measures,
+    "random": random_walk_measures,
+    "manhattan": manhattan_walk_measures,
+    "uniform": uniform_sample_measures,
+}
 
 
 def walk_span(folder: Path) -> list:
@@ -83,9 +122,16 @@ def blocks_of_walks(folders: list, names: list):
         step = table.column("step").to_numpy()
         block = {}
         for name in names:
-            values = np.full((hi - lo, step.max() + 1), np.nan)
-            column = table.column(name).to_numpy(zero_copy_only=False)
-            values[walk, step] = np.asarray(column, np.float64)
+            column = table.column(name)
+            if name == "params":
+                if column.null_count:
+                    continue  # not recorded
+                rows = np.stack(column.to_numpy(zero_copy_only=False)).astype(np.float64)
+                values = np.full((hi - lo, step.max() + 1, rows.shape[1]), np.nan)
+                values[walk, step] = rows
+            else:
+                values = np.full((hi - lo, step.max() + 1), np.nan)
+                values[walk, step] = np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
             block[name] = values
         yield block
 
@@ -149,9 +195,16 @@ def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
         if measures is None:
             raise DataError(f"{folders[0]}: no measures known for sampler {key['sampler']!r}")
         names = ["loss", "accuracy", "test_loss", "test_accuracy"]
+        names += ["params"] * (key["sampler"] == "uniform")
+        manifest = read_manifest(folders[0])
+        context = {
+            "step_size": manifest["plan"]["step_size"],
+            "bound": manifest["config"]["bound"],
+            "n_params": manifest["plan"]["n_params"],
+        }
         per_walk = defaultdict(list)
         for block in blocks_of_walks(folders, names):
-            for measure, values in measures(block).items():
+            for measure, values in measures(block, context).items():
                 per_walk[measure].append(values)
         rows += summary_rows(key, per_walk)
         if not quiet:

@@ -38,6 +38,7 @@ from fla.base.settings import (
     setting,
 )
 from fla.walks.config import GRID, SampleConfig, settings
+from fla.walks.samplers import SAMPLERS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -80,6 +81,16 @@ class StudyFile:
     )
     bounds: list = setting(None, "initial ranges b", grid(is_number, "numbers"))
     seeds: list = setting(None, "seeds", grid(is_int, "integers"))
+    samplers: list | None = setting(
+        None,
+        'samplers (default ["gradient"]): gradient, random, manhattan, uniform',
+        Kind(
+            lambda v: (
+                v is None or (isinstance(v, list) and len(v) > 0 and all(s in SAMPLERS for s in v))
+            ),
+            f"a non-empty list of {', '.join(SAMPLERS)}",
+        ),
+    )
     walks: int | dict | None = setting(None, "walks a configuration", per_granularity_kind("walks"))
     steps: int | dict | None = setting(None, "steps a walk", per_granularity_kind("steps"))
     minimal_width: dict | None = setting(
@@ -106,7 +117,7 @@ PER_GRANULARITY = ("walks", "steps")  # a number, or a table { micro = N, macro 
 def scalar_keys() -> set:
     """The study keys that set one setting for every configuration: every SampleConfig field not in
     the grid."""
-    return {f.name for f in settings() if f.name not in GRID}
+    return {f.name for f in settings() if f.name not in GRID and f.name != "sampler"}
 
 
 @dataclass(frozen=True)
@@ -119,8 +130,17 @@ class Study:
         minimal = s.get("minimal_width", {})
         extra = {key: s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
         configs = []
-        for problem, multiple, depth, granularity, bound, seed in itertools.product(
-            s["problems"], s["widths"], s["depths"], s["granularities"], s["bounds"], s["seeds"]
+        axes = (
+            s["problems"],
+            s["widths"],
+            s["depths"],
+            s["granularities"],
+            s["bounds"],
+            s["seeds"],
+        )
+        samplers = s.get("samplers", ["gradient"])
+        for problem, multiple, depth, granularity, bound, seed, sampler in itertools.product(
+            *axes, samplers
         ):
             configs.append(
                 SampleConfig(
@@ -132,6 +152,7 @@ class Study:
                     seed=seed,
                     walks=per_granularity(s.get("walks"), granularity),
                     steps=per_granularity(s.get("steps"), granularity),
+                    sampler=sampler,
                     **extra,
                 )
             )
@@ -165,9 +186,10 @@ def config_name(config: SampleConfig) -> str:
     configurations of a study get distinct names."""
     from fla.core.registry import problem_folder_name
 
+    sampler = "" if config.sampler == "gradient" else f"_{config.sampler}"
     return (
         f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
-        f"_b{number_name(config.bound)}_s{config.seed}"
+        f"_b{number_name(config.bound)}_s{config.seed}{sampler}"
     )
 
 
@@ -179,8 +201,9 @@ def load_study(path) -> Study:
     own = {f.name for f in fields(StudyFile)}
     refuse_unknown(spec, own | scalar_keys(), where)
     build(StudyFile, {k: v for k, v in spec.items() if k in own}, where, key_name)
-    for key in LISTS:
-        seen = [float(v) if key != "problems" and key != "granularities" else v for v in spec[key]]
+    for key in LISTS + ["samplers"] * ("samplers" in spec):
+        strings = ("problems", "granularities", "samplers")
+        seen = [float(v) if key not in strings else v for v in spec[key]]
         twice = next((v for i, v in enumerate(seen) if v in seen[:i]), None)
         if twice is not None:
             raise ConfigError(f"{where}key {key!r} lists {twice!r} twice; give each value once")

@@ -30,6 +30,7 @@ from fla.base.settings import (
 )
 from fla.core.registry import REGISTRY, is_problem
 from fla.curvature.classes import EXACT_MAX_PARAMS
+from fla.walks.samplers import SAMPLERS
 
 GRANULARITY = {"micro": 0.01, "macro": 0.1}
 DEFAULT_STEPS = {"micro": 1000, "macro": 100}
@@ -134,6 +135,13 @@ class SampleConfig:
         choice("shared", "per_walk"),
     )
     batch_size: int = setting(100, "mini-batch size", integer(at_least=1))
+    sampler: str = setting(
+        "gradient",
+        "how the points are sampled: gradient (progressive gradient walks), random (progressive "
+        "random walks), manhattan (Manhattan progressive random walks), uniform (independent "
+        "uniform samples); see fla.walks.samplers",
+        choice(*SAMPLERS),
+    )
     activation: str = field(default="elu", init=False)
 
     def validate(self, style: str = "flag") -> None:
@@ -141,8 +149,13 @@ class SampleConfig:
         check(self, lambda name: setting_name(name, style))
 
     def fields(self) -> dict:
-        """The settings as a dict (what SampleConfig(**...) takes back)."""
-        return {k: v for k, v in asdict(self).items() if k != "activation"}
+        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler is left
+        out, so that the manifests of gradient walks read as they did before samplers existed."""
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k != "activation" and not (k == "sampler" and v == "gradient")
+        }
 
 
 def setting_name(name: str, style: str) -> str:

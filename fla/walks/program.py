@@ -32,6 +32,13 @@ import numpy as np
 from fla.base import compile_cache
 from fla.walks import streams
 from fla.walks.rule import progressive_gradient_step, sum_of_squares_over_rows
+from fla.walks.samplers import (
+    SAMPLERS,
+    manhattan_step,
+    position,
+    random_step,
+    uniform_sample,
+)
 
 # from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
 
@@ -55,12 +62,16 @@ class WalkProgram:
         batching: str = "full",
         batch_size: int = 100,
         jit: bool = True,
+        sampler: str = "gradient",
     ):
         import tensorflow as tf
 
         if batching not in ("full", "shared", "per_walk"):
             raise ValueError(f"batching must be full, shared or per_walk, got {batching!r}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.objective = objective
+        self.sampler = sampler
         self.record_params = record_params
         self.batching = batching
         self.batch_size = batch_size
@@ -77,7 +88,7 @@ class WalkProgram:
             self.state_blocks = [(0, network.n_params)]
         # Per-layer blocks also draw each step's Delta in the step before, as a program output (see
         # streams.packed_words_of_walks): the same words, each Philox block evaluated once.
-        self.predraw = len(self.state_blocks) > 1
+        self.predraw = len(self.state_blocks) > 1 and sampler in ("gradient", "random")
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
@@ -108,6 +119,7 @@ class WalkProgram:
         test_idx=None,
         width: int | None = None,
         record_params: bool | None = None,
+        bound: float = 1.0,
     ):
         """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
         ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
@@ -152,6 +164,7 @@ class WalkProgram:
                 train_idx,
                 test_idx,
                 record,
+                tf.constant(bound, self.objective.dtype),
                 **self.data,
             )
         records = {name: value.numpy() for name, value in records.items()}
@@ -178,7 +191,7 @@ class WalkProgram:
             self.batching,
             self.batch_size,
             tuple(self.state_blocks),
-        )
+        ) + ((self.sampler,) if self.sampler != "gradient" else ())
 
     def _whole(self, state):
         """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
@@ -197,7 +210,7 @@ class WalkProgram:
             for coordinates in self.state_blocks
         )
 
-    def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt):
+    def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt, bound=None):
         """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its
         Delta.
 
@@ -216,7 +229,8 @@ class WalkProgram:
         f = self.objective
         if not self.feature_major:
             theta = (theta,)
-        params = theta if len(theta) > 1 else theta[0]
+        points = tuple(position(self.sampler, block, bound) for block in theta)
+        params = points if len(points) > 1 else points[0]
         # shared patterns: the test batch's first layer in the training batch's GEMM
         if self.feature_major:
             test = (xt, yt) if f.problem.has_test else ()
@@ -225,19 +239,10 @@ class WalkProgram:
             loss, accuracy, grad = f.gradient_at(params, x, y)
             test_values = f.loss_and_accuracy_at(params, xt, yt) if f.problem.has_test else ()
         grad = list(grad) if len(theta) > 1 else [grad]
-        moved = []
-        for k, (block, block_grad, coordinates) in enumerate(zip(theta, grad, self.state_blocks)):
-            if self.predraw:
-                words = streams.unpack_words(drawn[k], f.n_params, coordinates)
-            else:
-                words = streams.words_of_walks(
-                    seed, streams.DELTA, step, walks, f.n_params, self.feature_major, coordinates
-                )
-            moved.append(
-                progressive_gradient_step(
-                    block, block_grad, streams.to_uniform(words, f.dtype) * step_size
-                )
-            )
+        moved = [
+            self._move(k, block, block_grad, drawn, seed, walks, step, step_size, bound)
+            for k, (block, block_grad) in enumerate(zip(theta, grad))
+        ]
         if self.feature_major:
             squares = tf.add_n([sum_of_squares_over_rows(g) for g in grad])
         else:
@@ -247,6 +252,28 @@ class WalkProgram:
             row["test_loss"], row["test_accuracy"] = test_values
         drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
         return (tuple(moved) if self.feature_major else moved[0]), drawn, row
+
+    def _move(self, k, block, block_grad, drawn, seed, walks, step, step_size, bound):
+        """Block k of the state after this step, by the sampler's rule (:mod:`samplers`)."""
+        f, coordinates = self.objective, self.state_blocks[k]
+        words_of = lambda stream, at: streams.words_of_walks(
+            seed, stream, at, walks, f.n_params, self.feature_major, coordinates
+        )
+        if self.sampler == "manhattan":
+            dimension = streams.to_index(
+                streams.words_of_walks(seed, streams.DIMENSION, step, walks, 1)[:, 0], f.n_params
+            )
+            return manhattan_step(block, dimension, coordinates, step_size, self.feature_major)
+        if self.sampler == "uniform":
+            return uniform_sample(words_of(streams.UNIFORM, step + 1), bound, f.dtype)
+        if self.predraw:
+            words = streams.unpack_words(drawn[k], f.n_params, coordinates)
+        else:
+            words = words_of(streams.DELTA, step)
+        if self.sampler == "random":
+            return random_step(block, words, step_size, f.dtype)
+        delta = streams.to_uniform(words, f.dtype) * step_size
+        return progressive_gradient_step(block, block_grad, delta)
 
     def _batches(
         self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
@@ -285,6 +312,7 @@ class WalkProgram:
         train_idx,
         test_idx,
         record_params,
+        bound,
         x_train,
         y_train,
         x_test,
@@ -309,9 +337,13 @@ class WalkProgram:
             x, y, xt, yt = self._batches(
                 seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
             )
-            moved, drawn, row = self._step(theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
+            inputs = (theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
+            if self.sampler == "gradient":  # the gradient walk's program takes no bound
+                moved, drawn, row = self._step(*inputs)
+            else:
+                moved, drawn, row = self._step(*inputs, bound)
             if record_params:  # theta_t, the point the row describes
-                row["params"] = self._whole(theta)
+                row["params"] = position(self.sampler, self._whole(theta), bound)
             return (
                 t + 1,
                 moved,

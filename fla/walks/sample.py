@@ -46,6 +46,7 @@ from fla.walks import streams
 from fla.walks.config import Plan, SampleConfig, network_of, plan
 from fla.walks.records import block_columns, metadata, now, patterns_of_rows
 from fla.walks.resources import steps_per_block
+from fla.walks.samplers import FOLDED, fold_numpy, start_state
 
 
 def check_out(out: Path) -> None:
@@ -131,7 +132,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     from fla.walks.measure import curvature_columns, selected_rows
 
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
-    program = walk_program(network, problem, p.batching, config.batch_size)
+    program = walk_program(network, problem, p.batching, config.batch_size, config.sampler)
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
@@ -145,6 +146,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         "bound": float(config.bound),
         "step_size": p.step_size,
         "seed": config.seed,
+        "sampler": config.sampler,
     }
     writers = [
         PartWriter(out / POINTS, POINT_SCHEMA, meta),
@@ -191,7 +193,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     try:
         for first in range(lo, hi, p.chunk):
             n = min(p.chunk, hi - first)
-            theta = streams.start_points(config.seed, first, n, p.n_params, config.bound)
+            theta = start_state(config.sampler, config.seed, first, n, p.n_params, config.bound)
             for step0, s, with_params in blocks:
                 train_idx, test_idx = shared_batches(config, p, problem, step0, s)
                 theta, rec = program.run(
@@ -205,6 +207,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
                     test_idx,
                     width=p.chunk,
                     record_params=with_params,
+                    bound=config.bound,
                 )
                 if pending is not None:
                     pending.result()  # at most one block waits: bounded memory, rows in order
@@ -217,7 +220,9 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
                     {
                         "walk": np.arange(first, first + n, dtype=np.int32),
                         "step": np.full(n, p.steps, np.int32),
-                        "params": theta,
+                        "params": fold_numpy(theta, config.bound)
+                        if config.sampler in FOLDED
+                        else theta,
                     },
                     n,
                 )
@@ -273,7 +278,7 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
 _PROGRAMS: dict = {}
 
 
-def walk_program(network, problem, batching: str, batch_size: int):
+def walk_program(network, problem, batching: str, batch_size: int, sampler: str = "gradient"):
     """The compiled walk program for this network and problem, built once per process.
 
     A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
@@ -283,9 +288,10 @@ def walk_program(network, problem, batching: str, batch_size: int):
     from fla.core.objective import Objective
     from fla.walks.program import WalkProgram
 
-    key = (network, id(problem), batching, batch_size)
+    key = (network, id(problem), batching, batch_size, sampler)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = WalkProgram(Objective(network, problem), False, batching, batch_size)
+        objective = Objective(network, problem)
+        _PROGRAMS[key] = WalkProgram(objective, False, batching, batch_size, sampler=sampler)
     return _PROGRAMS[key]
 
 

@@ -36,6 +36,9 @@ M0, M1 = 0xD2511F53, 0xCD9E8D57  # Philox4x32 multipliers
 W0, W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
 ROUNDS = 10
 START, DELTA, TRAIN_BATCH, TEST_BATCH = 0, 1, 2, 3
+# the samplers' draws (fla.walks.samplers): start sides, the start's boundary dimension, the
+# dimension a Manhattan step moves, a uniform sample's coordinates
+SIDE, EDGE, DIMENSION, UNIFORM = 4, 5, 6, 7
 
 
 def philox4x32(counter, key, rounds: int = ROUNDS):
