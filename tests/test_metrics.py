@@ -142,3 +142,16 @@ def test_pair_counts_match_a_direct_count_on_random_walks():
             pairs = [(a, b) for a, b in zip(s[:-1], s[1:]) if a != b]
             counts = np.array([pairs.count(k) for k in set(pairs)]) / (len(s) - 1)
             assert ours[w, e] == pytest.approx(-(counts * np.log(counts) / np.log(6)).sum())
+
+
+def test_partial_information_matches_a_direct_count_of_alternations():
+    from fla.metrics.entropy import partial_information
+
+    f = np.cumsum(np.random.default_rng(4).normal(size=(10, 80)), axis=1)
+    d = np.diff(f, axis=1)
+    for eps in (0.0, 0.5, 1.5):
+        ours = partial_information(f, np.full(10, eps))
+        for w in range(10):
+            s = [int(np.sign(x)) for x in d[w] if abs(x) > eps]
+            mu = sum(1 for i, x in enumerate(s) if i == 0 or x != s[i - 1])
+            assert ours[w] == pytest.approx(mu / d.shape[1])

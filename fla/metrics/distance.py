@@ -29,11 +29,20 @@ def fitness_distance_correlation(positions: np.ndarray, losses: np.ndarray) -> n
     return np.where(norm > 0, (fc * dc).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
+CHUNK_CELLS = 2**24  # sets x pairs x dimensions held at once
+
+
 def mean_pairwise_distance(points: np.ndarray) -> np.ndarray:
-    """[W] mean Euclidean distance over the pairs of each set of points [W, K, D]."""
-    k = points.shape[1]
-    gaps = np.linalg.norm(points[:, :, None, :] - points[:, None, :, :], axis=3)
-    return gaps.sum(axis=(1, 2)) / max(1, k * (k - 1))
+    """[W] mean Euclidean distance over the pairs of each set of points [W, K, D], a chunk of sets
+    at a time (bounded memory)."""
+    w, k, d = points.shape
+    step = max(1, CHUNK_CELLS // max(1, k * k * d))
+    out = np.empty(w)
+    for first in range(0, w, step):
+        part = points[first : first + step]
+        gaps = np.linalg.norm(part[:, :, None, :] - part[:, None, :, :], axis=3)
+        out[first : first + step] = gaps.sum(axis=(1, 2)) / max(1, k * (k - 1))
+    return out
 
 
 def dispersion(positions, losses, bound: float, fraction: float = 0.1):

@@ -50,15 +50,21 @@ def pair_counts(losses: np.ndarray, eps: np.ndarray) -> np.ndarray:
     below = _kind_code(sa, sb)
     between = np.where(a >= b, _kind_code(sa, 0 * sb), _kind_code(0 * sa, sb))
     walks, pairs = a.shape
-    counts = np.zeros((walks, len(eps) + 1, 7))
-    rows = np.broadcast_to(np.arange(walks)[:, None], (walks, pairs))
+    width = (len(eps) + 1) * 7
+    rows = np.arange(walks)[:, None] * width
     # a symbol is 0 when |d| <= eps: the pair is `below` for eps < lo, `between` for lo <= eps < hi
-    start_between = np.searchsorted(eps, lo, side="left")  # first eps >= lo
-    start_zero = np.searchsorted(eps, hi, side="left")
-    np.add.at(counts, (rows, 0, below), 1.0)
-    np.add.at(counts, (rows, start_between, below), -1.0)
-    np.add.at(counts, (rows, start_between, between), 1.0)
-    np.add.at(counts, (rows, start_zero, between), -1.0)
+    start_between = np.searchsorted(eps, lo, side="left") * 7  # first eps >= lo
+    start_zero = np.searchsorted(eps, hi, side="left") * 7
+    cells = np.concatenate(
+        [
+            rows + below,
+            rows + start_between + below,
+            rows + start_between + between,
+            rows + start_zero + between,
+        ]
+    ).ravel()
+    signs = np.repeat([1.0, -1.0, 1.0, -1.0], walks * pairs)
+    counts = np.bincount(cells, signs, minlength=walks * width).reshape(walks, len(eps) + 1, 7)
     return np.cumsum(counts, axis=1)[:, :-1, :6]
 
 
@@ -102,17 +108,17 @@ IC_EPSILON = np.concatenate([[0.0], 10.0 ** np.linspace(-5, 15, 1000)])  # Munoz
 SETTLING = 0.05  # H below this: the landscape looks flat at that epsilon (eps_s)
 
 
-def partial_information(losses: np.ndarray, eps: np.ndarray) -> np.ndarray:
+def partial_information(losses: np.ndarray, eps: np.ndarray, d=None) -> np.ndarray:
     """M(eps) [W] for one epsilon per walk (Munoz et al. 2015): mu / n, mu the length of S(eps) once
     its zeros are removed and runs of equal symbols merged (its alternations), n its length, so
-    that a walk whose loss turns at every step has M(0) = 1."""
-    d = np.diff(np.asarray(losses, np.float64), axis=1)
-    s = np.sign(d) * (np.abs(d) > np.asarray(eps)[:, None])
-    index = np.where(s != 0, np.arange(s.shape[1]), -1)
+    that a walk whose loss turns at every step has M(0) = 1. ``d``: the losses' differences, when
+    the caller has them."""
+    d = np.diff(np.asarray(losses, np.float64), axis=1) if d is None else d
+    s = np.where(np.abs(d) > np.asarray(eps)[:, None], np.sign(d), 0).astype(np.int8)
+    index = np.where(s != 0, np.arange(s.shape[1], dtype=np.int32), -1)
     last = np.maximum.accumulate(index, axis=1)  # the last non-zero symbol up to t
-    previous = np.concatenate([np.full((len(s), 1), -1), last[:, :-1]], axis=1)
-    before = np.where(previous >= 0, np.take_along_axis(s, np.maximum(previous, 0), 1), 0)
-    mu = ((s != 0) & (s != before)).sum(axis=1)
+    before = np.take_along_axis(s, np.maximum(last[:, :-1], 0), 1) * (last[:, :-1] >= 0)
+    mu = (s[:, 0] != 0).astype(np.int64) + ((s[:, 1:] != 0) & (s[:, 1:] != before)).sum(axis=1)
     return mu / max(1, d.shape[1])
 
 
@@ -130,10 +136,11 @@ def information_content(losses: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dic
         eps_s = np.log10(eps[first])
         lo = np.zeros(len(losses), np.int64)  # bisection: M(eps[lo]) > 0.5 holds at lo
         hi = np.full(len(losses), len(eps))
-        m0 = partial_information(losses, np.zeros(len(losses)))
+        d = np.diff(losses, axis=1)
+        m0 = partial_information(losses, np.zeros(len(losses)), d)
         while (hi - lo > 1).any():
             mid = (lo + hi) // 2
-            above = partial_information(losses, eps[np.minimum(mid, len(eps) - 1)]) > 0.5
+            above = partial_information(losses, eps[np.minimum(mid, len(eps) - 1)], d) > 0.5
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
         eps_05 = np.where(m0 > 0.5, np.log10(eps[lo]), -np.inf)
     return {"h_max": h.max(axis=1), "eps_s": eps_s, "m0": m0, "eps_05": eps_05}
