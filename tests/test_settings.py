@@ -134,4 +134,10 @@ def test_fla_settings_prints_a_template_that_reads_back_as_the_defaults(kind, ca
         assert given["chains"] == 8 and given["hidden"] == [1, 2, 3]
     else:
         assert "problems" not in given and given["hessian"] == "auto"  # the grid is the user's
-        assert "# problems =" in text and "# width =" not in text
+        assert "# problems =" in text and "# width =" not in text and "sampler =" not in text
+        from fla.studies.study import load_study
+
+        grid = 'problems = ["xor"]\nwidths = [1]\ndepths = [1]\ngranularities = ["macro"]\n'
+        path = tmp_path / "s.toml"
+        path.write_text(text + grid + "bounds = [1]\nseeds = [0]\n")
+        assert len(load_study(path).configurations()) == 1  # the template is a valid study

@@ -119,7 +119,7 @@ def run_settings(args) -> int:
         from fla.studies.study import StudyFile
         from fla.walks.config import GRID, SampleConfig
 
-        own = set(GRID) | {f.name for f in dataclasses.fields(StudyFile)}
+        own = set(GRID) | {f.name for f in dataclasses.fields(StudyFile)} | {"sampler"}
         scalar = describe(SampleConfig).splitlines()
         scalar = [line for line in scalar if line.lstrip("# ").split(" ")[0] not in own]
         text = describe(StudyFile) + "\n# every setting of fla sample, for every configuration:\n"
