@@ -136,6 +136,27 @@ def blocks_of_walks(folders: list, names: list):
         yield block
 
 
+def measure_blocks(blocks, measures, context: dict, threads: int | None = None) -> dict:
+    """{measure: [values of each block]} of blocks of walks, ``threads`` blocks at a time (numpy
+    releases the GIL in its array operations, so the cores share the work; at most ``threads``
+    blocks are held at once)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = threads or os.cpu_count() or 1
+    per_walk, pending = defaultdict(list), []
+    with ThreadPoolExecutor(threads) as pool:
+        for block in blocks:
+            pending.append(pool.submit(measures, block, context))
+            if len(pending) >= threads:
+                for measure, values in pending.pop(0).result().items():
+                    per_walk[measure].append(values)
+        for future in pending:
+            for measure, values in future.result().items():
+                per_walk[measure].append(values)
+    return per_walk
+
+
 def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """The 2.5% and 97.5% percentiles of the mean over BOOTSTRAP resamples of the walks."""
     values = values[np.isfinite(values)]
@@ -202,10 +223,7 @@ def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
             "bound": manifest["config"]["bound"],
             "n_params": manifest["plan"]["n_params"],
         }
-        per_walk = defaultdict(list)
-        for block in blocks_of_walks(folders, names):
-            for measure, values in measures(block, context).items():
-                per_walk[measure].append(values)
+        per_walk = measure_blocks(blocks_of_walks(folders, names), measures, context)
         rows += summary_rows(key, per_walk)
         if not quiet:
             print(f"  {' '.join(f'{k}={v}' for k, v in key.items())}: {len(per_walk)} measures")
