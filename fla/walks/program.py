@@ -31,6 +31,7 @@ import numpy as np
 
 from fla.base import compile_cache
 from fla.walks import streams
+from fla.walks.batches import step_patterns
 from fla.walks.rule import progressive_gradient_step, sum_of_squares_over_rows
 from fla.walks.samplers import (
     SAMPLERS,
@@ -275,33 +276,6 @@ class WalkProgram:
         delta = streams.to_uniform(words, f.dtype) * step_size
         return progressive_gradient_step(block, block_grad, delta)
 
-    def _batches(
-        self, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
-    ):
-        """The training and test patterns of one step."""
-        import tensorflow as tf
-
-        if self.batching == "full":
-            return x_train, y_train, x_test, y_test
-        if self.batching == "shared":
-            return (
-                tf.gather(x_train, shared_train),
-                tf.gather(y_train, shared_train),
-                tf.gather(x_test, shared_test),
-                tf.gather(y_test, shared_test),
-            )
-        size = self.batch_size
-        train = streams.walk_batch(seed, streams.TRAIN_BATCH, step, walks, size, self.n_train)
-        if not self.n_test:
-            return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
-        test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, self.n_test)
-        return (
-            tf.gather(x_train, train),
-            tf.gather(y_train, train),
-            tf.gather(x_test, test),
-            tf.gather(y_test, test),
-        )
-
     def _loop_fn(
         self,
         theta,
@@ -334,8 +308,8 @@ class WalkProgram:
 
         def body(t, theta, drawn, arrays):
             step = step0 + tf.cast(t, tf.int64)
-            x, y, xt, yt = self._batches(
-                seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
+            x, y, xt, yt = step_patterns(
+                self, seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
             )
             inputs = (theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
             if self.sampler == "gradient":  # the gradient walk's program takes no bound
