@@ -89,3 +89,45 @@ def test_a_run_whose_manifest_has_no_walk_range_is_read_by_its_walks(run, tmp_pa
     del manifest["walk_range"]
     (old / "run.json").write_text(json.dumps(manifest))
     pd.testing.assert_frame_equal(run_metrics(old), run_metrics(run))
+
+
+def test_a_diverged_walk_is_left_out_of_the_means_and_counted(tmp_path):
+    losses = np.cumsum(np.random.default_rng(0).normal(size=(6, 50)), axis=1)
+    losses[2, 30] = np.nan
+    per_walk = tables.measure_blocks([{"loss": losses}], tables.MEASURES["random"], {})
+    fem = per_walk["fem"][0]
+    assert np.isnan(fem[2]) and np.isfinite(np.delete(fem, 2)).all()
+    rows = {r["measure"]: r for r in tables.summary_rows({"sampler": "random"}, per_walk)}
+    assert rows["fem"]["walks"] == 5 and np.isfinite(rows["fem"]["mean"])
+
+
+def test_metrics_refuse_a_missing_folder_or_a_sampling_runs_folder_and_leave_nothing(run, tmp_path):
+    from fla.base.store import RUN_JSON
+
+    with pytest.raises(DataError, match="does not exist"):
+        tables.write_metrics(run, tmp_path / "missing" / "m")
+    with pytest.raises(DataError, match="holds a sampling run"):
+        tables.write_metrics(run, run / "m")
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("m.")) == []
+    assert (run / RUN_JSON).exists()
+
+
+def test_a_failed_write_leaves_no_table(run, tmp_path, monkeypatch):
+    def broken(path, table):
+        raise OSError(28, "No space left on device")
+
+    out = tmp_path / "t"
+    out.mkdir()
+    monkeypatch.setattr(tables, "write_table", broken)
+    with pytest.raises(OSError):
+        tables.write_metrics(run, out / "m")
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".fla")] == []
+
+
+def test_a_second_writer_of_the_same_folder_is_refused(run, tmp_path):
+    from fla.base.errors import ConfigError
+    from fla.base.files import folder_lock
+
+    with folder_lock(tmp_path):
+        with pytest.raises(ConfigError, match="another fla process"):
+            tables.write_metrics(run, tmp_path / "m")

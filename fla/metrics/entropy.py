@@ -127,7 +127,9 @@ def information_content(losses: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dic
     settling sensitivity, log10 of the smallest epsilon with H(epsilon) < 0.05; ``m0`` = M(0), the
     initial partial information; ``eps_05`` = log10 of the largest epsilon with M(epsilon) > 0.5
     (M does not grow with epsilon; -inf where even M(0) <= 0.5 or the only such epsilon is 0). On
-    their epsilon grid, 0 and 10^-5 .. 10^15 in 1,000 steps: absolute values of the loss."""
+    their epsilon grid, 0 and 10^-5 .. 10^15 in 1,000 steps: absolute values of the loss; a walk
+    whose entropy has not settled by 10^15 (loss changes beyond it) gets eps_s = 15, the grid's
+    end. Losses must be finite (``fla metrics`` leaves out walks that are not)."""
     losses = np.asarray(losses, np.float64)
     h = entropy(losses, eps)
     settled = h < SETTLING

@@ -9,7 +9,8 @@ give stagnation and the last and best training and test loss and accuracy of eac
 progressive random walks FEM, M1, M2 and the information content features; Manhattan walks G_avg,
 G_dev and FEM; uniform samples (recorded with --record-params) FDC, dispersion and DM.
 
-Writes RUN_DIR/metrics.parquet and metrics.csv (or ``--out FILE``.parquet and .csv), a long table,
+Writes RUN_DIR/metrics.parquet and metrics.csv (for one configuration's folder, RUN_DIR.metrics.*
+beside it; or ``--out FILE``.parquet and .csv), a long table,
 one row per configuration and measure: the configuration's keys, ``sampler``, ``measure``,
 ``mean``, ``std``, ``ci_low``, ``ci_high`` and ``walks``; each file atomically, then
 ``metrics.json`` with their sizes and SHA-256 (:func:`read_metrics` verifies them).
@@ -29,8 +30,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from fla.base.errors import DamagedRunError, DataError
-from fla.base.files import atomic_path, file_record, write_json, write_table
-from fla.base.store import POINTS, configurations, read_manifest, verify_files
+from fla.base.files import atomic_path, file_record, folder_lock, write_json, write_table
+from fla.base.store import POINTS, RUN_JSON, configurations, read_manifest, verify_files
 from fla.metrics.distance import dispersion, fitness_distance_correlation
 from fla.metrics.entropy import fem, information_content
 from fla.metrics.gradients import gradient_measures
@@ -136,6 +137,16 @@ def blocks_of_walks(folders: list, names: list):
         yield block
 
 
+def finite_walks_only(measures, block: dict, context: dict) -> dict:
+    """The measures of a block, NaN for every walk whose losses are not all finite (a diverged
+    walk, recorded faithfully, is left out of the means: the table's ``walks`` counts the rest)."""
+    bad = ~np.isfinite(block["loss"]).all(axis=1)
+    if bad.any():
+        block = {**block, "loss": np.where(bad[:, None], 0.0, block["loss"])}
+    values = measures(block, context)
+    return {name: np.where(bad, np.nan, v) for name, v in values.items()}
+
+
 def measure_blocks(blocks, measures, context: dict, threads: int | None = None) -> dict:
     """{measure: [values of each block]} of blocks of walks, ``threads`` blocks at a time (numpy
     releases the GIL in its array operations, so the cores share the work; at most ``threads``
@@ -147,7 +158,7 @@ def measure_blocks(blocks, measures, context: dict, threads: int | None = None) 
     per_walk, pending = defaultdict(list), []
     with ThreadPoolExecutor(threads) as pool:
         for block in blocks:
-            pending.append(pool.submit(measures, block, context))
+            pending.append(pool.submit(finite_walks_only, measures, block, context))
             if len(pending) >= threads:
                 for measure, values in pending.pop(0).result().items():
                     per_walk[measure].append(values)
@@ -231,16 +242,35 @@ def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
 
 
 def write_metrics(run_dir, out=None, quiet: bool = False) -> Path:
-    """Compute and write the table (Parquet and CSV) and metrics.json; returns the Parquet path."""
+    """Compute and write the table (Parquet and CSV) and metrics.json, holding the output folder's
+    lock; returns the Parquet path. A failure leaves none of the three behind."""
     run_dir = Path(run_dir)
-    base = Path(out).with_suffix("") if out else run_dir / "metrics"
+    if out:
+        base = Path(out).with_suffix("")
+    elif (run_dir / RUN_JSON).exists():  # one configuration: the table goes beside its folder
+        base = run_dir.parent / f"{run_dir.name}.metrics"
+    else:
+        base = run_dir / "metrics"
+    if not base.parent.is_dir():
+        raise DataError(f"--out {out}: folder {base.parent} does not exist; create it first")
+    if (base.parent / RUN_JSON).exists():
+        raise DataError(
+            f"--out {base}: {base.parent} holds a sampling run; write the table beside it, not "
+            "into it (a resumed sweep keeps only the files fla writes there)"
+        )
     table = run_metrics(run_dir, quiet)
-    parquet, csv = base.with_suffix(".parquet"), base.with_suffix(".csv")
-    write_table(parquet, pa.Table.from_pandas(table, preserve_index=False))
-    with atomic_path(csv) as tmp:
-        table.to_csv(tmp, index=False)
-    files = {p.name: file_record(p) for p in (parquet, csv)}
-    write_json(base.parent / f"{base.name}.json", {"run": str(run_dir), "files": files})
+    parquet, csv, meta = (base.with_suffix(s) for s in (".parquet", ".csv", ".json"))
+    with folder_lock(base.parent):
+        try:
+            write_table(parquet, pa.Table.from_pandas(table, preserve_index=False))
+            with atomic_path(csv) as tmp:
+                table.to_csv(tmp, index=False)
+            files = {p.name: file_record(p) for p in (parquet, csv)}
+            write_json(meta, {"run": str(run_dir), "files": files})
+        except BaseException:
+            for path in (parquet, csv, meta):
+                path.unlink(missing_ok=True)
+            raise
     if not quiet:
         print(f"{len(table)} rows, {table.measure.nunique()} measures -> {parquet}")
     return parquet
