@@ -38,14 +38,15 @@ def write_report(
     out = Path(out) if out else run_dir / "report.html"
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
+    slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
     try:
         sections, summary = sampling_sections(open_run(run_dir), max_points, run_dir, l2, data_dir)
     except FileNotFoundError:
-        if not connections and not landscapes:
+        if not connections and not landscapes and not slices:
             raise FileNotFoundError(
                 f"nothing to report under {run_dir}: no complete sampling run "
-                "(points.parquet beside run.json), no connection run (connect.json) and no "
-                "landscape run (landscape.json)"
+                "(points.parquet beside run.json), no connection run (connect.json), no "
+                "landscape run (landscape.json) and no slice (slice.json)"
             ) from None
         sections, summary = [], "No sampling runs."
     if sections:
@@ -58,6 +59,10 @@ def write_report(
         sections += connection_sections(
             folder, folder.relative_to(run_dir) if folder != run_dir else folder.name
         )
+    if slices:
+        from .slices import slice_sections
+
+        sections += slice_sections(run_dir, slices, png)
     tables_dir = out.parent / "report_tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
     body = []
@@ -192,8 +197,15 @@ def write_plot(
     logx=False,
     logy=True,
 ) -> Path:
-    """One figure of ``kind`` (lg, curvature, accuracy, metrics) to ``out`` (.png, .pdf or
+    """One figure of ``kind`` (lg, curvature, accuracy, metrics, slice) to ``out`` (.png, .pdf or
     .svg)."""
+    if kind == "slice":
+        from .slices import slice_figure
+
+        fig, _ = slice_figure(run_dir)
+        fig.savefig(out, dpi=130, bbox_inches="tight")
+        plt.close(fig)
+        return Path(out)
     dataset = open_run(run_dir)
     if kind == "lg":
         configs = count_by(dataset, ["problem", "granularity", "bound"])

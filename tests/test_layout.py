@@ -19,6 +19,7 @@ COMMANDS = {  # modules that run a command: nothing but the command line imports
     "fla.landscapes.study",
     "fla.zoo.train",
     "fla.zoo.connect",
+    "fla.slices.slice",
 }
 
 

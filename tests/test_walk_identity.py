@@ -227,7 +227,11 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
             )
 
 
-@pytest.mark.parametrize("batching", ["shared", "shared-layer-blocks", "per_walk"])
+# the layer-blocks form is also pinned, fast, by test_a_walk_kept_in_per_layer_blocks_is_...
+@pytest.mark.parametrize(
+    "batching",
+    ["shared", pytest.param("shared-layer-blocks", marks=pytest.mark.slow), "per_walk"],
+)
 def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
     tmp_path, monkeypatch, batching
 ):

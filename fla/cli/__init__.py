@@ -3,7 +3,7 @@ wrong (one line and exit 2 for bad input, 3 for non-finite results, 130 when int
 TensorFlow is imported inside the subcommands that need it; only the command line reaches into
 ``analysis``, lazily.
 
-Imports: fla.base, core, curvature, walks, metrics, studies, paths, landscapes, zoo.
+Imports: fla.base, core, curvature, walks, metrics, studies, paths, landscapes, zoo, slices.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from fla.cli.sampling import (
     run_settings,
     run_sweep,
 )
+from fla.cli.slicing import add_slice_parser, run_slice
 
 COMMANDS = {
     "sample": (add_sample_parser, run_sample),
@@ -56,6 +57,7 @@ COMMANDS = {
     "landscape": (add_landscape_parser, run_landscape),
     "settings": (add_settings_parser, run_settings),
     "metrics": (add_metrics_parser, run_metrics),
+    "slice": (add_slice_parser, run_slice),
 }
 
 # no XLA program: no compile cache and its write probe

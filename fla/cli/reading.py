@@ -48,9 +48,9 @@ def add_plot_parser(commands) -> None:
     p = commands.add_parser("plot", help="draw one figure of a run (png, pdf or svg)")
     p.add_argument(
         "kind",
-        choices=["lg", "curvature", "accuracy", "metrics"],
+        choices=["lg", "curvature", "accuracy", "metrics", "slice"],
         help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step; "
-        "metrics: each landscape measure against width and depth",
+        "metrics: each landscape measure against width and depth; slice: a folder of fla slice",
     )
     p.add_argument("run_dir")
     p.add_argument(

@@ -191,6 +191,28 @@ class Hessian:
             "residual": worst,
         }
 
+    def top_eigenvectors(self, k: int = 1, tol: float = 1e-4, max_steps: int = 200):
+        """The k largest eigenvalues [B, k] (descending) and their unit eigenvectors [B, k, D], as
+        Ritz pairs (Golub and Van Loan, Sec. 10.1.4: V_m s_i for the eigenvectors s_i of T_m),
+        with converged [B]; at m = D steps the pairs are exact."""
+        kk = min(k, self.dim)
+
+        def converged(alpha, beta):
+            values, _, residuals = self.ritz(alpha, beta)
+            scale = np.abs(values).max(axis=1) + 1e-30
+            return alpha.shape[1] >= kk and bool(
+                (residuals[:, -kk:].max(axis=1) <= tol * scale).all()
+            )
+
+        alpha, beta, basis = self.lanczos(max_steps, stop=converged)
+        values, vectors, residuals = self.ritz(alpha, beta)
+        scale = np.abs(values).max(axis=1) + 1e-30
+        top = vectors[:, :, ::-1][:, :, :kk]  # [B, m, k], largest first
+        eigvecs = np.einsum("bmd,bmk->bkd", basis, top)
+        eigvecs /= np.linalg.norm(eigvecs, axis=2, keepdims=True)
+        done = residuals[:, ::-1][:, :kk].max(axis=1) <= tol * scale
+        return values[:, ::-1][:, :kk], eigvecs, done
+
     def trace(self, samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """Hutchinson's estimate of tr(H) per point, and its standard error; [B] each."""
         estimates = np.zeros((samples, self.batch))

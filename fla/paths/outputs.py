@@ -13,6 +13,7 @@ from fla.base.errors import ConfigError
 from fla.base.files import write_json, write_table
 from fla.paths.record import straight_line
 
+DENSE_PARAMS_MAX = 2**20  # values of a path's dense points stored at most (8 MiB a path)
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
 
 
@@ -79,7 +80,8 @@ def path_table(
     energy, minima, paths: dict, line_points: int = 61, saddle_params: bool = False
 ) -> pa.Table:
     """One row per pair and method, with the straight line between the same minima for
-    comparison."""
+    comparison; with ``saddle_params`` (small networks) also the saddle's, the defining points'
+    (NEB's pivots, a curve's bends) and the dense points' parameters, which ``fla slice`` draws."""
     rows, lines = [], {}
     for method, found in paths.items():
         for (a, b), p in sorted(found.items()):
@@ -103,6 +105,16 @@ def path_table(
                     "line_length": line.length,
                     "line_losses": line.dense_losses.tolist(),
                 }
-                | ({"saddle_params": p.saddle_params.tolist()} if saddle_params else {})
+                | (
+                    {
+                        "saddle_params": p.saddle_params.tolist(),
+                        "point_params": p.points.tolist(),
+                        "dense_params": p.dense_params.tolist()
+                        if p.dense_params.size <= DENSE_PARAMS_MAX
+                        else None,
+                    }
+                    if saddle_params
+                    else {}
+                )
             )
     return pa.Table.from_pylist(rows) if rows else pa.table({"a": pa.array([], pa.int64())})

@@ -1,0 +1,300 @@
+"""``fla slice``: the loss of a network fla knows on a line or a plane of parameter space.
+
+Three kinds of slice (:mod:`fla.slices.directions` cites the papers):
+
+- around a point (``--at``), along one or two directions (``--direction``): ``random``
+  (filter-normalised Gaussian, Li et al. 2018), ``towards:REF`` (the difference to another
+  network), ``hessian:K`` (the K-th largest Hessian eigenvector at the point, unit length);
+- the plane through three networks (``--plane R1 R2 R3``, Garipov et al. 2018), with the path of a
+  connection run drawn on it when the three are its two minima and that path's saddle or bend;
+- a walk's trajectory (``--trajectory W``) on the plane of its top two principal directions, around
+  its last point (Li et al. 2018, Sec. 7).
+
+Unless ``--range`` is given, a plane's and a trajectory's grids cover their marks with a margin.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.files import folder_lock
+from fla.slices import directions as dirs
+from fla.slices.grid import MANIFEST, Slice, axis, evaluate, human, plan_chunk, write_slice
+from fla.slices.subjects import open_source, point, trajectory_rows
+
+OTHER_OUTPUTS = ("run.json", "connect.json", "result.json", "landscape.json", "points.parquet")
+MARGIN = 0.25  # of the marks' extent, around a plane's or a trajectory's marks
+
+
+def check_settings(resolution: int, span, at, directions, plane, trajectory) -> None:
+    if not isinstance(resolution, int) or not 2 <= resolution <= 2001:
+        raise ConfigError(f"--resolution must be an integer from 2 to 2001, got {resolution}")
+    if span is not None:
+        lo, hi = span
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ConfigError(f"--range must be two finite numbers LO < HI, got {lo} {hi}")
+    chosen = [n for n, v in (("--plane", plane), ("--trajectory", trajectory)) if v is not None]
+    if len(chosen) > 1 or (chosen and directions):
+        raise ConfigError("give one of --direction, --plane and --trajectory")
+    if chosen and at:
+        raise ConfigError(
+            "--at is the centre of --direction slices; a plane is placed by its three networks, "
+            "a trajectory around its last point"
+        )
+    if directions and not 1 <= len(directions) <= 2:
+        raise ConfigError(f"give one or two --direction, got {len(directions)}")
+    if plane is not None and len(plane) != 3:
+        raise ConfigError(f"--plane takes three networks, got {len(plane)}")
+
+
+def check_out(out: Path, source: Path) -> None:
+    """Refuse an --out that is, or lies inside, the folder read, or holds another output."""
+    src = source.resolve()
+    target = out.resolve()
+    if target == src or src in target.parents:
+        raise ConfigError(
+            f"--out {out} lies inside {source}, which this slice reads; choose a folder outside it"
+        )
+    if (out / MANIFEST).exists():
+        raise ConfigError(f"--out {out} already holds a slice; choose another --out or delete it")
+    held = [name for name in OTHER_OUTPUTS if (out / name).exists()]
+    if held:
+        raise ConfigError(f"--out {out} holds another fla output ({held[0]}); choose another --out")
+
+
+def around(subject, at, specs, span, resolution, seed, normalisation, keep_biases, data_dir):
+    origin, label = point(subject, at or subject.default, data_dir)
+    specs = list(specs or ["random", "random"])
+    randoms = iter(
+        dirs.random_directions(
+            origin, subject.layout, specs.count("random"), seed, normalisation, keep_biases
+        )
+    )
+    hessian_k = [parse_hessian(s) for s in specs if s.startswith("hessian:")]
+    eigen = hessian_directions(subject, origin, max(hessian_k)) if hessian_k else None
+    basis, marks, described = [], [point_mark(label, 0.0, 0.0, len(specs))], []
+    for n, spec in enumerate(specs):
+        if spec == "random":
+            basis.append(next(randoms))
+            described.append({"kind": "random", "normalisation": normalisation})
+        elif spec.startswith("towards:"):
+            other, other_label = point(subject, spec.split(":", 1)[1], data_dir)
+            basis.append(other - origin)
+            described.append({"kind": "towards", "point": other_label})
+            c = [1.0 if k == n else 0.0 for k in range(2)]
+            marks.append(point_mark(other_label, *c, dims=len(specs)))
+        elif spec.startswith("hessian:"):
+            k = parse_hessian(spec)
+            basis.append(eigen["vectors"][k - 1])
+            described.append(
+                {"kind": "hessian", "rank": k, "eigenvalue": float(eigen["values"][k - 1])}
+            )
+        else:
+            raise ConfigError(f"--direction {spec!r}: expected random, towards:POINT or hessian:K")
+        dirs.check_direction(basis[-1], spec)
+    basis = np.stack(basis)
+    definition = {
+        "kind": "around",
+        "at": label,
+        "directions": described,
+        "seed": seed,
+        "keep_biases": keep_biases,
+        "norms": np.linalg.norm(basis, axis=1).tolist(),
+        "origin_norm": float(np.linalg.norm(origin)),
+    }
+    if len(basis) == 2:
+        cos = basis[0] @ basis[1] / np.prod(np.linalg.norm(basis, axis=1))
+        definition["cosine"] = float(cos)
+    lo, hi = span or (-1.0, 1.0)
+    return Slice(origin, basis, [axis(lo, hi, resolution)] * len(basis), definition, marks)
+
+
+def parse_hessian(spec: str) -> int:
+    value = spec.split(":", 1)[1]
+    if not value.isdigit() or not 1 <= int(value) <= 20:
+        raise ConfigError(f"--direction {spec!r}: K must be an integer from 1 to 20")
+    return int(value)
+
+
+def hessian_directions(subject, origin, k: int) -> dict:
+    from fla.curvature.lanczos import Hessian
+
+    values, vectors, converged = Hessian(subject.loss, origin[None]).top_eigenvectors(
+        k, max_steps=min(subject.n_params, 200)
+    )
+    if not converged[0]:
+        raise ConfigError(
+            f"the top {k} Hessian eigenvectors did not converge in 200 Lanczos steps; use fewer"
+        )
+    return {"values": values[0], "vectors": vectors[0]}
+
+
+def point_mark(label, a, b=None, dims=2, kind="point", order=0, off=0.0) -> dict:
+    return {
+        "label": label,
+        "kind": kind,
+        "order": order,
+        "a": float(a),
+        "b": float(b) if b is not None and dims == 2 else None,
+        "off": float(off),
+        "loss": None,
+    }
+
+
+def through(subject, refs, span, resolution, data_dir):
+    found = [point(subject, ref, data_dir) for ref in refs]
+    origin, basis = dirs.plane(*(v for v, _ in found))
+    coords, _ = dirs.coordinates(np.stack([v for v, _ in found]), origin, basis)
+    marks = [point_mark(label, *c) for (_, label), c in zip(found, coords)]
+    drawn = path_between(subject, refs)
+    if drawn is not None:
+        label, params = drawn
+        c, off = dirs.coordinates(params, origin, basis)
+        marks += [
+            point_mark(label, *ci, kind="path", order=n, off=o)
+            for n, (ci, o) in enumerate(zip(c, off))
+        ]
+    definition = {"kind": "plane", "points": [label for _, label in found]}
+    return framed(origin, basis, coords, marks, definition, span, resolution)
+
+
+def path_between(subject, refs):
+    """(label, dense points [M, D]) of the connection path whose two minima and saddle or bend
+    are the plane's three networks, else None."""
+    from fla.slices.subjects import parse_spec, path_row
+
+    if not subject.paths or not all("=" in r for r in refs):
+        return None
+    parts = [parse_spec(r) for r in refs]
+    ends = sorted(int(p["minimum"]) for p in parts[:2] if set(p) == {"minimum"})
+    third = parts[2]
+    kind = next(iter(third))
+    if len(ends) != 2 or kind not in ("saddle", "bend"):
+        return None
+    if sorted(int(x) for x in third[kind].split("-")) != ends:
+        return None
+    row = path_row(subject.paths, third, kind, subject.first_method, refs[2], subject.folder)
+    params = row["dense_params"] if row.get("dense_params") is not None else row["point_params"]
+    return f"{row['method']} {ends[0]}-{ends[1]}", np.asarray(params, np.float64)
+
+
+def framed(origin, basis, coords, marks, definition, span, resolution) -> Slice:
+    """A plane's grid: ``span`` on both axes, else the marks' extent with a margin."""
+    every = np.array([[m["a"], m["b"]] for m in marks] + list(coords), np.float64)
+    axes = []
+    for k in range(2):
+        if span is not None:
+            axes.append(axis(*span, resolution))
+            continue
+        lo, hi = every[:, k].min(), every[:, k].max()
+        pad = MARGIN * max(hi - lo, 1e-12 + np.abs(every).max() * 1e-3)
+        axes.append(axis(lo - pad, hi + pad, resolution))
+    return Slice(origin, basis, axes, definition, marks)
+
+
+def along_trajectory(subject, walk, span, resolution):
+    import json
+
+    cfg = json.loads((subject.folder / "run.json").read_text())["config"]
+    rows = trajectory_rows(subject.folder, cfg, walk, f"--trajectory {walk}")
+    steps = sorted(rows)
+    params = np.stack([rows[s] for s in steps])
+    basis, explained = dirs.principal_directions(params)
+    origin = params[-1]
+    coords, off = dirs.coordinates(params, origin, basis)
+    marks = [
+        point_mark(f"walk {walk}", *c, kind="trajectory", order=s, off=o)
+        for s, c, o in zip(steps, coords, off)
+    ]
+    marks += [point_mark(f"step {steps[0]}", *coords[0]), point_mark(f"step {steps[-1]}", 0, 0)]
+    definition = {
+        "kind": "trajectory",
+        "walk": walk,
+        "steps": [steps[0], steps[-1]],
+        "explained_variance": explained.tolist(),
+    }
+    return framed(origin, basis, coords, marks, definition, span, resolution)
+
+
+def make_slice(
+    source,
+    out,
+    at=None,
+    directions=None,
+    plane=None,
+    trajectory=None,
+    span=None,
+    resolution: int = 51,
+    seed: int = 0,
+    normalisation: str = "filter",
+    keep_biases: bool = False,
+    examples: int = 1024,
+    data_dir=None,
+    quiet: bool = False,
+) -> dict:
+    """Make a slice of ``source`` into ``out`` (see the module docstring); returns the
+    manifest."""
+    from fla.walks.resources import available_bytes
+
+    source, out = Path(source), Path(out)
+    check_settings(resolution, span, at, directions, plane, trajectory)
+    if normalisation not in ("filter", "none"):
+        raise ConfigError(f"--normalisation must be filter or none, got {normalisation!r}")
+    check_out(out, source)
+    subject = open_source(source, data_dir, examples)
+    if plane:
+        grid = through(subject, plane, span, resolution, data_dir)
+    elif trajectory is not None:
+        if subject.kind != "run":
+            raise ConfigError("--trajectory needs a sampling run (recorded with --record-params)")
+        grid = along_trajectory(subject, trajectory, span, resolution)
+    else:
+        grid = around(
+            subject, at, directions, span, resolution, seed, normalisation, keep_biases, data_dir
+        )
+    chunk = plan_chunk(subject, grid, available_bytes())
+    if not quiet:
+        print(
+            f"{grid.points:,} grid points of a {subject.n_params:,}-parameter network, "
+            f"{chunk} a call (about {human(chunk * subject.bytes_per_point)} each)"
+        )
+    marked = [m for m in grid.marks if m["kind"] == "point"]
+    if marked:
+        at_points = (
+            grid.origin
+            + np.array([[m["a"], m["b"] or 0.0][: len(grid.basis)] for m in marked]) @ grid.basis
+        )
+        for m, loss in zip(marked, subject.evaluate(at_points.astype(np.float32))["train_loss"]):
+            m["loss"] = float(loss)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        check_out(out, source)  # again, under the lock
+        start = time.time()
+        shown = [0.0]
+
+        def progress(done, total):
+            if not quiet and (time.time() - shown[0] > 10 or done == total):
+                shown[0] = time.time()
+                print(f"  {done:,} / {total:,} points, {time.time() - start:.1f} s")
+
+        values = evaluate(subject, grid, chunk, progress)
+        seconds = time.time() - start
+        bad = int((~np.isfinite(values["train_loss"])).sum())
+        notes = {
+            "seconds": round(seconds, 3),
+            "points_per_second": round(grid.points / max(seconds, 1e-9), 1),
+            "chunk": chunk,
+            "calls": -(-grid.points // chunk),
+            "nonfinite_points": bad,
+        }
+        manifest = write_slice(out, subject, grid, values, notes)
+    if not quiet:
+        print(f"{grid.points:,} points in {seconds:.1f} s -> {out}")
+    if bad:
+        raise NonFiniteError(f"{bad} of {grid.points} grid points have a non-finite loss")
+    return manifest
