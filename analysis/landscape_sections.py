@@ -55,4 +55,36 @@ def landscape_sections(run_dir: Path, folders: list, png) -> list:
             )
         )
     table = pd.DataFrame(rows).sort_values(["hidden", "l2"], ascending=[True, False])
-    return [("Minima and transition states per (N_h, lambda)", None, table)] + sections
+    counts = ("Minima and transition states per (N_h, lambda)", png(counts_figure(table)), table)
+    return [counts] + sections
+
+
+def counts_figure(table: pd.DataFrame):
+    """The numbers of minima and transition states and their ratio against N_h, one line per
+    lambda (Mehta et al. 2018, Figs. 7 and 8)."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
+    columns = (("minima", "minima"), ("transition_states", "transition states"), ("ratio", None))
+    colours = plt.get_cmap("viridis")
+    lambdas = sorted(table.l2.unique(), reverse=True)
+    for ax, (column, label) in zip(axes, columns):
+        for k, l2 in enumerate(lambdas):
+            rows = table[table.l2 == l2].sort_values("hidden")
+            ax.plot(
+                rows.hidden,
+                rows[column],
+                marker="o",
+                color=colours(k / max(len(lambdas) - 1, 1)),
+                label=f"lambda = {l2:g}",
+            )
+        ax.set_xlabel("N_h (hidden units)")
+        ax.set_ylabel(label or "transition states / minima")
+        values = table[column].dropna()
+        if column != "ratio" and (values > 0).all() and values.max() > 20 * values.min():
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xticks(sorted(table.hidden.unique()))
+    axes[0].legend(fontsize=8)
+    return fig

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from analysis.connections import at_thresholds
@@ -142,6 +143,11 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert "Disconnectivity graph, N_h = 2" in page and "Decision map of the global minimum" in page
+    counts_section = page.split("<h2>Minima and transition states per (N_h, lambda)</h2>")[1]
+    assert counts_section.lstrip().startswith("<img")  # counts, transition states, ratio vs N_h
+    seeded = json.loads((out / "h2_l0.01" / "landscape.json").read_text())
+    assert seeded["settings"]["seeded_from"] == "h1_l0.01" and seeded["seeds"]["zero network"] == 1
+    assert "found_by" in pq.read_table(out / "h2_l0.01" / "minima.parquet").column_names
     study.write_text("hidden = [0]\n")
     assert main(["landscape", str(study), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_fla_settings_prints_a_template_that_reads_back_as_the_defaults(kind, ca
         path = tmp_path / "l.toml"
         path.write_text(text)
         assert load_study(path) == load_study(tmp_path / "l.toml")
-        assert given["chains"] == 8 and given["hidden"] == [1, 2, 3]
+        assert given["chains"] == 128 and given["hidden"] == [1, 2, 3]
     else:
         assert "problems" not in given and given["hessian"] == "auto"  # the grid is the user's
         assert "# problems =" in text and "# width =" not in text and "sampler =" not in text

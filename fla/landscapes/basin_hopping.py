@@ -1,10 +1,23 @@
 """Basin-hopping (Li and Scheraga 1987; Wales and Doye 1997, as in GMIN) over a batch of chains.
 
 ``chains`` chains at once over a [chains, D] batch; each step perturbs every chain's current minimum
-by a uniform displacement in [-s, s]^D (s adapted per chain), quenches all of them together by
-L-BFGS to a gradient norm below ``gtol``, and accepts with the Metropolis rule at a fictitious
-temperature T. Every quenched point whose Hessian has no negative eigenvalue enters the database
-(:mod:`fla.landscapes.database`).
+by a uniform displacement in [-s, s]^D, quenches all of them together in one compiled L-BFGS
+program (:mod:`fla.landscapes.quench`) to a gradient norm below ``gtol``, and accepts with the
+Metropolis rule at a fictitious temperature T. Every quenched point whose Hessian has no negative
+eigenvalue enters the database (:mod:`fla.landscapes.database`).
+
+What makes it explore, as the energy-landscape literature does:
+
+- **several perturbation scales**: chain c starts with step ``step * SCALES[c % 3]`` (0.3, 1 and 3
+  times the setting), each then adapted to its own escape rate (GMIN's step control);
+- **restarts when a chain stagnates**: a chain that has found no new minimum in ``patience``
+  steps starts again from a uniform random point in [-r, r]^D, r drawn from ``bound`` x (1, 3, 10)
+  (GMIN's NEWRESTART, with random rather than reseeded coordinates);
+- **seeding**: ``seeds`` (e.g. the minima of the N_h - 1 network padded with a zero hidden unit,
+  stationary by Mehta et al.'s Appendix A, and the all-zero network) are quenched first and start
+  the first chains.
+
+Each minimum records what found it first (``found_by``: start, seed, hop or restart).
 
     >>> stats = basin_hopping(db, objective(3, 1e-2), chains=8, steps=40, step=1.0,
     ...                       temperature=0.1, rng=np.random.default_rng(0))
@@ -16,8 +29,11 @@ import numpy as np
 
 from fla.curvature.classes import hessian_index
 from fla.landscapes.database import Database, hessian_eigenvalues
-from fla.paths.minima import polish
+from fla.landscapes.quench import Quencher
 from fla.paths.record import Energy
+
+SCALES = (0.3, 1.0, 3.0)  # of ``step``: the chains' first perturbation sizes, in turn
+RESTART_RANGES = (1.0, 3.0, 10.0)  # of ``bound``: the ranges a restarted chain is drawn from
 
 
 def energy_of(f) -> Energy:
@@ -29,19 +45,28 @@ def energy_of(f) -> Energy:
 
 
 def quench(f, points: np.ndarray, gtol: float):
-    """L-BFGS minimisation of all points together: (minima, losses, gradient norms)."""
-    return polish(energy_of(f), points, gtol=gtol, max_iter=10000)
+    """All points quenched together (:class:`Quencher`, one per objective): (minima, losses,
+    gradient norms)."""
+    if getattr(f, "_quencher", None) is None:
+        f._quencher = Quencher(f, batch=max(8, len(points)))
+    return f._quencher(points, gtol)[:3]
 
 
-def store_minima(db: Database, f, points, losses, grads, gtol: float) -> list[int]:
-    """Adds every converged quench without negative Hessian eigenvalues; returns their ids (-1: not
-    a minimum)."""
+def store_minima(db: Database, f, points, losses, grads, gtol: float, how="quench") -> list[int]:
+    """Adds every converged quench without negative Hessian eigenvalues (``how`` found it: one
+    word, or one per point); returns their ids (-1: not a minimum)."""
     ids = []
-    eigs = hessian_eigenvalues(f, points)
-    negative, _ = hessian_index(eigs)
-    for p, loss, g, e, neg in zip(points, losses, grads, eigs, negative):
-        ok = np.isfinite(loss) and g <= gtol and neg == 0
-        ids.append(db.add_minimum(loss, p, e) if ok else -1)
+    finite = np.isfinite(points).all(axis=1) & np.isfinite(losses)
+    eigs = np.full(points.shape, np.nan)
+    if finite.any():
+        eigs[finite] = hessian_eigenvalues(f, points[finite])
+    negative, _ = hessian_index(np.where(np.isfinite(eigs), eigs, -1.0))
+    hows = [how] * len(points) if isinstance(how, str) else list(how)
+    for p, loss, g, e, neg, ok_finite, why in zip(
+        points, losses, grads, eigs, negative, finite, hows
+    ):
+        ok = ok_finite and g <= gtol and neg == 0
+        ids.append(db.add_minimum(loss, p, e, why) if ok else -1)
     return ids
 
 
@@ -58,6 +83,8 @@ def basin_hopping(
     rng: np.random.Generator,
     gtol: float = 1e-7,
     bound: float = 1.0,
+    seeds: np.ndarray | None = None,
+    patience: int = 10,
 ) -> dict:
     """``steps`` basin-hopping steps of ``chains`` chains; minima go into ``db``. Returns
     statistics.
@@ -66,18 +93,39 @@ def basin_hopping(
     current minimum (rather than to the acceptance ratio, which is 1 when every trial falls back
     into the same basin): every ADAPT_EVERY steps it grows by ADAPT_FACTOR if fewer than half of
     them escaped and shrinks by it otherwise, within [step / 100, 100 step]."""
-    start = rng.uniform(-bound, bound, (chains, db.network.n_params))
+    d = db.network.n_params
+    start = rng.uniform(-bound, bound, (chains, d))
+    origin = np.array(["start"] * chains, dtype=object)
+    if seeds is not None and len(seeds):
+        seeded = min(len(seeds), chains)
+        start[:seeded] = seeds[:seeded]
+        origin[:seeded] = "seed"
+        if len(seeds) > chains:  # the rest quenched and stored too
+            extra, extra_e, extra_g = quench(f, seeds[chains:], gtol)
+            store_minima(db, f, extra, extra_e, extra_g, gtol, "seed")
     current, energies, grads = quench(f, start, gtol)
-    ids = np.array(store_minima(db, f, current, energies, grads, gtol))
-    sizes, escapes, accepted = np.full(chains, float(step)), np.zeros(chains), 0
+    ids = np.array(store_minima(db, f, current, energies, grads, gtol, origin))
+    base = step * np.array([SCALES[c % len(SCALES)] for c in range(chains)])
+    sizes, escapes, accepted = base.copy(), np.zeros(chains), 0
+    idle, restarts = np.zeros(chains, int), 0
     for k in range(steps):
         trial = current + rng.uniform(-1.0, 1.0, current.shape) * sizes[:, None]
+        how = np.array(["hop"] * chains, dtype=object)
+        stale = idle >= patience
+        if stale.any():  # stagnating chains start again somewhere new
+            ranges = bound * rng.choice(RESTART_RANGES, stale.sum())
+            trial[stale] = rng.uniform(-1.0, 1.0, (stale.sum(), d)) * ranges[:, None]
+            how[stale], idle[stale], sizes[stale] = "restart", 0, base[stale]
+            restarts += int(stale.sum())
+        known = len(db.minima)
         trial, trial_e, trial_g = quench(f, trial, gtol)
-        trial_ids = np.array(store_minima(db, f, trial, trial_e, trial_g, gtol))
+        trial_ids = np.array(store_minima(db, f, trial, trial_e, trial_g, gtol, how))
+        new = trial_ids >= known
+        idle = np.where(new, 0, idle + 1)
         escapes += (trial_ids != ids) | (trial_ids < 0)
         finite = np.isfinite(trial_e)
         accept = finite & (
-            rng.random(chains) < np.exp(-np.maximum(trial_e - energies, 0) / temperature)
+            stale | (rng.random(chains) < np.exp(-np.maximum(trial_e - energies, 0) / temperature))
         )
         current[accept], energies[accept], ids[accept] = (
             trial[accept],
@@ -94,5 +142,6 @@ def basin_hopping(
     return {
         "quenches": chains * (steps + 1),
         "acceptance": accepted / max(chains * steps, 1),
+        "restarts": restarts,
         "final_steps": [round(float(x), 4) for x in sizes],
     }

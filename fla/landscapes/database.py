@@ -34,7 +34,7 @@ class Database:
     gtol: float = 1e-7
     loss_tol: float = 1e-7
     distance_tol: float = 1e-3
-    minima: list = field(default_factory=list)  # dicts: loss, params (canonical), eigenvalues, hits
+    minima: list = field(default_factory=list)  # dicts: loss, params, eigenvalues, hits, found_by
     transition_states: list = field(default_factory=list)  # dicts: loss, params, eigenvalues, a, b
 
     def same(self, stored: dict, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> bool:
@@ -57,14 +57,23 @@ class Database:
             (i for i, m in enumerate(self.minima) if self.same(m, loss, params, eigenvalues)), -1
         )
 
-    def add_minimum(self, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> int:
+    def add_minimum(
+        self, loss: float, params: np.ndarray, eigenvalues: np.ndarray, found_by: str = "quench"
+    ) -> int:
+        """Its id, new or found; a new minimum records ``found_by`` (what found it first)."""
         found = self.find(loss, params, eigenvalues)
         if found >= 0:
             self.minima[found]["hits"] += 1
             return found
         canon = canonical_tanh(self.network, params[None])[0]
         self.minima.append(
-            {"loss": float(loss), "params": canon, "eigenvalues": eigenvalues, "hits": 1}
+            {
+                "loss": float(loss),
+                "params": canon,
+                "eigenvalues": eigenvalues,
+                "hits": 1,
+                "found_by": found_by,
+            }
         )
         return len(self.minima) - 1
 

@@ -88,6 +88,19 @@ def with_units(network: MLP, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return theta
 
 
+def padded(theta: np.ndarray, hidden: int) -> np.ndarray:
+    """Minima [B, D] of the 2-(hidden-1)-2 network as points of the 2-hidden-2 network, with one
+    more hidden unit whose weights, bias and outgoing weights are zero: stationary points of the
+    larger network (Mehta et al., Appendix A), minima or saddles."""
+    small, large = mehta_network(hidden - 1), mehta_network(hidden)
+    out = []
+    for row in np.atleast_2d(theta):
+        rows = np.concatenate([units(small, row), np.zeros((1, 2 + 1 + 2))])
+        out.append(with_units(large, np.zeros(large.n_params), rows))
+        out[-1][-2:] = row[-2:]  # the output biases
+    return np.array(out).reshape(-1, large.n_params)
+
+
 def align(network: MLP, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The image of b under hidden-unit permutations and tanh sign flips closest to a (Euclidean):
     per pair of units the better sign, then the best permutation as a linear assignment problem

@@ -15,11 +15,12 @@ Study keys (all optional), declared once in :class:`LandscapeStudy`:
 
     hidden = [1, 2, 3]                  # N_h
     l2 = [1e-1, 1e-2, 1e-3]             # lambda
-    chains = 8                          # basin-hopping chains, run as one batch
-    steps = 40                          # basin-hopping steps per chain
+    chains = 128                        # basin-hopping chains, run as one batch
+    steps = 100                         # basin-hopping steps per chain
     step = 1.0                          # first perturbation: U[-step, step] a parameter
     temperature = 0.1                   # Metropolis temperature (loss units)
     bound = 1.0                         # chains start uniform in [-bound, bound]^D
+    patience = 5                        # steps without a new minimum before a chain restarts
     budget = 30                         # transition-state searches per (N_h, lambda)
     gtol = 1e-7                         # gradient norm below which a point is stationary
     seed = 0
@@ -48,11 +49,14 @@ class LandscapeStudy:
     l2: tuple = setting(
         (1e-1, 1e-2, 1e-3), "lambda", list_of(number(above=0), "finite numbers > 0")
     )
-    chains: int = setting(8, "basin-hopping chains, run as one batch", integer(at_least=1))
-    steps: int = setting(40, "basin-hopping steps per chain", integer(at_least=0))
+    chains: int = setting(128, "basin-hopping chains, run as one batch", integer(at_least=1))
+    steps: int = setting(100, "basin-hopping steps per chain", integer(at_least=0))
     step: float = setting(1.0, "first perturbation, U[-step, step] a parameter", number(above=0))
     temperature: float = setting(0.1, "Metropolis temperature (loss units)", number(above=0))
     bound: float = setting(1.0, "chains start uniform in [-bound, bound]^D", number(above=0))
+    patience: int = setting(
+        5, "steps without a new minimum before a chain restarts", integer(at_least=1)
+    )
     budget: int = setting(30, "transition-state searches per (N_h, lambda)", integer(at_least=0))
     gtol: float = setting(1e-7, "gradient norm below which a point is stationary", number(above=0))
     seed: int = setting(0, "seed of the chains' draws", integer(at_least=0))
@@ -70,11 +74,22 @@ def folder_name(hidden: int, l2: float) -> str:
 
 
 def configuration_settings(study: dict, hidden: int, l2: float) -> dict:
-    keys = ("chains", "steps", "step", "temperature", "bound", "budget", "gtol", "seed")
+    keys = ("chains", "steps", "step", "temperature", "bound", "patience", "budget", "gtol", "seed")
     return {"hidden": hidden, "l2": l2, **{k: study[k] for k in keys}}
 
 
-def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
+def seeds_for(hidden: int, smaller) -> np.ndarray:
+    """The all-zero network and the minima of the N_h - 1 network (``smaller``, [M, D'] or None)
+    padded with a zero unit: stationary points of the N_h network (Mehta et al., Appendix A)."""
+    from fla.landscapes.model import mehta_network, padded
+
+    zero = np.zeros((1, mehta_network(hidden).n_params))
+    if smaller is None or not len(smaller) or hidden < 2:
+        return zero
+    return np.concatenate([zero, padded(smaller, hidden)])
+
+
+def run_configuration(folder: Path, settings: dict, quiet: bool, smaller=None) -> dict:
     from fla.landscapes.basin_hopping import basin_hopping
     from fla.landscapes.database import Database
     from fla.landscapes.model import mehta_network, objective
@@ -94,7 +109,10 @@ def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
         rng,
         gtol=settings["gtol"],
         bound=settings["bound"],
+        seeds=seeds_for(settings["hidden"], smaller),
+        patience=settings["patience"],
     )
+    hops_seconds = time.time() - start
     searches = connect_unconnected(db, f, settings["budget"], gtol=settings["gtol"])
     folder.mkdir(parents=True, exist_ok=True)
     write_table(folder / "minima.parquet", minima_table(db, f))
@@ -104,6 +122,11 @@ def run_configuration(folder: Path, settings: dict, quiet: bool) -> dict:
         "minima": len(db.minima),
         "transition_states": len(db.transition_states),
         "basin_hopping": hops,
+        "seeds": {
+            "zero network": 1,
+            "padded minima of N_h - 1": 0 if smaller is None else len(smaller),
+        },
+        "quenches_per_second": round(hops["quenches"] / max(hops_seconds, 1e-9), 1),
         "searches": searches,
         "seconds": round(time.time() - start, 2),
         "files": {name: file_record(folder / name) for name in FILES},
@@ -128,15 +151,24 @@ def run_study(study_path, out, quiet: bool = False) -> list[dict]:
 
 
 def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
-    rows, done = [], 0
-    for hidden in study["hidden"]:
+    from fla.landscapes.tables import read_landscape
+
+    rows, done, minima = [], 0, {}
+    for hidden in sorted(study["hidden"]):
         for l2 in study["l2"]:
             settings = configuration_settings(study, hidden, l2)
+            settings["seeded_from"] = folder_name(hidden - 1, l2) if hidden - 1 in minima else None
             folder = out / folder_name(hidden, l2)
             if verified(folder, settings):
                 meta, done = json.loads((folder / "landscape.json").read_text()), done + 1
             else:
-                meta = run_configuration(folder, settings, quiet)
+                meta = run_configuration(
+                    folder, settings, quiet, minima.get(hidden - 1, {}).get(l2)
+                )
+            table = read_landscape(folder)[1]
+            minima.setdefault(hidden, {})[l2] = (
+                np.stack(table.params.to_numpy()) if len(table) else None
+            )
             rows.append(
                 {
                     "hidden": hidden,

@@ -73,6 +73,7 @@ def minima_table(db, f) -> pa.Table:
                 connected_units(db.network, params) if len(params) else [], pa.int32()
             ),
             "hits": pa.array([m["hits"] for m in db.minima], pa.int32()),
+            "found_by": pa.array([m.get("found_by", "quench") for m in db.minima], pa.string()),
             "eigenvalues": pa.array(eigs.tolist(), pa.list_(pa.float64())),
             "params": pa.array(params.tolist(), pa.list_(pa.float64())),
         }
