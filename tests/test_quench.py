@@ -113,3 +113,24 @@ def test_the_default_landscape_holds_every_minimum_an_exhaustive_search_finds(tm
             missing[hidden] = lost
         assert len(exhaustive.minima) >= 2
     assert not missing, f"minima the default study missed, by N_h: {missing}"
+
+
+def test_the_two_unit_minimum_padded_to_n_h_units_is_a_saddle_of_index_n_h_minus_2():
+    """Mehta et al.'s claim, as the README states fla finds it: at lambda = 1e-2 the 2-2-2
+    network's best two-unit minimum, padded with zero units, is stationary in the 2-N_h-2 network
+    with N_h - 2 negative Hessian eigenvalues."""
+    from fla.curvature.classes import hessian_index
+    from fla.landscapes.model import connected_units
+
+    f = objective(2, 1e-2)
+    x, loss, grad, _ = Quencher(f, batch=32)(
+        np.random.default_rng(5).uniform(-1, 1, (32, f.n_params)), 1e-9
+    )
+    two = (connected_units(mehta_network(2), x) == 2) & (grad <= 1e-9)
+    best = x[two][np.argmin(loss[two])][None]
+    for hidden in (3, 4):
+        best = padded(best, hidden)
+        g = objective(hidden, 1e-2)
+        assert np.linalg.norm(g.gradient(best).numpy()) < 1e-8
+        negative, _ = hessian_index(np.linalg.eigvalsh(g.hessian(best).numpy()))
+        assert negative[0] == hidden - 2

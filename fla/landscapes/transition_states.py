@@ -53,9 +53,10 @@ def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, tru
         downhill = 0.5 * values[1:, None] - 0.5 * np.sqrt(
             values[1:, None] ** 2 + 4 * g[1:, None] ** 2
         )
-        step = np.concatenate(
-            [[-g[0] / (values[0] - uphill)], -g[1:] / (values[1:] - downhill[:, 0])]
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero step there, no warning
+            step = np.concatenate(
+                [[-g[0] / (values[0] - uphill)], -g[1:] / (values[1:] - downhill[:, 0])]
+            )
         step = np.where(np.isfinite(step), step, 0.0)
         norm = np.linalg.norm(step)
         if norm > trust:
