@@ -172,7 +172,13 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
 
     problem = load_problem(config["problem"], data_dir, config.get("target"))
     return Objective(
-        MLP(problem.n_inputs, config["width"], config["depth"], problem.n_outputs),
+        MLP(
+            problem.n_inputs,
+            config["width"],
+            config["depth"],
+            problem.n_outputs,
+            config.get("activation", "elu"),
+        ),
         problem,
         tf.float64,
         l2=l2,

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from conftest import numpy_logits
 
-from fla.core.networks import MLP
+from fla.core.networks import ACTIVATIONS, MLP
 from fla.core.objective import Objective
 from fla.core.problems import Problem, xor
 
@@ -111,6 +111,31 @@ def test_exact_hessian_equals_differentiating_the_gradient(multiclass_problem, a
                 autodiff_hessians(f, theta, x, y),
                 atol=1e-13 * scale,
             )
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "leaky_relu", "silu"])
+def test_exact_hessians_of_the_other_activations(multiclass_problem, activation):
+    """The later activations' exact Hessians against automatic differentiation in float64 (the
+    piecewise-linear ones at points away from their kinks: no pre-activation within 1e-6 of 0)."""
+    f = Objective(MLP(5, 3, 2, 3, activation), multiclass_problem, dtype=tf.float64, l2=0.01)
+    theta = tf.constant(np.random.default_rng(7).uniform(-2, 2, (4, f.n_params)))
+    expected = autodiff_hessians(f, theta, f.x_train, f.y_train)
+    got = f.hessian_at(theta, f.x_train, f.y_train).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-13 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_activation_derivatives_against_finite_differences(activation):
+    from fla.core.exact_hessian import activation_derivatives
+
+    a = np.concatenate([np.linspace(-30, 30, 601), [-1e-3, 1e-3, 0.3, -0.3]])
+    a = a[np.abs(a) > 1e-6]  # away from the kinks of ReLU, leaky ReLU and ELU at 0
+    h = 1e-6
+    value, slope, second = (t.numpy() for t in activation_derivatives(activation, tf.constant(a)))
+    up, down = (activation_derivatives(activation, tf.constant(a + s)) for s in (h, -h))
+    np.testing.assert_allclose(value, MLP(1, 1, 1, 1, activation).activation_fn(a).numpy())
+    np.testing.assert_allclose(slope, (up[0] - down[0]).numpy() / (2 * h), atol=1e-8, rtol=1e-6)
+    np.testing.assert_allclose(second, (up[1] - down[1]).numpy() / (2 * h), atol=1e-8, rtol=1e-5)
 
 
 def test_loss_is_finite_far_from_the_origin():

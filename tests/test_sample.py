@@ -340,3 +340,39 @@ def test_recorded_moves_are_drawn_uniformly_from_0_to_s(xor_run):
     assert stats.kstest(moves, stats.uniform(0, 0.2).cdf).pvalue > 0.01
     # the test can tell a smaller s
     assert stats.kstest(moves, stats.uniform(0, 0.18).cdf).pvalue < 1e-3
+
+
+def test_the_activation_is_a_setting_of_runs_and_studies(tmp_path):
+    """--activation picks the hidden units; ELU, the default, leaves manifests and folder names as
+    they were; a study's activations list is one more axis of its grid."""
+    from fla.studies.study import config_name, load_study
+
+    config = SampleConfig(
+        problem="xor", width=3, depth=1, granularity="macro", bound=1.0, walks=4, steps=5,
+        activation="relu", hessian="full", record_params=True,
+    )  # fmt: skip
+    sample(config, tmp_path / "relu", quiet=True)
+    meta = json.loads((tmp_path / "relu" / "run.json").read_text())
+    assert meta["config"]["activation"] == "relu"
+    assert SampleConfig(**meta["config"]) == config
+    table = pq.read_table(tmp_path / "relu" / "points.parquet").to_pandas()
+    assert set(table.activation) == {"relu"}
+    # the stored spectra are those of the ReLU network, not the ELU one
+    last = table[table.step == 4].sort_values("walk")
+    f = Objective(MLP(2, 3, 1, 1, "relu"), load_problem("xor"), dtype=tf.float64)
+    expected = np.linalg.eigvalsh(f.hessian(np.stack(last.params).astype(np.float64)).numpy())
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.stack(last.eigenvalues), expected, atol=1e-5 * scale)
+    assert (
+        "activation"
+        not in SampleConfig(
+            problem="xor", width=3, depth=1, granularity="macro", bound=1.0
+        ).fields()
+    )
+    study = tmp_path / "study.toml"
+    study.write_text(
+        'name = "a"\nproblems = ["xor"]\nwidths = [1]\ndepths = [1]\ngranularities = ["macro"]\n'
+        'bounds = [1]\nseeds = [0]\nactivations = ["elu", "silu"]\n'
+    )
+    names = [config_name(c) for c in load_study(study).configurations()]
+    assert names == ["xor_w2_d1_macro_b1_s0", "xor_w2_d1_macro_b1_s0_silu"]

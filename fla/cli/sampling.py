@@ -116,10 +116,10 @@ def run_settings(args) -> int:
     from fla.base.settings import describe
 
     if args.kind == "study":
-        from fla.studies.study import StudyFile
+        from fla.studies.study import LISTED, StudyFile
         from fla.walks.config import GRID, SampleConfig
 
-        own = set(GRID) | {f.name for f in dataclasses.fields(StudyFile)} | {"sampler"}
+        own = set(GRID) | {f.name for f in dataclasses.fields(StudyFile)} | set(LISTED)
         scalar = describe(SampleConfig).splitlines()
         scalar = [line for line in scalar if line.lstrip("# ").split(" ")[0] not in own]
         text = describe(StudyFile) + "\n# every setting of fla sample, for every configuration:\n"

@@ -29,26 +29,51 @@ against TensorFlow's ``batch_jacobian`` for both activations, binary and softmax
 
 from __future__ import annotations
 
+from fla.core.networks import LEAKY_SLOPE
+
 
 def activation_derivatives(activation: str, a):
-    """(sigma(a), sigma'(a), sigma''(a)) for ELU (alpha = 1) or tanh, in forms that do not cancel:
-    ELU's negative branch as expm1(a) (as TensorFlow's ELU computes it; exp(a) - 1 loses the digits
-    of small |a|), tanh's derivative as 4 sigmoid(2a) sigmoid(-2a) = 1 / cosh^2(a) (1 - tanh^2(a)
-    rounds to 0 in float32 once |a| > 9, where the derivative is still 6e-8)."""
+    """(sigma(a), sigma'(a), sigma''(a)) of a hidden activation, in forms that do not cancel.
+
+    - ELU (alpha = 1): the negative branch as expm1(a) (as TensorFlow's ELU computes it; exp(a) - 1
+      loses the digits of small |a|).
+    - tanh: sigma' = 4 sigmoid(2a) sigmoid(-2a) = 1 / cosh^2(a) (1 - tanh^2(a) rounds to 0 in
+      float32 once |a| > 9, where the derivative is still 6e-8); sigma'' = -2 tanh(a) sigma'.
+    - sigmoid: sigma' = sigmoid(a) sigmoid(-a) (never s (1 - s)); sigma'' = -sigma' tanh(a / 2),
+      as 1 - 2 sigmoid(a) = -tanh(a / 2).
+    - SiLU (swish, a sigmoid(a); Elfwing et al. 2018): sigma' = sigmoid(a) (1 + a sigmoid(-a)),
+      sigma'' = sigmoid(a) sigmoid(-a) (2 - a tanh(a / 2)).
+    - ReLU and leaky ReLU (slope 0.01 below zero): piecewise linear, sigma'' = 0 everywhere,
+      including at the kink a = 0 where it is undefined (a Dirac delta in the distributional
+      sense): the Hessian of the piece the point lies on, which is what automatic differentiation
+      gives too. At a = 0 itself sigma' is taken as the left slope (0, or 0.01), as TensorFlow's
+      gradients take it.
+    """
     import tensorflow as tf
 
+    zero, one = tf.zeros_like(a), tf.ones_like(a)
     if activation == "elu":
         positive = a > 0
         negative = tf.minimum(a, 0.0)
         e = tf.exp(negative)
         return (
             tf.where(positive, a, tf.math.expm1(negative)),
-            tf.where(positive, tf.ones_like(a), e),
-            tf.where(positive, tf.zeros_like(a), e),
+            tf.where(positive, one, e),
+            tf.where(positive, zero, e),
         )
-    t = tf.tanh(a)
-    d = 4.0 * tf.sigmoid(2.0 * a) * tf.sigmoid(-2.0 * a)
-    return t, d, -2.0 * t * d
+    if activation == "tanh":
+        t = tf.tanh(a)
+        d = 4.0 * tf.sigmoid(2.0 * a) * tf.sigmoid(-2.0 * a)
+        return t, d, -2.0 * t * d
+    if activation == "sigmoid":
+        d = tf.sigmoid(a) * tf.sigmoid(-a)
+        return tf.sigmoid(a), d, -d * tf.tanh(0.5 * a)
+    if activation == "silu":
+        s, d = tf.sigmoid(a), tf.sigmoid(a) * tf.sigmoid(-a)
+        return a * s, s * (1.0 + a * tf.sigmoid(-a)), d * (2.0 - a * tf.tanh(0.5 * a))
+    low = 0.0 if activation == "relu" else LEAKY_SLOPE
+    positive = a > 0
+    return tf.where(positive, a, low * a), tf.where(positive, one, low * one), zero
 
 
 def output_derivatives(kind: str, z, y):

@@ -1,9 +1,9 @@
 """The feed-forward ELU network family of Bosman, Engelbrecht and Helbig, on flat parameter vectors.
 
-A network with ``depth`` hidden layers of ``width`` ELU units (or tanh units, ``activation="tanh"``,
-the networks of Mehta, Zhao, Bernal and Wales 2018) maps ``n_inputs`` to ``n_outputs`` logits (one
-for a binary problem, read through a sigmoid; one per class otherwise, read through a softmax). Its
-parameters are one flat vector of length
+A network with ``depth`` hidden layers of ``width`` ELU units (or another of :data:`ACTIVATIONS`:
+tanh, the units of Mehta, Zhao, Bernal and Wales 2018; sigmoid, ReLU, leaky ReLU, SiLU) maps
+``n_inputs`` to ``n_outputs`` logits (one for a binary problem, read through a sigmoid; one per
+class otherwise, read through a softmax). Its parameters are one flat vector of length
 
     D = sum over layers of (fan_in + 1) * fan_out
 
@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ACTIVATIONS = ("elu", "tanh")  # ELU: Bosman et al.; tanh: Mehta, Zhao, Bernal and Wales (2018)
+# ELU: Bosman et al. (the default); tanh: Mehta, Zhao, Bernal and Wales (2018); sigmoid, ReLU,
+# leaky ReLU and SiLU (swish): the activations of Bosman et al.'s later landscape studies and more
+ACTIVATIONS = ("elu", "tanh", "sigmoid", "relu", "leaky_relu", "silu")
+LEAKY_SLOPE = 0.01  # leaky ReLU's slope below zero (TensorFlow's default is 0.2; Maas et al. 0.01)
 
 
 def with_ones(h):
@@ -177,7 +180,15 @@ class MLP:
     def activation_fn(self):
         import tensorflow as tf
 
-        return tf.nn.elu if self.activation == "elu" else tf.tanh
+        return {
+            "elu": tf.nn.elu,
+            "tanh": tf.tanh,
+            "sigmoid": tf.sigmoid,
+            "relu": tf.nn.relu,
+            # not tf.nn.leaky_relu: its slope is a float32 attribute, 0.01 rounded in float64
+            "leaky_relu": lambda a: tf.where(a > 0, a, LEAKY_SLOPE * a),
+            "silu": tf.nn.silu,
+        }[self.activation]
 
     def blocks(self, theta) -> list:
         """The per-layer blocks of feature-major theta [D, B] (:meth:`split`), or theta if it is

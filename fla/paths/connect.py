@@ -190,7 +190,13 @@ def connect(
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
     problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
-    network = MLP(problem.n_inputs, cfg["width"], cfg["depth"], problem.n_outputs)
+    network = MLP(
+        problem.n_inputs,
+        cfg["width"],
+        cfg["depth"],
+        problem.n_outputs,
+        cfg.get("activation", "elu"),
+    )
     objective = Objective(network, problem, dtype=tf.float64, l2=settings["l2"])
     energy = Energy(objective, tf.float64)
     start = time.time()

@@ -37,6 +37,7 @@ from fla.base.settings import (
     refuse_unknown,
     setting,
 )
+from fla.core.networks import ACTIVATIONS
 from fla.walks.config import GRID, SampleConfig, settings
 from fla.walks.samplers import SAMPLERS
 
@@ -91,6 +92,17 @@ class StudyFile:
             f"a non-empty list of {', '.join(SAMPLERS)}",
         ),
     )
+    activations: list | None = setting(
+        None,
+        'hidden activations (default ["elu"]): ' + ", ".join(ACTIVATIONS),
+        Kind(
+            lambda v: (
+                v is None
+                or (isinstance(v, list) and len(v) > 0 and all(a in ACTIVATIONS for a in v))
+            ),
+            f"a non-empty list of {', '.join(ACTIVATIONS)}",
+        ),
+    )
     walks: int | dict | None = setting(None, "walks a configuration", per_granularity_kind("walks"))
     steps: int | dict | None = setting(None, "steps a walk", per_granularity_kind("steps"))
     minimal_width: dict | None = setting(
@@ -112,12 +124,13 @@ class StudyFile:
 
 LISTS = [f.name for f in fields(StudyFile) if f.name in GRID.values()]
 PER_GRANULARITY = ("walks", "steps")  # a number, or a table { micro = N, macro = N }
+LISTED = {"sampler": "samplers", "activation": "activations"}  # optional lists, one default each
 
 
 def scalar_keys() -> set:
     """The study keys that set one setting for every configuration: every SampleConfig field not in
     the grid."""
-    return {f.name for f in settings() if f.name not in GRID and f.name != "sampler"}
+    return {f.name for f in settings() if f.name not in GRID and f.name not in LISTED}
 
 
 @dataclass(frozen=True)
@@ -139,9 +152,17 @@ class Study:
             s["seeds"],
         )
         samplers = s.get("samplers", ["gradient"])
-        for problem, multiple, depth, granularity, bound, seed, sampler in itertools.product(
-            *axes, samplers
-        ):
+        activations = s.get("activations", ["elu"])
+        for (
+            problem,
+            multiple,
+            depth,
+            granularity,
+            bound,
+            seed,
+            sampler,
+            activation,
+        ) in itertools.product(*axes, samplers, activations):
             configs.append(
                 SampleConfig(
                     problem=problem,
@@ -153,6 +174,7 @@ class Study:
                     walks=per_granularity(s.get("walks"), granularity),
                     steps=per_granularity(s.get("steps"), granularity),
                     sampler=sampler,
+                    activation=activation,
                     **extra,
                 )
             )
@@ -187,9 +209,10 @@ def config_name(config: SampleConfig) -> str:
     from fla.core.registry import problem_folder_name
 
     sampler = "" if config.sampler == "gradient" else f"_{config.sampler}"
+    activation = "" if config.activation == "elu" else f"_{config.activation}"
     return (
         f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
-        f"_b{number_name(config.bound)}_s{config.seed}{sampler}"
+        f"_b{number_name(config.bound)}_s{config.seed}{sampler}{activation}"
     )
 
 
@@ -201,8 +224,8 @@ def load_study(path) -> Study:
     own = {f.name for f in fields(StudyFile)}
     refuse_unknown(spec, own | scalar_keys(), where)
     build(StudyFile, {k: v for k, v in spec.items() if k in own}, where, key_name)
-    for key in LISTS + ["samplers"] * ("samplers" in spec):
-        strings = ("problems", "granularities", "samplers")
+    for key in LISTS + [k for k in LISTED.values() if k in spec]:
+        strings = ("problems", "granularities", "samplers", "activations")
         seen = [float(v) if key not in strings else v for v in spec[key]]
         twice = next((v for i, v in enumerate(seen) if v in seen[:i]), None)
         if twice is not None:

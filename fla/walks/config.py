@@ -14,7 +14,7 @@ bounds, seeds``); an error names the setting as the user wrote it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from fla.base.settings import (
     boolean,
@@ -28,6 +28,7 @@ from fla.base.settings import (
     setting,
     text,
 )
+from fla.core.networks import ACTIVATIONS
 from fla.core.registry import REGISTRY, is_problem
 from fla.curvature.classes import EXACT_MAX_PARAMS
 from fla.walks.samplers import SAMPLERS
@@ -142,19 +143,25 @@ class SampleConfig:
         "uniform samples); see fla.walks.samplers",
         choice(*SAMPLERS),
     )
-    activation: str = field(default="elu", init=False)
+    activation: str = setting(
+        "elu",
+        "hidden units: elu (Bosman et al.), tanh, sigmoid, relu, leaky_relu (slope 0.01) or silu; "
+        "see fla.core.networks",
+        choice(*ACTIVATIONS),
+    )
 
     def validate(self, style: str = "flag") -> None:
         """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``."""
         check(self, lambda name: setting_name(name, style))
 
     def fields(self) -> dict:
-        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler is left
-        out, so that the manifests of gradient walks read as they did before samplers existed."""
+        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler and
+        activation are left out, so that the manifests of ELU gradient walks read as they did
+        before samplers and activations were settings."""
         return {
             k: v
             for k, v in asdict(self).items()
-            if k != "activation" and not (k == "sampler" and v == "gradient")
+            if not (k == "sampler" and v == "gradient") and not (k == "activation" and v == "elu")
         }
 
 
@@ -197,7 +204,7 @@ def network_of(config: SampleConfig, sizes):
     from fla.core.networks import MLP
 
     n_inputs, n_outputs = sizes
-    return MLP(n_inputs, config.width, config.depth, n_outputs)
+    return MLP(n_inputs, config.width, config.depth, n_outputs, config.activation)
 
 
 def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
