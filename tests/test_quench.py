@@ -115,6 +115,7 @@ def test_the_default_landscape_holds_every_minimum_an_exhaustive_search_finds(tm
     assert not missing, f"minima the default study missed, by N_h: {missing}"
 
 
+@pytest.mark.slow
 def test_the_two_unit_minimum_padded_to_n_h_units_is_a_saddle_of_index_n_h_minus_2():
     """Mehta et al.'s claim, as the README states fla finds it: at lambda = 1e-2 the 2-2-2
     network's best two-unit minimum, padded with zero units, is stationary in the 2-N_h-2 network
