@@ -376,3 +376,16 @@ def test_the_activation_is_a_setting_of_runs_and_studies(tmp_path):
     )
     names = [config_name(c) for c in load_study(study).configurations()]
     assert names == ["xor_w2_d1_macro_b1_s0", "xor_w2_d1_macro_b1_s0_silu"]
+
+
+def test_bounded_activations_bound_the_predicted_logits():
+    """The range check's prediction: a tanh or sigmoid unit passes at most 1, so deep bounded
+    networks at bound 10 are not refused as ELU ones of the same size are."""
+    from fla.walks.resources import LOGIT_LIMIT, predicted_logit_scale
+
+    problem = load_problem("xor")
+    for activation in ("tanh", "sigmoid"):
+        net = MLP(2, 50, 12, 1, activation)
+        scale = predicted_logit_scale(net, problem, 10.0)
+        assert scale == pytest.approx(10 / np.sqrt(3) * np.sqrt(50 + 1))
+    assert predicted_logit_scale(MLP(2, 50, 12, 1), problem, 10.0) > LOGIT_LIMIT

@@ -12,7 +12,8 @@ smallest chunk does not fit, the run is refused with the estimate and the settin
 
 Range: a network whose logits at initialisation are predicted to exceed :data:`LOGIT_LIMIT` is
 refused. The prediction is the root-mean-square pre-activation layer by layer for weights uniform in
-[-b, b] (standard deviation b / sqrt(3)) and ELU units passing about half the energy of their input:
+[-b, b] (standard deviation b / sqrt(3)) and ELU units passing about half the energy of their input
+(tanh and sigmoid units at most 1 each, ReLU, leaky ReLU and SiLU about half, as ELU):
 
     r_1 = b / sqrt(3) * sqrt(mean |x|^2 + 1),
     r_{l+1} = b / sqrt(3) * sqrt(fan_in / 2 * r_l^2 + 1)
@@ -32,6 +33,7 @@ from fla.base.errors import ConfigError
 from fla.walks.config import Plan
 
 LOGIT_LIMIT = 1e15
+BOUNDED = ("tanh", "sigmoid")  # activations whose outputs lie in [-1, 1]
 MEMORY_SHARE = 0.8  # of the memory available that a plan may use
 
 BLOCK_BYTES = 256 * 2**20  # what one compiled call may return, bounding memory
@@ -91,8 +93,10 @@ def predicted_logit_scale(network, problem, bound: float) -> float:
     """The root-mean-square logit at initialisation (see the module docstring)."""
     x = problem.x_train.astype("float64")
     r = bound / math.sqrt(3) * math.sqrt(float((x**2).sum(axis=1).mean()) + 1.0)
+    bounded = network.activation in BOUNDED
     for fan_in, _ in network.layers[1:]:
-        r = bound / math.sqrt(3) * math.sqrt(fan_in / 2 * r * r + 1.0)
+        energy = min(r * r / 2, 1.0) if bounded else r * r / 2
+        r = bound / math.sqrt(3) * math.sqrt(fan_in * energy + 1.0)
         if not math.isfinite(r):
             return math.inf
     return r
