@@ -166,23 +166,10 @@ def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
 def architecture_objective(config: dict, l2: float, data_dir=None):
     import tensorflow as tf
 
-    from fla.core.networks import MLP
-    from fla.core.objective import Objective
-    from fla.core.registry import load_problem
+    from fla.core.objective import Objective, run_network
 
-    problem = load_problem(config["problem"], data_dir, config.get("target"))
-    return Objective(
-        MLP(
-            problem.n_inputs,
-            config["width"],
-            config["depth"],
-            problem.n_outputs,
-            config.get("activation", "elu"),
-        ),
-        problem,
-        tf.float64,
-        l2=l2,
-    )
+    network, problem = run_network(config, data_dir)
+    return Objective(network, problem, tf.float64, l2=l2)
 
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:

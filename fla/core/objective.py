@@ -55,6 +55,22 @@ def softmax_cross_entropy(logits, labels, axis: int = -1):
     return log_sum_exp - sums(logits * tf.one_hot(labels, depth, axis=axis, dtype=logits.dtype))
 
 
+def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
+    """The network and problem of a sampling run's configuration (its manifest's ``config``:
+    problem, target, width, depth and, unless ELU, activation)."""
+    from fla.core.registry import load_problem
+
+    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
+    network = MLP(
+        problem.n_inputs,
+        cfg["width"],
+        cfg["depth"],
+        problem.n_outputs,
+        cfg.get("activation", "elu"),
+    )
+    return network, problem
+
+
 class Objective:
     """The loss of ``network`` on ``problem``; ``l2`` = lambda adds lambda |theta|^2 over all
     parameters, weights and biases alike (Mehta et al. 2018, Eq. 3). Accuracy is unaffected."""

@@ -172,9 +172,7 @@ def connect(
 ) -> dict:
     import tensorflow as tf
 
-    from fla.core.networks import MLP
-    from fla.core.objective import Objective
-    from fla.core.registry import load_problem
+    from fla.core.objective import Objective, run_network
     from fla.paths.minima import canonical, merge, polish
     from fla.paths.record import Energy
 
@@ -189,14 +187,7 @@ def connect(
     settings = load_settings(config, methods, l2)
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
-    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
-    network = MLP(
-        problem.n_inputs,
-        cfg["width"],
-        cfg["depth"],
-        problem.n_outputs,
-        cfg.get("activation", "elu"),
-    )
+    network, problem = run_network(cfg, data_dir)
     objective = Objective(network, problem, dtype=tf.float64, l2=settings["l2"])
     energy = Energy(objective, tf.float64)
     start = time.time()

@@ -110,18 +110,9 @@ def point(subject: Subject, ref: str, data_dir=None) -> tuple[np.ndarray, str]:
 def mlp_subject(kind, folder, cfg: dict, data_dir, l2: float, points) -> Subject:
     import tensorflow as tf
 
-    from fla.core.networks import MLP
-    from fla.core.objective import Objective
-    from fla.core.registry import load_problem
+    from fla.core.objective import Objective, run_network
 
-    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
-    network = MLP(
-        problem.n_inputs,
-        cfg["width"],
-        cfg["depth"],
-        problem.n_outputs,
-        cfg.get("activation", "elu"),
-    )
+    network, problem = run_network(cfg, data_dir)
     objective = Objective(network, problem, tf.float32, l2)
     test = problem.has_test
     x_test = tf.constant(problem.x_test, tf.float32) if test else None
