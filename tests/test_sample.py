@@ -389,3 +389,36 @@ def test_bounded_activations_bound_the_predicted_logits():
         scale = predicted_logit_scale(net, problem, 10.0)
         assert scale == pytest.approx(10 / np.sqrt(3) * np.sqrt(50 + 1))
     assert predicted_logit_scale(MLP(2, 50, 12, 1), problem, 10.0) > LOGIT_LIMIT
+
+
+def test_reflected_gradient_walks_stay_in_the_box_and_follow_the_rule(tmp_path):
+    """--walk-bounds reflect: every point inside [-b, b]^D; each move is the walk rule's move,
+    folded back inside by as much as it overshot (Malan and Engelbrecht's reflection)."""
+    b, s = 0.5, 0.1  # macro: s = 10% of 2b
+    config = SampleConfig(
+        problem="xor", width=2, depth=1, granularity="macro", bound=b, walks=16, steps=60,
+        seed=4, record_params=True, walk_bounds="reflect",
+    )  # fmt: skip
+    sample(config, tmp_path / "run", quiet=True)
+    df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
+    ends = pq.read_table(tmp_path / "run" / "endpoints.parquet").to_pandas().sort_values("walk")
+    params, end = by_walk(df, "params"), np.stack(ends.params.to_numpy())
+    after = np.concatenate([params[:, 1:], end[:, None]], 1)
+    assert np.abs(params).max() <= b and np.abs(end).max() <= b
+    f = Objective(MLP(2, 2, 1, 1), load_problem("xor"))
+    grads = f.gradient(params.reshape(-1, 9)).numpy().reshape(params.shape)
+    # the unfolded target: the point itself, or its mirror image in the wall it crossed
+    candidates = np.stack([after, 2 * b - after, -2 * b - after])
+    moves = -np.sign(grads)[None] * (candidates - params[None])  # along the rule's direction
+    fits = (moves >= -1e-6) & (moves <= s * (1 + 1e-5))
+    clear = np.abs(grads) > 1e-4
+    assert fits.any(axis=0)[clear].all()
+    reflected = ~fits[0] & fits.any(axis=0) & clear
+    assert reflected.sum() > 10  # the walls were met, and reflected from
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["config"]["walk_bounds"] == "reflect"
+    with pytest.raises(Exception, match="applies to gradient walks"):
+        SampleConfig(
+            problem="xor", width=2, depth=1, granularity="macro", bound=b, sampler="random",
+            walk_bounds="reflect",
+        ).validate()  # fmt: skip

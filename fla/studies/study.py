@@ -210,9 +210,10 @@ def config_name(config: SampleConfig) -> str:
 
     sampler = "" if config.sampler == "gradient" else f"_{config.sampler}"
     activation = "" if config.activation == "elu" else f"_{config.activation}"
+    bounds = "" if config.walk_bounds == "none" else f"_{config.walk_bounds}"
     return (
         f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
-        f"_b{number_name(config.bound)}_s{config.seed}{sampler}{activation}"
+        f"_b{number_name(config.bound)}_s{config.seed}{sampler}{activation}{bounds}"
     )
 
 

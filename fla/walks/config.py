@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from fla.base.errors import ConfigError
 from fla.base.settings import (
     boolean,
     check,
@@ -31,6 +32,7 @@ from fla.base.settings import (
 from fla.core.networks import ACTIVATIONS
 from fla.core.registry import REGISTRY, is_problem
 from fla.curvature.classes import EXACT_MAX_PARAMS
+from fla.walks.rule import WALK_BOUNDS
 from fla.walks.samplers import SAMPLERS
 
 GRANULARITY = {"micro": 0.01, "macro": 0.1}
@@ -143,6 +145,12 @@ class SampleConfig:
         "uniform samples); see fla.walks.samplers",
         choice(*SAMPLERS),
     )
+    walk_bounds: str = setting(
+        "none",
+        "gradient walks: unbounded (none, as in the modality paper) or kept inside "
+        "[-bound, bound]^D by reflection (reflect)",
+        choice(*WALK_BOUNDS),
+    )
     activation: str = setting(
         "elu",
         "hidden units: elu (Bosman et al.), tanh, sigmoid, relu, leaky_relu (slope 0.01) or silu; "
@@ -153,15 +161,22 @@ class SampleConfig:
     def validate(self, style: str = "flag") -> None:
         """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``."""
         check(self, lambda name: setting_name(name, style))
+        if self.walk_bounds != "none" and self.sampler != "gradient":
+            name = setting_name("walk_bounds", style)
+            raise ConfigError(
+                f"{name} applies to gradient walks; the {self.sampler} sampler keeps its points "
+                "inside [-bound, bound]^D already"
+            )
 
     def fields(self) -> dict:
-        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler and
-        activation are left out, so that the manifests of ELU gradient walks read as they did
-        before samplers and activations were settings."""
+        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler,
+        activation and walk bounds are left out, so that the manifests of unbounded ELU gradient
+        walks read as they did before these were settings."""
         return {
             k: v
             for k, v in asdict(self).items()
-            if not (k == "sampler" and v == "gradient") and not (k == "activation" and v == "elu")
+            if (k, v)
+            not in (("sampler", "gradient"), ("activation", "elu"), ("walk_bounds", "none"))
         }
 
 

@@ -32,9 +32,10 @@ import numpy as np
 from fla.base import compile_cache
 from fla.walks import streams
 from fla.walks.batches import step_patterns
-from fla.walks.rule import progressive_gradient_step, sum_of_squares_over_rows
+from fla.walks.rule import WALK_BOUNDS, progressive_gradient_step, sum_of_squares_over_rows
 from fla.walks.samplers import (
     SAMPLERS,
+    fold,
     manhattan_step,
     position,
     random_step,
@@ -64,6 +65,7 @@ class WalkProgram:
         batch_size: int = 100,
         jit: bool = True,
         sampler: str = "gradient",
+        walk_bounds: str = "none",
     ):
         import tensorflow as tf
 
@@ -71,8 +73,14 @@ class WalkProgram:
             raise ValueError(f"batching must be full, shared or per_walk, got {batching!r}")
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        if walk_bounds not in WALK_BOUNDS:
+            raise ValueError(
+                f"walk_bounds must be one of {', '.join(WALK_BOUNDS)}, got {walk_bounds!r}"
+            )
         self.objective = objective
         self.sampler = sampler
+        # a gradient walk kept inside [-b, b]^D by reflection (the other samplers always are)
+        self.reflect = walk_bounds == "reflect" and sampler == "gradient"
         self.record_params = record_params
         self.batching = batching
         self.batch_size = batch_size
@@ -183,16 +191,20 @@ class WalkProgram:
         f = self.objective
         shapes = tuple(np.shape(v) for v in self.data.values()) + (tuple(f.x_train.shape),)
         return (
-            repr(f.network),
-            f.problem.name,
-            f.problem.kind,
-            f.l2,
-            f.dtype.name,
-            shapes,
-            self.batching,
-            self.batch_size,
-            tuple(self.state_blocks),
-        ) + ((self.sampler,) if self.sampler != "gradient" else ())
+            (
+                repr(f.network),
+                f.problem.name,
+                f.problem.kind,
+                f.l2,
+                f.dtype.name,
+                shapes,
+                self.batching,
+                self.batch_size,
+                tuple(self.state_blocks),
+            )
+            + ((self.sampler,) if self.sampler != "gradient" else ())
+            + (("reflect",) * self.reflect)
+        )
 
     def _whole(self, state):
         """theta as one tensor ([D, B] feature-major, else [B, D]) from the loop's state."""
@@ -274,7 +286,8 @@ class WalkProgram:
         if self.sampler == "random":
             return random_step(block, words, step_size, f.dtype)
         delta = streams.to_uniform(words, f.dtype) * step_size
-        return progressive_gradient_step(block, block_grad, delta)
+        moved = progressive_gradient_step(block, block_grad, delta)
+        return fold(moved, bound) if self.reflect else moved
 
     def _loop_fn(
         self,
@@ -312,7 +325,7 @@ class WalkProgram:
                 self, seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
             )
             inputs = (theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
-            if self.sampler == "gradient":  # the gradient walk's program takes no bound
+            if self.sampler == "gradient" and not self.reflect:  # unbounded: no bound taken
                 moved, drawn, row = self._step(*inputs)
             else:
                 moved, drawn, row = self._step(*inputs, bound)

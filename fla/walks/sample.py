@@ -132,7 +132,9 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     from fla.walks.measure import curvature_columns, selected_rows
 
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
-    program = walk_program(network, problem, p.batching, config.batch_size, config.sampler)
+    program = walk_program(
+        network, problem, p.batching, config.batch_size, config.sampler, config.walk_bounds
+    )
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
@@ -278,7 +280,14 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
 _PROGRAMS: dict = {}
 
 
-def walk_program(network, problem, batching: str, batch_size: int, sampler: str = "gradient"):
+def walk_program(
+    network,
+    problem,
+    batching: str,
+    batch_size: int,
+    sampler: str = "gradient",
+    walk_bounds: str = "none",
+):
     """The compiled walk program for this network and problem, built once per process.
 
     A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
@@ -288,10 +297,12 @@ def walk_program(network, problem, batching: str, batch_size: int, sampler: str 
     from fla.core.objective import Objective
     from fla.walks.program import WalkProgram
 
-    key = (network, id(problem), batching, batch_size, sampler)
+    key = (network, id(problem), batching, batch_size, sampler, walk_bounds)
     if key not in _PROGRAMS:
         objective = Objective(network, problem)
-        _PROGRAMS[key] = WalkProgram(objective, False, batching, batch_size, sampler=sampler)
+        _PROGRAMS[key] = WalkProgram(
+            objective, False, batching, batch_size, sampler=sampler, walk_bounds=walk_bounds
+        )
     return _PROGRAMS[key]
 
 
