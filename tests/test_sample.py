@@ -376,6 +376,9 @@ def test_the_activation_is_a_setting_of_runs_and_studies(tmp_path):
     )
     names = [config_name(c) for c in load_study(study).configurations()]
     assert names == ["xor_w2_d1_macro_b1_s0", "xor_w2_d1_macro_b1_s0_silu"]
+    study.write_text(study.read_text() + 'walk_bounds = "reflect"\n')
+    names = [config_name(c) for c in load_study(study).configurations()]
+    assert names == ["xor_w2_d1_macro_b1_s0_reflect", "xor_w2_d1_macro_b1_s0_silu_reflect"]
 
 
 def test_bounded_activations_bound_the_predicted_logits():
