@@ -278,7 +278,9 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
     plain: dict = {}
     for folder in configurations(run_dir)[0]:
         config = json.loads((folder / RUN_JSON).read_text())["config"]
+        config = {"activation": "elu", **config}  # ELU manifests leave their activation out
         arch = (config["problem"], config.get("target"), config["width"], config["depth"])
+        arch += (config["activation"],)
         if arch not in plain:
             plain[arch] = architecture_objective(config, 0.0, data_dir)
         params = candidates(folder, config, grad_threshold)

@@ -16,7 +16,8 @@ import pyarrow.dataset as ds
 from fla.base.store import POINT_SCHEMA, complete_points
 
 ARCHITECTURE = ["problem", "width", "depth"]
-CONFIGURATION = ["problem", "width", "depth", "granularity", "bound"]
+# the hidden activation is part of a configuration: a study may compare them (--activation)
+CONFIGURATION = ["problem", "width", "depth", "activation", "granularity", "bound"]
 
 
 def open_run(run_dir) -> ds.Dataset:

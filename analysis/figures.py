@@ -53,12 +53,12 @@ def lg_clouds(
     logx: bool = False,
     logy: bool = True,
     max_points: int = 20_000,
+    activation: str = "elu",
 ):
-    """Loss (x) against gradient norm (y), one panel per architecture: widths across, depths
-    down."""
-    archs = count_by(
-        dataset, ARCHITECTURE, equals(problem=problem, granularity=granularity, bound=bound)
-    )
+    """Loss (x) against gradient norm (y), one panel per architecture (of one hidden activation):
+    widths across, depths down."""
+    chosen = dict(problem=problem, granularity=granularity, bound=bound, activation=activation)
+    archs = count_by(dataset, ARCHITECTURE, equals(**chosen))
     widths, depths = sorted(archs.width.unique()), sorted(archs.depth.unique())
     fig, axes = plt.subplots(
         len(depths),
@@ -73,13 +73,12 @@ def lg_clouds(
     for i, depth in enumerate(depths):
         for j, width in enumerate(widths):
             ax = axes[i, j]
-            where = equals(
-                problem=problem, granularity=granularity, bound=bound, width=width, depth=depth
-            )
+            where = equals(**chosen, width=width, depth=depth)
             df = sample_rows(
                 dataset, ["loss", "grad_norm", "curvature", "test_loss"], max_points, where
             )
-            ax.set_title(architecture(problem, width, depth), fontsize=10)
+            suffix = "" if activation == "elu" else f" {activation}"
+            ax.set_title(architecture(problem, width, depth) + suffix, fontsize=10)
             if df.empty:
                 ax.set_axis_off()
                 continue

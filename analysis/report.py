@@ -110,10 +110,18 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
             verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir),
         )
     )
-    for (problem, granularity, bound), _ in configs.groupby(["problem", "granularity", "bound"]):
-        fig, _ = lg_clouds(dataset, problem, granularity, bound, max_points=max_points)
+    panels = configs.groupby(["problem", "granularity", "bound", "activation"])
+    for (problem, granularity, bound, activation), _ in panels:
+        fig, _ = lg_clouds(
+            dataset, problem, granularity, bound, max_points=max_points, activation=activation
+        )
+        units = "" if activation == "elu" else f", {activation} units"
         sections.append(
-            (f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]", png(fig), None)
+            (
+                f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]{units}",
+                png(fig),
+                None,
+            )
         )
     return (
         sections,
@@ -208,7 +216,7 @@ def write_plot(
         return Path(out)
     dataset = open_run(run_dir)
     if kind == "lg":
-        configs = count_by(dataset, ["problem", "granularity", "bound"])
+        configs = count_by(dataset, ["problem", "granularity", "bound", "activation"])
         first = configs.iloc[0]
         fig, _ = lg_clouds(
             dataset,
@@ -218,6 +226,7 @@ def write_plot(
             color,
             logx,
             logy,
+            activation=first.activation,
         )
     elif kind == "metrics":
         from fla.metrics.tables import run_metrics
