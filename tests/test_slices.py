@@ -291,7 +291,9 @@ def test_trajectories_need_recorded_parameters_and_grids_need_memory(runs, capsy
 
 
 @pytest.mark.slow
-def test_a_resnet_slice_filter_normalises_per_channel_and_reaches_another_model(tmp_path, capsys):
+def test_a_resnet_slice_filter_normalises_per_channel_and_reaches_another_model(
+    tmp_path, capsys, monkeypatch
+):
     import keras
     import tensorflow as tf
 
@@ -341,3 +343,7 @@ def test_a_resnet_slice_filter_normalises_per_channel_and_reaches_another_model(
     marks = read_slice(line)[2].to_pandas()
     frame = read_slice(line)[1].to_pandas()
     assert frame.train_loss.iloc[-1] == pytest.approx(marks.loss.iloc[1], rel=1e-5)
+    # a forward pass's activations are estimated before anything runs: 16 images need ~40 MiB
+    monkeypatch.setenv("FLA_MEMORY_BYTES", str(30 * 2**20))
+    status, err = run(argv[:3] + [tmp_path / "small"] + argv[4:] + common, capsys)
+    assert status == 2 and "fewer --examples" in err and not (tmp_path / "small").exists()

@@ -66,7 +66,7 @@ def axis(lo: float, hi: float, resolution: int) -> np.ndarray:
 def plan_chunk(subject: Subject, grid: Slice, available: int) -> int:
     """Grid points per compiled call; ConfigError if the grid does not fit in memory."""
     d = subject.n_params
-    fixed = 8 * d * (1 + len(grid.basis))  # origin and directions, float64
+    fixed = 8 * d * (1 + len(grid.basis)) + subject.fixed_bytes  # origin, directions
     results = 8 * grid.points * (len(COLUMNS) + 4) * 3  # numpy, Arrow and the Parquet writer
     budget = int(available * MEMORY_SHARE) - fixed - results
     per_point = subject.bytes_per_point + 12 * d  # the chunk's float64 and float32 points

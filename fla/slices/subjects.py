@@ -49,6 +49,7 @@ class Subject:
     chunk_max: int
     points: Callable = field(repr=False)  # spec -> (vector [D], label)
     default: str = ""
+    fixed_bytes: int = 0  # what one call holds whatever its chunk (a CNN's activations)
     paths: list = field(default_factory=list, repr=False)  # a connection run's paths.parquet rows
     first_method: str = ""  # a connection run's first path method
 
@@ -262,6 +263,13 @@ def path_row(paths: list, parts: dict, kind: str, first: str, spec: str, folder)
 
 
 # -- CIFAR models ----------------------------------------------------------------------------------
+def activation_bytes(model, images: int) -> int:
+    """float32 bytes of every layer's output for ``images`` images: what one point's forward pass
+    may hold at once (an upper bound; XLA frees most of it as it goes)."""
+    values = sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers[1:])
+    return 4 * images * values
+
+
 def model_subject(folders: list, data_dir, examples: int, points=None) -> Subject:
     """A trained model (``fla train``) on the first ``examples`` training and test images,
     BatchNorm with batch statistics as in :mod:`fla.zoo.objective`."""
@@ -321,6 +329,7 @@ def model_subject(folders: list, data_dir, examples: int, points=None) -> Subjec
         objective,
         bytes_per_point=4 * objective.n_params,  # rows run one after another inside the call
         chunk_max=64,
+        fixed_bytes=activation_bytes(model, max(len(x_train), len(x_test))),  # one set at a time
         points=points or own_points,
         default="model" if points is None else "minimum=0",
     )
