@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fla.base.errors import DataError  # noqa: E402
 from fla.slices.grid import read_slice  # noqa: E402
 
 LEVELS = 30
@@ -23,6 +24,8 @@ DECADES = 2.0  # a loss spanning more than this many decades gets log-spaced lev
 def levels(values: np.ndarray) -> tuple[np.ndarray, bool]:
     """Contour levels of finite ``values`` and whether they are log-spaced."""
     finite = values[np.isfinite(values)]
+    if not finite.size:  # a slice whose every loss overflowed: nothing to contour
+        raise DataError("every loss of this slice is non-finite; nothing to draw")
     lo, hi = float(finite.min()), float(finite.max())
     if hi <= lo:
         return np.array([lo - 0.5, lo + 0.5]), False

@@ -225,7 +225,9 @@ def test_figures_and_the_report_show_slices(runs, capsys, tmp_path):
     folder = runs / "s_fig"
     argv = ["slice", runs / "run", "--out", folder, "--resolution", "7", "-q"]
     assert run(argv + ["--direction", "random"], capsys)[0] == 0
-    for name in ("s_fig", "s_random"):
+    plane = ["slice", runs / "run", "--out", runs / "s_fig2", "--resolution", "5", "-q"]
+    assert run(plane, capsys)[0] == 0  # each test makes what it draws: no order between tests
+    for name in ("s_fig", "s_fig2"):
         png = tmp_path / f"{name}.png"
         assert run(["plot", "slice", runs / name, "--out", png], capsys)[0] == 0
         assert png.stat().st_size > 10_000
@@ -235,11 +237,22 @@ def test_figures_and_the_report_show_slices(runs, capsys, tmp_path):
     assert "Loss-surface slice: s_fig" in page
 
 
+def test_contour_levels_of_non_finite_slices_are_one_line():
+    from analysis.slices import levels
+
+    lv, log = levels(np.array([1e-3, np.inf, 10.0, np.nan]))
+    assert log and lv[0] == pytest.approx(1e-3) and lv[-1] == pytest.approx(10.0)
+    with pytest.raises(DataError, match="non-finite"):
+        levels(np.array([np.nan, np.inf]))
+
+
 def test_a_damaged_slice_is_named(runs, capsys, tmp_path):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(runs / "s_random", copy)
+    made = runs / "s_damage"
+    assert run(["slice", runs / "run", "--out", made, "--resolution", "3", "-q"], capsys)[0] == 0
+    shutil.copytree(made, copy)
     data = bytearray((copy / "slice.parquet").read_bytes())
     data[len(data) // 2] ^= 1
     (copy / "slice.parquet").write_bytes(bytes(data))
@@ -286,7 +299,9 @@ def test_trajectories_need_recorded_parameters_and_grids_need_memory(runs, capsy
     status, err = run(["slice", runs / "run", "--out", out, "--resolution", "2001"], capsys)
     assert status == 2 and "more than the" in err and "smaller --resolution" in err
     assert not (out / "slice.parquet").exists()
-    status, err = run(["slice", runs / "run", "--out", runs / "s_random"], capsys)
+    twice = ["slice", runs / "run", "--out", runs / "s_twice", "--resolution", "3", "-q"]
+    assert run(twice, capsys)[0] == 0
+    status, err = run(twice, capsys)
     assert status == 2 and "already holds a slice" in err
 
 
