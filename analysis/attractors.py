@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from fla.curvature.classes import EXACT_MAX_PARAMS_FEW, hessian_index
 from fla.paths.minima import VANISHING_LOSS
 
-from .data import CONFIGURATION
+from .data import CONFIGURATION, row_configuration, same, where
 
 CLASSES = ["convex", "concave", "saddle", "flat"]
 
@@ -104,18 +104,15 @@ def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataF
 
     totals = count_by(dataset, CONFIGURATION)
     tables = []
-    for config in totals.itertuples(index=False):
-        expr = None
-        for key in CONFIGURATION:
-            term = pc.field(key) == getattr(config, key)
-            expr = term if expr is None else expr & term
+    for config in totals.to_dict("records"):  # records: itertuples renames the key 'lambda'
+        expr = where(**{key: config[key] for key in CONFIGURATION})
         points = dataset.to_table(
             columns=["loss", "grad_norm", "curvature"],
             filter=expr & (pc.field("grad_norm") < grad_threshold),
         ).to_pandas()
-        table = attractors(points, config.count, grad_threshold, **kwargs)
+        table = attractors(points, config["count"], grad_threshold, **kwargs)
         for key in reversed(CONFIGURATION):
-            table.insert(0, key, getattr(config, key))
+            table.insert(0, key, config[key])
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
@@ -164,12 +161,15 @@ def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
 
 
 def architecture_objective(config: dict, l2: float, data_dir=None):
+    """The objective a run's walks followed (its loss and regulariser), in float64; with ``l2``
+    its loss plus that L2 penalty instead (Mehta et al.'s quench), which a run that walked a
+    regularised objective refuses (:func:`fla.core.objective.run_objective`)."""
     import tensorflow as tf
 
-    from fla.core.objective import Objective, run_network
+    from fla.core.objective import run_network, run_objective
 
     network, problem = run_network(config, data_dir)
-    return Objective(network, problem, tf.float64, l2=l2)
+    return run_objective(config, network, problem, tf.float64, l2)
 
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
@@ -278,15 +278,18 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
     plain: dict = {}
     for folder in configurations(run_dir)[0]:
         config = json.loads((folder / RUN_JSON).read_text())["config"]
-        config = {"activation": "elu", **config}  # ELU manifests leave their activation out
-        arch = (config["problem"], config.get("target"), config["width"], config["depth"])
-        arch += (config["activation"],)
+        recorded = row_configuration(config)
+        # one objective per network and objective the walks followed
+        arch = (config.get("target"),) + tuple(recorded[k] for k in CONFIGURATION[:-2])
         if arch not in plain:
             plain[arch] = architecture_objective(config, 0.0, data_dir)
+        f = plain[arch]
         params = candidates(folder, config, grad_threshold)
-        losses = plain[arch](params).numpy()
-        grads = np.linalg.norm(plain[arch].gradient(params).numpy(), axis=1)
-        rows = table[np.logical_and.reduce([table[k] == config[k] for k in CONFIGURATION])]
+        losses = f.data_loss(params).numpy()  # the recorded loss is the data loss
+        grads = np.linalg.norm(f.gradient(params).numpy(), axis=1)  # of the walked objective
+        rows = table[
+            np.logical_and.reduce([[same(v, recorded[k]) for v in table[k]] for k in CONFIGURATION])
+        ]
         for index, attractor in rows.iterrows():
             inside = np.flatnonzero(
                 (losses >= attractor.loss_min)
@@ -301,8 +304,9 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
             continue
         lowest = np.array([table.loc[row, "loss_min"] for row, _ in entry], np.float64)
         floors = lowest - np.maximum(ESCAPE_GAP[0], ESCAPE_GAP[1] * np.abs(lowest))
-        if l2:
-            floors[:] = -np.inf  # another loss than the one sampled: no escape test
+        if l2 or plain[arch].regulariser.active:
+            # another loss than the one recorded (a penalty added): no escape test
+            floors[:] = -np.inf
         result = quench_points(
             architecture_objective(config, l2, data_dir) if l2 else plain[arch],
             np.stack([p for _, p in entry]),

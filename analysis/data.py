@@ -16,8 +16,48 @@ import pyarrow.dataset as ds
 from fla.base.store import POINT_SCHEMA, complete_points
 
 ARCHITECTURE = ["problem", "width", "depth"]
-# the hidden activation is part of a configuration: a study may compare them (--activation)
-CONFIGURATION = ["problem", "width", "depth", "activation", "granularity", "bound"]
+# what a study may vary besides the architecture and the walk: the hidden activation, the loss and
+# the regulariser (null in the Parquet files written before they were settings)
+VARIANT = ["activation", "loss_function", "regulariser", "lambda", "w0"]
+CONFIGURATION = ARCHITECTURE + VARIANT + ["granularity", "bound"]
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def matches(key: str, value):
+    """The filter ``key == value``; a missing value (None, NaN) matches nulls."""
+    return pc.field(key).is_null() if is_missing(value) else pc.field(key) == value
+
+
+def where(**values):
+    """The filter of every ``key == value``."""
+    expr = None
+    for key, value in values.items():
+        expr = matches(key, value) if expr is None else expr & matches(key, value)
+    return expr
+
+
+def row_configuration(config: dict) -> dict:
+    """A manifest's configuration as its rows record it (the CONFIGURATION columns)."""
+    regulariser = config.get("regulariser", "none")
+    return {
+        "problem": config["problem"],
+        "width": config["width"],
+        "depth": config["depth"],
+        "activation": config.get("activation", "elu"),
+        "loss_function": config.get("loss", "cross_entropy"),
+        "regulariser": regulariser,
+        "lambda": config.get("lambda_"),
+        "w0": config.get("w0") or 1.0 if regulariser == "weight_elimination" else None,
+        "granularity": config["granularity"],
+        "bound": config["bound"],
+    }
+
+
+def same(a, b) -> bool:
+    return (is_missing(a) and is_missing(b)) or a == b
 
 
 def open_run(run_dir) -> ds.Dataset:
@@ -62,12 +102,9 @@ def count_by(dataset: ds.Dataset, keys: list[str], filter=None) -> pd.DataFrame:
 def last_steps(dataset: ds.Dataset, columns: list[str]) -> pd.DataFrame:
     """The rows of each walk's last recorded step (the largest step of each configuration)."""
     steps = count_by(dataset, CONFIGURATION + ["seed", "step"])
-    last = steps.groupby(CONFIGURATION + ["seed"]).step.max().reset_index()
+    last = steps.groupby(CONFIGURATION + ["seed"], dropna=False).step.max().reset_index()
     parts = []
-    for row in last.itertuples(index=False):
-        expr = None
-        for key in CONFIGURATION + ["seed", "step"]:
-            term = pc.field(key) == getattr(row, key)
-            expr = term if expr is None else expr & term
+    for row in last.to_dict("records"):  # records: itertuples renames the key 'lambda'
+        expr = where(**{key: row[key] for key in CONFIGURATION + ["seed", "step"]})
         parts.append(dataset.to_table(columns=columns, filter=expr).to_pandas())
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

@@ -12,12 +12,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from fla.core.losses import LOSS_WORDS  # noqa: E402
 from fla.core.registry import REGISTRY  # noqa: E402
 
-from .data import ARCHITECTURE, CONFIGURATION, count_by, last_steps, sample_rows  # noqa: E402
+from .data import (  # noqa: E402
+    ARCHITECTURE,
+    CONFIGURATION,
+    VARIANT,
+    count_by,
+    is_missing,
+    last_steps,
+    sample_rows,
+    where,
+)
+
+# ELU units, the cross-entropy, no penalty (rows written before these were columns hold nulls)
+DEFAULT_VARIANT = {
+    "activation": "elu",
+    "loss_function": "cross_entropy",
+    "regulariser": "none",
+    "lambda": None,
+    "w0": None,
+}
 
 PALETTE = {
     "convex": "#1f77b4",
@@ -36,12 +54,64 @@ def architecture(problem: str, width: int, depth: int) -> str:
     return "-".join(str(s) for s in [n_in] + [width] * depth + [n_out])
 
 
-def equals(**values):
-    expr = None
-    for key, value in values.items():
-        term = pc.field(key) == value
-        expr = term if expr is None else expr & term
-    return expr
+def variant_name(activation=None, loss_function=None, regulariser=None, lam=None, w0=None) -> str:
+    """What a configuration varies besides the architecture, in a few words ('' at the defaults:
+    ELU, cross-entropy, no penalty), e.g. ``tanh, squared error, WE 0.001 (w0 1)``."""
+    parts = [] if is_missing(activation) or activation == "elu" else [activation]
+    if not is_missing(loss_function) and loss_function != "cross_entropy":
+        parts.append(LOSS_WORDS[loss_function])
+    if regulariser == "l2":
+        parts.append(f"L2 {lam:g}")
+    elif regulariser == "weight_elimination":
+        parts.append(f"WE {lam:g} (w0 {w0:g})")
+    return ", ".join(parts)
+
+
+def labelled_architectures(df) -> list:
+    """Per row of df, its architecture and, where not the default, its variant."""
+    out = []
+    for row in df[CONFIGURATION].to_dict("records"):
+        variant = variant_name(*(row[k] for k in VARIANT))
+        name = architecture(row["problem"], row["width"], row["depth"])
+        out.append(f"{name} {variant}" if variant else name)
+    return out
+
+
+def variant_labels(df) -> list:
+    """Per row of df, its variant in words, the defaults named (``ELU, cross-entropy``)."""
+    names = [variant_name(*(row[k] for k in VARIANT)) for row in df[VARIANT].to_dict("records")]
+    return [name or "ELU, cross-entropy" for name in names]
+
+
+def panel_grid(n: int, width: float, height: float, sharey: bool = False):
+    """A figure of n panels, at most four a row; the axes as a flat list of n (the rest hidden)."""
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(width * cols, height * rows),
+        squeeze=False,
+        constrained_layout=True,
+        sharey=sharey,
+    )
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    return fig, list(axes.ravel()[:n])
+
+
+def loss_label(loss_function, regulariser) -> str:
+    """The l-g cloud's x-axis: the data loss in use."""
+    words = (
+        "cross-entropy, nats"
+        if is_missing(loss_function)
+        else {
+            "cross_entropy": "cross-entropy, nats",
+            "mse": "squared error",
+        }[loss_function]
+    )
+    penalty = "" if is_missing(regulariser) or regulariser == "none" else "; penalty apart"
+    return f"training loss ({words}{penalty})"
 
 
 def lg_clouds(
@@ -53,12 +123,15 @@ def lg_clouds(
     logx: bool = False,
     logy: bool = True,
     max_points: int = 20_000,
-    activation: str = "elu",
+    variant: dict | None = None,
 ):
-    """Loss (x) against gradient norm (y), one panel per architecture (of one hidden activation):
-    widths across, depths down."""
-    chosen = dict(problem=problem, granularity=granularity, bound=bound, activation=activation)
-    archs = count_by(dataset, ARCHITECTURE, equals(**chosen))
+    """Loss (x) against gradient norm (y), one panel per architecture (of one ``variant``: the
+    VARIANT columns' values, by default ELU units, cross-entropy, no penalty): widths across, depths
+    down. The x-axis names the loss in use; the gradient is that of the objective walked (data loss
+    plus penalty)."""
+    variant = {**DEFAULT_VARIANT, **(variant or {})}
+    chosen = dict(problem=problem, granularity=granularity, bound=bound, **variant)
+    archs = count_by(dataset, ARCHITECTURE, where(**chosen))
     widths, depths = sorted(archs.width.unique()), sorted(archs.depth.unique())
     fig, axes = plt.subplots(
         len(depths),
@@ -73,12 +146,11 @@ def lg_clouds(
     for i, depth in enumerate(depths):
         for j, width in enumerate(widths):
             ax = axes[i, j]
-            where = equals(**chosen, width=width, depth=depth)
+            panel = where(**chosen, width=width, depth=depth)
             df = sample_rows(
-                dataset, ["loss", "grad_norm", "curvature", "test_loss"], max_points, where
+                dataset, ["loss", "grad_norm", "curvature", "test_loss"], max_points, panel
             )
-            suffix = "" if activation == "elu" else f" {activation}"
-            ax.set_title(architecture(problem, width, depth) + suffix, fontsize=10)
+            ax.set_title(architecture(problem, width, depth), fontsize=10)
             if df.empty:
                 ax.set_axis_off()
                 continue
@@ -110,8 +182,9 @@ def lg_clouds(
                 )
             ax.set_xscale("log" if logx else "linear")
             ax.set_yscale("log" if logy else "linear")
-            ax.set_xlabel("training loss (cross-entropy, nats)")
-            ax.set_ylabel("gradient norm ‖∇L‖₂")
+            ax.set_xlabel(loss_label(variant["loss_function"], variant["regulariser"]))
+            penalised = variant["regulariser"] not in (None, "none")
+            ax.set_ylabel("gradient norm ‖∇(L + penalty)‖₂" if penalised else "gradient norm ‖∇L‖₂")
             rows.append(
                 {
                     "problem": problem,
@@ -128,10 +201,12 @@ def lg_clouds(
         ]
         fig.legend(handles=handles, loc="outside right center", title="curvature")
     elif scatter is not None:
-        fig.colorbar(scatter, ax=axes, label="test loss (nats)")
+        fig.colorbar(scatter, ax=axes, label="test loss")
+    name = variant_name(*variant.values())
     fig.suptitle(
-        f"{problem}: l-g clouds of {granularity} walks from [-{bound:g}, {bound:g}]^D "
-        f"(widths across, depths down; up to {max_points:,} points a panel)"
+        f"{problem}{', ' + name if name else ''}: l-g clouds of {granularity} walks from "
+        f"[-{bound:g}, {bound:g}]^D (widths across, depths down; up to {max_points:,} points a "
+        "panel)"
     )
     return fig, pd.DataFrame(rows)
 
@@ -154,61 +229,51 @@ def curvature_breakdown(dataset):
     if counts.empty:
         raise ValueError("no curvature was measured in this run (--hessian none)")
     counts["curvature"] = counts.curvature.fillna("unknown")
-    counts["share"] = counts["count"] / counts.groupby(keys)["count"].transform("sum")
-    counts["architecture"] = [
+    counts["share"] = counts["count"] / counts.groupby(keys, dropna=False)["count"].transform("sum")
+    counts["architecture"] = labelled_architectures(counts)
+    counts["network"] = [
         architecture(p, w, d) for p, w, d in zip(counts.problem, counts.width, counts.depth)
     ]
+    counts["variant"] = variant_labels(counts)
     counts["range"] = [f"[-{b:g}, {b:g}]" for b in counts.bound]
     counts["method"] = counts.hessian.map(METHODS)
+    index = ["method", "problem", "depth", "width", "architecture", "granularity", "range"]
     table = counts.pivot_table(
-        index=["method", "problem", "depth", "width", "architecture", "granularity", "range"],
+        index=index + ["network", "variant"],
         columns="curvature",
         values="share",
         fill_value=0.0,
     ).reset_index()
     table = table.sort_values(
-        ["method", "granularity", "range", "problem", "depth", "width"], ignore_index=True
+        ["method", "granularity", "range", "variant", "problem", "depth", "width"],
+        ignore_index=True,
     )
-    methods = list(dict.fromkeys(table.method))
-    columns = list(dict.fromkeys(zip(table.granularity, table.range)))
-    fig, axes = plt.subplots(
-        len(methods),
-        len(columns),
-        figsize=(4.5 * len(columns), 4 * len(methods)),
-        squeeze=False,
-        constrained_layout=True,
-        sharey=True,
-    )
-    for i, method in enumerate(methods):
-        for j, (gran, rng) in enumerate(columns):
-            ax = axes[i, j]
-            part = table[
-                (table.method == method) & (table.granularity == gran) & (table.range == rng)
-            ]
-            bottom = np.zeros(len(part))
-            for name in CLASS_ORDER:
-                if name in part:
-                    ax.bar(
-                        part.architecture,
-                        part[name],
-                        bottom=bottom,
-                        color=PALETTE[name],
-                        label=name,
-                    )
-                    bottom += part[name].to_numpy()
-            ax.set_title(f"{method}: {gran} walks, range {rng}", fontsize=9)
-            ax.set_xlabel("architecture")
-            ax.set_ylabel("share of measured points")
-            ax.tick_params(axis="x", rotation=45)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    for ax in axes.ravel():
+    panels = list(dict.fromkeys(zip(table.method, table.granularity, table.range, table.variant)))
+    fig, axes = panel_grid(len(panels), 4.5, 4.0, sharey=True)
+    for ax, (method, gran, rng, variant) in zip(axes, panels):
+        part = table[
+            (table.method == method)
+            & (table.granularity == gran)
+            & (table.range == rng)
+            & (table.variant == variant)
+        ]
+        bottom = np.zeros(len(part))
+        for name in CLASS_ORDER:
+            if name in part:
+                ax.bar(part.network, part[name], bottom=bottom, color=PALETTE[name], label=name)
+                bottom += part[name].to_numpy()
+        ax.set_title(f"{method}: {gran} walks, range {rng}\n{variant}", fontsize=9)
+        ax.set_xlabel("architecture")
+        ax.set_ylabel("share of measured points")
+        ax.tick_params(axis="x", rotation=45)
+    handles, labels = [], []
+    for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             if label not in labels:
                 handles.append(h)
                 labels.append(label)
-    axes[0, -1].legend(
-        handles, labels, title="curvature", loc="upper left", bbox_to_anchor=(1.0, 1.0)
-    )
+    fig.legend(handles, labels, title="curvature", loc="outside right center")
+    table = table.drop(columns=["network", "variant"])
     fig.suptitle("Curvature of the points where it was measured (Hessian eigenvalue signs)")
     return fig, table
 
@@ -217,28 +282,37 @@ def accuracy(dataset):
     """Training and test accuracy at each walk's last step, per architecture (Figure 4)."""
     df = last_steps(dataset, CONFIGURATION + ["accuracy", "test_accuracy"])
     df = df.sort_values(["problem", "depth", "width"], kind="stable")
-    df["architecture"] = [architecture(p, w, d) for p, w, d in zip(df.problem, df.width, df.depth)]
+    df["architecture"] = labelled_architectures(df)
+    df["network"] = [architecture(p, w, d) for p, w, d in zip(df.problem, df.width, df.depth)]
     df["range"] = [f"[-{b:g}, {b:g}]" for b in df.bound]
+    df["panel"] = [
+        f"{v}\n{g} walks, range {r}"
+        for v, g, r in zip(variant_labels(df), df.granularity, df.range)
+    ]
     long = df.melt(
-        id_vars=["architecture", "granularity", "range"],
+        id_vars=["architecture", "network", "panel", "granularity", "range"],
         value_vars=["accuracy", "test_accuracy"],
         var_name="split",
         value_name="value",
     ).dropna(subset=["value"])
     long["split"] = long.split.map({"accuracy": "train", "test_accuracy": "test"})
+    panels = list(dict.fromkeys(df.panel))
     grid = sns.catplot(
         data=long,
-        x="architecture",
+        x="network",
         y="value",
         hue="split",
-        col="granularity",
-        row="range",
+        col="panel",
+        col_wrap=min(4, len(panels)),
+        col_order=panels,
         kind="bar",
         errorbar="sd",
         height=3.2,
         aspect=1.4,
-        order=list(dict.fromkeys(df.architecture)),
+        sharex=False,
+        order=list(dict.fromkeys(df.network)),
     )
+    grid.set_titles("{col_name}", size=9)
     grid.set_axis_labels("architecture", "accuracy (mean ± sd)")
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=45, labelbottom=True)

@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 from fla.base.files import atomic_path
 
 from .attractors import attractor_table, verify_attractors
-from .data import CONFIGURATION, count_by, open_run
-from .figures import accuracy, curvature_breakdown, lg_clouds
+from .data import CONFIGURATION, VARIANT, count_by, open_run
+from .figures import accuracy, curvature_breakdown, lg_clouds, variant_name
 
 
 def png(fig) -> str:
@@ -110,15 +110,18 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
             verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir),
         )
     )
-    panels = configs.groupby(["problem", "granularity", "bound", "activation"])
-    for (problem, granularity, bound, activation), _ in panels:
+    # one figure per problem, walk and variant (activation, loss, regulariser): apart, never merged
+    panels = configs.groupby(["problem", "granularity", "bound"] + VARIANT, dropna=False)
+    for (problem, granularity, bound, *values), _ in panels:
+        variant = dict(zip(VARIANT, values))
         fig, _ = lg_clouds(
-            dataset, problem, granularity, bound, max_points=max_points, activation=activation
+            dataset, problem, granularity, bound, max_points=max_points, variant=variant
         )
-        units = "" if activation == "elu" else f", {activation} units"
+        name = variant_name(*values)
         sections.append(
             (
-                f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]{units}",
+                f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]"
+                f"{', ' + name if name else ''}",
                 png(fig),
                 None,
             )
@@ -216,7 +219,7 @@ def write_plot(
         return Path(out)
     dataset = open_run(run_dir)
     if kind == "lg":
-        configs = count_by(dataset, ["problem", "granularity", "bound", "activation"])
+        configs = count_by(dataset, ["problem", "granularity", "bound"] + VARIANT)
         first = configs.iloc[0]
         fig, _ = lg_clouds(
             dataset,
@@ -226,7 +229,7 @@ def write_plot(
             color,
             logx,
             logy,
-            activation=first.activation,
+            variant={key: first[key] for key in VARIANT},
         )
     elif kind == "metrics":
         from fla.metrics.tables import run_metrics

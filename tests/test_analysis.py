@@ -235,18 +235,27 @@ def test_recorded_points_let_every_attractor_be_verified(tmp_path):
     )
 
 
-def test_the_report_keeps_activations_apart(tmp_path):
-    """Two configurations that differ only in their hidden units are two configurations: their own
-    rows, their own l-g clouds, attractors verified with their own network."""
+def test_the_report_keeps_activations_apart_and_losses_apart(tmp_path):
+    """Configurations that differ only in their hidden units or their loss are configurations of
+    their own: their own rows, their own l-g clouds with the loss named on the axis, attractors
+    verified with their own network and loss."""
     from fla.cli import main
 
     study = tmp_path / "study.toml"
     study.write_text(
         'name = "a"\nproblems = ["xor"]\nwidths = [1]\ndepths = [1]\ngranularities = ["macro"]\n'
         'bounds = [1]\nseeds = [0]\nactivations = ["elu", "relu"]\nwalks = 8\nsteps = 30\n'
+        'losses = ["cross_entropy", "mse"]\n'
     )
     assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "-q"]) == 0
     page = write_report(tmp_path / "out").read_text()
-    assert "l-g clouds: xor, macro, [-1, 1]<" in page and "[-1, 1], relu units" in page
+    for name in ("", ", relu", ", squared error", ", relu, squared error"):
+        assert f"l-g clouds: xor, macro, [-1, 1]{name}<" in page
     configs = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("00_*.csv")))
-    assert sorted(configs.activation) == ["elu", "relu"] and (configs["count"] == 8 * 30).all()
+    pairs = sorted(zip(configs.activation, configs.loss_function))
+    assert pairs == [
+        ("elu", "cross_entropy"), ("elu", "mse"), ("relu", "cross_entropy"), ("relu", "mse")
+    ]  # fmt: skip
+    assert (configs["count"] == 8 * 30).all()
+    attractors = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("03_*.csv")))
+    assert set(attractors.loss_function) <= {"cross_entropy", "mse"}

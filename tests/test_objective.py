@@ -8,6 +8,7 @@ from conftest import numpy_logits
 from fla.core.networks import ACTIVATIONS, MLP
 from fla.core.objective import Objective
 from fla.core.problems import Problem, xor
+from fla.core.regularisers import NO_PENALTY, Regulariser
 
 
 def fd_gradient(f, theta, eps=1e-6):
@@ -169,49 +170,67 @@ def problem_of(n_train, n_test, n_classes, seed=0):
 
 
 @pytest.mark.parametrize(
-    "width,depth,n_classes,l2,n_train",
+    "width,depth,n_classes,penalty,n_train,loss,activation",
     [
-        (4, 1, 3, 0.0, 21),
-        (3, 3, 3, 0.01, 21),
-        (4, 2, 2, 0.0, 6),
-        (15, 2, 2, 0.0, 21),
-        (30, 2, 3, 0.0, 21),
-        (30, 1, 2, 0.01, 6),
-        (4, 2, 20, 0.0, 21),
+        (4, 1, 3, None, 21, "cross_entropy", "elu"),
+        (3, 3, 3, ("l2", 0.01), 21, "mse", "tanh"),
+        (4, 2, 2, None, 6, "mse", "sigmoid"),
+        (15, 2, 2, ("weight_elimination", 0.01), 21, "cross_entropy", "relu"),
+        (30, 2, 3, None, 21, "mse", "leaky_relu"),
+        (30, 1, 2, ("l2", 0.01), 6, "cross_entropy", "tanh"),
+        (4, 2, 20, ("weight_elimination", 0.1), 21, "mse", "elu"),
     ],
 )
 def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
-    width, depth, n_classes, l2, n_train
+    width, depth, n_classes, penalty, n_train, loss, activation
 ):
     """walk_values_at (walks' axis last, one GEMM for both batches, small layers elementwise with a
-    hand-written gradient, wide ones as matrix products) against gradient_at and
-    loss_and_accuracy_at (walks first, autodiff), in float64. 21 training patterns take the loop
-    over patterns in chunks of 8 and leave a remainder after it; 6 are summed without the loop. 20
-    classes make the output layer wide after a small hidden layer (the activations change form in
-    between)."""
+    hand-written gradient, wide ones as matrix products) against data_loss_and_accuracy_at and
+    gradient_at (walks first, autodiff), in float64, for both losses and both penalties: the loss
+    recorded is the data loss, the penalty its own value, the gradient that of their sum; the
+    saturation of both layouts agrees. 21 training patterns take the loop over patterns in chunks
+    of 8 and leave a remainder after it; 6 are summed without the loop. 20 classes make the output
+    layer wide after a small hidden layer (the activations change form in between)."""
     problem = problem_of(n_train, 6, n_classes)
-    f = Objective(MLP(5, width, depth, problem.n_outputs), problem, dtype=tf.float64, l2=l2)
+    regulariser = Regulariser(*penalty) if penalty else NO_PENALTY
+    network = MLP(5, width, depth, problem.n_outputs, activation)
+    f = Objective(network, problem, tf.float64, loss=loss, regulariser=regulariser)
     theta = np.random.default_rng(width).uniform(-1, 1, (6, f.n_params))
     x, y, xt, yt = problem.x_train, problem.y_train, problem.x_test, problem.y_test
-    loss, accuracy, grad = f.gradient_at(tf.constant(theta), x, y)
-    test_loss, test_accuracy = f.loss_and_accuracy_at(tf.constant(theta), xt, yt)
+    data_loss, accuracy = f.data_loss_and_accuracy_at(tf.constant(theta), x, y)
+    total_loss, _, grad = f.gradient_at(tf.constant(theta), x, y)
+    test_loss, test_accuracy = f.data_loss_and_accuracy_at(tf.constant(theta), xt, yt)
+    first = f.walk_values_walks_first_at(tf.constant(theta), x, y, saturation=True)
     blocks = [tf.constant(theta.T[w.start : b.stop]) for w, b in f.network.slices()]
     for params in (blocks, tf.constant(theta.T)):
-        got = f.walk_values_at(params, x, y, xt, yt)
+        got = f.walk_values_at(params, x, y, xt, yt, saturation=True)
+        got_grad = got["gradient"]
         got_grad = (
-            np.concatenate([g.numpy() for g in got[2]])
+            np.concatenate([g.numpy() for g in got_grad])
             if isinstance(params, list)
-            else got[2].numpy()
+            else (got_grad.numpy())
         )
-        np.testing.assert_allclose(got[0].numpy(), loss.numpy(), rtol=1e-12)
-        np.testing.assert_array_equal(got[1].numpy(), accuracy.numpy())
+        np.testing.assert_allclose(got["loss"].numpy(), data_loss.numpy(), rtol=1e-12)
+        penalty_value = got["penalty"].numpy() if penalty else 0.0
+        assert ("penalty" in got) == bool(penalty)
+        np.testing.assert_allclose(
+            got["loss"].numpy() + penalty_value, total_loss.numpy(), rtol=1e-12
+        )
+        np.testing.assert_array_equal(got["accuracy"].numpy(), accuracy.numpy())
         np.testing.assert_allclose(got_grad.T, grad.numpy(), rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(got[3].numpy(), test_loss.numpy(), rtol=1e-12)
-        np.testing.assert_array_equal(got[4].numpy(), test_accuracy.numpy())
+        np.testing.assert_allclose(got["test_loss"].numpy(), test_loss.numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(got["test_accuracy"].numpy(), test_accuracy.numpy())
+        for name in ("saturation", "saturated_units", "penalty"):
+            assert (name in got) == (name in first)
+            if name in got:
+                np.testing.assert_allclose(got[name].numpy(), first[name].numpy(), rtol=1e-12)
     alone = f.walk_values_at(blocks, x, y)
-    assert len(alone) == 3
+    assert set(alone) == {"loss", "accuracy", "gradient"} | ({"penalty"} if penalty else set())
     np.testing.assert_allclose(
-        np.concatenate([g.numpy() for g in alone[2]]).T, grad.numpy(), rtol=1e-10, atol=1e-14
+        np.concatenate([g.numpy() for g in alone["gradient"]]).T,
+        grad.numpy(),
+        rtol=1e-10,
+        atol=1e-14,
     )
 
 

@@ -425,3 +425,84 @@ def test_reflected_gradient_walks_stay_in_the_box_and_follow_the_rule(tmp_path):
             problem="xor", width=2, depth=1, granularity="macro", bound=b, sampler="random",
             walk_bounds="reflect",
         ).validate()  # fmt: skip
+
+
+def test_the_loss_and_the_regulariser_are_settings_recorded_apart(tmp_path):
+    """--loss mse --regulariser weight_elimination: the recorded loss is the data loss, the penalty
+    its own column, the gradient norm and the spectrum those of their sum (recomputed
+    independently at the recorded points); saturation per hidden layer is recorded at every point;
+    folder names, manifests and the Parquet columns say what was walked."""
+    from fla.core.regularisers import Regulariser
+    from fla.studies.study import config_name
+
+    config = SampleConfig(
+        problem="xor", width=3, depth=2, granularity="macro", bound=1.0, walks=8, steps=6,
+        activation="tanh", loss="mse", regulariser="weight_elimination", lambda_=0.01, w0=0.5,
+        hessian="full", record_params=True,
+    )  # fmt: skip
+    sample(config, tmp_path / "run", quiet=True)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert SampleConfig(**meta["config"]) == config
+    df = pq.read_table(tmp_path / "run" / "points.parquet").to_pandas()
+    assert set(df.loss_function) == {"mse"} and set(df.regulariser) == {"weight_elimination"}
+    assert set(df["lambda"]) == {0.01} and set(df.w0) == {0.5}
+    params = np.stack(df.params).astype(np.float64)
+    network = MLP(2, 3, 2, 1, "tanh")
+    walked = Objective(
+        network, load_problem("xor"), tf.float64, loss="mse",
+        regulariser=Regulariser("weight_elimination", 0.01, 0.5),
+    )  # fmt: skip
+    data = Objective(network, load_problem("xor"), tf.float64, loss="mse")
+    np.testing.assert_allclose(df.loss, data(params).numpy(), rtol=1e-5)
+    u = params**2 / 0.25
+    np.testing.assert_allclose(df.penalty, 0.01 * (u / (1 + u)).sum(1), rtol=1e-5)
+    grads = np.linalg.norm(walked.gradient(params).numpy(), axis=1)
+    np.testing.assert_allclose(df.grad_norm, grads, rtol=1e-4, atol=1e-7)
+    expected = np.linalg.eigvalsh(walked.hessian(params).numpy())
+    np.testing.assert_allclose(
+        np.stack(df.eigenvalues), expected, atol=1e-5 * np.abs(expected).max()
+    )
+    phi = np.stack(df.saturation)
+    assert phi.shape == (len(df), 2) and ((phi >= 0) & (phi <= 1)).all()
+    h1 = params[:, :6].reshape(-1, 2, 3).transpose(0, 1, 2)
+    first = np.tanh(load_problem("xor").x_train @ h1 + params[:, None, 6:9])
+    np.testing.assert_allclose(phi[:, 0], np.abs(first).mean((1, 2)), rtol=1e-5)
+    assert np.stack(df.saturated_units).shape == (len(df), 2)
+    assert config_name(config).endswith("_s0_tanh_mse_we-0.01-w0.5")
+    plain = SampleConfig(problem="xor", width=3, depth=2, granularity="macro", bound=1.0)
+    assert not {"loss", "regulariser", "lambda_", "w0"} & set(plain.fields())
+    sample(
+        SampleConfig(
+            problem="xor", width=2, depth=1, granularity="macro", bound=1, walks=4, steps=3
+        ),
+        tmp_path / "plain",
+        quiet=True,
+    )
+    df = pq.read_table(tmp_path / "plain" / "points.parquet").to_pandas()
+    assert df.penalty.isna().all() and df.saturation.isna().all()
+    assert set(df.loss_function) == {"cross_entropy"} and set(df.regulariser) == {"none"}
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"loss": "hinge"}, "--loss must be one of cross_entropy, mse, got 'hinge'"),
+        ({"regulariser": "l1"}, "--regulariser must be one of none, l2, weight_elimination"),
+        ({"regulariser": "l2", "lambda_": -0.1}, "--lambda must be a finite number >= 0"),
+        ({"regulariser": "l2", "lambda_": float("nan")}, "--lambda must be a finite number"),
+        (
+            {"regulariser": "weight_elimination", "lambda_": 0.1, "w0": 0.0},
+            "--w0 must be a finite number > 0",
+        ),
+        ({"regulariser": "l2"}, "--regulariser l2 needs its weight: set --lambda"),
+        ({"lambda_": 0.1}, "--lambda weighs a regulariser; set --regulariser"),
+        ({"regulariser": "l2", "lambda_": 0.1, "w0": 2.0}, "--w0 is weight elimination's scale"),
+        ({"activation": "swish"}, "--activation must be one of elu, tanh, sigmoid, relu"),
+    ],
+)
+def test_bad_loss_and_regulariser_settings_are_refused_in_one_line(settings, message):
+    config = SampleConfig(
+        problem="xor", width=2, depth=1, granularity="macro", bound=1.0, **settings
+    )
+    with pytest.raises(Exception, match=message.replace("(", r"\(").replace(")", r"\)")):
+        config.validate()

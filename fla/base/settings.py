@@ -186,8 +186,14 @@ def read_toml(path, what: str) -> dict:
         raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
 
 
+def key_of(name: str) -> str:
+    """A setting's name as users write it: the field's, less a trailing underscore (a field
+    ``lambda_`` is the key ``lambda``, its flag ``--lambda``)."""
+    return name.rstrip("_")
+
+
 def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return "--" + key_of(name).replace("_", "-")
 
 
 def add_flags(parser, cls, positional=()) -> None:
@@ -198,10 +204,13 @@ def add_flags(parser, cls, positional=()) -> None:
         if f.name in positional:
             parser.add_argument(f.name, help=help_text)
         elif kind.parse is bool:
-            parser.add_argument(flag(f.name), action="store_true", default=None, help=help_text)
+            parser.add_argument(
+                flag(f.name), dest=f.name, action="store_true", default=None, help=help_text
+            )
         else:
             parser.add_argument(
                 flag(f.name),
+                dest=f.name,
                 type=kind.parse or str,
                 choices=kind.choices,
                 required=f.metadata["required"],

@@ -4,6 +4,12 @@ Column names below are stable; new columns may be added. ``eigenvalues`` and ``p
 list<float32> columns, null where not computed (``params`` is filled only with --record-params).
 ``hessian`` says how the spectrum was obtained (``exact``; null when none was computed).
 
+``loss`` is the data loss (``loss_function``: cross_entropy or mse); ``penalty`` the regulariser's
+term (``regulariser``, ``lambda`` and, for weight elimination, ``w0``; null without one);
+``grad_norm`` and the curvature are those of their sum, the objective the walk follows.
+``saturation`` and ``saturated_units`` hold one value per hidden layer, input side first
+(:mod:`fla.core.saturation`; null where the activation has no such measure).
+
 A configuration's directory holds
 
     points.parquet      one row per sampled point
@@ -55,6 +61,10 @@ CONFIG_FIELDS = [
     pa.field("step_size", pa.float64()),
     pa.field("seed", pa.int64()),
     pa.field("sampler", pa.string()),
+    pa.field("loss_function", pa.string()),
+    pa.field("regulariser", pa.string()),
+    pa.field("lambda", pa.float64()),
+    pa.field("w0", pa.float64()),
 ]
 
 POINT_SCHEMA = pa.schema(
@@ -63,6 +73,7 @@ POINT_SCHEMA = pa.schema(
         pa.field("walk", pa.int32()),
         pa.field("step", pa.int32()),
         pa.field("loss", pa.float32()),
+        pa.field("penalty", pa.float32()),
         pa.field("grad_norm", pa.float32()),
         pa.field("accuracy", pa.float32()),
         pa.field("test_loss", pa.float32()),
@@ -73,6 +84,8 @@ POINT_SCHEMA = pa.schema(
         pa.field("hessian", pa.string()),
         pa.field("eigenvalues", FLOATS),
         pa.field("params", FLOATS),
+        pa.field("saturation", FLOATS),
+        pa.field("saturated_units", FLOATS),
     ]
 )
 

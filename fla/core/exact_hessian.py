@@ -9,8 +9,9 @@ multilayer perceptron"; in matrix form, Naumov 2017):
 - forward Jacobians between pre-activations, A_{m,l} = da_m / da_l = W_m diag(sigma'(a_{m-1}))
   A_{m-1,l}, A_{l,l} = I (W without its bias row);
 - backpropagated gradients g_k = dl / da_k: g_L = l'(z), g_k = sigma'(a_k) * (W_{k+1}^T g_{k+1});
-- backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (p (1 - p) for a sigmoid,
-  diag(p) - p p^T for a softmax; formed without cancellation, :func:`output_derivatives`), and
+- backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (for the cross-entropy
+  p (1 - p) for a sigmoid, diag(p) - p p^T for a softmax; for the squared error their
+  :func:`fla.core.losses.output_derivatives`; formed without cancellation), and
   M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) +
   diag(sigma''(a_k) * W_{k+1}^T g_{k+1}).
 
@@ -29,6 +30,7 @@ against TensorFlow's ``batch_jacobian`` for both activations, binary and softmax
 
 from __future__ import annotations
 
+from fla.core.losses import output_derivatives
 from fla.core.networks import LEAKY_SLOPE
 
 
@@ -74,29 +76,6 @@ def activation_derivatives(activation: str, a):
     low = 0.0 if activation == "relu" else LEAKY_SLOPE
     positive = a > 0
     return tf.where(positive, a, low * a), tf.where(positive, one, low * one), zero
-
-
-def output_derivatives(kind: str, z, y):
-    """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the cross-entropy per pattern, from logits z.
-
-    Formed so that nothing cancels when the loss is small and p = sigma(z) or softmax(z) rounds
-    towards 1: for a sigmoid, l' = p - y is -sigmoid(-z) where y = 1 and sigmoid(z) where y = 0,
-    and l'' = sigmoid(z) sigmoid(-z) (never p (1 - p)); for a softmax, the true class's
-    p_y - 1 = -sum_{c != y} p_c and each diagonal entry p_c (1 - p_c) = p_c sum_{j != c} p_j, sums
-    of the other classes' probabilities, each accurate to its own relative precision. So the
-    output curvature keeps its relative accuracy down to losses near the smallest normal float."""
-    import tensorflow as tf
-
-    if kind == "binary":
-        positive, negative = tf.sigmoid(z), tf.sigmoid(-z)
-        target = tf.cast(y, z.dtype)[..., None] > 0.5
-        return tf.where(target, -negative, positive), (positive * negative)[..., None]
-    p = tf.nn.softmax(z)
-    classes = tf.shape(z)[-1]
-    others = tf.linalg.matvec(1.0 - tf.eye(classes, dtype=z.dtype), p)  # sum_{j != c} p_j
-    target = tf.one_hot(y, classes, dtype=z.dtype) > 0.5
-    curvature = tf.linalg.set_diag(-p[..., :, None] * p[..., None, :], p * others)
-    return tf.where(target, -others, p), curvature
 
 
 def forward(network, theta, x):
@@ -169,9 +148,9 @@ def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
     return blocks
 
 
-def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
-    """Hessians [B, D, D] of the mean cross-entropy (plus l2 |theta|^2) of B networks theta [B, D]
-    on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
+def mlp_hessian(network, kind: str, theta, x, y, loss: str = "cross_entropy"):
+    """Hessians [B, D, D] of the mean data loss (:data:`fla.core.losses.LOSSES`) of B networks
+    theta [B, D] on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x, theta.dtype)
@@ -180,7 +159,7 @@ def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
     y = tf.broadcast_to(y, tf.shape(x)[:2])
     weights, inputs, slopes, second_derivatives, logits = forward(network, theta, x)
     scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)  # the mean over patterns
-    g_out, m_out = output_derivatives(kind, logits, y)
+    g_out, m_out = output_derivatives(loss, kind, logits, y)
     grads, curvatures = backward(weights, slopes, second_derivatives, g_out * scale, m_out * scale)
     rows = [
         row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))
@@ -189,7 +168,4 @@ def mlp_hessian(network, kind: str, theta, x, y, l2: float = 0.0):
         [rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(len(rows))]
         for m in range(len(rows))
     ]
-    hess = tf.concat([tf.concat(r, 2) for r in full], 1)
-    if l2:
-        hess += 2.0 * l2 * tf.eye(network.n_params, dtype=theta.dtype)
-    return hess
+    return tf.concat([tf.concat(r, 2) for r in full], 1)

@@ -148,8 +148,9 @@ class MLP:
             out.append((w, b))
         return out
 
-    def logits(self, theta, x):
-        """Logits [B, N, n_outputs] of B networks theta [B, D] on patterns x.
+    def logits(self, theta, x, hidden=None):
+        """Logits [B, N, n_outputs] of B networks theta [B, D] on patterns x; a list ``hidden``
+        collects the hidden layers' pre-activations, each [N, units, B].
 
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
@@ -172,6 +173,8 @@ class MLP:
             h, first = x, 0
         act = self.activation_fn
         for k in range(first, len(self.layers)):
+            if k and hidden is not None:
+                hidden.append(tf.transpose(h, [1, 2, 0]))
             inputs = act(h) if k else h
             h = tf.matmul(with_ones(inputs), self.layer_weights(blocks[k], k, feature_major))
         return h
@@ -223,8 +226,9 @@ class MLP:
         z, z_aside = both(weights)
         return as_layer(z, n), as_layer(z_aside, m)
 
-    def later_layers_walks_last(self, blocks, h):
-        """Logits [N, n_outputs, B] from the first layer's pre-activations h [N, out, B].
+    def later_layers_walks_last(self, blocks, h, hidden=None):
+        """Logits [N, n_outputs, B] from the first layer's pre-activations h [N, out, B]; a list
+        ``hidden`` collects the hidden layers' pre-activations, each [N, units, B].
 
         A small later layer (fan-in + 1 and fan-out up to :data:`ELEMENTWISE_MAX`) is
         :func:`dense_walks_last`; a larger one is B matrix products with the walks' axis first, [B,
@@ -237,6 +241,8 @@ class MLP:
         walks_first = False
         for k in range(1, len(self.layers)):
             fan_in, fan_out = self.layers[k]
+            if hidden is not None:
+                hidden.append(tf.transpose(h, [1, 2, 0]) if walks_first else h)
             a = self.activation_fn(h)
             w = tf.reshape(blocks[k], [fan_in + 1, fan_out, -1])
             if max(fan_in + 1, fan_out) <= ELEMENTWISE_MAX:

@@ -2,9 +2,11 @@
 
     theta [B, D] -> loss [B], gradient [B, D], hvp(theta, v) [B, D], hessian [B, D, D]
 
-The loss is the mean log-likelihood loss (cross-entropy) of the patterns, taken from logits:
-sigmoid cross-entropy for binary problems, softmax cross-entropy for multi-class ones, so that it
-stays finite for weights drawn from [-10, 10]. The B losses are independent, so the gradient of
+The loss is the mean over the patterns of a data loss taken from the logits (by default the
+cross-entropy of a sigmoid output for binary problems, of a softmax output for multi-class ones, so
+that it stays finite for weights drawn from [-10, 10]; or the squared error of the same outputs:
+:mod:`fla.core.losses`) plus a penalty on the parameters (:mod:`fla.core.regularisers`). The B
+losses are independent, so the gradient of
 their sum with respect to theta [B, D] is the B per-vector gradients (and the Jacobian of that
 gradient taken per batch row would be the B Hessians, which :mod:`fla.core.exact_hessian` assembles
 directly, layer by layer, several times faster).
@@ -24,35 +26,16 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from fla.core.losses import LOSSES, per_pattern, total
 from fla.core.networks import MLP
 from fla.core.problems import Problem
-
-
-def total(values):
-    """Sum over the last axis, as a product with a ones vector.
-
-    XLA vectorises a reduction over a short minor axis differently for different numbers of rows,
-    so ``reduce_sum`` would make a walk's loss depend on how many walks are computed with it; a
-    matrix-vector product sums every row the same way (checked in tests/test_walk_identity.py)."""
-    return tf.linalg.matvec(values, tf.ones(tf.shape(values)[-1:], values.dtype))
+from fla.core.regularisers import NO_PENALTY, Regulariser
+from fla.core.saturation import saturation_rows
 
 
 def pattern_mean(values):
-    """Mean over patterns of values [B, N] -> [B] (see :func:`total`)."""
+    """Mean over patterns of values [B, N] -> [B] (see :func:`fla.core.losses.total`)."""
     return total(values) / tf.cast(tf.shape(values)[-1], values.dtype)
-
-
-def softmax_cross_entropy(logits, labels, axis: int = -1):
-    """-log softmax(logits)[label] per pattern, from logits with the classes along ``axis`` and
-    labels broadcastable against them without that axis: log-sum-exp with the maximum shifted out
-    (finite for logits of any size). Over the last axis (logits [B, N, C], labels [B, N]) the sums
-    are :func:`total`; over another (a walk's logits [N, C, B], labels [N, 1]) they run along that
-    leading axis, elementwise across the walks' axis."""
-    sums = total if axis == -1 else (lambda values: tf.reduce_sum(values, axis))
-    peak = tf.stop_gradient(tf.reduce_max(logits, axis, keepdims=True))
-    log_sum_exp = tf.squeeze(peak, axis) + tf.math.log(sums(tf.exp(logits - peak)))
-    depth = logits.shape[axis] if logits.shape[axis] is not None else tf.shape(logits)[axis]
-    return log_sum_exp - sums(logits * tf.one_hot(labels, depth, axis=axis, dtype=logits.dtype))
 
 
 def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
@@ -71,14 +54,54 @@ def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
     return network, problem
 
 
-class Objective:
-    """The loss of ``network`` on ``problem``; ``l2`` = lambda adds lambda |theta|^2 over all
-    parameters, weights and biases alike (Mehta et al. 2018, Eq. 3). Accuracy is unaffected."""
+def run_objective(
+    cfg: dict, network: MLP, problem: Problem, dtype=tf.float32, l2: float = 0.0
+) -> "Objective":
+    """The objective a sampling run's configuration walked: its loss and its regulariser. With
+    ``l2`` (a connection's or a quench's own L2 term, Mehta et al. 2018) the run's loss plus that
+    L2 penalty instead; a run that walked a regularised objective refuses a second penalty."""
+    from fla.base.errors import ConfigError
 
-    def __init__(self, network: MLP, problem: Problem, dtype=tf.float32, l2: float = 0.0):
+    loss = cfg.get("loss", "cross_entropy")
+    kind = cfg.get("regulariser", "none")
+    if l2:
+        if kind != "none":
+            raise ConfigError(
+                f"the run walked its own {kind} penalty (lambda {cfg.get('lambda_')}); leave out "
+                "--l2 (or l2), which would add a second"
+            )
+        return Objective(network, problem, dtype, l2=l2, loss=loss)
+    w0 = cfg.get("w0")
+    regulariser = Regulariser(kind, float(cfg.get("lambda_") or 0.0), 1.0 if w0 is None else w0)
+    return Objective(network, problem, dtype, loss=loss, regulariser=regulariser)
+
+
+class Objective:
+    """The data loss of ``network`` on ``problem`` (``loss``: cross-entropy or squared error,
+    :mod:`fla.core.losses`) plus a ``regulariser``'s penalty (:mod:`fla.core.regularisers`);
+    ``l2`` = lambda is the L2 penalty lambda |theta|^2 over all parameters, weights and biases alike
+    (Mehta et al. 2018, Eq. 3). Accuracy is unaffected by either.
+
+    The loss, gradient and Hessian of the objective are those of the sum; a walk records the data
+    loss and the penalty apart (:meth:`walk_values_at`)."""
+
+    def __init__(
+        self,
+        network: MLP,
+        problem: Problem,
+        dtype=tf.float32,
+        l2: float = 0.0,
+        loss: str = "cross_entropy",
+        regulariser: Regulariser = NO_PENALTY,
+    ):
         if not (isinstance(l2, (int, float)) and np.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-        self.l2 = float(l2)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if l2 and regulariser.active:
+            raise ValueError("give l2 or a regulariser, not both")
+        self.regulariser = Regulariser("l2", float(l2)) if l2 else regulariser
+        self.loss = loss
         if network.n_inputs != problem.n_inputs or network.n_outputs != problem.n_outputs:
             raise ValueError(
                 f"network {network.name} does not fit problem {problem.name} "
@@ -93,76 +116,115 @@ class Objective:
         # one trace for any batch size
         compile = lambda fn: tf.function(fn, reduce_retracing=True, autograph=False)
         self._full = compile(lambda theta: self.loss_at(theta, self.x_train, self.y_train))
+        self._data = compile(
+            lambda theta: self.data_loss_and_accuracy_at(theta, self.x_train, self.y_train)[0]
+        )
         self._grad = compile(lambda theta: self.gradient_at(theta, self.x_train, self.y_train)[2])
         self._hess = compile(lambda theta: self.hessian_at(theta, self.x_train, self.y_train))
         self._hvp = compile(lambda theta, v: self.hvp_at(theta, v, self.x_train, self.y_train))
         self._hvp_on = compile(self.hvp_at)
 
+    @property
+    def l2(self) -> float:
+        """The L2 weight lambda (0 unless the regulariser is L2)."""
+        return self.regulariser.lam if self.regulariser.kind == "l2" else 0.0
+
+    @property
+    def key(self) -> tuple:
+        """What a compiled program of this objective depends on besides the network and data."""
+        return (self.loss,) + self.regulariser.key
+
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
-    def loss_and_accuracy_at(self, theta, x, y):
-        """Mean loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x, labels
-        y (a walk's feature-major evaluation is :meth:`walk_values_at`)."""
-        logits = self.network.logits(theta, x)
+    def data_loss_and_accuracy_at(self, theta, x, y, hidden=None):
+        """Mean data loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x,
+        labels y, without the penalty (a walk's feature-major evaluation is
+        :meth:`walk_values_at`)."""
+        logits = self.network.logits(theta, x, hidden)
         batch = tf.shape(logits)[0]
+        labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
+        losses = per_pattern(self.loss, self.problem.kind, logits, labels)
         if self.problem.kind == "binary":
             z = logits[..., 0]
-            labels = tf.cast(tf.broadcast_to(y, tf.shape(z)), z.dtype)
-            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
-            correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
+            correct = tf.equal(tf.cast(z > 0, z.dtype), tf.cast(labels, z.dtype))
         else:
-            labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
-            losses = softmax_cross_entropy(logits, labels)
             correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-        loss = self._with_l2(pattern_mean(losses), theta, False)
-        return loss, pattern_mean(tf.cast(correct, logits.dtype))
+        return pattern_mean(losses), pattern_mean(tf.cast(correct, logits.dtype))
 
-    def _with_l2(self, loss, theta, feature_major):
-        """loss + lambda |theta|^2 of theta [B, D] (or feature-major [D, B] or its per-layer
-        blocks); without l2 the loss itself, so the walks' programs do not trace it."""
-        if not self.l2:
-            return loss
+    def loss_and_accuracy_at(self, theta, x, y):
+        """Mean loss (data loss plus penalty) [B] and accuracy [B] of theta [B, D]."""
+        loss, accuracy = self.data_loss_and_accuracy_at(theta, x, y)
+        return self._plus_penalty(loss, theta, False), accuracy
+
+    def penalty_at(self, theta, feature_major: bool):
+        """The penalty [B] of theta [B, D] (or feature-major [D, B] or its per-layer blocks)."""
         blocks = theta if isinstance(theta, (tuple, list)) else [theta]
-        squares = [b * b for b in blocks]
-        return loss + self.l2 * tf.add_n(
-            [total(tf.transpose(q)) if feature_major else total(q) for q in squares]
+        terms = [self.regulariser.terms(b) for b in blocks]
+        return self.regulariser.lam * tf.add_n(
+            [total(tf.transpose(t)) if feature_major else total(t) for t in terms]
         )
 
+    def _plus_penalty(self, loss, theta, feature_major):
+        """loss + the penalty; without one the loss itself, so that programs do not trace it."""
+        if not self.regulariser.active:
+            return loss
+        return loss + self.penalty_at(theta, feature_major)
+
     def _loss_and_accuracy_walks_last(self, z, y):
-        """Mean loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over
+        """Mean data loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over
         classes and over patterns, runs along a leading axis, elementwise across the walks' axis (no
         transposes, no per-walk small products)."""
+        losses = per_pattern(self.loss, self.problem.kind, z, y[:, None], axis=1)
         if self.problem.kind == "binary":
-            z = z[:, 0]
-            labels = tf.broadcast_to(tf.cast(y, z.dtype)[:, None], tf.shape(z))
-            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
-            correct = tf.equal(tf.cast(z > 0, z.dtype), labels)
+            labels = tf.cast(y, z.dtype)[:, None]
+            correct = tf.equal(tf.cast(z[:, 0] > 0, z.dtype), labels)
         else:
-            losses = softmax_cross_entropy(z, y[:, None], axis=1)
             correct = tf.equal(tf.argmax(z, 1, output_type=tf.int32), y[:, None])
         return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
 
-    def walk_values_at(self, theta, x, y, x_test=None, y_test=None):
+    def walk_values_at(self, theta, x, y, x_test=None, y_test=None, saturation=False) -> dict:
         """What a walk step needs at feature-major theta ([D, B] or its per-layer blocks) on shared
-        patterns: (loss, accuracy, gradient) on (x, y) as :meth:`gradient_at`, and with a test batch
-        also (test loss, test accuracy), the first layer of both batches one GEMM
-        (:meth:`MLP.first_layer_walks_last`)."""
-        net = self.network
+        patterns: ``loss`` (the data loss), ``accuracy`` and ``gradient`` (of the data loss plus the
+        penalty) on (x, y), the ``penalty`` when there is one, with a test batch also ``test_loss``
+        and ``test_accuracy`` (the first layer of both batches one GEMM,
+        :meth:`MLP.first_layer_walks_last`), and with ``saturation`` the hidden layers' saturation
+        on (x, y) (:mod:`fla.core.saturation`)."""
+        net, hidden = self.network, ([] if saturation else None)
         with tf.GradientTape() as tape:
             tape.watch(theta)
             blocks = net.blocks(theta)
             first = net.first_layer_walks_last(blocks[0], x, x_test)
             z, z_test = first if x_test is not None else (first, None)
             loss, accuracy = self._loss_and_accuracy_walks_last(
-                net.later_layers_walks_last(blocks, z), y
+                net.later_layers_walks_last(blocks, z, hidden), y
             )
-            loss = self._with_l2(loss, theta, True)
-        values = (loss, accuracy, tape.gradient(loss, theta))
-        if x_test is None:
-            return values
-        test_loss, test_accuracy = self._loss_and_accuracy_walks_last(
-            net.later_layers_walks_last(blocks, z_test), y_test
-        )
-        return values + (self._with_l2(test_loss, theta, True), test_accuracy)
+            values = {"loss": loss, "accuracy": accuracy}
+            if self.regulariser.active:
+                values["penalty"] = self.penalty_at(theta, True)
+                loss = loss + values["penalty"]
+        values["gradient"] = tape.gradient(loss, theta)
+        if hidden is not None:
+            values.update(saturation_rows(net.activation, hidden))
+        if x_test is not None:
+            values["test_loss"], values["test_accuracy"] = self._loss_and_accuracy_walks_last(
+                net.later_layers_walks_last(blocks, z_test), y_test
+            )
+        return values
+
+    def walk_values_walks_first_at(self, theta, x, y, saturation=False) -> dict:
+        """:meth:`walk_values_at`'s values (without a test batch) for theta [B, D] on patterns x
+        [N, n_in] or [B, N, n_in]: automatic differentiation with the walks first."""
+        hidden = [] if saturation else None
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            loss, accuracy = self.data_loss_and_accuracy_at(theta, x, y, hidden)
+            values = {"loss": loss, "accuracy": accuracy}
+            if self.regulariser.active:
+                values["penalty"] = self.penalty_at(theta, False)
+                loss = loss + values["penalty"]
+        values["gradient"] = tape.gradient(loss, theta)
+        if hidden is not None:
+            values.update(saturation_rows(self.network.activation, hidden))
+        return values
 
     def loss_at(self, theta, x, y):
         return self.loss_and_accuracy_at(theta, x, y)[0]
@@ -173,19 +235,22 @@ class Objective:
         return self.loss_at(theta, self.x_train, self.y_train)
 
     def gradient_at(self, theta, x, y):
-        """(loss [B], accuracy [B], gradient [B, D]) of theta [B, D]."""
+        """(loss [B], accuracy [B], gradient [B, D]) of theta [B, D], the penalty included."""
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss, accuracy = self.loss_and_accuracy_at(theta, x, y)
         return loss, accuracy, tape.gradient(loss, theta)
 
     def hessian_at(self, theta, x, y):
-        """Full Hessians [B, D, D], exact, by second-order backpropagation
-        (:mod:`fla.core.exact_hessian`): about N D^2 operations a point instead of the D backward
-        passes of differentiating the gradient."""
+        """Full Hessians [B, D, D] of the data loss plus the penalty, exact, by second-order
+        backpropagation (:mod:`fla.core.exact_hessian`): about N D^2 operations a point instead of
+        the D backward passes of differentiating the gradient."""
         from fla.core.exact_hessian import mlp_hessian
 
-        return mlp_hessian(self.network, self.problem.kind, theta, x, y, self.l2)
+        hess = mlp_hessian(self.network, self.problem.kind, theta, x, y, self.loss)
+        if self.regulariser.active:
+            hess += tf.linalg.diag(self.regulariser.hessian_diagonal(theta))
+        return hess
 
     def hvp_at(self, theta, v, x, y):
         """Hessian-vector products H(theta_b) v_b, [B, D], by reverse-over-reverse
@@ -206,6 +271,10 @@ class Objective:
     def __call__(self, theta):
         """Training loss [B] of theta [B, D] on all training patterns."""
         return self._full(self._as_theta(theta))
+
+    def data_loss(self, theta):
+        """Training data loss [B] of theta [B, D], without the penalty."""
+        return self._data(self._as_theta(theta))
 
     def gradient(self, theta):
         return self._grad(self._as_theta(theta))

@@ -172,7 +172,7 @@ def connect(
 ) -> dict:
     import tensorflow as tf
 
-    from fla.core.objective import Objective, run_network
+    from fla.core.objective import run_network, run_objective
     from fla.paths.minima import canonical, merge, polish
     from fla.paths.record import Energy
 
@@ -188,7 +188,8 @@ def connect(
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
     network, problem = run_network(cfg, data_dir)
-    objective = Objective(network, problem, dtype=tf.float64, l2=settings["l2"])
+    # the objective the walks followed (their loss and regulariser), or theirs plus --l2
+    objective = run_objective(cfg, network, problem, tf.float64, settings["l2"])
     energy = Energy(objective, tf.float64)
     start = time.time()
 
@@ -197,7 +198,8 @@ def connect(
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
     keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
     polished, losses, grad_norms, raw = polished[keep], losses[keep], grad_norms[keep], raw[keep]
-    basin = asymptotic(losses) if not settings["l2"] else np.zeros(len(polished), bool)
+    penalised = objective.regulariser.active
+    basin = asymptotic(losses) if not penalised else np.zeros(len(polished), bool)
     if basin.all():
         raise ConfigError(
             f"all {len(basin)} polished points lie in one asymptotic basin (loss below "

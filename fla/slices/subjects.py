@@ -111,10 +111,12 @@ def point(subject: Subject, ref: str, data_dir=None) -> tuple[np.ndarray, str]:
 def mlp_subject(kind, folder, cfg: dict, data_dir, l2: float, points) -> Subject:
     import tensorflow as tf
 
-    from fla.core.objective import Objective, run_network
+    from fla.core.objective import run_network, run_objective
 
     network, problem = run_network(cfg, data_dir)
-    objective = Objective(network, problem, tf.float32, l2)
+    # the objective walked (data loss plus the run's penalty, or connect's l2); the test loss is
+    # the data loss alone
+    objective = run_objective(cfg, network, problem, tf.float32, l2)
     test = problem.has_test
     x_test = tf.constant(problem.x_test, tf.float32) if test else None
     y_test = tf.constant(problem.y_test, tf.int32) if test else None
@@ -123,7 +125,7 @@ def mlp_subject(kind, folder, cfg: dict, data_dir, l2: float, points) -> Subject
     def values(theta):
         out = objective.loss_and_accuracy_at(theta, objective.x_train, objective.y_train)
         if test:
-            out += objective.loss_and_accuracy_at(theta, x_test, y_test)
+            out += objective.data_loss_and_accuracy_at(theta, x_test, y_test)
         return out
 
     def evaluate(theta):

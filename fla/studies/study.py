@@ -33,10 +33,12 @@ from fla.base.settings import (
     integer,
     is_int,
     is_number,
+    key_of,
     read_toml,
     refuse_unknown,
     setting,
 )
+from fla.core.losses import LOSSES
 from fla.core.networks import ACTIVATIONS
 from fla.walks.config import GRID, SampleConfig, settings
 from fla.walks.samplers import SAMPLERS
@@ -103,6 +105,16 @@ class StudyFile:
             f"a non-empty list of {', '.join(ACTIVATIONS)}",
         ),
     )
+    losses: list | None = setting(
+        None,
+        'data losses (default ["cross_entropy"]): ' + ", ".join(LOSSES),
+        Kind(
+            lambda v: (
+                v is None or (isinstance(v, list) and len(v) > 0 and all(a in LOSSES for a in v))
+            ),
+            f"a non-empty list of {', '.join(LOSSES)}",
+        ),
+    )
     walks: int | dict | None = setting(None, "walks a configuration", per_granularity_kind("walks"))
     steps: int | dict | None = setting(None, "steps a walk", per_granularity_kind("steps"))
     minimal_width: dict | None = setting(
@@ -124,13 +136,19 @@ class StudyFile:
 
 LISTS = [f.name for f in fields(StudyFile) if f.name in GRID.values()]
 PER_GRANULARITY = ("walks", "steps")  # a number, or a table { micro = N, macro = N }
-LISTED = {"sampler": "samplers", "activation": "activations"}  # optional lists, one default each
+# optional lists, one default each
+LISTED = {"sampler": "samplers", "activation": "activations", "loss": "losses"}
 
 
 def scalar_keys() -> set:
     """The study keys that set one setting for every configuration: every SampleConfig field not in
-    the grid."""
-    return {f.name for f in settings() if f.name not in GRID and f.name not in LISTED}
+    the grid, by its key (``lambda`` for the field ``lambda_``)."""
+    return {key_of(f.name) for f in settings() if f.name not in GRID and f.name not in LISTED}
+
+
+def field_of(key: str) -> str:
+    """The SampleConfig field a scalar study key sets."""
+    return next(f.name for f in settings() if key_of(f.name) == key)
 
 
 @dataclass(frozen=True)
@@ -141,7 +159,7 @@ class Study:
     def configurations(self) -> list[SampleConfig]:
         s = self.spec
         minimal = s.get("minimal_width", {})
-        extra = {key: s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
+        extra = {field_of(key): s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
         configs = []
         axes = (
             s["problems"],
@@ -153,6 +171,7 @@ class Study:
         )
         samplers = s.get("samplers", ["gradient"])
         activations = s.get("activations", ["elu"])
+        losses = s.get("losses", ["cross_entropy"])
         for (
             problem,
             multiple,
@@ -162,7 +181,8 @@ class Study:
             seed,
             sampler,
             activation,
-        ) in itertools.product(*axes, samplers, activations):
+            loss,
+        ) in itertools.product(*axes, samplers, activations, losses):
             configs.append(
                 SampleConfig(
                     problem=problem,
@@ -175,6 +195,7 @@ class Study:
                     steps=per_granularity(s.get("steps"), granularity),
                     sampler=sampler,
                     activation=activation,
+                    loss=loss,
                     **extra,
                 )
             )
@@ -211,10 +232,22 @@ def config_name(config: SampleConfig) -> str:
     sampler = "" if config.sampler == "gradient" else f"_{config.sampler}"
     activation = "" if config.activation == "elu" else f"_{config.activation}"
     bounds = "" if config.walk_bounds == "none" else f"_{config.walk_bounds}"
+    loss = "" if config.loss == "cross_entropy" else f"_{config.loss}"
     return (
         f"{problem_folder_name(config.problem)}_w{config.width}_d{config.depth}_{config.granularity}"
-        f"_b{number_name(config.bound)}_s{config.seed}{sampler}{activation}{bounds}"
+        f"_b{number_name(config.bound)}_s{config.seed}{sampler}{activation}{bounds}{loss}"
+        f"{regulariser_name(config)}"
     )
+
+
+def regulariser_name(config: SampleConfig) -> str:
+    """The regulariser's part of a folder name: ``_l2-0.001``, ``_we-0.001-w1``, or nothing."""
+    if config.regulariser == "none":
+        return ""
+    lam = number_name(config.lambda_)
+    if config.regulariser == "l2":
+        return f"_l2-{lam}"
+    return f"_we-{lam}-w{number_name(1.0 if config.w0 is None else config.w0)}"
 
 
 def load_study(path) -> Study:
@@ -226,7 +259,7 @@ def load_study(path) -> Study:
     refuse_unknown(spec, own | scalar_keys(), where)
     build(StudyFile, {k: v for k, v in spec.items() if k in own}, where, key_name)
     for key in LISTS + [k for k in LISTED.values() if k in spec]:
-        strings = ("problems", "granularities", "samplers", "activations")
+        strings = ("problems", "granularities", "samplers", "activations", "losses")
         seen = [float(v) if key not in strings else v for v in spec[key]]
         twice = next((v for i, v in enumerate(seen) if v in seen[:i]), None)
         if twice is not None:

@@ -25,12 +25,15 @@ from fla.base.settings import (
     declared,
     flag,
     integer,
+    key_of,
     number,
     setting,
     text,
 )
+from fla.core.losses import LOSSES
 from fla.core.networks import ACTIVATIONS
 from fla.core.registry import REGISTRY, is_problem
+from fla.core.regularisers import REGULARISERS
 from fla.curvature.classes import EXACT_MAX_PARAMS
 from fla.walks.rule import WALK_BOUNDS
 from fla.walks.samplers import SAMPLERS
@@ -158,9 +161,32 @@ class SampleConfig:
         choice(*ACTIVATIONS),
     )
 
+    loss: str = setting(
+        "cross_entropy",
+        "the data loss: cross_entropy or mse (squared error), each of sigmoid (binary) or softmax "
+        "outputs; see fla.core.losses",
+        choice(*LOSSES),
+    )
+    regulariser: str = setting(
+        "none",
+        "penalty added to the data loss, whose sum the walk follows: none, l2 (lambda |theta|^2) "
+        "or weight_elimination (lambda sum u / (1 + u), u = theta^2 / w0^2); see "
+        "fla.core.regularisers",
+        choice(*REGULARISERS),
+    )
+    lambda_: float | None = setting(
+        None,
+        "the regulariser's weight lambda (required with one)",
+        number(at_least=0, optional=True),
+    )
+    w0: float | None = setting(
+        None, "weight elimination's scale w0 (default 1)", number(above=0, optional=True)
+    )
+
     def validate(self, style: str = "flag") -> None:
         """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``."""
         check(self, lambda name: setting_name(name, style))
+        self._validate_regulariser(style)
         if self.walk_bounds != "none" and self.sampler != "gradient":
             name = setting_name("walk_bounds", style)
             raise ConfigError(
@@ -168,21 +194,57 @@ class SampleConfig:
                 "inside [-bound, bound]^D already"
             )
 
-    def fields(self) -> dict:
-        """The settings as a dict (what SampleConfig(**...) takes back). The default sampler,
-        activation and walk bounds are left out, so that the manifests of unbounded ELU gradient
-        walks read as they did before these were settings."""
+    def _validate_regulariser(self, style: str) -> None:
+        name = lambda field: setting_name(field, style)
+        if self.regulariser == "none" and self.lambda_ is not None:
+            raise ConfigError(
+                f"{name('lambda_')} weighs a regulariser; set {name('regulariser')} to l2 or "
+                "weight_elimination, or leave it out"
+            )
+        if self.regulariser != "none" and self.lambda_ is None:
+            raise ConfigError(
+                f"{name('regulariser')} {self.regulariser} needs its weight: set "
+                f"{name('lambda_')} (e.g. 0.001)"
+            )
+        if self.w0 is not None and self.regulariser != "weight_elimination":
+            raise ConfigError(
+                f"{name('w0')} is weight elimination's scale; set {name('regulariser')} to "
+                "weight_elimination, or leave it out"
+            )
+
+    @property
+    def objective_settings(self) -> dict:
+        """The loss and regulariser settings, as :func:`fla.core.objective.run_objective` reads
+        them."""
         return {
-            k: v
-            for k, v in asdict(self).items()
-            if (k, v)
-            not in (("sampler", "gradient"), ("activation", "elu"), ("walk_bounds", "none"))
+            "loss": self.loss,
+            "regulariser": self.regulariser,
+            "lambda_": self.lambda_,
+            "w0": 1.0 if self.w0 is None else self.w0,
         }
+
+    def fields(self) -> dict:
+        """The settings as a dict (what SampleConfig(**...) takes back). The settings added since
+        the first manifests (sampler, activation, walk bounds, loss, regulariser) are left out at
+        their defaults, so that the manifests of unbounded, unregularised ELU gradient walks on the
+        cross-entropy read as they did before these were settings."""
+        return {k: v for k, v in asdict(self).items() if (k, v) not in OMITTED_AT_DEFAULT}
+
+
+OMITTED_AT_DEFAULT = (
+    ("sampler", "gradient"),
+    ("activation", "elu"),
+    ("walk_bounds", "none"),
+    ("loss", "cross_entropy"),
+    ("regulariser", "none"),
+    ("lambda_", None),
+    ("w0", None),
+)
 
 
 def setting_name(name: str, style: str) -> str:
     if style == "key":
-        return f"key {GRID.get(name, name)!r}"
+        return f"key {GRID.get(name, key_of(name))!r}"
     return name if name == "problem" else flag(name)
 
 

@@ -128,7 +128,7 @@ def hessians(objective, params: np.ndarray, x, y):
         "hessians",
         repr(objective.network),
         objective.problem.name,
-        objective.l2,
+        objective.key,
         objective.dtype.name,
         np.ndim(x),
     ):

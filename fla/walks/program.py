@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from fla.base import compile_cache
+from fla.core.saturation import BOUNDED, MEASURED
 from fla.walks import streams
 from fla.walks.batches import step_patterns
 from fla.walks.rule import WALK_BOUNDS, progressive_gradient_step, sum_of_squares_over_rows
@@ -45,6 +46,7 @@ from fla.walks.samplers import (
 # from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
 
 LAYER_BLOCKS_MIN_PARAMS = 4096
+LAYER_RECORDS = ("saturation", "saturated_units")  # one value per hidden layer
 
 
 class WalkProgram:
@@ -79,6 +81,8 @@ class WalkProgram:
             )
         self.objective = objective
         self.sampler = sampler
+        # the hidden layers' saturation, recorded where the activation has a measure of it
+        self.saturation = objective.network.activation in MEASURED
         # a gradient walk kept inside [-b, b]^D by reflection (the other samplers always are)
         self.reflect = walk_bounds == "reflect" and sampler == "gradient"
         self.record_params = record_params
@@ -177,13 +181,20 @@ class WalkProgram:
                 **self.data,
             )
         records = {name: value.numpy() for name, value in records.items()}
+        # per layer, [steps, layers, B]: as [steps, walks, layers]
+        per_layer = {
+            name: v[:, :, :n].transpose(0, 2, 1)
+            for name, v in records.items()
+            if name in LAYER_RECORDS
+        }
         if self.feature_major:
             records = {
                 name: v[:, :, :n].transpose(0, 2, 1) if name == "params" else v[:, :n]
                 for name, v in records.items()
             }
-            return self._whole(state).numpy().T[:n], records
-        return state.numpy()[:n], {name: v[:, :n] for name, v in records.items()}
+            return self._whole(state).numpy().T[:n], {**records, **per_layer}
+        records = {name: v[:, :n] for name, v in records.items()}
+        return state.numpy()[:n], {**records, **per_layer}
 
     def program_key(self) -> tuple:
         """What the traced program depends on besides its input shapes (names it in the compile
@@ -195,7 +206,7 @@ class WalkProgram:
                 repr(f.network),
                 f.problem.name,
                 f.problem.kind,
-                f.l2,
+                f.key,
                 f.dtype.name,
                 shapes,
                 self.batching,
@@ -223,6 +234,19 @@ class WalkProgram:
             for coordinates in self.state_blocks
         )
 
+    def row_names(self) -> list:
+        """The values a step records: loss (the data loss), accuracy and grad_norm (of the data
+        loss plus the penalty), and where they apply the penalty, the test batch's loss and
+        accuracy and the hidden layers' saturation (:data:`LAYER_RECORDS`)."""
+        f = self.objective
+        names = ["loss", "accuracy", "grad_norm"]
+        names += ["penalty"] * f.regulariser.active
+        names += ["test_loss", "test_accuracy"] * f.problem.has_test
+        if self.saturation:
+            names += ["saturated_units"]
+            names += ["saturation"] * (f.network.activation in BOUNDED)
+        return names
+
     def _step_fn(self, theta, drawn, seed, walks, step, step_size, x, y, xt, yt, bound=None):
         """Evaluate theta (loss, accuracy, gradient, [test]) and take one walk step, drawing its
         Delta.
@@ -247,10 +271,13 @@ class WalkProgram:
         # shared patterns: the test batch's first layer in the training batch's GEMM
         if self.feature_major:
             test = (xt, yt) if f.problem.has_test else ()
-            loss, accuracy, grad, *test_values = f.walk_values_at(params, x, y, *test)
+            values = f.walk_values_at(params, x, y, *test, saturation=self.saturation)
         else:
-            loss, accuracy, grad = f.gradient_at(params, x, y)
-            test_values = f.loss_and_accuracy_at(params, xt, yt) if f.problem.has_test else ()
+            values = f.walk_values_walks_first_at(params, x, y, saturation=self.saturation)
+            if f.problem.has_test:
+                test = f.data_loss_and_accuracy_at(params, xt, yt)
+                values["test_loss"], values["test_accuracy"] = test
+        grad = values["gradient"]
         grad = list(grad) if len(theta) > 1 else [grad]
         moved = [
             self._move(k, block, block_grad, drawn, seed, walks, step, step_size, bound)
@@ -260,9 +287,8 @@ class WalkProgram:
             squares = tf.add_n([sum_of_squares_over_rows(g) for g in grad])
         else:
             squares = tf.add_n([tf.reduce_sum(g * g, -1) for g in grad])
-        row = {"loss": loss, "accuracy": accuracy, "grad_norm": tf.sqrt(squares)}
-        if f.problem.has_test:
-            row["test_loss"], row["test_accuracy"] = test_values
+        row = {name: values[name] for name in self.row_names() if name in values}
+        row["grad_norm"] = tf.sqrt(squares)
         drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
         return (tuple(moved) if self.feature_major else moved[0]), drawn, row
 
@@ -311,13 +337,8 @@ class WalkProgram:
         n_steps = train_idx.shape[0]
         n_walks = theta[0].shape[1] if self.feature_major else theta.shape[0]
         walks = first + tf.range(n_walks, dtype=tf.int64)
-        names = ["loss", "accuracy", "grad_norm"] + [
-            "test_loss",
-            "test_accuracy",
-        ] * f.problem.has_test
-        names += [
-            "params"
-        ] * record_params  # a Python bool: one trace each, sharing the compiled step
+        names = self.row_names()
+        names += ["params"] * record_params  # a Python bool: one trace each, sharing the step
 
         def body(t, theta, drawn, arrays):
             step = step0 + tf.cast(t, tf.int64)

@@ -22,9 +22,12 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
     rows)."""
     columns = {
         name: rec[name].reshape(s * n)
-        for name in ("loss", "accuracy", "grad_norm", "test_loss", "test_accuracy")
+        for name in ("loss", "penalty", "accuracy", "grad_norm", "test_loss", "test_accuracy")
         if name in rec
     }
+    for name in ("saturation", "saturated_units"):  # [s, n, layers]
+        if name in rec:
+            columns[name] = rec[name].reshape(s * n, -1)
     columns["walk"] = np.tile(np.arange(first, first + n, dtype=np.int32), s)
     columns["step"] = np.repeat(np.arange(step0, step0 + s, dtype=np.int32), n)
     if config.record_params:

@@ -133,7 +133,13 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
 
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
     program = walk_program(
-        network, problem, p.batching, config.batch_size, config.sampler, config.walk_bounds
+        network,
+        problem,
+        p.batching,
+        config.batch_size,
+        config.sampler,
+        config.walk_bounds,
+        config.objective_settings,
     )
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
@@ -149,6 +155,12 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         "step_size": p.step_size,
         "seed": config.seed,
         "sampler": config.sampler,
+        "loss_function": config.loss,
+        "regulariser": config.regulariser,
+        "lambda": config.lambda_,
+        "w0": config.objective_settings["w0"]
+        if config.regulariser == "weight_elimination"
+        else None,
     }
     writers = [
         PartWriter(out / POINTS, POINT_SCHEMA, meta),
@@ -287,19 +299,23 @@ def walk_program(
     batch_size: int,
     sampler: str = "gradient",
     walk_bounds: str = "none",
+    objective_settings: dict | None = None,
 ):
-    """The compiled walk program for this network and problem, built once per process.
+    """The compiled walk program for this network and problem (and the loss and regulariser of
+    ``objective_settings``, :attr:`SampleConfig.objective_settings`), built once per process.
 
     A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
     architecture in a worker; they share the program and so its XLA compilation (seconds) per input
     shape (whether a call returns the points is chosen per call).
     """
-    from fla.core.objective import Objective
+    from fla.core.objective import run_objective
     from fla.walks.program import WalkProgram
 
+    settings = objective_settings or {}
     key = (network, id(problem), batching, batch_size, sampler, walk_bounds)
+    key += tuple(sorted(settings.items()))
     if key not in _PROGRAMS:
-        objective = Objective(network, problem)
+        objective = run_objective(settings, network, problem)
         _PROGRAMS[key] = WalkProgram(
             objective, False, batching, batch_size, sampler=sampler, walk_bounds=walk_bounds
         )
