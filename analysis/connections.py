@@ -21,7 +21,11 @@ from scipy.cluster.hierarchy import dendrogram  # noqa: E402
 
 
 def read_connection(folder) -> dict:
+    """A connection run's tables, once connect.json's checksums verify."""
+    from fla.paths.outputs import verified_connection
+
     folder = Path(folder)
+    verified_connection(folder)
     return {
         name: pq.read_table(folder / f"{name}.parquet").to_pandas()
         for name in ("minima", "paths", "tree")

@@ -9,10 +9,11 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from fla.base.files import atomic_path
+from fla.base.files import atomic_path, file_record, write_json
 
 from .attractors import attractor_table, verify_attractors
 from .data import CONFIGURATION, VARIANT, count_by, open_run
@@ -26,16 +27,46 @@ def png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def refuse_outputs_on_inputs(run_dir: Path, outputs: list) -> None:
+    """ConfigError if an output would overwrite a file that fla reads under ``run_dir`` (a manifest
+    or a file one lists) or would be a result folder itself."""
+    from fla.base.errors import ConfigError
+    from fla.base.files import protected_files
+
+    protected = protected_files(run_dir)
+    for path in outputs:
+        resolved = Path(path).resolve()
+        if resolved in protected or (resolved.is_dir() and (resolved / "run.json").exists()):
+            raise ConfigError(
+                f"--out {path} would overwrite data fla reads under {run_dir}; write it elsewhere"
+            )
+
+
 def write_report(
-    run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None
+    run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None, partial=None
 ) -> Path:
-    """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in report_tables/.
+    """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in a folder of its
+    own, NAME_tables/ for NAME.html (report_tables/ for the default).
 
     RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
-    both; every connection run under RUN_DIR gets its own sections.
+    both; every connection run under RUN_DIR gets its own sections. ``partial``, the label of a
+    study that is not whole (:func:`fla.studies.tasks.whole_study`), heads the page.
     """
+    from fla.base.files import folder_lock
+
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report.html"
+    tables_dir = out.parent / f"{out.stem}_tables"
+    refuse_outputs_on_inputs(run_dir, [out, tables_dir])
+    if not out.parent.is_dir():
+        from fla.base.errors import ConfigError
+
+        raise ConfigError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    with folder_lock(out.parent):  # one writer per folder, for the whole report
+        return _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial)
+
+
+def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -> Path:
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
@@ -63,9 +94,10 @@ def write_report(
         from .slices import slice_sections
 
         sections += slice_sections(run_dir, slices, png)
-    tables_dir = out.parent / "report_tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
-    body = []
+    for old in tables_dir.glob("[0-9][0-9]_*.csv"):  # an earlier report's tables, not this one's
+        old.unlink()
+    body = [f"<p><strong>{html.escape(partial.upper())}</strong></p>"] if partial else []
     for i, (title, image, table) in enumerate(sections):
         body.append(f"<h2>{html.escape(title)}</h2>")
         if image:
@@ -75,7 +107,7 @@ def write_report(
             name = f"{i:02d}_{slug}.csv"
             with atomic_path(tables_dir / name) as tmp:
                 table.to_csv(tmp, index=False)
-            body.append(f'<p>Table: <a href="report_tables/{name}">{name}</a></p>')
+            body.append(f'<p>Table: <a href="{tables_dir.name}/{name}">{name}</a></p>')
             body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: "
@@ -88,12 +120,56 @@ def write_report(
     )
     with atomic_path(out) as tmp:
         tmp.write_text(page)
+    write_json(  # the tables' manifest: each CSV with its size and SHA-256, and the page's
+        tables_dir / "tables.json",
+        {
+            "report": out.name,
+            "run": str(run_dir),
+            "partial": partial,
+            "files": {p.name: file_record(p) for p in sorted(tables_dir.glob("[0-9][0-9]_*.csv"))},
+            "page": file_record(out),
+        },
+    )
     return out
+
+
+def data_table(run_dir) -> pd.DataFrame:
+    """Per configuration folder, every input file its run read (size and SHA-256, as its manifest
+    recorded them) and the problem's preprocessing."""
+    import json
+
+    from fla.base.store import RUN_JSON, configurations
+
+    rows = []
+    for folder in configurations(run_dir)[0]:
+        problem = json.loads((folder / RUN_JSON).read_text()).get("problem", {})
+        inputs = problem.get("inputs")
+        where = str(folder.relative_to(run_dir)) if folder != Path(run_dir) else folder.name
+        preprocessing = "; ".join(
+            f"{k}: {problem[k]}" for k in ("standardised", "scaled", "split") if k in problem
+        )
+        if inputs is None:
+            rows.append({"configuration": where, "file": "(not recorded: an older run)"})
+        for record in inputs or [{"file": "(none: built in)"}]:
+            rows.append(
+                {
+                    "configuration": where,
+                    "problem": problem.get("name"),
+                    "file": record.get("file"),
+                    "bytes": record.get("bytes"),
+                    "sha256": record.get("sha256", "")[:16],
+                    "preprocessing": preprocessing,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_dir=None):
     configs = count_by(dataset, CONFIGURATION + ["seed"])
-    sections = [("Configurations (points per configuration and seed)", None, configs)]
+    sections = [
+        ("Configurations (points per configuration and seed)", None, configs),
+        ("Data each configuration read (from its manifest)", None, data_table(run_dir)),
+    ]
     if dataset.count_rows(filter=pc.field("hessian").is_valid()):
         fig, table = curvature_breakdown(dataset)
         sections.append(
@@ -197,6 +273,29 @@ def measure_sections(run_dir: Path) -> list:
     return [("Landscape measures over walks (mean, 95% bootstrap interval)", png(fig), table)]
 
 
+def chosen_panel(dataset, problem, granularity, bound) -> dict:
+    """The first (problem, granularity, bound, variant) of the run matching what was asked;
+    ConfigError listing what the run holds if nothing does."""
+    from fla.base.errors import ConfigError
+
+    configs = count_by(dataset, ["problem", "granularity", "bound"] + VARIANT)
+    asked = {"problem": problem, "granularity": granularity, "bound": bound}
+    keep = np.ones(len(configs), bool)
+    for key, value in asked.items():
+        if value is not None:
+            keep &= (configs[key] == value).to_numpy()
+    if keep.any():
+        return configs[keep].iloc[0].to_dict()
+    for key, value in asked.items():
+        if value is not None and not (configs[key] == value).any():
+            held = ", ".join(
+                f"{v:g}" if key == "bound" else str(v) for v in sorted(set(configs[key]))
+            )
+            shown = f"{value:g}" if key == "bound" else value
+            raise ConfigError(f"--{key} {shown} is not in this run; it holds {key} {held}")
+    raise ConfigError("no configuration of this run has that problem, granularity and bound")
+
+
 def write_plot(
     kind: str,
     run_dir,
@@ -207,9 +306,10 @@ def write_plot(
     color="curvature",
     logx=False,
     logy=True,
+    partial=None,
 ) -> Path:
     """One figure of ``kind`` (lg, curvature, accuracy, metrics, slice) to ``out`` (.png, .pdf or
-    .svg)."""
+    .svg); ``partial`` (the label of a study that is not whole) is written across it."""
     if kind == "slice":
         from .slices import slice_figure
 
@@ -219,13 +319,12 @@ def write_plot(
         return Path(out)
     dataset = open_run(run_dir)
     if kind == "lg":
-        configs = count_by(dataset, ["problem", "granularity", "bound"] + VARIANT)
-        first = configs.iloc[0]
+        first = chosen_panel(dataset, problem, granularity, bound)
         fig, _ = lg_clouds(
             dataset,
-            problem or first.problem,
-            granularity or first.granularity,
-            float(bound if bound is not None else first.bound),
+            first["problem"],
+            first["granularity"],
+            float(first["bound"]),
             color,
             logx,
             logy,
@@ -241,6 +340,8 @@ def write_plot(
         fig, _ = curvature_breakdown(dataset)
     else:
         fig, _ = accuracy(dataset)
+    if partial:
+        fig.text(0.5, 0.0, partial.upper(), ha="center", va="top", color="firebrick")
     fig.savefig(out, dpi=130, bbox_inches="tight")
     plt.close(fig)
     return Path(out)

@@ -12,7 +12,7 @@ from analysis.attractors import attractor_table, attractors, cluster_losses
 from analysis.data import count_by, open_run, sample_rows
 from analysis.report import write_plot, write_report
 from fla.base.errors import DamagedRunError
-from fla.base.store import POINT_SCHEMA, table, write_manifest
+from fla.base.store import ENDPOINT_SCHEMA, POINT_SCHEMA, table, write_manifest
 
 
 def synthetic_points(rng, clusters, n_moving=400):
@@ -85,7 +85,9 @@ def write_fake_run(folder, points: pd.DataFrame, **constants):
         "curvature": pa.array(points.curvature.tolist(), pa.string()),
     }
     pq.write_table(table(POINT_SCHEMA, base, cols, n), folder / "points.parquet")
-    write_manifest(folder, {"rows": n}, ["points.parquet"])
+    ends = {"walk": np.arange(10, dtype=np.int32), "step": np.full(10, 10, np.int32)}
+    pq.write_table(table(ENDPOINT_SCHEMA, base, ends, 10), folder / "endpoints.parquet")
+    write_manifest(folder, {"rows": n}, ["points.parquet", "endpoints.parquet"])
 
 
 def test_attractor_table_and_lazy_reading_of_a_run(tmp_path):
@@ -257,5 +259,5 @@ def test_the_report_keeps_activations_apart_and_losses_apart(tmp_path):
         ("elu", "cross_entropy"), ("elu", "mse"), ("relu", "cross_entropy"), ("relu", "mse")
     ]  # fmt: skip
     assert (configs["count"] == 8 * 30).all()
-    attractors = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("03_*.csv")))
+    attractors = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("*_attractors_*.csv")))
     assert set(attractors.loss_function) <= {"cross_entropy", "mse"}

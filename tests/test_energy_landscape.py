@@ -124,6 +124,7 @@ def test_thresholds_raise_each_saddle_to_the_next_level():
     assert list(at_thresholds(edges, np.array([0.1, 0.2, 0.3, 0.4])).saddle_loss) == [0.2, 0.3]
 
 
+@pytest.mark.slow  # 17 s
 def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     study = tmp_path / "study.toml"
     study.write_text("hidden = [1, 2]\nl2 = [1e-2]\nchains = 2\nsteps = 2\nbudget = 2\n")

@@ -97,10 +97,20 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
         "[autoneb]\nschedule = [[0.1, 60], [0.01, 60]]\n[bezier]\nsteps = 200\n"
     )
     assert (
-        main(["connect", str(run), "--config", str(config), "--out", str(run / "connect"), "-q"])
+        main(
+            [
+                "connect",
+                str(run),
+                "--config",
+                str(config),
+                "--out",
+                str(run.parent / "connect"),
+                "-q",
+            ]
+        )
         == 0
     )
-    data = read_connection(run / "connect")
+    data = read_connection(run.parent / "connect")
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
     assert 1 <= len(minima) <= 4 and len(paths) <= 2 * 4 and len(tree) <= len(minima) - 1
     assert minima.loss.iloc[0] == minima.loss.min()
@@ -126,10 +136,12 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
         np.testing.assert_allclose(
             row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9
         )
-    assert json.loads((run / "connect" / "connect.json").read_text())["minima"] == len(minima)
+    assert json.loads((run.parent / "connect" / "connect.json").read_text())["minima"] == len(
+        minima
+    )
     disconnectivity_graph(minima, tree)
     # out holds a connection run
-    assert main(["connect", str(run), "--out", str(run / "connect"), "-q"]) == 2
+    assert main(["connect", str(run), "--out", str(run.parent / "connect"), "-q"]) == 2
     assert "already holds" in capsys.readouterr().err
     assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
 
@@ -253,10 +265,10 @@ def test_a_connection_run_without_paths_is_reported(tmp_path):
                 "--l2",
                 "1e-2",
                 "--out",
-                str(run / "connect"),
+                str(run.parent / "connect"),
                 "-q",
             ]
         )
         == 0
     )
-    assert "No paths in connect" in write_report(run).read_text()
+    assert "No paths in connect" in write_report(run.parent).read_text()

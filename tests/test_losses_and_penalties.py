@@ -39,10 +39,16 @@ def test_the_squared_error_is_the_reference_codes(multiclass, multiclass_problem
         assert got[b] == pytest.approx(reference_mse(z, problem.y_train, problem.kind), rel=1e-12)
 
 
-@pytest.mark.parametrize("activation", ["elu", "tanh", "sigmoid", "relu"])
-@pytest.mark.parametrize(
-    "penalty", [None, ("l2", 0.01), ("weight_elimination", 0.05, 0.7)], ids=["none", "l2", "we"]
-)
+PENALTIES = {"none": None, "l2": ("l2", 0.01), "we": ("weight_elimination", 0.05, 0.7)}
+FAST = [("elu", "none"), ("tanh", "l2"), ("sigmoid", "we"), ("relu", "we")]
+HESSIAN_CASES = [
+    pytest.param(a, PENALTIES[p], id=f"{p}-{a}", marks=[] if (a, p) in FAST else pytest.mark.slow)
+    for a in ("elu", "tanh", "sigmoid", "relu")
+    for p in PENALTIES
+]
+
+
+@pytest.mark.parametrize("activation, penalty", HESSIAN_CASES)
 def test_exact_hessians_of_the_squared_error_and_the_penalties(
     activation, penalty, multiclass_problem
 ):

@@ -72,23 +72,33 @@ def atomic_path(path):
 
 
 @contextlib.contextmanager
-def folder_lock(out: Path):
-    """Hold the output folder's lock (``flock`` on LOCK, released by the system if the process
-    dies) for the duration; ConfigError if another live process holds it."""
+def folder_lock(out: Path, flag: str = "--out"):
+    """Hold the output folder's lock for the duration: ``flock`` on LOCK, which the system releases
+    if the process dies, and which is removed when released, so that no lock file stands in the way
+    of a later run (a killed process's file is free and ignored). ConfigError if another live
+    process holds it."""
     import fcntl
 
-    path = out / LOCK
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
+    path = Path(out) / LOCK
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(
+                f"{flag} {out} is being written by another fla process ({holder}); wait for it to "
+                f"finish or choose another {flag}"
+            ) from None
+        try:  # the file may have been released and removed between our open and our lock
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         handle.close()
-        raise ConfigError(
-            f"--out {out} is being written by another fla process ({holder}); wait for it to "
-            "finish or choose another --out"
-        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
@@ -96,8 +106,41 @@ def folder_lock(out: Path):
     try:
         yield
     finally:
+        path.unlink(missing_ok=True)
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def locked_by_another(folder: Path) -> str | None:
+    """Who holds ``folder``'s lock, if a live process other than this one's lock does; else None."""
+    import fcntl
+
+    path = Path(folder) / LOCK
+    if not path.is_file():
+        return None
+    try:
+        handle = open(path)
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "another process"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def refuse_inside_a_locked_folder(out: Path, flag: str = "--out") -> None:
+    """ConfigError if a folder above ``out`` is being written by another fla process (a running
+    sweep's study folder, a landscape study): its writer owns everything below it."""
+    for folder in Path(out).resolve().parents:
+        holder = locked_by_another(folder)
+        if holder:
+            raise ConfigError(
+                f"{flag} {out} lies inside {folder}, which another fla process is writing "
+                f"({holder}); choose another {flag}"
+            )
 
 
 def write_table(path: Path, table: pa.Table) -> None:
@@ -128,3 +171,22 @@ def file_record(path: Path) -> dict:
     if path.suffix == ".parquet":
         record["rows"] = pq.read_metadata(path).num_rows
     return record
+
+
+MANIFESTS = ("run.json", "connect.json", "landscape.json", "slice.json", "study.json")
+
+
+def protected_files(root) -> set:
+    """Every file fla reads under ``root`` (resolved): the manifests and the files they list."""
+    root = Path(root)
+    out = set()
+    for name in MANIFESTS:
+        for manifest in root.rglob(name) if root.is_dir() else []:
+            out.add(manifest.resolve())
+            try:
+                listed = json.loads(manifest.read_text()).get("files", {})
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(listed, dict):
+                out.update((manifest.parent / f).resolve() for f in listed)
+    return out

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fla.base.errors import DamagedRunError
+from fla.base.errors import DamagedRunError, DataError
 from fla.base.files import (
     checksum,
     file_record,
@@ -192,8 +192,9 @@ def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None
     manifest = read_manifest(run_dir)
     if manifest is None:
         return f"no readable manifest ({RUN_JSON})"
-    if POINTS not in manifest["files"]:
-        return f"its manifest lists no {POINTS}"
+    for name in (POINTS, ENDPOINTS):  # a sampling run writes both
+        if name not in manifest["files"]:
+            return f"its manifest lists no {name}"
     if settings is not None and manifest.get("config") != settings:
         return "made with other settings"
     if walk_range is not None and manifest.get("walk_range") != list(walk_range):
@@ -219,21 +220,56 @@ def verify_files(folder, records: dict) -> str | None:
     return None
 
 
+def verified_manifest(folder, name: str, command: str) -> dict:
+    """The manifest ``name`` of a result folder (a connection run's connect.json, a landscape's
+    landscape.json), once every file it lists is there with its size and SHA-256; DataError naming
+    the damage otherwise (one written before manifests listed their files is refused too)."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / name).read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{folder}: {name} is not readable ({exc}); run {command} again") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise DataError(
+            f"{folder}: {name} lists no files to verify (written by an older fla); run {command} "
+            "again"
+        )
+    problem = verify_files(folder, files)
+    if problem:
+        raise DataError(f"{folder} is damaged: {problem}; run {command} again")
+    return manifest
+
+
 def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
     """Every configuration directory under ``run_dir`` (one holding points.parquet or run.json):
-    (the verified ones, {damaged one: what is wrong})."""
+    (the verified ones, {damaged one: what is wrong}).
+
+    A configuration is counted once, identified by its manifest (its settings and walk range),
+    wherever copies of it lie (a folder copied under another name, or into a backup/ subfolder):
+    the first in path order is kept. A copy whose files differ from the kept one's is damaged
+    (two results claim one configuration)."""
     run_dir = Path(run_dir)
     folders = sorted(
-        {p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)}
+        {p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)},
+        key=lambda folder: (len(folder.parts), str(folder)),
     )
-    good, damaged = [], {}
+    good, damaged, seen = [], {}, {}
     for folder in folders:
         problem = verify(folder)
-        if problem is None:
-            good.append(folder)
-        else:
+        if problem is not None:
             damaged[folder] = problem
-    return good, damaged
+            continue
+        manifest = read_manifest(folder)
+        identity = json.dumps(
+            [manifest.get("config") or str(folder), manifest.get("walk_range")], sort_keys=True
+        )
+        first = seen.setdefault(identity, folder)
+        if first == folder:
+            good.append(folder)
+        elif manifest["files"][POINTS] != read_manifest(first)["files"][POINTS]:
+            damaged[folder] = f"holds the configuration of {first} with other points; move one away"
+    return sorted(good), damaged
 
 
 def complete_points(run_dir) -> list[str]:

@@ -28,6 +28,16 @@ def add_report_parser(commands) -> None:
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
+    add_partial_flag(p)
+
+
+def add_partial_flag(p) -> None:
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="read a study that is not whole (a killed or unfinished sweep), labelling the output "
+        "as partial; without it such a study is refused with what is missing",
+    )
 
 
 def check_l2(value: float, flag: str = "--l2") -> float:
@@ -38,8 +48,12 @@ def check_l2(value: float, flag: str = "--l2") -> float:
 
 def run_report(args) -> int:
     from analysis.report import write_report
+    from fla.studies.tasks import whole_study
 
-    path = write_report(args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir)
+    partial = whole_study(args.run_dir, args.partial)
+    path = write_report(
+        args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir, partial
+    )
     print(f"report -> {path}")
     return 0
 
@@ -73,15 +87,18 @@ def add_plot_parser(commands) -> None:
     p.add_argument(
         "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
     )
+    add_partial_flag(p)
 
 
 def run_plot(args) -> int:
     from pathlib import Path
 
     from analysis.report import write_plot
+    from fla.studies.tasks import whole_study
 
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
+    partial = whole_study(args.run_dir, args.partial)
     write_plot(
         args.kind,
         args.run_dir,
@@ -92,8 +109,9 @@ def run_plot(args) -> int:
         args.color,
         args.logx,
         not args.linear_y,
+        partial,
     )
-    print(f"{args.kind} -> {args.out}")
+    print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
     return 0
 
 
@@ -107,10 +125,13 @@ def add_metrics_parser(commands) -> None:
     p.add_argument("run_dir")
     p.add_argument("--out", help="table file (its .parquet and .csv are written)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-configuration lines")
+    add_partial_flag(p)
 
 
 def run_metrics(args) -> int:
     from fla.metrics.tables import write_metrics
+    from fla.studies.tasks import whole_study
 
-    write_metrics(args.run_dir, args.out, quiet=args.quiet)
+    partial = whole_study(args.run_dir, args.partial)
+    write_metrics(args.run_dir, args.out, quiet=args.quiet, partial=partial)
     return 0

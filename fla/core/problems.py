@@ -72,6 +72,7 @@ class ProblemSpec:
     source: str
     citation: str
     needs_data: bool = False  # read from the user's data directory
+    inputs: Callable = lambda data_dir=None: []  # data_dir -> the files its load reads
 
     @property
     def n_outputs(self) -> int:
@@ -94,10 +95,21 @@ def mnist(data_dir=None, batch_size: int = 100) -> Problem:
     return idx_images("mnist", (".", "mnist"), data_dir, batch_size)
 
 
+def mnist_files(data_dir=None) -> list:
+    return idx_files("mnist", (".", "mnist"), data_dir)
+
+
+def fashion_mnist_files(data_dir=None) -> list:
+    return idx_files("fashion_mnist", FASHION_FOLDERS, data_dir)
+
+
+FASHION_FOLDERS = ("fashion-mnist", "fashion_mnist")
+
+
 def fashion_mnist(data_dir=None, batch_size: int = 100) -> Problem:
     """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): MNIST's format and names, in
     fashion-mnist/."""
-    return idx_images("fashion_mnist", ("fashion-mnist", "fashion_mnist"), data_dir, batch_size)
+    return idx_images("fashion_mnist", FASHION_FOLDERS, data_dir, batch_size)
 
 
 def tabular(name: str, frame, target: str | None, where: str) -> Problem:
@@ -135,10 +147,10 @@ def tabular(name: str, frame, target: str | None, where: str) -> Problem:
         )
     x = features.to_numpy(np.float64)
     if not np.isfinite(x).all():
-        raise DataError(f"{where}: feature values must be finite")
-    train, test = stratified_split(y, SPLIT["test_fraction"], SPLIT["seed"])
-    mean, std = x[train].mean(0), x[train].std(0)
-    std = np.where(std > 0, std, 1.0)
+        column = features.columns[~np.isfinite(x).all(0)][0]
+        raise DataError(f"{where}: feature column {column!r} holds a value that is not finite")
+    train, test = split_with_every_class(y, classes, target, where)
+    mean, std = standardisation(x[train], features.columns, where)
     scaled = ((x - mean) / std).astype(np.float32)
     kind = "binary" if len(classes) == 2 else "multiclass"
     info = {
@@ -162,6 +174,50 @@ def tabular(name: str, frame, target: str | None, where: str) -> Problem:
     )
 
 
+def plain(value):
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def split_with_every_class(y, classes, target, where):
+    """The stratified split, refused if it leaves a class without a test pattern (a class of one or
+    two patterns, or a continuous column read as the class column)."""
+    train, test = stratified_split(y, SPLIT["test_fraction"], SPLIT["seed"])
+    counts = np.bincount(y, minlength=len(classes))
+    lonely = np.flatnonzero(np.bincount(y[test], minlength=len(classes)) == 0)
+    if len(lonely):
+        raise DataError(
+            f"{where}: {len(lonely)} of the {len(classes)} classes of {target!r} (e.g. "
+            f"{plain(classes[lonely[0]])!r}, {counts[lonely[0]]} pattern(s)) get no test "
+            f"pattern in the {1 - SPLIT['test_fraction']:.0%}/{SPLIT['test_fraction']:.0%} split: "
+            "each class needs 3 or more patterns; merge or drop the small classes, or name the "
+            "class column with --target"
+        )
+    return train, test
+
+
+def standardisation(x, columns, where):
+    """(mean, std) of the training features, each column's; a constant column keeps std 1. Refused
+    when the statistics overflow float64 or a column varies only in digits float64 cannot hold."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = x.mean(0), x.std(0)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+        column = columns[np.flatnonzero(bad)[0]]
+        raise DataError(
+            f"{where}: feature column {column!r} holds values too large to standardise (up to "
+            f"{np.abs(x[:, bad]).max():.3g}); rescale it"
+        )
+    lost = (std > 0) & (std < 1e-12 * np.abs(mean))
+    if lost.any():
+        column = columns[np.flatnonzero(lost)[0]]
+        raise DataError(
+            f"{where}: feature column {column!r} varies only in its last digits (std "
+            f"{std[lost][0]:.3g} around {mean[lost][0]:.3g}); subtract its offset before saving"
+        )
+    return mean, np.where(std > 0, std, 1.0)
+
+
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
     """(train, test) indices: per class, a seeded permutation, round(fraction x count) of it to
     test."""
@@ -175,15 +231,20 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def idx_files(name: str, folders: tuple[str, ...], data_dir=None) -> list:
+    """The four IDX files of an image set (training images and labels, test images and labels)."""
+    root = resolve_data_dir(data_dir)
+    return [find_file(root, stem, folders, name) for stem in MNIST_FILES.values()]
+
+
 def idx_images(
     name: str, folders: tuple[str, ...], data_dir=None, batch_size: int = 100
 ) -> Problem:
     """A 28 x 28 grey-scale set of 10 classes in LeCun's IDX files (MNIST, Fashion-MNIST): 784
     inputs scaled to [0, 1], the 60,000/10,000 split of the files."""
     root = resolve_data_dir(data_dir)
-    arrays = {
-        key: read_idx(find_file(root, stem, folders, name)) for key, stem in MNIST_FILES.items()
-    }
+    files = idx_files(name, folders, data_dir)
+    arrays = {key: read_idx(path) for key, path in zip(MNIST_FILES, files)}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
@@ -192,6 +253,15 @@ def idx_images(
             )
         if x.shape[1:] != (28, 28):
             raise DataError(f"{name} {split} images are {x.shape[1:]}, expected 28 x 28, in {root}")
+        if len(x) == 0:
+            raise DataError(f"{name} {split} files in {root} hold no patterns")
+        if x.dtype != np.uint8:
+            raise DataError(
+                f"{name} {split} images in {root} are stored as {x.dtype}, not unsigned bytes "
+                "(IDX type 0x08, pixels 0..255, as MNIST's files are); convert them"
+            )
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{name} {split} labels in {root} are {y.dtype}, not integers")
         if y.size and (y.min() < 0 or y.max() > 9):
             raise DataError(
                 f"{name} {split} labels range over {y.min()} .. {y.max()}, expected 0 .. 9, in "
@@ -208,5 +278,5 @@ def idx_images(
         n_outputs=10,
         kind="multiclass",
         batch_size=batch_size,
-        info={"source": str(root)},
+        info={"source": str(root), "scaled": "pixel / 255 (IDX unsigned bytes)"},
     )

@@ -13,8 +13,17 @@ import functools
 import hashlib
 from pathlib import Path
 
-from fla.base.errors import ConfigError
-from fla.core.problems import Problem, ProblemSpec, fashion_mnist, mnist, tabular, xor
+from fla.base.errors import ConfigError, DataError
+from fla.core.problems import (
+    Problem,
+    ProblemSpec,
+    fashion_mnist,
+    fashion_mnist_files,
+    mnist,
+    mnist_files,
+    tabular,
+    xor,
+)
 from fla.core.readers import read_table, resolve_data_dir
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data"  # fla/data
@@ -25,6 +34,10 @@ def shipped(name: str, file: str):
         return tabular(name, read_table(SHIPPED / file), "class", f"{name} ({SHIPPED / file})")
 
     return load
+
+
+def shipped_file(file: str):
+    return lambda data_dir=None: [SHIPPED / file]
 
 
 UCI = (
@@ -50,6 +63,7 @@ REGISTRY = {
             "IDX files in the data directory (or mnist/)",
             "LeCun, Bottou, Bengio and Haffner (1998)",
             needs_data=True,
+            inputs=mnist_files,
         ),
         ProblemSpec(
             "fashion_mnist",
@@ -62,9 +76,19 @@ REGISTRY = {
             "IDX files in the data directory's fashion-mnist/",
             "Xiao, Rasul and Vollgraf (2017), arXiv:1708.07747",
             needs_data=True,
+            inputs=fashion_mnist_files,
         ),
         ProblemSpec(
-            "iris", "multiclass", 4, 3, 4, shipped("iris", "iris.csv"), None, UCI, "Fisher (1936)"
+            "iris",
+            "multiclass",
+            4,
+            3,
+            4,
+            shipped("iris", "iris.csv"),
+            None,
+            UCI,
+            "Fisher (1936)",
+            inputs=shipped_file("iris.csv"),
         ),
         ProblemSpec(
             "wine",
@@ -76,6 +100,7 @@ REGISTRY = {
             None,
             UCI,
             "Forina et al. (1991), UCI Wine",
+            inputs=shipped_file("wine.csv"),
         ),
         ProblemSpec(
             "breast_cancer",
@@ -87,6 +112,7 @@ REGISTRY = {
             None,
             UCI,
             "Street, Wolberg and Mangasarian (1993), Breast Cancer Wisconsin (Diagnostic)",
+            inputs=shipped_file("breast_cancer.csv"),
         ),
         ProblemSpec(
             "digits",
@@ -98,6 +124,7 @@ REGISTRY = {
             None,
             UCI,
             "Alpaydin and Kaynak (1998), Optical Recognition of Handwritten Digits",
+            inputs=shipped_file("digits.csv.gz"),
         ),
     ]
 }
@@ -109,15 +136,32 @@ def is_problem(name) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=16)
 def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
-    """The registry's record of ``name``, or one made from the user's table for ``csv:PATH``."""
+    """The registry's record of ``name``, or one made from the user's table for ``csv:PATH`` (read
+    again whenever the file changes)."""
     if name in REGISTRY:
         return REGISTRY[name]
     if not is_problem(name):
         raise ConfigError(
             f"unknown problem {name!r}; choose one of: {', '.join(REGISTRY)}, or csv:PATH"
         )
+    return _table_spec(name, target, stamp([Path(name[4:]).expanduser()]))
+
+
+def stamp(paths) -> tuple:
+    """What identifies the files' current versions cheaply: path, size and modification time."""
+    out = []
+    for path in paths:
+        try:
+            info = Path(path).stat()
+            out.append((str(path), info.st_size, info.st_mtime_ns))
+        except OSError:
+            out.append((str(path), None, None))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _table_spec(name: str, target: str | None, version: tuple) -> ProblemSpec:
     from fla.base.files import checksum
 
     path = Path(name[4:]).expanduser()
@@ -133,6 +177,7 @@ def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
         None,
         f"{path} (sha256 {checksum(path)[:16]})",
         "the user's data",
+        inputs=lambda data_dir=None: [path],
     )
 
 
@@ -152,9 +197,43 @@ def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem
     configurations)."""
     spec = problem_spec(name, target)
     root = str(resolve_data_dir(data_dir)) if spec.needs_data else None
-    return _load(name, root, target)
+    try:
+        files = spec.inputs(root)
+    except (DataError, OSError):  # missing: the load names it
+        files = []
+    return _load(name, root, target, stamp(files))
 
 
 @functools.lru_cache(maxsize=8)
-def _load(name: str, root: str | None, target: str | None) -> Problem:
-    return problem_spec(name, target).load(root)
+def _load(name: str, root: str | None, target: str | None, version: tuple) -> Problem:
+    """The problem, read once per process and version of its files (``version``: their
+    :func:`stamp`), with the provenance of what was read in its info."""
+    spec = problem_spec(name, target)
+    inputs = provenance(spec.inputs(root))
+    problem = spec.load(root)
+    problem.info["inputs"] = inputs  # into every manifest (fla.walks.records.metadata)
+    return problem
+
+
+def input_provenance(name: str, data_dir=None, target: str | None = None) -> list[dict]:
+    """What the problem's files are now: per file its path, size and SHA-256 (what a manifest
+    records of the data its run read, and what a resumed sweep compares)."""
+    spec = problem_spec(name, target)
+    root = str(resolve_data_dir(data_dir)) if spec.needs_data else None
+    return provenance(spec.inputs(root))
+
+
+def provenance(paths) -> list[dict]:
+    from fla.base.files import checksum
+
+    out = []
+    for path in paths:
+        path = Path(path).resolve()
+        out.append({"file": str(path), "bytes": path.stat().st_size, "sha256": checksum(path)})
+    return out
+
+
+def same_data(recorded: list, current: list) -> bool:
+    """Whether two provenance lists describe the same bytes (wherever the files lie now)."""
+    key = lambda records: [(r["bytes"], r["sha256"]) for r in records]
+    return key(recorded) == key(current)

@@ -140,10 +140,26 @@ def run_configuration(folder: Path, settings: dict, quiet: bool, smaller=None) -
     return meta
 
 
+def check_resources(study: dict) -> None:
+    """Refuse a study whose chains cannot be held in memory: basin-hopping keeps about a dozen
+    [chains, D] float64 arrays (starts, trials, minima, gradients, energies), D of the largest
+    N_h."""
+    from fla.base.machine import check_memory
+    from fla.landscapes.model import mehta_network
+
+    d = mehta_network(max(study["hidden"])).n_params
+    check_memory(
+        12 * 8 * study["chains"] * d,
+        f"basin-hopping {study['chains']:,} chains of D = {d}",
+        "use fewer chains (key 'chains')",
+    )
+
+
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
     """Every (N_h, lambda) of the study, skipping those already done and verified; writes
     counts.csv."""
     study = load_study(study_path)
+    check_resources(study)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):  # one writer per study folder, as for sweeps

@@ -241,9 +241,10 @@ def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_metrics(run_dir, out=None, quiet: bool = False) -> Path:
+def write_metrics(run_dir, out=None, quiet: bool = False, partial=None) -> Path:
     """Compute and write the table (Parquet and CSV) and metrics.json, holding the output folder's
-    lock; returns the Parquet path. A failure leaves none of the three behind."""
+    lock; returns the Parquet path. A failure leaves none of the three behind. ``partial`` (the
+    label of a study that is not whole) is recorded in metrics.json and printed."""
     run_dir = Path(run_dir)
     if out:
         base = Path(out).with_suffix("")
@@ -266,13 +267,14 @@ def write_metrics(run_dir, out=None, quiet: bool = False) -> Path:
             with atomic_path(csv) as tmp:
                 table.to_csv(tmp, index=False)
             files = {p.name: file_record(p) for p in (parquet, csv)}
-            write_json(meta, {"run": str(run_dir), "files": files})
+            write_json(meta, {"run": str(run_dir), "files": files, "partial": partial})
         except BaseException:
             for path in (parquet, csv, meta):
                 path.unlink(missing_ok=True)
             raise
     if not quiet:
-        print(f"{len(table)} rows, {table.measure.nunique()} measures -> {parquet}")
+        label = f" ({partial})" if partial else ""
+        print(f"{len(table)} rows, {table.measure.nunique()} measures -> {parquet}{label}")
     return parquet
 
 

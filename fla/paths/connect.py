@@ -23,6 +23,7 @@ Settings come from a TOML file (--config), declared once in :class:`ConnectSetti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -46,7 +47,7 @@ from fla.curvature.classes import (
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
-from fla.paths.outputs import refuse_existing, write_connection
+from fla.paths.outputs import OUTPUTS, refuse_existing, write_connection
 
 METHOD_NAMES = custom(
     lambda v: (
@@ -170,24 +171,56 @@ def asymptotic(losses: np.ndarray) -> np.ndarray:
 def connect(
     run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None
 ) -> dict:
-    import tensorflow as tf
-
-    from fla.core.objective import run_network, run_objective
-    from fla.paths.minima import canonical, merge, polish
-    from fla.paths.record import Energy
+    """Connect the minima of a sampling run into ``out``, holding ``out``'s lock throughout (one
+    writer per folder); ``out`` may not lie inside the run it reads."""
+    from fla.base.files import folder_lock, refuse_inside_a_locked_folder
 
     run_dir, out = Path(run_dir), Path(out)
+    if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
+        raise ConfigError(
+            f"--out {out} lies inside the run it reads ({run_dir}); write it elsewhere"
+        )
+    refuse_inside_a_locked_folder(out)
+    refuse_existing(out)
     problem_with_run = verify(run_dir)
     if problem_with_run is not None or not (run_dir / ENDPOINTS).is_file():
         raise ConfigError(
             f"{run_dir} is not a complete, verified sampling run of one configuration "
             f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory"
         )
-    refuse_existing(out)
     settings = load_settings(config, methods, l2)
+    created, held = not out.exists(), False
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(out):
+            held = True
+            refuse_existing(out)  # again, now that no other fla process writes here
+            return _connect(run_dir, out, settings, data_dir, quiet)
+    except BaseException:
+        if created and held:  # what it wrote goes, and the folder if that empties it
+            for name in OUTPUTS:
+                (out / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
+    import tensorflow as tf
+
+    from fla.base.machine import check_memory
+    from fla.core.objective import run_network, run_objective
+    from fla.paths.minima import canonical, merge, polish
+    from fla.paths.record import Energy
+
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
     network, problem = run_network(cfg, data_dir)
+    check_memory(  # polishing holds about 25 [endpoints, D] float64 arrays (L-BFGS history)
+        25 * 8 * meta["plan"]["walks"] * network.n_params,
+        f"polishing {meta['plan']['walks']:,} walk endpoints of D = {network.n_params:,}",
+        "connect a configuration of fewer walks",
+    )
     # the objective the walks followed (their loss and regulariser), or theirs plus --l2
     objective = run_objective(cfg, network, problem, tf.float64, settings["l2"])
     energy = Energy(objective, tf.float64)

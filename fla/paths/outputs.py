@@ -1,6 +1,7 @@
 """What every connection run writes: minima, paths (one row per pair and method, beside the
 straight line between the same minima), the spanning tree, extra tables, and ``connect.json`` last,
-each file atomically (:func:`fla.base.store.write_table`)."""
+each file atomically (:func:`fla.base.store.write_table`). connect.json lists every file with its
+size and SHA-256, and every reader verifies them (:func:`verified_connection`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from pathlib import Path
 import pyarrow as pa
 
 from fla.base.errors import ConfigError
-from fla.base.files import write_json, write_table
+from fla.base.files import file_record, write_json, write_table
+from fla.base.store import verified_manifest
 from fla.paths.record import straight_line
 
 DENSE_PARAMS_MAX = 2**20  # values of a path's dense points stored at most (8 MiB a path)
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
+
+
+def verified_connection(folder) -> dict:
+    """A connection run's connect.json, once every file it lists verifies
+    (:func:`fla.base.store.verified_manifest`)."""
+    return verified_manifest(folder, "connect.json", "fla connect")
 
 
 def refuse_existing(out: Path) -> None:
@@ -57,6 +65,7 @@ def write_connection(
     )
     for name, table in (extra or {}).items():
         write_table(out / name, table)
+    tables = ["minima.parquet", "paths.parquet", "tree.parquet", *(extra or {})]
     summary = {
         **summary,
         "settings": settings,
@@ -65,6 +74,7 @@ def write_connection(
         "loss_evaluations": energy.evaluations,
         "batched_calls": energy.calls,
         "seconds": round(time.time() - start, 2),
+        "files": {name: file_record(out / name) for name in tables},  # checked on every read
     }
     write_json(out / "connect.json", summary)
     if not quiet:

@@ -207,7 +207,9 @@ def trajectory_rows(folder: Path, cfg: dict, walk: int, what: str) -> dict[int, 
 
 
 def connection_subject(folder: Path, data_dir, examples: int) -> Subject:
-    summary = json.loads((folder / "connect.json").read_text())
+    from fla.base.store import verified_manifest
+
+    summary = verified_manifest(folder, "connect.json", "fla connect")
     minima = np.stack(
         pq.read_table(folder / "minima.parquet", columns=["params"])
         .column("params")

@@ -51,7 +51,12 @@ def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
 def run_task(task: Task, data_dir) -> dict:
     try:
         meta = sample(
-            task.config, task.path, data_dir=data_dir, quiet=True, walk_range=task.walk_range
+            task.config,
+            task.path,
+            data_dir=data_dir,
+            quiet=True,
+            walk_range=task.walk_range,
+            in_sweep=True,
         )
     except NonFiniteError:
         meta = read_manifest(task.path)  # written before the error was raised
@@ -108,7 +113,7 @@ def _sweep(
 ) -> dict:
     from tqdm import tqdm
 
-    todo, total = prepare(study, out)
+    todo, total = prepare(study, out, data_dir)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     data_dir = None if data_dir is None else str(data_dir)
     start, rows, nonfinite, done = time.time(), 0, [], total - len(todo)

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fla.base.errors import ConfigError
-from fla.base.files import LOCK, is_own_temporary, write_json, writer_alive
-from fla.base.store import OWN_FILES, verify
+from fla.base.files import LOCK, is_own_temporary, locked_by_another, write_json, writer_alive
+from fla.base.store import OWN_FILES, read_manifest, verify
+from fla.core.registry import input_provenance, same_data
 from fla.studies.study import Study, config_name
 from fla.walks.config import SampleConfig
 
@@ -21,6 +22,9 @@ STUDY_JSON = "study.json"
 def clear_configuration(path: Path, keep=lambda entry: False) -> None:
     """Remove what fla wrote in an unfinished or damaged configuration folder (shard folders
     included, but what ``keep`` says); refuse to touch anything else."""
+    holder = locked_by_another(path)
+    if holder:
+        raise ConfigError(f"{path} is being written by another fla process ({holder}); wait for it")
     entries = [e for e in path.iterdir() if not keep(e)]
     live = [e for e in entries if e.is_file() and writer_alive(e)]
     if live:
@@ -28,7 +32,7 @@ def clear_configuration(path: Path, keep=lambda entry: False) -> None:
             f"{path} is being written by another fla process ({live[0].name}); wait for it"
         )
     own = lambda e: (
-        (e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES)))
+        (e.is_file() and (e.name in OWN_FILES + (LOCK,) or is_own_temporary(e, OWN_FILES)))
         or (e.is_dir() and e.name.startswith("walks_") and all(own(f) for f in e.iterdir()))
     )
     foreign = [e.name for e in entries if not own(e)]
@@ -39,6 +43,8 @@ def clear_configuration(path: Path, keep=lambda entry: False) -> None:
             "move them elsewhere and run the sweep again"
         )
     for e in entries:
+        if e.is_symlink():
+            raise ConfigError(f"{e} is a link; fla does not delete through links: move it")
         if e.is_dir():
             clear_configuration(e)
             e.rmdir()
@@ -63,10 +69,12 @@ class Task:
         return (self.config.problem, self.config.width, self.config.depth)
 
 
-def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
+def prepare(study: Study, out: Path, data_dir=None) -> tuple[list[Task], int]:
     """(the tasks still to run, how many tasks the study has): a task is done when its folder
-    verifies against the settings and walk range this study asks for; what fla wrote of the others
-    is cleared."""
+    verifies against the settings and walk range this study asks for and its manifest records the
+    very data its problem reads now (sizes and SHA-256 of every input file); what fla wrote of the
+    others is cleared. A configuration folder that is a link is refused (fla never deletes or writes
+    through a link)."""
     record = out / STUDY_JSON
     spec = json.loads(json.dumps(study.spec))
     if record.exists():
@@ -89,10 +97,16 @@ def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
         for config in study.configurations()
         for task in configuration_tasks(config, out, study)
     ]
-    todo = []
+    todo, data = [], {}
     for task in tasks:
+        refuse_links(task.path, out)
         if task.path.is_dir() and verify(task.path, task.config.fields(), task.walk_range) is None:
-            continue
+            key = (task.config.problem, task.config.target)
+            if key not in data:
+                data[key] = input_provenance(task.config.problem, data_dir, task.config.target)
+            recorded = read_manifest(task.path).get("problem", {}).get("inputs")
+            if recorded is not None and same_data(recorded, data[key]):
+                continue
         if task.path.is_dir():
             clear_configuration(task.path)
         elif task.path.exists():
@@ -103,6 +117,69 @@ def prepare(study: Study, out: Path) -> tuple[list[Task], int]:
     return todo, len(tasks)
 
 
+def study_gaps(run_dir) -> tuple[int, list[str]] | None:
+    """For a study's output folder (one holding study.json): (how many tasks its study has, the
+    folders of those that are missing or do not verify, relative to it, each with why); None for
+    any other
+    folder. What reads a study checks it is whole with this (``--partial`` to go on without)."""
+    from fla.studies.study import Study
+
+    run_dir = Path(run_dir)
+    record = run_dir / STUDY_JSON
+    if not record.is_file():
+        return None
+    try:
+        spec = json.loads(record.read_text())
+        study = Study(spec.get("name", run_dir.name), spec)
+        tasks = [
+            task
+            for config in study.configurations()
+            for task in configuration_tasks(config, run_dir, study, clear=False)
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{record} is not a readable study record ({exc})") from None
+    gaps = []
+    for task in tasks:
+        name = str(task.path.relative_to(run_dir))
+        if not task.path.is_dir():
+            gaps.append(f"{name} missing")
+            continue
+        problem = verify(task.path, task.config.fields(), task.walk_range)
+        if problem:
+            gaps.append(f"{name} damaged: {problem}")
+    return len(tasks), gaps
+
+
+def whole_study(run_dir, partial: bool = False) -> str | None:
+    """ConfigError naming what is missing if ``run_dir`` holds a study that is not whole, unless
+    ``partial``: then a label for every output ("partial: 6 of 8 tasks; missing ..."); None for
+    a whole study or a folder that holds none."""
+    gaps = study_gaps(run_dir)
+    if gaps is None or not gaps[1]:
+        return None
+    total, missing = gaps
+    names = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
+    if not partial:
+        raise ConfigError(
+            f"{run_dir} holds {total - len(missing)} of its study's {total} tasks ({names}); "
+            "finish it with fla sweep, or pass --partial to read what is there"
+        )
+    return f"partial: {total - len(missing)} of {total} tasks ({names})"
+
+
+def refuse_links(path: Path, out: Path) -> None:
+    """ConfigError if ``path`` or a folder between it and ``out`` is a symbolic link: fla never
+    deletes or writes through one."""
+    for folder in [path, *path.parents]:
+        if folder == out:
+            return
+        if folder.is_symlink():
+            raise ConfigError(
+                f"{folder} is a link (to {folder.resolve()}); fla does not write or delete through "
+                "links: replace it with a folder"
+            )
+
+
 # walk steps a shard holds at most, by default (minutes on 2 cores for MNIST 784-10-10)
 SHARD_WORK = 50_000_000
 
@@ -110,10 +187,12 @@ SHARD_WORK = 50_000_000
 SHARD = "walks_{lo}-{hi}"
 
 
-def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[Task]:
+def configuration_tasks(
+    config: SampleConfig, out: Path, study: Study, clear: bool = True
+) -> list[Task]:
     """One task for a configuration whose walk steps fit in a shard, else one per shard of its walks
     (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders
-    ``walks_LO-HI``."""
+    ``walks_LO-HI`` (with ``clear``, what other shard sizes left in the folder is removed)."""
     from fla.core.registry import problem_spec
     from fla.walks.config import plan
 
@@ -127,7 +206,7 @@ def configuration_tasks(config: SampleConfig, out: Path, study: Study) -> list[T
         return [Task(config, path, None, p.walks * p.steps, p.walks * p.steps * weight)]
     ranges = [(lo, min(lo + per_shard, p.walks)) for lo in range(0, p.walks, per_shard)]
     names = {SHARD.format(lo=lo, hi=hi) for lo, hi in ranges}
-    if path.is_dir():  # what an unsharded run or other shard sizes left here goes
+    if clear and path.is_dir():  # what an unsharded run or other shard sizes left here goes
         clear_configuration(path, keep=lambda e: e.name in names)
     return [
         Task(

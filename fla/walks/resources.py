@@ -26,10 +26,10 @@ faithfully and end with a non-zero exit (:class:`fla.base.errors.NonFiniteError`
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import replace
 
 from fla.base.errors import ConfigError
+from fla.base.machine import available_bytes, human  # noqa: F401 (slices read them here)
 from fla.walks.config import Plan
 
 LOGIT_LIMIT = 1e15
@@ -48,20 +48,6 @@ def steps_per_block(p: Plan, keep_params: bool, steps: int | None = None) -> int
     per_step_bytes = 4 * (8 + p.n_params * keep_params)
     steps = p.steps if steps is None else steps
     return max(1, min(-(-steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
-
-
-def available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (Linux), else physical memory; FLA_MEMORY_BYTES overrides."""
-    if os.environ.get("FLA_MEMORY_BYTES"):
-        return int(float(os.environ["FLA_MEMORY_BYTES"]))
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def peak_bytes(p, network, problem, config, chunk: int) -> int:
@@ -100,14 +86,6 @@ def predicted_logit_scale(network, problem, bound: float) -> float:
         if not math.isfinite(r):
             return math.inf
     return r
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PB"
 
 
 def fit_plan(config, p, problem):

@@ -23,7 +23,7 @@ replacement), a batched skinny matmul, several times slower.
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
-from fla.base.files import is_own_temporary, writer_alive
+from fla.base.files import (
+    LOCK,
+    folder_lock,
+    is_own_temporary,
+    refuse_inside_a_locked_folder,
+    writer_alive,
+)
+from fla.base.machine import check_disk
 from fla.base.store import (
     ENDPOINT_SCHEMA,
     ENDPOINTS,
@@ -57,7 +64,7 @@ def check_out(out: Path) -> None:
         raise ConfigError(f"--out {out} is a file; give a directory")
     if not out.is_dir():
         return
-    entries = list(out.iterdir())
+    entries = [e for e in out.iterdir() if e.name != LOCK]  # a free lock file is no one's
     if any(e.name in OWN_FILES for e in entries):
         raise ConfigError(f"--out {out} already holds a run; choose another --out or delete it")
     live = [e.name for e in entries if is_own_temporary(e, OWN_FILES) and writer_alive(e)]
@@ -76,17 +83,62 @@ def check_out(out: Path) -> None:
         e.unlink()
 
 
-def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_range=None) -> dict:
+def disk_lower_bound(p: Plan, config, walk_range) -> float:
+    """Bytes a run writes at least: per row its loss and gradient norm (float32, incompressible),
+    and the D floats of its parameters (--record-params) and its spectrum (exact, every row)."""
+    rows = (walk_range[1] - walk_range[0]) * p.steps
+    per_row = 8 + 4 * p.n_params * config.record_params
+    per_row += 4 * p.n_params * (p.hessian == "exact" and p.hessian_at == "all")
+    return float(rows) * per_row
+
+
+def remove_own_files(out: Path) -> None:
+    """Remove what this run wrote in ``out`` (and ``out`` if that leaves it empty); nothing else."""
+    for e in out.iterdir():
+        if e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES)):
+            e.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        out.rmdir()
+
+
+def refuse_strangers(out: Path) -> None:
+    """Before publishing: ConfigError if anything but this run's own files appeared in ``out``
+    while it ran (written by something that does not take fla's lock); nothing is published."""
+    strangers = [
+        e.name
+        for e in out.iterdir()
+        if e.name != LOCK and e.name not in OWN_FILES and not is_own_temporary(e, OWN_FILES)
+    ]
+    if strangers:
+        raise ConfigError(
+            f"--out {out} gained files during the run ({', '.join(sorted(strangers)[:3])}) that "
+            "this run did not write; nothing was published: give a folder only this run writes"
+        )
+
+
+def sample(
+    config: SampleConfig,
+    out,
+    data_dir=None,
+    quiet: bool = False,
+    walk_range=None,
+    in_sweep: bool = False,
+) -> dict:
     """Run one configuration (or its walks lo .. hi - 1, a shard: ``walk_range=(lo, hi)`` with lo a
     multiple of the plan's chunk) into directory ``out``; returns its manifest.
 
-    Raises NonFiniteError (after writing the data faithfully) when some recorded loss or gradient
-    norm is not finite."""
+    One writer per folder: the run holds ``out``'s lock throughout, checks the folder under it, and
+    checks it again before publishing the manifest; an ``out`` inside a folder another fla process
+    is writing (a running sweep's study, unless this is that sweep's own task: ``in_sweep``) is
+    refused. Raises NonFiniteError (after writing the data faithfully) when some recorded loss or
+    gradient norm is not finite."""
     from fla.core.registry import load_problem
     from fla.walks.resources import fit_plan
 
     out = Path(out)
     config.validate()
+    if not in_sweep:
+        refuse_inside_a_locked_folder(out)
     check_out(out)
     problem = load_problem(config.problem, data_dir, config.target)
     p, notes = fit_plan(
@@ -95,13 +147,23 @@ def sample(config: SampleConfig, out, data_dir=None, quiet: bool = False, walk_r
         problem,
     )
     walk_range = check_walk_range(walk_range, p)
+    check_disk(
+        out.parent,
+        disk_lower_bound(p, config, walk_range),
+        f"{walk_range[1] - walk_range[0]:,} walks x {p.steps:,} steps",
+        "use fewer --walks or --steps, or free disk space",
+    )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    held = False
     try:
-        manifest = _sample(config, p, notes, problem, out, quiet, walk_range)
+        with folder_lock(out):  # refused, it leaves the folder to its writer
+            held = True
+            check_out(out)  # again, now that no other fla process can write here
+            manifest = _sample(config, p, notes, problem, out, quiet, walk_range)
     except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
+        if created and held:
+            remove_own_files(out)  # the lock released: the folder goes if nothing else is left
         raise
     if manifest["nonfinite_rows"]:
         raise NonFiniteError(
@@ -251,6 +313,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
             rows=points.rows,
             nonfinite_rows=nonfinite[0],
         )
+        refuse_strangers(out)
         for writer in writers:
             writer.commit(meta)
         manifest = write_manifest(out, meta, [POINTS, ENDPOINTS])
