@@ -149,6 +149,10 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     seeded = json.loads((out / "h2_l0.01" / "landscape.json").read_text())
     assert seeded["settings"]["seeded_from"] == "h1_l0.01" and seeded["seeds"]["zero network"] == 1
     assert "found_by" in pq.read_table(out / "h2_l0.01" / "minima.parquet").column_names
+    damaged.write_bytes(damaged.read_bytes()[:-10])  # a report on a damaged landscape: one line
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "h2_l0.01" in err and "minima.parquet" in err and len(err.splitlines()) == 1
     study.write_text("hidden = [0]\n")
     assert main(["landscape", str(study), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

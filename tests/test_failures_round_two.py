@@ -296,3 +296,34 @@ def test_a_gzip_data_file_is_checksummed_as_stored(tmp_path, capsys):
     second = input_provenance("mnist", tmp_path / "m")
     assert [r["sha256"] for r in first][:3] == [r["sha256"] for r in second][:3]
     assert first[3]["sha256"] != second[3]["sha256"] and len(first) == 4
+
+
+@pytest.mark.slow  # three processes
+def test_a_compile_cache_entry_that_is_no_program_is_named_and_removed(tmp_path):
+    """An entry whose bytes match their checksum but do not parse (written damaged): one line
+    naming it, the entry removed, and the next run compiles anew."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLA_COMPILE_CACHE": str(tmp_path / "cache")}
+
+    def sample(out):
+        argv = XOR + ["--walks", "4", "--steps", "3", "--out", str(tmp_path / out), "-q"]
+        return subprocess.run(
+            [sys.executable, "-m", "fla.cli", *argv], env=env, capture_output=True, text=True
+        )
+
+    assert sample("a").returncode == 0
+    entries = list((tmp_path / "cache").glob("*/*.pb"))
+    assert entries
+    garbage = np.random.default_rng(0).bytes(2000)
+    for entry in entries:
+        entry.write_bytes(garbage)
+        entry.with_name(entry.name + ".sha256").write_text(hashlib.sha256(garbage).hexdigest())
+    done = sample("b")
+    err = [line for line in done.stderr.splitlines() if line.startswith("fla ")]
+    assert done.returncode == 2 and len(err) == 1 and "is not a valid program" in err[0]
+    assert "Traceback" not in done.stderr and not (tmp_path / "b").exists()
+    assert sample("b").returncode == 0

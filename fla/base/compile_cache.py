@@ -46,6 +46,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import re
 import resource
 import shutil
 import socket
@@ -193,6 +194,27 @@ def _intact(entry: Path) -> bool:
         return hashlib.sha256(entry.read_bytes()).hexdigest() == expected
     except OSError:
         return False
+
+
+UNPARSABLE = re.compile(r"Can't parse (\S+) as binary proto")
+
+
+def remove_unparsable(error: BaseException) -> str | None:
+    """If ``error`` is TensorFlow failing on a cache entry it cannot parse (one whose checksum
+    matched: written damaged), remove the entry from the private and the shared directory and
+    return its name; else None. The next run compiles the program anew."""
+    match = UNPARSABLE.search(str(error))
+    state = _STATE.get(os.getpid())
+    if not match or state is None:
+        return None
+    entry = Path(match.group(1))
+    if state[0] not in entry.parents:  # this process's or a sweep worker's private directory
+        return None
+    for folder in (entry.parent, state[0]):
+        for path in (folder / entry.name, _checksum_file(folder / entry.name)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return entry.name
 
 
 def _checksum_file(entry: Path) -> Path:

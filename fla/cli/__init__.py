@@ -112,3 +112,13 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as exc:  # a compile-cache entry that is no program: named, removed
+        entry = compile_cache.remove_unparsable(exc)
+        if entry is None:
+            raise
+        print(
+            f"fla {args.command}: error: compile-cache entry {entry} is not a valid program (it "
+            "was written damaged); it was removed: run the command again",
+            file=sys.stderr,
+        )
+        return 2
