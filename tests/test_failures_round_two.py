@@ -97,6 +97,11 @@ def test_a_configuration_folder_that_is_a_link_is_never_written_through(tmp_path
     status, err = run(["sweep", study, "--out", out, "-q"], capsys)
     assert status == 2 and "is a link" in err and one_line(err)
     assert sorted(p.name for p in outside.iterdir()) == kept
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    status, err = run(XOR + ["--out", tmp_path / "link", "-q"], capsys)
+    assert status == 2 and "is a link" in err and one_line(err)
+    assert not list((tmp_path / "empty").iterdir())
 
 
 def test_a_partial_study_is_refused_or_labelled_and_a_copy_is_counted_once(tmp_path, capsys):

@@ -60,6 +60,11 @@ def check_out(out: Path) -> None:
     """Refuse an --out that holds anything but fla's own leftovers of a killed run of this kind
     (its temporary files, which are removed), or that a running fla process is writing; never touch
     anything else."""
+    if out.is_symlink():
+        raise ConfigError(
+            f"--out {out} is a link (to {out.resolve()}); fla does not write through links: give "
+            "a folder"
+        )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")
     if not out.is_dir():
