@@ -377,3 +377,27 @@ def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, mon
         ]
         u = (np.array(start, np.uint64) >> 8).astype(np.float32) * np.float32(2.0**-24)
         np.testing.assert_allclose(path[w, 0], (2 * u - 1) * 1.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("batching", ["full", "per_walk"])
+def test_measuring_saturation_does_not_change_the_walk(batching):
+    """The hidden layers' saturation is read off the step's own forward pass: a tanh walk with it
+    recorded is bitwise the walk without it (loss, gradient norm and the points)."""
+    from fla.core.networks import MLP
+    from fla.core.objective import Objective
+    from fla.core.registry import load_problem
+    from fla.walks.program import WalkProgram
+
+    problem = load_problem("iris")
+    objective = Objective(MLP(4, 6, 2, 3, "tanh"), problem)
+    theta0 = np.random.default_rng(0).uniform(-1, 1, (16, objective.n_params)).astype(np.float32)
+    results = []
+    for measured in (True, False):
+        program = WalkProgram(objective, batching=batching, batch_size=20)
+        program.saturation = measured  # read when the step is traced
+        results.append(program.run(theta0, 0.2, 3, 0, 0, 5, record_params=True))
+    (theta_a, rec_a), (theta_b, rec_b) = results
+    assert "saturation" in rec_a and "saturation" not in rec_b
+    np.testing.assert_array_equal(theta_a, theta_b)
+    for name in ("loss", "grad_norm", "params", "accuracy"):
+        np.testing.assert_array_equal(rec_a[name], rec_b[name])
