@@ -401,3 +401,37 @@ def test_measuring_saturation_does_not_change_the_walk(batching):
     np.testing.assert_array_equal(theta_a, theta_b)
     for name in ("loss", "grad_norm", "params", "accuracy"):
         np.testing.assert_array_equal(rec_a[name], rec_b[name])
+
+
+def test_a_squared_error_walk_with_a_penalty_keeps_the_walk_identity_promises(
+    tmp_path, monkeypatch
+):
+    """The same walks whatever curvature is asked for and however the run is split into shards,
+    on the squared error with weight elimination and tanh units (their saturation recorded)."""
+    from fla.walks import config as config_module
+
+    monkeypatch.setattr(config_module, "CHUNK_FLOATS", 16 * 55)  # 16 walks a program
+    base = dict(
+        problem="iris", width=5, depth=1, granularity="macro", bound=1.0, walks=32, steps=4,
+        seed=2, activation="tanh", loss="mse", regulariser="weight_elimination", lambda_=0.01,
+        record_params=True,
+    )  # fmt: skip
+    sample(SampleConfig(**base, hessian="none"), tmp_path / "a", quiet=True)
+    sample(SampleConfig(**base, hessian="full"), tmp_path / "b", quiet=True)
+    for lo, hi in [(0, 16), (16, 32)]:
+        sample(
+            SampleConfig(**base, hessian="none"),
+            tmp_path / f"s{lo}",
+            quiet=True,
+            walk_range=(lo, hi),
+        )
+    whole = walk_table(tmp_path / "a")
+    assert_same_walks(whole, walk_table(tmp_path / "b"))
+    parts = [walk_table(tmp_path / f"s{lo}") for lo in (0, 16)]
+    import pandas as pd
+
+    joined = (
+        pd.concat([p[0] for p in parts], ignore_index=True),
+        np.concatenate([p[1] for p in parts]),
+    )
+    assert_same_walks(whole, joined)
