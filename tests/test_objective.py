@@ -91,7 +91,7 @@ def autodiff_hessians(f, theta, x, y):
     return outer.batch_jacobian(grad, theta).numpy()
 
 
-@pytest.mark.parametrize("activation", ["elu", "tanh"])
+@pytest.mark.parametrize("activation", ["elu", pytest.param("tanh", marks=pytest.mark.slow)])
 def test_exact_hessian_equals_differentiating_the_gradient(multiclass_problem, activation):
     """Every layer pair of the second-order backpropagation, for sigmoid and softmax losses, depths
     1-3, L2, patterns shared or one set per point, against automatic differentiation to rounding."""

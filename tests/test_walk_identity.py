@@ -230,7 +230,11 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
 # the layer-blocks form is also pinned, fast, by test_a_walk_kept_in_per_layer_blocks_is_...
 @pytest.mark.parametrize(
     "batching",
-    ["shared", pytest.param("shared-layer-blocks", marks=pytest.mark.slow), "per_walk"],
+    [
+        "shared",
+        pytest.param("shared-layer-blocks", marks=pytest.mark.slow),
+        pytest.param("per_walk", marks=pytest.mark.slow),  # 7 s
+    ],
 )
 def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
     tmp_path, monkeypatch, batching
@@ -379,7 +383,7 @@ def test_each_walk_moves_by_the_draws_of_its_own_documented_stream(tmp_path, mon
         np.testing.assert_allclose(path[w, 0], (2 * u - 1) * 1.0, atol=1e-7)
 
 
-@pytest.mark.parametrize("batching", ["full", "per_walk"])
+@pytest.mark.parametrize("batching", ["full", pytest.param("per_walk", marks=pytest.mark.slow)])
 def test_measuring_saturation_does_not_change_the_walk(batching):
     """The hidden layers' saturation is read off the step's own forward pass: a tanh walk with it
     recorded is bitwise the walk without it (loss, gradient norm and the points)."""
