@@ -211,6 +211,7 @@ def add_flags(parser, cls, positional=()) -> None:
             parser.add_argument(
                 flag(f.name),
                 dest=f.name,
+                metavar=None if kind.choices else key_of(f.name).upper(),
                 type=kind.parse or str,
                 choices=kind.choices,
                 required=f.metadata["required"],
