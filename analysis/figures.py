@@ -193,6 +193,8 @@ def lg_clouds(
                     "granularity": granularity,
                     "bound": bound,
                     "points_drawn": len(df),
+                    "loss_median": float(df.loss.median()),
+                    "grad_norm_median": float(df.grad_norm.median()),
                 }
             )
     if color == "curvature":

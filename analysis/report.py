@@ -190,7 +190,7 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
     panels = configs.groupby(["problem", "granularity", "bound"] + VARIANT, dropna=False)
     for (problem, granularity, bound, *values), _ in panels:
         variant = dict(zip(VARIANT, values))
-        fig, _ = lg_clouds(
+        fig, drawn = lg_clouds(
             dataset, problem, granularity, bound, max_points=max_points, variant=variant
         )
         name = variant_name(*values)
@@ -199,7 +199,7 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
                 f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]"
                 f"{', ' + name if name else ''}",
                 png(fig),
-                None,
+                drawn,  # per panel: the points drawn, their median loss and gradient norm
             )
         )
     return (

@@ -260,4 +260,7 @@ def test_the_report_keeps_activations_apart_and_losses_apart(tmp_path):
     ]  # fmt: skip
     assert (configs["count"] == 8 * 30).all()
     attractors = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("*_attractors_*.csv")))
+    drawn = [pd.read_csv(p) for p in (tmp_path / "out" / "report_tables").glob("*_l_g_clouds_*")]
+    medians = {round(float(t.loss_median.iloc[0]), 9) for t in drawn}
+    assert len(drawn) == 4 and len(medians) == 4  # each figure draws its own configuration
     assert set(attractors.loss_function) <= {"cross_entropy", "mse"}
