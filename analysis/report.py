@@ -273,13 +273,22 @@ def measure_sections(run_dir: Path) -> list:
     return [("Landscape measures over walks (mean, 95% bootstrap interval)", png(fig), table)]
 
 
-def chosen_panel(dataset, problem, granularity, bound) -> dict:
+FLAGS = {"loss_function": "loss"}  # a column whose flag has another name
+
+
+def chosen_panel(dataset, problem, granularity, bound, activation=None, loss=None) -> dict:
     """The first (problem, granularity, bound, variant) of the run matching what was asked;
     ConfigError listing what the run holds if nothing does."""
     from fla.base.errors import ConfigError
 
     configs = count_by(dataset, ["problem", "granularity", "bound"] + VARIANT)
-    asked = {"problem": problem, "granularity": granularity, "bound": bound}
+    asked = {
+        "problem": problem,
+        "granularity": granularity,
+        "bound": bound,
+        "activation": activation,
+        "loss_function": loss,
+    }
     keep = np.ones(len(configs), bool)
     for key, value in asked.items():
         if value is not None:
@@ -292,8 +301,9 @@ def chosen_panel(dataset, problem, granularity, bound) -> dict:
                 f"{v:g}" if key == "bound" else str(v) for v in sorted(set(configs[key]))
             )
             shown = f"{value:g}" if key == "bound" else value
-            raise ConfigError(f"--{key} {shown} is not in this run; it holds {key} {held}")
-    raise ConfigError("no configuration of this run has that problem, granularity and bound")
+            flag = FLAGS.get(key, key)
+            raise ConfigError(f"--{flag} {shown} is not in this run; it holds {flag} {held}")
+    raise ConfigError("no configuration of this run has all of what was asked together")
 
 
 def write_plot(
@@ -307,6 +317,8 @@ def write_plot(
     logx=False,
     logy=True,
     partial=None,
+    activation=None,
+    loss=None,
 ) -> Path:
     """One figure of ``kind`` (lg, curvature, accuracy, metrics, slice) to ``out`` (.png, .pdf or
     .svg); ``partial`` (the label of a study that is not whole) is written across it."""
@@ -319,7 +331,7 @@ def write_plot(
         return Path(out)
     dataset = open_run(run_dir)
     if kind == "lg":
-        first = chosen_panel(dataset, problem, granularity, bound)
+        first = chosen_panel(dataset, problem, granularity, bound, activation, loss)
         fig, _ = lg_clouds(
             dataset,
             first["problem"],

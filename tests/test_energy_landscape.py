@@ -87,6 +87,7 @@ def test_auc_counts_ordered_pairs():
     ) == [1, 0, 0.5]
 
 
+@pytest.mark.slow  # 5 s
 def test_basin_hopping_and_transition_states_are_verified_stationary_points():
     f = objective(2, 1e-3)
     db = Database(mehta_network(2))

@@ -180,6 +180,7 @@ def test_non_finite_results_are_recorded_and_exit_3(tmp_path, capsys, monkeypatc
     assert (moves > 0).all() and (moves <= 0.2).all()
 
 
+@pytest.mark.slow  # a process of its own, 5 s
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path):
     def limit():
         # a write past the limit fails with EFBIG, as on a full disk

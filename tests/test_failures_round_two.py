@@ -273,6 +273,11 @@ def test_plot_names_what_the_run_holds(tmp_path, capsys):
     status, err = run(["plot", "lg", out, "--bound", "77", "--out", tmp_path / "f.png"], capsys)
     assert status == 2 and "--bound 77 is not in this run; it holds bound 1" in err
     assert one_line(err) and not (tmp_path / "f.png").exists()
+    status, err = run(["plot", "lg", out, "--loss", "mse", "--out", tmp_path / "f.png"], capsys)
+    assert status == 2 and "--loss mse is not in this run; it holds loss cross_entropy" in err
+    assert (
+        run(["plot", "lg", out, "--activation", "elu", "--out", tmp_path / "f.png"], capsys)[0] == 0
+    )
 
 
 def test_a_manifest_without_endpoints_is_named_not_hidden(tmp_path, capsys):

@@ -245,6 +245,7 @@ def test_exact_spectra_at_every_kth_step_and_below_a_gradient_norm(tmp_path):
     np.testing.assert_array_equal(low.loss, df.loss)
 
 
+@pytest.mark.slow  # 5 s
 def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(tmp_path):
     make_mnist(tmp_path / "data", n_train=50, n_test=30)
     config = SampleConfig(

@@ -154,7 +154,7 @@ def assert_same_walks(a, b):
         np.testing.assert_array_equal(np.stack(da.params), np.stack(db.params))
 
 
-@pytest.mark.parametrize("width, depth", [(2, 1), (20, 2)])
+@pytest.mark.parametrize("width, depth", [(2, 1), pytest.param(20, 2, marks=pytest.mark.slow)])
 def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
     base = dict(
         problem="xor",

@@ -77,6 +77,8 @@ def add_plot_parser(commands) -> None:
         help="lg: which granularity (default the first)",
     )
     p.add_argument("--bound", type=float, help="lg: which initialisation range (default the first)")
+    p.add_argument("--activation", help="lg: which hidden activation (default the first)")
+    p.add_argument("--loss", help="lg: which loss, cross_entropy or mse (default the first)")
     p.add_argument(
         "--color",
         choices=["curvature", "test_loss"],
@@ -110,6 +112,8 @@ def run_plot(args) -> int:
         args.logx,
         not args.linear_y,
         partial,
+        args.activation,
+        args.loss,
     )
     print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
     return 0
