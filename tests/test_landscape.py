@@ -84,6 +84,7 @@ def test_exploration_on_mueller_brown_finds_the_known_barriers():
     assert sorted(e[2] for e in tree) == pytest.approx(sorted([s1, s2]), rel=1e-2)
 
 
+@pytest.mark.slow  # 4-8 s; its fast neighbours cover the same code
 def test_fla_connect_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     sample(

@@ -56,6 +56,7 @@ def test_quenched_networks_are_stationary_by_an_independent_gradient():
     assert (loss <= f(starts).numpy()).all()
 
 
+@pytest.mark.slow  # 4-8 s; its fast neighbours cover the same code
 def test_padded_minima_are_stationary_points_of_the_larger_network():
     f2, f3 = objective(2, 1e-2), objective(3, 1e-2)
     x = Quencher(f2, batch=8)(np.random.default_rng(3).uniform(-1, 1, (8, f2.n_params)), 1e-9)[0]

@@ -75,6 +75,7 @@ def rows_in(out):
     )
 
 
+@pytest.mark.slow  # 4-8 s; its fast neighbours cover the same code
 def test_a_killed_sweep_resumes_with_nothing_duplicated_or_missing(tmp_path):
     path = study_file(tmp_path)
     out = tmp_path / "out"
