@@ -188,25 +188,20 @@ class Objective:
         and ``test_accuracy`` (the first layer of both batches one GEMM,
         :meth:`MLP.first_layer_walks_last`), and with ``saturation`` the hidden layers' saturation
         on (x, y) (:mod:`fla.core.saturation`)."""
-        net, hidden = self.network, ([] if saturation else None)
-        with tf.GradientTape() as tape:
-            tape.watch(theta)
-            blocks = net.blocks(theta)
+        net, hidden, inner = self.network, ([] if saturation else None), {}
+
+        def data_values():
+            inner["blocks"] = blocks = net.blocks(theta)
             first = net.first_layer_walks_last(blocks[0], x, x_test)
-            z, z_test = first if x_test is not None else (first, None)
-            loss, accuracy = self._loss_and_accuracy_walks_last(
+            z, inner["z_test"] = first if x_test is not None else (first, None)
+            return self._loss_and_accuracy_walks_last(
                 net.later_layers_walks_last(blocks, z, hidden), y
             )
-            values = {"loss": loss, "accuracy": accuracy}
-            if self.regulariser.active:
-                values["penalty"] = self.penalty_at(theta, True)
-                loss = loss + values["penalty"]
-        values["gradient"] = tape.gradient(loss, theta)
-        if hidden is not None:
-            values.update(saturation_rows(net.activation, hidden))
+
+        values = self._differentiated(theta, data_values, True, hidden)
         if x_test is not None:
             values["test_loss"], values["test_accuracy"] = self._loss_and_accuracy_walks_last(
-                net.later_layers_walks_last(blocks, z_test), y_test
+                net.later_layers_walks_last(inner["blocks"], inner["z_test"]), y_test
             )
         return values
 
@@ -214,12 +209,21 @@ class Objective:
         """:meth:`walk_values_at`'s values (without a test batch) for theta [B, D] on patterns x
         [N, n_in] or [B, N, n_in]: automatic differentiation with the walks first."""
         hidden = [] if saturation else None
+        return self._differentiated(
+            theta, lambda: self.data_loss_and_accuracy_at(theta, x, y, hidden), False, hidden
+        )
+
+    def _differentiated(self, theta, data_values, feature_major: bool, hidden) -> dict:
+        """What a walk records of ``data_values()`` (data loss, accuracy), evaluated on a tape that
+        watches theta: the loss and accuracy, the penalty when there is one, the ``gradient`` of
+        their sum, and, with ``hidden`` (the hidden pre-activations the evaluation collected), the
+        saturation."""
         with tf.GradientTape() as tape:
             tape.watch(theta)
-            loss, accuracy = self.data_loss_and_accuracy_at(theta, x, y, hidden)
+            loss, accuracy = data_values()
             values = {"loss": loss, "accuracy": accuracy}
             if self.regulariser.active:
-                values["penalty"] = self.penalty_at(theta, False)
+                values["penalty"] = self.penalty_at(theta, feature_major)
                 loss = loss + values["penalty"]
         values["gradient"] = tape.gradient(loss, theta)
         if hidden is not None:
