@@ -149,8 +149,10 @@ def data_table(run_dir) -> pd.DataFrame:
             f"{k}: {problem[k]}" for k in ("standardised", "scaled", "split") if k in problem
         )
         if inputs is None:
-            rows.append({"configuration": where, "file": "(not recorded: an older run)"})
-        for record in inputs or [{"file": "(none: built in)"}]:
+            records = [{"file": "(not recorded: an older run)"}]
+        else:
+            records = inputs or [{"file": "(none: built in)"}]
+        for record in records:
             rows.append(
                 {
                     "configuration": where,

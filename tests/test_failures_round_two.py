@@ -59,6 +59,12 @@ def test_a_resumed_sweep_redoes_the_configurations_whose_data_changed(tmp_path, 
     tables = out / "report_tables"
     listed = pd.read_csv(next(tables.glob("01_data_*.csv")))
     assert set(listed.sha256) == {recorded[0]["sha256"][:16]} and len(listed) == 2
+    manifest = json.loads((folders[0] / "run.json").read_text())
+    del manifest["problem"]["inputs"]  # as an older fla wrote it: one row saying so
+    (folders[0] / "run.json").write_text(json.dumps(manifest))
+    assert run(["report", out], capsys)[0] == 0
+    listed = pd.read_csv(next(tables.glob("01_data_*.csv")))
+    assert len(listed) == 2 and listed.file.str.startswith("(not recorded").sum() == 1
 
 
 def test_two_writers_never_share_a_folder(tmp_path, capsys):
