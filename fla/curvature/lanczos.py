@@ -34,6 +34,20 @@ def orthogonalise(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return w
 
 
+def asymmetry(w: np.ndarray, basis: np.ndarray, coupling) -> np.ndarray:
+    """How far the products are from one symmetric operator, [B]: with w = H v_j and the basis
+    v_0 .. v_j, exact arithmetic gives v_{j-1}^T H v_j = beta_{j-1} (the coupling that made v_j)
+    and v_i^T H v_j = 0 for i < j - 1 (Golub and Van Loan, Sec. 10.1.1), so the largest departure
+    is a lower bound on the products' error |v_i^T (H - H^T) v_j| (rounding, or an operator that
+    is not a Hessian)."""
+    j = basis.shape[1] - 1
+    if j == 0:
+        return np.zeros(len(w))
+    c = np.einsum("bjd,bd->bj", basis[:, :j], w)
+    c[:, j - 1] -= coupling
+    return np.abs(c).max(axis=1)
+
+
 def batched_hvp(fn):
     """A compiled H(theta_b) v_b for a batched loss fn ([B, D] -> [B]); rows must not interact."""
     import tensorflow as tf
@@ -120,10 +134,14 @@ class Hessian:
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         basis = np.empty((self.batch, m, self.dim))  # row j is written before it is read
         alpha, beta = np.zeros((self.batch, m)), np.zeros((self.batch, m))
+        self.product_error = np.zeros(self.batch)
         for j in range(m):
             basis[:, j] = v
             w = self.hvp(v)
             alpha[:, j] = np.einsum("bd,bd->b", w, v)
+            self.product_error = np.maximum(
+                self.product_error, asymmetry(w, basis[:, : j + 1], beta[:, j - 1] if j else 0.0)
+            )
             w = orthogonalise(w, basis[:, : j + 1])
             beta[:, j] = np.linalg.norm(w, axis=1)
             if j + 1 == m:
@@ -165,8 +183,11 @@ class Hessian:
         Lanczos runs until the k extreme Ritz values at both ends have residual bounds
         <= tol x max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached.
         Returns ``min`` [B, k] (ascending), ``max`` [B, k] (descending), ``converged`` [B] (bool),
-        ``steps`` (the Lanczos steps taken) and ``residual`` [B] (the largest relative bound among
-        the 2k reported values).
+        ``steps`` (the Lanczos steps taken), ``residual`` [B] (the largest relative bound among
+        the 2k reported values) and ``product_error`` [B] (:func:`asymmetry`'s largest departure
+        over the run, relative to max|Ritz value|). A point converges only when both are at most
+        ``tol``: products whose own error exceeds the accuracy asked for cannot deliver it,
+        whatever the residuals say.
         """
         kk = min(k, self.dim)
 
@@ -183,12 +204,15 @@ class Hessian:
 
         alpha, beta, _ = self.lanczos(max_steps, stop=converged, check_every=check_every)
         values, worst = relative_residuals(alpha, beta)
+        scale = np.abs(values).max(axis=1) + 1e-30
+        accuracy = self.product_error / scale
         return {
             "min": values[:, :kk],
             "max": values[:, ::-1][:, :kk],
-            "converged": worst <= tol,
+            "converged": (worst <= tol) & (accuracy <= tol) & np.isfinite(values).all(axis=1),
             "steps": alpha.shape[1],
             "residual": worst,
+            "product_error": accuracy,
         }
 
     def top_eigenvectors(self, k: int = 1, tol: float = 1e-4, max_steps: int = 200):
