@@ -199,8 +199,9 @@ def test_lanczos_extremes_are_within_the_tolerance_from_loss_half_to_1e_12(
 
 
 def test_lanczos_keeps_a_small_mnist_nets_extremes_at_low_loss(tmp_path):
-    from fla.curvature.lanczos import Hessian
     from test_problems import make_mnist
+
+    from fla.curvature.lanczos import Hessian
 
     make_mnist(tmp_path / "mnist", n_train=50, n_test=10)
     base = load_problem("mnist", tmp_path)
