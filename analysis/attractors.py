@@ -10,8 +10,14 @@ Method (stated so that it can be checked and re-run with other thresholds):
    points (default 5) are dropped as transients.
 3. Per attractor: its loss (median), loss range, number of points, share of all the configuration's
    points, curvature (the shares of each class among its points with a known class, and the most
-   common class), and ``local_minimum``: most common class convex and loss above the lowest
-   attractor by more than ``gap``. The lowest attractor is marked ``lowest``.
+   common class of the sampled points), and the lowest attractor is marked ``lowest``.
+4. One verdict per attractor (:func:`verify_attractors`): quenches from its points decide
+   ``verified`` and, from it, ``local_minimum``: ``yes`` for a verified minimum that is not the
+   configuration's lowest attractor, ``no`` for any other verdict (a saddle, a plateau, the
+   asymptotic basin, the lowest attractor), and ``unverified`` where no quench ran (no endpoint
+   inside it, or quenches with an added L2 term, which verify another loss). The sampled
+   curvature never decides it: a sampled class is a statement about the points, a quench one
+   about the attractor.
 
 A configuration here is (problem, width, depth, granularity, bound): the walks of all its seeds are
 pooled. The paper counted attractors by eye on l-g clouds; this turns the same reading into numbers.
@@ -29,6 +35,7 @@ from fla.paths.minima import VANISHING_LOSS
 from .data import CONFIGURATION, row_configuration, same, where
 
 CLASSES = ["convex", "concave", "saddle", "flat"]
+UNVERIFIED = "unverified"
 
 
 def cluster_losses(losses: np.ndarray, gap: float) -> np.ndarray:
@@ -91,9 +98,8 @@ def attractors(
     if table.empty:
         return pd.DataFrame(columns=columns)
     table.insert(0, "attractor", range(len(table)))
-    lowest = table.loss.min()
-    table["lowest"] = table.loss == lowest
-    table["local_minimum"] = (table.curvature == "convex") & (table.loss > lowest + gap)
+    table["lowest"] = table.loss == table.loss.min()
+    table["local_minimum"] = UNVERIFIED  # decided by quenches alone (verify_attractors)
     return table[columns]
 
 
@@ -221,7 +227,7 @@ def verify_attractors(
     gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file
     order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of an
     architecture's in one batch); ``verified`` is the most common verdict of
-    :func:`classify_quench`, with the median quenched loss and drop, and the most common Hessian
+    :func:`classify_quench` and decides ``local_minimum`` (:func:`verdict`), with the median quenched loss and drop, and the most common Hessian
     index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
     without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another
     loss than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
@@ -239,9 +245,19 @@ def verify_attractors(
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        return _verify(run_dir, table, l2, representatives, grad_threshold, data_dir)
+        table = _verify(run_dir, table, l2, representatives, grad_threshold, data_dir)
     finally:
         quiet.setLevel(level)
+    table["local_minimum"] = [verdict(v, low, l2) for v, low in zip(table.verified, table.lowest)]
+    return table
+
+
+def verdict(verified, lowest: bool, l2: float) -> str:
+    """``local_minimum`` from a quench's verdict: yes (a minimum, not the lowest attractor), no,
+    or unverified (no quench, or one of another loss: the walked one plus an L2 term)."""
+    if verified is None or l2:
+        return UNVERIFIED
+    return "yes" if verified == "minimum" and not lowest else "no"
 
 
 def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:

@@ -220,13 +220,21 @@ METHODS = {
 }
 
 
-def curvature_breakdown(dataset):
+RULES = {
+    "curvature": "the paper's rule: any zero eigenvalue makes a point flat",
+    "reduced_curvature": "reduced: the architecture's null directions set aside; saddle "
+    "whenever both signs are significant",
+}
+
+
+def curvature_breakdown(dataset, column: str = "curvature"):
     """Share of points per curvature class, per architecture, granularity and range (Figure 1),
     among the points where curvature was measured; one row of panels per method (full, blocks,
     Lanczos), so that runs with the full and the block-diagonal Hessian are compared side by
-    side."""
+    side. ``column``: ``curvature`` (the paper's rule) or ``reduced_curvature`` (the reduced
+    Hessian's class, :mod:`fla.curvature.classes`)."""
     keys = CONFIGURATION + ["hessian"]
-    counts = count_by(dataset, keys + ["curvature"])
+    counts = count_by(dataset, keys + [column]).rename(columns={column: "curvature"})
     counts = counts[counts.hessian.notna()].copy()
     if counts.empty:
         raise ValueError("no curvature was measured in this run (--hessian none)")
@@ -276,7 +284,9 @@ def curvature_breakdown(dataset):
                 labels.append(label)
     fig.legend(handles, labels, title="curvature", loc="outside right center")
     table = table.drop(columns=["network", "variant"])
-    fig.suptitle("Curvature of the points where it was measured (Hessian eigenvalue signs)")
+    fig.suptitle(
+        f"Curvature of the points where it was measured (Hessian eigenvalue signs; {RULES[column]})"
+    )
     return fig, table
 
 

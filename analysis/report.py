@@ -173,10 +173,16 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
         ("Data each configuration read (from its manifest)", None, data_table(run_dir)),
     ]
     if dataset.count_rows(filter=pc.field("hessian").is_valid()):
-        fig, table = curvature_breakdown(dataset)
-        sections.append(
-            ("Curvature breakdown (one row of panels per Hessian method)", png(fig), table)
-        )
+        for column, title in (
+            ("curvature", "Curvature breakdown, the paper's rule (any zero eigenvalue: flat)"),
+            (
+                "reduced_curvature",
+                "Curvature breakdown, reduced (the null directions every point of the network has "
+                "set aside; both signs significant: saddle)",
+            ),
+        ):
+            fig, table = curvature_breakdown(dataset, column)
+            sections.append((title, png(fig), table))
     fig, table = accuracy(dataset)
     sections.append(("Accuracy at the end of the walks", png(fig), table))
     sections.append(
@@ -321,9 +327,11 @@ def write_plot(
     partial=None,
     activation=None,
     loss=None,
+    rule="curvature",
 ) -> Path:
     """One figure of ``kind`` (lg, curvature, accuracy, metrics, slice) to ``out`` (.png, .pdf or
-    .svg); ``partial`` (the label of a study that is not whole) is written across it."""
+    .svg); ``partial`` (the label of a study that is not whole) is written across it; ``rule``,
+    the curvature figure's classes (``curvature``, the paper's, or ``reduced_curvature``)."""
     if kind == "slice":
         from .slices import slice_figure
 
@@ -351,7 +359,7 @@ def write_plot(
 
         fig, _ = measures_figure(run_metrics(run_dir))
     elif kind == "curvature":
-        fig, _ = curvature_breakdown(dataset)
+        fig, _ = curvature_breakdown(dataset, rule)
     else:
         fig, _ = accuracy(dataset)
     if partial:

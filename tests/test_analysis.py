@@ -58,7 +58,7 @@ def test_attractors_of_a_surface_with_known_minima():
     np.testing.assert_allclose(table.share, np.array([300, 120, 60]) / len(points))
     assert list(table.curvature) == ["convex", "convex", "flat"]
     assert list(table.lowest) == [True, False, False]
-    assert list(table.local_minimum) == [False, True, False]  # convex and above the lowest
+    assert list(table.local_minimum) == ["unverified"] * 3  # no quench yet: no verdict
 
 
 def write_fake_run(folder, points: pd.DataFrame, **constants):
@@ -130,7 +130,7 @@ def test_report_and_plots_from_a_real_run(tmp_path):
         )
     out = write_report(tmp_path / "run")
     page = out.read_text()
-    assert page.count("<img") == 5 and "Attractors" in page and "curvature" in page
+    assert page.count("<img") == 6 and "Attractors" in page and "reduced" in page
     assert "Landscape measures" in page and "best_loss" in page
     assert len(list((tmp_path / "run" / "report_tables").glob("*.csv"))) >= 3
     for kind, suffix in [("lg", ".png"), ("curvature", ".svg"), ("accuracy", ".pdf")]:
@@ -200,7 +200,12 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
     assert lowest.loss < 0.01 and lowest.verified == "asymptotic basin" and lowest["index"] is None
     assert abs(plateau.loss - np.log(2)) < 0.01 and plateau.verified.startswith("loss decreases")
     assert plateau.quenched_loss < plateau.loss_min
+    # one verdict per attractor: the quench's, whatever the sampled class said
+    assert lowest.local_minimum == "no" and plateau.local_minimum == "no"
+    assert set(plain.local_minimum) <= {"yes", "no", "unverified"}
+    assert (plain.local_minimum == "unverified").sum() == plain.verified.isna().sum()
     regularised = verify_attractors(tmp_path / "run", table, l2=1e-2)
+    assert (regularised.local_minimum == "unverified").all()  # another loss was quenched
     checked = regularised.dropna(subset=["verified"])
     assert (
         len(checked) >= 2 and (checked.verified == "minimum").all() and (checked.l2 == 1e-2).all()
@@ -209,6 +214,25 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
     assert classify_quench(0.3, 0.1, 1e-9, 0.0, 0) == "loss decreases (plateau or saddle region)"
     assert classify_quench(0.0, 0.5, 1e-3, 0.0, None) == "not converged"
     assert classify_quench(0.0, 0.5, 1e-9, 1e-3, 2) == "saddle (index 2)"
+
+
+def test_the_quench_decides_local_minimum_where_the_sampled_class_disagrees():
+    """A table whose sampled classes and verdicts disagree: the verdict wins, in both directions,
+    and an attractor without a quench is unverified, never True or False from its class."""
+    from analysis.attractors import verdict
+
+    rows = [  # (sampled class, verdict, lowest) -> local_minimum
+        ("convex", "saddle (index 1)", False, "no"),
+        ("convex", "loss decreases (plateau or saddle region)", False, "no"),
+        ("flat", "minimum", False, "yes"),
+        ("saddle", "minimum", False, "yes"),
+        ("convex", "minimum", True, "no"),  # the lowest attractor is not a local minimum
+        ("convex", None, False, "unverified"),
+        ("flat", None, True, "unverified"),
+    ]
+    for sampled, verified, lowest, expected in rows:
+        assert verdict(verified, lowest, 0.0) == expected, (sampled, verified)
+    assert verdict("minimum", False, 1e-3) == "unverified"
 
 
 def test_recorded_points_let_every_attractor_be_verified(tmp_path):

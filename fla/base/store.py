@@ -82,6 +82,8 @@ POINT_SCHEMA = pa.schema(
         pa.field("eig_min", pa.float64()),
         pa.field("eig_max", pa.float64()),
         pa.field("hessian", pa.string()),
+        pa.field("reduced_curvature", pa.string()),
+        pa.field("null_directions", pa.int32()),
         pa.field("eigenvalues", FLOATS),
         pa.field("params", FLOATS),
         pa.field("saturation", FLOATS),

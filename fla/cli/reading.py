@@ -85,6 +85,13 @@ def add_plot_parser(commands) -> None:
         default="curvature",
         help="lg: colour points by",
     )
+    p.add_argument(
+        "--rule",
+        choices=["paper", "reduced"],
+        default="paper",
+        help="curvature: the paper's classes (any zero eigenvalue: flat) or the reduced "
+        "Hessian's (the architecture's null directions set aside)",
+    )
     p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis")
     p.add_argument(
         "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
@@ -114,6 +121,7 @@ def run_plot(args) -> int:
         partial,
         args.activation,
         args.loss,
+        {"paper": "curvature", "reduced": "reduced_curvature"}[args.rule],
     )
     print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
     return 0

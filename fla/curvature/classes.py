@@ -1,6 +1,8 @@
 """Hessian spectra and the curvature class of a point.
 
-Bosman et al. class each sampled point by the signs of its Hessian eigenvalues: ``convex`` (all
+Two classifications, both kept:
+
+- ``curvature``, the paper's: by the signs of its Hessian eigenvalues: ``convex`` (all
 positive), ``concave`` (all negative), ``saddle`` (both signs) and ``flat`` (singular: some
 eigenvalue zero). Their reference code took per-variable diagonal blocks of the Hessian and called
 an eigenvalue zero only when it was exactly 0.0. fla uses the full Hessian and calls an eigenvalue
@@ -11,6 +13,14 @@ zero when
 a relative tolerance a little above the rounding error of a float32 Hessian, whose entries carry
 errors of order 1e-7 relative to the largest. All eigenvalues are stored, so an analysis can
 re-class with any other tolerance through :func:`curvature_class`.
+
+- ``reduced_curvature``, what the data does beyond the architecture: the class of the reduced
+  Hessian, the Hessian on the complement of the null directions every point of the network has
+  (:mod:`fla.core.symmetries`: a softmax's shift, dead ReLU units, first-layer directions outside
+  the patterns' span; their number is ``null_directions``). Its rule (:func:`reduced_codes`):
+  ``saddle`` whenever eigenvalues of both signs are significant, ``flat`` only for a
+  semi-definite spectrum with zeros those symmetries do not explain, else ``convex`` or
+  ``concave``. Under the paper's rule a softmax network is ``flat`` at every point.
 
     >>> curvature_class(np.array([[1.0, 2.0], [-1.0, 3.0], [0.0, 1.0]]))
     array(['convex', 'saddle', 'flat'], dtype=object)
@@ -119,17 +129,54 @@ def extreme_codes(
     return np.where(np.isfinite(eig_min) & np.isfinite(eig_max), codes, -1).astype(np.int8)
 
 
+def reduced_codes(
+    eigs: np.ndarray, nulls: np.ndarray, tolerance: float = FLAT_TOLERANCE
+) -> np.ndarray:
+    """Reduced curvature codes per row of full spectra eigs [M, D] with ``nulls`` [M] known null
+    directions: the ``nulls`` eigenvalues of least magnitude (those directions' own, zero up to
+    rounding) are set aside, and the rest classed: both signs significant -> saddle; otherwise a
+    zero -> flat; all positive -> convex; all negative -> concave. -1 (no class) where the
+    spectrum is not finite or the set-aside eigenvalues are not all within the tolerance of zero
+    (the float32 Hessian did not resolve the symmetry)."""
+    eigs = np.atleast_2d(np.asarray(eigs, np.float64))
+    nulls = np.broadcast_to(np.asarray(nulls), eigs.shape[:1])
+    finite = np.isfinite(eigs).all(axis=-1)
+    scale = np.abs(eigs).max(axis=-1, initial=0.0, where=np.isfinite(eigs))[:, None]
+    rank = np.argsort(np.argsort(np.abs(eigs), axis=1, kind="stable"), axis=1)
+    aside = rank < nulls[:, None]
+    zero = np.abs(eigs) <= tolerance * scale
+    resolved = (zero | ~aside).all(axis=1)
+    kept_zero = (zero & ~aside).any(axis=1)
+    positive = ((eigs > 0) & ~zero & ~aside).any(axis=1)
+    negative = ((eigs < 0) & ~zero & ~aside).any(axis=1)
+    codes = np.where(positive & negative, 2, np.where(kept_zero, 3, np.where(positive, 0, 1)))
+    codes = np.where(positive | negative | kept_zero, codes, 3)  # every direction a symmetry's
+    return np.where(finite & resolved, codes, -1).astype(np.int8)
+
+
+def reduced_extreme_codes(
+    eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE
+) -> np.ndarray:
+    """Reduced curvature codes from the extreme eigenvalues of the reduced Hessian (Lanczos with
+    the null directions projected out), which decide the rule completely: both extremes
+    significant with opposite signs -> saddle; a semi-definite spectrum is flat exactly when its
+    extreme nearest zero is within the tolerance."""
+    eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
+    zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))
+    codes = np.where(
+        (eig_min < -zero) & (eig_max > zero),
+        2,
+        np.where(eig_min > zero, 0, np.where(eig_max < -zero, 1, 3)),
+    )
+    return np.where(np.isfinite(eig_min) & np.isfinite(eig_max), codes, -1).astype(np.int8)
+
+
 def codes_arrow(codes: np.ndarray):
     """Curvature codes as an Arrow string array (null for code -1)."""
     import pyarrow as pa
 
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array(CLASSES)).cast(pa.string())
-
-
-def curvature_arrow(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE):
-    """Curvature classes of full spectra as an Arrow string array (null where not finite)."""
-    return codes_arrow(curvature_codes(eigs, tolerance))
 
 
 def curvature_class(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:

@@ -76,9 +76,12 @@ class Hessian:
     d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
     """
 
-    def __init__(self, loss, theta, x=None, y=None, seed: int = 0):
+    def __init__(self, loss, theta, x=None, y=None, seed: int = 0, project=None, nulls=None):
         """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise
-        (Objective only)."""
+        (Objective only). ``project`` (v [B, D] -> v [B, D], an orthogonal projection such as
+        :func:`fla.core.symmetries.projector`'s, whose removed directions H maps to 0) restricts
+        every Krylov space to its range: the Hessian on the complement of ``nulls`` [B] (or
+        fewer) known null directions, the reduced Hessian."""
         import tensorflow as tf
 
         self.objective = loss
@@ -100,6 +103,8 @@ class Hessian:
             self._hvp = batched_hvp(loss.loss_at_train if hasattr(loss, "loss_at_train") else loss)
         self.rng = np.random.default_rng(seed)
         self.hvp_calls = 0
+        self.project = project if project is not None else (lambda v: v)
+        self.reduced_dim = self.dim - int(np.max(nulls, initial=0)) if project else self.dim
 
     @property
     def batch(self) -> int:
@@ -125,19 +130,20 @@ class Hessian:
         invariant subspace found) the recurrence restarts from a random vector orthogonal to V with
         a zero coupling, so that the Ritz values stay those of H restricted to the Krylov space.
         """
-        m = min(steps, self.dim)
+        m = max(1, min(steps, self.reduced_dim))
         v = (
             self.rng.standard_normal((self.batch, self.dim))
             if start is None
             else np.array(start, np.float64)
         )
+        v = self.project(v)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         basis = np.empty((self.batch, m, self.dim))  # row j is written before it is read
         alpha, beta = np.zeros((self.batch, m)), np.zeros((self.batch, m))
         self.product_error = np.zeros(self.batch)
         for j in range(m):
             basis[:, j] = v
-            w = self.hvp(v)
+            w = self.project(self.hvp(v))
             alpha[:, j] = np.einsum("bd,bd->b", w, v)
             self.product_error = np.maximum(
                 self.product_error, asymmetry(w, basis[:, : j + 1], beta[:, j - 1] if j else 0.0)
@@ -155,7 +161,8 @@ class Hessian:
             scale = np.abs(alpha[:, : j + 1]).max(axis=1) + 1e-30
             broken = beta[:, j] <= 1e-10 * scale
             if broken.any():
-                w[broken] = self.rng.standard_normal((broken.sum(), self.dim))
+                fresh = self.project(self.rng.standard_normal((self.batch, self.dim)))
+                w[broken] = fresh[broken]
                 w = orthogonalise(w, basis[:, : j + 1])
                 beta[broken, j] = 0.0
             v = w / np.linalg.norm(w, axis=1, keepdims=True)
@@ -189,7 +196,7 @@ class Hessian:
         ``tol``: products whose own error exceeds the accuracy asked for cannot deliver it,
         whatever the residuals say.
         """
-        kk = min(k, self.dim)
+        kk = min(k, self.reduced_dim)
 
         def relative_residuals(alpha, beta):
             values, _, residuals = self.ritz(alpha, beta)

@@ -43,6 +43,8 @@ from fla.curvature.classes import (
     curvature_codes,
     eigenvalues,
     extreme_codes,
+    reduced_codes,
+    reduced_extreme_codes,
 )
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
@@ -275,12 +277,7 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     accuracy = objective.loss_and_accuracy_at(
         tf.constant(minima), objective.x_train, objective.y_train
     )[1].numpy()
-    if network.n_params <= EXACT_MAX_PARAMS_FEW:
-        eigs = eigenvalues(objective.hessian(minima))
-        eig_min, eig_max, codes, method = eigs[:, 0], eigs[:, -1], curvature_codes(eigs), "exact"
-    else:
-        eig_min, eig_max, converged = extreme_eigenvalues(objective, minima)
-        codes, method = np.where(converged, extreme_codes(eig_min, eig_max), -1), "lanczos"
+    eig_min, eig_max, codes, reduced, nulls, method = minima_curvature(objective, minima)
 
     paths, tree = connect_minima(energy, minima, min_losses, settings, quiet)
     n = len(minima)
@@ -294,6 +291,8 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
             "eig_min": pa.array(eig_min),
             "eig_max": pa.array(eig_max),
             "curvature": pa.array(names[codes], pa.string()),
+            "reduced_curvature": pa.array(names[reduced], pa.string()),
+            "null_directions": pa.array(nulls.astype(np.int32)),
             "hessian": pa.array([method] * n),
             "members": pa.array(members.astype(np.int32)),
             "params": list_column(minima, n),
@@ -322,6 +321,26 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
         quiet,
         saddle_params=True,
     )
+
+
+def minima_curvature(objective, minima: np.ndarray):
+    """(eig_min, eig_max, the paper's class code, the reduced class code, null directions, method)
+    [B] at minima [B, D] on the training set: exact spectra up to EXACT_MAX_PARAMS_FEW, else
+    Lanczos on the reduced Hessian (:mod:`fla.curvature.reduced`, to 1e-4)."""
+    from fla.curvature import reduced
+
+    x, y = objective.problem.x_train, objective.problem.y_train
+    if objective.n_params <= EXACT_MAX_PARAMS_FEW:
+        eigs = eigenvalues(objective.hessian(minima))
+        nulls = reduced.null_counts(objective, minima, x)
+        codes, kept = curvature_codes(eigs), reduced_codes(eigs, nulls)
+        return eigs[:, 0], eigs[:, -1], codes, kept, nulls, "exact"
+    found = reduced.extremes(objective, minima, x, y, tol=1e-4, steps=200)
+    nulls, done = found["nulls"], found["converged"]
+    paper = np.where(nulls > 0, 3, extreme_codes(found["eig_min"], found["eig_max"]))
+    kept = reduced_extreme_codes(found["reduced_min"], found["reduced_max"])
+    codes, kept = np.where(done, paper, -1), np.where(done, kept, -1)
+    return found["eig_min"], found["eig_max"], codes, kept, nulls, "lanczos"
 
 
 def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):

@@ -163,38 +163,63 @@ def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
     return out
 
 
-def lanczos_extremes(objective, params, patterns: Patterns, config):
-    """eig_min, eig_max and convergence at params [M, D] by batched Lanczos, in memory-bounded
-    parts."""
-    from fla.curvature.lanczos import Hessian
+def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
+    """The exact null directions [M] at params [M, D] on each point's patterns
+    (:func:`fla.curvature.reduced.null_counts`), in memory-bounded parts."""
+    from fla.curvature import reduced
 
-    per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
-    out = np.zeros((3, len(params)))
+    out = np.zeros(len(params), np.int64)
+    per_call = hessians_per_call(objective.n_params)
     for start in range(0, len(params), per_call):
         part = slice(start, start + per_call)
-        h = Hessian(objective, params[part], *patterns.part(part), seed=config.seed)
-        result = h.eigenvalues(k=1, tol=config.lanczos_tol, max_steps=config.lanczos_steps)
-        out[:, part] = result["min"][:, 0], result["max"][:, 0], result["converged"]
-    return out[0], out[1], out[2].astype(bool)
+        out[part] = reduced.null_counts(objective, params[part], patterns.part(part)[0])
+    return out
+
+
+def lanczos_extremes(objective, params, patterns: Patterns, config) -> dict:
+    """:func:`fla.curvature.reduced.extremes` at params [M, D] in memory-bounded parts."""
+    from fla.curvature import reduced
+
+    per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
+    parts = []
+    for start in range(0, len(params), per_call):
+        part = slice(start, start + per_call)
+        x, y = patterns.part(part)
+        parts.append(
+            reduced.extremes(
+                objective, params[part], x, y, config.lanczos_tol, config.lanczos_steps, config.seed
+            )
+        )
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def curvature_columns(
     kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config
 ) -> dict:
-    """eig_min, eig_max, curvature, hessian (and eigenvalues for exact and blocks spectra) of n_rows
-    rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
+    """eig_min, eig_max, curvature (the paper's class), reduced_curvature and null_directions
+    (:mod:`fla.curvature.classes`), hessian (and eigenvalues for exact and blocks spectra) of
+    n_rows rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
     elsewhere."""
     import pyarrow as pa
 
-    from fla.curvature.classes import codes_arrow, curvature_codes, extreme_codes
+    from fla.curvature.classes import (
+        codes_arrow,
+        curvature_codes,
+        extreme_codes,
+        reduced_codes,
+        reduced_extreme_codes,
+    )
 
     eig_min, eig_max = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
-    codes = np.full(n_rows, -1, np.int8)
+    codes, reduced = np.full(n_rows, -1, np.int8), np.full(n_rows, -1, np.int8)
+    nulls = np.zeros(n_rows, np.int32)
     columns = {}
     if kind in ("exact", "blocks") and len(rows):
         eigs = spectra(objective, params, patterns, blocks=kind == "blocks")
         eig_min[rows], eig_max[rows] = eigs[:, 0], eigs[:, -1]
         codes[rows] = curvature_codes(eigs, config.flat_tolerance)
+        nulls[rows] = null_counts(objective, params, patterns)
+        reduced[rows] = reduced_codes(eigs, nulls[rows], config.flat_tolerance)
         offsets = np.zeros(n_rows + 1, np.int32)
         offsets[rows + 1] = objective.n_params
         values = pa.array(eigs.astype(np.float32).ravel())
@@ -204,18 +229,26 @@ def curvature_columns(
             pa.array(np.cumsum(offsets, dtype=np.int32)), values, mask=pa.array(~present)
         )
     elif kind == "lanczos" and len(rows):
-        eig_min[rows], eig_max[rows], converged = lanczos_extremes(
-            objective, params, patterns, config
+        found = lanczos_extremes(objective, params, patterns, config)
+        eig_min[rows], eig_max[rows], nulls[rows] = (
+            found["eig_min"],
+            found["eig_max"],
+            found["nulls"],
         )
-        codes[rows] = np.where(
-            converged, extreme_codes(eig_min[rows], eig_max[rows], config.flat_tolerance), -1
-        )
+        tol, converged = config.flat_tolerance, found["converged"]
+        # the paper's rule: a zero eigenvalue makes a point flat, and the null directions are zeros
+        paper = np.where(nulls[rows] > 0, 3, extreme_codes(eig_min[rows], eig_max[rows], tol))
+        codes[rows] = np.where(converged, paper, -1)
+        low, high = found["reduced_min"], found["reduced_max"]
+        reduced[rows] = np.where(converged, reduced_extreme_codes(low, high, tol), -1)
     done = np.zeros(n_rows, bool)
     done[rows] = np.isfinite(eig_min[rows])
     columns.update(
         eig_min=pa.array(eig_min, mask=~done),
         eig_max=pa.array(eig_max, mask=~done),
         curvature=codes_arrow(codes),
+        reduced_curvature=codes_arrow(reduced),
+        null_directions=pa.array(nulls, mask=~done),
         hessian=pa.array(np.full(n_rows, kind), mask=~done),
     )
     return columns
