@@ -227,9 +227,10 @@ def verify_attractors(
     gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file
     order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of an
     architecture's in one batch); ``verified`` is the most common verdict of
-    :func:`classify_quench` and decides ``local_minimum`` (:func:`verdict`), with the median quenched loss and drop, and the most common Hessian
-    index and null-space dimension (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors
-    without an endpoint inside are left unverified. With ``l2`` > 0 the quench minimises another
+    :func:`classify_quench` and decides ``local_minimum`` (:func:`verdict`), with the median
+    quenched loss and drop, and the most common Hessian index and null-space dimension
+    (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors without an endpoint inside
+    are left unverified. With ``l2`` > 0 the quench minimises another
     loss than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
     converged)."""
     import logging

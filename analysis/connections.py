@@ -176,7 +176,12 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
                 color=METHOD_COLORS.get(row.method, "k"),
                 label=row.method,
             )
-        ax.set_title(f"minima {a}-{b}", fontsize=9)
+        failed = chosen.failed.fillna(False).astype(bool) if "failed" in chosen else chosen.a < 0
+        if failed.any():
+            which = ", ".join(chosen.method[failed])
+            ax.set_title(f"minima {a}-{b}: {which} search FAILED", fontsize=9, color="firebrick")
+        else:
+            ax.set_title(f"minima {a}-{b}", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
@@ -202,7 +207,23 @@ def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
         table[f"{method} barrier"] = rows.barrier
         table[f"{method} saddle"] = rows.saddle_loss
         table[f"{method} length"] = rows.length
+        if "search" in rows:  # runs before fla.paths.search have no such column
+            table[f"{method} search"] = rows.search
     return table.reset_index()
+
+
+def endpoints_table(summary: dict) -> pd.DataFrame:
+    """Where every candidate (walk endpoint, recorded low-gradient point) of a connection run went,
+    from its connect.json: the minima connected, other minima, the asymptotic basin, non-finite;
+    count and share."""
+    went = summary.get("candidates_went")
+    total = summary.get("candidates")
+    if not went or not total:
+        return pd.DataFrame()
+    order = ["minima", "other minima (beyond max_minima)", "asymptotic basin", "non-finite"]
+    keys = [k for k in order if k in went] + [k for k in went if k not in order]
+    rows = [{"went to": k, "candidates": went[k], "share": went[k] / total} for k in keys]
+    return pd.DataFrame(rows)
 
 
 def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):

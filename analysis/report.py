@@ -217,9 +217,12 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
 
 
 def connection_sections(folder: Path, name) -> list:
+    import json
+
     from .connections import (
         comparison_table,
         disconnectivity_graph,
+        endpoints_table,
         path_profiles,
         read_connection,
         spanning_tree_figure,
@@ -228,6 +231,32 @@ def connection_sections(folder: Path, name) -> list:
     data = read_connection(folder)
     minima, paths, tree = data["minima"], data["paths"], data["tree"]
     title = str(name)
+    summary = json.loads((folder / "connect.json").read_text())
+    went = endpoints_table(summary)
+    failed = int(paths.failed.sum()) if "failed" in paths else 0
+    notes = (
+        [
+            (
+                f"Where the {summary.get('candidates', 0):,} walk endpoints of {title} went "
+                "(polished: the minima connected, other minima, the asymptotic basin)",
+                None,
+                went,
+            )
+        ]
+        if len(went)
+        else []
+    )
+    if failed:
+        notes.append(
+            (
+                f"FAILED path searches in {title}: {failed} of {len(paths)} (every retry's saddle "
+                "above the straight line's, or the path left the minima's region)",
+                None,
+                paths[paths.failed][
+                    ["a", "b", "method", "saddle_loss", "line_saddle_loss", "search"]
+                ],
+            )
+        )
     table1 = (
         [
             (
@@ -252,6 +281,7 @@ def connection_sections(folder: Path, name) -> list:
     )
     return (
         table1
+        + notes
         + [
             (f"Minima of {title}", None, minima.drop(columns=["params"])),
             (

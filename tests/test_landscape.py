@@ -131,20 +131,41 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
     for row in paths.itertuples():
         assert row.saddle_loss >= max(minima.loss[row.a], minima.loss[row.b]) - 1e-9
         assert row.line_barrier >= -1e-9 and row.position[0] == 0 and row.position[-1] == 1
-        assert len(row.dense_losses) == (
-            (row.points - 1) * 10 + 1 if row.method == "autoneb" else 61
-        )
+        kept = "bezier" if "bezier" in row.search.split("; ")[-1] else row.method
+        assert len(row.dense_losses) == ((row.points - 1) * 10 + 1 if kept == "autoneb" else 61)
         np.testing.assert_allclose(
             row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9
         )
-    assert json.loads((run.parent / "connect" / "connect.json").read_text())["minima"] == len(
-        minima
-    )
+    summary = json.loads((run.parent / "connect" / "connect.json").read_text())
+    assert summary["minima"] == len(minima)
+    assert sum(summary["candidates_went"].values()) == summary["candidates"] == 6
+    assert summary["candidates_went"]["minima"] == minima.members.sum()
     disconnectivity_graph(minima, tree)
     # out holds a connection run
     assert main(["connect", str(run), "--out", str(run.parent / "connect"), "-q"]) == 2
     assert "already holds" in capsys.readouterr().err
     assert main(["connect", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.slow  # 30 s: the issue's case
+def test_no_connection_is_reported_above_its_straight_line_unless_marked_failed(tmp_path, capsys):
+    """The run where AutoNEB's band ran off to saddles of 10^4 beside straight lines of 1.0
+    (XOR 2-2-1, 20 micro walks from [-1, 1], --l2 1e-3): every pair's path is now at most its
+    straight line's saddle, or marked failed on the console and in paths.parquet."""
+    run = tmp_path / "run"
+    config = SampleConfig("xor", width=2, depth=1, granularity="micro", bound=1.0, walks=20)
+    sample(config, run, quiet=True)
+    assert main(["connect", str(run), "--l2", "1e-3", "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    paths = read_connection(tmp_path / "c")["paths"]
+    for row in paths.itertuples():
+        dense = np.asarray(row.dense_losses)
+        line = np.asarray(row.line_losses)
+        above = row.saddle_loss > row.line_saddle_loss + 1e-3 * max(row.line_barrier, 1.0)
+        assert row.failed or not above, row
+        assert dense.max() < 10 * line.max() or row.failed
+    for row in paths[paths.failed].itertuples():
+        assert f"{row.a}-{row.b}" in out and "FAILED" in out
 
 
 def test_connect_reports_the_asymptotic_basin_and_takes_an_l2_term(tmp_path, capsys):

@@ -54,6 +54,8 @@ def input_basis(x: np.ndarray) -> tuple[np.ndarray, int]:
     """An orthonormal basis [n_in + 1, r] of the row space of [X, 1] (what the first layer sees of
     its weights) and the nullity n_in + 1 - r, by SVD in float64 with numpy's rank tolerance."""
     inputs = np.concatenate([np.asarray(x, np.float64), np.ones((len(x), 1))], axis=1)
+    if not np.isfinite(inputs).all():  # no span to speak of (the Hessians are not finite either)
+        return np.eye(inputs.shape[1]), 0
     _, s, vt = np.linalg.svd(inputs, full_matrices=False)
     rank = int((s > s.max(initial=0.0) * max(inputs.shape) * np.finfo(np.float64).eps).sum())
     return vt[:rank].T, inputs.shape[1] - rank

@@ -50,6 +50,7 @@ from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
 from fla.paths.outputs import OUTPUTS, refuse_existing, write_connection
+from fla.paths.search import search
 
 METHOD_NAMES = custom(
     lambda v: (
@@ -229,6 +230,7 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     start = time.time()
 
     raw = candidates(run_dir, settings["low_gradient"])
+    offered = len(raw)
     raw = raw[finite_rows(raw, "walk endpoints", quiet)]
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
     keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
@@ -263,7 +265,8 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
     canon = canonical(network, polished)
     kept, groups = merge(canon, losses, **settings["merge"])
-    members = np.bincount(groups)[: settings["max_minima"]]  # group g is kept[g]: lowest loss first
+    every = np.bincount(groups)  # group g is kept[g]: lowest loss first
+    members = every[: settings["max_minima"]]
     kept = kept[: settings["max_minima"]]
     minima, min_losses, min_grads = canon[kept], losses[kept], grad_norms[kept]
     if not quiet:
@@ -300,11 +303,18 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     )
     summary = {
         "run": str(run_dir),
-        "candidates": len(raw),
+        "candidates": offered,
         "minima": n,
         "hessian": method,
         "l2": settings["l2"],
         "asymptotic_basin": asymptotic_basin,
+        # where every candidate went: each minimum's members, and the rest by reason
+        "candidates_went": {
+            "minima": int(members.sum()),
+            "other minima (beyond max_minima)": int(every[settings["max_minima"] :].sum()),
+            "asymptotic basin": int(basin.sum()),
+            "non-finite": int(offered - len(basin)),
+        },
         "permutations": "hidden units sorted by bias before merging (permuted copies are one "
         "minimum)",
     }
@@ -361,9 +371,12 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
 
     def progress(a, b, p):
         if not quiet:
+            note = (
+                "" if p.search == "ok" else f" [{'FAILED' if p.failed else 'retried'}: {p.search}]"
+            )
             print(
                 f"  {p.method} {a}-{b}: saddle {p.saddle_loss:.5g}, barrier {p.barrier:.4g}, "
-                f"{len(p.points)} points, length {p.length:.4g}"
+                f"{len(p.points)} points, length {p.length:.4g}{note}"
             )
 
     explored, tree = explore(
@@ -373,6 +386,6 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
     for method in others:
         paths[method.name] = {}
         for a, b in sorted(explored):
-            paths[method.name][(a, b)] = method.connect(energy, minima[a], minima[b])
+            paths[method.name][(a, b)] = search(energy, method, minima[a], minima[b])
             progress(a, b, paths[method.name][(a, b)])
     return paths, tree

@@ -4,6 +4,10 @@ over, take the highest edge of the minimum spanning tree (MST) of saddle losses,
 there, and connect the closest pair of minima across the two parts that has no path yet; stop when
 every pair is known, every MST edge has been tested, or the budget of paths is spent.
 
+Every path is searched with :func:`fla.paths.search.search` (checked, retried while it fails). A
+pair whose search failed every attempt enters the tree with the lowest path known between the two,
+the straight line's saddle (its path row keeps the method's, marked failed).
+
     >>> paths, tree = explore(Energy(loss), minima, losses, AutoNEB(), budget=20)
 """
 
@@ -14,6 +18,15 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from fla.paths.record import Energy
+from fla.paths.search import search
+
+
+def edge_saddle(path) -> float:
+    """The saddle loss a pair enters the tree with: its path's, or for a failed search the lowest
+    known, the straight line's."""
+    if path.failed and path.line_saddle_loss is not None:
+        return min(path.saddle_loss, path.line_saddle_loss)
+    return path.saddle_loss
 
 
 def spanning_tree(n: int, edges: dict) -> list[tuple[int, int, float]]:
@@ -50,7 +63,7 @@ def explore(
 
     def connect(a, b):
         a, b = min(a, b), max(a, b)
-        paths[(a, b)] = method.connect(energy, minima[a], minima[b])
+        paths[(a, b)] = search(energy, method, minima[a], minima[b])
         if on_path:
             on_path(a, b, paths[(a, b)])
 
@@ -59,7 +72,7 @@ def explore(
             connect(lowest, i)
     tested = set()
     while len(paths) < min(budget, n * (n - 1) // 2):
-        tree = spanning_tree(n, {k: p.saddle_loss for k, p in paths.items()})
+        tree = spanning_tree(n, {k: edge_saddle(p) for k, p in paths.items()})
         candidate = None
         for a, b, _ in tree:
             if (a, b) in tested:
@@ -83,4 +96,4 @@ def explore(
         if candidate is None:
             break
         connect(*candidate)
-    return paths, spanning_tree(n, {k: p.saddle_loss for k, p in paths.items()})
+    return paths, spanning_tree(n, {k: edge_saddle(p) for k, p in paths.items()})

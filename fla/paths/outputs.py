@@ -114,6 +114,9 @@ def path_table(
                     "line_saddle_loss": line.saddle_loss,
                     "line_length": line.length,
                     "line_losses": line.dense_losses.tolist(),
+                    "search": p.search,
+                    "attempts": p.attempts,
+                    "failed": p.failed,
                 }
                 | (
                     {

@@ -85,6 +85,7 @@ class PathRecord:
     minimum to the second (NEB: 9 points between neighbouring pivots; curves: 61 values of t).
     ``history``: the optimisation's trace (NEB: each step's highest pivot loss; curves: each step's
     mean loss over its t batch). ``recoveries``: the non-finite steps the method went back from.
+    ``search``, ``attempts`` and ``failed``: what :func:`fla.paths.search.search` made of it.
     """
 
     method: str
@@ -94,6 +95,10 @@ class PathRecord:
     dense_params: np.ndarray = field(repr=False)
     history: list = field(default_factory=list, repr=False)
     recoveries: int = 0
+    search: str = "ok"  # what the search found (fla.paths.search): ok, retried, or failed
+    attempts: int = 1
+    failed: bool = False
+    line_saddle_loss: float | None = None  # the straight line's saddle, when the search has it
 
     @property
     def saddle_loss(self) -> float:
