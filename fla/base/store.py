@@ -75,6 +75,7 @@ POINT_SCHEMA = pa.schema(
         pa.field("loss", pa.float32()),
         pa.field("penalty", pa.float32()),
         pa.field("grad_norm", pa.float32()),
+        pa.field("step_length", pa.float32()),
         pa.field("accuracy", pa.float32()),
         pa.field("test_loss", pa.float32()),
         pa.field("test_accuracy", pa.float32()),

@@ -236,10 +236,11 @@ class WalkProgram:
 
     def row_names(self) -> list:
         """The values a step records: loss (the data loss), accuracy and grad_norm (of the data
-        loss plus the penalty), and where they apply the penalty, the test batch's loss and
+        loss plus the penalty), step_length (the Euclidean distance to the next point), and where
+        they apply the penalty, the test batch's loss and
         accuracy and the hidden layers' saturation (:data:`LAYER_RECORDS`)."""
         f = self.objective
-        names = ["loss", "accuracy", "grad_norm"]
+        names = ["loss", "accuracy", "grad_norm", "step_length"]
         names += ["penalty"] * f.regulariser.active
         names += ["test_loss", "test_accuracy"] * f.problem.has_test
         if self.saturation:
@@ -289,8 +290,22 @@ class WalkProgram:
             squares = tf.add_n([tf.reduce_sum(g * g, -1) for g in grad])
         row = {name: values[name] for name in self.row_names() if name in values}
         row["grad_norm"] = tf.sqrt(squares)
+        row["step_length"] = self._step_length(points, moved, bound)
         drawn = self._draw_fn(seed, walks, step + 1) if self.predraw else ()
         return (tuple(moved) if self.feature_major else moved[0]), drawn, row
+
+    def _step_length(self, points, moved, bound):
+        """|theta_{t+1} - theta_t| [B]: the distance from this row's point to the next (for a
+        reflected or folded walk, between the points themselves), which the measures on slopes
+        need (:mod:`fla.metrics`); computed beside the step, never part of it."""
+        import tensorflow as tf
+
+        gaps = [position(self.sampler, m, bound) - p for m, p in zip(moved, points)]
+        if self.feature_major:
+            squares = tf.add_n([sum_of_squares_over_rows(g) for g in gaps])
+        else:
+            squares = tf.add_n([tf.reduce_sum(g * g, -1) for g in gaps])
+        return tf.sqrt(squares)
 
     def _move(self, k, block, block_grad, drawn, seed, walks, step, step_size, bound):
         """Block k of the state after this step, by the sampler's rule (:mod:`samplers`)."""

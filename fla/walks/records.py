@@ -22,7 +22,15 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
     rows)."""
     columns = {
         name: rec[name].reshape(s * n)
-        for name in ("loss", "penalty", "accuracy", "grad_norm", "test_loss", "test_accuracy")
+        for name in (
+            "loss",
+            "penalty",
+            "accuracy",
+            "grad_norm",
+            "step_length",
+            "test_loss",
+            "test_accuracy",
+        )
         if name in rec
     }
     for name in ("saturation", "saturated_units"):  # [s, n, layers]
