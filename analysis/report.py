@@ -304,8 +304,8 @@ def measure_sections(run_dir: Path) -> list:
     table = run_metrics(run_dir)
     if not len(table):
         return []
-    shown = ["fem", "m1", "m2", "ic_h_max", "g_avg", "g_dev", "fdc", "dm"]
-    shown += ["stagnation", "best_loss", "last_loss"]
+    shown = ["fem", "fem_max", "m1", "ic_h_max", "ic_eps_05", "correlation_length"]
+    shown += ["g_avg", "fdc", "dm", "stagnation", "best_loss", "last_loss"]
     shown = [m for m in shown if m in set(table.measure)]
     fig, _ = measures_figure(table, shown)
     return [("Landscape measures over walks (mean, 95% bootstrap interval)", png(fig), table)]

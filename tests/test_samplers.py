@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from fla.metrics.gradients import gradient_measures
 from fla.metrics.tables import run_metrics
 from fla.studies.study import config_name
 from fla.walks import streams
@@ -133,6 +134,19 @@ def test_fla_metrics_takes_each_samplers_measures(tmp_path):
     assert {"fdc", "dispersion", "dm"} <= measures["uniform"]
     g_avg = table[(table.sampler == "manhattan") & (table.measure == "g_avg")]["mean"].iloc[0]
     assert np.isfinite(g_avg) and g_avg > 0
+    # recorded step lengths are the distances between the recorded points, and G divides by them
+    rows = pq.read_table(tmp_path / "manhattan" / "points.parquet").to_pandas()
+    rows = rows.sort_values(["walk", "step"])
+    params = np.stack(rows.params).reshape(WALKS, STEPS, -1).astype(np.float64)
+    lengths = np.linalg.norm(np.diff(params, axis=1), axis=2)
+    recorded = rows.step_length.to_numpy().reshape(WALKS, STEPS)[:, :-1]
+    np.testing.assert_allclose(recorded, lengths, rtol=1e-5, atol=1e-7)
+    step = rows.step_size.iloc[0]
+    assert (lengths < step * (1 - 1e-3)).any()  # some steps reflected off the boundary
+    losses = rows.loss.to_numpy().reshape(WALKS, STEPS)
+    expected = gradient_measures(losses, lengths, B, 9)[0].mean()
+    assert g_avg == pytest.approx(expected, rel=1e-5)
+    assert abs(gradient_measures(losses, step, B, 9)[0].mean() - expected) > 1e-3 * expected
 
 
 @pytest.mark.parametrize("bad", ["walk", "random_walk"])

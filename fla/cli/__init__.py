@@ -81,8 +81,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
     try:
+        if args.command not in COMPILE_NOTHING or args.command == "metrics":
+            allocator.keep_freed_buffers()  # metrics: large arrays, allocated set after set
         if args.command not in COMPILE_NOTHING:
-            allocator.keep_freed_buffers()
             compile_cache.enable()
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:

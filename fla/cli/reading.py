@@ -132,10 +132,25 @@ def add_metrics_parser(commands) -> None:
         "metrics",
         help="the landscape measures of every configuration of a run, as a long table",
         description="Per configuration and measure: mean, standard deviation and a bootstrap 95% "
-        "interval over walks, written as Parquet and CSV (default RUN_DIR/metrics.parquet, .csv).",
+        "interval over walks, the walks left out and why, written as NAME.parquet, NAME.csv and "
+        "their manifest NAME.json (NAME: RUN_DIR/metrics for a study, RUN_DIR.metrics beside one "
+        "configuration's folder); --per-walk adds NAME.walks.parquet.",
     )
     p.add_argument("run_dir")
-    p.add_argument("--out", help="table file (its .parquet and .csv are written)")
+    p.add_argument("--out", help="NAME of the tables (a .parquet suffix is dropped)")
+    p.add_argument(
+        "--per-walk",
+        action="store_true",
+        help="also write every walk's (or sample set's) value of every measure",
+    )
+    p.add_argument(
+        "--neutrality-epsilon",
+        type=float,
+        default=1e-5,
+        metavar="EPSILON",
+        help="neutral structures: losses scaled to [0, 1] within EPSILON (default 1e-5; walks "
+        "whose float32 losses do not resolve it are left out and counted)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-configuration lines")
     add_partial_flag(p)
 
@@ -144,6 +159,16 @@ def run_metrics(args) -> int:
     from fla.metrics.tables import write_metrics
     from fla.studies.tasks import whole_study
 
+    epsilon = args.neutrality_epsilon
+    if not (math.isfinite(epsilon) and 0 <= epsilon < 1):
+        raise ConfigError(f"--neutrality-epsilon must lie in [0, 1), got {epsilon}")
     partial = whole_study(args.run_dir, args.partial)
-    write_metrics(args.run_dir, args.out, quiet=args.quiet, partial=partial)
+    write_metrics(
+        args.run_dir,
+        args.out,
+        quiet=args.quiet,
+        partial=partial,
+        per_walk=args.per_walk,
+        neutrality_epsilon=epsilon,
+    )
     return 0

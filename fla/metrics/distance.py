@@ -29,23 +29,23 @@ def fitness_distance_correlation(positions: np.ndarray, losses: np.ndarray) -> n
     return np.where(norm > 0, (fc * dc).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
-CHUNK_CELLS = 2**24  # sets x pairs x dimensions held at once
-
-
 def mean_pairwise_distance(points: np.ndarray) -> np.ndarray:
-    """[W] mean Euclidean distance over the pairs of each set of points [W, K, D], a chunk of sets
-    at a time (bounded memory)."""
-    w, k, d = points.shape
-    step = max(1, CHUNK_CELLS // max(1, k * k * d))
-    out = np.empty(w)
-    for first in range(0, w, step):
-        part = points[first : first + step]
-        gaps = np.linalg.norm(part[:, :, None, :] - part[:, None, :, :], axis=3)
-        out[first : first + step] = gaps.sum(axis=(1, 2)) / max(1, k * (k - 1))
+    """[W] mean Euclidean distance over the pairs of each set of points [W, K, D], from each set's
+    Gram matrix (one product a set: bounded memory whatever D)."""
+    from fla.metrics.samples import distance_matrix
+
+    k = points.shape[1]
+    out = np.empty(len(points))
+    for w, part in enumerate(points):
+        centred = part - part.mean(axis=0)
+        out[w] = distance_matrix(centred).sum() / max(1, k * (k - 1))
     return out
 
 
-def dispersion(positions, losses, bound: float, fraction: float = 0.1):
+BEST_FRACTION = 0.1  # the share of a set's samples whose dispersion is measured
+
+
+def dispersion(positions, losses, bound: float, fraction: float = BEST_FRACTION):
     """(dispersion of the best ``fraction`` of each set, DM = that minus the dispersion of all)."""
     x = (np.asarray(positions, np.float64) + bound) / (2.0 * bound)
     scale = np.sqrt(x.shape[2])

@@ -1,26 +1,40 @@
-"""Ruggedness from the entropy of a walk's symbol string: the first entropic measure (FEM) of Malan
-and Engelbrecht (2009, after Vassilev, Fogarty and Miller 2000) and the information content
-features of Munoz, Kirley and Halgamuge (2015).
+"""Ruggedness from the entropy of a symbol string: the first entropic measure (FEM) of Malan and
+Engelbrecht (2009, after Vassilev, Fogarty and Miller 2000) on a walk's loss differences, and the
+information content features of Munoz, Kirley and Halgamuge (IEEE TEC 19(1), 2015) on its slopes.
 
-A walk's losses f_0 .. f_n give the differences d_t = f_t - f_{t-1} and, for a sensitivity
-epsilon, the symbol string S(epsilon) = s_1 .. s_n with s_t = -1 if d_t < -epsilon, 0 if
-|d_t| <= epsilon and 1 if d_t > epsilon. Its entropy (Vassilev et al., eq. 1)
+A sequence of changes c_1 .. c_n (FEM: the loss differences d_t = f_t - f_{t-1}; information
+content: the slopes (f_t - f_{t-1}) / |x_t - x_{t-1}|, Munoz et al. Eq. 2) and a sensitivity
+epsilon give the symbol string S(epsilon) = s_1 .. s_n with s_t = -1 if c_t < -epsilon, 0 if
+|c_t| <= epsilon and 1 if c_t > epsilon. Its entropy (Vassilev et al., eq. 1; Munoz et al. Eq. 3)
 
     H(epsilon) = - sum_{p != q} P[pq] log_6 P[pq],   P[pq] = n[pq] / (n - 1),
 
-counts the six kinds of consecutive pairs pq of different symbols (rugged: -1 1, 1 -1; smooth
-slopes and flats: 0 1, 1 0, 0 -1, -1 0) among all n - 1 pairs of the string. The reference code of
-Bosman et al. sums five of the six kinds and never looks at the string's last pair; here every pair
-of every kind counts (``tests/test_metrics.py`` shows the difference on a short walk).
+counts the six kinds of consecutive pairs pq of different symbols among all n - 1 pairs of the
+string (the reference code of Bosman et al. sums five of the six and skips the last pair).
 
-Every function takes losses [W, S] (walks, steps) and returns one value per walk, computed for
-all walks and all epsilon at once: a pair's symbols change only where epsilon crosses |d_t| or
-|d_{t+1}|, so its kind is constant on three intervals of epsilon, and the counts over an epsilon
-grid are interval sums (no loop over walks, steps or epsilon values; walks are taken in chunks
-that bound the memory).
+- FEM (Malan and Engelbrecht 2009): H_max over epsilon in {0, eps*/128, eps*/64, ..., eps*/2,
+  eps*} (:data:`FEM_FRACTIONS`), eps* = max |d_t|, the smallest epsilon that makes the string all
+  zeros: ``fem``. ``fem_max`` is the exact maximum of H over all epsilon in [0, eps*], from the
+  interval structure below (differences that agree to within the losses' own rounding are taken
+  as equal, so that a straight line sampled by ``linspace`` is as smooth as it is by definition).
+- Information content (Munoz et al. Sec. IV; :func:`information_content`): ``h_max`` = max H
+  (Eq. 5), ``eps_s`` = log10 of the smallest epsilon with H < 0.05 (Eq. 6), ``eps_max`` = log10
+  of the median epsilon at which H is maximal (flacco's and pflacco's eps_max), ``m0`` = M(0)
+  (Eq. 7) and ``eps_05`` = log10 of the largest epsilon with M(epsilon) > 0.5 M0 (Eq. 8), on their
+  grid of epsilon (0 and 10^-5 .. 10^15 in 1,000 log steps). M(epsilon) = mu / n, mu the length
+  of S(epsilon) once its zeros are removed and runs of equal symbols merged. pflacco 1.2.2 takes
+  (mu - 1) / (n - 1) and the symbol 0 for |c| < epsilon (not <=); ``tests/test_pflacco.py`` shows
+  both. A measure the definition leaves undefined is NaN, with the reason given by
+  :func:`undefined_reasons` (eps_s when H never falls below 0.05 on the grid; eps_05 when M0 = 0).
 
-    >>> fem(losses)                      # [W], FEM_0.01 of micro walks, FEM_0.1 of macro walks
-    >>> information_content(losses)      # {"h_max", "eps_s", "m0", "eps_05"}: [W] each
+Every function takes arrays [W, S] (walks, steps) and returns one value per walk, computed for all
+walks and all epsilon at once: a pair's symbols change only where epsilon crosses |c_t| or
+|c_{t+1}|, so its kind is constant on three intervals of epsilon, and the counts over an epsilon
+grid are interval sums (no loop over walks, steps or epsilon values; walks in chunks that bound
+the memory).
+
+    >>> fem(losses), fem_max(losses)             # [W] each
+    >>> information_content(losses, lengths)     # {"h_max", "eps_s", "eps_max", "m0", "eps_05"}
 """
 
 from __future__ import annotations
@@ -40,19 +54,24 @@ def _kind_code(p, q):
     return table[p + 1, q + 1]
 
 
-def pair_counts(losses: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """n[pq] [W, E, 6]: the pairs of each kind in S(eps_e) of each walk (eps [E] ascending)."""
-    d = np.diff(np.asarray(losses, np.float64), axis=1)
-    a, b = np.abs(d[:, :-1]), np.abs(d[:, 1:])
-    sa, sb = np.sign(d[:, :-1]).astype(np.int64), np.sign(d[:, 1:]).astype(np.int64)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    # the pair's kind below lo (both symbols signed), between lo and hi (the larger one signed)
+def pair_events(changes: np.ndarray):
+    """Per pair of consecutive changes [W, n - 1]: the two epsilon values where its kind changes
+    (lo, hi), its kind below lo (both symbols signed) and between lo and hi (the larger signed)."""
+    a, b = np.abs(changes[:, :-1]), np.abs(changes[:, 1:])
+    sa, sb = np.sign(changes[:, :-1]).astype(np.int64), np.sign(changes[:, 1:]).astype(np.int64)
     below = _kind_code(sa, sb)
     between = np.where(a >= b, _kind_code(sa, 0 * sb), _kind_code(0 * sa, sb))
-    walks, pairs = a.shape
+    return np.minimum(a, b), np.maximum(a, b), below, between
+
+
+def pair_counts(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """n[pq] [W, E, 6]: the pairs of each kind in S(eps_e) of each sequence of changes [W, n]
+    (eps [E] ascending)."""
+    lo, hi, below, between = pair_events(np.asarray(changes, np.float64))
+    walks, pairs = lo.shape
     width = (len(eps) + 1) * 7
     rows = np.arange(walks)[:, None] * width
-    # a symbol is 0 when |d| <= eps: the pair is `below` for eps < lo, `between` for lo <= eps < hi
+    # a symbol is 0 when |c| <= eps: the pair is `below` for eps < lo, `between` for lo <= eps < hi
     start_between = np.searchsorted(eps, lo, side="left") * 7  # first eps >= lo
     start_zero = np.searchsorted(eps, hi, side="left") * 7
     cells = np.concatenate(
@@ -68,18 +87,52 @@ def pair_counts(losses: np.ndarray, eps: np.ndarray) -> np.ndarray:
     return np.cumsum(counts, axis=1)[:, :-1, :6]
 
 
-def entropy(losses: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """H(eps_e) [W, E] of each walk (Vassilev et al. eq. 1, all six kinds, all n - 1 pairs)."""
-    losses = np.asarray(losses, np.float64)
-    out = np.empty((len(losses), len(eps)))
-    step = max(1, CHUNK_CELLS // max(1, losses.shape[1] * len(eps)))
-    for first in range(0, len(losses), step):
-        part = losses[first : first + step]
-        p = pair_counts(part, eps) / max(1, part.shape[1] - 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(p > 0, -p * np.log(p) / np.log(6.0), 0.0)
-        out[first : first + step] = terms.sum(axis=2)
+def pair_entropy(counts: np.ndarray, pairs: int) -> np.ndarray:
+    """H from pair counts [..., 6] of strings with ``pairs`` pairs (log base 6)."""
+    p = counts / max(1, pairs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, -p * np.log(p) / np.log(6.0), 0.0).sum(axis=-1)
+
+
+def entropy(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """H(eps_e) [W, E] of each sequence of changes [W, n] (all six kinds, all n - 1 pairs)."""
+    changes = np.asarray(changes, np.float64)
+    out = np.empty((len(changes), len(eps)))
+    step = max(1, CHUNK_CELLS // max(1, changes.shape[1] * len(eps)))
+    for first in range(0, len(changes), step):
+        part = changes[first : first + step]
+        out[first : first + step] = pair_entropy(pair_counts(part, eps), part.shape[1] - 1)
     return out
+
+
+def resolution(values: np.ndarray) -> np.ndarray:
+    """[W] the rounding level of each walk's values: 4 units in the last place of its largest
+    magnitude, in the precision the values came in (float32 losses from Parquet, float64 arrays
+    from a user)."""
+    values = np.asarray(values)
+    eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
+    return 4.0 * eps * np.abs(values).max(axis=1, initial=0.0)
+
+
+def merge_ties(changes: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """changes [W, n] with magnitudes that lie within ``tolerance`` [W] of the next larger one set
+    to the largest of their run (single linkage in |c|, sign kept), and magnitudes within it of 0
+    set to 0: differences that only rounding tells apart count as equal."""
+    magnitude = np.abs(changes)
+    order = np.argsort(magnitude, axis=1, kind="stable")
+    ranked = np.take_along_axis(magnitude, order, axis=1)
+    n = ranked.shape[1]
+    new_run = np.concatenate(
+        [np.ones((len(ranked), 1), bool), np.diff(ranked, axis=1) > tolerance[:, None]], axis=1
+    )
+    index = np.where(np.roll(new_run, -1, axis=1), np.arange(n), n - 1)  # a run's last element
+    index[:, -1] = n - 1
+    last = np.minimum.accumulate(index[:, ::-1], axis=1)[:, ::-1]
+    merged = np.take_along_axis(ranked, last, axis=1)
+    merged = np.where(merged <= tolerance[:, None], 0.0, merged)
+    out = np.empty_like(merged)
+    np.put_along_axis(out, order, merged, axis=1)
+    return np.sign(changes) * out
 
 
 def epsilon_star(losses: np.ndarray) -> np.ndarray:
@@ -87,62 +140,134 @@ def epsilon_star(losses: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(np.asarray(losses, np.float64), axis=1)).max(axis=1)
 
 
-FEM_FRACTIONS = np.unique(np.concatenate([[0.0], 2.0 ** -np.arange(8), np.arange(20) * 0.05]))
+FEM_FRACTIONS = np.concatenate([[0.0], 2.0 ** -np.arange(7, -1, -1)])  # 0, 1/128, ..., 1/2, 1
+
+
+def relative_differences(losses: np.ndarray) -> np.ndarray:
+    """d_t / eps* [W, S - 1]: each walk's differences in units of its own eps* (exactly 1 at the
+    largest, so that no rounding moves a difference above eps*); a constant walk's are 0."""
+    d = np.diff(np.asarray(losses, np.float64), axis=1)
+    star = np.abs(d).max(axis=1, keepdims=True)
+    return d / np.where(star > 0, star, 1.0)
 
 
 def fem(losses: np.ndarray) -> np.ndarray:
     """The first entropic measure [W] (Malan and Engelbrecht 2009): H_max = max H(epsilon) over
-    epsilon in [0, epsilon*], taken on the schedule epsilon* x {0, 2^-7, ..., 1/2, 1} of the paper
-    joined with the reference code's 0, 0.05, ..., 0.95 epsilon* (a finer schedule estimates the
-    maximum better). epsilon* comes from the walk itself, so FEM does not change when the loss is
-    scaled by a positive constant or shifted; of micro walks it is FEM_0.01, of macro walks FEM_0.1.
-    """
-    losses = np.asarray(losses, np.float64)
+    the paper's epsilon in eps* x {0, 1/128, 1/64, ..., 1/2, 1}. epsilon* comes from the walk
+    itself, so FEM does not change when the loss is scaled by a positive constant or shifted; of
+    micro walks it is FEM_0.01, of macro walks FEM_0.1."""
+    return entropy(relative_differences(losses), FEM_FRACTIONS).max(axis=1)
+
+
+def fem_max(losses: np.ndarray) -> np.ndarray:
+    """The exact maximum [W] of H(epsilon) over every epsilon in [0, eps*] (H is constant between
+    consecutive |d_t|, so its maxima are at those values and at 0), differences that agree to
+    within the losses' rounding (:func:`resolution`) counted as equal."""
+    losses = np.asarray(losses)
+    d = relative_differences(losses)
     star = epsilon_star(losses)
-    scale = np.where(star > 0, star, 1.0)
-    relative = (losses - losses[:, :1]) / scale[:, None]  # epsilon* becomes 1 for every walk
-    return entropy(relative, FEM_FRACTIONS).max(axis=1)
+    tolerance = resolution(losses) / np.where(star > 0, star, 1.0)
+    d = merge_ties(d, tolerance)
+    out = np.empty(len(d))
+    step = max(1, CHUNK_CELLS // max(1, 2 * d.shape[1] ** 2))
+    for first in range(0, len(d), step):
+        out[first : first + step] = _interval_maximum(d[first : first + step])
+    return out
+
+
+def _interval_maximum(changes: np.ndarray) -> np.ndarray:
+    """max over epsilon of H for each row of changes [W, n]: the pair counts after every event (a
+    pair's kind changes at its lo and hi), evaluated where epsilon can stand (after the last event
+    at each distinct value, and below the first when it is above 0)."""
+    lo, hi, below, between = pair_events(changes)
+    walks, pairs = lo.shape
+    if pairs == 0:
+        return np.zeros(walks)
+    at = np.concatenate([lo, hi], axis=1)  # the event values
+    leave = np.concatenate([below, between], axis=1)  # kind left at the event
+    enter = np.concatenate([between, np.full_like(between, 6)], axis=1)  # kind entered
+    order = np.argsort(at, axis=1, kind="stable")
+    at, leave, enter = (np.take_along_axis(a, order, axis=1) for a in (at, leave, enter))
+    start = np.zeros((walks, 7))
+    np.add.at(start, (np.repeat(np.arange(walks), pairs), below.ravel()), 1.0)
+    delta = np.zeros((walks, at.shape[1], 7))
+    rows = np.arange(walks)[:, None]
+    columns = np.arange(at.shape[1])[None, :]
+    np.add.at(delta, (rows, columns, leave), -1.0)
+    np.add.at(delta, (rows, columns, enter), 1.0)
+    counts = start[:, None, :] + np.cumsum(delta, axis=1)
+    h = pair_entropy(counts[..., :6], pairs)
+    valid = np.concatenate([at[:, 1:] != at[:, :-1], np.ones((walks, 1), bool)], axis=1)
+    h_start = np.where(at[:, 0] > 0, pair_entropy(start[:, :6], pairs), 0.0)
+    return np.maximum(np.where(valid, h, 0.0).max(axis=1), h_start)
 
 
 IC_EPSILON = np.concatenate([[0.0], 10.0 ** np.linspace(-5, 15, 1000)])  # Munoz et al.'s grid
 SETTLING = 0.05  # H below this: the landscape looks flat at that epsilon (eps_s)
+INFORMATION = 0.5  # eps_05: the largest epsilon with M > this x M0
 
 
-def partial_information(losses: np.ndarray, eps: np.ndarray, d=None) -> np.ndarray:
-    """M(eps) [W] for one epsilon per walk (Munoz et al. 2015): mu / n, mu the length of S(eps) once
-    its zeros are removed and runs of equal symbols merged (its alternations), n its length, so
-    that a walk whose loss turns at every step has M(0) = 1. ``d``: the losses' differences, when
-    the caller has them."""
-    d = np.diff(np.asarray(losses, np.float64), axis=1) if d is None else d
-    s = np.where(np.abs(d) > np.asarray(eps)[:, None], np.sign(d), 0).astype(np.int8)
+def slopes(losses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(f_t - f_{t-1}) / |x_t - x_{t-1}| [W, S - 1] (Munoz et al. Eq. 2) from losses [W, S] and the
+    steps' lengths [W, S - 1]; a step of length 0 has slope 0 if the loss did not change, else
+    +-inf (its symbol is then its sign at every epsilon)."""
+    d = np.diff(np.asarray(losses, np.float64), axis=1)
+    lengths = np.asarray(lengths, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lengths > 0, d / np.where(lengths > 0, lengths, 1.0), np.sign(d) * np.inf)
+
+
+def partial_information(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """M(eps) [W] for one epsilon per sequence (Munoz et al. Eq. 7): mu / n, mu the length of
+    S(eps) once its zeros are removed and runs of equal symbols merged (its alternations), n its
+    length, so that a sequence whose sign turns at every step has M(0) = 1."""
+    c = np.asarray(changes, np.float64)
+    s = np.where(np.abs(c) > np.asarray(eps)[:, None], np.sign(c), 0).astype(np.int8)
     index = np.where(s != 0, np.arange(s.shape[1], dtype=np.int32), -1)
     last = np.maximum.accumulate(index, axis=1)  # the last non-zero symbol up to t
     before = np.take_along_axis(s, np.maximum(last[:, :-1], 0), 1) * (last[:, :-1] >= 0)
     mu = (s[:, 0] != 0).astype(np.int64) + ((s[:, 1:] != 0) & (s[:, 1:] != before)).sum(axis=1)
-    return mu / max(1, d.shape[1])
+    return mu / max(1, c.shape[1])
 
 
-def information_content(losses: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dict:
-    """Munoz, Kirley and Halgamuge (2015), per walk [W]: ``h_max`` = max H(epsilon); ``eps_s``, the
-    settling sensitivity, log10 of the smallest epsilon with H(epsilon) < 0.05; ``m0`` = M(0), the
-    initial partial information; ``eps_05`` = log10 of the largest epsilon with M(epsilon) > 0.5
-    (M does not grow with epsilon; -inf where even M(0) <= 0.5 or the only such epsilon is 0). On
-    their epsilon grid, 0 and 10^-5 .. 10^15 in 1,000 steps: absolute values of the loss; a walk
-    whose entropy has not settled by 10^15 (loss changes beyond it) gets eps_s = 15, the grid's
-    end. Losses must be finite (``fla metrics`` leaves out walks that are not)."""
+def information_content(
+    losses: np.ndarray, lengths: np.ndarray | None = None, eps: np.ndarray = IC_EPSILON
+) -> dict:
+    """Munoz, Kirley and Halgamuge (2015) on the slopes of each walk (module docstring), [W] each:
+    ``h_max``, ``eps_s``, ``eps_max``, ``m0``, ``eps_05``. ``lengths`` [W, S - 1] are the steps'
+    lengths (default 1: the walk's order as a sequence, the values' differences). Losses must be
+    finite (``fla metrics`` leaves out walks that are not)."""
     losses = np.asarray(losses, np.float64)
-    h = entropy(losses, eps)
+    if lengths is None:
+        lengths = np.ones((len(losses), losses.shape[1] - 1))
+    c = slopes(losses, lengths)
+    return information_of_changes(c, eps)
+
+
+def information_of_changes(c: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dict:
+    """:func:`information_content` of sequences of changes [W, n] (slopes, or a tour's)."""
+    h = entropy(c, eps)
+    h_max = h.max(axis=1)
     settled = h < SETTLING
-    first = np.where(settled.any(axis=1), settled.argmax(axis=1), len(eps) - 1)
+    at_max = h == h_max[:, None]
     with np.errstate(divide="ignore"):
-        eps_s = np.log10(eps[first])
-        lo = np.zeros(len(losses), np.int64)  # bisection: M(eps[lo]) > 0.5 holds at lo
-        hi = np.full(len(losses), len(eps))
-        d = np.diff(losses, axis=1)
-        m0 = partial_information(losses, np.zeros(len(losses)), d)
+        eps_s = np.where(settled.any(axis=1), np.log10(eps[np.argmax(settled, axis=1)]), np.nan)
+        eps_max = np.log10(np.array([np.median(eps[row]) for row in at_max]))
+        m0 = partial_information(c, np.zeros(len(c)))
+        lo = np.zeros(len(c), np.int64)  # bisection: M(eps[lo]) > 0.5 M0 holds at lo
+        hi = np.full(len(c), len(eps))
         while (hi - lo > 1).any():
             mid = (lo + hi) // 2
-            above = partial_information(losses, eps[np.minimum(mid, len(eps) - 1)], d) > 0.5
+            m = partial_information(c, eps[np.minimum(mid, len(eps) - 1)])
+            above = m > INFORMATION * m0
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        eps_05 = np.where(m0 > 0.5, np.log10(eps[lo]), -np.inf)
-    return {"h_max": h.max(axis=1), "eps_s": eps_s, "m0": m0, "eps_05": eps_05}
+        eps_05 = np.where(m0 > 0, np.log10(eps[lo]), np.nan)
+    return {"h_max": h_max, "eps_s": eps_s, "eps_max": eps_max, "m0": m0, "eps_05": eps_05}
+
+
+def undefined_reasons() -> dict:
+    """Why an information content measure is NaN for a walk, by measure."""
+    return {
+        "ic_eps_s": "its entropy never falls below 0.05 on the epsilon grid (up to 10^15)",
+        "ic_eps_05": "M0 = 0: its loss never changes, so no epsilon has M > 0.5 M0",
+    }

@@ -1,7 +1,14 @@
 """Neutrality of a walk (van Aardt, Bosman and Engelbrecht 2017, "Characterising neutrality in
 neural network error landscapes"): its losses are scaled to [0, 1] (the walk's own minimum and
 maximum), and each structure of three consecutive points is neutral when its losses lie within
-epsilon of each other (max - min <= epsilon, epsilon = 1e-8 as in their code).
+epsilon of each other (max - min <= epsilon; 1e-8 in their code).
+
+The epsilon must be resolved by the losses: a float32 loss holds about 7 digits, so on a walk
+whose losses are near 0.7 and span 0.3, one float32 step of the scaled loss is about 2.6e-7, and
+any epsilon below that counts exact ties only. :func:`neutrality` gives NaN for a walk whose
+scaled losses do not resolve epsilon (:func:`scaled_resolution`), and ``fla metrics`` names how
+many walks it left out and why; its default epsilon, :data:`EPSILON` = 1e-5, is resolved by the
+losses of every walk whose range is at least about 5% of its level.
 
 - M1: the share of the walk's n - 2 structures that are neutral;
 - M2: the longest run of consecutive neutral structures, as a share of n - 2.
@@ -20,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-EPSILON = 1e-8
+EPSILON = 1e-5  # fla metrics' default: resolved by float32 losses (see the module docstring)
+PAPER_EPSILON = 1e-8  # van Aardt et al.'s code
 
 
 def scaled(losses: np.ndarray) -> np.ndarray:
@@ -29,6 +37,19 @@ def scaled(losses: np.ndarray) -> np.ndarray:
     low = losses.min(axis=1, keepdims=True)
     span = losses.max(axis=1, keepdims=True) - low
     return (losses - low) / np.where(span > 0, span, 1.0)
+
+
+def scaled_resolution(losses: np.ndarray) -> np.ndarray:
+    """[W] the rounding level of each walk's scaled losses: :func:`fla.metrics.entropy.resolution`
+    (4 units in the last place of the largest |loss|, in the losses' own precision) over the
+    walk's range (inf for a constant walk, which no epsilon resolves but which is neutral at every
+    epsilon)."""
+    from fla.metrics.entropy import resolution
+
+    values = np.asarray(losses)
+    span = np.ptp(np.asarray(values, np.float64), axis=1)
+    with np.errstate(divide="ignore"):
+        return np.where(span > 0, resolution(values) / np.where(span > 0, span, 1.0), np.inf)
 
 
 def neutral_structures(losses: np.ndarray, epsilon: float = EPSILON) -> np.ndarray:
@@ -47,6 +68,10 @@ def longest_run(flags: np.ndarray) -> np.ndarray:
 
 
 def neutrality(losses: np.ndarray, epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray]:
-    """(M1, M2) [W] each."""
+    """(M1, M2) [W] each; NaN for a walk whose losses do not resolve epsilon (a constant walk is
+    neutral throughout: 1, 1)."""
     neutral = neutral_structures(losses, epsilon)
-    return neutral.mean(axis=1), longest_run(neutral) / neutral.shape[1]
+    m1, m2 = neutral.mean(axis=1), longest_run(neutral) / neutral.shape[1]
+    resolution = scaled_resolution(losses)
+    unresolved = (epsilon < resolution) & np.isfinite(resolution)
+    return np.where(unresolved, np.nan, m1), np.where(unresolved, np.nan, m2)

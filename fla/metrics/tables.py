@@ -30,12 +30,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from fla.base.errors import DamagedRunError, DataError
-from fla.base.files import atomic_path, file_record, folder_lock, write_json, write_table
+from fla.base.files import atomic_path, file_record, write_json, write_table
 from fla.base.store import POINTS, RUN_JSON, configurations, read_manifest, verify_files
-from fla.metrics.distance import dispersion, fitness_distance_correlation
-from fla.metrics.entropy import fem, information_content
+from fla.metrics.autocorrelation import autocorrelation, correlation_length
+from fla.metrics.entropy import fem, fem_max, information_content
+from fla.metrics.entropy import undefined_reasons as entropy_reasons
 from fla.metrics.gradients import gradient_measures
+from fla.metrics.neutrality import EPSILON as NEUTRALITY_EPSILON
 from fla.metrics.neutrality import neutrality
+from fla.metrics.samples import sample_features
+from fla.metrics.samples import undefined_reasons as sample_reasons
 from fla.metrics.summaries import last_and_best, stagnation
 
 KEYS = ["problem", "width", "depth", "granularity", "bound", "seed", "sampler"]
@@ -57,33 +61,68 @@ def gradient_walk_measures(columns: dict, context: dict) -> dict:
     return out
 
 
-def random_walk_measures(columns: dict, context: dict) -> dict:
-    """Ruggedness, neutrality and information content of progressive random walks."""
-    m1, m2 = neutrality(columns["loss"])
-    out = {"fem": fem(columns["loss"]), "m1": m1, "m2": m2}
-    out.update({f"ic_{k}": v for k, v in information_content(columns["loss"]).items()})
+def step_lengths(columns: dict) -> np.ndarray | None:
+    """|x_{t+1} - x_t| [W, S - 1] between consecutive rows of each walk: the recorded step_length
+    (row t's distance to the next point), else from recorded parameters; None for runs that have
+    neither (recorded before step_length without --record-params)."""
+    recorded = columns.get("step_length")
+    if recorded is not None and np.isfinite(recorded[:, :-1]).all():
+        return recorded[:, :-1]
+    if columns.get("params") is not None:
+        return np.linalg.norm(np.diff(columns["params"], axis=1), axis=2)
+    return None
+
+
+NO_LENGTHS = "its run was recorded before step lengths (step_length): sample it again"
+
+
+def ruggedness_measures(columns: dict) -> dict:
+    """FEM (the paper's schedule and the exact maximum), information content on slopes, and the
+    autocorrelation of the loss and its correlation length, of random walks [W, S]."""
+    losses = columns["loss"]
+    out = {"fem": fem(losses), "fem_max": fem_max(losses)}
+    lengths = step_lengths(columns)
+    if lengths is not None:
+        out.update({f"ic_{k}": v for k, v in information_content(losses, lengths).items()})
+    else:
+        out.update({f"ic_{k}": np.full(len(losses), np.nan) for k in IC_NAMES})
+        out[WHY] = {f"ic_{k}": NO_LENGTHS for k in IC_NAMES}
+    out["autocorrelation_1"] = autocorrelation(losses, (1,))[:, 0]
+    out["correlation_length"] = correlation_length(losses)
     return out
 
 
+def random_walk_measures(columns: dict, context: dict) -> dict:
+    """Ruggedness, neutrality and information content of progressive random walks."""
+    m1, m2 = neutrality(columns["loss"], context.get("neutrality_epsilon", NEUTRALITY_EPSILON))
+    return {**ruggedness_measures(columns), "m1": m1, "m2": m2}
+
+
 def manhattan_walk_measures(columns: dict, context: dict) -> dict:
-    """Gradient measures (and ruggedness) of Manhattan progressive random walks."""
-    g_avg, g_dev = gradient_measures(
-        columns["loss"], context["step_size"], context["bound"], context["n_params"]
-    )
-    return {"g_avg": g_avg, "g_dev": g_dev, "fem": fem(columns["loss"])}
+    """Gradient measures on each step's actual length (and ruggedness) of Manhattan walks."""
+    lengths = step_lengths(columns)
+    out = ruggedness_measures(columns)
+    if lengths is None:
+        g_avg = g_dev = np.full(len(columns["loss"]), np.nan)
+        out[WHY] = {**out.get(WHY, {}), "g_avg": NO_LENGTHS, "g_dev": NO_LENGTHS}
+    else:
+        g_avg, g_dev = gradient_measures(
+            columns["loss"], lengths, context["bound"], context["n_params"]
+        )
+    return {"g_avg": g_avg, "g_dev": g_dev, **out}
 
 
 def uniform_sample_measures(columns: dict, context: dict) -> dict:
-    """Fitness-distance correlation and dispersion of each walk's set of uniform samples."""
+    """FDC, dispersion (Lunacek and Whitley's and at pflacco's quantiles), information content on
+    a nearest-neighbour tour and the ELA sets of each walk's set of uniform samples
+    (:mod:`fla.metrics.samples`)."""
     positions = columns.get("params")
     if positions is None:
         raise DataError(
             "uniform samples need their positions for FDC and dispersion: sample them with "
             "--record-params"
         )
-    best, dm = dispersion(positions, columns["loss"], context["bound"])
-    fdc = fitness_distance_correlation(positions, columns["loss"])
-    return {"fdc": fdc, "dispersion": best, "dm": dm}
+    return sample_features(positions, columns["loss"], context["bound"])
 
 
 MEASURES = {  # the measures each sampler allows
@@ -92,6 +131,33 @@ MEASURES = {  # the measures each sampler allows
     "manhattan": manhattan_walk_measures,
     "uniform": uniform_sample_measures,
 }
+IC_NAMES = ("h_max", "eps_s", "eps_max", "m0", "eps_05")
+
+
+WHY = "_why"  # a measures function's {measure: reason} for values it could not compute
+
+
+def reason_for(measure: str, value: float, context: dict) -> str:
+    """Why ``measure`` has the non-finite ``value`` for a walk whose losses are finite."""
+    if np.isinf(value):
+        return {
+            "ic_eps_s": "-inf: the entropy is below 0.05 already at epsilon 0 (a walk that only "
+            "rises or only falls)",
+            "ic_eps_max": "-inf: the entropy is largest at epsilon 0",
+            "correlation_length": "inf: |rho(1)| = 1",
+        }.get(measure, "infinite")
+    if measure in ("m1", "m2"):
+        return (
+            f"epsilon {context.get('neutrality_epsilon', NEUTRALITY_EPSILON):g} is below the "
+            "resolution of the walk's float32 losses scaled to [0, 1]: give a larger "
+            "--neutrality-epsilon"
+        )
+    if measure in ("autocorrelation_1", "correlation_length"):
+        return "the walk's loss is constant (no variance)"
+    for key, text in {**entropy_reasons(), **sample_reasons()}.items():
+        if measure.startswith(key):
+            return text
+    return "undefined for this walk"
 
 
 def walk_span(folder: Path) -> list:
@@ -105,46 +171,87 @@ def walk_span(folder: Path) -> list:
     return [int(low or 0), int(high if high is not None else -1) + 1]
 
 
-def blocks_of_walks(folders: list, names: list):
-    """{column: [W, S]} of consecutive blocks of walks of one configuration (its folders: one, or
-    its shards, each holding the walks of its manifest's ``walk_range``), a block at a time."""
-    dataset = ds.dataset([str(f / POINTS) for f in folders], format="parquet")
-    ranges = [read_manifest(f).get("walk_range") or walk_span(f) for f in folders]
-    first, stop = min(r[0] for r in ranges), max(r[1] for r in ranges)
-    for lo in range(first, stop, WALKS_PER_BLOCK):
-        hi = min(lo + WALKS_PER_BLOCK, stop)
-        table = dataset.to_table(
-            columns=["walk", "step", *names],
-            filter=(ds.field("walk") >= lo) & (ds.field("walk") < hi),
-        )
-        if not table.num_rows:
+# recorded parameters [walks, steps, D] held a block at a time, float32 as stored: rows are stored
+# step by step, so every block reads the whole file, and larger blocks mean fewer passes; a block
+# takes at most this, or a sixth of the memory available, whichever is less
+PARAMS_BYTES = 2**32
+
+
+def params_budget() -> int:
+    from fla.base.machine import available_bytes
+
+    return int(min(PARAMS_BYTES, available_bytes() // 6))
+
+
+def gather(dataset, names: list, lo: int, hi: int, steps: int) -> dict | None:
+    """{column: [hi - lo, S] (params [hi - lo, S, D], float32 as stored)} of walks lo .. hi - 1,
+    scattered batch by batch from one pass over the rows (no combined copy of the column); NaN
+    where a row is missing; None if no row is there."""
+    block, filled = {WALKS: np.arange(lo, hi)}, 0
+    scanner = dataset.to_batches(
+        columns=["walk", "step", *names],
+        filter=(ds.field("walk") >= lo) & (ds.field("walk") < hi),
+    )
+    for batch in scanner:
+        if not batch.num_rows:
             continue
-        walk = table.column("walk").to_numpy() - lo
-        step = table.column("step").to_numpy()
-        block = {}
+        walk = batch.column("walk").to_numpy() - lo
+        step = batch.column("step").to_numpy()
         for name in names:
-            column = table.column(name)
+            column = batch.column(name)
             if name == "params":
                 if column.null_count:
                     continue  # not recorded
-                rows = np.stack(column.to_numpy(zero_copy_only=False)).astype(np.float64)
-                values = np.full((hi - lo, step.max() + 1, rows.shape[1]), np.nan)
-                values[walk, step] = rows
+                rows = column.values.to_numpy().reshape(len(column), -1)  # zero-copy
+                shape, dtype = (rows.shape[1],), rows.dtype
             else:
-                values = np.full((hi - lo, step.max() + 1), np.nan)
-                values[walk, step] = np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
-            block[name] = values
+                rows = np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
+                shape, dtype = (), np.float64
+            if name not in block:
+                block[name] = np.full((hi - lo, steps) + shape, np.nan, dtype)
+            block[name][walk, step] = rows
+        filled += batch.num_rows
+    return block if filled else None
+
+
+def step_count(dataset) -> int:
+    """The steps per walk of a run's rows (the largest step + 1), from the Parquet statistics."""
+    import pyarrow.compute as pc
+
+    return int(pc.max(dataset.to_table(columns=["step"]).column("step")).as_py()) + 1
+
+
+def blocks_of_walks(folders: list, names: list, per_block: int = WALKS_PER_BLOCK):
+    """{column: [W, S]} of consecutive blocks of walks of one configuration (its folders: one, or
+    its shards, each holding the walks of its manifest's ``walk_range``), a block of at most
+    ``per_block`` walks at a time, with the walks' numbers under WALKS."""
+    dataset = ds.dataset([str(f / POINTS) for f in folders], format="parquet")
+    ranges = [read_manifest(f).get("walk_range") or walk_span(f) for f in folders]
+    first, stop = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    steps = step_count(dataset)
+    for lo in range(first, stop, per_block):
+        hi = min(lo + per_block, stop)
+        block = gather(dataset, names, lo, hi, steps)
+        if block is None:
+            continue
         yield block
+
+
+DIVERGED = "_diverged"  # per block: the walks whose losses are not all finite
+WALKS = "_walks"  # per block: the walks' numbers
 
 
 def finite_walks_only(measures, block: dict, context: dict) -> dict:
     """The measures of a block, NaN for every walk whose losses are not all finite (a diverged
-    walk, recorded faithfully, is left out of the means: the table's ``walks`` counts the rest)."""
+    walk, recorded faithfully, is left out of the means and counted: ``left_out``), with the
+    block's diverged walks under DIVERGED and the measures' own reasons under WHY."""
     bad = ~np.isfinite(block["loss"]).all(axis=1)
     if bad.any():
         block = {**block, "loss": np.where(bad[:, None], 0.0, block["loss"])}
     values = measures(block, context)
-    return {name: np.where(bad, np.nan, v) for name, v in values.items()}
+    why = values.pop(WHY, {})
+    out = {name: np.where(bad, np.nan, v) for name, v in values.items()}
+    return {**out, DIVERGED: bad, WHY: why, WALKS: block.get(WALKS, np.arange(len(bad)))}
 
 
 def measure_blocks(blocks, measures, context: dict, threads: int | None = None) -> dict:
@@ -156,15 +263,21 @@ def measure_blocks(blocks, measures, context: dict, threads: int | None = None) 
 
     threads = threads or os.cpu_count() or 1
     per_walk, pending = defaultdict(list), []
+
+    def keep(result: dict) -> None:
+        for measure, values in result.items():
+            if measure == WHY:
+                per_walk.setdefault(WHY, {}).update(values)
+            else:
+                per_walk[measure].append(values)
+
     with ThreadPoolExecutor(threads) as pool:
         for block in blocks:
             pending.append(pool.submit(finite_walks_only, measures, block, context))
             if len(pending) >= threads:
-                for measure, values in pending.pop(0).result().items():
-                    per_walk[measure].append(values)
+                keep(pending.pop(0).result())
         for future in pending:
-            for measure, values in future.result().items():
-                per_walk[measure].append(values)
+            keep(future.result())
     return per_walk
 
 
@@ -182,9 +295,16 @@ def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]
     return float(low), float(high)
 
 
-def summary_rows(key: dict, per_walk: dict) -> list[dict]:
+def summary_rows(key: dict, per_walk: dict, context: dict | None = None) -> list[dict]:
+    """One row per measure: mean, sd and bootstrap interval over the walks where it is finite
+    (``walks``), and ``left_out`` with its ``reason`` (diverged walks, and each reason the
+    definition gives) for the rest."""
+    diverged = np.concatenate(per_walk.get(DIVERGED, [np.zeros(0, bool)]))
+    why = per_walk.get(WHY, {})
     rows = []
     for measure, values in per_walk.items():
+        if measure in (DIVERGED, WHY, WALKS):
+            continue
         values = np.concatenate(values)
         finite = values[np.isfinite(values)]
         low, high = bootstrap_interval(values)
@@ -197,9 +317,23 @@ def summary_rows(key: dict, per_walk: dict) -> list[dict]:
                 "ci_low": low,
                 "ci_high": high,
                 "walks": int(len(finite)),
+                "left_out": int(len(values) - len(finite)),
+                "reason": left_out_reason(measure, values, diverged, why, context or {}),
             }
         )
     return rows
+
+
+def left_out_reason(measure, values, diverged, why: dict, context: dict) -> str:
+    """Why the walks without a finite value of ``measure`` were left out, counted by reason."""
+    counts = defaultdict(int)
+    if len(diverged) == len(values):
+        counts["diverged (non-finite losses)"] = int(diverged.sum())
+    rest = ~np.isfinite(values) & (~diverged if len(diverged) == len(values) else True)
+    for value in values[rest]:
+        text = why.get(measure) or reason_for(measure, float(value), context)
+        counts[text] += 1
+    return "; ".join(f"{n} walks: {text}" for text, n in counts.items() if n)
 
 
 def grouped_configurations(run_dir: Path) -> dict:
@@ -218,73 +352,140 @@ def grouped_configurations(run_dir: Path) -> dict:
     return groups
 
 
-def run_metrics(run_dir, quiet: bool = True) -> pd.DataFrame:
-    """The long table of every configuration's measures (see the module docstring)."""
+def run_metrics(
+    run_dir, quiet: bool = True, neutrality_epsilon: float = NEUTRALITY_EPSILON, per_walk=None
+) -> pd.DataFrame:
+    """The long table of every configuration's measures (see the module docstring); with a list
+    ``per_walk``, each configuration's per-walk values are appended to it as a data frame (one
+    row per walk, a column per measure)."""
+    import pyarrow.parquet as pq
+
     rows = []
     for key, folders in sorted(grouped_configurations(Path(run_dir)).items(), key=str):
         key = dict(key)
         measures = MEASURES.get(key["sampler"])
         if measures is None:
             raise DataError(f"{folders[0]}: no measures known for sampler {key['sampler']!r}")
-        names = ["loss", "accuracy", "test_loss", "test_accuracy"]
-        names += ["params"] * (key["sampler"] == "uniform")
         manifest = read_manifest(folders[0])
+        recorded = set(pq.read_schema(folders[0] / POINTS).names)
+        names = ["loss", "accuracy", "test_loss", "test_accuracy"]
+        names += ["step_length"] * ("step_length" in recorded and key["sampler"] != "gradient")
+        positions = key["sampler"] == "uniform" or (
+            key["sampler"] != "gradient"
+            and "step_length" not in recorded
+            and manifest["config"].get("record_params")
+        )
+        names += ["params"] * bool(positions)
+        steps, d = manifest["plan"]["steps"], manifest["plan"]["n_params"]
+        per_block = max(1, min(WALKS_PER_BLOCK, params_budget() // (4 * steps * d)))
         context = {
             "step_size": manifest["plan"]["step_size"],
             "bound": manifest["config"]["bound"],
-            "n_params": manifest["plan"]["n_params"],
+            "n_params": d,
+            "neutrality_epsilon": neutrality_epsilon,
         }
-        per_walk = measure_blocks(blocks_of_walks(folders, names), measures, context)
-        rows += summary_rows(key, per_walk)
+        blocks = blocks_of_walks(folders, names, per_block if positions else WALKS_PER_BLOCK)
+        values = measure_blocks(blocks, measures, context)
+        rows += summary_rows(key, values, context)
+        if per_walk is not None:
+            per_walk.append(per_walk_frame(key, values))
         if not quiet:
-            print(f"  {' '.join(f'{k}={v}' for k, v in key.items())}: {len(per_walk)} measures")
+            count = sum(1 for m in values if not m.startswith("_"))
+            print(f"  {' '.join(f'{k}={v}' for k, v in key.items())}: {count} measures")
     return pd.DataFrame(rows)
 
 
-def write_metrics(run_dir, out=None, quiet: bool = False, partial=None) -> Path:
-    """Compute and write the table (Parquet and CSV) and metrics.json, holding the output folder's
-    lock; returns the Parquet path. A failure leaves none of the three behind. ``partial`` (the
-    label of a study that is not whole) is recorded in metrics.json and printed."""
-    run_dir = Path(run_dir)
+def per_walk_frame(key: dict, values: dict) -> pd.DataFrame:
+    """One configuration's per-walk values: its keys, ``walk``, ``diverged`` and every measure."""
+    frame = pd.DataFrame(
+        {
+            "walk": np.concatenate(values[WALKS]),
+            "diverged": np.concatenate(values[DIVERGED]),
+            **{m: np.concatenate(v) for m, v in values.items() if not m.startswith("_")},
+        }
+    )
+    for name, value in reversed(list(key.items())):
+        frame.insert(0, name, value)
+    return frame
+
+
+def output_base(run_dir: Path, out) -> Path:
+    """Where the tables go, as a name without suffix: ``--out`` (less a .parquet suffix), else
+    RUN_DIR.metrics beside a configuration's folder, else RUN_DIR/metrics in a study's."""
     if out:
-        base = Path(out).with_suffix("")
-    elif (run_dir / RUN_JSON).exists():  # one configuration: the table goes beside its folder
-        base = run_dir.parent / f"{run_dir.name}.metrics"
-    else:
-        base = run_dir / "metrics"
-    if not base.parent.is_dir():
-        raise DataError(f"--out {out}: folder {base.parent} does not exist; create it first")
-    if (base.parent / RUN_JSON).exists():
-        raise DataError(
-            f"--out {base}: {base.parent} holds a sampling run; write the table beside it, not "
-            "into it (a resumed sweep keeps only the files fla writes there)"
-        )
-    table = run_metrics(run_dir, quiet)
-    parquet, csv, meta = (base.with_suffix(s) for s in (".parquet", ".csv", ".json"))
-    with folder_lock(base.parent):
+        out = Path(out)
+        return out.with_name(out.name[: -len(".parquet")]) if out.suffix == ".parquet" else out
+    if (run_dir / RUN_JSON).exists():  # one configuration: the table goes beside its folder
+        return run_dir.parent / f"{run_dir.name}.metrics"
+    return run_dir / "metrics"
+
+
+def output_paths(base: Path, per_walk: bool) -> dict:
+    """The files of one metrics output: NAME.parquet, NAME.csv, NAME.json (the manifest) and, with
+    per-walk values, NAME.walks.parquet."""
+    names = {"table": ".parquet", "csv": ".csv", "manifest": ".json"}
+    if per_walk:
+        names["walks"] = ".walks.parquet"
+    return {key: base.with_name(base.name + suffix) for key, suffix in names.items()}
+
+
+def write_metrics(
+    run_dir,
+    out=None,
+    quiet: bool = False,
+    partial=None,
+    per_walk: bool = False,
+    neutrality_epsilon: float = NEUTRALITY_EPSILON,
+) -> Path:
+    """Compute and write the table (Parquet and CSV), with ``per_walk`` the per-walk values, and
+    the manifest NAME.json last, holding the output folder's lock for the whole command; returns
+    the Parquet path. A failure leaves none of them behind. ``partial`` (the label of a study that
+    is not whole) is recorded in the manifest and printed."""
+    from fla.base.outputs import claim_files
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"RUN_DIR {run_dir} does not exist; give a folder of fla sample or sweep")
+    base = output_base(run_dir, out)
+    paths = output_paths(base, per_walk)
+    flag = "--out" if out else "the default output"
+    with claim_files(list(paths.values()), "fla metrics", run_dir, flag):
+        frames: list = [] if per_walk else None
+        table = run_metrics(run_dir, quiet, neutrality_epsilon, frames)
         try:
-            write_table(parquet, pa.Table.from_pandas(table, preserve_index=False))
-            with atomic_path(csv) as tmp:
+            write_table(paths["table"], pa.Table.from_pandas(table, preserve_index=False))
+            with atomic_path(paths["csv"]) as tmp:
                 table.to_csv(tmp, index=False)
-            files = {p.name: file_record(p) for p in (parquet, csv)}
-            write_json(meta, {"run": str(run_dir), "files": files, "partial": partial})
+            if per_walk:
+                walks = pd.concat(frames, ignore_index=True)
+                write_table(paths["walks"], pa.Table.from_pandas(walks, preserve_index=False))
+            written = [p for k, p in paths.items() if k != "manifest"]
+            manifest = {
+                "command": "fla metrics",
+                "run": str(run_dir),
+                "files": {p.name: file_record(p) for p in written},
+                "partial": partial,
+                "neutrality_epsilon": neutrality_epsilon,
+            }
+            write_json(paths["manifest"], manifest)
         except BaseException:
-            for path in (parquet, csv, meta):
+            for path in paths.values():
                 path.unlink(missing_ok=True)
             raise
     if not quiet:
         label = f" ({partial})" if partial else ""
-        print(f"{len(table)} rows, {table.measure.nunique()} measures -> {parquet}{label}")
-    return parquet
+        print(f"{len(table)} rows, {table.measure.nunique()} measures -> {paths['table']}{label}")
+    return paths["table"]
 
 
 def read_metrics(path) -> pd.DataFrame:
     """A metrics table written by :func:`write_metrics`, verified against its metrics.json."""
     path = Path(path)
+    manifest = output_paths(output_base(path.parent, path), False)["manifest"]
     try:
-        meta = json.loads(path.with_suffix(".json").read_text())
+        meta = json.loads(manifest.read_text())
     except (OSError, ValueError):
-        raise DataError(f"{path}: no readable {path.with_suffix('.json').name}") from None
+        raise DataError(f"{path}: no readable {manifest.name}") from None
     problem = verify_files(path.parent, meta.get("files", {}))
     if problem is not None:
         raise DataError(f"{path}: {problem}; run fla metrics again")
