@@ -27,43 +27,57 @@ def png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def refuse_outputs_on_inputs(run_dir: Path, outputs: list) -> None:
-    """ConfigError if an output would overwrite a file that fla reads under ``run_dir`` (a manifest
-    or a file one lists) or would be a result folder itself."""
-    from fla.base.errors import ConfigError
-    from fla.base.files import protected_files
-
-    protected = protected_files(run_dir)
-    for path in outputs:
-        resolved = Path(path).resolve()
-        if resolved in protected or (resolved.is_dir() and (resolved / "run.json").exists()):
-            raise ConfigError(
-                f"--out {path} would overwrite data fla reads under {run_dir}; write it elsewhere"
-            )
-
-
 def write_report(
     run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None, partial=None
 ) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in a folder of its
-    own, NAME_tables/ for NAME.html (report_tables/ for the default).
+    own, NAME_tables/ for NAME.html (report_tables/ for the default), with their manifest
+    tables.json; under the output rule (:mod:`fla.base.outputs`): the page is new or fla report's
+    own, its tables folder new or holding only the tables its manifest lists, neither on an input
+    of RUN_DIR; the output folder's lock is held throughout.
 
     RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
     both; every connection run under RUN_DIR gets its own sections. ``partial``, the label of a
     study that is not whole (:func:`fla.studies.tasks.whole_study`), heads the page.
     """
-    from fla.base.files import folder_lock
+    from fla.base.errors import ConfigError
+    from fla.base.outputs import check_folder, claim_files, refuse_on_inputs, written_by_fla
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"RUN_DIR {run_dir} does not exist; give a folder fla wrote")
+    flag = "--out" if out else "the default output"
     out = Path(out) if out else run_dir / "report.html"
     tables_dir = out.parent / f"{out.stem}_tables"
-    refuse_outputs_on_inputs(run_dir, [out, tables_dir])
-    if not out.parent.is_dir():
-        from fla.base.errors import ConfigError
-
-        raise ConfigError(f"--out {out}: folder {out.parent} does not exist; create it first")
-    with folder_lock(out.parent):  # one writer per folder, for the whole report
+    refuse_on_inputs([out, tables_dir], run_dir, flag)
+    if out.suffix.lower() != ".html":
+        raise ConfigError(f"--out {out} must end in .html")
+    listed = listed_tables(tables_dir)
+    own_table = lambda e: e.name == "tables.json" or e.name in listed
+    pages = [out, tables_dir / "tables.json"]
+    with claim_files(pages, "fla report", run_dir, flag, written_by_fla, into_run=True):
+        check_folder(tables_dir, "fla report", (), own_table, True, flag)
         return _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial)
+
+
+def listed_tables(tables_dir: Path) -> set:
+    """The tables an earlier report's tables.json lists in ``tables_dir`` (checksums matching)."""
+    import json
+
+    from fla.base.files import checksum
+
+    try:
+        record = json.loads((tables_dir / "tables.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(record, dict) or record.get("command") != "fla report":
+        return set()
+    files = record.get("files", {}) if isinstance(record.get("files"), dict) else {}
+    return {
+        name
+        for name, entry in files.items()
+        if (tables_dir / name).is_file() and entry.get("sha256") == checksum(tables_dir / name)
+    }
 
 
 def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -> Path:
@@ -95,8 +109,8 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -
 
         sections += slice_sections(run_dir, slices, png)
     tables_dir.mkdir(parents=True, exist_ok=True)
-    for old in tables_dir.glob("[0-9][0-9]_*.csv"):  # an earlier report's tables, not this one's
-        old.unlink()
+    for name in listed_tables(tables_dir):  # an earlier report's tables (checked: fla's own)
+        (tables_dir / name).unlink()
     body = [f"<p><strong>{html.escape(partial.upper())}</strong></p>"] if partial else []
     for i, (title, image, table) in enumerate(sections):
         body.append(f"<h2>{html.escape(title)}</h2>")
@@ -123,6 +137,7 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -
     write_json(  # the tables' manifest: each CSV with its size and SHA-256, and the page's
         tables_dir / "tables.json",
         {
+            "command": "fla report",
             "report": out.name,
             "run": str(run_dir),
             "partial": partial,
@@ -366,9 +381,7 @@ def write_plot(
         from .slices import slice_figure
 
         fig, _ = slice_figure(run_dir)
-        fig.savefig(out, dpi=130, bbox_inches="tight")
-        plt.close(fig)
-        return Path(out)
+        return save_figure(fig, out, kind)
     dataset = open_run(run_dir)
     if kind == "lg":
         first = chosen_panel(dataset, problem, granularity, bound, activation, loss)
@@ -394,6 +407,20 @@ def write_plot(
         fig, _ = accuracy(dataset)
     if partial:
         fig.text(0.5, 0.0, partial.upper(), ha="center", va="top", color="firebrick")
-    fig.savefig(out, dpi=130, bbox_inches="tight")
+    return save_figure(fig, out, kind)
+
+
+def save_figure(fig, out, kind: str) -> Path:
+    """Save a figure atomically, marked as fla plot's in its metadata (so that fla recognises it
+    as its own output, :data:`fla.base.outputs.FIGURE_MARK`)."""
+    from fla.base.files import atomic_path
+    from fla.base.outputs import FIGURE_MARK
+
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    mark = FIGURE_MARK.decode()
+    metadata = {"png": {"Software": mark}, "pdf": {"Creator": mark}, "svg": {"Creator": mark}}
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight", metadata=metadata[fmt])
     plt.close(fig)
-    return Path(out)
+    return out

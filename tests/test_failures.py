@@ -135,7 +135,7 @@ def test_sample_refuses_folders_that_are_not_its_own_and_deletes_nothing_it_did_
     (study / "study.json").write_text("{}")
     (study / ".notes.tmp").write_text("mine")
     status, err = run(XOR + ["--walks", "3", "--steps", "2", "--out", study], capsys)
-    assert status == 2 and "is not empty" in err and one_line(err)
+    assert status == 2 and "which fla sample did not write" in err and one_line(err)
     assert sorted(p.name for p in study.iterdir()) == [".notes.tmp", "study.json"]
     leftovers = tmp_path / "killed"  # what a killed run of fla left: its own temporary files
     leftovers.mkdir()

@@ -146,7 +146,7 @@ def connected(tmp_path, capsys):
     (tmp_path / "c.toml").write_text("budget = 0\nmax_minima = 2\n[polish]\nmax_iter = 200\n")
     argv = ["connect", folder, "--config", tmp_path / "c.toml", "--l2", "0.01", "-q"]
     status, err = run(argv + ["--out", folder / "connect"], capsys)
-    assert status == 2 and "lies inside the run it reads" in err and one_line(err)
+    assert status == 2 and "which this command reads" in err and one_line(err)
     assert run(argv + ["--out", out / "connect"], capsys)[0] == 0
     return out
 
@@ -170,7 +170,7 @@ def test_outputs_never_land_on_inputs_and_each_report_has_its_tables(tmp_path, c
     points = next(out.glob("*/points.parquet"))
     before = points.read_bytes()
     status, err = run(["report", out, "--out", points], capsys)
-    assert status == 2 and "would overwrite data fla reads" in err and one_line(err)
+    assert status == 2 and "would overwrite points.parquet, an input" in err and one_line(err)
     assert points.read_bytes() == before
     for name in ("a", "b"):
         assert run(["report", out, "--out", tmp_path / f"{name}.html"], capsys)[0] == 0

@@ -25,7 +25,14 @@ import json
 from pathlib import Path
 
 from fla.base.errors import ConfigError
-from fla.base.files import LOCK, checksum, folder_lock, protected_files
+from fla.base.files import (
+    LOCK,
+    checksum,
+    folder_lock,
+    is_own_temporary,
+    protected_files,
+    writer_alive,
+)
 
 
 def recorded_inputs(source: Path) -> set[Path]:
@@ -67,15 +74,26 @@ def refuse_on_inputs(paths, source, flag: str) -> None:
             )
 
 
-def owned_by(path: Path, command: str) -> bool:
-    """Whether ``path`` is a file that a manifest of ``command`` beside it lists with its current
-    checksum, or such a manifest itself."""
+FIGURE_MARK = b"fla plot"  # written into every figure fla plot saves (its metadata)
+RESULT_MANIFESTS = ("run.json", "connect.json", "slice.json", "landscape.json", "study.json")
+
+
+def owned_by(path: Path, command: str | None) -> bool:
+    """Whether ``path`` is a file that a manifest of ``command`` (of any fla command, for None)
+    beside it lists with its current checksum, or such a manifest itself; figures of fla plot
+    carry FIGURE_MARK in their metadata instead."""
+    if command in ("fla plot", None) and path.suffix.lower() in (".png", ".pdf", ".svg"):
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            if FIGURE_MARK in f.read(1 << 16):
+                return True
     for manifest in path.parent.glob("*.json"):
         try:
             record = json.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
-        if not isinstance(record, dict) or record.get("command") != command:
+        if not isinstance(record, dict) or "command" not in record:
+            continue
+        if command is not None and record.get("command") != command:
             continue
         if manifest.resolve() == path.resolve():
             return True
@@ -86,15 +104,45 @@ def owned_by(path: Path, command: str) -> bool:
     return False
 
 
-def check_new_or_own(paths, command: str, flag: str) -> None:
+def report_output(entry: Path) -> bool:
+    """Whether ``entry`` is a page or a tables folder that fla report wrote (reports go into the
+    folders they read by default)."""
+    if entry.is_symlink():
+        return False
+    if entry.is_dir():
+        tables = entry / "tables.json"
+        return tables.is_file() and owned_by(tables, "fla report")
+    if entry.suffix == ".html":
+        tables = entry.with_name(f"{entry.stem}_tables") / "tables.json"
+        with contextlib.suppress(OSError, ValueError):
+            page = json.loads(tables.read_text()).get("page", {})
+            return page.get("sha256") == checksum(entry)
+    return False
+
+
+def written_by_fla(entry: Path) -> bool:
+    """Whether ``entry`` is something fla wrote: a file a manifest of an fla command lists (or
+    such a manifest, or a figure of fla plot), a report's page or tables folder, or a result
+    folder (one holding an fla manifest)."""
+    if entry.is_symlink():
+        return False
+    if report_output(entry):
+        return True
+    if entry.is_dir():
+        return any((entry / name).is_file() for name in RESULT_MANIFESTS)
+    return owned_by(entry, None)
+
+
+def check_new_or_own(paths, command: str, flag: str, own=None) -> None:
     """ConfigError for the first path that is a link, a folder, or a file ``command`` did not
-    write."""
+    write (by a manifest of its own beside it, or by ``own(path)``)."""
     for path in map(Path, paths):
         if path.is_symlink():
             raise ConfigError(f"{flag} {path} is a link; fla does not write through links")
         if path.is_dir():
             raise ConfigError(f"{flag} {path} is a folder; give a file name")
-        if path.exists() and not owned_by(path, command):
+        mine = owned_by(path, command) or (own is not None and own(path))
+        if path.exists() and not mine:
             raise ConfigError(
                 f"{flag} {path} exists and {command} did not write it; fla replaces only its own "
                 "outputs: give another name or move the file"
@@ -102,26 +150,139 @@ def check_new_or_own(paths, command: str, flag: str) -> None:
 
 
 @contextlib.contextmanager
-def claim_files(paths: list, command: str, source=None, flag: str = "--out"):
+def claim_files(
+    paths: list, command: str, source=None, flag: str = "--out", own=None, into_run=False
+):
     """Hold the output folder's lock while the block writes ``paths``, after refusing any that is
-    an input of ``source``, a link, a folder, or a file ``command`` did not write; the check is
-    made again under the lock."""
+    an input of ``source``, a link, a folder, or a file ``command`` did not write (``own``: a
+    further predicate that says it did), and (unless ``into_run``) a folder that is a sampling
+    run's; the check is made again under the lock."""
     paths = [Path(p) for p in paths]
     folder = paths[0].parent
     if not folder.is_dir():
         raise ConfigError(f"{flag} {paths[0]}: folder {folder} does not exist; create it first")
-    if (folder / "run.json").exists():
+    if (folder / "run.json").exists() and not into_run:
         raise ConfigError(
             f"{flag} {paths[0]}: {folder} holds a sampling run; write beside it, not into it (a "
             "resumed sweep keeps only the files fla writes there)"
         )
     refuse_on_inputs(paths, source, flag)
-    check_new_or_own(paths, command, flag)
+    check_new_or_own(paths, command, flag, own)
     with folder_lock(folder, flag):
-        check_new_or_own(paths, command, flag)
+        check_new_or_own(paths, command, flag, own)
         yield
 
 
 def occupant(folder: Path, own: tuple) -> list[str]:
     """The entries of ``folder`` that are neither in ``own`` nor a free lock file."""
     return sorted(e.name for e in Path(folder).iterdir() if e.name not in own and e.name != LOCK)
+
+
+def refuse_folder_on_source(out: Path, source, flag: str) -> None:
+    """ConfigError if ``out`` is, or lies inside, the folder ``source`` a command reads, or is one
+    of its inputs."""
+    if source is None:
+        return
+    src, target = Path(source).resolve(), Path(out).resolve()
+    if target == src or src in target.parents:
+        raise ConfigError(
+            f"{flag} {out} lies inside {source}, which this command reads; choose a folder "
+            "outside it"
+        )
+    refuse_on_inputs([out], source, flag)
+
+
+def leftover(entry: Path, files) -> bool:
+    """Whether ``entry`` is a temporary file that a killed run of fla left while writing one of
+    ``files`` (its writer is dead: fla may remove it)."""
+    return entry.is_file() and is_own_temporary(entry, files) and not writer_alive(entry)
+
+
+def check_folder(
+    out: Path, command: str, files, own, resume: bool, flag: str, what: str = ""
+) -> None:
+    """ConfigError unless ``out`` is new, empty (a free lock file and leftovers of a killed run
+    aside) or, with ``resume``, holds only entries ``command`` writes there (``files``, or what
+    ``own(entry)`` accepts); without ``resume`` a folder holding an earlier output is refused as
+    such."""
+    if out.is_symlink():
+        raise ConfigError(
+            f"{flag} {out} is a link (to {out.resolve()}); fla does not write through links: "
+            "give a folder"
+        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out} is a file; give a folder")
+    if not out.is_dir():
+        return
+    entries = [e for e in out.iterdir() if e.name != LOCK and not leftover(e, files)]
+    live = [e.name for e in entries if is_own_temporary(e, files)]
+    if live:
+        raise ConfigError(
+            f"{flag} {out} is being written by another fla process ({live[0]}); wait for it or "
+            f"choose another {flag}"
+        )
+    links = [e for e in entries if e.is_symlink()]
+    if links:
+        raise ConfigError(
+            f"{links[0]} is a link; fla does not write or delete through links: move it"
+        )
+    mine = lambda e: e.name in files or (own is not None and own(e))
+    foreign = sorted(e.name for e in entries if not mine(e))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(
+            f"{flag} {out} holds {shown}, which {command} did not write; fla writes only into "
+            "new or empty folders (or its own, to resume): give another folder"
+        )
+    if entries and not resume:
+        raise ConfigError(
+            f"{flag} {out} already holds {what or 'an output of ' + command}; choose another "
+            f"{flag} or delete it"
+        )
+
+
+@contextlib.contextmanager
+def claim_folder(
+    out,
+    command: str,
+    files=(),
+    own=None,
+    source=None,
+    resume: bool = False,
+    flag: str = "--out",
+    what: str = "",
+):
+    """Hold ``out``'s lock for the block, after the output rule (module docstring): ``out`` a new
+    or empty folder, or (``resume``) one holding only what ``command`` writes there (``files``
+    by name, or entries ``own`` accepts); never on or inside ``source`` or one of its inputs,
+    never a link, never inside a folder another fla process writes. Leftovers of a killed run
+    (its temporary files) are removed; the folder is made if new, and removed again if the block
+    leaves it empty. Checked again under the lock."""
+    from fla.base.files import refuse_inside_a_locked_folder
+
+    out = Path(out)
+    refuse_folder_on_source(out, source, flag)
+    refuse_inside_a_locked_folder(out, flag)
+    check_folder(out, command, files, own, resume, flag, what)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(out, flag):
+            check_folder(out, command, files, own, resume, flag, what)
+            for entry in out.iterdir():
+                if leftover(entry, files):
+                    entry.unlink(missing_ok=True)
+            yield out
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty: never what another wrote
+
+
+def remove_files(out: Path, files) -> None:
+    """Remove ``files`` (names) from ``out`` and their temporaries: what a failed command wrote."""
+    for name in files:
+        (Path(out) / name).unlink(missing_ok=True)
+    for entry in Path(out).iterdir() if Path(out).is_dir() else []:
+        if leftover(entry, files):
+            entry.unlink(missing_ok=True)

@@ -46,7 +46,17 @@ def check_l2(value: float, flag: str = "--l2") -> float:
     return value
 
 
+def existing_run_dir(path) -> None:
+    """ConfigError at once (before any heavy import) if RUN_DIR is not a folder."""
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        what = "is a file" if Path(path).exists() else "does not exist"
+        raise ConfigError(f"RUN_DIR {path} {what}; give a folder that fla sample or sweep wrote")
+
+
 def run_report(args) -> int:
+    existing_run_dir(args.run_dir)
     from analysis.report import write_report
     from fla.studies.tasks import whole_study
 
@@ -102,12 +112,22 @@ def add_plot_parser(commands) -> None:
 def run_plot(args) -> int:
     from pathlib import Path
 
-    from analysis.report import write_plot
+    from fla.base.outputs import claim_files
     from fla.studies.tasks import whole_study
 
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
+    existing_run_dir(args.run_dir)
     partial = whole_study(args.run_dir, args.partial)
+    with claim_files([args.out], "fla plot", args.run_dir, into_run=True):
+        draw_plot(args, partial)
+    print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
+    return 0
+
+
+def draw_plot(args, partial) -> None:
+    from analysis.report import write_plot
+
     write_plot(
         args.kind,
         args.run_dir,
@@ -123,8 +143,6 @@ def run_plot(args) -> int:
         args.loss,
         {"paper": "curvature", "reduced": "reduced_curvature"}[args.rule],
     )
-    print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
-    return 0
 
 
 def add_metrics_parser(commands) -> None:
@@ -156,6 +174,7 @@ def add_metrics_parser(commands) -> None:
 
 
 def run_metrics(args) -> int:
+    existing_run_dir(args.run_dir)
     from fla.metrics.tables import write_metrics
     from fla.studies.tasks import whole_study
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fla.base.files import atomic_path, file_record, folder_lock, write_json, write_table
+from fla.base.files import atomic_path, file_record, write_json, write_table
 from fla.base.settings import build, integer, list_of, number, read_toml, setting
 from fla.landscapes.tables import FILES, minima_table, transition_table, verified
 
@@ -131,7 +131,7 @@ def run_configuration(folder: Path, settings: dict, quiet: bool, smaller=None) -
         "seconds": round(time.time() - start, 2),
         "files": {name: file_record(folder / name) for name in FILES},
     }
-    write_json(folder / "landscape.json", meta)
+    write_json(folder / "landscape.json", {"command": "fla landscape", **meta})
     if not quiet:
         print(
             f"  {folder.name}: {meta['minima']} minima, {meta['transition_states']} transition "
@@ -158,12 +158,35 @@ def check_resources(study: dict) -> None:
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
     """Every (N_h, lambda) of the study, skipping those already done and verified; writes
     counts.csv."""
+    from fla.base.outputs import claim_folder
+
     study = load_study(study_path)
     check_resources(study)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):  # one writer per study folder, as for sweeps
+    with claim_folder(out, "fla landscape", (COUNTS, STUDY), study_entries(study), resume=True):
         return _run_study(study, out, quiet)
+
+
+COUNTS, STUDY = "counts.csv", "landscape_study.json"  # what a landscape study writes at its top
+
+
+def study_entries(study: dict):
+    """What a landscape study's folder may hold when it resumes (:func:`fla.base.outputs.
+    claim_folder`): its configurations' folders, holding only what a configuration writes; its
+    counts.csv as its manifest lists it; and the reports fla report wrote into it."""
+    from fla.base.outputs import leftover, owned_by, report_output
+
+    names = {folder_name(h, l2) for h in study["hidden"] for l2 in study["l2"]}
+    inside = (*FILES, "landscape.json")
+
+    def own(entry: Path) -> bool:
+        if entry.is_dir() and entry.name in names:
+            return all(f.name in inside or leftover(f, inside) for f in entry.iterdir())
+        if entry.name in (COUNTS, STUDY):
+            return owned_by(entry, "fla landscape")
+        return report_output(entry)
+
+    return own
 
 
 def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
@@ -197,8 +220,14 @@ def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
             )
     import pandas as pd
 
-    with atomic_path(out / "counts.csv") as tmp:
+    with atomic_path(out / COUNTS) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
+    record = {
+        "command": "fla landscape",
+        "study": study,
+        "files": {COUNTS: file_record(out / COUNTS)},
+    }
+    write_json(out / STUDY, record)
     if not quiet:
         print(f"{len(rows) - done} run, {done} already done and verified -> {out / 'counts.csv'}")
     return rows

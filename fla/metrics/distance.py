@@ -29,11 +29,19 @@ def fitness_distance_correlation(positions: np.ndarray, losses: np.ndarray) -> n
     return np.where(norm > 0, (fc * dc).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
+def distance_matrix(points: np.ndarray, gram=None) -> np.ndarray:
+    """Euclidean distances [S, S] of points [S, D], from their Gram matrix (one product; any
+    centring of the points gives the same distances)."""
+    gram = points @ points.T if gram is None else gram
+    squares = np.diag(gram)
+    d2 = np.maximum(squares[:, None] + squares[None, :] - 2.0 * gram, 0.0)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2)
+
+
 def mean_pairwise_distance(points: np.ndarray) -> np.ndarray:
     """[W] mean Euclidean distance over the pairs of each set of points [W, K, D], from each set's
     Gram matrix (one product a set: bounded memory whatever D)."""
-    from fla.metrics.samples import distance_matrix
-
     k = points.shape[1]
     out = np.empty(len(points))
     for w, part in enumerate(points):

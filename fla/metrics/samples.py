@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fla.metrics.distance import BEST_FRACTION, distance_matrix
 from fla.metrics.entropy import information_of_changes
 
 QUANTILES = (0.02, 0.05, 0.1, 0.25)
@@ -48,16 +49,6 @@ MODE_MASS = 0.01  # a density mode counts when its mass exceeds this
 KDE_POINTS = 512
 EXPLAINED = 0.9  # pca: the share of variance the counted components explain
 SET_BYTES = 2**27  # distance matrices [sets, S, S] float64 held at once
-
-
-def distance_matrix(points: np.ndarray, gram=None) -> np.ndarray:
-    """Euclidean distances [S, S] of points [S, D], from their Gram matrix (one product; any
-    centring of the points gives the same distances)."""
-    gram = points @ points.T if gram is None else gram
-    squares = np.diag(gram)
-    d2 = np.maximum(squares[:, None] + squares[None, :] - 2.0 * gram, 0.0)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2)
 
 
 def nearest_neighbour_tour(distances: np.ndarray, start: int = 0):
@@ -258,8 +249,6 @@ def distance_features(distances: np.ndarray, losses: np.ndarray, bound, dim: int
     """FDC, Lunacek and Whitley's dispersion of the best 10% and DM of one set from its distance
     matrix (:mod:`fla.metrics.distance` defines them; positions scaled to [0, 1]^D by the domain
     [-b, b]^D and distances divided by sqrt(D))."""
-    from fla.metrics.distance import BEST_FRACTION
-
     to_best = distances[int(np.argmin(losses))]
     fc, dc = losses - losses.mean(), to_best - to_best.mean()
     norm = np.sqrt((fc**2).sum() * (dc**2).sum())

@@ -23,7 +23,6 @@ Settings come from a TOML file (--config), declared once in :class:`ConnectSetti
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import time
@@ -49,7 +48,7 @@ from fla.curvature.classes import (
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
-from fla.paths.outputs import OUTPUTS, refuse_existing, write_connection
+from fla.paths.outputs import OUTPUTS, write_connection
 from fla.paths.search import search
 
 METHOD_NAMES = custom(
@@ -176,15 +175,9 @@ def connect(
 ) -> dict:
     """Connect the minima of a sampling run into ``out``, holding ``out``'s lock throughout (one
     writer per folder); ``out`` may not lie inside the run it reads."""
-    from fla.base.files import folder_lock, refuse_inside_a_locked_folder
+    from fla.base.outputs import claim_folder, remove_files
 
     run_dir, out = Path(run_dir), Path(out)
-    if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
-        raise ConfigError(
-            f"--out {out} lies inside the run it reads ({run_dir}); write it elsewhere"
-        )
-    refuse_inside_a_locked_folder(out)
-    refuse_existing(out)
     problem_with_run = verify(run_dir)
     if problem_with_run is not None or not (run_dir / ENDPOINTS).is_file():
         raise ConfigError(
@@ -192,20 +185,12 @@ def connect(
             f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory"
         )
     settings = load_settings(config, methods, l2)
-    created, held = not out.exists(), False
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with folder_lock(out):
-            held = True
-            refuse_existing(out)  # again, now that no other fla process writes here
+    with claim_folder(out, "fla connect", OUTPUTS, source=run_dir, what="a connection run"):
+        try:
             return _connect(run_dir, out, settings, data_dir, quiet)
-    except BaseException:
-        if created and held:  # what it wrote goes, and the folder if that empties it
-            for name in OUTPUTS:
-                (out / name).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
+        except BaseException:  # what it wrote goes (the folder was new or empty)
+            remove_files(out, OUTPUTS)
+            raise
 
 
 def _connect(run_dir, out, settings, data_dir, quiet) -> dict:

@@ -10,26 +10,19 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fla.base.errors import ConfigError
-from fla.base.files import file_record, write_json, write_table
+from fla.base.files import atomic_path, file_record, write_json, write_table
 from fla.base.store import verified_manifest
 from fla.paths.record import straight_line
 
 DENSE_PARAMS_MAX = 2**20  # values of a path's dense points stored at most (8 MiB a path)
 OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
+MODEL_OUTPUTS = OUTPUTS + ("table1.parquet", "table1.csv")  # fla connect --models adds Table 1
 
 
 def verified_connection(folder) -> dict:
     """A connection run's connect.json, once every file it lists verifies
     (:func:`fla.base.store.verified_manifest`)."""
     return verified_manifest(folder, "connect.json", "fla connect")
-
-
-def refuse_existing(out: Path) -> None:
-    if any((out / name).exists() for name in OUTPUTS):
-        raise ConfigError(
-            f"--out {out} already holds a connection run; choose another --out or delete it"
-        )
 
 
 def write_connection(
@@ -64,7 +57,11 @@ def write_connection(
         ),
     )
     for name, table in (extra or {}).items():
-        write_table(out / name, table)
+        if name.endswith(".csv"):  # a table a spreadsheet reads, written atomically too
+            with atomic_path(out / name) as tmp:
+                table.to_pandas().to_csv(tmp, index=False)
+        else:
+            write_table(out / name, table)
     tables = ["minima.parquet", "paths.parquet", "tree.parquet", *(extra or {})]
     summary = {
         **summary,
@@ -76,7 +73,7 @@ def write_connection(
         "seconds": round(time.time() - start, 2),
         "files": {name: file_record(out / name) for name in tables},  # checked on every read
     }
-    write_json(out / "connect.json", summary)
+    write_json(out / "connect.json", {"command": "fla connect", **summary})
     if not quiet:
         print(
             f"{summary.get('minima', len(minima))} minima, {summary['paths']} paths, {len(tree)} "

@@ -162,6 +162,7 @@ def write_slice(out: Path, subject: Subject, grid: Slice, values: dict, notes: d
         "definition": grid.definition,
         "grid": {"shape": [len(a) for a in grid.axes], "points": grid.points},
         **notes,
+        "command": "fla slice",
         "files": {name: file_record(out / name) for name in FILES},
     }
     write_json(out / MANIFEST, manifest)

@@ -22,12 +22,20 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
-from fla.base.files import folder_lock
+from fla.base.outputs import check_folder, claim_folder, refuse_folder_on_source, remove_files
 from fla.slices import directions as dirs
-from fla.slices.grid import MANIFEST, Slice, axis, evaluate, human, plan_chunk, write_slice
+from fla.slices.grid import (
+    FILES,
+    MANIFEST,
+    Slice,
+    axis,
+    evaluate,
+    human,
+    plan_chunk,
+    write_slice,
+)
 from fla.slices.subjects import open_source, point, trajectory_rows
 
-OTHER_OUTPUTS = ("run.json", "connect.json", "result.json", "landscape.json", "points.parquet")
 MARGIN = 0.25  # of the marks' extent, around a plane's or a trajectory's marks
 
 
@@ -52,19 +60,7 @@ def check_settings(resolution: int, span, at, directions, plane, trajectory) -> 
         raise ConfigError(f"--plane takes three networks, got {len(plane)}")
 
 
-def check_out(out: Path, source: Path) -> None:
-    """Refuse an --out that is, or lies inside, the folder read, or holds another output."""
-    src = source.resolve()
-    target = out.resolve()
-    if target == src or src in target.parents:
-        raise ConfigError(
-            f"--out {out} lies inside {source}, which this slice reads; choose a folder outside it"
-        )
-    if (out / MANIFEST).exists():
-        raise ConfigError(f"--out {out} already holds a slice; choose another --out or delete it")
-    held = [name for name in OTHER_OUTPUTS if (out / name).exists()]
-    if held:
-        raise ConfigError(f"--out {out} holds another fla output ({held[0]}); choose another --out")
+SLICE_FILES = FILES + (MANIFEST,)  # what fla slice writes in its folder
 
 
 def around(subject, at, specs, span, resolution, seed, normalisation, keep_biases, data_dir):
@@ -245,7 +241,8 @@ def make_slice(
     check_settings(resolution, span, at, directions, plane, trajectory)
     if normalisation not in ("filter", "none"):
         raise ConfigError(f"--normalisation must be filter or none, got {normalisation!r}")
-    check_out(out, source)
+    check_folder(out, "fla slice", SLICE_FILES, None, False, "--out", "a slice")
+    refuse_folder_on_source(out, source, "--out")
     subject = open_source(source, data_dir, examples)
     if plane:
         grid = through(subject, plane, span, resolution, data_dir)
@@ -271,9 +268,7 @@ def make_slice(
         )
         for m, loss in zip(marked, subject.evaluate(at_points.astype(np.float32))["train_loss"]):
             m["loss"] = float(loss)
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
-        check_out(out, source)  # again, under the lock
+    with claim_folder(out, "fla slice", SLICE_FILES, source=source, what="a slice"):
         start = time.time()
         shown = [0.0]
 
@@ -292,7 +287,11 @@ def make_slice(
             "calls": -(-grid.points // chunk),
             "nonfinite_points": bad,
         }
-        manifest = write_slice(out, subject, grid, values, notes)
+        try:
+            manifest = write_slice(out, subject, grid, values, notes)
+        except BaseException:
+            remove_files(out, SLICE_FILES)
+            raise
     if not quiet:
         print(f"{grid.points:,} points in {seconds:.1f} s -> {out}")
     if bad:

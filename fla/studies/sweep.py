@@ -27,10 +27,9 @@ from pathlib import Path
 
 from fla.base import allocator, compile_cache
 from fla.base.errors import ConfigError, NonFiniteError
-from fla.base.files import folder_lock
 from fla.base.store import read_manifest
 from fla.studies.study import Study, load_study
-from fla.studies.tasks import Task, prepare, work_units
+from fla.studies.tasks import STUDY_JSON, Task, prepare, work_units
 from fla.walks.sample import sample
 
 
@@ -100,11 +99,11 @@ def sweep(
     ]:  # a missing or malformed data file fails here, before any work
         if problem_spec(problem, study.spec.get("target")).needs_data:
             load_problem(problem, data_dir)
+    from fla.base.outputs import claim_folder
+
     out = Path(out) if out else Path("runs") / study.name
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
+    # a study's folder resumes: prepare() checks it holds this study and what each folder holds
+    with claim_folder(out, "fla sweep", (STUDY_JSON,), lambda e: True, resume=True):
         return _sweep(study, out, jobs, backend, scheduler, data_dir, quiet)
 
 

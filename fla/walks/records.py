@@ -81,6 +81,7 @@ def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
     import pyarrow
 
     return {
+        "command": "fla sample",
         "fla_version": __version__,
         "tensorflow_version": tf.__version__,
         "numpy_version": np.__version__,

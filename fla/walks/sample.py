@@ -36,7 +36,6 @@ from fla.base.files import (
     folder_lock,
     is_own_temporary,
     refuse_inside_a_locked_folder,
-    writer_alive,
 )
 from fla.base.machine import check_disk
 from fla.base.store import (
@@ -57,35 +56,15 @@ from fla.walks.samplers import FOLDED, fold_numpy, start_state
 
 
 def check_out(out: Path) -> None:
-    """Refuse an --out that holds anything but fla's own leftovers of a killed run of this kind
-    (its temporary files, which are removed), or that a running fla process is writing; never touch
-    anything else."""
-    if out.is_symlink():
-        raise ConfigError(
-            f"--out {out} is a link (to {out.resolve()}); fla does not write through links: give "
-            "a folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory")
-    if not out.is_dir():
-        return
-    entries = [e for e in out.iterdir() if e.name != LOCK]  # a free lock file is no one's
-    if any(e.name in OWN_FILES for e in entries):
-        raise ConfigError(f"--out {out} already holds a run; choose another --out or delete it")
-    live = [e.name for e in entries if is_own_temporary(e, OWN_FILES) and writer_alive(e)]
-    if live:
-        raise ConfigError(
-            f"--out {out} is being written by another fla process ({live[0]}); wait for it "
-            "or choose another --out"
-        )
-    foreign = [e.name for e in entries if not is_own_temporary(e, OWN_FILES)]
-    if foreign:
-        raise ConfigError(
-            f"--out {out} is not empty (holds {', '.join(sorted(foreign)[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory"
-        )
-    for e in entries:
-        e.unlink()
+    """The output rule (:func:`fla.base.outputs.check_folder`): --out new or empty, but for fla's
+    own leftovers of a killed run of this kind (its temporary files, which are removed); never a
+    link, a file, a folder holding anything else or one a running fla process is writing."""
+    from fla.base.outputs import check_folder, leftover
+
+    check_folder(out, "fla sample", OWN_FILES, None, False, "--out", "a run")
+    for e in out.iterdir() if out.is_dir() else []:
+        if leftover(e, OWN_FILES):
+            e.unlink()
 
 
 def disk_lower_bound(p: Plan, config, walk_range) -> float:

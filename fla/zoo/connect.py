@@ -12,9 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from fla.base.errors import ConfigError
+from fla.base.outputs import claim_folder, remove_files
 from fla.base.store import list_column
 from fla.paths.connect import connect_minima, extreme_eigenvalues, load_settings
-from fla.paths.outputs import refuse_existing, write_connection
+from fla.paths.outputs import MODEL_OUTPUTS, write_connection
 
 
 def connect_models(
@@ -34,15 +35,7 @@ def connect_models(
     tree on the whole training and test sets, with the extreme Hessian eigenvalues there (Lanczos on
     the same ``examples`` images). BatchNorm uses batch statistics (fla.zoo.objective).
     """
-    import tensorflow as tf
-
-    from fla.paths.record import Energy
-    from fla.zoo.cifar import CLASSES, load_cifar, normalise
-    from fla.zoo.models import build
-    from fla.zoo.objective import KerasObjective
-
     out = Path(out)
-    refuse_existing(out)
     if len(model_dirs) < 2:
         raise ConfigError("--models needs at least two trained model directories")
     results = []
@@ -55,6 +48,22 @@ def connect_models(
     if len({(r["arch"], r["dataset"]) for r in results}) != 1:
         raise ConfigError("--models must all share one architecture and dataset")
     settings = load_settings(config, methods)
+    with claim_folder(out, "fla connect", MODEL_OUTPUTS, what="a connection run"):
+        try:
+            return _connect_models(model_dirs, out, settings, results, data_dir, examples, quiet)
+        except BaseException:  # what it wrote goes (the folder was new or empty)
+            remove_files(out, MODEL_OUTPUTS)
+            raise
+
+
+def _connect_models(model_dirs, out, settings, results, data_dir, examples, quiet) -> dict:
+    import tensorflow as tf
+
+    from fla.paths.record import Energy
+    from fla.zoo.cifar import CLASSES, load_cifar, normalise
+    from fla.zoo.models import build
+    from fla.zoo.objective import KerasObjective
+
     arch, dataset = results[0]["arch"], results[0]["dataset"]
     model = build(arch, CLASSES[dataset])
     minima = []
@@ -97,7 +106,6 @@ def connect_models(
         }
     )
     out.mkdir(parents=True, exist_ok=True)
-    table.to_pandas().to_csv(out / "table1.csv", index=False)
     minima_table = pa.table(
         {
             "minimum": pa.array(np.arange(m, dtype=np.int32)),
@@ -134,7 +142,7 @@ def connect_models(
         summary,
         start,
         quiet,
-        extra={"table1.parquet": table},
+        extra={"table1.parquet": table, "table1.csv": table},
     )
     if not quiet:
         print(table.to_pandas().to_string(index=False))

@@ -136,6 +136,7 @@ class Trainer:
         arrays.update({f"o{i}": v.numpy() for i, v in enumerate(self.model.optimizer.variables)})
         arrays["epoch"] = np.array(self.epoch)
         arrays["history"] = np.frombuffer(json.dumps(self.history).encode(), np.uint8)
+        arrays["settings"] = np.frombuffer(json.dumps(self.settings()).encode(), np.uint8)
         with atomic_path(self.checkpoint) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
@@ -143,6 +144,12 @@ class Trainer:
         if not self.checkpoint.is_file():
             return False
         with np.load(self.checkpoint, allow_pickle=False) as data:
+            saved = json.loads(data["settings"].tobytes().decode()) if "settings" in data else None
+            if saved != self.settings():
+                raise ConfigError(
+                    f"--out {self.out} holds the checkpoint of another training run "
+                    f"({saved or 'settings not recorded'}); choose another --out"
+                )
             for i, v in enumerate(self.model.weights):
                 v.assign(data[f"w{i}"])
             for i, v in enumerate(self.model.optimizer.variables):
@@ -150,6 +157,15 @@ class Trainer:
             self.epoch = int(data["epoch"])
             self.history = json.loads(data["history"].tobytes().decode())
         return True
+
+    def settings(self) -> dict:
+        """What a checkpoint must have been made with to be resumed."""
+        return {
+            "arch": self.arch,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            **asdict(self.recipe),
+        }
 
     # -- training --------------------------------------------------------------------------------
     def evaluate(self, x, y) -> tuple[float, float]:
@@ -220,6 +236,7 @@ class Trainer:
             writer.writeheader()
             writer.writerows(self.history)
         result = {
+            "command": "fla train",
             "arch": self.arch,
             "dataset": self.dataset,
             "seed": self.seed,
@@ -262,8 +279,14 @@ def train(
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--limit", limit)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+    from fla.base.outputs import claim_folder
+
     if (Path(out) / "result.json").is_file():
         raise ConfigError(
             f"--out {out} already holds a finished training run; choose another --out"
         )
-    return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)
+    with claim_folder(out, "fla train", TRAIN_FILES, resume=True):
+        return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)
+
+
+TRAIN_FILES = ("checkpoint.npz", "weights.npz", "history.csv", "result.json")
