@@ -226,7 +226,8 @@ def check_folder(
         raise ConfigError(
             f"{links[0]} is a link; fla does not write or delete through links: move it"
         )
-    mine = lambda e: e.name in files or (own is not None and own(e))
+    # resuming, only what ``own`` vouches for is fla's (a user's file may bear an output's name)
+    mine = lambda e: (not resume and e.name in files) or (own is not None and own(e))
     foreign = sorted(e.name for e in entries if not mine(e))
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")

@@ -29,6 +29,7 @@ def add_report_parser(commands) -> None:
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
     add_partial_flag(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the result")
 
 
 def add_partial_flag(p) -> None:
@@ -64,7 +65,8 @@ def run_report(args) -> int:
     path = write_report(
         args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir, partial
     )
-    print(f"report -> {path}")
+    if not args.quiet:
+        print(f"report -> {path}")
     return 0
 
 
@@ -107,6 +109,7 @@ def add_plot_parser(commands) -> None:
         "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
     )
     add_partial_flag(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no line on success")
 
 
 def run_plot(args) -> int:
@@ -119,9 +122,10 @@ def run_plot(args) -> int:
         raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
     existing_run_dir(args.run_dir)
     partial = whole_study(args.run_dir, args.partial)
-    with claim_files([args.out], "fla plot", args.run_dir, into_run=True):
+    with claim_files([args.out], "fla plot", args.run_dir):
         draw_plot(args, partial)
-    print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
+    if not args.quiet:
+        print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
     return 0
 
 

@@ -285,8 +285,20 @@ def train(
         raise ConfigError(
             f"--out {out} already holds a finished training run; choose another --out"
         )
-    with claim_folder(out, "fla train", TRAIN_FILES, resume=True):
+    with claim_folder(out, "fla train", TRAIN_FILES, own_checkpoint, resume=True):
         return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)
 
 
 TRAIN_FILES = ("checkpoint.npz", "weights.npz", "history.csv", "result.json")
+
+
+def own_checkpoint(entry: Path) -> bool:
+    """Whether ``entry`` is a checkpoint fla train wrote (an npz that records its settings); a
+    killed run leaves only that, so it is all a training folder may hold to resume."""
+    if entry.name != "checkpoint.npz" or not entry.is_file():
+        return False
+    try:
+        with np.load(entry, allow_pickle=False) as data:
+            return "settings" in data and "epoch" in data
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,42 @@
+"""What several test files share: running the command line in-process, checking that an error is
+one line, taking a snapshot of every byte under a folder."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fla.cli import main
+
+XOR = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1"]
+TINY = (
+    'name = "tiny"\nproblems = ["xor"]\nwidths = [1]\ndepths = [1]\ngranularities = ["macro"]\n'
+    "bounds = [1]\nseeds = [0]\nwalks = 6\nsteps = 4\n"
+)
+
+
+def run(argv, capsys):
+    """(exit status, stderr stripped) of ``fla ARGV``, in this process."""
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    return status, err
+
+
+def one_line(err: str) -> bool:
+    return len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def snapshot(root) -> dict:
+    """{relative path: SHA-256 of its bytes, or where a link points, or 'dir'} of everything under
+    ``root``, links not followed."""
+    root = Path(root)
+    out = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            out[key] = f"link -> {path.readlink()}"
+        elif path.is_dir():
+            out[key] = "dir"
+        else:
+            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
