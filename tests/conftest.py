@@ -4,6 +4,7 @@ import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("FLA_TRACEBACK", "1")  # a bug in a test's command raises, with its traceback
 # The suite's compile cache is its own (hermetic; shared by the processes the tests start).
 os.environ["FLA_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="fla-test-xla-")
 atexit.register(shutil.rmtree, os.environ["FLA_COMPILE_CACHE"], True)

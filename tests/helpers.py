@@ -40,3 +40,24 @@ def snapshot(root) -> dict:
         else:
             out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def make_mnist(folder, n_train=60, n_test=20, gz=True, seed=0):
+    """Small IDX files in MNIST's real format and names."""
+    import numpy as np
+
+    from fla.core.readers import write_idx
+
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = ".gz" if gz else ""
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for name, array in arrays.items():
+        write_idx(folder / f"{name}{ext}", array)
+    return arrays

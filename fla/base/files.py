@@ -99,11 +99,11 @@ def folder_lock(out: Path, flag: str = "--out"):
         if same:
             break
         handle.close()
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-    handle.flush()
-    try:
+    try:  # from here the file is ours: whatever fails (a full disk), it goes
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
         yield
     finally:
         path.unlink(missing_ok=True)

@@ -202,7 +202,45 @@ def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None
         return "made with other settings"
     if walk_range is not None and manifest.get("walk_range") != list(walk_range):
         return f"holds walks {manifest.get('walk_range')}, not {list(walk_range)}"
-    return verify_files(run_dir, manifest["files"])
+    return verify_files(run_dir, manifest["files"]) or disagreement(run_dir, manifest)
+
+
+REQUIRED = ("walk", "step", "loss", "grad_norm", "accuracy")  # what every reader of points reads
+
+
+def disagreement(run_dir: Path, manifest: dict) -> str | None:
+    """None if the manifest agrees with the data it describes, else the disagreement (one line):
+    the configuration recorded in points.parquet's own metadata, the columns every reader needs,
+    and the length of the parameter vectors against the plan's D."""
+    points = Path(run_dir) / POINTS
+    try:
+        schema = pq.read_schema(points)
+    except (OSError, pa.ArrowException) as exc:
+        return f"{POINTS} is not a Parquet file ({exc})"
+    missing = [name for name in REQUIRED if name not in schema.names]
+    if missing:
+        return f"{POINTS} has no column {missing[0]!r}"
+    written = json.loads((schema.metadata or {}).get(b"fla", b"{}")).get("config")
+    recorded = manifest.get("config")
+    if written is not None and written != recorded:
+        key = next(
+            k
+            for k in sorted(set(written) | set(recorded or {}))
+            if written.get(k) != (recorded or {}).get(k)
+        )
+        return (
+            f"{RUN_JSON} says {key} {(recorded or {}).get(key)!r} but {POINTS} was written with "
+            f"{key} {written.get(key)!r}"
+        )
+    d = (manifest.get("plan") or {}).get("n_params")
+    ends = Path(run_dir) / ENDPOINTS
+    if d is not None and ends.is_file():
+        first = pq.ParquetFile(ends)
+        if first.metadata.num_rows:
+            params = first.read_row_group(0, columns=["params"]).column(0)
+            if len(params) and params[0].is_valid and len(params[0]) != d:
+                return f"{RUN_JSON} says D = {d} but {ENDPOINTS} holds vectors of {len(params[0])}"
+    return None
 
 
 def verify_files(folder, records: dict) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from fla import __version__
@@ -64,6 +65,10 @@ COMMANDS = {
 COMPILE_NOTHING = ("models", "problems", "plot", "settings", "metrics")
 
 
+# numbers as users write them, -1e3 and -.5 among them, are values, not flags
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fla",
@@ -74,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add, _ in COMMANDS.values():
         add(commands)
+    for sub in [p, *commands.choices.values()]:
+        sub._negative_number_matcher = NEGATIVE_NUMBER
     return p
 
 
@@ -116,7 +123,15 @@ def main(argv=None) -> int:
     except Exception as exc:  # a compile-cache entry that is no program: named, removed
         entry = compile_cache.remove_unparsable(exc)
         if entry is None:
-            raise
+            if os.environ.get("FLA_TRACEBACK"):
+                raise
+            print(
+                f"fla {args.command}: internal error: {type(exc).__name__}: "
+                f"{(str(exc).splitlines() or [''])[0][:300]} (a bug: please report it, with the "
+                "command; FLA_TRACEBACK=1 shows where)",
+                file=sys.stderr,
+            )
+            return 1
         print(
             f"fla {args.command}: error: compile-cache entry {entry} is not a valid program (it "
             "was written damaged); it was removed: run the command again",

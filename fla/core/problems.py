@@ -115,6 +115,8 @@ def fashion_mnist(data_dir=None, batch_size: int = 100) -> Problem:
 def tabular(name: str, frame, target: str | None, where: str) -> Problem:
     """Numeric features and a class column -> a standardised, stratified 80/20 full-batch
     problem."""
+    if len(frame) == 0:
+        raise DataError(f"{where}: the table has a header and no rows; give it its patterns")
     target = frame.columns[-1] if target is None else target
     if target not in frame.columns:
         raise DataError(

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fla.base.errors import ConfigError
 from fla.base.files import atomic_path, file_record, write_json, write_table
 from fla.base.settings import build, integer, list_of, number, read_toml, setting
 from fla.landscapes.tables import FILES, minima_table, transition_table, verified
@@ -153,6 +154,35 @@ def check_resources(study: dict) -> None:
         f"basin-hopping {study['chains']:,} chains of D = {d}",
         "use fewer chains (key 'chains')",
     )
+    check_memory(  # every minimum's and transition state's index: exact float64 Hessians
+        16 * 8 * d * d,
+        f"the exact Hessians of N_h = {max(study['hidden'])} (D = {d:,})",
+        "use smaller networks (key 'hidden')",
+    )
+    reach = max(study["l2"]) * d * (study["bound"] + 10 * study["step"]) ** 2
+    if not reach < PENALTY_MAX:
+        raise ConfigError(
+            f"key 'l2' {max(study['l2']):g} with key 'step' {study['step']:g}: the L2 term of "
+            f"chains perturbed that far overflows float64 (about {reach:.0e}); give smaller ones"
+        )
+    seconds = estimated_seconds(study)
+    if seconds > MAX_SECONDS:
+        raise ConfigError(
+            f"key 'steps' {study['steps']:,} x key 'chains' {study['chains']:,} over "
+            f"{len(study['hidden']) * len(study['l2'])} configurations would take about "
+            f"{seconds / 86400:,.0f} days at {QUENCH_RATE:,} quenches a second; give fewer"
+        )
+
+
+PENALTY_MAX = 1e300  # lambda |theta|^2 of perturbed chains stays finite in float64
+QUENCH_RATE = 500  # quenches a second: below bench/bench_quench.py's 1,300-4,700 for N_h <= 6
+MAX_SECONDS = 30 * 86400  # a study estimated to take longer is refused
+
+
+def estimated_seconds(study: dict) -> float:
+    """A generous estimate of a study's basin-hopping time: its quenches at QUENCH_RATE."""
+    quenches = study["chains"] * max(study["steps"], 1) * len(study["hidden"]) * len(study["l2"])
+    return quenches / QUENCH_RATE
 
 
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
@@ -163,6 +193,12 @@ def run_study(study_path, out, quiet: bool = False) -> list[dict]:
     study = load_study(study_path)
     check_resources(study)
     out = Path(out)
+    if not quiet:
+        print(
+            f"{len(study['hidden']) * len(study['l2'])} configurations: about "
+            f"{estimated_seconds(study) / 60:.1f} minutes of basin-hopping at {QUENCH_RATE:,} "
+            "quenches a second (the transition-state searches come after)"
+        )
     with claim_folder(out, "fla landscape", (COUNTS, STUDY), study_entries(study), resume=True):
         return _run_study(study, out, quiet)
 

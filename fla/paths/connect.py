@@ -185,6 +185,7 @@ def connect(
             f"({problem_with_run or 'no ' + ENDPOINTS}); give one configuration's directory"
         )
     settings = load_settings(config, methods, l2)
+    check_connect_resources(run_dir, settings)
     with claim_folder(out, "fla connect", OUTPUTS, source=run_dir, what="a connection run"):
         try:
             return _connect(run_dir, out, settings, data_dir, quiet)
@@ -193,10 +194,49 @@ def connect(
             raise
 
 
+PENALTY_MAX = 1e300  # lambda |theta|^2 at 10 x the endpoints' norm stays finite in float64
+
+
+def check_connect_resources(run_dir: Path, settings: dict) -> None:
+    """Before any work: the memory of polishing every endpoint and of each path method's band or
+    curve, and an --l2 whose term overflows float64 for the endpoints; ConfigError naming the
+    setting that drives it."""
+    from fla.base.machine import check_memory
+    from fla.paths.neb import DENSE
+
+    meta = json.loads((run_dir / RUN_JSON).read_text())
+    walks, d = meta["plan"]["walks"], meta["plan"]["n_params"]
+    check_memory(  # polishing holds about 25 [endpoints, D] float64 arrays (L-BFGS history)
+        25 * 8 * walks * d,
+        f"polishing {walks:,} walk endpoints of D = {d:,}",
+        "connect a configuration of fewer walks",
+    )
+    for name in settings["methods"]:
+        method = settings[name]
+        if "points" in method:  # a curve: its evaluated points and a batch of t, 4 copies each
+            rows, key = method["points"] + method["batch"], f"[{name}] points"
+        else:  # a band: its pivots and the points between them
+            pivots = method.get("max_pivots", method.get("pivots", 10) + 2)
+            rows, key = (pivots + 2) * (DENSE + 1), f"[{name}] pivots"
+        check_memory(
+            4 * 8 * rows * d, f"{name} paths of {rows:,} points of D = {d:,}", f"reduce {key}"
+        )
+    if settings["l2"]:
+        ends = np.stack(
+            pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column(0).to_pylist()
+        )
+        with np.errstate(over="ignore"):
+            reach = settings["l2"] * (10 * np.linalg.norm(ends, axis=1).max()) ** 2
+        if not reach < PENALTY_MAX:
+            raise ConfigError(
+                f"--l2 {settings['l2']:g}: the L2 term of these endpoints (norms up to "
+                f"{np.linalg.norm(ends, axis=1).max():.3g}) overflows float64; give a smaller one"
+            )
+
+
 def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     import tensorflow as tf
 
-    from fla.base.machine import check_memory
     from fla.core.objective import run_network, run_objective
     from fla.paths.minima import canonical, merge, polish
     from fla.paths.record import Energy
@@ -204,11 +244,6 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     meta = json.loads((run_dir / RUN_JSON).read_text())
     cfg = meta["config"]
     network, problem = run_network(cfg, data_dir)
-    check_memory(  # polishing holds about 25 [endpoints, D] float64 arrays (L-BFGS history)
-        25 * 8 * meta["plan"]["walks"] * network.n_params,
-        f"polishing {meta['plan']['walks']:,} walk endpoints of D = {network.n_params:,}",
-        "connect a configuration of fewer walks",
-    )
     # the objective the walks followed (their loss and regulariser), or theirs plus --l2
     objective = run_objective(cfg, network, problem, tf.float64, settings["l2"])
     energy = Energy(objective, tf.float64)

@@ -39,13 +39,24 @@ from fla.slices.subjects import open_source, point, trajectory_rows
 MARGIN = 0.25  # of the marks' extent, around a plane's or a trajectory's marks
 
 
-def check_settings(resolution: int, span, at, directions, plane, trajectory) -> None:
+RANGE_MAX = 1e6  # grid coordinates, in units of the directions' (filter-normalised) lengths
+
+
+def check_settings(resolution: int, span, at, directions, plane, trajectory, seed=0) -> None:
     if not isinstance(resolution, int) or not 2 <= resolution <= 2001:
         raise ConfigError(f"--resolution must be an integer from 2 to 2001, got {resolution}")
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be an integer in [0, 2^32), got {seed}")
     if span is not None:
         lo, hi = span
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ConfigError(f"--range must be two finite numbers LO < HI, got {lo} {hi}")
+        if max(abs(lo), abs(hi)) > RANGE_MAX:
+            raise ConfigError(
+                f"--range {lo:g} {hi:g}: beyond {RANGE_MAX:g} directions' lengths from the centre "
+                "the network's float32 logits overflow and the grid holds no finite loss; give a "
+                "smaller --range"
+            )
     chosen = [n for n, v in (("--plane", plane), ("--trajectory", trajectory)) if v is not None]
     if len(chosen) > 1 or (chosen and directions):
         raise ConfigError("give one of --direction, --plane and --trajectory")
@@ -80,6 +91,11 @@ def around(subject, at, specs, span, resolution, seed, normalisation, keep_biase
             described.append({"kind": "random", "normalisation": normalisation})
         elif spec.startswith("towards:"):
             other, other_label = point(subject, spec.split(":", 1)[1], data_dir)
+            if not np.linalg.norm(other - origin):
+                raise ConfigError(
+                    f"--direction {spec}: {other_label} is the centre itself ({label}), so the "
+                    "direction towards it is zero; choose another point or another --at"
+                )
             basis.append(other - origin)
             described.append({"kind": "towards", "point": other_label})
             c = [1.0 if k == n else 0.0 for k in range(2)]
@@ -238,7 +254,7 @@ def make_slice(
     from fla.walks.resources import available_bytes
 
     source, out = Path(source), Path(out)
-    check_settings(resolution, span, at, directions, plane, trajectory)
+    check_settings(resolution, span, at, directions, plane, trajectory, seed)
     if normalisation not in ("filter", "none"):
         raise ConfigError(f"--normalisation must be filter or none, got {normalisation!r}")
     check_folder(out, "fla slice", SLICE_FILES, None, False, "--out", "a slice")

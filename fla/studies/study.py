@@ -250,6 +250,9 @@ def regulariser_name(config: SampleConfig) -> str:
     return f"_we-{lam}-w{number_name(1.0 if config.w0 is None else config.w0)}"
 
 
+NAME_MAX = 100  # characters of a study's name (its folder's; configurations append up to 100)
+
+
 def load_study(path) -> Study:
     """Read and validate a study file; a malformed one raises ConfigError naming the key."""
     path = Path(path)
@@ -267,6 +270,10 @@ def load_study(path) -> Study:
     study = Study(spec.get("name", path.stem), spec)
     if not NAME.match(study.name) or ".." in study.name:
         raise ConfigError(f"{where}the file's name {path.stem!r} is no plain name; set key 'name'")
+    if len(study.name) > NAME_MAX:  # a folder name: the file system holds at most 255 bytes
+        raise ConfigError(
+            f"{where}key 'name' is {len(study.name)} characters long; give at most {NAME_MAX}"
+        )
     for config in study.configurations():
         try:
             config.validate(style="key")

@@ -77,6 +77,36 @@ def pin_threads(threads: int) -> None:
         pass
 
 
+def preflight(study: Study, out: Path, data_dir=None) -> None:
+    """Every configuration of the study checked as ``fla sample`` checks one before any work
+    starts: its settings' meaning, its memory (fla.walks.resources.fit_plan) and, over the whole
+    study, the disk its rows need (the same lower bound); ConfigError naming the study key that
+    drives a refusal."""
+    from fla.base.machine import check_disk
+    from fla.core.registry import load_problem
+    from fla.walks.config import check_meaning, plan
+    from fla.walks.resources import fit_plan
+    from fla.walks.sample import disk_lower_bound
+
+    disk, rows, problems = 0.0, 0, {}
+    for config in study.configurations():
+        key = (config.problem, config.target)
+        if key not in problems:
+            problems[key] = load_problem(config.problem, data_dir, config.target)
+        problem = problems[key]
+        p = plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None)
+        where = f"study {study.name}, {config.problem} width {config.width} depth {config.depth}"
+        try:
+            check_meaning(config, p, len(problem.x_train), style="key")
+            fit_plan(config, p, problem)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        disk += disk_lower_bound(p, config, (0, p.walks))
+        rows += p.walks * p.steps
+    parent = out if out.is_dir() else next((q for q in out.parents if q.is_dir()), Path("."))
+    check_disk(parent, disk, f"study {study.name}: {rows:,} rows", "use fewer walks or steps")
+
+
 def sweep(
     study_path,
     out=None,
@@ -99,6 +129,8 @@ def sweep(
     ]:  # a missing or malformed data file fails here, before any work
         if problem_spec(problem, study.spec.get("target")).needs_data:
             load_problem(problem, data_dir)
+    out_folder = Path(out) if out else Path("runs") / study.name
+    preflight(study, out_folder, data_dir)
     from fla.base.outputs import claim_folder
 
     out = Path(out) if out else Path("runs") / study.name

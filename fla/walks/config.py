@@ -14,7 +14,7 @@ bounds, seeds``); an error names the setting as the user wrote it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from fla.base.errors import ConfigError
 from fla.base.settings import (
@@ -184,14 +184,48 @@ class SampleConfig:
     )
 
     def validate(self, style: str = "flag") -> None:
-        """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``."""
+        """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``:
+        a value its check refuses, or a setting the others make meaningless."""
         check(self, lambda name: setting_name(name, style))
         self._validate_regulariser(style)
+        name = lambda field: setting_name(field, style)
         if self.walk_bounds != "none" and self.sampler != "gradient":
-            name = setting_name("walk_bounds", style)
             raise ConfigError(
-                f"{name} applies to gradient walks; the {self.sampler} sampler keeps its points "
-                "inside [-bound, bound]^D already"
+                f"{name('walk_bounds')} applies to gradient walks; the {self.sampler} sampler "
+                "keeps its points inside [-bound, bound]^D already"
+            )
+        if self.depth is not None and self.depth > MAX_DEPTH:
+            raise ConfigError(
+                f"{name('depth')} {self.depth}: the walk's program holds every layer, and more "
+                f"than {MAX_DEPTH} would take hours to compile; give at most {MAX_DEPTH}"
+            )
+        self._validate_curvature(name)
+        if self.w0 is not None and self.bound is not None and self.w0 < W0_MIN * self.bound:
+            raise ConfigError(
+                f"{name('w0')} {self.w0:g}: theta^2 / w0^2 overflows float32 for weights of "
+                f"the order of {name('bound')} {self.bound:g}; give w0 >= {W0_MIN * self.bound:.1e}"
+            )
+
+    def _validate_curvature(self, name) -> None:
+        """Curvature settings that the chosen --hessian never reads are refused."""
+        if self.hessian == "none":
+            for field in ("hessian_at", "flat_tolerance", "lanczos_tol", "lanczos_steps"):
+                if getattr(self, field) != DEFAULTS[field]:
+                    raise ConfigError(
+                        f"{name(field)} applies to curvature, and {name('hessian')} none "
+                        "computes none; leave it out or choose a --hessian"
+                    )
+        if self.hessian in ("full", "blocks"):
+            for field in ("lanczos_tol", "lanczos_steps"):
+                if getattr(self, field) != DEFAULTS[field]:
+                    raise ConfigError(
+                        f"{name(field)} applies to Lanczos, and {name('hessian')} "
+                        f"{self.hessian} computes exact spectra; leave it out"
+                    )
+        if self.hessian != "auto" and self.hessian_max_params != DEFAULTS["hessian_max_params"]:
+            raise ConfigError(
+                f"{name('hessian_max_params')} is where {name('hessian')} auto switches to "
+                f"Lanczos; with {name('hessian')} {self.hessian} it means nothing: leave it out"
             )
 
     def _validate_regulariser(self, style: str) -> None:
@@ -231,6 +265,39 @@ class SampleConfig:
         return {k: v for k, v in asdict(self).items() if (k, v) not in OMITTED_AT_DEFAULT}
 
 
+MAX_DEPTH = 100  # hidden layers a walk's program holds, compiled in minutes at most
+W0_MIN = 1e-15  # weight elimination's w0, relative to the bound: theta^2 / w0^2 stays in float32
+PENALTY_MAX = 1e30  # lambda x D x (100 bound)^2 at most: the penalty and its gradient stay finite
+
+
+def check_meaning(config: "SampleConfig", p: "Plan", n_train: int, style: str = "flag") -> None:
+    """What the problem and the plan make meaningless, refused with the reason: mini-batch settings
+    of a full-batch problem, a batch larger than the training set, a penalty weight whose penalty
+    overflows float32 for the weights the walk reaches."""
+    name = lambda field: setting_name(field, style)
+    if p.batching == "full":
+        for field in ("batching", "batch_size"):
+            if getattr(config, field) != DEFAULTS[field]:
+                raise ConfigError(
+                    f"{name(field)} applies to mini-batch problems; {config.problem} is "
+                    f"evaluated on its whole training set ({n_train:,} patterns) at every step: "
+                    "leave it out"
+                )
+    elif config.batch_size > n_train:
+        raise ConfigError(
+            f"{name('batch_size')} {config.batch_size:,} is larger than {config.problem}'s "
+            f"training set ({n_train:,} patterns); give at most {n_train:,}"
+        )
+    if config.lambda_:
+        reach = config.lambda_ * p.n_params * (100.0 * config.bound) ** 2
+        if reach > PENALTY_MAX:
+            raise ConfigError(
+                f"{name('lambda_')} {config.lambda_:g}: the penalty of {p.n_params:,} weights of "
+                f"the order of {name('bound')} {config.bound:g} overflows float32 (about "
+                f"{reach:.0e}); give lambda <= {PENALTY_MAX / reach * config.lambda_:.1e}"
+            )
+
+
 OMITTED_AT_DEFAULT = (
     ("sampler", "gradient"),
     ("activation", "elu"),
@@ -251,6 +318,9 @@ def setting_name(name: str, style: str) -> str:
 def settings() -> list:
     """The fields of SampleConfig that a user sets."""
     return declared(SampleConfig)
+
+
+DEFAULTS = {f.name: f.default for f in fields(SampleConfig)}
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,24 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     return int(walk + activations + records + data + curvature)
 
 
+def what_drives(p, network, problem, config, chunk: int) -> str:
+    """The fix for a plan that does not fit, naming the setting behind its largest estimate."""
+    shares = {
+        "curvature": peak_bytes(p, network, problem, config, chunk)
+        - peak_bytes(replace(p, hessian="none"), network, problem, config, chunk),
+        "batch": 6 * chunk * config.batch_size * (config.width * config.depth + 1) * 4,
+        "network": 8 * chunk * p.n_params * 4,
+    }
+    if p.batching == "full":
+        shares.pop("batch")
+    largest = max(shares, key=shares.get)
+    return {
+        "curvature": "use --hessian lanczos or none, or a smaller --width or --depth",
+        "batch": "use a smaller --batch-size",
+        "network": "use a smaller --width or --depth",
+    }[largest]
+
+
 def predicted_logit_scale(network, problem, bound: float) -> float:
     """The root-mean-square logit at initialisation (see the module docstring)."""
     x = problem.x_train.astype("float64")
@@ -103,7 +121,7 @@ def fit_plan(config, p, problem):
         raise ConfigError(
             f"{network.name} (D = {p.n_params:,}) with --hessian {config.hessian} needs about "
             f"{human(need)} even a few walks at a time, and {human(budget)} is available; "
-            "use a smaller --width or --depth (or --hessian lanczos/none)"
+            f"{what_drives(p, network, problem, config, chunk)}"
         )
     scale = predicted_logit_scale(network, problem, config.bound)
     if scale > LOGIT_LIMIT:

@@ -49,7 +49,7 @@ from fla.base.store import (
     write_manifest,
 )
 from fla.walks import streams
-from fla.walks.config import Plan, SampleConfig, network_of, plan
+from fla.walks.config import Plan, SampleConfig, check_meaning, network_of, plan
 from fla.walks.records import block_columns, metadata, now, patterns_of_rows
 from fla.walks.resources import steps_per_block
 from fla.walks.samplers import FOLDED, fold_numpy, start_state
@@ -125,11 +125,9 @@ def sample(
         refuse_inside_a_locked_folder(out)
     check_out(out)
     problem = load_problem(config.problem, data_dir, config.target)
-    p, notes = fit_plan(
-        config,
-        plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None),
-        problem,
-    )
+    resolved = plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None)
+    check_meaning(config, resolved, len(problem.x_train))
+    p, notes = fit_plan(config, resolved, problem)
     walk_range = check_walk_range(walk_range, p)
     check_disk(
         out.parent,
