@@ -268,7 +268,7 @@ def test_a_damaged_slice_is_named(runs, capsys, tmp_path):
         (["--at", "walk=99"], "has walks 0..5"),
         (["--at", "walk=1,step=999"], "recorded steps 0..59"),
         (["--at", "minimum=0"], "expected walk=W or walk=W,step=S"),
-        (["--direction", "towards:walk=0"], "direction towards:walk=0 is zero"),
+        (["--direction", "towards:walk=0"], "the centre itself"),
         (["--direction", "towards:PLAIN"], "need the same network"),
         (["--direction", "sideways"], "expected random, towards:POINT or hessian:K"),
         (["--direction", "hessian:0"], "K must be an integer from 1 to 20"),

@@ -283,7 +283,8 @@ def check_meaning(config: "SampleConfig", p: "Plan", n_train: int, style: str = 
                     f"evaluated on its whole training set ({n_train:,} patterns) at every step: "
                     "leave it out"
                 )
-    elif config.batch_size > n_train:
+    elif config.batch_size > n_train and config.batch_size != DEFAULTS["batch_size"]:
+        # (the default shrinks to the training set: a small data set samples without tuning)
         raise ConfigError(
             f"{name('batch_size')} {config.batch_size:,} is larger than {config.problem}'s "
             f"training set ({n_train:,} patterns); give at most {n_train:,}"
