@@ -14,7 +14,7 @@ import re
 import sys
 
 from fla import __version__
-from fla.base import allocator, compile_cache
+from fla.base import allocator, compile_cache, quiet
 from fla.base.errors import FlaError, NonFiniteError
 from fla.cli.connecting import (
     add_connect_parser,
@@ -91,6 +91,7 @@ def main(argv=None) -> int:
         if args.command not in COMPILE_NOTHING or args.command == "metrics":
             allocator.keep_freed_buffers()  # metrics: large arrays, allocated set after set
         if args.command not in COMPILE_NOTHING:
+            quiet.import_tensorflow()  # its start-up lines tell a user nothing
             compile_cache.enable()
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:

@@ -25,7 +25,7 @@ import os
 import time
 from pathlib import Path
 
-from fla.base import allocator, compile_cache
+from fla.base import allocator, compile_cache, quiet
 from fla.base.errors import ConfigError, NonFiniteError
 from fla.base.store import read_manifest
 from fla.studies.study import Study, load_study
@@ -36,7 +36,7 @@ from fla.walks.sample import sample
 def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
     """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
     of one architecture share its compiled walk program)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet.import_tensorflow()
     allocator.keep_freed_buffers()
     compile_cache.enable()
     pin_threads(threads)

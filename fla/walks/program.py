@@ -47,6 +47,7 @@ from fla.walks.samplers import (
 
 LAYER_BLOCKS_MIN_PARAMS = 4096
 LAYER_RECORDS = ("saturation", "saturated_units")  # one value per hidden layer
+LOOPS = 32  # traced walk loops a program keeps (a run needs one or two: its blocks' shapes)
 
 
 class WalkProgram:
@@ -118,7 +119,7 @@ class WalkProgram:
         )
         self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
         self._draw = tf.function(self._draw_fn, jit_compile=jit, autograph=False)
-        self._loop = tf.function(self._loop_fn, autograph=False)
+        self._loops: dict = {}  # one graph function per traced shape (see loop_for)
 
     def run(
         self,
@@ -167,19 +168,19 @@ class WalkProgram:
         record = self.record_params if record_params is None else bool(record_params)
         train_idx, test_idx = idx(train_idx), idx(test_idx)
         trace = (width, n_steps, tuple(train_idx.shape), tuple(test_idx.shape), record)
+        args = (
+            state,
+            tf.constant(step_size, self.objective.dtype),
+            tf.constant(seed, tf.int64),
+            tf.constant(first, tf.int64),
+            tf.constant(step0, tf.int64),
+            train_idx,
+            test_idx,
+            record,
+            tf.constant(bound, self.objective.dtype),
+        )
         with compile_cache.stable_names("walk", self.program_key(), trace):
-            state, records = self._loop(
-                state,
-                tf.constant(step_size, self.objective.dtype),
-                tf.constant(seed, tf.int64),
-                tf.constant(first, tf.int64),
-                tf.constant(step0, tf.int64),
-                train_idx,
-                test_idx,
-                record,
-                tf.constant(bound, self.objective.dtype),
-                **self.data,
-            )
+            state, records = self.loop_for(trace, args)(*args, **self.data)
         records = {name: value.numpy() for name, value in records.items()}
         # per layer, [steps, layers, B]: as [steps, walks, layers]
         per_layer = {
@@ -195,6 +196,20 @@ class WalkProgram:
             return self._whole(state).numpy().T[:n], {**records, **per_layer}
         records = {name: v[:, :n] for name, v in records.items()}
         return state.numpy()[:n], {**records, **per_layer}
+
+    def loop_for(self, trace: tuple, args: tuple):
+        """The walk loop's graph for one traced shape (width, steps, batches, record), traced once
+        into a concrete function: the program is the one a shape always had, and TensorFlow, which
+        counts the traces of a Python function, no longer warns of retracing in every sweep of
+        several shapes. At most LOOPS are kept (the oldest goes)."""
+        import tensorflow as tf
+
+        if trace not in self._loops:
+            if len(self._loops) >= LOOPS:
+                self._loops.pop(next(iter(self._loops)))
+            loop = tf.function(self._loop_fn, autograph=False)
+            self._loops[trace] = loop.get_concrete_function(*args, **self.data)
+        return self._loops[trace]
 
     def program_key(self) -> tuple:
         """What the traced program depends on besides its input shapes (names it in the compile
