@@ -218,8 +218,10 @@ def verify_attractors(
     representatives: int = 3,
     grad_threshold: float = 0.01,
     data_dir=None,
+    quiet: bool = True,
 ) -> pd.DataFrame:
-    """``table`` (from :func:`attractor_table`) with what quenches find.
+    """``table`` (from :func:`attractor_table`) with what quenches find (a line of progress an
+    architecture unless ``quiet``, with the time left).
 
     Representatives: the run's recorded stationary points when it kept parameters (--record-params),
     else the walk endpoints (endpoints.parquet, the parameters after each walk's last step), whose
@@ -242,13 +244,13 @@ def verify_attractors(
     if table.empty:
         return table
     # one objective per architecture: TF's retracing notices are expected
-    quiet = logging.getLogger("tensorflow")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        table = _verify(run_dir, table, l2, representatives, grad_threshold, data_dir)
+        table = _verify(run_dir, table, l2, representatives, grad_threshold, data_dir, quiet)
     finally:
-        quiet.setLevel(level)
+        logger.setLevel(level)
     table["local_minimum"] = [verdict(v, low, l2) for v, low in zip(table.verified, table.lowest)]
     return table
 
@@ -286,8 +288,9 @@ def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
-def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
+def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir, quiet=True):
     import json
+    import time
 
     from fla.base.store import RUN_JSON, configurations
 
@@ -316,9 +319,17 @@ def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir):
             entry = picks.setdefault(arch, (config, []))[1]
             taken = sum(1 for row, _ in entry if row == index)
             entry += [(index, params[i]) for i in inside[: max(0, representatives - taken)]]
-    for arch, (config, entry) in picks.items():
-        if not entry:
-            continue
+    todo = [(arch, config, entry) for arch, (config, entry) in picks.items() if entry]
+    start = time.time()
+    for done, (arch, config, entry) in enumerate(todo):
+        if not quiet:
+            left = (time.time() - start) / done * (len(todo) - done) if done else None
+            eta = f", about {left:.0f} s left" if left is not None else ""
+            print(
+                f"  quenching {len(entry)} points of {arch[1]} width {arch[2]} depth {arch[3]} "
+                f"({done + 1} of {len(todo)} architectures{eta})",
+                flush=True,
+            )
         lowest = np.array([table.loc[row, "loss_min"] for row, _ in entry], np.float64)
         floors = lowest - np.maximum(ESCAPE_GAP[0], ESCAPE_GAP[1] * np.abs(lowest))
         if l2 or plain[arch].regulariser.active:

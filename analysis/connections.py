@@ -81,15 +81,20 @@ def disconnectivity_graph(
     level = {i: float(minima.loss.iloc[i]) for i in range(n)}
     fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 2), 4.5), constrained_layout=True)
     values = minima[color].to_numpy(float) if color else None
-    cmap = plt.cm.viridis
-    norm = None
+    cmap, norm, discrete = plt.cm.viridis, None, False
     if color and n:
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
-        norm = (
-            matplotlib.colors.Normalize(low - 0.5, high + 0.5)
-            if low == high
-            else matplotlib.colors.Normalize(low, high)
-        )
+        discrete = bool(np.all(values == np.round(values))) and high - low <= 12
+        if discrete:  # counts (connected units): one colour a value, a legend, no colourbar
+            levels = np.arange(low, high + 1)
+            cmap = plt.get_cmap("tab10", max(len(levels), 1))
+            norm = matplotlib.colors.BoundaryNorm(np.append(levels, high + 1) - 0.5, cmap.N)
+        else:
+            norm = (
+                matplotlib.colors.Normalize(low - 0.5, high + 0.5)
+                if low == high
+                else matplotlib.colors.Normalize(low, high)
+            )
     leaf_color = (lambda i: cmap(norm(values[i]))) if color else (lambda i: "k")
     members = {i: [i] for i in range(n)}
     for k, (a, b, height, _) in enumerate(z):
@@ -105,8 +110,18 @@ def disconnectivity_graph(
             ax.plot([x[leaf], x[leaf]], [level[leaf], top], color=leaf_color(leaf), lw=1.2, ls=":")
     colouring = dict(c=values, cmap=cmap, norm=norm) if color else dict(color="#1f77b4")
     ax.scatter([x[i] for i in range(n)], minima.loss, zorder=3, s=18, **colouring)
-    if color:
+    if color and discrete:
+        handles = [
+            plt.Line2D([], [], ls="", marker="o", color=cmap(norm(v)), label=f"{v:g}")
+            for v in sorted(set(values))
+        ]
+        ax.legend(handles=handles, title=color.replace("_", " "), fontsize=7, loc="upper right")
+    elif color:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=color)
+    losses = np.array(list(level.values()), float)
+    if crowded(losses):  # the minima crowd the axis' floor: a log axis tells them apart
+        ax.set_yscale("log")
+    ax.yaxis.get_major_formatter().set_useOffset(False) if not crowded(losses) else None
     if n <= 40:
         ax.set_xticks([x[i] for i in range(n)], [str(i) for i in range(n)], fontsize=7)
     else:
@@ -115,6 +130,17 @@ def disconnectivity_graph(
     ax.set_ylabel("training loss (nats)")
     ax.set_title(f"Disconnectivity graph{': ' + title if title else ''}", fontsize=10)
     return fig
+
+
+def crowded(losses: np.ndarray) -> bool:
+    """Whether losses (all positive) span more than a decade with most of them in the lowest 5%
+    of their range: on a linear axis they would sit on top of one another."""
+    losses = losses[np.isfinite(losses)]
+    if not len(losses) or losses.min() <= 0:
+        return False
+    span = losses.max() - losses.min()
+    low = (losses <= losses.min() + 0.05 * span).mean()
+    return losses.max() > 10 * losses.min() and low > 0.5
 
 
 def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
@@ -126,7 +152,7 @@ def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
     p = probabilities(network, np.asarray(params)[None], np.column_stack([xx.ravel(), yy.ravel()]))[
         0
     ]
-    fig, ax = plt.subplots(figsize=(4, 3.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(4.6, 3.8), constrained_layout=True)
     image = ax.imshow(
         p.reshape(grid, grid),
         origin="lower",
@@ -137,8 +163,8 @@ def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
     )
     ax.scatter([0, 1], [0, 1], marker="o", color="w", edgecolor="k", label="class 0")
     ax.scatter([0, 1], [1, 0], marker="s", color="k", label="class 1")
-    fig.colorbar(image, ax=ax, label="P(class 1)")
-    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="P(class 1)", shrink=0.85)
+    fig.suptitle(title, fontsize=9)  # above the axes and the colourbar, never behind them
     ax.legend(fontsize=7, loc="upper center")
     return fig
 
@@ -183,6 +209,7 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
         else:
             ax.set_title(f"minima {a}-{b}", fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
@@ -231,10 +258,19 @@ def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = 
     loss."""
     rank = minima.loss.rank(method="first").to_numpy() - 1
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    for edge in tree.itertuples():
+    for k, edge in enumerate(tree.itertuples()):
         xs, ys = rank[[edge.a, edge.b]], minima.loss.to_numpy()[[edge.a, edge.b]]
         ax.plot(xs, ys, color="#888", lw=1)
-        ax.annotate(f"{edge.saddle_loss:.3g}", (xs.mean(), ys.mean()), fontsize=7, ha="center")
+        ax.annotate(  # labels staggered above and below their edges, so that none overlap
+            f"{edge.saddle_loss:.4g}",
+            (xs.mean(), ys.mean()),
+            xytext=(0, 7 if k % 2 else -9),
+            textcoords="offset points",
+            fontsize=6,
+            ha="center",
+            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8),
+        )
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.scatter(rank, minima.loss, color="#1f77b4", zorder=3)
     for i, (r, loss) in enumerate(zip(rank, minima.loss)):
         ax.annotate(str(i), (r, loss), textcoords="offset points", xytext=(4, 4), fontsize=8)

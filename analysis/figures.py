@@ -120,71 +120,71 @@ def lg_clouds(
     granularity: str,
     bound: float,
     color: str = "curvature",
-    logx: bool = False,
+    logx: bool | None = None,
     logy: bool = True,
     max_points: int = 20_000,
     variant: dict | None = None,
 ):
     """Loss (x) against gradient norm (y), one panel per architecture (of one ``variant``: the
     VARIANT columns' values, by default ELU units, cross-entropy, no penalty): widths across, depths
-    down. The x-axis names the loss in use; the gradient is that of the objective walked (data loss
-    plus penalty)."""
+    down, every panel on one scale so that they compare. The loss axis is logarithmic when the
+    losses drawn span more than two decades (``logx`` None; True or False forces it). Points whose
+    gradient norm is exactly 0 are drawn at the axis floor (a triangle) and counted, never dropped;
+    points with a curvature class are drawn in full, over the unmeasured ones. The x-axis names the
+    loss in use; the gradient is that of the objective walked (data loss plus penalty)."""
     variant = {**DEFAULT_VARIANT, **(variant or {})}
     chosen = dict(problem=problem, granularity=granularity, bound=bound, **variant)
     archs = count_by(dataset, ARCHITECTURE, where(**chosen))
     widths, depths = sorted(archs.width.unique()), sorted(archs.depth.unique())
+    columns = ["loss", "grad_norm", "curvature", "test_loss"]
+    frames = {}
+    for depth in depths:
+        for width in widths:
+            panel = where(**chosen, width=width, depth=depth)
+            frames[(depth, width)] = panel_points(dataset, columns, max_points, panel)
+    drawn = pd.concat([f for f in frames.values() if len(f)], ignore_index=True)
+    positive_loss = drawn.loss[drawn.loss > 0] if len(drawn) else drawn.loss
+    if logx is None:
+        logx = len(positive_loss) > 0 and positive_loss.max() > 100 * positive_loss.min()
+    floor = (
+        0.5 * drawn.grad_norm[drawn.grad_norm > 0].min() if (drawn.grad_norm > 0).any() else 1e-12
+    )
     fig, axes = plt.subplots(
         len(depths),
         len(widths),
         figsize=(3.6 * len(widths), 3.0 * len(depths)),
         squeeze=False,
-        sharex=False,
-        sharey=False,
+        sharex=True,
+        sharey=True,
         constrained_layout=True,
     )
-    rows, scatter = [], None
+    rows, scatter, counts = [], None, {c: 0 for c in CLASS_ORDER}
     for i, depth in enumerate(depths):
         for j, width in enumerate(widths):
-            ax = axes[i, j]
-            panel = where(**chosen, width=width, depth=depth)
-            df = sample_rows(
-                dataset, ["loss", "grad_norm", "curvature", "test_loss"], max_points, panel
-            )
+            ax, df = axes[i, j], frames[(depth, width)]
             ax.set_title(architecture(problem, width, depth), fontsize=10)
             if df.empty:
-                ax.set_axis_off()
+                ax.text(0.5, 0.5, "no points", transform=ax.transAxes, ha="center", fontsize=8)
                 continue
-            if logy:
-                df = df[df.grad_norm > 0]
+            zero = df.grad_norm == 0
+            y = df.grad_norm.where(~zero, floor) if logy else df.grad_norm
+            x = df.loss.where(df.loss > 0, positive_loss.min() if logx else 0) if logx else df.loss
             if color == "curvature":
                 classes = df.curvature.fillna("unknown")
-                for name in CLASS_ORDER:
-                    part = df[classes == name]
-                    if len(part):
-                        ax.scatter(
-                            part.loss,
-                            part.grad_norm,
-                            s=2,
-                            alpha=0.4,
-                            color=PALETTE[name],
-                            label=name,
-                            rasterized=True,
-                        )
+                for name in ["unknown"] + [c for c in CLASS_ORDER if c != "unknown"]:
+                    part = classes == name
+                    counts[name] += int(part.sum())
+                    for mask, marker in ((part & ~zero, "o"), (part & zero, "v")):
+                        if mask.any():
+                            ax.scatter(
+                                x[mask], y[mask], s=2 if marker == "o" else 6, marker=marker,
+                                alpha=0.4, color=PALETTE[name], rasterized=True,
+                                zorder=1 if name == "unknown" else 2,
+                            )  # fmt: skip
             else:
                 scatter = ax.scatter(
-                    df.loss,
-                    df.grad_norm,
-                    s=2,
-                    alpha=0.5,
-                    c=df.test_loss,
-                    cmap="viridis",
-                    rasterized=True,
+                    x, y, s=2, alpha=0.5, c=df.test_loss, cmap="viridis", rasterized=True
                 )
-            ax.set_xscale("log" if logx else "linear")
-            ax.set_yscale("log" if logy else "linear")
-            ax.set_xlabel(loss_label(variant["loss_function"], variant["regulariser"]))
-            penalised = variant["regulariser"] not in (None, "none")
-            ax.set_ylabel("gradient norm ‖∇(L + penalty)‖₂" if penalised else "gradient norm ‖∇L‖₂")
             rows.append(
                 {
                     "problem": problem,
@@ -193,24 +193,54 @@ def lg_clouds(
                     "granularity": granularity,
                     "bound": bound,
                     "points_drawn": len(df),
+                    "zero_gradient": int(zero.sum()),
+                    "classified": int(df.curvature.notna().sum()),
                     "loss_median": float(df.loss.median()),
                     "grad_norm_median": float(df.grad_norm.median()),
                 }
             )
+    for ax in axes.ravel():
+        ax.set_xscale("log" if logx else "linear")
+        ax.set_yscale("log" if logy else "linear")
+        if logy:
+            ax.axhline(floor, color="#999", lw=0.6, ls=":")
+    penalised = variant["regulariser"] not in (None, "none")
+    for ax in axes[-1]:
+        ax.set_xlabel(loss_label(variant["loss_function"], variant["regulariser"]), fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("‖∇(L + penalty)‖₂" if penalised else "gradient norm ‖∇L‖₂", fontsize=8)
     if color == "curvature":
         handles = [
-            plt.Line2D([], [], ls="", marker="o", color=PALETTE[c], label=c) for c in CLASS_ORDER
+            plt.Line2D([], [], ls="", marker="o", color=PALETTE[c], label=f"{c} ({counts[c]:,})")
+            for c in CLASS_ORDER
         ]
-        fig.legend(handles=handles, loc="outside right center", title="curvature")
+        handles.append(plt.Line2D([], [], ls="", marker="v", color="#555", label="gradient 0"))
+        fig.legend(handles=handles, loc="outside right center", title="curvature (points)")
     elif scatter is not None:
         fig.colorbar(scatter, ax=axes, label="test loss")
     name = variant_name(*variant.values())
     fig.suptitle(
         f"{problem}{', ' + name if name else ''}: l-g clouds of {granularity} walks from "
-        f"[-{bound:g}, {bound:g}]^D (widths across, depths down; up to {max_points:,} points a "
-        "panel)"
+        f"[-{bound:g}, {bound:g}]^D"
     )
     return fig, pd.DataFrame(rows)
+
+
+def panel_points(dataset, columns: list, max_points: int, panel) -> pd.DataFrame:
+    """A panel's points: every point with a curvature class (up to max_points), then a uniform
+    sample of the others filling the rest; so that the few measured points of a Lanczos run are
+    all drawn."""
+    import pyarrow.compute as pc
+
+    measured = sample_rows(dataset, columns, max_points, panel & pc.field("curvature").is_valid())
+    room = max(0, max_points - len(measured))
+    rest = (
+        sample_rows(dataset, columns, room, panel & pc.field("curvature").is_null())
+        if room
+        else None
+    )
+    parts = [p for p in (measured, rest) if p is not None and len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else measured
 
 
 METHODS = {
@@ -291,7 +321,8 @@ def curvature_breakdown(dataset, column: str = "curvature"):
 
 
 def accuracy(dataset):
-    """Training and test accuracy at each walk's last step, per architecture (Figure 4)."""
+    """Training and test accuracy at each walk's last step, per architecture (Figure 4): the
+    median over walks and its interquartile range, both within [0, 1] as accuracy is."""
     df = last_steps(dataset, CONFIGURATION + ["accuracy", "test_accuracy"])
     df = df.sort_values(["problem", "depth", "width"], kind="stable")
     df["architecture"] = labelled_architectures(df)
@@ -307,7 +338,7 @@ def accuracy(dataset):
         var_name="split",
         value_name="value",
     ).dropna(subset=["value"])
-    long["split"] = long.split.map({"accuracy": "train", "test_accuracy": "test"})
+    long["split"] = long.split.map({"accuracy": "training", "test_accuracy": "test"})
     panels = list(dict.fromkeys(df.panel))
     grid = sns.catplot(
         data=long,
@@ -318,19 +349,30 @@ def accuracy(dataset):
         col_wrap=min(4, len(panels)),
         col_order=panels,
         kind="bar",
-        errorbar="sd",
+        estimator="median",
+        errorbar=("pi", 50),
         height=3.2,
         aspect=1.4,
         sharex=False,
         order=list(dict.fromkeys(df.network)),
     )
     grid.set_titles("{col_name}", size=9)
-    grid.set_axis_labels("architecture", "accuracy (mean ± sd)")
+    grid.set_axis_labels("architecture", "accuracy (median, interquartile range)")
+    grid.set(ylim=(0, 1.02))
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=45, labelbottom=True)
-    grid.figure.suptitle("Accuracy at each walk's last step (mean ± sd over walks)", y=1.02)
+    if grid.legend is not None:
+        grid.legend.set_title("split (training or test set)")
+    grid.figure.suptitle("Accuracy at each walk's last step (median over walks)", y=1.02)
     grid.tight_layout()
-    table = long.groupby(["architecture", "granularity", "range", "split"]).value.agg(
-        ["mean", "std", "count"]
-    )
-    return grid.figure, table.reset_index()
+    stats = long.groupby(["architecture", "granularity", "range", "split"]).value
+    table = pd.DataFrame(
+        {
+            "median": stats.median(),
+            "q25": stats.quantile(0.25),
+            "q75": stats.quantile(0.75),
+            "walks": stats.count(),
+        }
+    ).reset_index()
+    table["split"] = table.split.map({"training": "train", "test": "test"})
+    return grid.figure, table

@@ -14,14 +14,19 @@ LEVELS = 20  # regular thresholds of the disconnectivity graphs
 
 
 def landscape_sections(run_dir: Path, folders: list, png) -> list:
+    """The landscape study's section (counts, and an index of its configurations) with one page a
+    configuration (its disconnectivity graphs and the global minimum's decision map), so that the
+    main page stays a page: Section objects of :mod:`analysis.page`."""
     from fla.landscapes.model import mehta_network
 
     from .connections import decision_map, disconnectivity_graph
+    from .page import Section
 
-    sections, rows = [], []
+    rows, pages = [], []
     for folder in folders:
         meta, minima, ts = read_landscape(folder)
         h, l2 = meta["settings"]["hidden"], meta["settings"]["l2"]
+        name = f"landscape_h{h}_l{l2:g}.html"
         rows.append(
             {
                 "hidden": h,
@@ -30,6 +35,8 @@ def landscape_sections(run_dir: Path, folders: list, png) -> list:
                 "transition_states": len(ts),
                 "ratio": len(ts) / len(minima) if len(minima) else None,
                 "seconds": meta["seconds"],
+                "details": "graphs and minima" if len(minima) else None,
+                "_href_details": name if len(minima) else None,
             }
         )
         if not len(minima):
@@ -38,25 +45,48 @@ def landscape_sections(run_dir: Path, folders: list, png) -> list:
         edges = ts[(ts.a >= 0) & (ts.b >= 0)].rename(columns={"loss": "saddle_loss"})[
             ["a", "b", "saddle_loss"]
         ]
-        for color in ("auc", "connected_units"):
+        figures = []
+        for color, words in (("auc", "AUC"), ("connected_units", "connected hidden units")):
             fig = disconnectivity_graph(minima, edges, title, levels=LEVELS, color=color)
-            sections.append(
-                (f"Disconnectivity graph, {title}, coloured by {color}", png(fig), None)
+            figures.append(
+                (
+                    png(fig),
+                    f"Disconnectivity graph, {title}, coloured by {words}: each minimum rises from "
+                    f"its loss; groups join at the lowest transition state between them, at "
+                    f"{LEVELS} regular thresholds (a log axis where the minima crowd its floor).",
+                )
             )
         best = minima.loc[minima.loss.idxmin()]
         fig = decision_map(
             mehta_network(h), best.params, f"global minimum, {title}, loss {best.loss:.4g}"
         )
-        sections.append(
+        figures.append((png(fig), f"P(class 1) of the global minimum of {title} over the plane."))
+        table = minima.drop(columns=["params", "eigenvalues"])
+        pages.append(
             (
-                f"Decision map of the global minimum, {title}",
-                png(fig),
-                minima.drop(columns=["params", "eigenvalues"]),
+                name,
+                f"fla landscape: {title}",
+                [Section(title, figures=figures, tables=[(table, "Its minima.", None)])],
             )
         )
     table = pd.DataFrame(rows).sort_values(["hidden", "l2"], ascending=[True, False])
-    counts = ("Minima and transition states per (N_h, lambda)", png(counts_figure(table)), table)
-    return [counts] + sections
+    counts = Section(
+        "Landscapes: minima and transition states per (N_h, lambda)",
+        text=(
+            "Basin-hopping minima and the transition states found between them (Mehta, Zhao, "
+            "Bernal and Wales 2018); each configuration's graphs and minima are on a page of its "
+            "own, linked from the table."
+        ),
+        figures=[
+            (
+                png(counts_figure(table)),
+                "Minima, transition states and their ratio against N_h, one line a lambda.",
+            )
+        ],
+        tables=[(table, "Per configuration (details: its page).", None)],
+    )
+    counts.pages = pages
+    return [counts]
 
 
 def counts_figure(table: pd.DataFrame):

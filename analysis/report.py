@@ -4,7 +4,6 @@ CSV."""
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import pyarrow.compute as pc
 from fla.base.files import atomic_path, file_record, write_json
 
 from .attractors import attractor_table, verify_attractors
-from .data import CONFIGURATION, VARIANT, count_by, open_run
+from .data import CONFIGURATION, VARIANT, count_by, open_run, same
 from .figures import accuracy, curvature_breakdown, lg_clouds, variant_name
+from .page import Section, constant_columns, link_columns, ordered, page
 
 
 def png(fig) -> str:
@@ -28,7 +28,13 @@ def png(fig) -> str:
 
 
 def write_report(
-    run_dir, out=None, max_points: int = 20_000, l2: float = 0.0, data_dir=None, partial=None
+    run_dir,
+    out=None,
+    max_points: int = 20_000,
+    l2: float = 0.0,
+    data_dir=None,
+    partial=None,
+    quiet: bool = True,
 ) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in a folder of its
     own, NAME_tables/ for NAME.html (report_tables/ for the default), with their manifest
@@ -57,7 +63,7 @@ def write_report(
     pages = [out, tables_dir / "tables.json"]
     with claim_files(pages, "fla report", run_dir, flag, written_by_fla, into_run=True):
         check_folder(tables_dir, "fla report", (), own_table, True, flag)
-        return _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial)
+        return _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, quiet)
 
 
 def listed_tables(tables_dir: Path) -> set:
@@ -80,12 +86,13 @@ def listed_tables(tables_dir: Path) -> set:
     }
 
 
-def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -> Path:
+def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, quiet=True) -> Path:
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
+    sections, lead, constants = [], "", {}
     try:
-        sections, summary = sampling_sections(open_run(run_dir), max_points, run_dir, l2, data_dir)
+        dataset = open_run(run_dir)
     except FileNotFoundError:
         if not connections and not landscapes and not slices:
             raise FileNotFoundError(
@@ -93,47 +100,54 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -
                 "(points.parquet beside run.json), no connection run (connect.json), no "
                 "landscape run (landscape.json) and no slice (slice.json)"
             ) from None
-        sections, summary = [], "No sampling runs."
-    if sections:
-        sections += measure_sections(run_dir)
+        dataset = None
+    if dataset is not None:
+        found, lead, constants = sampling_sections(
+            dataset, max_points, run_dir, l2, data_dir, quiet
+        )
+        sections += found + [as_section(t) for t in measure_sections(run_dir)]
     if landscapes:
         from .landscape_sections import landscape_sections
 
         sections += landscape_sections(run_dir, landscapes, png)
     for folder in connections:
-        sections += connection_sections(
-            folder, folder.relative_to(run_dir) if folder != run_dir else folder.name
-        )
+        name = folder.relative_to(run_dir) if folder != run_dir else folder.name
+        sections += [as_section(t) for t in connection_sections(folder, name)]
     if slices:
         from .slices import slice_sections
 
-        sections += slice_sections(run_dir, slices, png)
+        sections += [as_section(t) for t in slice_sections(run_dir, slices, png)]
     tables_dir.mkdir(parents=True, exist_ok=True)
     for name in listed_tables(tables_dir):  # an earlier report's tables (checked: fla's own)
         (tables_dir / name).unlink()
-    body = [f"<p><strong>{html.escape(partial.upper())}</strong></p>"] if partial else []
-    for i, (title, image, table) in enumerate(sections):
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        if image:
-            body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}">')
-        if table is not None and len(table):
-            slug = "".join(c if c.isalnum() else "_" for c in title.lower())[:40].strip("_")
-            name = f"{i:02d}_{slug}.csv"
+    count = 0
+    for section in sections:  # every table saved whole as CSV, linked from its caption
+        for i, (table, caption, _) in enumerate(section.tables):
+            if table is None or not len(table):
+                continue
+            words = section.title + (" " + caption.split(".")[0] if caption else "")
+            slug = "_".join("".join(c if c.isalnum() else " " for c in words.lower()).split())
+            name = f"{count:02d}_{slug[:60]}.csv"
+            count += 1
             with atomic_path(tables_dir / name) as tmp:
-                table.to_csv(tmp, index=False)
-            body.append(f'<p>Table: <a href="{tables_dir.name}/{name}">{name}</a></p>')
-            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>fla report: "
-        f"{html.escape(str(run_dir))}"
-        "</title><style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
-        "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px "
-        "solid #ddd}"
-        f"</style></head><body><h1>fla report: {html.escape(str(run_dir))}</h1>"
-        f"<p>{html.escape(summary)}</p>" + "\n".join(body) + "</body></html>"
-    )
+                ordered(table).drop(columns=link_columns(table)).to_csv(tmp, index=False)
+            section.tables[i] = (
+                table.drop(columns=[c for c in constants if c in table]),
+                caption,
+                f"{tables_dir.name}/{name}",
+            )
+    for section in sections:  # pages beside the report (a landscape's configurations)
+        for name, title, parts in section.pages:
+            with atomic_path(tables_dir / name) as tmp:
+                tmp.write_text(page(title, parts, partial=partial))
+        for frame, _, _ in section.tables if section.pages else []:  # links into the folder
+            for column in link_columns(frame) if frame is not None else []:
+                frame[column] = [
+                    f"{tables_dir.name}/{v}" if isinstance(v, str) else v for v in frame[column]
+                ]
+    text = page(f"fla report: {run_dir}", sections, lead, partial)
     with atomic_path(out) as tmp:
-        tmp.write_text(page)
+        tmp.write_text(text)
     write_json(  # the tables' manifest: each CSV with its size and SHA-256, and the page's
         tables_dir / "tables.json",
         {
@@ -141,11 +155,47 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial) -
             "report": out.name,
             "run": str(run_dir),
             "partial": partial,
-            "files": {p.name: file_record(p) for p in sorted(tables_dir.glob("[0-9][0-9]_*.csv"))},
+            "files": {
+                p.name: file_record(p)
+                for p in sorted(tables_dir.iterdir())
+                if p.name != "tables.json" and p.is_file()
+            },
             "page": file_record(out),
         },
     )
     return out
+
+
+def as_section(entry) -> Section:
+    """A section from a (title, image, table) triple of the other wings' section makers."""
+    title, image, table = entry
+    figures = [(image, f"{title}.")] if image else []
+    tables = [(table, "", None)] if table is not None else []
+    return Section(title, figures=figures, tables=tables)
+
+
+def data_summary(data: pd.DataFrame) -> pd.DataFrame:
+    """Each input once: its file (name), size, SHA-256 (16 hex digits), preprocessing, and how
+    many configurations read it."""
+    if data.empty:
+        return data
+    frame = data.assign(file=[str(f).rsplit("/", 1)[-1] for f in data.file])
+    keys = ["problem", "file", "bytes", "sha256", "preprocessing"]
+    out = frame.groupby(keys, dropna=False).size().reset_index(name="configurations")
+    out["preprocessing"] = [short_preprocessing(p) for p in out.preprocessing]
+    return out
+
+
+def short_preprocessing(text) -> str:
+    """The manifest's preprocessing in a few words."""
+    text = str(text)
+    text = text.replace(
+        "standardised: with the training split's mean and standard deviation",
+        "standardised by the training split",
+    )
+    return text.replace(
+        "{'seed': 0, 'stratified': True, 'test_fraction': 0.2}", "80/20, stratified, seed 0"
+    )
 
 
 def data_table(run_dir) -> pd.DataFrame:
@@ -167,11 +217,13 @@ def data_table(run_dir) -> pd.DataFrame:
             records = [{"file": "(not recorded: an older run)"}]
         else:
             records = inputs or [{"file": "(none: built in)"}]
+        config = json.loads((folder / RUN_JSON).read_text()).get("config", {})
         for record in records:
             rows.append(
                 {
                     "configuration": where,
                     "problem": problem.get("name"),
+                    **{k: config.get(k) for k in ("width", "depth", "granularity", "bound")},
                     "file": record.get("file"),
                     "bytes": record.get("bytes"),
                     "sha256": record.get("sha256", "")[:16],
@@ -181,32 +233,63 @@ def data_table(run_dir) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_dir=None):
+def sampling_sections(dataset, max_points: int, run_dir, l2=0.0, data_dir=None, quiet=True):
+    """(sections, lead, the study's constants) of the sampling runs under run_dir: findings
+    first, then the study, the attractors, curvature, accuracy and l-g clouds."""
     configs = count_by(dataset, CONFIGURATION + ["seed"])
-    sections = [
-        ("Configurations (points per configuration and seed)", None, configs),
-        ("Data each configuration read (from its manifest)", None, data_table(run_dir)),
-    ]
+    constants = constant_columns(configs, keep=("problem", "width", "depth", "count"))
+    verified = verify_attractors(
+        run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir, quiet=quiet
+    )
+    curvature = None
     if dataset.count_rows(filter=pc.field("hessian").is_valid()):
-        for column, title in (
-            ("curvature", "Curvature breakdown, the paper's rule (any zero eigenvalue: flat)"),
-            (
-                "reduced_curvature",
-                "Curvature breakdown, reduced (the null directions every point of the network has "
-                "set aside; both signs significant: saddle)",
-            ),
-        ):
-            fig, table = curvature_breakdown(dataset, column)
-            sections.append((title, png(fig), table))
-    fig, table = accuracy(dataset)
-    sections.append(("Accuracy at the end of the walks", png(fig), table))
+        curvature = {column: curvature_breakdown(dataset, column) for column in CURVATURE_RULES}
+    acc_fig, acc_table = accuracy(dataset)
+    data = data_table(run_dir)
+    findings = ordered(findings_table(configs, verified, curvature, acc_table))
+    findings = findings.drop(columns=[c for c in ("problem", "width", "depth") if c in findings])
+    sections = [
+        Section(
+            "Findings",
+            text=findings_text(configs, verified, curvature, acc_table),
+            tables=[(findings, FINDINGS_CAPTION, None)],
+        ),
+        Section(
+            "The study",
+            text=shared_settings(constants),
+            tables=[
+                (configs, "Points per configuration and seed.", None),
+                (data_summary(data), "The data the configurations read (their manifests).", None),
+                (
+                    data.drop(columns=["preprocessing"]).assign(
+                        file=[str(f).rsplit("/", 1)[-1] for f in data.file]
+                    ),
+                    "The data each configuration read.",
+                    None,
+                ),
+            ],
+        ),
+        Section(
+            "Attractors",
+            text=ATTRACTOR_TEXT + (f" Quenched with L2 {l2:g}." if l2 else ""),
+            tables=attractor_tables(verified),
+        ),
+    ]
+    if curvature is not None:
+        for column, (fig, table) in curvature.items():
+            sections.append(
+                Section(
+                    CURVATURE_RULES[column][0],
+                    figures=[(png(fig), CURVATURE_RULES[column][1])],
+                    tables=[(table, "Shares of the measured points per class.", None)],
+                    level=3,
+                )
+            )
     sections.append(
-        (
-            f"Attractors (gradient norm < 0.01, losses clustered) with what quenches from them "
-            f"find "
-            f"(verified{', L2 ' + format(l2, 'g') if l2 else ''}; see analysis/attractors.py)",
-            None,
-            verify_attractors(run_dir, attractor_table(dataset), l2=l2, data_dir=data_dir),
+        Section(
+            "Accuracy at the end of the walks",
+            figures=[(png(acc_fig), ACCURACY_CAPTION)],
+            tables=[(acc_table, "Per architecture and split: median, quartiles, walks.", None)],
         )
     )
     # one figure per problem, walk and variant (activation, loss, regulariser): apart, never merged
@@ -218,17 +301,205 @@ def sampling_sections(dataset, max_points: int, run_dir, l2: float = 0.0, data_d
         )
         name = variant_name(*values)
         sections.append(
-            (
+            Section(
                 f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]"
                 f"{', ' + name if name else ''}",
-                png(fig),
-                drawn,  # per panel: the points drawn, their median loss and gradient norm
+                figures=[(png(fig), lg_caption(drawn, max_points))],
+                tables=[
+                    (
+                        drawn,
+                        "Per panel: the points drawn, their median loss and gradient norm.",
+                        None,
+                    )
+                ],
+                level=3,
             )
         )
-    return (
-        sections,
-        f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations.",
+    lead = f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations."
+    return sections, lead, constants
+
+
+CURVATURE_RULES = {
+    "reduced_curvature": (
+        "Curvature, reduced: the network's null directions set aside",
+        "Share of the measured points per curvature class, reduced rule: the null directions "
+        "every point of the network has (a softmax's shift, dead ReLU units, first-layer "
+        "directions outside the patterns' span) set aside; saddle whenever eigenvalues of both "
+        "signs are significant, flat only for a semi-definite spectrum with a zero they do not "
+        "explain. One row of panels per Hessian method.",
+    ),
+    "curvature": (
+        "Curvature, the paper's rule",
+        "Share of the measured points per curvature class, the rule of Bosman et al.: any "
+        "eigenvalue within 1e-5 of the largest makes a point flat (so every point of a softmax "
+        "network is flat). One row of panels per Hessian method.",
+    ),
+}
+FINDINGS_CAPTION = (
+    "Per architecture and sampling setting: attractors found (stationary points clustered by "
+    "loss), those quenches verified, the minima among them and the local minima (verified "
+    "minima above the lowest attractor), the lowest attractor's loss, the reduced curvature "
+    "classes of the measured points, and the median training and test accuracy at the walks' "
+    "last step."
+)
+ATTRACTOR_TEXT = (
+    "Stationary points (gradient norm below 0.01) clustered by loss; each attractor's points "
+    "quenched by L-BFGS to say what it is (analysis/attractors.py). local_minimum comes from the "
+    "quench alone: yes for a verified minimum that is not the lowest attractor, unverified where "
+    "no walk ended inside."
+)
+ACCURACY_CAPTION = (
+    "Training and test accuracy at each walk's last step: the bar is the median over walks, the "
+    "line the interquartile range (bounded, as accuracy is)."
+)
+
+
+def lg_caption(drawn: pd.DataFrame, max_points: int) -> str:
+    zero = int(drawn.zero_gradient.sum()) if "zero_gradient" in drawn else 0
+    text = (
+        "Loss against gradient norm of the sampled points (up to "
+        f"{max_points:,} a panel), widths across, depths down, one shared scale; coloured by "
+        "the paper's curvature class, unmeasured points grey beneath."
     )
+    if zero:
+        text += (
+            f" {zero:,} points with a gradient norm of exactly 0 are drawn at the axis floor (▼)."
+        )
+    return text
+
+
+def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame:
+    """One row per configuration (seeds pooled): the numbers the findings are read from."""
+    from .figures import architecture
+
+    keys = CONFIGURATION
+    rows = []
+    for key, group in configs.groupby(keys, dropna=False, sort=False):
+        record = dict(zip(keys, key))
+        match = (
+            np.logical_and.reduce([[same(v, record[k]) for v in verified[k]] for k in keys])
+            if len(verified)
+            else np.zeros(0, bool)
+        )
+        mine = verified[match] if len(verified) else verified
+        row = {
+            **record,
+            "architecture": architecture(record["problem"], record["width"], record["depth"]),
+            "points": int(group["count"].sum()),
+            "attractors": len(mine),
+            "verified": int(mine.verified.notna().sum()) if len(mine) else 0,
+            "minima": int((mine.verified == "minimum").sum()) if len(mine) else 0,
+            "local minima": int((mine.local_minimum == "yes").sum()) if len(mine) else 0,
+            "lowest loss": float(mine.loss.min()) if len(mine) else np.nan,
+        }
+        if curvature is not None:
+            table = curvature["reduced_curvature"][1]
+            part = table[
+                np.logical_and.reduce(
+                    [
+                        [same(v, record[k]) for v in table[k]]
+                        for k in ("problem", "depth", "width", "granularity")
+                    ]
+                )
+            ]
+            part = part[[f"[-{record['bound']:g}, {record['bound']:g}]" == r for r in part.range]]
+            for name in ("saddle", "flat", "convex"):
+                row[f"share {name}"] = (
+                    float(part[name].mean()) if name in part and len(part) else np.nan
+                )
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    acc = (
+        accuracy_table.pivot_table(
+            index=["architecture", "granularity", "range"], columns="split", values="median"
+        ).reset_index()
+        if len(accuracy_table)
+        else pd.DataFrame()
+    )
+    if len(out) and len(acc):
+        out["range"] = [f"[-{b:g}, {b:g}]" for b in out.bound]
+        out["network"] = out["architecture"]
+        from .figures import labelled_architectures
+
+        out["architecture"] = labelled_architectures(out)
+        out = out.merge(acc, on=["architecture", "granularity", "range"], how="left")
+        out = out.rename(columns={"train": "accuracy (train)", "test": "accuracy (test)"})
+        out = out.drop(columns=["range", "network"])
+    return out
+
+
+def findings_text(configs, verified, curvature, accuracy_table) -> str:
+    """What the study found, in a few sentences of numbers (each from the tables below)."""
+    n = len(configs.groupby(CONFIGURATION, dropna=False))
+    parts = [f"{n} configurations, {int(configs['count'].sum()):,} sampled points."]
+    if len(verified):
+        counts = verified.verified.value_counts()
+        saddles = int(sum(v for k, v in counts.items() if str(k).startswith("saddle")))
+        minima, local = int(counts.get("minimum", 0)), int((verified.local_minimum == "yes").sum())
+        plateaus = int(counts.get("loss decreases (plateau or saddle region)", 0))
+        basins = int(counts.get("asymptotic basin", 0))
+        regions = plural(plateaus, "plateau or saddle region", "plateaus or saddle regions")
+        parts.append(
+            f"The walks settled into {plural(len(verified), 'attractor')}; quenches verified "
+            f"{int(verified.verified.notna().sum())}: {plural(minima, 'minimum', 'minima')} "
+            f"({local} of them local minima above the lowest attractor), "
+            f"{plural(saddles, 'saddle')}, {regions} that the loss leaves, and "
+            f"{plural(basins, 'asymptotic basin')} (where the loss vanishes only as the weights "
+            "grow)."
+        )
+    if curvature is not None:
+        reduced = curvature["reduced_curvature"][1]
+        paper = curvature["curvature"][1]
+        mean = lambda t, c: float(t[c].mean()) if c in t else 0.0
+        parts.append(
+            f"Of the points whose Hessian was measured (averaged over configurations), "
+            f"{100 * mean(reduced, 'saddle'):.0f}% are saddles and "
+            f"{100 * mean(reduced, 'flat'):.0f}% flat under the reduced rule; the paper's rule "
+            f"calls {100 * mean(paper, 'flat'):.0f}% flat."
+        )
+    if len(accuracy_table):
+        train = accuracy_table[accuracy_table.split == "train"]["median"]
+        parts.append(
+            f"Median training accuracy at the walks' end ranges from {train.min():.0%} to "
+            f"{train.max():.0%} across configurations."
+        )
+    return " ".join(parts)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def shared_settings(constants: dict) -> str:
+    named = [f"{k} {v}" for k, v in constants.items() if v is not None]
+    return f"Settings every configuration shares: {'; '.join(named)}." if named else ""
+
+
+def attractor_tables(table: pd.DataFrame) -> list:
+    """The attractor table as a summary (what each attractor is) and its detail (curvature
+    shares, quench numbers)."""
+    if table.empty:
+        return [(table, "No attractors: no point's gradient norm fell below 0.01.", None)]
+    summary = [c for c in CONFIGURATION if c in table] + [
+        "attractor",
+        "loss",
+        "points",
+        "share",
+        "curvature",
+        "verified",
+        "local_minimum",
+    ]
+    detail = [
+        c for c in table.columns if c not in summary or c in CONFIGURATION or c == "attractor"
+    ]
+    return [
+        (table[summary], "What each attractor is.", None),
+        (
+            table[detail],
+            "The detail: loss ranges, the sampled classes' shares, the quenches.",
+            None,
+        ),
+    ]
 
 
 def connection_sections(folder: Path, name) -> list:

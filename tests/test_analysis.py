@@ -277,13 +277,14 @@ def test_the_report_keeps_activations_apart_and_losses_apart(tmp_path):
     page = write_report(tmp_path / "out").read_text()
     for name in ("", ", relu", ", squared error", ", relu, squared error"):
         assert f"l-g clouds: xor, macro, [-1, 1]{name}<" in page
-    configs = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("00_*.csv")))
+    tables = tmp_path / "out" / "report_tables"
+    configs = pd.read_csv(next(tables.glob("*_points_per_configuration_and_seed.csv")))
     pairs = sorted(zip(configs.activation, configs.loss_function))
     assert pairs == [
         ("elu", "cross_entropy"), ("elu", "mse"), ("relu", "cross_entropy"), ("relu", "mse")
     ]  # fmt: skip
     assert (configs["count"] == 8 * 30).all()
-    attractors = pd.read_csv(next((tmp_path / "out" / "report_tables").glob("*_attractors_*.csv")))
+    attractors = pd.read_csv(next(tables.glob("*_attractors_what_each_attractor_is.csv")))
     drawn = [pd.read_csv(p) for p in (tmp_path / "out" / "report_tables").glob("*_l_g_clouds_*")]
     medians = {round(float(t.loss_median.iloc[0]), 9) for t in drawn}
     assert len(drawn) == 4 and len(medians) == 4  # each figure draws its own configuration

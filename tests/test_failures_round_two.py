@@ -57,13 +57,13 @@ def test_a_resumed_sweep_redoes_the_configurations_whose_data_changed(tmp_path, 
         assert recorded[0]["sha256"] != inputs[0]["sha256"]
     assert run(["report", out], capsys)[0] == 0
     tables = out / "report_tables"
-    listed = pd.read_csv(next(tables.glob("01_data_*.csv")))
+    listed = pd.read_csv(next(tables.glob("*_the_data_each_configuration_read*.csv")))
     assert set(listed.sha256) == {recorded[0]["sha256"][:16]} and len(listed) == 2
     manifest = json.loads((folders[0] / "run.json").read_text())
     del manifest["problem"]["inputs"]  # as an older fla wrote it: one row saying so
     (folders[0] / "run.json").write_text(json.dumps(manifest))
     assert run(["report", out], capsys)[0] == 0
-    listed = pd.read_csv(next(tables.glob("01_data_*.csv")))
+    listed = pd.read_csv(next(tables.glob("*_the_data_each_configuration_read*.csv")))
     assert len(listed) == 2 and listed.file.str.startswith("(not recorded").sum() == 1
 
 
@@ -118,7 +118,9 @@ def test_a_partial_study_is_refused_or_labelled_and_a_copy_is_counted_once(tmp_p
     shutil.copytree(first, out / "backup" / first.name)  # a copy: counted once
     shutil.copytree(first, out / "copy-of-first")
     assert run(["report", out], capsys)[0] == 0
-    configs = pd.read_csv(next((out / "report_tables").glob("00_*.csv")))
+    configs = pd.read_csv(
+        next((out / "report_tables").glob("*_points_per_configuration_and_seed.csv"))
+    )
     assert len(configs) == 2 and (configs["count"] == 6 * 4).all()
     shutil.rmtree(second)  # a killed sweep's study: one configuration missing
     for command in (["report", out], ["metrics", out, "-q"]):

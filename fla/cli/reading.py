@@ -63,7 +63,13 @@ def run_report(args) -> int:
 
     partial = whole_study(args.run_dir, args.partial)
     path = write_report(
-        args.run_dir, args.out, args.max_points, check_l2(args.l2), args.data_dir, partial
+        args.run_dir,
+        args.out,
+        args.max_points,
+        check_l2(args.l2),
+        args.data_dir,
+        partial,
+        quiet=args.quiet,
     )
     if not args.quiet:
         print(f"report -> {path}")
@@ -104,7 +110,7 @@ def add_plot_parser(commands) -> None:
         help="curvature: the paper's classes (any zero eigenvalue: flat) or the reduced "
         "Hessian's (the architecture's null directions set aside)",
     )
-    p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis")
+    p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis (default: when the losses span more than two decades)")
     p.add_argument(
         "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
     )
@@ -140,7 +146,7 @@ def draw_plot(args, partial) -> None:
         args.granularity,
         args.bound,
         args.color,
-        args.logx,
+        True if args.logx else None,
         not args.linear_y,
         partial,
         args.activation,
