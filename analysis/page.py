@@ -199,8 +199,9 @@ def page(title: str, sections: list[Section], lead: str = "", partial=None) -> s
             body.extend(f"<p>{escape.escape(p)}</p>" for p in s.text.split("\n\n"))
         for image, caption in s.figures:
             body.append(figure_html(image, caption))
-        for i, (frame, caption, csv) in enumerate(s.tables):  # the first open, the rest folded
-            body.append(table_html(frame, caption, csv, open_=i == 0))
+        for i, (frame, caption, csv) in enumerate(s.tables):  # a short first one open
+            shown = i == 0 and (s.title == "Findings" or frame is None or len(frame) <= LONG)
+            body.append(table_html(frame, caption, csv, open_=shown))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>"

@@ -167,9 +167,9 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, q
 
 
 def as_section(entry) -> Section:
-    """A section from a (title, image, table) triple of the other wings' section makers."""
-    title, image, table = entry
-    figures = [(image, f"{title}.")] if image else []
+    """A section from a (title, image, table[, caption]) tuple of the other section makers."""
+    title, image, table, *caption = entry
+    figures = [(image, caption[0] if caption else f"{title}.")] if image else []
     tables = [(table, "", None)] if table is not None else []
     return Section(title, figures=figures, tables=tables)
 
@@ -370,7 +370,7 @@ def lg_caption(drawn: pd.DataFrame, max_points: int) -> str:
 
 def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame:
     """One row per configuration (seeds pooled): the numbers the findings are read from."""
-    from .figures import architecture
+    from .figures import architecture, labelled_architectures
 
     keys = CONFIGURATION
     rows = []
@@ -392,21 +392,18 @@ def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame
             "local minima": int((mine.local_minimum == "yes").sum()) if len(mine) else 0,
             "lowest loss": float(mine.loss.min()) if len(mine) else np.nan,
         }
-        if curvature is not None:
+        if curvature is not None:  # matched by the labelled architecture: variants apart
             table = curvature["reduced_curvature"][1]
-            part = table[
-                np.logical_and.reduce(
-                    [
-                        [same(v, record[k]) for v in table[k]]
-                        for k in ("problem", "depth", "width", "granularity")
-                    ]
-                )
-            ]
-            part = part[[f"[-{record['bound']:g}, {record['bound']:g}]" == r for r in part.range]]
+            label = labelled_architectures(pd.DataFrame([record]))[0]
+            span = f"[-{record['bound']:g}, {record['bound']:g}]"
+            mask = (
+                (table.architecture == label)
+                & (table.granularity == record["granularity"])
+                & (table.range == span)
+            )
             for name in ("saddle", "flat", "convex"):
-                row[f"share {name}"] = (
-                    float(part[name].mean()) if name in part and len(part) else np.nan
-                )
+                share = table[mask][name].mean() if name in table and mask.any() else np.nan
+                row[f"share {name}"] = float(share)
         rows.append(row)
     out = pd.DataFrame(rows)
     acc = (
@@ -419,8 +416,6 @@ def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame
     if len(out) and len(acc):
         out["range"] = [f"[-{b:g}, {b:g}]" for b in out.bound]
         out["network"] = out["architecture"]
-        from .figures import labelled_architectures
-
         out["architecture"] = labelled_architectures(out)
         out = out.merge(acc, on=["architecture", "granularity", "range"], how="left")
         out = out.rename(columns={"train": "accuracy (train)", "test": "accuracy (test)"})
@@ -560,6 +555,10 @@ def connection_sections(folder: Path, name) -> list:
                 f"Loss along the paths of {title}: straight line and each method, per pair",
                 png(path_profiles(paths, title)),
                 comparison_table(paths),
+                "Training loss along each pair's paths against the position along the path (its "
+                "fraction of the path's length): the straight line dashed, each method's path "
+                "solid, each panel on its own scale (barriers differ by orders of magnitude); a "
+                "pair whose search failed is titled in red.",
             )
         ]
         if "method" in paths
@@ -574,10 +573,20 @@ def connection_sections(folder: Path, name) -> list:
                 f"Disconnectivity graph of {title}",
                 png(disconnectivity_graph(minima, tree, title)),
                 None,
+                "Each minimum rises from its loss; two groups join at the lowest saddle loss of "
+                "the spanning tree between them (single linkage; Becker and Karplus 1997).",
             ),
         ]
         + profiles
-        + [(f"Spanning tree of {title}", png(spanning_tree_figure(minima, tree, title)), tree)]
+        + [
+            (
+                f"Spanning tree of {title}",
+                png(spanning_tree_figure(minima, tree, title)),
+                tree,
+                "The minimum spanning tree of the saddle losses found: minima by the rank of "
+                "their loss, each edge labelled with its saddle loss.",
+            )
+        ]
     )
 
 

@@ -149,5 +149,14 @@ def slice_sections(root: Path, folders: list, png) -> list:
     for folder in folders:
         fig, frame = slice_figure(folder)
         name = folder.relative_to(root) if folder != root else folder.name
-        sections.append((f"Loss-surface slice: {name}", png(fig), None))
+        sections.append(
+            (
+                f"Loss-surface slice: {name}",
+                png(fig),
+                None,
+                "The training and test loss over the slice's grid (contours, log-spaced where the "
+                "loss spans more than two decades; accuracy as cells), with the networks, paths "
+                "and trajectories it was drawn through marked.",
+            )
+        )
     return sections

@@ -150,3 +150,24 @@ def test_rows_order_numbers_as_numbers():
     assert list(ordered(frame).width) == [2, 4, 20]
     lambdas = pd.DataFrame({"hidden": [1, 1, 1], "l2": [1e-1, 1e-6, 1e-3]})
     assert list(ordered(lambdas).l2) == [1e-6, 1e-3, 1e-1]
+
+
+@pytest.mark.slow  # 40 s: a landscape, a connection and a slice, each reported
+def test_landscape_connection_and_slice_reports_read(tmp_path):
+    from analysis.report import write_report
+    from fla.cli import main
+
+    (tmp_path / "l.toml").write_text("hidden = [1, 2]\nl2 = [1e-2]\nchains = 8\nsteps = 5\n")
+    assert main(["landscape", str(tmp_path / "l.toml"), "--out", str(tmp_path / "l"), "-q"]) == 0
+    run = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "micro", "--bound"]
+    run += ["1", "--walks", "8", "--out", str(tmp_path / "run"), "-q"]
+    assert main(run) == 0
+    argv = ["connect", str(tmp_path / "run"), "--l2", "1e-3", "--out", str(tmp_path / "c")]
+    assert main([*argv, "-q"]) == 0
+    argv = ["slice", str(tmp_path / "run"), "--out", str(tmp_path / "s"), "--resolution", "5"]
+    assert main([*argv, "-q"]) == 0
+    for folder in ("l", "c", "s"):
+        out = write_report(tmp_path / folder)
+        check(read(out))
+        for page in (tmp_path / folder / "report_tables").glob("*.html"):
+            check(read(page))

@@ -110,7 +110,11 @@ def add_plot_parser(commands) -> None:
         help="curvature: the paper's classes (any zero eigenvalue: flat) or the reduced "
         "Hessian's (the architecture's null directions set aside)",
     )
-    p.add_argument("--logx", action="store_true", help="lg: logarithmic loss axis (default: when the losses span more than two decades)")
+    p.add_argument(
+        "--logx",
+        action="store_true",
+        help="lg: logarithmic loss axis (default: when the losses span more than two decades)",
+    )
     p.add_argument(
         "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
     )

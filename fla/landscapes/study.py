@@ -229,8 +229,14 @@ def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
     from fla.landscapes.tables import read_landscape
 
     rows, done, minima = [], 0, {}
+    total, start = len(study["hidden"]) * len(study["l2"]), time.time()
     for hidden in sorted(study["hidden"]):
         for l2 in study["l2"]:
+            if not quiet and rows:
+                left = (time.time() - start) / len(rows) * (total - len(rows))
+                print(
+                    f"  {len(rows)} of {total} configurations, about {left:.0f} s left", flush=True
+                )
             settings = configuration_settings(study, hidden, l2)
             settings["seeded_from"] = folder_name(hidden - 1, l2) if hidden - 1 in minima else None
             folder = out / folder_name(hidden, l2)

@@ -252,6 +252,13 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     raw = candidates(run_dir, settings["low_gradient"])
     offered = len(raw)
     raw = raw[finite_rows(raw, "walk endpoints", quiet)]
+    if not quiet:
+        print(
+            f"polishing {len(raw):,} candidates (D = {network.n_params:,}, L-BFGS to a gradient "
+            f"norm of {settings['polish']['gtol']:g}), then up to {settings['budget']} pairs with "
+            f"{', '.join(settings['methods'])}",
+            flush=True,
+        )
     polished, losses, grad_norms = polish(energy, raw, **settings["polish"])
     keep = finite_rows(np.column_stack([polished, losses, grad_norms]), "polished points", quiet)
     polished, losses, grad_norms, raw = polished[keep], losses[keep], grad_norms[keep], raw[keep]
@@ -388,15 +395,22 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
 
     chosen = [path_method(name, settings[name]) for name in settings["methods"]]
     first, others = chosen[0], chosen[1:]
+    n = len(minima)
+    total = min(settings["budget"], n * (n - 1) // 2) * len(chosen)
+    start, done = time.time(), [0]
 
     def progress(a, b, p):
+        done[0] += 1
         if not quiet:
             note = (
                 "" if p.search == "ok" else f" [{'FAILED' if p.failed else 'retried'}: {p.search}]"
             )
+            left = (time.time() - start) / done[0] * max(total - done[0], 0)
             print(
-                f"  {p.method} {a}-{b}: saddle {p.saddle_loss:.5g}, barrier {p.barrier:.4g}, "
-                f"{len(p.points)} points, length {p.length:.4g}{note}"
+                f"  [{done[0]}/{total}, about {left:.0f} s left] {p.method} {a}-{b}: saddle "
+                f"{p.saddle_loss:.5g}, barrier {p.barrier:.4g}, {len(p.points)} points, length "
+                f"{p.length:.4g}{note}",
+                flush=True,
             )
 
     explored, tree = explore(

@@ -79,6 +79,7 @@ def lanczos_points_per_call(n_params: int, steps: int) -> int:
 
 
 XLA_MIN_PARAMS = 64  # from D = 64 the Hessian program is compiled by XLA (bench/bench_spectra.py)
+HESSIAN_PROGRAMS = 16  # Hessian programs kept (one per objective and pattern layout)
 _HESSIANS: dict = {}
 
 
@@ -108,15 +109,21 @@ def hessians(objective, params: np.ndarray, x, y):
             tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
             tf.TensorSpec([None] * (rank - 1), tf.int32),
         ]
-        _HESSIANS[key] = (
-            objective,
-            tf.function(
-                lambda t, x, y: objective.hessian_at(t, x, y),
-                input_signature=signature,
-                jit_compile=jit,
-                autograph=False,
-            ),
+        if len(_HESSIANS) >= HESSIAN_PROGRAMS:  # bounded: the oldest program goes
+            _HESSIANS.pop(next(iter(_HESSIANS)))
+        program = tf.function(
+            lambda t, x, y: objective.hessian_at(t, x, y),
+            input_signature=signature,
+            jit_compile=jit,
+            autograph=False,
         )
+        # traced once, here: a concrete function (TensorFlow warns of retracing when the programs
+        # of several objectives are traced from one Python function)
+        with compile_cache.stable_names(
+            "hessians", repr(objective.network), objective.problem.name, objective.key,
+            objective.dtype.name, np.ndim(x),
+        ):  # fmt: skip
+            _HESSIANS[key] = (objective, program.get_concrete_function())
     m = len(params)
     pad = call_size(m, objective.n_params) - m if jit else 0
     if pad > 0:
