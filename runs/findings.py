@@ -2,11 +2,16 @@
 quote: each finding reruns its study (resumable: a finished sweep is verified, not redone) and
 prints its numbers, so that every figure quoted has a command beside it.
 
-    python runs/findings.py metrics [--out runs/metrics]    # runs/metrics.toml: 144 configurations
+    python runs/findings.py metrics [--out runs/metrics]          # runs/metrics.toml
+    python runs/findings.py activations [--out runs/activations]  # runs/activations.toml
+    python runs/findings.py landscape [--out runs/landscape]      # runs/landscape.toml
 
 ``metrics``: the landscape measures of XOR, iris and wine (widths h, 2h, 4h; depths 1 and 2; both
 granularities; range [-1, 1]; 30 walks of 200 micro or 100 macro steps a configuration, one seed:
 a reduced study, say so when quoting) with every sampler, summarised per problem.
+``activations``: every activation and both losses on XOR and iris, each walk's last point.
+``landscape``: Mehta et al.'s grid (N_h 1..6, lambda 1e-1..1e-6): the counts and the claims the
+docs compare with the paper's.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fla(*args: str) -> None:
+def run_fla(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "fla.cli", *args], check=True, cwd=ROOT)
 
 
@@ -32,8 +37,8 @@ def span(values) -> str:
 def metrics(out: Path) -> None:
     import pandas as pd
 
-    fla("sweep", "runs/metrics.toml", "--out", str(out), "--jobs", "2", "-q")
-    fla("metrics", str(out), "-q")
+    run_fla("sweep", "runs/metrics.toml", "--out", str(out), "--jobs", "2", "-q")
+    run_fla("metrics", str(out), "-q")
     table = pd.read_parquet(out / "metrics.parquet")
     table = table[(table.bound == 1.0)]
     print(f"fla metrics {out}: {table.measure.nunique()} measures, {len(table)} rows")
@@ -81,13 +86,95 @@ def metrics(out: Path) -> None:
         )
 
 
+def activations(out: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    import fla as api
+
+    run_fla("sweep", "runs/activations.toml", "--out", str(out), "-q")
+    columns = ["problem", "width", "depth", "activation", "loss_function", "step", "loss"]
+    columns += ["grad_norm", "accuracy", "test_accuracy", "eig_max", "saturation"]
+    columns += ["saturated_units"]
+    points = api.open(out).points(columns)
+    last = points[points.step == points.step.max()]
+    keys = ["problem", "width", "depth", "activation", "loss_function"]
+    print(f"{out}: {last.groupby(keys).ngroups} configurations, each walk's last point")
+
+    def summary(frame):
+        return pd.Series(
+            {
+                "median loss": frame.loss.median(),
+                "mean test accuracy": frame.test_accuracy.mean(),
+                "mean accuracy": frame.accuracy.mean(),
+                "median grad_norm": frame.grad_norm.median(),
+                "median eig_max": frame.eig_max.median(),
+            }
+        )
+
+    for problem in ("iris", "xor"):
+        for loss in ("cross_entropy", "mse"):
+            part = last[(last.problem == problem) & (last.loss_function == loss)]
+            table = part.groupby("activation")[list(part.columns)].apply(summary)
+            print(f"{problem}, {loss}, over all its architectures:")
+            print(table.round(4).to_string())
+    widest = last[(last.problem == "iris") & (last.width == 16) & (last.depth == 3)]
+    print("iris 4-16-16-16-3 by activation and loss:")
+    print(
+        widest.groupby(["loss_function", "activation"])[list(widest.columns)]
+        .apply(summary)
+        .round(4)
+        .to_string()
+    )
+    deep = last[(last.problem == "xor") & (last.width == 8) & (last.depth == 3)]
+    print("xor 2-8-8-8-1, mean accuracy by activation and loss:")
+    print(deep.groupby(["loss_function", "activation"]).accuracy.mean().round(3).to_string())
+    for activation in ("tanh", "sigmoid"):
+        part = deep[(deep.activation == activation) & (deep.loss_function == "cross_entropy")]
+        phi = np.stack(part.saturation.to_numpy()).mean(axis=0)
+        units = np.stack(part.saturated_units.to_numpy()).mean(axis=0)
+        print(
+            f"xor 2-8-8-8-1 {activation}, cross-entropy: phi by layer {phi.round(2).tolist()}, "
+            f"saturated units {units.round(2).tolist()}"
+        )
+    relu = last[last.activation == "relu"]
+    dead = relu.saturated_units.map(lambda v: float(np.mean(v)))
+    print(f"ReLU walks' ends: dead hidden units at most {dead.max():.0%} (mean over layers)")
+
+
+def landscape(out: Path) -> None:
+    import pandas as pd
+
+    run_fla("landscape", "runs/landscape.toml", "--out", str(out), "-q")
+    counts = pd.read_csv(out / "counts.csv")
+    print(f"{out}: {len(counts)} configurations, {counts.seconds.sum():.0f} s of computing")
+    table = counts.pivot(index="hidden", columns="l2", values="minima")
+    print("minima by N_h (rows) and lambda (columns):")
+    print(table.to_string())
+    print("transition states / minima:")
+    print(counts.pivot(index="hidden", columns="l2", values="ratio").round(2).to_string())
+    for folder in sorted(out.glob("h*_l*")):
+        from fla.landscapes.tables import read_landscape
+
+        meta, minima, _ = read_landscape(folder)
+        best = minima.loc[minima.loss.idxmin()]
+        three = minima[minima.connected_units == 3]
+        if meta["settings"]["hidden"] > 3 and len(three):
+            print(
+                f"N_h = {meta['settings']['hidden']}, lambda = {meta['settings']['l2']:g}: "
+                f"minima with exactly 3 connected units: {len(three)} (lowest loss "
+                f"{three.loss.min():.6f}; global minimum {best.loss:.6f} with "
+                f"{int(best.connected_units)} units)"
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("finding", choices=["metrics"])
+    p.add_argument("finding", choices=["metrics", "activations", "landscape"])
     p.add_argument("--out", type=Path, help="the study's folder (default runs/NAME)")
     args = p.parse_args()
     out = args.out or ROOT / "runs" / args.finding
-    {"metrics": metrics}[args.finding](out)
+    {"metrics": metrics, "activations": activations, "landscape": landscape}[args.finding](out)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_the_wings_stand_on_one_another_without_a_circle():
 
 def test_only_the_command_line_imports_command_modules():
     users = {a: targets & COMMANDS for a, targets in EDGES.items() if targets & COMMANDS}
-    users = {a: b for a, b in users.items() if wing(a) != "cli"}
+    users = {a: b for a, b in users.items() if wing(a) not in ("cli", "fla.api")}
     assert set(users) <= {"fla.studies.sweep", "fla.zoo.connect"}, users
     assert users.get("fla.studies.sweep", set()) <= {"fla.walks.sample"}
     assert users.get("fla.zoo.connect", set()) <= {"fla.paths.connect"}
@@ -142,11 +142,22 @@ def test_only_the_command_line_imports_command_modules():
 def test_analysis_reads_fla_through_its_public_modules():
     known = FLA | set(modules(ROOT / "analysis"))
     edges = graph(ROOT / "analysis", known)
+    front = {"cli", "fla.api"}  # the command line and the Python front door reach analysis
     wrong = {
-        (a, b) for a, targets in edges.items() for b in targets if b in COMMANDS or wing(b) == "cli"
+        (a, b) for a, targets in edges.items() for b in targets if b in COMMANDS or wing(b) in front
     }
     assert not wrong, wrong
     assert not cycles(edges)
+
+
+def test_only_the_front_doors_reach_into_analysis():
+    known = FLA | set(modules(ROOT / "analysis"))
+    users = {
+        a
+        for a, targets in graph(PACKAGE, known).items()
+        if any(b.startswith("analysis") for b in targets)
+    }
+    assert {wing(a) for a in users} <= {"cli", "fla.api"}, users
 
 
 def test_the_wing_rule_is_checked_on_a_planted_back_arrow(tmp_path):
@@ -154,16 +165,3 @@ def test_the_wing_rule_is_checked_on_a_planted_back_arrow(tmp_path):
     fake = {"fla.core.networks": {"fla.walks.program"}, "fla.walks.program": {"fla.core.networks"}}
     assert cycles(fake) == [["fla.core.networks", "fla.walks.program"]]
     assert "walks" not in declared("core")
-
-
-def test_the_flat_layouts_module_names_still_import_with_a_deprecation_line():
-    import importlib
-    import sys
-
-    from fla import MOVED
-
-    for old, new in MOVED.items():
-        sys.modules.pop(old, None)
-        with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
-            module = importlib.import_module(old)
-        assert module is importlib.import_module(new) and module.__spec__.name == new

@@ -13,9 +13,9 @@ import os
 import re
 import sys
 
-from fla import __version__
 from fla.base import allocator, compile_cache, quiet
 from fla.base.errors import FlaError, NonFiniteError
+from fla.base.version import __version__
 from fla.cli.connecting import (
     add_connect_parser,
     add_landscape_parser,

@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fla import __version__
 from fla.base.errors import ConfigError, DataError
 from fla.base.files import file_record, write_json, write_table
 from fla.base.store import verify_files
+from fla.base.version import __version__
 from fla.slices.subjects import CHUNK_BYTES, COLUMNS, Subject
 
 FILES = ("slice.parquet", "directions.parquet", "marks.parquet")

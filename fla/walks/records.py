@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from fla import __version__
 from fla.base import allocator
+from fla.base.version import __version__
 from fla.walks import streams
 from fla.walks.config import Plan, SampleConfig
 

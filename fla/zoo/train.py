@@ -215,7 +215,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
-        from fla import __version__
+        from fla.base.version import __version__
 
         x_train = normalise(self.x_train_raw, self.mean, self.std)
         train_loss, train_error = self.evaluate(x_train, self.y_train)
