@@ -2,3 +2,15 @@
 path profiles, disconnectivity graphs and the HTML report. It reads runs through fla's public
 modules (the data contract of fla.base.store, fla.core, fla.curvature, fla.paths, fla.landscapes),
 never through a command module; of fla, only the command line imports it, lazily."""
+
+__all__ = [
+    "attractors",
+    "connections",
+    "data",
+    "figures",
+    "landscape_sections",
+    "measures",
+    "page",
+    "report",
+    "slices",
+]  # its modules; each lists its own

@@ -11,7 +11,7 @@ Method (stated so that it can be checked and re-run with other thresholds):
 3. Per attractor: its loss (median), loss range, number of points, share of all the configuration's
    points, curvature (the shares of each class among its points with a known class, and the most
    common class of the sampled points), and the lowest attractor is marked ``lowest``.
-4. One verdict per attractor (:func:`verify_attractors`): quenches from its points decide
+4. One verdict per attractor (``verify_attractors``): quenches from its points decide
    ``verified`` and, from it, ``local_minimum``: ``yes`` for a verified minimum that is not the
    configuration's lowest attractor, ``no`` for any other verdict (a saddle, a plateau, the
    asymptotic basin, the lowest attractor), and ``unverified`` where no quench ran (no endpoint
@@ -169,7 +169,7 @@ def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
 def architecture_objective(config: dict, l2: float, data_dir=None):
     """The objective a run's walks followed (its loss and regulariser), in float64; with ``l2``
     its loss plus that L2 penalty instead (Mehta et al.'s quench), which a run that walked a
-    regularised objective refuses (:func:`fla.core.objective.run_objective`)."""
+    regularised objective refuses (``fla.core.objective.run_objective``)."""
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -180,7 +180,7 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
     """Quench parameter vectors with objective ``f`` (one batched L-BFGS): per point the verdict of
-    :func:`classify_quench` (``floors`` [B]: each point's escape level), the quenched loss, the
+    ``classify_quench`` (``floors`` [B]: each point's escape level), the quenched loss, the
     drop, and the Hessian index and null space (not for asymptotic points, whose Hessian
     vanishes)."""
     import tensorflow as tf
@@ -220,7 +220,7 @@ def verify_attractors(
     data_dir=None,
     quiet: bool = True,
 ) -> pd.DataFrame:
-    """``table`` (from :func:`attractor_table`) with what quenches find (a line of progress an
+    """``table`` (from ``attractor_table``) with what quenches find (a line of progress an
     architecture unless ``quiet``, with the time left).
 
     Representatives: the run's recorded stationary points when it kept parameters (--record-params),
@@ -229,7 +229,7 @@ def verify_attractors(
     gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file
     order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of an
     architecture's in one batch); ``verified`` is the most common verdict of
-    :func:`classify_quench` and decides ``local_minimum`` (:func:`verdict`), with the median
+    ``classify_quench`` and decides ``local_minimum`` (``verdict``), with the median
     quenched loss and drop, and the most common Hessian index and null-space dimension
     (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors without an endpoint inside
     are left unverified. With ``l2`` > 0 the quench minimises another

@@ -262,7 +262,7 @@ def curvature_breakdown(dataset, column: str = "curvature"):
     among the points where curvature was measured; one row of panels per method (full, blocks,
     Lanczos), so that runs with the full and the block-diagonal Hessian are compared side by
     side. ``column``: ``curvature`` (the paper's rule) or ``reduced_curvature`` (the reduced
-    Hessian's class, :mod:`fla.curvature.classes`)."""
+    Hessian's class, ``fla.curvature.classes``)."""
     keys = CONFIGURATION + ["hessian"]
     counts = count_by(dataset, keys + [column]).rename(columns={column: "curvature"})
     counts = counts[counts.hessian.notna()].copy()

@@ -16,7 +16,7 @@ LEVELS = 20  # regular thresholds of the disconnectivity graphs
 def landscape_sections(run_dir: Path, folders: list, png) -> list:
     """The landscape study's section (counts, and an index of its configurations) with one page a
     configuration (its disconnectivity graphs and the global minimum's decision map), so that the
-    main page stays a page: Section objects of :mod:`analysis.page`."""
+    main page stays a page: Section objects of ``analysis.page``."""
     from fla.landscapes.model import mehta_network
 
     from .connections import decision_map, disconnectivity_graph

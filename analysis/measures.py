@@ -1,6 +1,6 @@
 """The landscape measures of a run drawn as the papers draw them: each measure against width, one
 line per depth, one panel per problem, granularity and range, with the bootstrap 95% intervals
-of the mean over walks (the table of :mod:`fla.metrics.tables`). Widths are categories (evenly
+of the mean over walks (the table of ``fla.metrics.tables``). Widths are categories (evenly
 spaced, labelled as sampled); a panel whose measure no walk could give says why, with the count
 of walks left out."""
 

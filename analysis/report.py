@@ -38,13 +38,13 @@ def write_report(
 ) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in a folder of its
     own, NAME_tables/ for NAME.html (report_tables/ for the default), with their manifest
-    tables.json; under the output rule (:mod:`fla.base.outputs`): the page is new or fla report's
+    tables.json; under the output rule (``fla.base.outputs``): the page is new or fla report's
     own, its tables folder new or holding only the tables its manifest lists, neither on an input
     of RUN_DIR; the output folder's lock is held throughout.
 
     RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
     both; every connection run under RUN_DIR gets its own sections. ``partial``, the label of a
-    study that is not whole (:func:`fla.studies.tasks.whole_study`), heads the page.
+    study that is not whole (``fla.studies.tasks.whole_study``), heads the page.
     """
     from fla.base.errors import ConfigError
     from fla.base.outputs import check_folder, claim_files, refuse_on_inputs, written_by_fla
@@ -692,7 +692,7 @@ def write_plot(
 
 def save_figure(fig, out, kind: str) -> Path:
     """Save a figure atomically, marked as fla plot's in its metadata (so that fla recognises it
-    as its own output, :data:`fla.base.outputs.FIGURE_MARK`)."""
+    as its own output, ``fla.base.outputs.FIGURE_MARK``)."""
     from fla.base.files import atomic_path
     from fla.base.outputs import FIGURE_MARK
 

@@ -1,5 +1,5 @@
-"""Plant each bug of fla/mutants.toml in a copy of the repository and report whether its tests catch
-it.
+"""Plant each bug of tests/mutants.toml in a copy of the repository and report whether its tests
+catch it.
 
     python bench/mutants.py [--only TEXT]
 
@@ -48,7 +48,7 @@ def main() -> int:
     )
     p.add_argument("--only", help="run only the mutants whose description contains this text")
     args = p.parse_args()
-    mutants = tomllib.loads((ROOT / "fla" / "mutants.toml").read_text())["mutant"]
+    mutants = tomllib.loads((ROOT / "tests" / "mutants.toml").read_text())["mutant"]
     if args.only:
         mutants = [m for m in mutants if args.only in m["why"]]
     failures = 0

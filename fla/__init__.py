@@ -6,7 +6,7 @@ small networks; loss-surface slices. One subpackage a capability (docs/layout.md
 TensorFlow is imported only by the modules that compute, so that ``import fla`` and ``fla --help``
 stay fast.
 
-From Python (:mod:`fla.api`):
+From Python (``fla.api``):
 
     >>> import fla
     >>> run = fla.open("runs/quick")

@@ -14,56 +14,122 @@ the command line, the only code that reaches into ``analysis`` (lazily).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import matplotlib.figure
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+PathLike = str | os.PathLike
 
 __all__ = ["Results", "open", "sample", "sweep"]
 
 
-def open(path) -> "Results":  # noqa: A001 - fla.open, as the issue and the README call it
-    """The folder ``path`` (a sampling run, a study, or a connection, landscape or slice run, or a
-    folder holding several) as :class:`Results`."""
+def open(path: PathLike) -> Results:  # noqa: A001 - fla.open, as the README calls it
+    """A folder fla wrote, ready to read.
+
+    Args:
+        path: a sampling run, a study, a connection, landscape or slice run, or a folder holding
+            several.
+
+    Returns:
+        The folder as `Results`; nothing is read until a table is asked for.
+
+    Raises:
+        ConfigError: ``path`` is not a folder.
+    """
     return Results(path)
 
 
-def sample(problem: str, *, out, data_dir=None, quiet: bool = True, **settings) -> "Results":
-    """``fla sample`` from Python: one configuration (``settings``: the fields of
-    :class:`fla.walks.config.SampleConfig`, e.g. ``width=2, depth=1, granularity="macro",
-    bound=1.0``) into the new folder ``out``; returns it opened.
+def sample(
+    problem: str,
+    *,
+    out: PathLike,
+    data_dir: PathLike | None = None,
+    quiet: bool = True,
+    **settings: Any,
+) -> Results:
+    """``fla sample`` from Python: the walks of one configuration, recorded to Parquet.
 
-    >>> run = fla.sample("xor", width=2, depth=1, granularity="macro", bound=1.0, out="x")
+    Args:
+        problem: a problem of ``fla problems`` (``xor``, ``mnist``, ``iris``, ...) or
+            ``csv:PATH``.
+        out: the new folder to write (refused if it holds what fla did not write).
+        data_dir: where the data files are (default ``$FLA_DATA``, else ``~/.cache/fla``).
+        quiet: no progress lines.
+        **settings: the fields of ``fla.walks.config.SampleConfig`` by name: ``width``,
+            ``depth``, ``granularity`` (``micro`` or ``macro``) and ``bound`` are required;
+            ``walks``, ``steps``, ``seed``, ``sampler``, ``hessian``, ``activation``, ``loss``,
+            ``regulariser``, ``lambda_`` and the rest as ``fla sample --help`` lists them.
+
+    Returns:
+        The run, opened.
+
+    Raises:
+        ConfigError: a setting is refused (named, with its fix), before anything is written.
+
+    Example:
+        >>> run = fla.sample("xor", width=2, depth=1, granularity="macro", bound=1.0, out="x")
     """
     from fla.walks.config import SampleConfig
+
+    _quiet_tensorflow()
     from fla.walks.sample import sample as run_sample
 
     run_sample(SampleConfig(problem, **settings), out, data_dir=data_dir, quiet=quiet)
     return Results(out)
 
 
-def sweep(study, *, out=None, jobs: int = 1, data_dir=None, quiet: bool = True) -> "Results":
-    """``fla sweep`` from Python: every configuration of the study file ``study`` (resumable);
-    returns the study's folder opened."""
+def sweep(
+    study: PathLike,
+    *,
+    out: PathLike | None = None,
+    jobs: int = 1,
+    data_dir: PathLike | None = None,
+    quiet: bool = True,
+) -> Results:
+    """``fla sweep`` from Python: every configuration of a study file (resumable: a second call
+    keeps what verifies and does the rest).
+
+    Args:
+        study: the study's TOML file (``runs/quick.toml``; ``fla settings study`` lists its keys).
+        out: the study's folder (default ``runs/NAME``).
+        jobs: configurations run at once, one process each.
+        data_dir: where the data files are.
+        quiet: no progress lines.
+
+    Returns:
+        The study's folder, opened.
+    """
     from fla.studies.study import load_study
     from fla.studies.sweep import sweep as run_sweep
+
+    _quiet_tensorflow()
 
     run_sweep(study, out, jobs=jobs, data_dir=data_dir, quiet=quiet)
     return Results(out or Path("runs") / load_study(study).name)
 
 
 class Results:
-    """A folder fla wrote, read as tables.
+    """A folder fla wrote, read as pandas tables (the command line's, with the same columns).
 
-    - :meth:`points`, :meth:`endpoints`: the sampled rows and each walk's final parameters, with
-      columns chosen and rows filtered where they lie (``width=2`` is ``width == 2``; ``where``
-      takes any pyarrow expression);
-    - :meth:`configurations`: the points of each configuration;
-    - :meth:`measures`: the landscape measures (``fla metrics``), per walk with ``per_walk``;
-    - :meth:`attractors`: the attractor table, verified by quenches (``fla report``'s);
-    - :meth:`minima`, :meth:`paths`, :meth:`tree`: the connection runs under the folder;
-    - :meth:`landscapes`, :meth:`slices`: the landscape configurations and slices under it;
-    - :meth:`figure`: any figure of the report; :meth:`report`: the report itself.
+    - `points`, `endpoints`: the sampled rows and each walk's final parameters, with columns
+      chosen and rows filtered where they lie (``width=2`` is ``width == 2``; ``where`` takes
+      any pyarrow expression);
+    - `configurations`: the points of each configuration;
+    - `measures`: the landscape measures (``fla metrics``), per walk with ``per_walk``;
+    - `attractors`: the attractor table, verified by quenches (``fla report``'s);
+    - `minima`, `paths`, `tree`: the connection runs under the folder;
+    - `landscapes`, `landscape`, `slices`: the landscape configurations and slices under it;
+    - `figure`: any figure of the report; `report`: the report itself.
+
+    Every reader verifies the files it reads against their manifests first.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: PathLike):
         from fla.base.errors import ConfigError
 
         self.path = Path(path)
@@ -74,46 +140,80 @@ class Results:
         return f"fla.open({str(self.path)!r})"
 
     # -- sampling runs ------------------------------------------------------------------------
-    def dataset(self):
+    def dataset(self) -> ds.Dataset:
         """The verified sampling runs under the folder as one pyarrow dataset (lazy)."""
         from analysis.data import open_run
 
         return open_run(self.path)
 
-    def points(self, columns=None, where=None, max_rows: int | None = None, **equal):
-        """The sampled points (one row each) as pandas: ``columns`` (default all but the
-        parameter and spectrum lists), rows where every ``equal`` column has its value and
-        ``where`` (a pyarrow expression) holds, at most ``max_rows`` (a uniform sample)."""
+    def points(
+        self,
+        columns: list[str] | None = None,
+        where: ds.Expression | None = None,
+        max_rows: int | None = None,
+        **equal: Any,
+    ) -> pd.DataFrame:
+        """The sampled points, one row each.
+
+        Args:
+            columns: the columns to read (default every column but the lists ``params`` and
+                ``eigenvalues``; ask for them by name).
+            where: a pyarrow expression rows must satisfy, e.g.
+                ``pyarrow.compute.field("loss") < 0.1``.
+            max_rows: at most about this many rows, a seeded uniform (Bernoulli) sample.
+            **equal: ``column=value`` filters (``width=2, step=99``).
+
+        Returns:
+            A DataFrame of the rows that match, the filters applied in the Parquet scan.
+        """
         from analysis.data import sample_rows
 
         dataset = self.dataset()
         if columns is None:
             columns = [c for c in dataset.schema.names if c not in ("params", "eigenvalues")]
-        expression = row_filter(where, equal)
+        expression = _row_filter(where, equal)
         if max_rows is not None:
             return sample_rows(dataset, list(columns), max_rows, expression)
         return dataset.to_table(columns=list(columns), filter=expression).to_pandas()
 
-    def endpoints(self, **equal):
-        """Every walk's final parameter vector (after its last update), with its configuration's
-        columns, as pandas; ``equal`` filters as for :meth:`points`."""
+    def endpoints(self, **equal: Any) -> pd.DataFrame:
+        """Every walk's final parameter vector (after its last update), one row a walk.
+
+        Args:
+            **equal: ``column=value`` filters, as for `points`.
+
+        Returns:
+            A DataFrame with the configuration's columns, ``walk``, ``step`` and ``params`` (a
+                list of D floats).
+        """
         import pyarrow.dataset as ds
 
         from fla.base.store import ENDPOINT_SCHEMA, ENDPOINTS, configurations
 
         folders = [f / ENDPOINTS for f in configurations(self.path)[0]]
         data = ds.dataset([str(f) for f in folders], schema=ENDPOINT_SCHEMA, format="parquet")
-        return data.to_table(filter=row_filter(None, equal)).to_pandas()
+        return data.to_table(filter=_row_filter(None, equal)).to_pandas()
 
-    def configurations(self):
+    def configurations(self) -> pd.DataFrame:
         """Points per configuration and seed (the report's table)."""
         from analysis.data import CONFIGURATION, count_by
 
         return count_by(self.dataset(), CONFIGURATION + ["seed"])
 
-    def measures(self, per_walk: bool = False, neutrality_epsilon: float | None = None):
-        """The landscape measures of every configuration (``fla metrics``'s table); with
-        ``per_walk`` one row per walk and a column per measure instead."""
+    def measures(
+        self, per_walk: bool = False, neutrality_epsilon: float | None = None
+    ) -> pd.DataFrame:
+        """The landscape measures of every configuration (``fla metrics``'s table).
+
+        Args:
+            per_walk: one row per walk and a column per measure, instead of one row per
+                configuration and measure with its mean, spread and 95% interval.
+            neutrality_epsilon: the loss change below which a step is neutral (M1, M2; default
+                1e-5 of the walk's loss range).
+
+        Returns:
+            A DataFrame; ``left_out`` and ``reason`` say which walks a measure could not use.
+        """
         from fla.metrics.neutrality import EPSILON
         from fla.metrics.tables import run_metrics
 
@@ -126,29 +226,45 @@ class Results:
 
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def attractors(self, verify: bool = True, l2: float = 0.0):
-        """The attractors of every configuration; with ``verify`` what quenches from them find
-        (``verified``, ``local_minimum``; :mod:`analysis.attractors`)."""
+    def attractors(self, verify: bool = True, l2: float = 0.0) -> pd.DataFrame:
+        """The attractors of every configuration: the walks' stationary points clustered by loss.
+
+        Args:
+            verify: quench points of each attractor (L-BFGS in float64) to say what it is.
+            l2: quench the loss plus ``l2`` |theta|^2 instead (then ``local_minimum`` stays
+                ``unverified``).
+
+        Returns:
+            A DataFrame, one row an attractor, with ``verified`` (what the quenches found) and
+                ``local_minimum`` (``yes``, ``no`` or ``unverified``).
+        """
         from analysis.attractors import attractor_table, verify_attractors
 
+        if verify:
+            _quiet_tensorflow()
         table = attractor_table(self.dataset())
         return verify_attractors(self.path, table, l2=l2) if verify else table
 
     # -- other commands' outputs --------------------------------------------------------------
-    def connections(self) -> list:
+    def connections(self) -> list[Path]:
         """The connection runs under the folder (their folders)."""
         return sorted(p.parent for p in self.path.rglob("connect.json"))
 
-    def minima(self):
+    def minima(self) -> pd.DataFrame:
+        """The polished minima of every connection run under the folder (a ``run`` column
+        names it), with their curvature classes."""
         return self._connection_table("minima")
 
-    def paths(self):
+    def paths(self) -> pd.DataFrame:
+        """Every path of every connection run: method, barrier, saddle loss, length, whether
+        its search ``failed``, and the line's barrier beside it."""
         return self._connection_table("paths")
 
-    def tree(self):
+    def tree(self) -> pd.DataFrame:
+        """The edges of every connection run's minimum spanning tree of barriers."""
         return self._connection_table("tree")
 
-    def _connection_table(self, name: str):
+    def _connection_table(self, name: str) -> pd.DataFrame:
         import pandas as pd
 
         from analysis.connections import read_connection
@@ -160,9 +276,10 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def landscapes(self):
-        """One row per landscape configuration under the folder: N_h, lambda, minima and
-        transition states found, seconds."""
+    def landscapes(self) -> pd.DataFrame:
+        """One row per landscape configuration (``fla landscape``) under the folder: its
+        ``folder``, N_h (``hidden``), lambda (``l2``), the minima and transition states found and
+        the seconds it took."""
         import pandas as pd
 
         from fla.landscapes.tables import read_landscape
@@ -182,7 +299,22 @@ class Results:
             )
         return pd.DataFrame(rows)
 
-    def slices(self):
+    def landscape(self, folder: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The databases of one landscape configuration.
+
+        Args:
+            folder: its folder, relative to this one (a ``folder`` of `landscapes`).
+
+        Returns:
+            ``(minima, transition_states)``, two DataFrames (loss, Hessian index, eigenvalues,
+                parameters; the transition states' two minima).
+        """
+        from fla.landscapes.tables import read_landscape
+
+        _, minima, transition_states = read_landscape(self.path / folder)
+        return minima, transition_states
+
+    def slices(self) -> pd.DataFrame:
         """Every slice under the folder, its grid points as rows (with a ``slice`` column)."""
         import pandas as pd
 
@@ -196,10 +328,19 @@ class Results:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     # -- figures and the report ---------------------------------------------------------------
-    def figure(self, kind: str, **options):
-        """A figure of the report as a matplotlib Figure: ``lg`` (problem, granularity, bound,
-        variant, color, logx, logy, max_points), ``curvature`` (column: curvature or
-        reduced_curvature), ``accuracy``, ``metrics``; see :mod:`analysis.figures`."""
+    def figure(self, kind: str, **options: Any) -> matplotlib.figure.Figure:
+        """A figure of the report.
+
+        Args:
+            kind: ``lg`` (the loss-gradient clouds), ``curvature`` (the curvature breakdown),
+                ``accuracy`` or ``metrics``.
+            **options: ``lg``: ``problem``, ``granularity``, ``bound``, ``color``, ``logx``,
+                ``logy``, ``max_points``; ``curvature``: ``column`` (``curvature``, the paper's
+                rule, or ``reduced_curvature``); ``metrics``: what ``fla plot metrics`` takes.
+
+        Returns:
+            A matplotlib Figure.
+        """
         from analysis import figures
 
         if kind == "lg":
@@ -216,14 +357,27 @@ class Results:
 
         raise ConfigError(f"unknown figure {kind!r}; choose lg, curvature, accuracy or metrics")
 
-    def report(self, out=None, **options):
-        """Write the report (``fla report``) and return its path."""
+    def report(self, out: PathLike | None = None, **options: Any) -> Path:
+        """Write the report (``fla report``): ``report.html`` in the folder, or ``out``.
+
+        Returns:
+            The report's path.
+        """
         from analysis.report import write_report
 
+        _quiet_tensorflow()
         return write_report(self.path, out, **options)
 
 
-def row_filter(where, equal: dict):
+def _quiet_tensorflow() -> None:
+    """TensorFlow imported without its start-up lines (``fla.base.quiet``), as the command
+    line does, before anything computes."""
+    from fla.base.quiet import import_tensorflow
+
+    import_tensorflow()
+
+
+def _row_filter(where, equal: dict):
     """The pyarrow expression of ``where`` and every ``column == value`` of ``equal``."""
     from analysis.data import matches
 

@@ -116,6 +116,7 @@ def activations(out: Path) -> None:
         for loss in ("cross_entropy", "mse"):
             part = last[(last.problem == problem) & (last.loss_function == loss)]
             table = part.groupby("activation")[list(part.columns)].apply(summary)
+            table = table.dropna(axis=1, how="all")  # XOR has no test split
             print(f"{problem}, {loss}, over all its architectures:")
             print(table.round(4).to_string())
     widest = last[(last.problem == "iris") & (last.width == 16) & (last.depth == 3)]
@@ -131,15 +132,18 @@ def activations(out: Path) -> None:
     print(deep.groupby(["loss_function", "activation"]).accuracy.mean().round(3).to_string())
     for activation in ("tanh", "sigmoid"):
         part = deep[(deep.activation == activation) & (deep.loss_function == "cross_entropy")]
-        phi = np.stack(part.saturation.to_numpy()).mean(axis=0)
-        units = np.stack(part.saturated_units.to_numpy()).mean(axis=0)
+        phi = np.stack(part.saturation.to_numpy()).astype(float).mean(axis=0)
+        units = np.stack(part.saturated_units.to_numpy()).astype(float).mean(axis=0)
         print(
             f"xor 2-8-8-8-1 {activation}, cross-entropy: phi by layer {phi.round(2).tolist()}, "
-            f"saturated units {units.round(2).tolist()}"
+            f"share of units saturated on every pattern {units.round(2).tolist()}"
         )
     relu = last[last.activation == "relu"]
     dead = relu.saturated_units.map(lambda v: float(np.mean(v)))
-    print(f"ReLU walks' ends: dead hidden units at most {dead.max():.0%} (mean over layers)")
+    print(
+        f"ReLU walks' ends: share of dead hidden units (mean over layers) {dead.mean():.1%} on "
+        f"average, {dead.quantile(0.99):.0%} at the 99th percentile, {dead.max():.0%} at most"
+    )
 
 
 def landscape(out: Path) -> None:
@@ -153,9 +157,9 @@ def landscape(out: Path) -> None:
     print(table.to_string())
     print("transition states / minima:")
     print(counts.pivot(index="hidden", columns="l2", values="ratio").round(2).to_string())
-    for folder in sorted(out.glob("h*_l*")):
-        from fla.landscapes.tables import read_landscape
+    from fla.landscapes.tables import read_landscape
 
+    for folder in sorted(out.glob("h*_l*")):
         meta, minima, _ = read_landscape(folder)
         best = minima.loc[minima.loss.idxmin()]
         three = minima[minima.connected_units == 3]
@@ -166,6 +170,51 @@ def landscape(out: Path) -> None:
                 f"{three.loss.min():.6f}; global minimum {best.loss:.6f} with "
                 f"{int(best.connected_units)} units)"
             )
+
+    print("minima found by each route (start: a chain's first quench; hop; restart; seed: padded")
+    print("minima of N_h - 1 and the zero network; quench: the transition-state searches' ends):")
+    routes = []
+    for folder in sorted(out.glob("h*_l*")):
+        meta, minima, _ = read_landscape(folder)
+        row = minima.found_by.value_counts().to_dict()
+        row.update(hidden=meta["settings"]["hidden"], l2=meta["settings"]["l2"], all=len(minima))
+        routes.append(row)
+    routes = pd.DataFrame(routes).fillna(0).set_index(["hidden", "l2"]).sort_index()
+    order = ["start", "hop", "restart", "seed", "quench"]
+    routes = routes[[c for c in order if c in routes] + ["all"]]
+    print(routes.astype(int).to_string())
+    padded_saddles(out)
+
+
+def padded_saddles(out: Path) -> None:
+    """Mehta et al.'s claim that the two-unit configuration is a saddle of index N_h - 2: the
+    N_h = 2 database's lowest minimum with two connected units, padded with zero units, is
+    stationary in the 2-N_h-2 network; its Hessian's negative eigenvalues are counted."""
+    import numpy as np
+
+    from fla.base.quiet import import_tensorflow
+    from fla.curvature.classes import hessian_index
+    from fla.landscapes.model import objective, padded
+    from fla.landscapes.tables import read_landscape
+
+    import_tensorflow().get_logger().setLevel("ERROR")  # one objective per network: no warnings
+
+    print("the N_h = 2 two-unit minimum padded to N_h units: gradient norm, negative eigenvalues")
+    for folder in sorted(out.glob("h2_l*")):
+        meta, minima, _ = read_landscape(folder)
+        l2 = meta["settings"]["l2"]
+        two = minima[minima.connected_units == 2]
+        if not len(two) or l2 > 1e-2:
+            continue
+        point = np.asarray(two.loc[two.loss.idxmin(), "params"], np.float64)[None]
+        parts = []
+        for hidden in range(3, 7):
+            point = padded(point, hidden)
+            f = objective(hidden, l2)
+            grad = float(np.linalg.norm(f.gradient(point).numpy()))
+            negative = int(hessian_index(np.linalg.eigvalsh(f.hessian(point).numpy()))[0][0])
+            parts.append(f"N_h {hidden}: |g| {grad:.1e}, index {negative}")
+        print(f"  lambda {l2:g}: " + "; ".join(parts))
 
 
 def main() -> None:

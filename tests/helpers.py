@@ -61,3 +61,47 @@ def make_mnist(folder, n_train=60, n_test=20, gz=True, seed=0):
     for name, array in arrays.items():
         write_idx(folder / f"{name}{ext}", array)
     return arrays
+
+
+def damage(path, how):
+    """Damage the file ``path``: deleted, truncated, or one byte altered (same size)."""
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:-50])
+    else:  # one byte altered, same size
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+
+
+def nan_on_calls(f, bad):
+    """f, but NaN at every point on the batched calls whose number (from 0) satisfies ``bad(n)``:
+    a counter inside the compiled program, so that failures strike at known steps, not by
+    geometry."""
+    import tensorflow as tf
+
+    calls = tf.Variable(0, dtype=tf.int64)
+
+    def loss(theta):
+        n = calls.assign_add(1) - 1
+        values = f(theta)
+        return tf.where(
+            bad(n), tf.fill(tf.shape(values), tf.constant(float("nan"), values.dtype)), values
+        )
+
+    return loss
+
+
+def autodiff_hessians(f, theta, x, y):
+    """The Hessians by differentiating the gradient (TensorFlow's batch_jacobian): independent of
+    fla.core.exact_hessian's second-order backpropagation."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as outer:
+        outer.watch(theta)
+        with tf.GradientTape() as inner:
+            inner.watch(theta)
+            loss = f.loss_at(theta, x, y)
+        grad = inner.gradient(loss, theta)
+    return outer.batch_jacobian(grad, theta).numpy()

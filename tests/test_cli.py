@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from test_problems import make_mnist
+from helpers import make_mnist
 
 from fla.base import store
 from fla.cli import main

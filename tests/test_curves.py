@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import tensorflow as tf
-from test_neb import nan_on_calls
+from helpers import nan_on_calls
 
 from fla.paths.curves import (
     Bezier,

@@ -15,29 +15,12 @@ import tarfile
 
 import numpy as np
 import pytest
-from test_problems import make_mnist
+from helpers import TINY, XOR, damage, make_mnist, one_line, run
 
 from fla.base.errors import DataError
-from fla.cli import main
 from fla.core.problems import Problem
 from fla.core.readers import write_idx
 from fla.studies.study import config_name, load_study
-
-XOR = ["sample", "xor", "--width", "2", "--depth", "1", "--granularity", "macro", "--bound", "1"]
-TINY = (
-    'name = "tiny"\nproblems = ["xor"]\nwidths = [1]\ndepths = [1]\ngranularities = ["macro"]\n'
-    "bounds = [1]\nseeds = [0]\nwalks = 6\nsteps = 4\n"
-)
-
-
-def run(argv, capsys):
-    status = main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip()
-    return status, err
-
-
-def one_line(err):
-    return len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def bad_mnist(folder, fix):
@@ -270,17 +253,6 @@ def test_one_sweep_per_folder_and_stale_locks(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [".fla-sweep.lock"]
     # the lock file a killed sweep leaves holds no lock: the next sweep goes ahead
     assert run(["sweep", tmp_path / "s.toml", "--out", out, "-q"], capsys)[0] == 0
-
-
-def damage(path, how):
-    if how == "deleted":
-        path.unlink()
-    elif how == "truncated":
-        path.write_bytes(path.read_bytes()[:-50])
-    else:  # one byte altered, same size
-        raw = bytearray(path.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        path.write_bytes(bytes(raw))
 
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "altered"])

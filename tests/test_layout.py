@@ -165,3 +165,29 @@ def test_the_wing_rule_is_checked_on_a_planted_back_arrow(tmp_path):
     fake = {"fla.core.networks": {"fla.walks.program"}, "fla.walks.program": {"fla.core.networks"}}
     assert cycles(fake) == [["fla.core.networks", "fla.walks.program"]]
     assert "walks" not in declared("core")
+
+
+@pytest.mark.parametrize(
+    "package", [*(f"fla/{w}" for w in WINGS if w not in ("cli", "data")), "analysis"]
+)
+def test_each_wing_lists_its_public_modules(package):
+    """A wing's ``__all__`` names exactly its modules whose names do not start with ``_``."""
+    folder = ROOT / package
+    tree = ast.parse((folder / "__init__.py").read_text())
+    listed = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["__all__"]
+    ]
+    public = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    assert listed == [public], f"{package}/__init__.py: __all__ must be {public}"
+
+
+def test_the_front_door_exports_what_it_documents():
+    import fla.api
+
+    public = sorted(
+        n for n in vars(fla.api) if callable(getattr(fla.api, n)) and not n.startswith("_")
+    )
+    public = [n for n in public if getattr(fla.api, n).__module__ == "fla.api"]
+    assert public == sorted(fla.api.__all__)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import numpy_logits
-from test_objective import autodiff_hessians
+from helpers import autodiff_hessians
 
 from fla.core.losses import output_derivatives, per_pattern
 from fla.core.networks import MLP

@@ -100,7 +100,7 @@ def test_float32_spectra_agree_with_float64_from_loss_half_to_1e_12(name, width,
 
 
 def test_a_small_mnist_net_keeps_its_spectrum_at_low_loss(tmp_path):
-    from test_problems import make_mnist
+    from helpers import make_mnist
 
     make_mnist(tmp_path / "mnist", n_train=50, n_test=10)
     base = load_problem("mnist", tmp_path)
@@ -199,7 +199,7 @@ def test_lanczos_extremes_are_within_the_tolerance_from_loss_half_to_1e_12(
 
 
 def test_lanczos_keeps_a_small_mnist_nets_extremes_at_low_loss(tmp_path):
-    from test_problems import make_mnist
+    from helpers import make_mnist
 
     from fla.curvature.lanczos import Hessian
 

@@ -1,4 +1,4 @@
-"""The planted-bug catalogue (fla/mutants.toml): every bug planted in a copy of the checkout is
+"""The planted-bug catalogue (tests/mutants.toml): every bug planted in a copy of the checkout is
 caught by the tests named with it, and no entry is stale. Slow: one pytest process a mutant."""
 
 import subprocess

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import tensorflow as tf
+from helpers import nan_on_calls
 
 from fla.base.errors import ConfigError
 from fla.core.networks import MLP
@@ -221,22 +222,6 @@ def test_neb_over_a_network_objective_and_a_plain_function_agree():
 
 # ---- never a silent NaN
 # ---------------------------------------------------------------------------
-
-
-def nan_on_calls(f, bad):
-    """f, but NaN at every point on the batched calls whose number (from 0) satisfies ``bad(n)``:
-    a counter inside the compiled program, so that failures strike at known steps, not by
-    geometry."""
-    calls = tf.Variable(0, dtype=tf.int64)
-
-    def loss(theta):
-        n = calls.assign_add(1) - 1
-        values = f(theta)
-        return tf.where(
-            bad(n), tf.fill(tf.shape(values), tf.constant(np.nan, values.dtype)), values
-        )
-
-    return loss
 
 
 def test_a_step_into_nan_is_retried_with_shorter_steps():

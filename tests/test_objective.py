@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import numpy_logits
+from helpers import autodiff_hessians
 
 from fla.core.networks import ACTIVATIONS, MLP
 from fla.core.objective import Objective
@@ -77,18 +78,6 @@ def test_hessian_and_hvp_match_finite_differences(multiclass_problem):
         np.testing.assert_allclose(
             f.hvp(theta, v).numpy(), np.einsum("bij,bj->bi", hess, v), rtol=1e-9, atol=1e-12
         )
-
-
-def autodiff_hessians(f, theta, x, y):
-    """The Hessians by differentiating the gradient (TensorFlow's batch_jacobian): independent of
-    fla.core.exact_hessian's second-order backpropagation."""
-    with tf.GradientTape() as outer:
-        outer.watch(theta)
-        with tf.GradientTape() as inner:
-            inner.watch(theta)
-            loss = f.loss_at(theta, x, y)
-        grad = inner.gradient(loss, theta)
-    return outer.batch_jacobian(grad, theta).numpy()
 
 
 @pytest.mark.parametrize("activation", ["elu", pytest.param("tanh", marks=pytest.mark.slow)])

@@ -2,26 +2,11 @@ import gzip
 
 import numpy as np
 import pytest
+from helpers import make_mnist
 
 from fla.base.errors import ConfigError, DataError
 from fla.core.readers import read_idx, write_idx
 from fla.core.registry import load_problem
-
-
-def make_mnist(folder, n_train=60, n_test=20, gz=True, seed=0):
-    """Small IDX files in MNIST's real format and names."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    ext = ".gz" if gz else ""
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    for name, array in arrays.items():
-        write_idx(folder / f"{name}{ext}", array)
-    return arrays
 
 
 @pytest.mark.parametrize("gz", [True, False])

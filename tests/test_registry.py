@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from test_problems import make_mnist
+from helpers import make_mnist
 
 from fla.base import compile_cache
 from fla.base.errors import DataError

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
-from test_problems import make_mnist
+from helpers import make_mnist
 
 from fla.core.networks import MLP
 from fla.core.objective import Objective

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
-from test_problems import make_mnist
+from helpers import make_mnist
 
 from fla.base.errors import ConfigError
 from fla.walks import sample as sample_module

@@ -4,3 +4,16 @@ persistent compile cache (compile_cache) and the malloc settings (allocator).
 
 Imports: nothing from fla.
 """
+
+__all__ = [
+    "allocator",
+    "compile_cache",
+    "errors",
+    "files",
+    "machine",
+    "outputs",
+    "quiet",
+    "settings",
+    "store",
+    "version",
+]  # its modules; each lists its own

@@ -8,9 +8,9 @@ returns a heap's free top to the system above its trim threshold. Either way the
 page-faults and zeroes its buffers anew (``python bench/bench_walks.py``, run with and without
 ``FLA_MALLOC=system``, shows what that costs the MNIST 784-10-10 shared step).
 
-:func:`keep_freed_buffers` raises both thresholds to the largest value ``mallopt`` takes, so that
+``keep_freed_buffers`` raises both thresholds to the largest value ``mallopt`` takes, so that
 freed buffers stay in the process and are reused. The cost is memory: the process keeps its peak
-heap instead of returning freed pages (``fla``'s memory estimate, :mod:`fla.walks.resources`,
+heap instead of returning freed pages (``fla``'s memory estimate, ``fla.walks.resources``,
 already counts the peak). Results do not change: only where buffers live does.
 
 ``fla``'s command line and sweep workers call it first thing; a Python user who runs walks calls it
@@ -18,7 +18,7 @@ once. It does nothing when the C library is not glibc, when ``FLA_MALLOC=system`
 process was started with its own malloc thresholds (``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_`` or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``), which it respects.
 dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; ``fla sweep --backend dask``
-starts its own local cluster without it (:func:`fla.studies.sweep.run_dask`).
+starts its own local cluster without it (``fla.studies.sweep.run_dask``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _user_has_set_it() -> bool:
 
 
 def keep_freed_buffers() -> str:
-    """Raise glibc's mmap and trim thresholds (once per process); returns :func:`setting`."""
+    """Raise glibc's mmap and trim thresholds (once per process); returns ``setting``."""
     choice = os.environ.get("FLA_MALLOC", "")
     if choice.lower() not in ("", "system"):
         raise ConfigError(

@@ -11,26 +11,26 @@ Used as TensorFlow ships it, the cache has these hazards, which this module clos
 - TensorFlow writes an entry in place and fails the compilation (no fallback) when it reads an entry
   it cannot parse, e.g. one another worker is still writing. So each process reads and writes a
   private directory, seeded with hard links to the shared entries when it starts; its new entries
-  are published to the shared directory by copy and atomic rename (:func:`publish`) after each task.
+  are published to the shared directory by copy and atomic rename (``publish``) after each task.
 - The key does not hold the TensorFlow version, the CPU's instruction set or ``XLA_FLAGS``, each of
   which changes the machine code. So the shared directory is one namespace per combination of the
-  three (:func:`namespace`): a cache on a cluster's shared disk never hands AVX-512 code to a CPU
+  three (``namespace``): a cache on a cluster's shared disk never hands AVX-512 code to a CPU
   without it.
 - The key holds the traced function's name, which TensorFlow numbers with a process-wide counter,
   so a program's key would depend on what the process traced before it (a sweep's worker on 2 cores
-  traces a different sequence from a worker on 1). Programs traced in :func:`stable_names` take
+  traces a different sequence from a worker on 1). Programs traced in ``stable_names`` take
   their numbers from a range of their own, so the n-th trace of a program is named alike in every
   process. Correctness never rests on this: a wrong name can only miss the cache, since TensorFlow
   compares the whole HLO module before it loads an entry.
 - TensorFlow fails the compilation too when an entry is damaged after it was written (a truncated
   copy of a cache, a bad disk): it does not check what it loads. So each entry is published with its
   SHA-256, and a process seeds its private directory only with entries that match theirs
-  (:func:`_intact`); any other is compiled anew and replaced when published.
+  (``_intact``); any other is compiled anew and replaced when published.
 - TensorFlow also fails the compilation when it cannot write an entry (a full disk, a quota, a
   file-size limit), which would end a run that could have written its results elsewhere. So a
   process uses the cache only when it can write there: no file-size limit, 1 GB free, and a 4 MB
-  probe written and synced (:func:`_writable`); otherwise it compiles as if the cache were off.
-- TensorFlow reads its flags once, at its first compilation. So :func:`enable` must run before it;
+  probe written and synced (``_writable``); otherwise it compiles as if the cache were off.
+- TensorFlow reads its flags once, at its first compilation. So ``enable`` must run before it;
   ``fla``'s command line and sweep workers call it first thing.
 
 The loaded executable is the compiled one, byte for byte: results are bitwise those of a process

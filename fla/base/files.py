@@ -1,7 +1,7 @@
 """Files fla writes, safely: every file under a temporary name (``.NAME.PID.tmp``) renamed when
-complete (:func:`atomic_path`, the one helper for every atomic write), so that a killed run never
+complete (``atomic_path``, the one helper for every atomic write), so that a killed run never
 leaves a file that looks whole; checksums and file records; and one writer per output folder
-(:func:`folder_lock`). The renames are atomic against a killed process; against power loss they are
+(``folder_lock``). The renames are atomic against a killed process; against power loss they are
 not fsync'ed.
 """
 

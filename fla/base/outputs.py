@@ -11,7 +11,7 @@ An output is
 Nothing fla did not write is replaced, renamed or deleted; an output never lies on or inside an
 input (the folder a command reads, every manifest under it and every file one lists, and every
 data file a sampling run recorded reading: its CSV, its IDX files); fla never writes through a
-link. A command holds its output folder's lock (:func:`fla.base.files.folder_lock`) from its
+link. A command holds its output folder's lock (``fla.base.files.folder_lock``) from its
 claim to its end.
 
     >>> with claim_files([out / "m.parquet", out / "m.json"], "fla metrics", run_dir, "--out"):

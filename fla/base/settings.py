@@ -1,10 +1,10 @@
 """The settings kit: every setting fla reads is declared once, as a typed dataclass field with its
 check and its help, and loaded, checked and reported by the functions here.
 
-A settings class is a frozen dataclass whose fields are made by :func:`setting`; the field's
-:class:`Kind` says which values it accepts, in words (``expects``) and as a check. The same
-declaration gives the command-line flags (:func:`add_flags`), reads a settings file's keys
-(:func:`build`, refusing unknown keys by name) and checks the values (:func:`check`); errors name
+A settings class is a frozen dataclass whose fields are made by ``setting``; the field's
+``Kind`` says which values it accepts, in words (``expects``) and as a check. The same
+declaration gives the command-line flags (``add_flags``), reads a settings file's keys
+(``build``, refusing unknown keys by name) and checks the values (``check``); errors name
 the setting as the user wrote it, through the caller's ``name_of`` (``--hessian-at``, ``key
 'widths'``, ``autoneb.climb``). Numbers are refused when not finite, everywhere.
 
@@ -138,7 +138,7 @@ def setting(default, help: str, kind: Kind, required: bool = False, **field_kw):
 
 
 def declared(cls_or_obj) -> list:
-    """The fields of a settings class that are settings (made by :func:`setting`)."""
+    """The fields of a settings class that are settings (made by ``setting``)."""
     return [f for f in dataclasses.fields(cls_or_obj) if "kind" in f.metadata]
 
 

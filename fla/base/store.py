@@ -8,7 +8,7 @@ list<float32> columns, null where not computed (``params`` is filled only with -
 term (``regulariser``, ``lambda`` and, for weight elimination, ``w0``; null without one);
 ``grad_norm`` and the curvature are those of their sum, the objective the walk follows.
 ``saturation`` and ``saturated_units`` hold one value per hidden layer, input side first
-(:mod:`fla.core.saturation`; null where the activation has no such measure).
+(``fla.core.saturation``; null where the activation has no such measure).
 
 A configuration's directory holds
 
@@ -18,14 +18,14 @@ A configuration's directory holds
                         configuration, plan, device, times) and every file with its size,
                         SHA-256 and row count
 
-A configuration counts as complete only when its manifest *verifies* (:func:`verify`): every file
+A configuration counts as complete only when its manifest *verifies* (``verify``): every file
 listed is there with its size and checksum, and (when the reader says what it expects)
 the settings match. The Parquet files also carry the metadata as JSON under the key ``fla`` (in the
 Arrow schema from the start, and with end time and row count in the footer), and CRC32 page
 checksums, so that any Parquet reader, not only fla, notices a corrupted page.
 
 Every file is written under a temporary name (``.NAME.PID.tmp``) and renamed when complete
-(:func:`atomic_path`, the one helper for every atomic write), so a killed run never leaves a file
+(``atomic_path``, the one helper for every atomic write), so a killed run never leaves a file
 that looks whole. The renames are atomic against a killed process; against power loss they are not
 fsync'ed.
 """
@@ -245,7 +245,7 @@ def disagreement(run_dir: Path, manifest: dict) -> str | None:
 
 def verify_files(folder, records: dict) -> str | None:
     """None if every file named in ``records`` is in ``folder`` with its recorded size and SHA-256
-    (a record from :func:`file_record`, or a bare SHA-256), else what is wrong (one line)."""
+    (a record from ``file_record``, or a bare SHA-256), else what is wrong (one line)."""
     folder = Path(folder)
     for name, record in records.items():
         path = folder / name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def add_sample_parser(commands) -> None:
-    """One flag per setting of :class:`fla.walks.config.SampleConfig` (as study files take them)."""
+    """One flag per setting of ``fla.walks.config.SampleConfig`` (as study files take them)."""
     from fla.base.settings import add_flags
     from fla.walks.config import SampleConfig
 

@@ -1,5 +1,5 @@
 """``fla slice``: loss-surface slices around a network, through three networks, or along a walk
-(:mod:`fla.slices.slice`)."""
+(``fla.slices.slice``)."""
 
 from __future__ import annotations
 

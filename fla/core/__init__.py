@@ -6,3 +6,16 @@ layers' saturation.
 
 Imports: fla.base.
 """
+
+__all__ = [
+    "exact_hessian",
+    "losses",
+    "networks",
+    "objective",
+    "problems",
+    "readers",
+    "registry",
+    "regularisers",
+    "saturation",
+    "symmetries",
+]  # its modules; each lists its own

@@ -1,6 +1,6 @@
 """The exact Hessian of an MLP's loss by second-order backpropagation, B networks at once.
 
-For the networks of :mod:`fla.core.networks` (a_k = W^_k h^_{k-1}, with h^_{k-1} = [sigma(a_{k-1});
+For the networks of ``fla.core.networks`` (a_k = W^_k h^_{k-1}, with h^_{k-1} = [sigma(a_{k-1});
 1] and h^_0 = [x; 1], the bias being W^_k's last input row) and a loss l(z) of the logits z = a_L
 averaged over N patterns, the Hessian is assembled layer pair by layer pair from quantities one
 forward and one backward pass give (Bishop 1992, "Exact calculation of the Hessian matrix for the
@@ -11,7 +11,7 @@ multilayer perceptron"; in matrix form, Naumov 2017):
 - backpropagated gradients g_k = dl / da_k: g_L = l'(z), g_k = sigma'(a_k) * (W_{k+1}^T g_{k+1});
 - backpropagated curvature M_k = d^2 l / da_k da_k^T: M_L = l''(z) (for the cross-entropy
   p (1 - p) for a sigmoid, diag(p) - p p^T for a softmax; for the squared error their
-  :func:`fla.core.losses.output_derivatives`; formed without cancellation), and
+  ``fla.core.losses.output_derivatives``; formed without cancellation), and
   M_k = diag(sigma'(a_k)) W_{k+1}^T M_{k+1} W_{k+1} diag(sigma'(a_k)) +
   diag(sigma''(a_k) * W_{k+1}^T g_{k+1}).
 
@@ -149,7 +149,7 @@ def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
 
 
 def mlp_hessian(network, kind: str, theta, x, y, loss: str = "cross_entropy"):
-    """Hessians [B, D, D] of the mean data loss (:data:`fla.core.losses.LOSSES`) of B networks
+    """Hessians [B, D, D] of the mean data loss (``fla.core.losses.LOSSES``) of B networks
     theta [B, D] on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
     import tensorflow as tf
 
@@ -187,9 +187,10 @@ def mlp_hvp(network, kind: str, theta, v, x, y, loss: str = "cross_entropy"):
         (H v)_{W^_k} = R{h^_{k-1}}^T g_k + h^_{k-1}^T R{g_k},
 
     with V^_k the blocks of v laid out as the weights. The output derivatives l', l'' and the
-    activations' sigma', sigma'' are those of the exact Hessian (:func:`fla.core.losses.
-    output_derivatives`, :func:`activation_derivatives`), formed without cancellation, so the
-    products keep their relative accuracy at losses down to 1e-30 in float32, where
+    activations' sigma', sigma'' are those of the exact Hessian
+    (``fla.core.losses.output_derivatives``, ``activation_derivatives``), formed without
+    cancellation, so the products keep their relative accuracy at losses down to 1e-30 in
+    float32, where
     differentiating TensorFlow's gradient twice rounds p (1 - p) to 0 or to one float32 step.
     """
     import tensorflow as tf

@@ -38,7 +38,7 @@ def total(values):
 
 
 def sums_along(axis: int):
-    """The sum over ``axis``: :func:`total` over the last axis, else along a leading axis
+    """The sum over ``axis``: ``total`` over the last axis, else along a leading axis
     (elementwise across the walks' axis)."""
     import tensorflow as tf
 
@@ -103,7 +103,7 @@ def per_pattern(loss: str, kind: str, logits, labels, axis: int = -1):
 def output_derivatives(loss: str, kind: str, z, y):
     """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the loss per pattern, from logits z [B, N, C].
 
-    Cross-entropy: for a sigmoid, l' = p - y (:func:`sigmoid_residual`) and l'' = sigmoid(z)
+    Cross-entropy: for a sigmoid, l' = p - y (``sigmoid_residual``) and l'' = sigmoid(z)
     sigmoid(-z) (never p (1 - p)); for a softmax, l' = p - y with the true class's p_y - 1 =
     -sum_{c != y} p_c, and l'' = J = diag(p) - p p^T with each diagonal entry p_c (1 - p_c) =
     p_c sum_{j != c} p_j. So the output curvature keeps its relative accuracy down to losses near

@@ -1,6 +1,6 @@
 """The feed-forward ELU network family of Bosman, Engelbrecht and Helbig, on flat parameter vectors.
 
-A network with ``depth`` hidden layers of ``width`` ELU units (or another of :data:`ACTIVATIONS`:
+A network with ``depth`` hidden layers of ``width`` ELU units (or another of ``ACTIVATIONS``:
 tanh, the units of Mehta, Zhao, Bernal and Wales 2018; sigmoid, ReLU, leaky ReLU, SiLU) maps
 ``n_inputs`` to ``n_outputs`` logits (one for a binary problem, read through a sigmoid; one per
 class otherwise, read through a softmax). Its parameters are one flat vector of length
@@ -50,7 +50,7 @@ def dense_walks_last(a, w):
 
     The products are elementwise across walks, which XLA vectorises along b: no transposes and no
     per-walk small matrix products. The weight gradient, a sum over the patterns, is
-    :func:`sum_over_patterns`. Only for small layers (:data:`ELEMENTWISE_MAX`): XLA:CPU's sums over
+    ``sum_over_patterns``. Only for small layers (``ELEMENTWISE_MAX``): XLA:CPU's sums over
     more than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
     activation into its products and recomputes it for every output, so from about 20 units the
     per-walk matrix products win. ``python bench/bench_step_forms.py`` times both forms at the
@@ -155,7 +155,7 @@ class MLP:
         x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
         layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
         logits and stay finite far from the origin. (A walk keeps theta feature-major, [D, B], and
-        is evaluated by :meth:`first_layer_walks_last` and :meth:`later_layers_walks_last`.)
+        is evaluated by ``first_layer_walks_last`` and ``later_layers_walks_last``.)
 
         Each layer is one product of its inputs with a ones column appended and its weights with
         the bias as their last row (which is how the flat vector lays them out), so the bias
@@ -194,7 +194,7 @@ class MLP:
         }[self.activation]
 
     def blocks(self, theta) -> list:
-        """The per-layer blocks of feature-major theta [D, B] (:meth:`split`), or theta if it is
+        """The per-layer blocks of feature-major theta [D, B] (``split``), or theta if it is
         them."""
         return list(theta) if isinstance(theta, (tuple, list)) else self.split(theta, True)
 
@@ -230,8 +230,8 @@ class MLP:
         """Logits [N, n_outputs, B] from the first layer's pre-activations h [N, out, B]; a list
         ``hidden`` collects the hidden layers' pre-activations, each [N, units, B].
 
-        A small later layer (fan-in + 1 and fan-out up to :data:`ELEMENTWISE_MAX`) is
-        :func:`dense_walks_last`; a larger one is B matrix products with the walks' axis first, [B,
+        A small later layer (fan-in + 1 and fan-out up to ``ELEMENTWISE_MAX``) is
+        ``dense_walks_last``; a larger one is B matrix products with the walks' axis first, [B,
         N, in + 1] x [B, in + 1, out]. The activations are transposed only where the form changes,
         so a run of wide layers (XOR 2-20-20-20-1) pays two transposes, not two a layer. The bias is
         the last row of each layer's weights (as the flat vector lays it out), multiplying an input

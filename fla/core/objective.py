@@ -5,10 +5,10 @@
 The loss is the mean over the patterns of a data loss taken from the logits (by default the
 cross-entropy of a sigmoid output for binary problems, of a softmax output for multi-class ones, so
 that it stays finite for weights drawn from [-10, 10]; or the squared error of the same outputs:
-:mod:`fla.core.losses`) plus a penalty on the parameters (:mod:`fla.core.regularisers`). The B
+``fla.core.losses``) plus a penalty on the parameters (``fla.core.regularisers``). The B
 losses are independent, so the gradient of
 their sum with respect to theta [B, D] is the B per-vector gradients (and the Jacobian of that
-gradient taken per batch row would be the B Hessians, which :mod:`fla.core.exact_hessian` assembles
+gradient taken per batch row would be the B Hessians, which ``fla.core.exact_hessian`` assembles
 directly, layer by layer, several times faster).
 
 The ``*_at`` methods take the patterns explicitly (x [N, n_in] shared by all B vectors, or
@@ -34,7 +34,7 @@ from fla.core.saturation import saturation_rows
 
 
 def pattern_mean(values):
-    """Mean over patterns of values [B, N] -> [B] (see :func:`fla.core.losses.total`)."""
+    """Mean over patterns of values [B, N] -> [B] (see ``fla.core.losses.total``)."""
     return total(values) / tf.cast(tf.shape(values)[-1], values.dtype)
 
 
@@ -78,12 +78,12 @@ def run_objective(
 
 class Objective:
     """The data loss of ``network`` on ``problem`` (``loss``: cross-entropy or squared error,
-    :mod:`fla.core.losses`) plus a ``regulariser``'s penalty (:mod:`fla.core.regularisers`);
+    ``fla.core.losses``) plus a ``regulariser``'s penalty (``fla.core.regularisers``);
     ``l2`` = lambda is the L2 penalty lambda |theta|^2 over all parameters, weights and biases alike
     (Mehta et al. 2018, Eq. 3). Accuracy is unaffected by either.
 
     The loss, gradient and Hessian of the objective are those of the sum; a walk records the data
-    loss and the penalty apart (:meth:`walk_values_at`)."""
+    loss and the penalty apart (``walk_values_at``)."""
 
     def __init__(
         self,
@@ -138,7 +138,7 @@ class Objective:
     def data_loss_and_accuracy_at(self, theta, x, y, hidden=None):
         """Mean data loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x,
         labels y, without the penalty (a walk's feature-major evaluation is
-        :meth:`walk_values_at`)."""
+        ``walk_values_at``)."""
         logits = self.network.logits(theta, x, hidden)
         batch = tf.shape(logits)[0]
         labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
@@ -186,8 +186,8 @@ class Objective:
         patterns: ``loss`` (the data loss), ``accuracy`` and ``gradient`` (of the data loss plus the
         penalty) on (x, y), the ``penalty`` when there is one, with a test batch also ``test_loss``
         and ``test_accuracy`` (the first layer of both batches one GEMM,
-        :meth:`MLP.first_layer_walks_last`), and with ``saturation`` the hidden layers' saturation
-        on (x, y) (:mod:`fla.core.saturation`)."""
+        ``MLP.first_layer_walks_last``), and with ``saturation`` the hidden layers' saturation
+        on (x, y) (``fla.core.saturation``)."""
         net, hidden, inner = self.network, ([] if saturation else None), {}
 
         def data_values():
@@ -206,7 +206,7 @@ class Objective:
         return values
 
     def walk_values_walks_first_at(self, theta, x, y, saturation=False) -> dict:
-        """:meth:`walk_values_at`'s values (without a test batch) for theta [B, D] on patterns x
+        """``walk_values_at``'s values (without a test batch) for theta [B, D] on patterns x
         [N, n_in] or [B, N, n_in]: automatic differentiation with the walks first."""
         hidden = [] if saturation else None
         return self._differentiated(
@@ -247,7 +247,7 @@ class Objective:
 
     def hessian_at(self, theta, x, y):
         """Full Hessians [B, D, D] of the data loss plus the penalty, exact, by second-order
-        backpropagation (:mod:`fla.core.exact_hessian`): about N D^2 operations a point instead of
+        backpropagation (``fla.core.exact_hessian``): about N D^2 operations a point instead of
         the D backward passes of differentiating the gradient."""
         from fla.core.exact_hessian import mlp_hessian
 
@@ -259,7 +259,7 @@ class Objective:
     def hvp_at(self, theta, v, x, y):
         """Hessian-vector products H(theta_b) v_b [B, D] of the data loss plus the penalty, by
         the R-operator in the exact Hessian's non-cancelling forms
-        (:func:`fla.core.exact_hessian.mlp_hvp`): as accurate as the full Hessian at every loss,
+        (``fla.core.exact_hessian.mlp_hvp``): as accurate as the full Hessian at every loss,
         where reverse-over-reverse differentiation of the loss loses the curvature of confident
         outputs."""
         from fla.core.exact_hessian import mlp_hvp

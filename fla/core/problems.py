@@ -1,11 +1,11 @@
-"""Classification problems and their loaders; :mod:`fla.core.registry` holds one record per problem.
+"""Classification problems and their loaders; ``fla.core.registry`` holds one record per problem.
 
-A :class:`Problem` holds float32 inputs and integer labels. ``kind`` is ``binary`` (one output read
+A ``Problem`` holds float32 inputs and integer labels. ``kind`` is ``binary`` (one output read
 through a sigmoid, labels 0/1) or ``multiclass`` (one output per class, softmax). ``batch_size`` is
 None for full-batch problems (XOR and the tabular sets: every step uses all training patterns) and
 the mini-batch size otherwise (MNIST: 100 random training patterns per step, as in Bosman et al.).
 
-Each :class:`ProblemSpec` says what a problem is before its data are read (sizes, kind, minimal
+Each ``ProblemSpec`` says what a problem is before its data are read (sizes, kind, minimal
 width h for studies, where its data come from, citation) and how to load it; adding a problem is
 one entry. ``fla problems`` lists them.
 
@@ -18,7 +18,7 @@ one entry. ``fla problems`` lists them.
 - ``csv:PATH``: the user's own table (CSV, or Parquet by suffix) of numeric features and a class
   column (``target``, default the last column).
 
-Tabular sets are split once, stratified, 80/20 with a fixed seed (:data:`SPLIT`), and standardised
+Tabular sets are split once, stratified, 80/20 with a fixed seed (``SPLIT``), and standardised
 with the training split's mean and standard deviation; the split is recorded in each run's metadata.
 
     >>> problem = xor()

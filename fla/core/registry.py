@@ -192,7 +192,7 @@ def problem_folder_name(name: str) -> str:
 
 
 def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem:
-    """The problem called ``name`` (see :data:`REGISTRY`, or ``csv:PATH``); data sets are read from
+    """The problem called ``name`` (see ``REGISTRY``, or ``csv:PATH``); data sets are read from
     ``data_dir``. Loaded once per process and data directory (a sweep's worker runs many
     configurations)."""
     spec = problem_spec(name, target)
@@ -207,7 +207,7 @@ def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem
 @functools.lru_cache(maxsize=8)
 def _load(name: str, root: str | None, target: str | None, version: tuple) -> Problem:
     """The problem, read once per process and version of its files (``version``: their
-    :func:`stamp`), with the provenance of what was read in its info."""
+    ``stamp``), with the provenance of what was read in its info."""
     spec = problem_spec(name, target)
     inputs = provenance(spec.inputs(root))
     problem = spec.load(root)

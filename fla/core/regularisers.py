@@ -25,7 +25,7 @@ REGULARISERS = ("none", "l2", "weight_elimination")
 
 @dataclass(frozen=True)
 class Regulariser:
-    """A penalty: its ``kind`` (:data:`REGULARISERS`), its weight ``lam`` >= 0 and, for weight
+    """A penalty: its ``kind`` (``REGULARISERS``), its weight ``lam`` >= 0 and, for weight
     elimination, its scale ``w0`` > 0."""
 
     kind: str = "none"

@@ -1,7 +1,7 @@
 """A network's symmetries: the exact null directions of its Hessian that the architecture and the
 patterns force at every point, whatever the loss surface does.
 
-Three kinds, each provable from the network's form (:class:`fla.core.networks.MLP`) alone; none
+Three kinds, each provable from the network's form (``fla.core.networks.MLP``) alone; none
 depends on the loss (cross-entropy or squared error) or on the point being stationary:
 
 - ``softmax``: a softmax over C > 1 classes is unchanged when one vector u is added to every
@@ -21,7 +21,7 @@ depends on the loss (cross-entropy or squared error) or on the point being stati
 
 The three sets lie on disjoint coordinates (the first layer's alive columns; dead units'
 coordinates; the output layer's alive rows and bias row), so their dimensions add:
-``null_directions`` counts them and :func:`projector` removes them from a vector (an orthogonal
+``null_directions`` counts them and ``projector`` removes them from a vector (an orthogonal
 projection, block by block). A rescaling symmetry (ReLU's positive homogeneity) is a curve, not a
 line, and gives a null direction only at a stationary point: not counted.
 
@@ -62,7 +62,7 @@ def input_basis(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def input_bases(x) -> list[tuple[np.ndarray, int]]:
-    """:func:`input_basis` of shared patterns x [N, n_in] (one entry) or of each point's [B, N,
+    """``input_basis`` of shared patterns x [N, n_in] (one entry) or of each point's [B, N,
     n_in]."""
     x = np.asarray(x)
     return [input_basis(x)] if x.ndim == 2 else [input_basis(p) for p in x]

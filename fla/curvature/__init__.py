@@ -4,3 +4,5 @@ Hessian-vector product (lanczos).
 
 Imports: fla.base, fla.core.
 """
+
+__all__ = ["classes", "lanczos", "reduced"]  # its modules; each lists its own

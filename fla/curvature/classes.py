@@ -12,12 +12,12 @@ zero when
 
 a relative tolerance a little above the rounding error of a float32 Hessian, whose entries carry
 errors of order 1e-7 relative to the largest. All eigenvalues are stored, so an analysis can
-re-class with any other tolerance through :func:`curvature_class`.
+re-class with any other tolerance through ``curvature_class``.
 
 - ``reduced_curvature``, what the data does beyond the architecture: the class of the reduced
   Hessian, the Hessian on the complement of the null directions every point of the network has
-  (:mod:`fla.core.symmetries`: a softmax's shift, dead ReLU units, first-layer directions outside
-  the patterns' span; their number is ``null_directions``). Its rule (:func:`reduced_codes`):
+  (``fla.core.symmetries``: a softmax's shift, dead ReLU units, first-layer directions outside
+  the patterns' span; their number is ``null_directions``). Its rule (``reduced_codes``):
   ``saddle`` whenever eigenvalues of both signs are significant, ``flat`` only for a
   semi-definite spectrum with zeros those symmetries do not explain, else ``convex`` or
   ``concave``. Under the paper's rule a softmax network is ``flat`` at every point.
@@ -55,7 +55,7 @@ def eigenvalues(hessians) -> np.ndarray:
 
     LAPACK's symmetric eigensolver (numpy's ``eigvalsh``, each matrix on its own, so a matrix's
     eigenvalues do not depend on the others), run in parallel parts on the threads this process may
-    use (:func:`solver_threads`), each part on one BLAS thread (threadpoolctl): numpy releases the
+    use (``solver_threads``), each part on one BLAS thread (threadpoolctl): numpy releases the
     GIL, and OpenBLAS's own threads on these small matrices only oversubscribe the cores.
     Non-finite Hessians give NaN rows.
     """

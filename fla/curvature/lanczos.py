@@ -1,7 +1,7 @@
 """Hessian spectra of large networks from Hessian-vector products, for several points at once.
 
 For D too large for a full Hessian (MNIST: D = 7,960 to 79,510), the spectrum is probed through
-batched Hessian-vector products H(theta_b) v_b (:meth:`fla.core.objective.Objective.hvp_at`):
+batched Hessian-vector products H(theta_b) v_b (``fla.core.objective.Objective.hvp_at``):
 
 - ``eigenvalues(k)``: Lanczos (Lanczos 1950; Golub and Van Loan, Matrix Computations, 4th ed.,
   Algorithm 10.1.1) with full reorthogonalisation, run on B points side by side. The Ritz values of
@@ -69,9 +69,9 @@ def batched_hvp(fn):
 class Hessian:
     """The Hessians of a batched loss at points theta [B, D].
 
-    ``loss`` is an :class:`fla.core.objective.Objective` (its own batched HVP, on patterns x, y, by
+    ``loss`` is an ``fla.core.objective.Objective`` (its own batched HVP, on patterns x, y, by
     default the training set), any object with a batched loss ``loss_at_train`` (e.g.
-    :class:`fla.zoo.objective.KerasObjective`), or any TensorFlow function of [B, D] points
+    ``fla.zoo.objective.KerasObjective``), or any TensorFlow function of [B, D] points
     returning [B] losses; for the last two the HVP is built by double backpropagation, H v =
     d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
     """
@@ -79,7 +79,7 @@ class Hessian:
     def __init__(self, loss, theta, x=None, y=None, seed: int = 0, project=None, nulls=None):
         """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise
         (Objective only). ``project`` (v [B, D] -> v [B, D], an orthogonal projection such as
-        :func:`fla.core.symmetries.projector`'s, whose removed directions H maps to 0) restricts
+        ``fla.core.symmetries.projector``'s, whose removed directions H maps to 0) restricts
         every Krylov space to its range: the Hessian on the complement of ``nulls`` [B] (or
         fewer) known null directions, the reduced Hessian."""
         import tensorflow as tf
@@ -191,7 +191,7 @@ class Hessian:
         <= tol x max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached.
         Returns ``min`` [B, k] (ascending), ``max`` [B, k] (descending), ``converged`` [B] (bool),
         ``steps`` (the Lanczos steps taken), ``residual`` [B] (the largest relative bound among
-        the 2k reported values) and ``product_error`` [B] (:func:`asymmetry`'s largest departure
+        the 2k reported values) and ``product_error`` [B] (``asymmetry``'s largest departure
         over the run, relative to max|Ritz value|). A point converges only when both are at most
         ``tol``: products whose own error exceeds the accuracy asked for cannot deliver it,
         whatever the residuals say.

@@ -1,10 +1,10 @@
 """The reduced Hessian of an MLP objective at given points: the Hessian on the complement of the
-exact null directions every point of the network has (:mod:`fla.core.symmetries`), whose classes
-(:func:`fla.curvature.classes.reduced_codes`) say what the data does beyond the architecture.
+exact null directions every point of the network has (``fla.core.symmetries``), whose classes
+(``fla.curvature.classes.reduced_codes``) say what the data does beyond the architecture.
 
-- :func:`null_counts`: the number of null directions at each point (none under a penalty, which
+- ``null_counts``: the number of null directions at each point (none under a penalty, which
   curves every direction, the symmetries' too);
-- :func:`extremes`: eig_min and eig_max of the Hessian and of the reduced Hessian by batched
+- ``extremes``: eig_min and eig_max of the Hessian and of the reduced Hessian by batched
   Lanczos on the reduced Hessian (the projection applied to every Krylov vector). The full
   spectrum is the reduced one and the null directions' zeros, so the full extremes are the
   reduced ones with 0 wherever there are null directions.
@@ -32,7 +32,7 @@ def extremes(objective, theta: np.ndarray, x, y, tol: float, steps: int, seed: i
     """By Lanczos on the reduced Hessian at theta [B, D] on patterns (x, y): per point ``eig_min``
     and ``eig_max`` (the Hessian's), ``reduced_min`` and ``reduced_max`` (the reduced Hessian's),
     ``converged`` (residual bounds and the products' own error within ``tol`` x max|eigenvalue|,
-    :meth:`fla.curvature.lanczos.Hessian.eigenvalues`) and ``nulls``."""
+    ``fla.curvature.lanczos.Hessian.eigenvalues``) and ``nulls``."""
     from fla.core.symmetries import projector
     from fla.curvature.lanczos import Hessian
 

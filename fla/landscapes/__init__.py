@@ -5,3 +5,13 @@ files (tables) and the ``fla landscape`` study (study).
 
 Imports: fla.base, fla.core, fla.curvature, fla.paths.
 """
+
+__all__ = [
+    "basin_hopping",
+    "database",
+    "model",
+    "quench",
+    "study",
+    "tables",
+    "transition_states",
+]  # its modules; each lists its own

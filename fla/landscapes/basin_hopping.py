@@ -2,9 +2,9 @@
 
 ``chains`` chains at once over a [chains, D] batch; each step perturbs every chain's current minimum
 by a uniform displacement in [-s, s]^D, quenches all of them together in one compiled L-BFGS
-program (:mod:`fla.landscapes.quench`) to a gradient norm below ``gtol``, and accepts with the
+program (``fla.landscapes.quench``) to a gradient norm below ``gtol``, and accepts with the
 Metropolis rule at a fictitious temperature T. Every quenched point whose Hessian has no negative
-eigenvalue enters the database (:mod:`fla.landscapes.database`).
+eigenvalue enters the database (``fla.landscapes.database``).
 
 What makes it explore, as the energy-landscape literature does:
 
@@ -45,7 +45,7 @@ def energy_of(f) -> Energy:
 
 
 def quench(f, points: np.ndarray, gtol: float):
-    """All points quenched together (:class:`Quencher`, one per objective): (minima, losses,
+    """All points quenched together (``Quencher``, one per objective): (minima, losses,
     gradient norms)."""
     if getattr(f, "_quencher", None) is None:
         f._quencher = Quencher(f, batch=max(8, len(points)))

@@ -2,10 +2,10 @@
 symmetries (Mehta, Zhao, Bernal and Wales 2018, as GMIN and OPTIM keep theirs).
 
 Two stationary points are one when their losses agree within ``loss_tol`` (relative) and, after
-:func:`fla.landscapes.model.align` moves one onto its nearest symmetry-equivalent copy of the
+``fla.landscapes.model.align`` moves one onto its nearest symmetry-equivalent copy of the
 other, their positions agree within max(distance_tol x |theta|, 10 gtol / |lambda|_min): a point
 quenched to a gradient norm of gtol lies about gtol / |lambda|_min from the stationary point along
-its flattest direction. Minima are stored in canonical form (:func:`canonical_tanh`).
+its flattest direction. Minima are stored in canonical form (``canonical_tanh``).
 
     >>> db = Database(mehta_network(3), gtol=1e-7)
     >>> db.add_minimum(loss, theta, eigenvalues)          # its id, new or found
@@ -78,7 +78,7 @@ class Database:
         return len(self.minima) - 1
 
     def add_transition_state(self, loss, params, eigenvalues, a: int, b: int) -> bool:
-        """Stores it unless an equal transition state (as :meth:`same` decides) is known."""
+        """Stores it unless an equal transition state (as ``same`` decides) is known."""
         if any(self.same(t, loss, params, eigenvalues) for t in self.transition_states):
             return False
         self.transition_states.append(

@@ -4,7 +4,7 @@ Phys. Rev. E 97, 052307 (2018), and what the landscape tools need to know of the
 The model (their Sec. II): a 2-N_h-2 network with tanh hidden units and a two-way softmax output on
 the four XOR patterns, with the loss of their Eq. (3): the mean cross-entropy plus lambda |theta|^2
 over *all* parameters. For lambda > 0 the minima are isolated up to the network's discrete
-symmetries (:func:`canonical_tanh`): permutations of hidden units, and for each unit the sign flip
+symmetries (``canonical_tanh``): permutations of hidden units, and for each unit the sign flip
 of its incoming weights, bias and outgoing weights (tanh is odd).
 
     >>> f = objective(hidden=3, l2=1e-2)          # Eq. (3), float64
@@ -78,7 +78,7 @@ def units(network: MLP, theta: np.ndarray) -> np.ndarray:
 
 
 def with_units(network: MLP, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """theta with its hidden units replaced by ``rows`` (the inverse of :func:`units`)."""
+    """theta with its hidden units replaced by ``rows`` (the inverse of ``units``)."""
     (w, b), (w2, _) = network.slices()[:2]
     (fan_in, hidden), (_, out) = network.layers[:2]
     theta = np.array(theta, np.float64, copy=True)

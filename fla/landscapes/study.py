@@ -1,6 +1,6 @@
 """``fla landscape STUDY.toml --out DIR``: minima and transition states of 2-N_h-2 tanh XOR networks
 over a grid of N_h and lambda (Mehta, Zhao, Bernal and Wales 2018; see
-:mod:`fla.landscapes`).
+``fla.landscapes``).
 
 Each (N_h, lambda) gets a folder ``h{N_h}_l{lambda}`` with ``minima.parquet`` (loss, Hessian
 eigenvalues, AUC on the four training patterns, connected hidden units, times found, canonical
@@ -11,7 +11,7 @@ SHA-256), written last. Run again, the study skips every folder whose files veri
 ``fla landscape`` on the same folder is refused (the sweep's lock). The study table
 ``counts.csv`` holds the numbers of minima and transition states per (N_h, lambda) and their ratio.
 
-Study keys (all optional), declared once in :class:`LandscapeStudy`:
+Study keys (all optional), declared once in ``LandscapeStudy``:
 
     hidden = [1, 2, 3]                  # N_h
     l2 = [1e-1, 1e-2, 1e-3]             # lambda
@@ -207,9 +207,10 @@ COUNTS, STUDY = "counts.csv", "landscape_study.json"  # what a landscape study w
 
 
 def study_entries(study: dict):
-    """What a landscape study's folder may hold when it resumes (:func:`fla.base.outputs.
-    claim_folder`): its configurations' folders, holding only what a configuration writes; its
-    counts.csv as its manifest lists it; and the reports fla report wrote into it."""
+    """What a landscape study's folder may hold when it resumes
+    (``fla.base.outputs.claim_folder``): its configurations' folders, holding only what a
+    configuration writes; its counts.csv as its manifest lists it; and the reports fla report
+    wrote into it."""
     from fla.base.outputs import leftover, owned_by, report_output
 
     names = {folder_name(h, l2) for h in study["hidden"] for l2 in study["l2"]}

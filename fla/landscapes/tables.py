@@ -1,6 +1,6 @@
 """The databases of a landscape study as files: ``minima.parquet`` and
 ``transition_states.parquet`` per (N_h, lambda), verified against their ``landscape.json``
-(:func:`fla.base.store.verify_files`) whenever they are read."""
+(``fla.base.store.verify_files``) whenever they are read."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """Transition states between minima, as OPTIM finds them, and the pairs to search, as discrete
 path sampling chooses them (Mehta, Zhao, Bernal and Wales 2018, Sec. III).
 
-- :func:`transition_state`: a climbing-image NEB between two minima, the second first moved to its
-  symmetry-equivalent copy nearest the first (:func:`fla.landscapes.model.align`, as OPTIM aligns
+- ``transition_state``: a climbing-image NEB between two minima, the second first moved to its
+  symmetry-equivalent copy nearest the first (``fla.landscapes.model.align``, as OPTIM aligns
   permutational isomers), then refinement of its climbing image to a true index-1 saddle by
-  eigenvector-following on the exact Hessian (:func:`refine_saddle`: partitioned rational-function
+  eigenvector-following on the exact Hessian (``refine_saddle``: partitioned rational-function
   optimisation, maximising along the lowest mode and minimising along the others; Baker, J. Comput.
   Chem. 7, 385 (1986)), with a trust radius; accepted when the gradient norm is below ``gtol`` and
   the Hessian has exactly one negative eigenvalue. From it, quenches started at +-``displacement``
   along the negative eigenvector find the two minima it connects.
-- :func:`connect_unconnected` (the "connect unconnected minima" strategy of discrete path sampling,
+- ``connect_unconnected`` (the "connect unconnected minima" strategy of discrete path sampling,
   Wales 2002 and PATHSAMPLE): repeatedly take the lowest minimum not yet connected to the global
   minimum and search for a transition state between it and its nearest minimum (in canonical
   coordinates) that is connected, until all are connected or the budget of searches is spent.

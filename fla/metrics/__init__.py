@@ -5,3 +5,14 @@ stagnation and the last and best values of a walk (summaries).
 
 Imports: fla.base.
 """
+
+__all__ = [
+    "autocorrelation",
+    "distance",
+    "entropy",
+    "gradients",
+    "neutrality",
+    "samples",
+    "summaries",
+    "tables",
+]  # its modules; each lists its own

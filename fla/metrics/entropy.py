@@ -13,11 +13,11 @@ counts the six kinds of consecutive pairs pq of different symbols among all n - 
 string (the reference code of Bosman et al. sums five of the six and skips the last pair).
 
 - FEM (Malan and Engelbrecht 2009): H_max over epsilon in {0, eps*/128, eps*/64, ..., eps*/2,
-  eps*} (:data:`FEM_FRACTIONS`), eps* = max |d_t|, the smallest epsilon that makes the string all
+  eps*} (``FEM_FRACTIONS``), eps* = max |d_t|, the smallest epsilon that makes the string all
   zeros: ``fem``. ``fem_max`` is the exact maximum of H over all epsilon in [0, eps*], from the
   interval structure below (differences that agree to within the losses' own rounding are taken
   as equal, so that a straight line sampled by ``linspace`` is as smooth as it is by definition).
-- Information content (Munoz et al. Sec. IV; :func:`information_content`): ``h_max`` = max H
+- Information content (Munoz et al. Sec. IV; ``information_content``): ``h_max`` = max H
   (Eq. 5), ``eps_s`` = log10 of the smallest epsilon with H < 0.05 (Eq. 6), ``eps_max`` = log10
   of the median epsilon at which H is maximal (flacco's and pflacco's eps_max), ``m0`` = M(0)
   (Eq. 7) and ``eps_05`` = log10 of the largest epsilon with M(epsilon) > 0.5 M0 (Eq. 8), on their
@@ -25,7 +25,7 @@ string (the reference code of Bosman et al. sums five of the six and skips the l
   of S(epsilon) once its zeros are removed and runs of equal symbols merged. pflacco 1.2.2 takes
   (mu - 1) / (n - 1) and the symbol 0 for |c| < epsilon (not <=); ``tests/test_pflacco.py`` shows
   both. A measure the definition leaves undefined is NaN, with the reason given by
-  :func:`undefined_reasons` (eps_s when H never falls below 0.05 on the grid; eps_05 when M0 = 0).
+  ``undefined_reasons`` (eps_s when H never falls below 0.05 on the grid; eps_05 when M0 = 0).
 
 Every function takes arrays [W, S] (walks, steps) and returns one value per walk, computed for all
 walks and all epsilon at once: a pair's symbols change only where epsilon crosses |c_t| or
@@ -162,7 +162,7 @@ def fem(losses: np.ndarray) -> np.ndarray:
 def fem_max(losses: np.ndarray) -> np.ndarray:
     """The exact maximum [W] of H(epsilon) over every epsilon in [0, eps*] (H is constant between
     consecutive |d_t|, so its maxima are at those values and at 0), differences that agree to
-    within the losses' rounding (:func:`resolution`) counted as equal."""
+    within the losses' rounding (``resolution``) counted as equal."""
     losses = np.asarray(losses)
     d = relative_differences(losses)
     star = epsilon_star(losses)
@@ -245,7 +245,7 @@ def information_content(
 
 
 def information_of_changes(c: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dict:
-    """:func:`information_content` of sequences of changes [W, n] (slopes, or a tour's)."""
+    """``information_content`` of sequences of changes [W, n] (slopes, or a tour's)."""
     h = entropy(c, eps)
     h_max = h.max(axis=1)
     settled = h < SETTLING

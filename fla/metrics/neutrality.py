@@ -5,9 +5,9 @@ epsilon of each other (max - min <= epsilon; 1e-8 in their code).
 
 The epsilon must be resolved by the losses: a float32 loss holds about 7 digits, so on a walk
 whose losses are near 0.7 and span 0.3, one float32 step of the scaled loss is about 2.6e-7, and
-any epsilon below that counts exact ties only. :func:`neutrality` gives NaN for a walk whose
-scaled losses do not resolve epsilon (:func:`scaled_resolution`), and ``fla metrics`` names how
-many walks it left out and why; its default epsilon, :data:`EPSILON` = 1e-5, is resolved by the
+any epsilon below that counts exact ties only. ``neutrality`` gives NaN for a walk whose
+scaled losses do not resolve epsilon (``scaled_resolution``), and ``fla metrics`` names how
+many walks it left out and why; its default epsilon, ``EPSILON`` = 1e-5, is resolved by the
 losses of every walk whose range is at least about 5% of its level.
 
 - M1: the share of the walk's n - 2 structures that are neutral;
@@ -40,7 +40,7 @@ def scaled(losses: np.ndarray) -> np.ndarray:
 
 
 def scaled_resolution(losses: np.ndarray) -> np.ndarray:
-    """[W] the rounding level of each walk's scaled losses: :func:`fla.metrics.entropy.resolution`
+    """[W] the rounding level of each walk's scaled losses: ``fla.metrics.entropy.resolution``
     (4 units in the last place of the largest |loss|, in the losses' own precision) over the
     walk's range (inf for a constant walk, which no epsilon resolves but which is neutral at every
     epsilon)."""

@@ -5,7 +5,7 @@ one matrix product, so D = 7,960 is as cheap as D = 9 per pair).
 
 - information content on a nearest-neighbour tour (Munoz, Kirley and Halgamuge 2015, Sec. V.A):
   from the set's first point, always to the nearest point not yet visited; the slopes along the
-  tour (:mod:`fla.metrics.entropy`). pflacco 1.2.2 starts at a random point (``ic_nn_start``);
+  tour (``fla.metrics.entropy``). pflacco 1.2.2 starts at a random point (``ic_nn_start``);
   ``tests/test_pflacco.py`` passes it the first;
 - dispersion at quantiles q of the losses (Lunacek and Whitley 2006, as pflacco's
   ``calculate_dispersion``): the samples with loss <= the q-quantile, the mean and the median of
@@ -247,7 +247,7 @@ def ela_meta(positions: np.ndarray, losses: np.ndarray) -> dict:
 
 def distance_features(distances: np.ndarray, losses: np.ndarray, bound, dim: int) -> dict:
     """FDC, Lunacek and Whitley's dispersion of the best 10% and DM of one set from its distance
-    matrix (:mod:`fla.metrics.distance` defines them; positions scaled to [0, 1]^D by the domain
+    matrix (``fla.metrics.distance`` defines them; positions scaled to [0, 1]^D by the domain
     [-b, b]^D and distances divided by sqrt(D))."""
     to_best = distances[int(np.argmin(losses))]
     fc, dc = losses - losses.mean(), to_best - to_best.mean()
@@ -266,7 +266,7 @@ def distance_features(distances: np.ndarray, losses: np.ndarray, bound, dim: int
 
 def sample_features(positions: np.ndarray, losses: np.ndarray, bound=None) -> dict:
     """Every feature above [W] of sample sets positions [W, S, D], losses [W, S]; with the
-    domain's ``bound`` also FDC, dispersion and DM (:func:`distance_features`)."""
+    domain's ``bound`` also FDC, dispersion and DM (``distance_features``)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 

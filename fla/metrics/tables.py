@@ -4,7 +4,7 @@ summarised over walks (mean, standard deviation, bootstrap 95% interval).
 Reads every configuration under RUN_DIR whose manifest verifies (as ``fla report`` does: a damaged
 one stops the command, named), shards of one configuration together, a block of walks at a time
 (``WALKS_PER_BLOCK`` walks x all steps of a few columns: bounded memory however large the run).
-The measures are those the walks' sampler allows (:data:`MEASURES`): progressive gradient walks
+The measures are those the walks' sampler allows (``MEASURES``): progressive gradient walks
 give stagnation and the last and best training and test loss and accuracy of each walk;
 progressive random walks FEM, M1, M2 and the information content features; Manhattan walks G_avg,
 G_dev and FEM; uniform samples (recorded with --record-params) FDC, dispersion and DM.
@@ -13,7 +13,7 @@ Writes RUN_DIR/metrics.parquet and metrics.csv (for one configuration's folder, 
 beside it; or ``--out FILE``.parquet and .csv), a long table,
 one row per configuration and measure: the configuration's keys, ``sampler``, ``measure``,
 ``mean``, ``std``, ``ci_low``, ``ci_high`` and ``walks``; each file atomically, then
-``metrics.json`` with their sizes and SHA-256 (:func:`read_metrics` verifies them).
+``metrics.json`` with their sizes and SHA-256 (``read_metrics`` verifies them).
 
     >>> table = run_metrics("runs/quick")
 """
@@ -115,7 +115,7 @@ def manhattan_walk_measures(columns: dict, context: dict) -> dict:
 def uniform_sample_measures(columns: dict, context: dict) -> dict:
     """FDC, dispersion (Lunacek and Whitley's and at pflacco's quantiles), information content on
     a nearest-neighbour tour and the ELA sets of each walk's set of uniform samples
-    (:mod:`fla.metrics.samples`)."""
+    (``fla.metrics.samples``)."""
     positions = columns.get("params")
     if positions is None:
         raise DataError(
@@ -479,7 +479,7 @@ def write_metrics(
 
 
 def read_metrics(path) -> pd.DataFrame:
-    """A metrics table written by :func:`write_metrics`, verified against its metrics.json."""
+    """A metrics table written by ``write_metrics``, verified against its metrics.json."""
     path = Path(path)
     manifest = output_paths(output_base(path.parent, path), False)["manifest"]
     try:

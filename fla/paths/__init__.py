@@ -5,3 +5,18 @@ the methods by name (methods), minima polished and merged (minima), Draxler et a
 
 Imports: fla.base, fla.core, fla.curvature.
 """
+
+__all__ = [
+    "band",
+    "connect",
+    "curves",
+    "explore",
+    "methods",
+    "minima",
+    "neb",
+    "outputs",
+    "record",
+    "relax",
+    "search",
+    "surfaces",
+]  # its modules; each lists its own

@@ -11,7 +11,7 @@ pivots act
   these weights; this follows the paper);
 - either a spring force parallel to the band, k (|R_{i+1} - R_i| - |R_i - R_{i-1}|) tau (eq. 12),
   or, instead of springs, equal respacing of the pivots along the band's arc length after every step
-  (:func:`respace`: the string method of E, Ren and Vanden-Eijnden, used by Draxler et al., ICML
+  (``respace``: the string method of E, Ren and Vanden-Eijnden, used by Draxler et al., ICML
   2018);
 - on a climbing image (Henkelman, Uberuaga and Jonsson 2000), the highest pivot,
   -g + 2 (g . tau) tau and no spring: it climbs to the saddle. With respacing it is held out of

@@ -1,14 +1,14 @@
 """``fla connect RUN_DIR``: the minima a sampling run found, and the paths that connect them.
 
 Reads one configuration's directory (run.json, endpoints.parquet), polishes the walk endpoints into
-minima, merges duplicates (:mod:`fla.paths.minima`), and explores the landscape with a path method
-(AutoNEB by default; :mod:`fla.paths.explore`, :mod:`fla.paths.methods`); every further method named
+minima, merges duplicates (``fla.paths.minima``), and explores the landscape with a path method
+(AutoNEB by default; ``fla.paths.explore``, ``fla.paths.methods``); every further method named
 in ``methods`` is run on the same pairs, so that they can be compared. The outputs are written by
-:mod:`fla.paths.outputs`; ``fla connect --models`` (:mod:`fla.zoo.connect`) does the same for
+``fla.paths.outputs``; ``fla connect --models`` (``fla.zoo.connect``) does the same for
 trained CIFAR models.
 
-Settings come from a TOML file (--config), declared once in :class:`ConnectSettings`,
-:class:`Polish` and :class:`Merge`; every key is optional:
+Settings come from a TOML file (--config), declared once in ``ConnectSettings``,
+``Polish`` and ``Merge``; every key is optional:
 
     max_minima = 10         # connect the lowest distinct minima only
     budget = 20             # most pairs connected
@@ -363,7 +363,7 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
 def minima_curvature(objective, minima: np.ndarray):
     """(eig_min, eig_max, the paper's class code, the reduced class code, null directions, method)
     [B] at minima [B, D] on the training set: exact spectra up to EXACT_MAX_PARAMS_FEW, else
-    Lanczos on the reduced Hessian (:mod:`fla.curvature.reduced`, to 1e-4)."""
+    Lanczos on the reduced Hessian (``fla.curvature.reduced``, to 1e-4)."""
     from fla.curvature import reduced
 
     x, y = objective.problem.x_train, objective.problem.y_train

@@ -19,7 +19,7 @@ code). The bends start on the straight line, where every curve equals the line. 
 ``tf.random.stateless_uniform`` keyed by (seed, step): a curve is a function of its settings.
 
 Evaluation takes the loss at ``points`` (61) evenly spaced values of t, the endpoints exactly. For
-Keras models with BatchNorm (:class:`fla.zoo.objective.KerasObjective`) every evaluated point uses
+Keras models with BatchNorm (``fla.zoo.objective.KerasObjective``) every evaluated point uses
 the batch statistics of the training examples it is evaluated on, so the BatchNorm statistics are
 recomputed from training data at each t, as the paper prescribes (Sec. 3.5).
 
@@ -84,7 +84,7 @@ def garipov_factor(step, steps):
 
 
 def training(fn, dtype, kind: str, bends: int, batch: int):
-    """A compiled function training a curve's bends; see :meth:`Curve.connect`."""
+    """A compiled function training a curve's bends; see ``Curve.connect``."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True, autograph=False)
@@ -141,7 +141,7 @@ def training(fn, dtype, kind: str, bends: int, batch: int):
 
 @dataclass(frozen=True)
 class Curve:
-    """Shared by :class:`Bezier` and :class:`PolyChain`: their settings, training and evaluation."""
+    """Shared by ``Bezier`` and ``PolyChain``: their settings, training and evaluation."""
 
     kind = ""
     bends: int = setting(

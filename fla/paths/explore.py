@@ -1,10 +1,10 @@
 """Draxler et al.'s landscape exploration (ICML 2018, Sec. 4): connect every minimum to the lowest
-one with a path method (AutoNEB by default, any method of :mod:`fla.paths.methods`); then, over and
+one with a path method (AutoNEB by default, any method of ``fla.paths.methods``); then, over and
 over, take the highest edge of the minimum spanning tree (MST) of saddle losses, split the tree
 there, and connect the closest pair of minima across the two parts that has no path yet; stop when
 every pair is known, every MST edge has been tested, or the budget of paths is spent.
 
-Every path is searched with :func:`fla.paths.search.search` (checked, retried while it fails). A
+Every path is searched with ``fla.paths.search.search`` (checked, retried while it fails). A
 pair whose search failed every attempt enters the tree with the lowest path known between the two,
 the straight line's saddle (its path row keeps the method's, marked failed).
 

@@ -1,7 +1,7 @@
 """The registry of path methods, built by name with their settings checked.
 
-Methods: ``autoneb`` and ``neb`` (:mod:`fla.paths.neb`), ``bezier`` and ``polychain``
-(:mod:`fla.paths.curves`); each a frozen dataclass whose fields are its settings.
+Methods: ``autoneb`` and ``neb`` (``fla.paths.neb``), ``bezier`` and ``polychain``
+(``fla.paths.curves``); each a frozen dataclass whose fields are its settings.
 
     >>> method = path_method("autoneb", {"climb": False})
     >>> path = method.connect(Energy(loss), a, b)

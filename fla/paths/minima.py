@@ -2,16 +2,16 @@
 
 1. Candidates: the walk endpoints of a run (endpoints.parquet), optionally with its low-gradient
    points (which need --record-params).
-2. Polishing (:func:`polish`): all candidates are minimised together with L-BFGS on the sum of their
+2. Polishing (``polish``): all candidates are minimised together with L-BFGS on the sum of their
    losses (independent, so the gradient of the sum is the stack of per-point gradients; one batched
    evaluation a step), until the largest gradient norm is below ``gtol``.
-3. Merging (:func:`merge`): hidden units are put into a canonical order (each hidden layer's units
+3. Merging (``merge``): hidden units are put into a canonical order (each hidden layer's units
    sorted by bias, the permutation carried to the next layer), since networks that differ only by a
    permutation of hidden units compute the same function; then minima whose losses differ by at most
    ``loss_tol`` and whose canonical parameters lie within ``distance_tol`` (relative to their norm)
    are one minimum, kept at its lowest-loss member's canonical parameters.
 
-Exploration, the step after these, is :mod:`fla.paths.explore`.
+Exploration, the step after these, is ``fla.paths.explore``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Nudged Elastic Bands and AutoNEB over any batched loss, as path methods.
 
-:class:`NEB` relaxes a band of ``pivots`` interior pivots from the straight line between two minima
-(:mod:`fla.paths.band` for the tangents, forces and respacing; :mod:`fla.paths.relax` for the
+``NEB`` relaxes a band of ``pivots`` interior pivots from the straight line between two minima
+(``fla.paths.band`` for the tangents, forces and respacing; ``fla.paths.relax`` for the
 compiled loop, its step control and its recovery from non-finite values): ``band="string"``
 respaces the pivots after every step (the default, as Draxler et al.), ``band="spring"`` holds them
 with springs; ``climb=True`` adds a climbing image.
 
-:class:`AutoNEB` (Draxler et al., ICML 2018, Sec. 3): cycles of NEB; after each, the loss is
+``AutoNEB`` (Draxler et al., ICML 2018, Sec. 3): cycles of NEB; after each, the loss is
 evaluated at 9 points between each pair of neighbouring pivots, and a pivot is inserted at the
 highest of them wherever that curve rises above the straight line between the two pivots by more
 than ``threshold`` (20%) of the path's loss range. The schedule is the paper's 14 cycles (their
@@ -210,11 +210,11 @@ class AutoNEB(Band):
 
 
 def neb(loss, start, end, **settings) -> PathRecord:
-    """One NEB run (see :class:`NEB` for the settings and their defaults)."""
+    """One NEB run (see ``NEB`` for the settings and their defaults)."""
     initial = settings.pop("initial", None)
     return NEB(**settings).connect(Energy.of(loss), start, end, initial)
 
 
 def autoneb(loss, start, end, **settings) -> PathRecord:
-    """AutoNEB (see :class:`AutoNEB` for the settings and their defaults)."""
+    """AutoNEB (see ``AutoNEB`` for the settings and their defaults)."""
     return AutoNEB(**settings).connect(Energy.of(loss), start, end)

@@ -1,7 +1,7 @@
 """What every connection run writes: minima, paths (one row per pair and method, beside the
 straight line between the same minima), the spanning tree, extra tables, and ``connect.json`` last,
-each file atomically (:func:`fla.base.store.write_table`). connect.json lists every file with its
-size and SHA-256, and every reader verifies them (:func:`verified_connection`)."""
+each file atomically (``fla.base.store.write_table``). connect.json lists every file with its
+size and SHA-256, and every reader verifies them (``verified_connection``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ MODEL_OUTPUTS = OUTPUTS + ("table1.parquet", "table1.csv")  # fla connect --mode
 
 def verified_connection(folder) -> dict:
     """A connection run's connect.json, once every file it lists verifies
-    (:func:`fla.base.store.verified_manifest`)."""
+    (``fla.base.store.verified_manifest``)."""
     return verified_manifest(folder, "connect.json", "fla connect")
 
 

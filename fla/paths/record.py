@@ -2,8 +2,8 @@
 method returns.
 
 A path method is a frozen dataclass with a ``name`` and ``connect(energy, a, b) -> PathRecord``;
-its fields are its settings, declared with :func:`fla.base.settings.setting` and checked by
-:func:`check_method`. :mod:`fla.paths.methods` builds one by name.
+its fields are its settings, declared with ``fla.base.settings.setting`` and checked by
+``check_method``. ``fla.paths.methods`` builds one by name.
 
     >>> path = NEB().connect(Energy(loss), a, b)
     >>> path.saddle_loss, path.barrier, path.length, path.dense_losses
@@ -23,8 +23,8 @@ class Energy:
     """A batched loss as path methods need it: values [B] and gradients [B, D] of points [B, D],
     numpy out.
 
-    ``loss`` is an :class:`fla.core.objective.Objective` (its training loss), a
-    :class:`fla.zoo.objective.KerasObjective`, or any TensorFlow function of a [B, D] float tensor
+    ``loss`` is an ``fla.core.objective.Objective`` (its training loss), a
+    ``fla.zoo.objective.KerasObjective``, or any TensorFlow function of a [B, D] float tensor
     returning [B] losses (``fn``, which compiled path programs call directly). ``evaluations``
     counts points evaluated, ``calls`` batched calls.
     """
@@ -85,7 +85,7 @@ class PathRecord:
     minimum to the second (NEB: 9 points between neighbouring pivots; curves: 61 values of t).
     ``history``: the optimisation's trace (NEB: each step's highest pivot loss; curves: each step's
     mean loss over its t batch). ``recoveries``: the non-finite steps the method went back from.
-    ``search``, ``attempts`` and ``failed``: what :func:`fla.paths.search.search` made of it.
+    ``search``, ``attempts`` and ``failed``: what ``fla.paths.search.search`` made of it.
     """
 
     method: str

@@ -10,17 +10,17 @@ of that distance (for SGD too). A band has converged when the largest force on a
 with momentum 0.9 at a given ``lr`` on the raw forces (no rescaling), with the same optional cap.
 
 A climbing image starts climbing only once the band has relaxed (largest force below
-:data:`CLIMB_AFTER` of the starting band's, or after a quarter of the steps), as production codes
+``CLIMB_AFTER`` of the starting band's, or after a quarter of the steps), as production codes
 advise: climbing along the tangent of an unrelaxed band can run away uphill (seen on MNIST
 784-10-10, where an AutoNEB band climbed to a loss of 2,122).
 
 Non-finite values: if the loss or a gradient is non-finite at any pivot after a step, the band goes
 back to its last finite state, the velocity is zeroed and the time step and maximum step are halved
 (and stay so); after ``retries`` (8) consecutive failures from the same band the run stops with
-:class:`NonFiniteBandError` naming the step. A returned band never holds NaN.
+``NonFiniteBandError`` naming the step. A returned band never holds NaN.
 
 The whole relaxation (evaluation, tangents, forces, springs or respacing, climbing image, optimiser,
-non-finite recovery) is one ``tf.while_loop`` over a :class:`BandState` in one compiled function,
+non-finite recovery) is one ``tf.while_loop`` over a ``BandState`` in one compiled function,
 so it runs on a GPU unchanged.
 
     >>> pivots, unit = relax(Energy(loss), line(a, b, 12), steps=2000, climb=True)
@@ -84,7 +84,7 @@ def fire_update(force, velocity, dt, alpha, positive, s: Steps):
 
 
 class BandState(NamedTuple):
-    """The loop state of :func:`relaxation`: the band, its last finite copy, and the optimiser's."""
+    """The loop state of ``relaxation``: the band, its last finite copy, and the optimiser's."""
 
     step: object  # steps taken
     pivots: object  # [P, D], ends included
@@ -106,7 +106,7 @@ class BandState(NamedTuple):
 
 
 def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps):
-    """A compiled function relaxing a band: see :func:`relax` for its arguments and results."""
+    """A compiled function relaxing a band: see ``relax`` for its arguments and results."""
     import tensorflow as tf
 
     def evaluate(points):

@@ -4,17 +4,17 @@ A path method's answer between two minima a and b is a *failed search* when
 
 - its saddle lies above the straight line's: the straight line is itself a path between a and b,
   so a method that returns a higher one has not found the lowest path it was asked for (by more
-  than :data:`ABOVE_LINE` of the straight line's barrier or of its saddle loss, whichever is
+  than ``ABOVE_LINE`` of the straight line's barrier or of its saddle loss, whichever is
   larger, so that a flat path sampled at other points than the line is no failure); or
 - it leaves the region the two minima span: some point of the path lies farther from the segment
-  [a, b] than :data:`REGION` x |b - a|. Paths that a search finds between the minima of fla's
+  [a, b] than ``REGION`` x |b - a|. Paths that a search finds between the minima of fla's
   networks stay within a few |b - a| of the segment (their lengths are at most about four times
   the straight line's on XOR at lambda 1e-3); a band that has run off to where the L2 term alone
   sets the loss (norms of thousands for minima of norm 8, barriers of 10^4) is lost, not a path;
   or
 - the method met non-finite values it could not recover from.
 
-Each failed search is retried from the straight line, at most :data:`RETRIES` more attempts a
+Each failed search is retried from the straight line, at most ``RETRIES`` more attempts a
 pair, in this order: the same method with four times the images (pivots, or bends), then that
 without a climbing image, then the other kind of method (a Bezier curve for bands, AutoNEB for
 curves). The best attempt is kept (the lowest saddle among those that did not fail, else the
@@ -94,7 +94,7 @@ def describe(method, first) -> str:
 
 
 def search(energy: Energy, method, a: np.ndarray, b: np.ndarray) -> PathRecord:
-    """``method``'s path from a to b, checked (:func:`failure`) and retried (:func:`retries`) while
+    """``method``'s path from a to b, checked (``failure``) and retried (``retries``) while
     it fails; the best attempt, its ``search``, ``attempts`` and ``failed`` set."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     line = straight_line(energy, a, b)

@@ -1,6 +1,6 @@
 """The directions a loss-surface slice spans, as rows of a [k, D] matrix over flat parameters.
 
-- :func:`filter_normalised`: Li, Xu, Taylor, Studer and Goldstein ("Visualizing the Loss Landscape
+- ``filter_normalised``: Li, Xu, Taylor, Studer and Goldstein ("Visualizing the Loss Landscape
   of Neural Nets", NeurIPS 2018, Sec. 4, Eq. 2): a Gaussian direction d, each filter rescaled to
   the norm of the same filter of the weights, d_ij <- d_ij / |d_ij| * |theta_ij|. A filter is one
   output unit's incoming weights in a dense layer (a column of its [fan_in, fan_out] kernel) and
@@ -8,17 +8,17 @@
   Parameters of one dimension (biases, BatchNorm's scale and shift) are set to zero, as their code
   does by default (``ignore='biasbn'``); ``keep_biases`` copies the weights' own values into the
   direction instead, as their code does otherwise.
-- :func:`plane`: Garipov, Izmailov, Podoprikhin, Vetrov and Wilson (NeurIPS 2018, Sec. 5): the
+- ``plane``: Garipov, Izmailov, Podoprikhin, Vetrov and Wilson (NeurIPS 2018, Sec. 5): the
   affine plane through three networks w1, w2, w3, with u = w2 - w1 and v = the part of w3 - w1
   orthogonal to u, rescaled to |u|, so that w1, w2 sit at (0, 0) and (1, 0) and both axes share a
   scale.
-- :func:`principal_directions`: Li et al., Sec. 7: a trajectory's points minus its last point, and
+- ``principal_directions``: Li et al., Sec. 7: a trajectory's points minus its last point, and
   the two right singular vectors of that matrix that explain most of its variance (PCA).
 - Towards another network: the difference, so that coordinate 1 reaches it.
-- Hessian eigenvectors: :meth:`fla.curvature.lanczos.Hessian.top_eigenvectors`, unit length.
+- Hessian eigenvectors: ``fla.curvature.lanczos.Hessian.top_eigenvectors``, unit length.
 
 A layout is the list of (shape, kind) of the parameter tensors in the flat vector's order, kind
-"dense", "conv" or "vector" (:func:`mlp_layout`, :func:`keras_layout`).
+"dense", "conv" or "vector" (``mlp_layout``, ``keras_layout``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from fla.base.errors import ConfigError
 
 
 def mlp_layout(network) -> list[tuple[tuple[int, ...], str]]:
-    """An :class:`fla.core.networks.MLP`'s tensors: per layer its kernel [fan_in, fan_out] (row
+    """An ``fla.core.networks.MLP``'s tensors: per layer its kernel [fan_in, fan_out] (row
     major) and its bias [fan_out]."""
     out = []
     for fan_in, fan_out in network.layers:

@@ -1,6 +1,6 @@
 """``fla slice``: the loss of a network fla knows on a line or a plane of parameter space.
 
-Three kinds of slice (:mod:`fla.slices.directions` cites the papers):
+Three kinds of slice (``fla.slices.directions`` cites the papers):
 
 - around a point (``--at``), along one or two directions (``--direction``): ``random``
   (filter-normalised Gaussian, Li et al. 2018), ``towards:REF`` (the difference to another

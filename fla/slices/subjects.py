@@ -276,7 +276,7 @@ def activation_bytes(model, images: int) -> int:
 
 def model_subject(folders: list, data_dir, examples: int, points=None) -> Subject:
     """A trained model (``fla train``) on the first ``examples`` training and test images,
-    BatchNorm with batch statistics as in :mod:`fla.zoo.objective`."""
+    BatchNorm with batch statistics as in ``fla.zoo.objective``."""
     import tensorflow as tf
 
     from fla.zoo.cifar import CLASSES, load_cifar, normalise

@@ -3,3 +3,5 @@ them (sweep).
 
 Imports: fla.base, fla.core, fla.curvature, fla.walks.
 """
+
+__all__ = ["study", "sweep", "tasks"]  # its modules; each lists its own

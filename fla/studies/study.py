@@ -15,7 +15,7 @@
     minimal_width = { xor = 2 }
 
 Every combination problem x width x depth x granularity x bound x seed is one configuration
-(:class:`fla.walks.sample.SampleConfig`) with a stable name, its directory under the study's output.
+(``fla.walks.sample.SampleConfig``) with a stable name, its directory under the study's output.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def per_granularity_kind(noun: str) -> Kind:
 
 @dataclass(frozen=True)
 class StudyFile:
-    """The keys of a study file besides the scalar settings of :class:`SampleConfig` (which every
+    """The keys of a study file besides the scalar settings of ``SampleConfig`` (which every
     configuration takes as they are)."""
 
     name: str | None = setting(

@@ -2,7 +2,7 @@
 
     fla sweep runs/xor.toml --out runs/xor --jobs 2
 
-Each configuration is written by :func:`fla.walks.sample.sample` (temporary names, renamed when
+Each configuration is written by ``fla.walks.sample.sample`` (temporary names, renamed when
 complete, the manifest run.json last). A sweep run again after an interruption (Ctrl-C, kill -9, a
 lost node) keeps a configuration only if its manifest verifies (files, sizes, checksums, and the
 settings this study asks for) and redoes the others from scratch, so no row is duplicated, missing

@@ -4,3 +4,16 @@ configuration -> one verified run (sample).
 
 Imports: fla.base, fla.core, fla.curvature.
 """
+
+__all__ = [
+    "batches",
+    "config",
+    "measure",
+    "program",
+    "records",
+    "resources",
+    "rule",
+    "sample",
+    "samplers",
+    "streams",
+]  # its modules; each lists its own

@@ -1,6 +1,6 @@
 """The patterns of one walk step: every training pattern (full batches), the step's batch shared by
 all walks (indices drawn on the host, a function of (seed, step)), or one batch per walk drawn in
-the step from the streams keyed by (seed, walk, step) (:func:`streams.walk_batch`)."""
+the step from the streams keyed by (seed, walk, step) (``streams.walk_batch``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fla.walks import streams
 def step_patterns(
     program, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
 ):
-    """(x, y, x_test, y_test) of one step of a :class:`fla.walks.program.WalkProgram`."""
+    """(x, y, x_test, y_test) of one step of a ``fla.walks.program.WalkProgram``."""
     import tensorflow as tf
 
     if program.batching == "full":

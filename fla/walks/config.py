@@ -1,7 +1,7 @@
 """One sampling configuration: its settings (the one list the CLI flags and study keys come from)
 and the plan it resolves to once the problem is known.
 
-Every setting is a field of :class:`SampleConfig` with its help text, its check and the words of
+Every setting is a field of ``SampleConfig`` with its help text, its check and the words of
 what it expects. ``fla sample`` builds one flag per field (``hessian_at`` -> ``--hessian-at``); a
 study file may set every field (the grid fields as lists: ``problems, widths, depths, granularities,
 bounds, seeds``); an error names the setting as the user wrote it.
@@ -248,7 +248,7 @@ class SampleConfig:
 
     @property
     def objective_settings(self) -> dict:
-        """The loss and regulariser settings, as :func:`fla.core.objective.run_objective` reads
+        """The loss and regulariser settings, as ``fla.core.objective.run_objective`` reads
         them."""
         return {
             "loss": self.loss,

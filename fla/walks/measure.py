@@ -3,12 +3,12 @@
 For the rows a plan selects (``hessian_at``), at each row's parameters and on the batch whose
 gradient drove that row's step:
 
-- ``exact``: the full Hessian (:meth:`fla.core.objective.Objective.hessian_at`) and its float64
+- ``exact``: the full Hessian (``fla.core.objective.Objective.hessian_at``) and its float64
   spectrum;
 - ``blocks``: the block-diagonal Hessian of Bosman et al.'s reference code: one block per weight
   matrix and one per bias vector, every derivative across blocks dropped; its pooled eigenvalues are
   the union of the blocks' spectra;
-- ``lanczos``: eig_min and eig_max by batched Lanczos (:class:`fla.curvature.lanczos.Hessian`).
+- ``lanczos``: eig_min and eig_max by batched Lanczos (``fla.curvature.lanczos.Hessian``).
 
     >>> patterns = Patterns(x, y)
     >>> columns = curvature_columns("exact", params, patterns, n_rows, rows, objective, config)
@@ -85,14 +85,14 @@ _HESSIANS: dict = {}
 
 def call_size(m: int, n_params: int) -> int:
     """The size an XLA Hessian call of m points is padded to: a power of two from 1024, at most
-    :func:`hessians_per_call`, so that a process compiles a handful of shapes."""
+    ``hessians_per_call``, so that a process compiles a handful of shapes."""
     return min(hessians_per_call(n_params), max(1024, 1 << (m - 1).bit_length()))
 
 
 def hessians(objective, params: np.ndarray, x, y):
     """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n].
 
-    From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to :func:`call_size`
+    From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to ``call_size``
     (by repeating the last point). In a one-off measurement on one thread (issue 9's note, not a
     bench), XLA took 66 against the graph's 160 us a Hessian at D = 81 and gained only 1.1-1.2x at
     D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this
@@ -172,7 +172,7 @@ def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
 
 def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
     """The exact null directions [M] at params [M, D] on each point's patterns
-    (:func:`fla.curvature.reduced.null_counts`), in memory-bounded parts."""
+    (``fla.curvature.reduced.null_counts``), in memory-bounded parts."""
     from fla.curvature import reduced
 
     out = np.zeros(len(params), np.int64)
@@ -184,7 +184,7 @@ def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
 
 
 def lanczos_extremes(objective, params, patterns: Patterns, config) -> dict:
-    """:func:`fla.curvature.reduced.extremes` at params [M, D] in memory-bounded parts."""
+    """``fla.curvature.reduced.extremes`` at params [M, D] in memory-bounded parts."""
     from fla.curvature import reduced
 
     per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
@@ -204,7 +204,7 @@ def curvature_columns(
     kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config
 ) -> dict:
     """eig_min, eig_max, curvature (the paper's class), reduced_curvature and null_directions
-    (:mod:`fla.curvature.classes`), hessian (and eigenvalues for exact and blocks spectra) of
+    (``fla.curvature.classes``), hessian (and eigenvalues for exact and blocks spectra) of
     n_rows rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
     elsewhere."""
     import pyarrow as pa

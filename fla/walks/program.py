@@ -9,15 +9,15 @@ Walks are unbounded. The step bound s is 1% (micro) or 10% (macro) of the range 
 recorded for step t describes theta_t, the point *before* its update, with the loss, accuracy and
 gradient of the very batch whose gradient drives that update.
 
-Every draw comes from the counter-based streams of :mod:`fla.walks.streams`, keyed by (seed, walk)
+Every draw comes from the counter-based streams of ``fla.walks.streams``, keyed by (seed, walk)
 and counted by step and coordinate, so its draws do not depend on the walks advanced with it. The
-walk never computes curvature: it returns the points, and :mod:`fla.walks.measure` measures them
+walk never computes curvature: it returns the points, and ``fla.walks.measure`` measures them
 beside it, so asking for curvature cannot change a walk.
 
-:class:`WalkProgram` runs a block of steps for a chunk of B walks as a graph while-loop that gathers
+``WalkProgram`` runs a block of steps for a chunk of B walks as a graph while-loop that gathers
 the step's batch, around one XLA program per step that evaluates the walks, draws their Delta and
 moves them. Every chunk runs this same structure
-in programs of a width fixed by the configuration (:func:`fla.walks.config.chunk_width`), so nothing
+in programs of a width fixed by the configuration (``fla.walks.config.chunk_width``), so nothing
 a user may set besides the walk's own settings changes a walk. Nothing loops in Python per
 walk or per step.
 
@@ -54,7 +54,7 @@ class WalkProgram:
     """The compiled loop over steps for one chunk of walks.
 
     ``batching`` says where each step's training and test patterns come from: ``full`` (all
-    patterns, every step), ``shared`` (index arrays [S, N] given to :meth:`run`: one random batch
+    patterns, every step), ``shared`` (index arrays [S, N] given to ``run``: one random batch
     per step, shared by all walks of the step, so the first layer of all walks is one GEMM) or
     ``per_walk`` (an independent batch for each walk, drawn inside from the walk's own stream; a
     batched skinny matmul). ``batch_size`` is the per-walk batch size.
@@ -242,7 +242,7 @@ class WalkProgram:
 
     def _draw_fn(self, seed, walks, step):
         """The packed Delta words of each state block at ``step``
-        (:func:`streams.packed_words_of_walks`)."""
+        (``streams.packed_words_of_walks``)."""
         n = self.objective.n_params
         return tuple(
             streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
@@ -253,7 +253,7 @@ class WalkProgram:
         """The values a step records: loss (the data loss), accuracy and grad_norm (of the data
         loss plus the penalty), step_length (the Euclidean distance to the next point), and where
         they apply the penalty, the test batch's loss and
-        accuracy and the hidden layers' saturation (:data:`LAYER_RECORDS`)."""
+        accuracy and the hidden layers' saturation (``LAYER_RECORDS``)."""
         f = self.objective
         names = ["loss", "accuracy", "grad_norm", "step_length"]
         names += ["penalty"] * f.regulariser.active
@@ -269,12 +269,12 @@ class WalkProgram:
 
         The one function that computes the gradient driving a walk, whatever is measured beside it.
         Feature-major (full or shared batches), the walk is evaluated by
-        :meth:`Objective.walk_values_at` with the walks' axis last, and theta is the tuple of
-        per-layer blocks [rows, B] of :meth:`MLP.split`: the first layer's block is then its GEMM
+        ``Objective.walk_values_at`` with the walks' axis last, and theta is the tuple of
+        per-layer blocks [rows, B] of ``MLP.split``: the first layer's block is then its GEMM
         operand as it lies, each block's gradient comes out of its own products, and each block's
-        Delta words are drawn by the step before, as packed program outputs (:attr:`predraw`,
-        :func:`streams.packed_words_of_walks`: ``drawn`` holds this step's, the step returns the
-        next step's, :meth:`_draw_fn` gives the first). Small networks draw Delta inside the update,
+        Delta words are drawn by the step before, as packed program outputs (``predraw``,
+        ``streams.packed_words_of_walks``: ``drawn`` holds this step's, the step returns the
+        next step's, ``_draw_fn`` gives the first). Small networks draw Delta inside the update,
         fused. ``bench/bench_walks.py`` prints the MNIST 784-10-10
         shared step both ways."""
         import tensorflow as tf
@@ -312,7 +312,7 @@ class WalkProgram:
     def _step_length(self, points, moved, bound):
         """|theta_{t+1} - theta_t| [B]: the distance from this row's point to the next (for a
         reflected or folded walk, between the points themselves), which the measures on slopes
-        need (:mod:`fla.metrics`); computed beside the step, never part of it."""
+        need (``fla.metrics``); computed beside the step, never part of it."""
         import tensorflow as tf
 
         gaps = [position(self.sampler, m, bound) - p for m, p in zip(moved, points)]
@@ -323,7 +323,7 @@ class WalkProgram:
         return tf.sqrt(squares)
 
     def _move(self, k, block, block_grad, drawn, seed, walks, step, step_size, bound):
-        """Block k of the state after this step, by the sampler's rule (:mod:`samplers`)."""
+        """Block k of the state after this step, by the sampler's rule (``samplers``)."""
         f, coordinates = self.objective, self.state_blocks[k]
         words_of = lambda stream, at: streams.words_of_walks(
             seed, stream, at, walks, f.n_params, self.feature_major, coordinates

@@ -45,7 +45,7 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
 
 def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
     """The training patterns whose gradient drove each selected row's step
-    (:class:`fla.walks.measure.Patterns`): the whole set (full batch), the step's shared batch, or
+    (``fla.walks.measure.Patterns``): the whole set (full batch), the step's shared batch, or
     the walk's own batch, redrawn from its stream."""
     from fla.walks.measure import Patterns
 

@@ -1,16 +1,16 @@
 """What a plan will need, checked before anything is allocated: memory, and float32 range.
 
-Memory: :func:`peak_bytes` estimates the peak of a plan from its sizes: the walk state and the draws
+Memory: ``peak_bytes`` estimates the peak of a plan from its sizes: the walk state and the draws
 of a chunk (its walks advanced by one compiled program, [chunk, D] several times over), the
 activations of the forward and backward passes ([chunk, N, width] per layer), the records of a block
 of steps, the data set, and the curvature buffers (Hessians of one call, bounded by
-:data:`fla.walks.measure.HESSIAN_BYTES`, or a Lanczos basis, bounded by
-:data:`fla.walks.measure.LANCZOS_BYTES`). When it exceeds the memory available, the chunk is halved
+``fla.walks.measure.HESSIAN_BYTES``, or a Lanczos basis, bounded by
+``fla.walks.measure.LANCZOS_BYTES``). When it exceeds the memory available, the chunk is halved
 until it fits (recorded in the run's metadata as ``resources``, with a warning: the chunk width is
-part of what fixes a walk's last bits, see :func:`fla.walks.config.chunk_width`); when even the
+part of what fixes a walk's last bits, see ``fla.walks.config.chunk_width``); when even the
 smallest chunk does not fit, the run is refused with the estimate and the settings to change.
 
-Range: a network whose logits at initialisation are predicted to exceed :data:`LOGIT_LIMIT` is
+Range: a network whose logits at initialisation are predicted to exceed ``LOGIT_LIMIT`` is
 refused. The prediction is the root-mean-square pre-activation layer by layer for weights uniform in
 [-b, b] (standard deviation b / sqrt(3)) and ELU units passing about half the energy of their input
 (tanh and sigmoid units at most 1 each, ReLU, leaky ReLU and SiLU about half, as ELU):
@@ -20,7 +20,7 @@ refused. The prediction is the root-mean-square pre-activation layer by layer fo
 
 A float32 gradient norm overflows near 1e19 (its square passes 3.4e38); the limit leaves four orders
 of magnitude for the tails and for the walk's drift. Runs that leave the range later are recorded
-faithfully and end with a non-zero exit (:class:`fla.base.errors.NonFiniteError`).
+faithfully and end with a non-zero exit (``fla.base.errors.NonFiniteError``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ gradient norm recorded beside it.
 Walk bounds: unbounded (``none``, as in the modality paper), or kept inside [-b, b]^D by
 reflection (``reflect``, as the random walks of the landscape measures are, Malan and Engelbrecht
 2014): a coordinate that would leave comes back inside by as much as it overshot
-(:func:`fla.walks.samplers.fold`; a step, at most 10% of 2b, never crosses the box).
+(``fla.walks.samplers.fold``; a step, at most 10% of 2b, never crosses the box).
 """
 
 from __future__ import annotations

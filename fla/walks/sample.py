@@ -1,12 +1,12 @@
-"""One sampling configuration -> one directory of verified Parquet data (see :mod:`fla.base.store`).
+"""One sampling configuration -> one directory of verified Parquet data (see ``fla.base.store``).
 
     >>> config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0)
     >>> summary = sample(config, "out/xor-2-1")
 
-The stages: :func:`fla.walks.config.plan` resolves the settings; :mod:`fla.walks.resources` checks
+The stages: ``fla.walks.config.plan`` resolves the settings; ``fla.walks.resources`` checks
 the plan fits in memory (shrinking the chunk when that suffices) and that its numbers stay finite;
-:class:`fla.walks.program.WalkProgram` advances a chunk of walks a block of steps at a time;
-:mod:`fla.walks.measure` measures curvature at the recorded points in a writer thread while the next
+``fla.walks.program.WalkProgram`` advances a chunk of walks a block of steps at a time;
+``fla.walks.measure`` measures curvature at the recorded points in a writer thread while the next
 block walks; the writers stream Parquet and the manifest is written last.
 
 What the data depend on: the walks are a function of (seed, walk index, step) and the settings that
@@ -56,7 +56,7 @@ from fla.walks.samplers import FOLDED, fold_numpy, start_state
 
 
 def check_out(out: Path) -> None:
-    """The output rule (:func:`fla.base.outputs.check_folder`): --out new or empty, but for fla's
+    """The output rule (``fla.base.outputs.check_folder``): --out new or empty, but for fla's
     own leftovers of a killed run of this kind (its temporary files, which are removed); never a
     link, a file, a folder holding anything else or one a running fla process is writing."""
     from fla.base.outputs import check_folder, leftover
@@ -347,7 +347,7 @@ def walk_program(
     objective_settings: dict | None = None,
 ):
     """The compiled walk program for this network and problem (and the loss and regulariser of
-    ``objective_settings``, :attr:`SampleConfig.objective_settings`), built once per process.
+    ``objective_settings``, ``SampleConfig.objective_settings``), built once per process.
 
     A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
     architecture in a worker; they share the program and so its XLA compilation (seconds) per input

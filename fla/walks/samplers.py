@@ -1,6 +1,6 @@
 """The samplers beside the progressive gradient walk, as rules of the same compiled walk program.
 
-- ``gradient``: the progressive gradient walk (Bosman, Engelbrecht and Helbig; :mod:`rule`).
+- ``gradient``: the progressive gradient walk (Bosman, Engelbrecht and Helbig; ``rule``).
 - ``random``: the progressive random walk (Malan and Engelbrecht 2014, "A progressive random walk
   algorithm for sampling continuous fitness landscapes"). A random start bit per dimension chooses
   the half of [-b, b] the walk starts in (uniformly within it) and its direction (towards the other
@@ -19,10 +19,10 @@ dimension that would leave the domain instead of reflecting it, picks a layer be
 
 A reflected walk is a folded straight one: moving a dimension steadily one way and reflecting it at
 +-b gives the same positions as moving an unbounded coordinate u steadily up and folding it into
-[-b, b] with the triangle wave of period 4b (:func:`fold`). So the walk's state is u, each step adds
+[-b, b] with the triangle wave of period 4b (``fold``). So the walk's state is u, each step adds
 Delta (or s, for one dimension) to it, and the point evaluated and recorded is fold(u); a
 dimension's direction is which side of the wave u is on. Every draw is a function of (seed, walk,
-step) from the streams of :mod:`streams`, as for gradient walks, so chunks, shards and workers see
+step) from the streams of ``streams``, as for gradient walks, so chunks, shards and workers see
 the same walks.
 
     >>> u0 = start_state("random", seed=0, first=0, count=4, n_params=9, bound=1.0)
@@ -76,7 +76,7 @@ def position(sampler: str, state, bound):
 
 
 def random_step(u, words, step_size, dtype):
-    """u + Delta, Delta ~ U(0, s) per dimension (the words of :data:`streams.DELTA`)."""
+    """u + Delta, Delta ~ U(0, s) per dimension (the words of ``streams.DELTA``)."""
     return u + streams.to_uniform(words, dtype) * step_size
 
 
@@ -92,5 +92,5 @@ def manhattan_step(u, dimension, rows, step_size, feature_major: bool):
 
 
 def uniform_sample(words, bound, dtype):
-    """A fresh uniform point of [-b, b)^D from the words of :data:`streams.UNIFORM`."""
+    """A fresh uniform point of [-b, b)^D from the words of ``streams.UNIFORM``."""
     return (2.0 * streams.to_uniform(words, dtype) - 1.0) * bound

@@ -4,7 +4,7 @@ The generator is Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random 
 1, 2, 3", SC'11). It maps a 128-bit counter (words c0..c3) and a 64-bit key (k0, k1) to four
 uint32 words. fla computes it two ways that give the same bits:
 
-- :func:`philox4x32` in plain TensorFlow integer ops, which XLA compiles into each walk step (Delta
+- ``philox4x32`` in plain TensorFlow integer ops, which XLA compiles into each walk step (Delta
   and per-walk mini-batches are drawn inside the step, fused with the update; measured faster than
   the native kernel on CPU, bench/bench_walks.py) and which runs the same on any device;
 - TensorFlow's native stateless Philox kernel (``StatelessRandomUniformFullIntV2``, ``alg=1``),
@@ -19,11 +19,11 @@ worker, curvature policy, memory layout or compiled path runs it:
     key     = (seed, stream)
     counter = block + 2^64 * step,   block = walk * ceil(n / 4) + i // 4   (word i % 4 of the block)
 
-for coordinate (or batch slot) i of walk ``walk``; ``stream`` is :data:`START` (theta_0, step 0),
-:data:`DELTA` (the step's Delta), :data:`TRAIN_BATCH` or :data:`TEST_BATCH` (per-walk mini-batch
+for coordinate (or batch slot) i of walk ``walk``; ``stream`` is ``START`` (theta_0, step 0),
+``DELTA`` (the step's Delta), ``TRAIN_BATCH`` or ``TEST_BATCH`` (per-walk mini-batch
 indices). A word x becomes a uniform float32 in [0, 1) as (x >> 8) * 2^-24 (24 bits, exact), and an
 index in [0, n) as floor(x * n / 2^32) (bias below n / 2^32: 1.4e-5 for n = 60,000). Shared
-mini-batches are a function of (seed, step) (:func:`shared_batch`).
+mini-batches are a function of (seed, step) (``shared_batch``).
 
     >>> u = uniforms_of_walks(seed=0, stream=DELTA, step=5, walks=np.arange(3), n=9)  # [3, 9]
 """
@@ -84,7 +84,7 @@ def blocks_per_walk(n: int) -> int:
 def words_of_walks(
     seed, stream: int, step, walks, n: int, feature_major: bool = False, coordinates=None
 ):
-    """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by :func:`philox4x32`;
+    """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by ``philox4x32``;
     ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B].
     ``coordinates`` (lo, hi) gives only the words of coordinates lo .. hi - 1 of the n, computing
     only the Philox blocks they fall in (the walk draws each layer's Delta beside that layer's
@@ -98,10 +98,10 @@ def words_of_walks(
 
 
 def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=None):
-    """The feature-major words of :func:`words_of_walks`, one Philox block per complex128 element.
+    """The feature-major words of ``words_of_walks``, one Philox block per complex128 element.
 
     A bit pattern, not a number: the real part holds words 0 and 1 of the block (low and high half),
-    the imaginary part words 2 and 3; :func:`unpack_words` gives the words back, bit for bit. XLA's
+    the imaginary part words 2 and 3; ``unpack_words`` gives the words back, bit for bit. XLA's
     CPU code computes each element of a fused loop on its own, so the words of a block used one by
     one (the Delta fused into the update) cost four evaluations of its ten rounds; written as an
     output of a compiled program, a block is one element and one evaluation
@@ -120,7 +120,7 @@ def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=No
 
 
 def unpack_words(packed, n: int, coordinates=None):
-    """[hi - lo, B] uint32 words of coordinates lo .. hi - 1 from :func:`packed_words_of_walks`."""
+    """[hi - lo, B] uint32 words of coordinates lo .. hi - 1 from ``packed_words_of_walks``."""
     import tensorflow as tf
 
     lo, hi = _coordinates(n, coordinates)
@@ -173,7 +173,7 @@ def _blocks(seed, stream: int, step, walks, n: int, feature_major: bool, coordin
 def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):
     """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by
     TensorFlow's native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
-    :func:`words_of_walks` of the same walks."""
+    ``words_of_walks`` of the same walks."""
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)

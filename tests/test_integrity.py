@@ -1,6 +1,7 @@
-"""Results that cannot be silently wrong, round two (issue 26), driven through the command line:
-data provenance, one writer per folder, whole or named studies, verified outputs, inputs checked
-for meaning. Each case: its exit status, one line naming the real cause, what is left on disk."""
+"""The integrity of what fla reads and writes, driven through the command line: data provenance
+(checksums of the data as stored), one writer per folder, folders that are links, whole or
+partial studies, outputs verified on read, inputs checked for meaning. Each case: its exit
+status, one line naming the real cause, what is left on disk."""
 
 import fcntl
 import gzip
@@ -10,8 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from test_failures import TINY, XOR, damage, one_line, run
-from test_problems import make_mnist
+from helpers import TINY, XOR, damage, make_mnist, one_line, run
 
 from fla.base.files import LOCK
 from fla.core.readers import write_idx
