@@ -111,7 +111,7 @@ def test_basin_hopping_and_transition_states_are_verified_stationary_points():
         negative, zero = hessian_index(np.linalg.eigvalsh(f.hessian(points).numpy()))
         assert (negative == index).all() and (zero == 0).all()
     for t in db.transition_states:  # the two minima of a transition state differ and lie below it
-        assert t["a"] != t["b"] and t["loss"] > max(
+        assert 0 <= t["a"] != t["b"] >= 0 and t["loss"] > max(
             db.minima[t["a"]]["loss"], db.minima[t["b"]]["loss"]
         )
     # no two stored minima are the same one (alignment finds none equal)
@@ -193,3 +193,31 @@ def test_a_second_study_on_the_same_folder_is_refused(tmp_path, capsys):
         assert main(["landscape", str(study), "--out", str(tmp_path / "out")]) == 2
     assert "is being written by another fla process" in capsys.readouterr().err
     assert main(["landscape", str(study), "--out", str(tmp_path / "out"), "-q"]) == 0
+
+
+def test_a_saddle_whose_descent_reaches_no_minimum_is_not_a_transition_state(monkeypatch):
+    """Each stored transition state joins two stored minima: where one of the two descents from a
+    refined saddle ends at no verified minimum (store_minima's -1), the search reports it and
+    stores nothing, and the database refuses such an entry outright."""
+    from fla.landscapes import transition_states as ts
+
+    f = objective(2, 1e-3)
+    db = Database(mehta_network(2))
+    basin_hopping(
+        db, f, chains=4, steps=6, step=1.0, temperature=0.1, rng=np.random.default_rng([0, 2])
+    )
+    assert len(db.minima) >= 2
+    real = ts.store_minima
+
+    def one_loose_end(db, f, points, *, losses, grads, gtol):
+        return [-1] + real(db, f, points[1:], losses=losses[1:], grads=grads[1:], gtol=gtol)
+
+    monkeypatch.setattr(ts, "store_minima", one_loose_end)
+    result = ts.transition_state(db, f, 0, b=1)
+    assert (result["found"], result["reason"]) == (
+        False,
+        "a descent from the saddle did not reach a minimum",
+    )
+    assert db.transition_states == []
+    with pytest.raises(ValueError, match="two stored minima"):
+        db.add_transition_state(0.5, db.minima[0]["params"], db.minima[0]["eigenvalues"], a=-1, b=0)

@@ -58,7 +58,7 @@ class Database:
         )
 
     def add_minimum(
-        self, loss: float, params: np.ndarray, eigenvalues: np.ndarray, found_by: str = "quench"
+        self, loss: float, params: np.ndarray, eigenvalues: np.ndarray, *, found_by: str = "quench"
     ) -> int:
         """Its id, new or found; a new minimum records ``found_by`` (what found it first)."""
         found = self.find(loss, params, eigenvalues)
@@ -77,8 +77,11 @@ class Database:
         )
         return len(self.minima) - 1
 
-    def add_transition_state(self, loss, params, eigenvalues, a: int, b: int) -> bool:
-        """Stores it unless an equal transition state (as ``same`` decides) is known."""
+    def add_transition_state(self, loss, params, eigenvalues, *, a: int, b: int) -> bool:
+        """Stores it unless an equal transition state (as ``same`` decides) is known; ``a`` and
+        ``b`` are the stored minima its two descents reach."""
+        if not (0 <= a < len(self.minima) and 0 <= b < len(self.minima)) or a == b:
+            raise ValueError(f"a transition state joins two stored minima, not {a} and {b}")
         if any(self.same(t, loss, params, eigenvalues) for t in self.transition_states):
             return False
         self.transition_states.append(

@@ -27,7 +27,7 @@ from fla.landscapes.database import Database
 from fla.landscapes.model import align
 
 
-def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, trust: float = 0.1):
+def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, *, max_iter: int = 200, trust: float = 0.1):
     """Eigenvector-following (P-RFO, Baker 1986) from x to an index-1 saddle.
     Returns (point, loss, eigenvalues, gradient norm)."""
     x = np.array(x, np.float64)
@@ -67,7 +67,14 @@ def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, max_iter: int = 200, tru
 
 
 def transition_state(
-    db: Database, f, a: int, b: int, gtol: float = 1e-7, pivots: int = 8, displacement: float = 1e-2
+    db: Database,
+    f,
+    a: int,
+    *,
+    b: int,
+    gtol: float = 1e-7,
+    pivots: int = 8,
+    displacement: float = 1e-2,
 ) -> dict:
     """One double-ended search between minima a and b; stores a verified transition state and the
     minima its descents reach. Returns what happened (``found``, ``reason``, ``a``, ``b``)."""
@@ -99,7 +106,15 @@ def transition_state(
         vectors[:, 0] * displacement * max(np.linalg.norm(x), 1.0) / np.linalg.norm(vectors[:, 0])
     )
     ends, losses, grads = quench(f, np.stack([x + mode, x - mode]), gtol)
-    ids = store_minima(db, f, ends, losses, grads, gtol)
+    ids = store_minima(db, f, ends, losses=losses, grads=grads, gtol=gtol)
+    if -1 in ids:  # a pathway joins two minima (Wales 2003): a saddle with a loose end is none
+        return {
+            "found": False,
+            "reason": "a descent from the saddle did not reach a minimum",
+            "a": a,
+            "b": b,
+            "loss": loss,
+        }
     if ids[0] == ids[1]:
         return {
             "found": False,
@@ -108,7 +123,7 @@ def transition_state(
             "b": ids[1],
             "loss": loss,
         }
-    stored = db.add_transition_state(loss, x, eigs, ids[0], ids[1])
+    stored = db.add_transition_state(loss, x, eigs, a=ids[0], b=ids[1])
     return {
         "found": stored,
         "reason": "" if stored else "already known",
@@ -118,7 +133,7 @@ def transition_state(
     }
 
 
-def connect_unconnected(db: Database, f, budget: int, gtol: float = 1e-7) -> dict:
+def connect_unconnected(db: Database, f, budget: int, *, gtol: float = 1e-7) -> dict:
     """Discrete-path-sampling style pair selection: the lowest minimum not connected to the global
     minimum, paired with its nearest connected minimum, until all are connected or ``budget``
     searches."""
@@ -144,7 +159,7 @@ def connect_unconnected(db: Database, f, budget: int, gtol: float = 1e-7) -> dic
             break
         tried.add(pair)
         searches += 1
-        result = transition_state(db, f, *pair, gtol=gtol)
+        result = transition_state(db, f, pair[0], b=pair[1], gtol=gtol)
         found += result["found"]
         if not result["found"]:
             failures[result["reason"]] = failures.get(result["reason"], 0) + 1
