@@ -152,7 +152,7 @@ ORDER = [
 ]
 
 
-def classify_quench(floor, loss, grad_norm, l2, negative) -> str:
+def classify_quench(floor, loss, grad_norm, *, l2, negative) -> str:
     """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss
     less the escape gap (tolerances above)."""
     if loss < floor:
@@ -175,7 +175,7 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
     from fla.core.objective import run_network, run_objective
 
     network, problem = run_network(config, data_dir)
-    return run_objective(config, network, problem, tf.float64, l2)
+    return run_objective(config, network, problem, dtype=tf.float64, l2=l2)
 
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
         negative, zero = hessian_index(np.linalg.eigvalsh(f.hessian(ends).numpy()))
     rows = []
     for i in range(len(ends)):
-        verdict = classify_quench(floors[i], losses[i], grads[i], f.l2, negative[i])
+        verdict = classify_quench(floors[i], losses[i], grads[i], l2=f.l2, negative=negative[i])
         exact = verdict != "asymptotic basin"
         rows.append(
             {
@@ -215,6 +215,7 @@ def verify_attractors(
     run_dir,
     table: pd.DataFrame,
     l2: float = 0.0,
+    *,
     representatives: int = 3,
     grad_threshold: float = 0.01,
     data_dir=None,
@@ -248,7 +249,15 @@ def verify_attractors(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        table = _verify(run_dir, table, l2, representatives, grad_threshold, data_dir, quiet)
+        table = _verify(
+            run_dir,
+            table,
+            l2,
+            representatives=representatives,
+            grad_threshold=grad_threshold,
+            data_dir=data_dir,
+            quiet=quiet,
+        )
     finally:
         logger.setLevel(level)
     table["local_minimum"] = [verdict(v, low, l2) for v, low in zip(table.verified, table.lowest)]
@@ -288,7 +297,7 @@ def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
-def _verify(run_dir, table, l2, representatives, grad_threshold, data_dir, quiet=True):
+def _verify(run_dir, table, l2, *, representatives, grad_threshold, data_dir, quiet=True):
     import json
     import time
 

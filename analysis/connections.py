@@ -62,6 +62,7 @@ def disconnectivity_graph(
     minima: pd.DataFrame,
     tree: pd.DataFrame,
     title: str = "",
+    *,
     levels: int | None = None,
     color: str | None = None,
 ):
@@ -143,7 +144,7 @@ def crowded(losses: np.ndarray) -> bool:
     return losses.max() > 10 * losses.min() and low > 0.5
 
 
-def decision_map(network, params: np.ndarray, title: str = "", grid: int = 200):
+def decision_map(network, params: np.ndarray, title: str = "", *, grid: int = 200):
     """P(class 1) of one network over [-0.5, 1.5]^2, with the XOR patterns marked."""
     from fla.landscapes.model import probabilities
 

@@ -66,7 +66,7 @@ def open_run(run_dir) -> ds.Dataset:
 
 
 def sample_rows(
-    dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, filter=None, seed: int = 0
+    dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, *, filter=None, seed: int = 0
 ) -> pd.DataFrame:
     """A uniform random sample (without replacement) of at most ``max_rows`` matching rows."""
     total = dataset.count_rows(filter=filter)

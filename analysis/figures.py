@@ -54,9 +54,11 @@ def architecture(problem: str, width: int, depth: int) -> str:
     return "-".join(str(s) for s in [n_in] + [width] * depth + [n_out])
 
 
-def variant_name(activation=None, loss_function=None, regulariser=None, lam=None, w0=None) -> str:
-    """What a configuration varies besides the architecture, in a few words ('' at the defaults:
-    ELU, cross-entropy, no penalty), e.g. ``tanh, squared error, WE 0.001 (w0 1)``."""
+def variant_name(variant: dict) -> str:
+    """What a configuration varies besides the architecture (``variant``: its values of
+    ``VARIANT``, missing keys at their defaults), in a few words ('' at the defaults: ELU,
+    cross-entropy, no penalty), e.g. ``tanh, squared error, WE 0.001 (w0 1)``."""
+    activation, loss_function, regulariser, lam, w0 = (variant.get(k) for k in VARIANT)
     parts = [] if is_missing(activation) or activation == "elu" else [activation]
     if not is_missing(loss_function) and loss_function != "cross_entropy":
         parts.append(LOSS_WORDS[loss_function])
@@ -71,7 +73,7 @@ def labelled_architectures(df) -> list:
     """Per row of df, its architecture and, where not the default, its variant."""
     out = []
     for row in df[CONFIGURATION].to_dict("records"):
-        variant = variant_name(*(row[k] for k in VARIANT))
+        variant = variant_name(row)
         name = architecture(row["problem"], row["width"], row["depth"])
         out.append(f"{name} {variant}" if variant else name)
     return out
@@ -79,11 +81,11 @@ def labelled_architectures(df) -> list:
 
 def variant_labels(df) -> list:
     """Per row of df, its variant in words, the defaults named (``ELU, cross-entropy``)."""
-    names = [variant_name(*(row[k] for k in VARIANT)) for row in df[VARIANT].to_dict("records")]
+    names = [variant_name(row) for row in df[VARIANT].to_dict("records")]
     return [name or "ELU, cross-entropy" for name in names]
 
 
-def panel_grid(n: int, width: float, height: float, sharey: bool = False):
+def panel_grid(n: int, width: float, height: float, *, sharey: bool = False):
     """A figure of n panels, at most four a row; the axes as a flat list of n (the rest hidden)."""
     cols = min(4, n)
     rows = -(-n // cols)
@@ -118,6 +120,7 @@ def lg_clouds(
     dataset,
     problem: str,
     granularity: str,
+    *,
     bound: float,
     color: str = "curvature",
     logx: bool | None = None,
@@ -141,7 +144,7 @@ def lg_clouds(
     for depth in depths:
         for width in widths:
             panel = where(**chosen, width=width, depth=depth)
-            frames[(depth, width)] = panel_points(dataset, columns, max_points, panel)
+            frames[(depth, width)] = panel_points(dataset, columns, max_points, panel=panel)
     drawn = pd.concat([f for f in frames.values() if len(f)], ignore_index=True)
     positive_loss = drawn.loss[drawn.loss > 0] if len(drawn) else drawn.loss
     if logx is None:
@@ -218,7 +221,7 @@ def lg_clouds(
         fig.legend(handles=handles, loc="outside right center", title="curvature (points)")
     elif scatter is not None:
         fig.colorbar(scatter, ax=axes, label="test loss")
-    name = variant_name(*variant.values())
+    name = variant_name(variant)
     fig.suptitle(
         f"{problem}{', ' + name if name else ''}: l-g clouds of {granularity} walks from "
         f"[-{bound:g}, {bound:g}]^D"
@@ -226,16 +229,18 @@ def lg_clouds(
     return fig, pd.DataFrame(rows)
 
 
-def panel_points(dataset, columns: list, max_points: int, panel) -> pd.DataFrame:
+def panel_points(dataset, columns: list, max_points: int, *, panel) -> pd.DataFrame:
     """A panel's points: every point with a curvature class (up to max_points), then a uniform
     sample of the others filling the rest; so that the few measured points of a Lanczos run are
     all drawn."""
     import pyarrow.compute as pc
 
-    measured = sample_rows(dataset, columns, max_points, panel & pc.field("curvature").is_valid())
+    measured = sample_rows(
+        dataset, columns, max_points, filter=panel & pc.field("curvature").is_valid()
+    )
     room = max(0, max_points - len(measured))
     rest = (
-        sample_rows(dataset, columns, room, panel & pc.field("curvature").is_null())
+        sample_rows(dataset, columns, room, filter=panel & pc.field("curvature").is_null())
         if room
         else None
     )

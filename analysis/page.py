@@ -106,7 +106,7 @@ def constant_columns(frame: pd.DataFrame, keep=()) -> dict:
 
 
 def table_html(
-    frame: pd.DataFrame, caption: str = "", csv: str | None = None, drop=(), open_=True
+    frame: pd.DataFrame, caption: str = "", csv: str | None = None, *, drop=(), open_=True
 ) -> str:
     """A table as the page shows it (see the module docstring); ``drop``: the study's constant
     columns, stated in its header instead; ``open_``: a long table is shown (collapsible) rather

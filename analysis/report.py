@@ -31,6 +31,7 @@ def write_report(
     run_dir,
     out=None,
     max_points: int = 20_000,
+    *,
     l2: float = 0.0,
     data_dir=None,
     partial=None,
@@ -62,8 +63,17 @@ def write_report(
     own_table = lambda e: e.name == "tables.json" or e.name in listed
     pages = [out, tables_dir / "tables.json"]
     with claim_files(pages, "fla report", run_dir, flag, written_by_fla, into_run=True):
-        check_folder(tables_dir, "fla report", (), own_table, True, flag)
-        return _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, quiet)
+        check_folder(tables_dir, "fla report", (), own=own_table, resume=True, flag=flag)
+        return _write_report(
+            run_dir,
+            out,
+            tables_dir,
+            max_points=max_points,
+            l2=l2,
+            data_dir=data_dir,
+            partial=partial,
+            quiet=quiet,
+        )
 
 
 def listed_tables(tables_dir: Path) -> set:
@@ -86,7 +96,9 @@ def listed_tables(tables_dir: Path) -> set:
     }
 
 
-def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, quiet=True) -> Path:
+def _write_report(
+    run_dir, out, tables_dir, *, max_points, l2, data_dir, partial, quiet=True
+) -> Path:
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
@@ -103,7 +115,7 @@ def _write_report(run_dir, out, tables_dir, max_points, l2, data_dir, partial, q
         dataset = None
     if dataset is not None:
         found, lead, constants = sampling_sections(
-            dataset, max_points, run_dir, l2, data_dir, quiet
+            dataset, max_points, run_dir, l2=l2, data_dir=data_dir, quiet=quiet
         )
         sections += found + [as_section(t) for t in measure_sections(run_dir)]
     if landscapes:
@@ -233,7 +245,7 @@ def data_table(run_dir) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sampling_sections(dataset, max_points: int, run_dir, l2=0.0, data_dir=None, quiet=True):
+def sampling_sections(dataset, max_points: int, run_dir, *, l2=0.0, data_dir=None, quiet=True):
     """(sections, lead, the study's constants) of the sampling runs under run_dir: findings
     first, then the study, the attractors, curvature, accuracy and l-g clouds."""
     configs = count_by(dataset, CONFIGURATION + ["seed"])
@@ -246,12 +258,12 @@ def sampling_sections(dataset, max_points: int, run_dir, l2=0.0, data_dir=None, 
         curvature = {column: curvature_breakdown(dataset, column) for column in CURVATURE_RULES}
     acc_fig, acc_table = accuracy(dataset)
     data = data_table(run_dir)
-    findings = ordered(findings_table(configs, verified, curvature, acc_table))
+    findings = ordered(findings_table(configs, verified, curvature, accuracy_table=acc_table))
     findings = findings.drop(columns=[c for c in ("problem", "width", "depth") if c in findings])
     sections = [
         Section(
             "Findings",
-            text=findings_text(configs, verified, curvature, acc_table),
+            text=findings_text(configs, verified, curvature, accuracy_table=acc_table),
             tables=[(findings, FINDINGS_CAPTION, None)],
         ),
         Section(
@@ -297,9 +309,9 @@ def sampling_sections(dataset, max_points: int, run_dir, l2=0.0, data_dir=None, 
     for (problem, granularity, bound, *values), _ in panels:
         variant = dict(zip(VARIANT, values))
         fig, drawn = lg_clouds(
-            dataset, problem, granularity, bound, max_points=max_points, variant=variant
+            dataset, problem, granularity, bound=bound, max_points=max_points, variant=variant
         )
-        name = variant_name(*values)
+        name = variant_name(variant)
         sections.append(
             Section(
                 f"l-g clouds: {problem}, {granularity}, [-{bound:g}, {bound:g}]"
@@ -368,7 +380,7 @@ def lg_caption(drawn: pd.DataFrame, max_points: int) -> str:
     return text
 
 
-def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame:
+def findings_table(configs, verified, curvature, *, accuracy_table) -> pd.DataFrame:
     """One row per configuration (seeds pooled): the numbers the findings are read from."""
     from .figures import architecture, labelled_architectures
 
@@ -423,7 +435,7 @@ def findings_table(configs, verified, curvature, accuracy_table) -> pd.DataFrame
     return out
 
 
-def findings_text(configs, verified, curvature, accuracy_table) -> str:
+def findings_text(configs, verified, curvature, *, accuracy_table) -> str:
     """What the study found, in a few sentences of numbers (each from the tables below)."""
     n = len(configs.groupby(CONFIGURATION, dropna=False))
     parts = [f"{n} configurations, {int(configs['count'].sum()):,} sampled points."]
@@ -609,7 +621,7 @@ def measure_sections(run_dir: Path) -> list:
 FLAGS = {"loss_function": "loss"}  # a column whose flag has another name
 
 
-def chosen_panel(dataset, problem, granularity, bound, activation=None, loss=None) -> dict:
+def chosen_panel(dataset, problem, granularity, *, bound, activation=None, loss=None) -> dict:
     """The first (problem, granularity, bound, variant) of the run matching what was asked;
     ConfigError listing what the run holds if nothing does."""
     from fla.base.errors import ConfigError
@@ -643,6 +655,7 @@ def write_plot(
     kind: str,
     run_dir,
     out,
+    *,
     problem=None,
     granularity=None,
     bound=None,
@@ -664,15 +677,17 @@ def write_plot(
         return save_figure(fig, out, kind)
     dataset = open_run(run_dir)
     if kind == "lg":
-        first = chosen_panel(dataset, problem, granularity, bound, activation, loss)
+        first = chosen_panel(
+            dataset, problem, granularity, bound=bound, activation=activation, loss=loss
+        )
         fig, _ = lg_clouds(
             dataset,
             first["problem"],
             first["granularity"],
-            float(first["bound"]),
-            color,
-            logx,
-            logy,
+            bound=float(first["bound"]),
+            color=color,
+            logx=logx,
+            logy=logy,
             variant={key: first[key] for key in VARIANT},
         )
     elif kind == "metrics":

@@ -31,7 +31,7 @@ WIDTHS = (16, 48, 1008)
 
 
 def gradient_bits(objective, x, y, jit: bool) -> dict:
-    theta = start_points(0, 0, max(WIDTHS), objective.n_params, 1.0)
+    theta = start_points(0, 0, max(WIDTHS), n_params=objective.n_params, bound=1.0)
     f = tf.function(lambda t: objective.gradient_at(t, x, y, True)[2], jit_compile=jit)
     grads = {w: f(tf.constant(theta[:w].T)).numpy()[:, :16] for w in WIDTHS}
     return {w: bool(np.array_equal(grads[w], grads[16])) for w in WIDTHS[1:]}

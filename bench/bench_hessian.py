@@ -102,7 +102,7 @@ def main() -> None:
         theta = (
             np.random.default_rng(1).uniform(-1, 1, (args.points, f.n_params)).astype(np.float32)
         )
-        h = Hessian(f, theta, x, y, seed=2)
+        h = Hessian(f, theta, x, y=y, seed=2)
         h.hvp(np.zeros(theta.shape))  # compile
         h.hvp_calls = 0
         t0 = time.perf_counter()

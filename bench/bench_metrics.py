@@ -86,7 +86,7 @@ def main() -> None:
         "fem (paper's schedule)": lambda: fem(losses),
         "fem_max (exact)": lambda: fem_max(losses),
         "neutrality (M1, M2)": lambda: neutrality(losses),
-        "gradient measures": lambda: gradient_measures(losses, lengths, 1.0, 9),
+        "gradient measures": lambda: gradient_measures(losses, lengths, 1.0, n_params=9),
         "stagnation": lambda: stagnation(losses),
         "last and best": lambda: last_and_best(losses),
         "information content": lambda: information_content(losses, lengths),

@@ -152,10 +152,10 @@ def time_per_step(name, f, a, b, lr):
     energy = Energy(f, tf.float64)
     band = a + np.linspace(0, 1, 12)[:, None] * (b - a)
     control = Steps("sgd", 0.0, lr=lr)
-    relax(energy, band, 10, None, True, control, tol=0.0)  # compile
+    relax(energy, band, 10, spring=None, climb=True, control=control, tol=0.0)  # compile
     numpy_step_loop(energy, band, 3, lr)
     t0 = time.perf_counter()
-    relax(energy, band, 1000, None, True, control, tol=0.0)
+    relax(energy, band, 1000, spring=None, climb=True, control=control, tol=0.0)
     compiled = (time.perf_counter() - t0) / 1000
     t0 = time.perf_counter()
     numpy_step_loop(energy, band, 200, lr)

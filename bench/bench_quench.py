@@ -86,9 +86,16 @@ def main() -> None:
         quench(f, np.zeros((d.chains, f.n_params)), 1e-7)  # compile the study's batch size
         t = time.perf_counter()
         stats = basin_hopping(
-            db, f, d.chains, d.steps, d.step, d.temperature, rng, seeds=seeds_for(hidden, None),
+            db,
+            f,
+            d.chains,
+            steps=d.steps,
+            step=d.step,
+            temperature=d.temperature,
+            rng=rng,
+            seeds=seeds_for(hidden, None),
             patience=d.patience,
-        )  # fmt: skip
+        )
         hopping = stats["quenches"] / (time.perf_counter() - t)
         print(
             f"N_h = {hidden} (D = {f.n_params}): batched {batched:,.0f} quenches/s, "

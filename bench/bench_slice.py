@@ -70,12 +70,16 @@ def resnet(tmp: Path, resolution: int, examples: int) -> None:
     rng = np.random.default_rng(0)
     images = lambda n: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)  # noqa: E731
     write_binary(
-        tmp / "data", "cifar10", images(256), rng.integers(0, 10, 256), images(256),
-        rng.integers(0, 10, 256),
-    )  # fmt: skip
-    Trainer("resnet20", "cifar10", 0, tmp / "model", tmp / "data", epochs=1, batch_size=64).run(
-        quiet=True
+        tmp / "data",
+        "cifar10",
+        images(256),
+        y_train=rng.integers(0, 10, 256),
+        x_test=images(256),
+        y_test=rng.integers(0, 10, 256),
     )
+    Trainer(
+        "resnet20", "cifar10", 0, out=tmp / "model", data_dir=tmp / "data", epochs=1, batch_size=64
+    ).run(quiet=True)
     out = tmp / "resnet-slice"
     argv = ["slice", str(tmp / "model"), "--out", str(out), "--resolution", str(resolution)]
     argv += ["--examples", str(examples), "--data-dir", str(tmp / "data"), "-q"]

@@ -65,7 +65,7 @@ def products(a, w):
 def step_ms(objective, n_walks, steps, repeats, step_size, batches=None):
     """ms a step of a freshly traced walk program (shared batches when ``batches`` is given)."""
     program = WalkProgram(objective, batching="shared" if batches else "full")
-    theta0 = start_points(0, 0, n_walks, objective.n_params, 1.0)
+    theta0 = start_points(0, 0, n_walks, n_params=objective.n_params, bound=1.0)
     run = lambda: program.run(theta0, step_size, 0, 0, 0, steps, *(batches or ()), width=n_walks)
     run()
     return best(run, repeats) / steps * 1e3
@@ -74,8 +74,8 @@ def step_ms(objective, n_walks, steps, repeats, step_size, batches=None):
 def bench_mnist(data_dir, repeats, steps=20, n_walks=1000):
     objective = Objective(MLP(784, 10, 1, 10), load_problem("mnist", data_dir))
     batches = (
-        np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)]),
-        np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)]),
+        np.stack([shared_batch(0, t, 60000, size=100, salt=0) for t in range(steps)]),
+        np.stack([shared_batch(0, t, 10000, size=100, salt=1) for t in range(steps)]),
     )
     print(
         f"MNIST 784-10-10 micro, shared batches of 100, {n_walks} walks x {steps} steps, ms a step:"
@@ -139,8 +139,8 @@ def bench_layer_blocks(repeats, data_dir, steps=20, n_walks=1000):
     if data_dir:
         mnist = load_problem("mnist", data_dir)
         batches = (
-            np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)]),
-            np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)]),
+            np.stack([shared_batch(0, t, 60000, size=100, salt=0) for t in range(steps)]),
+            np.stack([shared_batch(0, t, 10000, size=100, salt=1) for t in range(steps)]),
         )
         cases.insert(0, ("mnist", 10, 1, 0.02, (mnist, batches)))
     for name, width, depth, step_size, data in cases:

@@ -73,7 +73,7 @@ def bench_xor(repeats: int) -> None:
     problem = load_problem("xor")
     objective = Objective(MLP(2, 2, 1, 1), problem)
     program = WalkProgram(objective, record_params=True)
-    theta0 = start_points(0, 0, 90, 9, 1.0)
+    theta0 = start_points(0, 0, 90, n_params=9, bound=1.0)
     out = {}
     walk = lambda: out.update(rec=program.run(theta0, 0.2, 0, 0, 0, 100, width=96)[1])
     walk()
@@ -138,9 +138,9 @@ def bench_mnist(data_dir: str, walks: int, steps: int, repeats: int) -> None:
         f"one "
         f"product): {t_merged * 1e3:.1f} ms"
     )
-    theta0 = start_points(0, 0, walks, objective.n_params, 1.0)
-    train = np.stack([shared_batch(0, t, 60000, 100, 0) for t in range(steps)])
-    test = np.stack([shared_batch(0, t, 10000, 100, 1) for t in range(steps)])
+    theta0 = start_points(0, 0, walks, n_params=objective.n_params, bound=1.0)
+    train = np.stack([shared_batch(0, t, 60000, size=100, salt=0) for t in range(steps)])
+    test = np.stack([shared_batch(0, t, 10000, size=100, salt=1) for t in range(steps)])
     for label, batching, predraw in (
         ("shared", "shared", True),
         ("per_walk", "per_walk", True),
@@ -197,26 +197,26 @@ def bench_rng(repeats: int) -> None:
     walks = tf.range(1000, dtype=tf.int64)
     native = tf.function(
         lambda step: tf.reduce_sum(
-            tf.cast(words_of_walk_range(0, DELTA, step, 0, 1000, 7960), tf.float32)
+            tf.cast(words_of_walk_range(0, DELTA, step, first=0, count=1000, n=7960), tf.float32)
         )
     )
     ours = tf.function(
         lambda step: tf.reduce_sum(
-            tf.cast(words_of_walks(0, DELTA, step, walks, 7960), tf.float32)
+            tf.cast(words_of_walks(0, DELTA, step, walks=walks, n=7960), tf.float32)
         ),
         jit_compile=True,
     )
     # written out, as a walk step's update reads them
     walk_layout = tf.function(
-        lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
+        lambda step: words_of_walks(0, DELTA, step, walks=walks, n=7960, feature_major=True),
         jit_compile=True,
     )
     # written packed, as a large network's step draws the next step's
     packed = tf.function(
-        lambda step: packed_words_of_walks(0, DELTA, step, walks, 7960), jit_compile=True
+        lambda step: packed_words_of_walks(0, DELTA, step, walks=walks, n=7960), jit_compile=True
     )
     narrow_layout = tf.function(
-        lambda step: words_of_walks(0, DELTA, step, walks, 7960, feature_major=True),
+        lambda step: words_of_walks(0, DELTA, step, walks=walks, n=7960, feature_major=True),
         jit_compile=True,
     )
     for label, f, form in (

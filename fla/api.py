@@ -173,7 +173,7 @@ class Results:
             columns = [c for c in dataset.schema.names if c not in ("params", "eigenvalues")]
         expression = _row_filter(where, equal)
         if max_rows is not None:
-            return sample_rows(dataset, list(columns), max_rows, expression)
+            return sample_rows(dataset, list(columns), max_rows, filter=expression)
         return dataset.to_table(columns=list(columns), filter=expression).to_pandas()
 
     def endpoints(self, **equal: Any) -> pd.DataFrame:

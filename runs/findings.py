@@ -171,6 +171,15 @@ def landscape(out: Path) -> None:
                 f"{int(best.connected_units)} units)"
             )
 
+    print("minima not joined to the global minimum by the transition states found:")
+    apart = {}
+    for folder in sorted(out.glob("h*_l*")):
+        meta, minima, ts = read_landscape(folder)
+        key = (meta["settings"]["hidden"], meta["settings"]["l2"])
+        apart[key] = len(minima) - joined(minima, ts)
+    frame = pd.Series(apart).unstack()
+    frame.index.name, frame.columns.name = "hidden", "l2"
+    print(frame.to_string())
     print("minima found by each route (start: a chain's first quench; hop; restart; seed: padded")
     print("minima of N_h - 1 and the zero network; quench: the transition-state searches' ends):")
     routes = []
@@ -184,6 +193,21 @@ def landscape(out: Path) -> None:
     routes = routes[[c for c in order if c in routes] + ["all"]]
     print(routes.astype(int).to_string())
     padded_saddles(out)
+
+
+def joined(minima, ts) -> int:
+    """How many minima the transition states join to the lowest one (its component's size)."""
+    parent = {int(m): int(m) for m in minima.minimum}
+
+    def root(i):
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for a, b in zip(ts.a, ts.b):
+        parent[root(int(a))] = root(int(b))
+    lowest = root(int(minima.loc[minima.loss.idxmin(), "minimum"]))
+    return sum(root(i) == lowest for i in parent)
 
 
 def padded_saddles(out: Path) -> None:

@@ -211,9 +211,12 @@ def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
         len(checked) >= 2 and (checked.verified == "minimum").all() and (checked.l2 == 1e-2).all()
     )
     assert (checked["index"] == 0).all() and (checked.null_space == 0).all()
-    assert classify_quench(0.3, 0.1, 1e-9, 0.0, 0) == "loss decreases (plateau or saddle region)"
-    assert classify_quench(0.0, 0.5, 1e-3, 0.0, None) == "not converged"
-    assert classify_quench(0.0, 0.5, 1e-9, 1e-3, 2) == "saddle (index 2)"
+    assert (
+        classify_quench(0.3, 0.1, 1e-9, l2=0.0, negative=0)
+        == "loss decreases (plateau or saddle region)"
+    )
+    assert classify_quench(0.0, 0.5, 1e-3, l2=0.0, negative=None) == "not converged"
+    assert classify_quench(0.0, 0.5, 1e-9, l2=1e-3, negative=2) == "saddle (index 2)"
 
 
 def test_the_quench_decides_local_minimum_where_the_sampled_class_disagrees():

@@ -71,7 +71,7 @@ def test_exploration_on_mueller_brown_finds_the_known_barriers():
     energy = Energy(mueller_brown, tf.float64)
     minima = np.array([MUELLER_BROWN["minima"][k][0] for k in ("A", "B", "C")])
     losses = np.array([MUELLER_BROWN["minima"][k][1] for k in ("A", "B", "C")])
-    paths, tree = explore(energy, minima, losses, AutoNEB(pivots=4), budget=3)
+    paths, tree = explore(energy, minima, losses, method=AutoNEB(pivots=4), budget=3)
     assert set(paths) == {
         (0, 1),
         (0, 2),

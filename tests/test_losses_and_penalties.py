@@ -74,11 +74,13 @@ def test_the_output_derivatives_of_the_squared_error_against_autodiff(kind, clas
         outer.watch(flat)
         with tf.GradientTape() as inner:
             inner.watch(flat)
-            loss = tf.reduce_sum(per_pattern("mse", kind, tf.reshape(flat, [2, 5, classes]), y))
+            loss = tf.reduce_sum(
+                per_pattern("mse", kind, tf.reshape(flat, [2, 5, classes]), labels=y)
+            )
         grad = inner.gradient(loss, flat)
     expected = outer.batch_jacobian(grad, flat).numpy().reshape(2, 5, classes, classes)
     z = tf.reshape(flat, [2, 5, classes])
-    g, m = output_derivatives("mse", kind, z, y)
+    g, m = output_derivatives("mse", kind, z, y=y)
     np.testing.assert_allclose(
         g.numpy(), grad.numpy().reshape(2, 5, classes), rtol=1e-12, atol=1e-15
     )
@@ -89,11 +91,11 @@ def test_the_squared_error_keeps_its_digits_at_confident_predictions():
     """p - y is never formed as 1 - p: at z = 40 the squared error of the right class is
     sigmoid(-40)^2 = 1.8e-35 in float32, not 0."""
     z = tf.constant([[[40.0]], [[-40.0]]])
-    got = per_pattern("mse", "binary", z, tf.constant([[1], [0]])).numpy()
+    got = per_pattern("mse", "binary", z, labels=tf.constant([[1], [0]])).numpy()
     expected = (1 / (1 + np.exp(40.0))) ** 2
     np.testing.assert_allclose(got[:, 0], expected, rtol=1e-5)
     logits = tf.constant([[[30.0, 0.0, 0.0]]])
-    got = per_pattern("mse", "multiclass", logits, tf.constant([[0]])).numpy()[0, 0]
+    got = per_pattern("mse", "multiclass", logits, labels=tf.constant([[0]])).numpy()[0, 0]
     other = np.exp(-30.0) / (1 + 2 * np.exp(-30.0))
     assert got == pytest.approx(((2 * other) ** 2 + 2 * other**2) / 3, rel=1e-5)
 

@@ -120,11 +120,11 @@ def test_the_output_derivatives_do_not_cancel_at_confident_predictions():
     """At z = 30 (float32 sigmoid rounds to 1): l'' = sigmoid(z) sigmoid(-z) = e^-30, not 0; the
     softmax's true-class gradient and diagonal keep the other classes' tiny mass."""
     z = tf.constant([[[30.0]], [[-30.0]]])
-    grad, curvature = output_derivatives("cross_entropy", "binary", z, tf.constant([[1], [0]]))
+    grad, curvature = output_derivatives("cross_entropy", "binary", z, y=tf.constant([[1], [0]]))
     np.testing.assert_allclose(curvature.numpy().ravel(), [np.exp(-30.0)] * 2, rtol=1e-5)
     np.testing.assert_allclose(grad.numpy().ravel(), [-np.exp(-30.0), np.exp(-30.0)], rtol=1e-5)
     z = tf.constant([[[25.0, 0.0, -5.0]]])
-    grad, curvature = output_derivatives("cross_entropy", "multiclass", z, tf.constant([[0]]))
+    grad, curvature = output_derivatives("cross_entropy", "multiclass", z, y=tf.constant([[0]]))
     p = np.exp(np.array([25.0, 0.0, -5.0]) - 25.0)
     p /= p.sum()
     others = p[1] + p[2]

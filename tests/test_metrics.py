@@ -116,7 +116,8 @@ def test_fem_and_neutrality_do_not_change_when_the_loss_is_scaled_or_shifted():
         for a, b in zip(neutrality(g), neutrality(f)):
             np.testing.assert_allclose(a, b)
         np.testing.assert_allclose(
-            gradient_measures(g, lengths, 1.0, 9)[0], gradient_measures(f, lengths, 1.0, 9)[0]
+            gradient_measures(g, lengths, 1.0, n_params=9)[0],
+            gradient_measures(f, lengths, 1.0, n_params=9)[0],
         )
 
 
@@ -173,17 +174,17 @@ def test_neutrality_refuses_an_epsilon_its_losses_do_not_resolve():
 def test_gradient_measures_use_each_steps_length():
     s, b, d, n = 0.2, 1.0, 9, 11
     ramp = 0.5 * np.arange(n)  # g_t = (0.5 / 5) / (0.2 / 18) = 9 at every step
-    g_avg, g_dev = gradient_measures(walks(ramp, np.zeros(n)), s, b, d)
+    g_avg, g_dev = gradient_measures(walks(ramp, np.zeros(n)), s, b, n_params=d)
     np.testing.assert_allclose(g_avg, [9.0, 0.0])
     np.testing.assert_allclose(g_dev, [0.0, 0.0], atol=1e-12)
     zigzag = walks([0, 1, 0, 1, 0])  # |g_t| = 1 / (0.2 / 18) = 90
-    assert gradient_measures(zigzag, s, b, d)[0][0] == pytest.approx(90.0)
+    assert gradient_measures(zigzag, s, b, n_params=d)[0][0] == pytest.approx(90.0)
     # a reflected step of length 0.05 changes the loss as much: its gradient is 4 x as steep
     lengths = np.array([[0.2, 0.05, 0.2, 0.2]])
-    g = gradient_measures(zigzag, lengths, b, d)[0][0]
+    g = gradient_measures(zigzag, lengths, b, n_params=d)[0][0]
     assert g == pytest.approx((90 * 3 + 360) / 4)
     lengths[0, 1] = 0.0  # a step that went nowhere has no gradient
-    assert gradient_measures(zigzag, lengths, b, d)[0][0] == pytest.approx(90.0)
+    assert gradient_measures(zigzag, lengths, b, n_params=d)[0][0] == pytest.approx(90.0)
 
 
 def test_autocorrelation_and_correlation_length_of_known_walks():

@@ -171,11 +171,13 @@ def test_compiled_tangents_forces_and_respacing_match_numpy():
     perpendicular = -(grads - np.einsum("pd,pd->p", grads, tau)[:, None] * tau)
     gaps = np.linalg.norm(np.diff(pivots, axis=0), axis=1)
     springs = 2.0 * (gaps[1:] - gaps[:-1])[:, None] * tau
-    got = forces(tf.constant(pivots), tf.constant(energies), tf.constant(grads), 2.0, False).numpy()
+    got = forces(
+        tf.constant(pivots), tf.constant(energies), tf.constant(grads), spring=2.0, climb=False
+    ).numpy()
     np.testing.assert_allclose(got, perpendicular + springs, rtol=1e-10, atol=1e-12)
     top = int(np.argmax(energies[1:-1]))
     climbing = forces(
-        tf.constant(pivots), tf.constant(energies), tf.constant(grads), None, True
+        tf.constant(pivots), tf.constant(energies), tf.constant(grads), spring=None, climb=True
     ).numpy()
     np.testing.assert_allclose(
         climbing[top], -grads[top] + 2 * grads[top] @ tau[top] * tau[top], rtol=1e-10

@@ -192,7 +192,7 @@ def test_the_walks_values_are_the_objectives_loss_gradient_and_test_values(
     first = f.walk_values_walks_first_at(tf.constant(theta), x, y, saturation=True)
     blocks = [tf.constant(theta.T[w.start : b.stop]) for w, b in f.network.slices()]
     for params in (blocks, tf.constant(theta.T)):
-        got = f.walk_values_at(params, x, y, xt, yt, saturation=True)
+        got = f.walk_values_at(params, x, y, x_test=xt, y_test=yt, saturation=True)
         got_grad = got["gradient"]
         got_grad = (
             np.concatenate([g.numpy() for g in got_grad])

@@ -27,7 +27,7 @@ LINE = record([A, (A + B) / 2, B], [0.5, 1.0, 0.0])  # saddle 1, barrier 0.5: al
 )
 def test_a_saddle_above_the_straight_lines_is_a_failure(saddle, failed):
     path = record([A, (A + B) / 2, B], [0.5, saddle, 0.0])
-    assert (failure(path, LINE, A, B) is not None) is failed
+    assert (failure(path, LINE, A, b=B) is not None) is failed
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_a_saddle_above_the_straight_lines_is_a_failure(saddle, failed):
 )
 def test_a_path_that_leaves_the_minimas_region_is_a_failure(reach, failed):
     path = record([A, [0.5, reach], B], [0.5, 0.2, 0.0])  # low, but far from the segment
-    why = failure(path, LINE, A, B)
+    why = failure(path, LINE, A, b=B)
     assert (why is not None) is failed
     assert why is None or "leaves the minima's region" in why
 
@@ -112,6 +112,6 @@ def test_a_failed_pair_enters_the_tree_with_the_straight_lines_saddle(monkeypatc
 
     monkeypatch.setattr(searching, "retries", lambda m: [])
     minima = np.array([A, B])
-    paths, tree = explore(bowl(), minima, np.array([0.1, 0.11]), Band(works_from=10**6))
+    paths, tree = explore(bowl(), minima, np.array([0.1, 0.11]), method=Band(works_from=10**6))
     (path,) = paths.values()
     assert path.failed and tree == [(0, 1, pytest.approx(path.line_saddle_loss))]

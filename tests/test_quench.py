@@ -68,7 +68,17 @@ def test_basin_hopping_seeds_restarts_and_names_what_found_each_minimum():
     f = objective(2, 1e-3)
     db = Database(mehta_network(2), gtol=1e-7)
     seeds = np.zeros((1, f.n_params))  # the all-zero network: a minimum at this lambda
-    stats = basin_hopping(db, f, 8, 12, 1.0, 0.1, np.random.default_rng(0), seeds=seeds, patience=2)
+    stats = basin_hopping(
+        db,
+        f,
+        8,
+        steps=12,
+        step=1.0,
+        temperature=0.1,
+        rng=np.random.default_rng(0),
+        seeds=seeds,
+        patience=2,
+    )
     found_by = {m["found_by"] for m in db.minima}
     assert stats["restarts"] > 0 and found_by <= {"seed", "start", "hop", "restart"}
     zero = [m for m in db.minima if np.abs(m["params"]).max() < 1e-6]
@@ -98,7 +108,9 @@ def test_the_default_landscape_holds_every_minimum_an_exhaustive_search_finds(tm
         for r in (1.0, 3.0, 10.0):
             for _ in range(8):
                 x, e, g = quench(f, rng.uniform(-r, r, (512, f.n_params)), 1e-7)
-                store_minima(exhaustive, f, x, e, g, 1e-7, f"exhaustive {r:g}")
+                store_minima(
+                    exhaustive, f, x, losses=e, grads=g, gtol=1e-7, how=f"exhaustive {r:g}"
+                )
         table = pq.read_table(tmp_path / "out" / f"h{hidden}_l{l2!r}" / "minima.parquet")
         ours = Database(mehta_network(hidden), gtol=1e-7)
         for row in table.to_pylist():

@@ -204,12 +204,12 @@ def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batchin
     for t in range(4):
         # rebuilt from the documented streams, independently of the sampler
         if batching == "shared":
-            train = np.broadcast_to(streams.shared_batch(1, t, 50, 10, 0), (5, 10))
-            test = np.broadcast_to(streams.shared_batch(1, t, 30, 10, 1), (5, 10))
+            train = np.broadcast_to(streams.shared_batch(1, t, 50, size=10, salt=0), (5, 10))
+            test = np.broadcast_to(streams.shared_batch(1, t, 30, size=10, salt=1), (5, 10))
             assert len(set(train[0])) == 10  # without replacement
         else:
             words = lambda stream: (
-                streams.words_of_walks(1, stream, t, walks, 10).numpy().astype(np.uint64)
+                streams.words_of_walks(1, stream, t, walks=walks, n=10).numpy().astype(np.uint64)
             )
             train = ((words(streams.TRAIN_BATCH) * 50) >> 32).astype(np.int64)
             test = ((words(streams.TEST_BATCH) * 30) >> 32).astype(np.int64)
@@ -269,7 +269,7 @@ def test_lanczos_at_the_last_step_matches_the_exact_spectrum_of_the_same_batch(t
     assert df.eigenvalues.isna().all()  # no full spectrum from Lanczos
     problem = load_problem("mnist", tmp_path / "data")
     f = Objective(MLP(784, 3, 1, 10), problem, dtype=tf.float64)
-    batch = streams.shared_batch(2, 2, 50, 10, 0)
+    batch = streams.shared_batch(2, 2, 50, size=10, salt=0)
     x, y = problem.x_train[batch], problem.y_train[batch]
     params = np.stack(last.params).astype(np.float64)
     exact = np.linalg.eigvalsh(f.hessian_at(tf.constant(params), x, y).numpy())

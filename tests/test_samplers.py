@@ -39,7 +39,7 @@ def walk(tmp_path, sampler, **extra):
 
 
 def words(stream, step, n):
-    return streams.words_of_walk_range(3, stream, step, 0, WALKS, n)
+    return streams.words_of_walk_range(3, stream, step, first=0, count=WALKS, n=n)
 
 
 def reflect(x, direction):
@@ -89,7 +89,7 @@ def test_manhattan_walks_move_one_dimension_by_exactly_s(tmp_path):
 
 def test_uniform_samples_are_fresh_draws_of_their_own_stream(tmp_path):
     x, _, _ = walk(tmp_path, "uniform")
-    np.testing.assert_allclose(x[:, 0], streams.start_points(3, 0, WALKS, D, B))
+    np.testing.assert_allclose(x[:, 0], streams.start_points(3, 0, WALKS, n_params=D, bound=B))
     for t in range(1, STEPS + 1):
         u = streams.to_uniform(words(streams.UNIFORM, t, D)).numpy()
         np.testing.assert_allclose(x[:, t], (2 * u - 1) * B, atol=1e-6)
@@ -144,9 +144,11 @@ def test_fla_metrics_takes_each_samplers_measures(tmp_path):
     step = rows.step_size.iloc[0]
     assert (lengths < step * (1 - 1e-3)).any()  # some steps reflected off the boundary
     losses = rows.loss.to_numpy().reshape(WALKS, STEPS)
-    expected = gradient_measures(losses, lengths, B, 9)[0].mean()
+    expected = gradient_measures(losses, lengths, B, n_params=9)[0].mean()
     assert g_avg == pytest.approx(expected, rel=1e-5)
-    assert abs(gradient_measures(losses, step, B, 9)[0].mean() - expected) > 1e-3 * expected
+    assert (
+        abs(gradient_measures(losses, step, B, n_params=9)[0].mean() - expected) > 1e-3 * expected
+    )
 
 
 @pytest.mark.parametrize("bad", ["walk", "random_walk"])

@@ -80,9 +80,15 @@ def test_keras_layout_names_convolutions_dense_layers_and_vectors():
 def test_random_directions_are_reproducible_from_their_seed():
     layout = [((2, 3), "dense"), ((3,), "vector")]
     theta = np.arange(9.0)
-    a = dirs.random_directions(theta, layout, 2, 5, "filter", False)
-    np.testing.assert_array_equal(a, dirs.random_directions(theta, layout, 2, 5, "filter", False))
-    assert not np.allclose(a, dirs.random_directions(theta, layout, 2, 6, "filter", False))
+    a = dirs.random_directions(theta, layout, 2, seed=5, normalisation="filter", keep_biases=False)
+    np.testing.assert_array_equal(
+        a,
+        dirs.random_directions(theta, layout, 2, seed=5, normalisation="filter", keep_biases=False),
+    )
+    assert not np.allclose(
+        a,
+        dirs.random_directions(theta, layout, 2, seed=6, normalisation="filter", keep_biases=False),
+    )
 
 
 def test_plane_places_the_three_networks_and_shares_one_scale():
@@ -318,12 +324,24 @@ def test_a_resnet_slice_filter_normalises_per_channel_and_reaches_another_model(
     rng = np.random.default_rng(0)
     images = lambda n: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)  # noqa: E731
     labels = lambda n: rng.integers(0, 10, n)  # noqa: E731
-    write_binary(tmp_path / "data", "cifar10", images(64), labels(64), images(32), labels(32))
+    write_binary(
+        tmp_path / "data",
+        "cifar10",
+        images(64),
+        y_train=labels(64),
+        x_test=images(32),
+        y_test=labels(32),
+    )
     for seed in (0, 1):
         trainer = Trainer(
-            "resnet20", "cifar10", seed, tmp_path / f"m{seed}", tmp_path / "data", epochs=1,
+            "resnet20",
+            "cifar10",
+            seed,
+            out=tmp_path / f"m{seed}",
+            data_dir=tmp_path / "data",
+            epochs=1,
             batch_size=32,
-        )  # fmt: skip
+        )
         trainer.run(quiet=True)
     common = ["--examples", "16", "--data-dir", tmp_path / "data", "-q"]
     out = tmp_path / "random"

@@ -188,7 +188,9 @@ def test_at_a_minimum_of_a_softmax_network_the_reduced_class_is_convex_by_both_s
     patterns = Patterns(x.astype(np.float32), y)
     out = {}
     for kind in ("exact", "lanczos"):
-        out[kind] = curvature_columns(kind, point, patterns, 1, np.array([0]), f32, config)
+        out[kind] = curvature_columns(
+            kind, point, patterns, n_rows=1, rows=np.array([0]), objective=f32, config=config
+        )
     for kind, columns in out.items():
         assert columns["curvature"].to_pylist() == ["flat"], kind
         assert columns["reduced_curvature"].to_pylist() == ["convex"], kind

@@ -63,15 +63,15 @@ def test_philox_reproduces_the_published_known_answers(counter, key, expected):
 def test_both_generators_give_every_walk_its_own_stream():
     seed, n = 7, 13
     walks = np.arange(16, 48)
-    native = streams.words_of_walk_range(seed, streams.DELTA, 5, 16, 32, n).numpy()
-    ours = streams.words_of_walks(seed, streams.DELTA, 5, walks, n).numpy()
+    native = streams.words_of_walk_range(seed, streams.DELTA, 5, first=16, count=32, n=n).numpy()
+    ours = streams.words_of_walks(seed, streams.DELTA, 5, walks=walks, n=n).numpy()
     np.testing.assert_array_equal(native, ours)
     compiled = tf.function(
-        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n), jit_compile=True
+        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, walks=w, n=n), jit_compile=True
     )
     np.testing.assert_array_equal(compiled(tf.constant(walks)).numpy(), ours)
     transposed = tf.function(
-        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, w, n, feature_major=True),
+        lambda w: streams.words_of_walks(seed, streams.DELTA, 5, walks=w, n=n, feature_major=True),
         jit_compile=True,
     )
     np.testing.assert_array_equal(transposed(tf.constant(walks)).numpy(), ours.T)
@@ -81,22 +81,30 @@ def test_both_generators_give_every_walk_its_own_stream():
     assert ours[1, 6] == expected
     # a walk's draws do not depend on the walks drawn with it
     np.testing.assert_array_equal(
-        streams.words_of_walks(seed, streams.DELTA, 5, walks[5:6], n).numpy(), ours[5:6]
+        streams.words_of_walks(seed, streams.DELTA, 5, walks=walks[5:6], n=n).numpy(), ours[5:6]
     )
 
 
 def test_words_of_a_coordinate_range_are_that_range_of_the_walks_words():
     walks, n = np.array([0, 3, 7]), 23
     for feature_major in (False, True):
-        whole = streams.words_of_walks(9, streams.DELTA, 2, walks, n, feature_major).numpy()
+        whole = streams.words_of_walks(
+            9, streams.DELTA, 2, walks=walks, n=n, feature_major=feature_major
+        ).numpy()
         for lo, hi in [(0, 23), (5, 6), (6, 17), (21, 23)]:
             part = streams.words_of_walks(
-                9, streams.DELTA, 2, walks, n, feature_major, (lo, hi)
+                9,
+                streams.DELTA,
+                2,
+                walks=walks,
+                n=n,
+                feature_major=feature_major,
+                coordinates=(lo, hi),
             ).numpy()
             np.testing.assert_array_equal(part, whole[lo:hi] if feature_major else whole[:, lo:hi])
     for bad in [(0, 24), (5, 5), (-1, 3)]:
         with pytest.raises(ValueError, match="coordinates"):
-            streams.words_of_walks(9, streams.DELTA, 2, walks, n, coordinates=bad)
+            streams.words_of_walks(9, streams.DELTA, 2, walks=walks, n=n, coordinates=bad)
 
 
 def test_packed_words_drawn_in_one_program_and_unpacked_in_another_are_the_walks_words():
@@ -106,10 +114,14 @@ def test_packed_words_drawn_in_one_program_and_unpacked_in_another_are_the_walks
     import tensorflow as tf
 
     walks, n = np.arange(100, 300), 7999
-    whole = streams.words_of_walks(4, streams.DELTA, 6, walks, n, True).numpy()
+    whole = streams.words_of_walks(
+        4, streams.DELTA, 6, walks=walks, n=n, feature_major=True
+    ).numpy()
     for lo, hi in [(0, n), (5, 6), (6, 7850), (7850, n)]:
         draw = tf.function(
-            lambda: streams.packed_words_of_walks(4, streams.DELTA, 6, walks, n, (lo, hi)),
+            lambda: streams.packed_words_of_walks(
+                4, streams.DELTA, 6, walks=walks, n=n, coordinates=(lo, hi)
+            ),
             jit_compile=True,
             autograph=False,
         )
@@ -125,11 +137,11 @@ def test_packed_words_drawn_in_one_program_and_unpacked_in_another_are_the_walks
 def test_uniforms_and_indices_are_in_range_and_uniform():
     from scipy import stats
 
-    u = streams.uniforms_of_walks(0, streams.DELTA, 3, np.arange(200), 50).ravel()
+    u = streams.uniforms_of_walks(0, streams.DELTA, 3, walks=np.arange(200), n=50).ravel()
     assert u.min() >= 0 and u.max() < 1
     assert stats.kstest(u, "uniform").pvalue > 1e-3
     idx = streams.to_index(
-        streams.words_of_walks(0, streams.TRAIN_BATCH, 1, np.arange(100), 100), 7
+        streams.words_of_walks(0, streams.TRAIN_BATCH, 1, walks=np.arange(100), n=100), 7
     ).numpy()
     assert idx.min() == 0 and idx.max() == 6
     assert stats.chisquare(np.bincount(idx.ravel(), minlength=7)).pvalue > 1e-3

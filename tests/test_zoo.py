@@ -26,6 +26,12 @@ def synthetic(n_train=64, n_test=32, classes=10, seed=0):
     )
 
 
+def write(folder, name, data):
+    """``write_binary`` of a ``synthetic`` (x_train, y_train, x_test, y_test)."""
+    x, y, xt, yt = data
+    write_binary(folder, name, x, y_train=y, x_test=xt, y_test=yt)
+
+
 def python_batch(x, y, key):
     return pickle.dumps(
         {b"data": x.transpose(0, 3, 1, 2).reshape(len(x), -1), key: list(map(int, y))}, protocol=2
@@ -35,7 +41,7 @@ def python_batch(x, y, key):
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_binary_reader(tmp_path, name):
     data = synthetic(classes=100 if name == "cifar100" else 10)
-    write_binary(tmp_path, name, *data)
+    write(tmp_path, name, data)
     for got, expected in zip(load_cifar(name, tmp_path), data):
         np.testing.assert_array_equal(got, expected)
 
@@ -58,7 +64,7 @@ def test_python_archive_reader_and_preference_for_binary(tmp_path):
     np.testing.assert_array_equal(got[1], y[order])
     np.testing.assert_array_equal(got[2], xt)
     # both present: the binary version is read
-    write_binary(tmp_path, "cifar10", *synthetic(seed=1))
+    write(tmp_path, "cifar10", synthetic(seed=1))
     np.testing.assert_array_equal(load_cifar("cifar10", tmp_path)[0], synthetic(seed=1)[0])
 
 
@@ -146,11 +152,13 @@ def test_recipes_and_augmentation():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
-    write_binary(root / "data", "cifar10", *synthetic())
+    write(root / "data", "cifar10", synthetic())
     outs = []
     for seed in (0, 1):
         out = root / f"model{seed}"
-        trainer = Trainer("resnet20", "cifar10", seed, out, root / "data", epochs=1, batch_size=32)
+        trainer = Trainer(
+            "resnet20", "cifar10", seed, out=out, data_dir=root / "data", epochs=1, batch_size=32
+        )
         trainer.run(quiet=True)
         outs.append(out)
     return root, outs
@@ -167,7 +175,9 @@ def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
     )
     with np.load(out / "checkpoint.npz") as data:
         assert int(data["epoch"]) == 1
-    resumed = Trainer("resnet20", "cifar10", 0, out, root / "data", epochs=2, batch_size=32)
+    resumed = Trainer(
+        "resnet20", "cifar10", 0, out=out, data_dir=root / "data", epochs=2, batch_size=32
+    )
     assert resumed.restore() and resumed.epoch == 1 and len(resumed.history) == 1
     with np.load(out / "weights.npz") as data:
         np.testing.assert_array_equal(resumed.model.weights[0].numpy(), data["w0"])
@@ -187,7 +197,7 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
         "[polychain]\nsteps = 3\n"
     )
     summary = connect_models(
-        outs, tmp_path / "connect", config, root / "data", examples=32, quiet=True
+        outs, tmp_path / "connect", config, data_dir=root / "data", examples=32, quiet=True
     )
     assert summary["paths"] == 2 and summary["pairs"] == 1
     table = pq.read_table(tmp_path / "connect" / "table1.parquet").to_pandas()
@@ -213,8 +223,8 @@ def test_the_gpu_recipe_mixed_precision_trains_on_the_cpu_too(trained, tmp_path)
         "resnet20",
         "cifar10",
         0,
-        tmp_path / "mp",
-        root / "data",
+        out=tmp_path / "mp",
+        data_dir=root / "data",
         epochs=1,
         batch_size=32,
         mixed_precision=True,

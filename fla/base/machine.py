@@ -43,7 +43,7 @@ def free_disk_bytes(folder) -> int:
     return shutil.disk_usage(folder).free
 
 
-def check_disk(folder, need: float, what: str, fix: str) -> None:
+def check_disk(folder, need: float, what: str, *, fix: str) -> None:
     """ConfigError if ``need`` bytes (a lower bound of what ``what`` writes) exceed free disk."""
     free = free_disk_bytes(folder)
     if need > free:

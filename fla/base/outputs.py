@@ -133,7 +133,7 @@ def written_by_fla(entry: Path) -> bool:
     return owned_by(entry, None)
 
 
-def check_new_or_own(paths, command: str, flag: str, own=None) -> None:
+def check_new_or_own(paths, command: str, flag: str, *, own=None) -> None:
     """ConfigError for the first path that is a link, a folder, or a file ``command`` did not
     write (by a manifest of its own beside it, or by ``own(path)``)."""
     for path in map(Path, paths):
@@ -167,9 +167,9 @@ def claim_files(
             "resumed sweep keeps only the files fla writes there)"
         )
     refuse_on_inputs(paths, source, flag)
-    check_new_or_own(paths, command, flag, own)
+    check_new_or_own(paths, command, flag, own=own)
     with folder_lock(folder, flag):
-        check_new_or_own(paths, command, flag, own)
+        check_new_or_own(paths, command, flag, own=own)
         yield
 
 
@@ -199,7 +199,7 @@ def leftover(entry: Path, files) -> bool:
 
 
 def check_folder(
-    out: Path, command: str, files, own, resume: bool, flag: str, what: str = ""
+    out: Path, command: str, files, *, own, resume: bool, flag: str, what: str = ""
 ) -> None:
     """ConfigError unless ``out`` is new, empty (a free lock file and leftovers of a killed run
     aside) or, with ``resume``, holds only entries ``command`` writes there (``files``, or what
@@ -264,12 +264,12 @@ def claim_folder(
     out = Path(out)
     refuse_folder_on_source(out, source, flag)
     refuse_inside_a_locked_folder(out, flag)
-    check_folder(out, command, files, own, resume, flag, what)
+    check_folder(out, command, files, own=own, resume=resume, flag=flag, what=what)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(out, flag):
-            check_folder(out, command, files, own, resume, flag, what)
+            check_folder(out, command, files, own=own, resume=resume, flag=flag, what=what)
             for entry in out.iterdir():
                 if leftover(entry, files):
                     entry.unlink(missing_ok=True)

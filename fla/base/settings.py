@@ -59,7 +59,7 @@ def is_number(value) -> bool:
     )
 
 
-def _bounds(value, at_least, above, at_most, below) -> bool:
+def _bounds(value, at_least, above, *, at_most, below) -> bool:
     return (
         (at_least is None or value >= at_least)
         and (above is None or value > above)
@@ -68,7 +68,7 @@ def _bounds(value, at_least, above, at_most, below) -> bool:
     )
 
 
-def _range_words(noun, at_least, above, at_most, below) -> str:
+def _range_words(noun, at_least, above, *, at_most, below) -> str:
     low = f"{at_least}" if at_least is not None else f"{above}" if above is not None else None
     high = f"{at_most}" if at_most is not None else f"{below}" if below is not None else None
     if low is not None and high is not None:
@@ -86,15 +86,15 @@ def integer(
     at_least=None, above=None, at_most=None, below=None, optional=False, words=None
 ) -> Kind:
     """An integer within the bounds (``optional``: or None); ``words`` replace the bounds' own."""
-    words = words or _range_words("an integer", at_least, above, at_most, below)
-    ok = lambda v: is_int(v) and _bounds(v, at_least, above, at_most, below)
+    words = words or _range_words("an integer", at_least, above, at_most=at_most, below=below)
+    ok = lambda v: is_int(v) and _bounds(v, at_least, above, at_most=at_most, below=below)
     return Kind(lambda v: (optional and v is None) or ok(v), words, int)
 
 
 def number(at_least=None, above=None, at_most=None, below=None, optional=False) -> Kind:
     """A finite number within the bounds (``optional``: or None)."""
-    words = _range_words("a finite number", at_least, above, at_most, below)
-    ok = lambda v: is_number(v) and _bounds(v, at_least, above, at_most, below)
+    words = _range_words("a finite number", at_least, above, at_most=at_most, below=below)
+    ok = lambda v: is_number(v) and _bounds(v, at_least, above, at_most=at_most, below=below)
     return Kind(lambda v: (optional and v is None) or ok(v), words, float)
 
 

@@ -70,10 +70,10 @@ def run_connect(args) -> int:
             args.models,
             args.out,
             args.config,
-            args.data_dir,
-            args.examples,
-            args.quiet,
-            args.method,
+            data_dir=args.data_dir,
+            examples=args.examples,
+            quiet=args.quiet,
+            methods=args.method,
         )
     elif args.run_dir:
         l2 = None if args.l2 is None else check_l2(args.l2)

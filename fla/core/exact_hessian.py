@@ -98,7 +98,7 @@ def forward(network, theta, x):
     return weights, inputs, slopes, second_derivatives, a
 
 
-def backward(weights, slopes, second_derivatives, g_out, m_out):
+def backward(weights, slopes, second_derivatives, *, g_out, m_out):
     """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k,
     u_k]."""
     import tensorflow as tf
@@ -116,7 +116,7 @@ def backward(weights, slopes, second_derivatives, g_out, m_out):
     return grads, curvatures
 
 
-def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
+def row_of_blocks(m, weights, inputs, *, slopes, grads, curvatures):
     """The Hessian blocks between layer m's weights and those of layers l = 0 .. m, [B, D_m, D_l]
     each."""
     import tensorflow as tf
@@ -148,7 +148,7 @@ def row_of_blocks(m, weights, inputs, slopes, grads, curvatures):
     return blocks
 
 
-def mlp_hessian(network, kind: str, theta, x, y, loss: str = "cross_entropy"):
+def mlp_hessian(network, kind: str, theta, *, x, y, loss: str = "cross_entropy"):
     """Hessians [B, D, D] of the mean data loss (``fla.core.losses.LOSSES``) of B networks
     theta [B, D] on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
     import tensorflow as tf
@@ -159,10 +159,13 @@ def mlp_hessian(network, kind: str, theta, x, y, loss: str = "cross_entropy"):
     y = tf.broadcast_to(y, tf.shape(x)[:2])
     weights, inputs, slopes, second_derivatives, logits = forward(network, theta, x)
     scale = 1.0 / tf.cast(tf.shape(x)[1], theta.dtype)  # the mean over patterns
-    g_out, m_out = output_derivatives(loss, kind, logits, y)
-    grads, curvatures = backward(weights, slopes, second_derivatives, g_out * scale, m_out * scale)
+    g_out, m_out = output_derivatives(loss, kind, logits, y=y)
+    grads, curvatures = backward(
+        weights, slopes, second_derivatives, g_out=g_out * scale, m_out=m_out * scale
+    )
     rows = [
-        row_of_blocks(m, weights, inputs, slopes, grads, curvatures) for m in range(len(weights))
+        row_of_blocks(m, weights, inputs, slopes=slopes, grads=grads, curvatures=curvatures)
+        for m in range(len(weights))
     ]
     full = [
         [rows[m][l] if l <= m else tf.linalg.matrix_transpose(rows[l][m]) for l in range(len(rows))]
@@ -171,7 +174,7 @@ def mlp_hessian(network, kind: str, theta, x, y, loss: str = "cross_entropy"):
     return tf.concat([tf.concat(r, 2) for r in full], 1)
 
 
-def mlp_hvp(network, kind: str, theta, v, x, y, loss: str = "cross_entropy"):
+def mlp_hvp(network, kind: str, theta, *, v, x, y, loss: str = "cross_entropy"):
     """Hessian-vector products H(theta_b) v_b [B, D] of the mean data loss of B networks theta
     [B, D] along v [B, D], on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or
     [B, N]).
@@ -207,7 +210,7 @@ def mlp_hvp(network, kind: str, theta, v, x, y, loss: str = "cross_entropy"):
         moved = tf.concat([moved, tf.zeros_like(moved[..., :1])], -1)  # R{h^_k}: the ones stay
         moves.append(tf.matmul(moved, weights[k]) + tf.matmul(inputs[k], directions[k]))
     scale = 1.0 / tf.cast(tf.shape(x)[-2], theta.dtype)  # the mean over patterns
-    g_out, m_out = output_derivatives(loss, kind, logits, y)
+    g_out, m_out = output_derivatives(loss, kind, logits, y=y)
     grad, moved_grad = g_out * scale, tf.linalg.matvec(m_out, moves[-1]) * scale
     products = [None] * len(weights)
     for k in range(len(weights) - 1, -1, -1):

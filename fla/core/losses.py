@@ -84,7 +84,7 @@ def sigmoid_residual(z, labels):
     return tf.where(labels > 0.5, -tf.sigmoid(-z), tf.sigmoid(z))
 
 
-def per_pattern(loss: str, kind: str, logits, labels, axis: int = -1):
+def per_pattern(loss: str, kind: str, logits, *, labels, axis: int = -1):
     """The loss of every pattern: logits with the classes along ``axis`` (one class for a binary
     problem), labels without that axis, broadcastable against them."""
     import tensorflow as tf
@@ -100,7 +100,7 @@ def per_pattern(loss: str, kind: str, logits, labels, axis: int = -1):
     return softmax_cross_entropy(logits, labels, axis)
 
 
-def output_derivatives(loss: str, kind: str, z, y):
+def output_derivatives(loss: str, kind: str, z, *, y):
     """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the loss per pattern, from logits z [B, N, C].
 
     Cross-entropy: for a sigmoid, l' = p - y (``sigmoid_residual``) and l'' = sigmoid(z)

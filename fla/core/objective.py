@@ -55,7 +55,7 @@ def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
 
 
 def run_objective(
-    cfg: dict, network: MLP, problem: Problem, dtype=tf.float32, l2: float = 0.0
+    cfg: dict, network: MLP, problem: Problem, *, dtype=tf.float32, l2: float = 0.0
 ) -> "Objective":
     """The objective a sampling run's configuration walked: its loss and its regulariser. With
     ``l2`` (a connection's or a quench's own L2 term, Mehta et al. 2018) the run's loss plus that
@@ -90,6 +90,7 @@ class Objective:
         network: MLP,
         problem: Problem,
         dtype=tf.float32,
+        *,
         l2: float = 0.0,
         loss: str = "cross_entropy",
         regulariser: Regulariser = NO_PENALTY,
@@ -135,14 +136,14 @@ class Objective:
         return (self.loss,) + self.regulariser.key
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
-    def data_loss_and_accuracy_at(self, theta, x, y, hidden=None):
+    def data_loss_and_accuracy_at(self, theta, x, y, *, hidden=None):
         """Mean data loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x,
         labels y, without the penalty (a walk's feature-major evaluation is
         ``walk_values_at``)."""
         logits = self.network.logits(theta, x, hidden)
         batch = tf.shape(logits)[0]
         labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
-        losses = per_pattern(self.loss, self.problem.kind, logits, labels)
+        losses = per_pattern(self.loss, self.problem.kind, logits, labels=labels)
         if self.problem.kind == "binary":
             z = logits[..., 0]
             correct = tf.equal(tf.cast(z > 0, z.dtype), tf.cast(labels, z.dtype))
@@ -173,7 +174,7 @@ class Objective:
         """Mean data loss and accuracy [B] from logits z [N, C, B] and labels y [N]: every sum, over
         classes and over patterns, runs along a leading axis, elementwise across the walks' axis (no
         transposes, no per-walk small products)."""
-        losses = per_pattern(self.loss, self.problem.kind, z, y[:, None], axis=1)
+        losses = per_pattern(self.loss, self.problem.kind, z, labels=y[:, None], axis=1)
         if self.problem.kind == "binary":
             labels = tf.cast(y, z.dtype)[:, None]
             correct = tf.equal(tf.cast(z[:, 0] > 0, z.dtype), labels)
@@ -181,7 +182,7 @@ class Objective:
             correct = tf.equal(tf.argmax(z, 1, output_type=tf.int32), y[:, None])
         return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
 
-    def walk_values_at(self, theta, x, y, x_test=None, y_test=None, saturation=False) -> dict:
+    def walk_values_at(self, theta, x, y, *, x_test=None, y_test=None, saturation=False) -> dict:
         """What a walk step needs at feature-major theta ([D, B] or its per-layer blocks) on shared
         patterns: ``loss`` (the data loss), ``accuracy`` and ``gradient`` (of the data loss plus the
         penalty) on (x, y), the ``penalty`` when there is one, with a test batch also ``test_loss``
@@ -198,22 +199,25 @@ class Objective:
                 net.later_layers_walks_last(blocks, z, hidden), y
             )
 
-        values = self._differentiated(theta, data_values, True, hidden)
+        values = self._differentiated(theta, data_values, True, hidden=hidden)
         if x_test is not None:
             values["test_loss"], values["test_accuracy"] = self._loss_and_accuracy_walks_last(
                 net.later_layers_walks_last(inner["blocks"], inner["z_test"]), y_test
             )
         return values
 
-    def walk_values_walks_first_at(self, theta, x, y, saturation=False) -> dict:
+    def walk_values_walks_first_at(self, theta, x, y, *, saturation=False) -> dict:
         """``walk_values_at``'s values (without a test batch) for theta [B, D] on patterns x
         [N, n_in] or [B, N, n_in]: automatic differentiation with the walks first."""
         hidden = [] if saturation else None
         return self._differentiated(
-            theta, lambda: self.data_loss_and_accuracy_at(theta, x, y, hidden), False, hidden
+            theta,
+            lambda: self.data_loss_and_accuracy_at(theta, x, y, hidden=hidden),
+            False,
+            hidden=hidden,
         )
 
-    def _differentiated(self, theta, data_values, feature_major: bool, hidden) -> dict:
+    def _differentiated(self, theta, data_values, feature_major: bool, *, hidden) -> dict:
         """What a walk records of ``data_values()`` (data loss, accuracy), evaluated on a tape that
         watches theta: the loss and accuracy, the penalty when there is one, the ``gradient`` of
         their sum, and, with ``hidden`` (the hidden pre-activations the evaluation collected), the
@@ -251,7 +255,7 @@ class Objective:
         the D backward passes of differentiating the gradient."""
         from fla.core.exact_hessian import mlp_hessian
 
-        hess = mlp_hessian(self.network, self.problem.kind, theta, x, y, self.loss)
+        hess = mlp_hessian(self.network, self.problem.kind, theta, x=x, y=y, loss=self.loss)
         if self.regulariser.active:
             hess += tf.linalg.diag(self.regulariser.hessian_diagonal(theta))
         return hess
@@ -265,7 +269,7 @@ class Objective:
         from fla.core.exact_hessian import mlp_hvp
 
         v = tf.stop_gradient(tf.convert_to_tensor(v, theta.dtype))
-        products = mlp_hvp(self.network, self.problem.kind, theta, v, x, y, self.loss)
+        products = mlp_hvp(self.network, self.problem.kind, theta, v=v, x=x, y=y, loss=self.loss)
         if self.regulariser.active:
             products += self.regulariser.hessian_diagonal(theta) * v
         return products
@@ -294,7 +298,7 @@ class Objective:
     def hvp(self, theta, v):
         return self._hvp(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype))
 
-    def hvp_on(self, theta, v, x, y):
+    def hvp_on(self, theta, v, x, *, y):
         """Compiled Hessian-vector products on given patterns (x [N, n_in] or [B, N, n_in])."""
         return self._hvp_on(
             self._as_theta(theta),

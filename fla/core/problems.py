@@ -92,7 +92,7 @@ def xor(data_dir=None) -> Problem:
 
 def mnist(data_dir=None, batch_size: int = 100) -> Problem:
     """MNIST (LeCun et al.)."""
-    return idx_images("mnist", (".", "mnist"), data_dir, batch_size)
+    return idx_images("mnist", (".", "mnist"), data_dir, batch_size=batch_size)
 
 
 def mnist_files(data_dir=None) -> list:
@@ -109,10 +109,10 @@ FASHION_FOLDERS = ("fashion-mnist", "fashion_mnist")
 def fashion_mnist(data_dir=None, batch_size: int = 100) -> Problem:
     """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): MNIST's format and names, in
     fashion-mnist/."""
-    return idx_images("fashion_mnist", FASHION_FOLDERS, data_dir, batch_size)
+    return idx_images("fashion_mnist", FASHION_FOLDERS, data_dir, batch_size=batch_size)
 
 
-def tabular(name: str, frame, target: str | None, where: str) -> Problem:
+def tabular(name: str, frame, target: str | None, *, where: str) -> Problem:
     """Numeric features and a class column -> a standardised, stratified 80/20 full-batch
     problem."""
     if len(frame) == 0:
@@ -151,7 +151,7 @@ def tabular(name: str, frame, target: str | None, where: str) -> Problem:
     if not np.isfinite(x).all():
         column = features.columns[~np.isfinite(x).all(0)][0]
         raise DataError(f"{where}: feature column {column!r} holds a value that is not finite")
-    train, test = split_with_every_class(y, classes, target, where)
+    train, test = split_with_every_class(y, classes, target, where=where)
     mean, std = standardisation(x[train], features.columns, where)
     scaled = ((x - mean) / std).astype(np.float32)
     kind = "binary" if len(classes) == 2 else "multiclass"
@@ -181,7 +181,7 @@ def plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def split_with_every_class(y, classes, target, where):
+def split_with_every_class(y, classes, target, *, where):
     """The stratified split, refused if it leaves a class without a test pattern (a class of one or
     two patterns, or a continuous column read as the class column)."""
     train, test = stratified_split(y, SPLIT["test_fraction"], SPLIT["seed"])
@@ -236,11 +236,11 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
 def idx_files(name: str, folders: tuple[str, ...], data_dir=None) -> list:
     """The four IDX files of an image set (training images and labels, test images and labels)."""
     root = resolve_data_dir(data_dir)
-    return [find_file(root, stem, folders, name) for stem in MNIST_FILES.values()]
+    return [find_file(root, stem, folders, name=name) for stem in MNIST_FILES.values()]
 
 
 def idx_images(
-    name: str, folders: tuple[str, ...], data_dir=None, batch_size: int = 100
+    name: str, folders: tuple[str, ...], data_dir=None, *, batch_size: int = 100
 ) -> Problem:
     """A 28 x 28 grey-scale set of 10 classes in LeCun's IDX files (MNIST, Fashion-MNIST): 784
     inputs scaled to [0, 1], the 60,000/10,000 split of the files."""

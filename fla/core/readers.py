@@ -51,7 +51,7 @@ def resolve_data_dir(data_dir=None) -> Path:
     return DEFAULT_DATA_DIR
 
 
-def find_file(root: Path, stem: str, folders=(".", "mnist"), name: str = "mnist") -> Path:
+def find_file(root: Path, stem: str, folders=(".", "mnist"), *, name: str = "mnist") -> Path:
     """``stem`` or ``stem.gz`` in the ``folders`` of ``root``; a clear error naming them
     otherwise."""
     dirs = [root / f if f != "." else root for f in folders]

@@ -31,7 +31,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data"  # fla/data
 
 def shipped(name: str, file: str):
     def load(data_dir=None) -> Problem:
-        return tabular(name, read_table(SHIPPED / file), "class", f"{name} ({SHIPPED / file})")
+        return tabular(
+            name, read_table(SHIPPED / file), "class", where=f"{name} ({SHIPPED / file})"
+        )
 
     return load
 
@@ -165,7 +167,7 @@ def _table_spec(name: str, target: str | None, version: tuple) -> ProblemSpec:
     from fla.base.files import checksum
 
     path = Path(name[4:]).expanduser()
-    problem = tabular(name, read_table(path), target, str(path))
+    problem = tabular(name, read_table(path), target, where=str(path))
     classes = len(problem.info["classes"])
     return ProblemSpec(
         name,

@@ -76,7 +76,7 @@ class Hessian:
     d/dtheta (grad L(theta) . v) (Pearlmutter 1994), all B points in one compiled call.
     """
 
-    def __init__(self, loss, theta, x=None, y=None, seed: int = 0, project=None, nulls=None):
+    def __init__(self, loss, theta, x=None, *, y=None, seed: int = 0, project=None, nulls=None):
         """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise
         (Objective only). ``project`` (v [B, D] -> v [B, D], an orthogonal projection such as
         ``fla.core.symmetries.projector``'s, whose removed directions H maps to 0) restricts
@@ -94,7 +94,7 @@ class Hessian:
         if hasattr(loss, "hvp_on"):
             x = loss.x_train if x is None else tf.convert_to_tensor(x, loss.dtype)
             y = loss.y_train if y is None else tf.convert_to_tensor(y, tf.int32)
-            self._hvp = lambda theta, v: loss.hvp_on(theta, v, x, y)
+            self._hvp = lambda theta, v: loss.hvp_on(theta, v, x, y=y)
         else:
             if x is not None or y is not None:
                 raise ValueError(
@@ -253,7 +253,7 @@ class Hessian:
         return estimates.mean(0), estimates.std(0, ddof=1) / np.sqrt(samples)
 
     def density(
-        self, vectors: int = 5, steps: int = 60, grid: int = 500, sigma: float | None = None
+        self, vectors: int = 5, steps: int = 60, grid: int = 500, *, sigma: float | None = None
     ):
         """Spectral density per point by stochastic Lanczos quadrature.
 

@@ -28,7 +28,7 @@ def null_counts(objective, theta: np.ndarray, x) -> np.ndarray:
     return null_directions(objective.network, theta, x)["total"]
 
 
-def extremes(objective, theta: np.ndarray, x, y, tol: float, steps: int, seed: int = 0) -> dict:
+def extremes(objective, theta: np.ndarray, x, *, y, tol: float, steps: int, seed: int = 0) -> dict:
     """By Lanczos on the reduced Hessian at theta [B, D] on patterns (x, y): per point ``eig_min``
     and ``eig_max`` (the Hessian's), ``reduced_min`` and ``reduced_max`` (the reduced Hessian's),
     ``converged`` (residual bounds and the products' own error within ``tol`` x max|eigenvalue|,
@@ -38,7 +38,7 @@ def extremes(objective, theta: np.ndarray, x, y, tol: float, steps: int, seed: i
 
     nulls = null_counts(objective, theta, x)
     project = projector(objective.network, theta, x) if nulls.any() else None
-    h = Hessian(objective, theta, x, y, seed=seed, project=project, nulls=nulls)
+    h = Hessian(objective, theta, x, y=y, seed=seed, project=project, nulls=nulls)
     result = h.eigenvalues(k=1, tol=tol, max_steps=steps)
     low, high = result["min"][:, 0], result["max"][:, 0]
     some = nulls > 0

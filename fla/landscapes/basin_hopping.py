@@ -52,7 +52,7 @@ def quench(f, points: np.ndarray, gtol: float):
     return f._quencher(points, gtol)[:3]
 
 
-def store_minima(db: Database, f, points, losses, grads, gtol: float, how="quench") -> list[int]:
+def store_minima(db: Database, f, points, *, losses, grads, gtol: float, how="quench") -> list[int]:
     """Adds every converged quench without negative Hessian eigenvalues (``how`` found it: one
     word, or one per point); returns their ids (-1: not a minimum)."""
     ids = []
@@ -66,7 +66,7 @@ def store_minima(db: Database, f, points, losses, grads, gtol: float, how="quenc
         points, losses, grads, eigs, negative, finite, hows
     ):
         ok = ok_finite and g <= gtol and neg == 0
-        ids.append(db.add_minimum(loss, p, e, why) if ok else -1)
+        ids.append(db.add_minimum(loss, p, e, found_by=why) if ok else -1)
     return ids
 
 
@@ -77,6 +77,7 @@ def basin_hopping(
     db: Database,
     f,
     chains: int,
+    *,
     steps: int,
     step: float,
     temperature: float,
@@ -102,9 +103,11 @@ def basin_hopping(
         origin[:seeded] = "seed"
         if len(seeds) > chains:  # the rest quenched and stored too
             extra, extra_e, extra_g = quench(f, seeds[chains:], gtol)
-            store_minima(db, f, extra, extra_e, extra_g, gtol, "seed")
+            store_minima(db, f, extra, losses=extra_e, grads=extra_g, gtol=gtol, how="seed")
     current, energies, grads = quench(f, start, gtol)
-    ids = np.array(store_minima(db, f, current, energies, grads, gtol, origin))
+    ids = np.array(
+        store_minima(db, f, current, losses=energies, grads=grads, gtol=gtol, how=origin)
+    )
     base = step * np.array([SCALES[c % len(SCALES)] for c in range(chains)])
     sizes, escapes, accepted = base.copy(), np.zeros(chains), 0
     idle, restarts = np.zeros(chains, int), 0
@@ -119,7 +122,9 @@ def basin_hopping(
             restarts += int(stale.sum())
         known = len(db.minima)
         trial, trial_e, trial_g = quench(f, trial, gtol)
-        trial_ids = np.array(store_minima(db, f, trial, trial_e, trial_g, gtol, how))
+        trial_ids = np.array(
+            store_minima(db, f, trial, losses=trial_e, grads=trial_g, gtol=gtol, how=how)
+        )
         new = trial_ids >= known
         idle = np.where(new, 0, idle + 1)
         escapes += (trial_ids != ids) | (trial_ids < 0)

@@ -25,7 +25,7 @@ ARMIJO = 1e-4
 
 class Quencher:
     def __init__(
-        self, f, batch: int = 64, memory: int = 10, max_iter: int = 5000, max_step: float = 0.5
+        self, f, batch: int = 64, memory: int = 10, *, max_iter: int = 5000, max_step: float = 0.5
     ):
         import tensorflow as tf
 

@@ -90,7 +90,7 @@ def seeds_for(hidden: int, smaller) -> np.ndarray:
     return np.concatenate([zero, padded(smaller, hidden)])
 
 
-def run_configuration(folder: Path, settings: dict, quiet: bool, smaller=None) -> dict:
+def run_configuration(folder: Path, settings: dict, quiet: bool, *, smaller=None) -> dict:
     from fla.landscapes.basin_hopping import basin_hopping
     from fla.landscapes.database import Database
     from fla.landscapes.model import mehta_network, objective
@@ -104,10 +104,10 @@ def run_configuration(folder: Path, settings: dict, quiet: bool, smaller=None) -
         db,
         f,
         settings["chains"],
-        settings["steps"],
-        settings["step"],
-        settings["temperature"],
-        rng,
+        steps=settings["steps"],
+        step=settings["step"],
+        temperature=settings["temperature"],
+        rng=rng,
         gtol=settings["gtol"],
         bound=settings["bound"],
         seeds=seeds_for(settings["hidden"], smaller),
@@ -245,7 +245,7 @@ def _run_study(study: dict, out: Path, quiet: bool) -> list[dict]:
                 meta, done = json.loads((folder / "landscape.json").read_text()), done + 1
             else:
                 meta = run_configuration(
-                    folder, settings, quiet, minima.get(hidden - 1, {}).get(l2)
+                    folder, settings, quiet, smaller=minima.get(hidden - 1, {}).get(l2)
                 )
             table = read_landscape(folder)[1]
             minima.setdefault(hidden, {})[l2] = (

@@ -53,7 +53,7 @@ def mean_pairwise_distance(points: np.ndarray) -> np.ndarray:
 BEST_FRACTION = 0.1  # the share of a set's samples whose dispersion is measured
 
 
-def dispersion(positions, losses, bound: float, fraction: float = BEST_FRACTION):
+def dispersion(positions, losses, bound: float, *, fraction: float = BEST_FRACTION):
     """(dispersion of the best ``fraction`` of each set, DM = that minus the dispersion of all)."""
     x = (np.asarray(positions, np.float64) + bound) / (2.0 * bound)
     scale = np.sqrt(x.shape[2])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def gradients(losses: np.ndarray, lengths, bound: float, n_params: int) -> np.ndarray:
+def gradients(losses: np.ndarray, lengths, bound: float, *, n_params: int) -> np.ndarray:
     """g_t [W, S - 1] of each walk; NaN for steps of length 0."""
     f = np.asarray(losses, np.float64)
     span = f.max(axis=1, keepdims=True) - f.min(axis=1, keepdims=True)
@@ -32,7 +32,7 @@ def gradients(losses: np.ndarray, lengths, bound: float, n_params: int) -> np.nd
     return np.diff(f, axis=1) / np.where(span > 0, span, np.inf) / scaled_step
 
 
-def gradient_measures(losses, lengths, bound: float, n_params: int):
+def gradient_measures(losses, lengths, bound: float, *, n_params: int):
     """(G_avg, G_dev) [W] each."""
-    g = np.abs(gradients(losses, lengths, bound, n_params))
+    g = np.abs(gradients(losses, lengths, bound, n_params=n_params))
     return np.nanmean(g, axis=1), np.nanstd(g, axis=1, ddof=1)

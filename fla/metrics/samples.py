@@ -245,7 +245,7 @@ def ela_meta(positions: np.ndarray, losses: np.ndarray) -> dict:
     return out
 
 
-def distance_features(distances: np.ndarray, losses: np.ndarray, bound, dim: int) -> dict:
+def distance_features(distances: np.ndarray, losses: np.ndarray, bound, *, dim: int) -> dict:
     """FDC, Lunacek and Whitley's dispersion of the best 10% and DM of one set from its distance
     matrix (``fla.metrics.distance`` defines them; positions scaled to [0, 1]^D by the domain
     [-b, b]^D and distances divided by sqrt(D))."""
@@ -290,7 +290,7 @@ def set_features(x: np.ndarray, y: np.ndarray, bound) -> dict:
     distances = distance_matrix(centred, gram)
     row = {}
     if bound is not None:
-        row.update(distance_features(distances, y, bound, x.shape[1]))
+        row.update(distance_features(distances, y, bound, dim=x.shape[1]))
     row.update({f"ic_{k}": float(v[0]) for k, v in tour_information(distances, y).items()})
     row.update(dispersion_quantiles(distances, y))
     row.update(pca_features(x, y, gram))

@@ -107,7 +107,7 @@ def manhattan_walk_measures(columns: dict, context: dict) -> dict:
         out[WHY] = {**out.get(WHY, {}), "g_avg": NO_LENGTHS, "g_dev": NO_LENGTHS}
     else:
         g_avg, g_dev = gradient_measures(
-            columns["loss"], lengths, context["bound"], context["n_params"]
+            columns["loss"], lengths, context["bound"], n_params=context["n_params"]
         )
     return {"g_avg": g_avg, "g_dev": g_dev, **out}
 
@@ -183,7 +183,7 @@ def params_budget() -> int:
     return int(min(PARAMS_BYTES, available_bytes() // 6))
 
 
-def gather(dataset, names: list, lo: int, hi: int, steps: int) -> dict | None:
+def gather(dataset, names: list, lo: int, *, hi: int, steps: int) -> dict | None:
     """{column: [hi - lo, S] (params [hi - lo, S, D], float32 as stored)} of walks lo .. hi - 1,
     scattered batch by batch from one pass over the rows (no combined copy of the column); NaN
     where a row is missing; None if no row is there."""
@@ -231,7 +231,7 @@ def blocks_of_walks(folders: list, names: list, per_block: int = WALKS_PER_BLOCK
     steps = step_count(dataset)
     for lo in range(first, stop, per_block):
         hi = min(lo + per_block, stop)
-        block = gather(dataset, names, lo, hi, steps)
+        block = gather(dataset, names, lo, hi=hi, steps=steps)
         if block is None:
             continue
         yield block
@@ -254,7 +254,7 @@ def finite_walks_only(measures, block: dict, context: dict) -> dict:
     return {**out, DIVERGED: bad, WHY: why, WALKS: block.get(WALKS, np.arange(len(bad)))}
 
 
-def measure_blocks(blocks, measures, context: dict, threads: int | None = None) -> dict:
+def measure_blocks(blocks, measures, context: dict, *, threads: int | None = None) -> dict:
     """{measure: [values of each block]} of blocks of walks, ``threads`` blocks at a time (numpy
     releases the GIL in its array operations, so the cores share the work; at most ``threads``
     blocks are held at once)."""
@@ -318,13 +318,15 @@ def summary_rows(key: dict, per_walk: dict, context: dict | None = None) -> list
                 "ci_high": high,
                 "walks": int(len(finite)),
                 "left_out": int(len(values) - len(finite)),
-                "reason": left_out_reason(measure, values, diverged, why, context or {}),
+                "reason": left_out_reason(
+                    measure, values, diverged, why=why, context=context or {}
+                ),
             }
         )
     return rows
 
 
-def left_out_reason(measure, values, diverged, why: dict, context: dict) -> str:
+def left_out_reason(measure, values, diverged, *, why: dict, context: dict) -> str:
     """Why the walks without a finite value of ``measure`` were left out, counted by reason."""
     counts = defaultdict(int)
     if len(diverged) == len(values):
@@ -433,6 +435,7 @@ def write_metrics(
     run_dir,
     out=None,
     quiet: bool = False,
+    *,
     partial=None,
     per_walk: bool = False,
     neutrality_epsilon: float = NEUTRALITY_EPSILON,

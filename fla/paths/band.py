@@ -47,7 +47,7 @@ def tangents(pivots, energies):
     return tau / tf.where(norm > 0, norm, tf.ones_like(norm))
 
 
-def forces(pivots, energies, grads, spring: float | None, climb: bool):
+def forces(pivots, energies, grads, *, spring: float | None, climb: bool):
     """NEB forces [P - 2, D] on the interior pivots (grads are those of the interior pivots)."""
     import tensorflow as tf
 

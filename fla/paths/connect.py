@@ -171,7 +171,7 @@ def asymptotic(losses: np.ndarray) -> np.ndarray:
 
 
 def connect(
-    run_dir, out, config=None, data_dir=None, quiet: bool = False, methods=None, l2=None
+    run_dir, out, config=None, *, data_dir=None, quiet: bool = False, methods=None, l2=None
 ) -> dict:
     """Connect the minima of a sampling run into ``out``, holding ``out``'s lock throughout (one
     writer per folder); ``out`` may not lie inside the run it reads."""
@@ -188,7 +188,7 @@ def connect(
     check_connect_resources(run_dir, settings)
     with claim_folder(out, "fla connect", OUTPUTS, source=run_dir, what="a connection run"):
         try:
-            return _connect(run_dir, out, settings, data_dir, quiet)
+            return _connect(run_dir, out, settings, data_dir=data_dir, quiet=quiet)
         except BaseException:  # what it wrote goes (the folder was new or empty)
             remove_files(out, OUTPUTS)
             raise
@@ -234,7 +234,7 @@ def check_connect_resources(run_dir: Path, settings: dict) -> None:
             )
 
 
-def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
+def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -245,7 +245,7 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     cfg = meta["config"]
     network, problem = run_network(cfg, data_dir)
     # the objective the walks followed (their loss and regulariser), or theirs plus --l2
-    objective = run_objective(cfg, network, problem, tf.float64, settings["l2"])
+    objective = run_objective(cfg, network, problem, dtype=tf.float64, l2=settings["l2"])
     energy = Energy(objective, tf.float64)
     start = time.time()
 
@@ -309,7 +309,7 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
     )[1].numpy()
     eig_min, eig_max, codes, reduced, nulls, method = minima_curvature(objective, minima)
 
-    paths, tree = connect_minima(energy, minima, min_losses, settings, quiet)
+    paths, tree = connect_minima(energy, minima, min_losses, settings=settings, quiet=quiet)
     n = len(minima)
     names = np.array(list(CLASSES) + [None], dtype=object)
     minima_table = pa.table(
@@ -349,13 +349,13 @@ def _connect(run_dir, out, settings, data_dir, quiet) -> dict:
         out,
         energy,
         minima,
-        minima_table,
-        paths,
-        tree,
-        settings,
-        summary,
-        start,
-        quiet,
+        minima_table=minima_table,
+        paths=paths,
+        tree=tree,
+        settings=settings,
+        summary=summary,
+        start=start,
+        quiet=quiet,
         saddle_params=True,
     )
 
@@ -372,7 +372,7 @@ def minima_curvature(objective, minima: np.ndarray):
         nulls = reduced.null_counts(objective, minima, x)
         codes, kept = curvature_codes(eigs), reduced_codes(eigs, nulls)
         return eigs[:, 0], eigs[:, -1], codes, kept, nulls, "exact"
-    found = reduced.extremes(objective, minima, x, y, tol=1e-4, steps=200)
+    found = reduced.extremes(objective, minima, x, y=y, tol=1e-4, steps=200)
     nulls, done = found["nulls"], found["converged"]
     paper = np.where(nulls > 0, 3, extreme_codes(found["eig_min"], found["eig_max"]))
     kept = reduced_extreme_codes(found["reduced_min"], found["reduced_max"])
@@ -388,7 +388,7 @@ def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
     return result["min"][:, 0], result["max"][:, 0], result["converged"]
 
 
-def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dict, quiet: bool):
+def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, *, settings: dict, quiet: bool):
     """Explore with the first method, run the others on the same pairs: ({method: {(a, b): Path}},
     tree)."""
     from fla.paths.explore import explore
@@ -414,7 +414,7 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, settings: dic
             )
 
     explored, tree = explore(
-        energy, minima, losses, first, budget=settings["budget"], on_path=progress
+        energy, minima, losses, method=first, budget=settings["budget"], on_path=progress
     )
     paths = {first.name: explored}
     for method in others:

@@ -83,7 +83,7 @@ def garipov_factor(step, steps):
     )
 
 
-def training(fn, dtype, kind: str, bends: int, batch: int):
+def training(fn, dtype, kind: str, *, bends: int, batch: int):
     """A compiled function training a curve's bends; see ``Curve.connect``."""
     import tensorflow as tf
 
@@ -174,7 +174,7 @@ class Curve:
         key = ("curve", self.kind, self.bends, self.batch)
         if key not in energy.programs:
             energy.programs[key] = training(
-                energy.fn, energy.dtype, self.kind, self.bends, self.batch
+                energy.fn, energy.dtype, self.kind, bends=self.bends, batch=self.batch
             )
         lr = self.lr * np.linalg.norm(end - start) / np.sqrt(len(start))
         dtype = energy.dtype

@@ -48,6 +48,7 @@ def explore(
     energy: Energy,
     minima: np.ndarray,
     losses: np.ndarray,
+    *,
     method=None,
     budget: int = 20,
     on_path=None,

@@ -26,7 +26,7 @@ from fla.paths.record import Energy
 VANISHING_LOSS = 1e-6
 
 
-def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, max_iter: int):
+def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, *, max_iter: int):
     """One joint L-BFGS run: (end points, each point's last finite position, which ever went
     non-finite)."""
     shape = points.shape
@@ -52,7 +52,7 @@ def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, max_iter: int):
     return result.x.reshape(shape), last, touched
 
 
-def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int = 2000):
+def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, *, max_iter: int = 2000):
     """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses,
     grad norms).
 
@@ -62,13 +62,13 @@ def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, max_iter: int
     whose loss or gradient is still non-finite at the end is returned at its last finite position (a
     non-finite start stays as it was, for the caller to drop)."""
     points = np.asarray(points, np.float64)
-    minima, last, touched = _lbfgs(energy, points, gtol, max_iter)
+    minima, last, touched = _lbfgs(energy, points, gtol, max_iter=max_iter)
     if touched.any():
         if (~touched).any():
-            minima[~touched] = _lbfgs(energy, minima[~touched], gtol, max_iter)[0]
+            minima[~touched] = _lbfgs(energy, minima[~touched], gtol, max_iter=max_iter)[0]
         for i in np.flatnonzero(touched):
             minima[i], last[i] = (
-                part[0] for part in _lbfgs(energy, last[i : i + 1], gtol, max_iter)[:2]
+                part[0] for part in _lbfgs(energy, last[i : i + 1], gtol, max_iter=max_iter)[:2]
             )
     values, grads = energy(minima)
     bad = ~(np.isfinite(values) & np.isfinite(grads).all(axis=1))
@@ -99,7 +99,7 @@ def canonical(network, theta: np.ndarray) -> np.ndarray:
 
 
 def merge(
-    theta: np.ndarray, losses: np.ndarray, loss_tol: float = 1e-4, distance_tol: float = 1e-3
+    theta: np.ndarray, losses: np.ndarray, loss_tol: float = 1e-4, *, distance_tol: float = 1e-3
 ):
     """Groups of duplicate minima: returns (kept indices into theta, group label of every
     minimum)."""

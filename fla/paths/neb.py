@@ -72,7 +72,7 @@ def dense(energy: Energy, pivots: np.ndarray):
 
 
 def finish(
-    energy: Energy, pivots: np.ndarray, history: list, method: str, stats: dict
+    energy: Energy, pivots: np.ndarray, history: list, *, method: str, stats: dict
 ) -> PathRecord:
     params, losses = dense(energy, pivots)
     if not np.isfinite(losses).all():
@@ -85,7 +85,7 @@ def finish(
 
 
 def insert_pivots(
-    pivots: np.ndarray, params: np.ndarray, losses: np.ndarray, threshold: float, max_pivots: int
+    pivots: np.ndarray, params: np.ndarray, losses: np.ndarray, *, threshold: float, max_pivots: int
 ) -> np.ndarray:
     """AutoNEB's insertion: a pivot at the highest dense point of every segment whose loss rises
     above the straight line between its two pivots by more than ``threshold`` x the path's loss
@@ -140,7 +140,9 @@ class NEB(Band):
     climb: bool = setting(False, "climbing image at the highest pivot", boolean())
     lr: float = setting(0.01, "sgd learning rate", number(above=0))
 
-    def connect(self, energy: Energy, start, end, initial: np.ndarray | None = None) -> PathRecord:
+    def connect(
+        self, energy: Energy, start, end, *, initial: np.ndarray | None = None
+    ) -> PathRecord:
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()
         band = (
             line(start, end, self.pivots + 2)
@@ -152,15 +154,15 @@ class NEB(Band):
             energy,
             band,
             self.steps,
-            self.spring_constant,
-            self.climb,
-            self.control(self.lr),
-            self.tol,
+            spring=self.spring_constant,
+            climb=self.climb,
+            control=self.control(self.lr),
+            tol=self.tol,
             history=history,
             where="neb: ",
             stats=stats,
         )
-        return finish(energy, band, history, self.name, stats)
+        return finish(energy, band, history, method=self.name, stats=stats)
 
 
 @dataclass(frozen=True)
@@ -189,10 +191,10 @@ class AutoNEB(Band):
                 energy,
                 band,
                 steps,
-                self.spring_constant,
-                self.climb,
-                self.control(lr),
-                self.tol,
+                spring=self.spring_constant,
+                climb=self.climb,
+                control=self.control(lr),
+                tol=self.tol,
                 end_losses=ends,
                 history=history,
                 where=f"autoneb cycle {cycle + 1}: ",
@@ -205,14 +207,16 @@ class AutoNEB(Band):
                     raise NonFiniteBandError(
                         f"autoneb cycle {cycle + 1}: non-finite losses between pivots"
                     )
-                band = insert_pivots(band, params, losses, self.threshold, self.max_pivots)
-        return finish(energy, band, history, self.name, stats)
+                band = insert_pivots(
+                    band, params, losses, threshold=self.threshold, max_pivots=self.max_pivots
+                )
+        return finish(energy, band, history, method=self.name, stats=stats)
 
 
 def neb(loss, start, end, **settings) -> PathRecord:
     """One NEB run (see ``NEB`` for the settings and their defaults)."""
     initial = settings.pop("initial", None)
-    return NEB(**settings).connect(Energy.of(loss), start, end, initial)
+    return NEB(**settings).connect(Energy.of(loss), start, end, initial=initial)
 
 
 def autoneb(loss, start, end, **settings) -> PathRecord:

@@ -29,6 +29,7 @@ def write_connection(
     out: Path,
     energy,
     minima,
+    *,
     minima_table: pa.Table,
     paths: dict,
     tree,
@@ -84,7 +85,7 @@ def write_connection(
 
 
 def path_table(
-    energy, minima, paths: dict, line_points: int = 61, saddle_params: bool = False
+    energy, minima, paths: dict, *, line_points: int = 61, saddle_params: bool = False
 ) -> pa.Table:
     """One row per pair and method, with the straight line between the same minima for
     comparison; with ``saddle_params`` (small networks) also the saddle's, the defining points'
@@ -93,7 +94,7 @@ def path_table(
     for method, found in paths.items():
         for (a, b), p in sorted(found.items()):
             if (a, b) not in lines:
-                lines[(a, b)] = straight_line(energy, minima[a], minima[b], line_points)
+                lines[(a, b)] = straight_line(energy, minima[a], minima[b], points=line_points)
             line = lines[(a, b)]
             rows.append(
                 {

@@ -128,7 +128,7 @@ class PathRecord:
         return arc / arc[-1] if arc[-1] > 0 else np.linspace(0.0, 1.0, len(arc))
 
 
-def straight_line(energy: Energy, a: np.ndarray, b: np.ndarray, points: int = 61) -> PathRecord:
+def straight_line(energy: Energy, a: np.ndarray, b: np.ndarray, *, points: int = 61) -> PathRecord:
     """The straight line from a to b as a path record (the baseline every method is compared
     with)."""
     params = a + np.linspace(0.0, 1.0, points)[:, None] * (b - a)

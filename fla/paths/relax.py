@@ -63,7 +63,7 @@ class Steps:
     f_alpha: float = 0.99
 
 
-def fire_update(force, velocity, dt, alpha, positive, s: Steps):
+def fire_update(force, velocity, dt, *, alpha, positive, s: Steps):
     """One FIRE update (Bitzek et al. 2006, as ASE orders it): returns (displacement, velocity, dt,
     alpha, positive steps). ``force`` and the returned displacement are in scaled units."""
     import tensorflow as tf
@@ -105,7 +105,7 @@ class BandState(NamedTuple):
     recovered: object  # non-finite steps gone back from
 
 
-def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps):
+def relaxation(fn, dtype, dim: int, *, spring: float | None, climb: bool, s: Steps):
     """A compiled function relaxing a band: see ``relax`` for its arguments and results."""
     import tensorflow as tf
 
@@ -118,13 +118,13 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps)
     def finite(values, grads):
         return tf.reduce_all(tf.math.is_finite(values)) & tf.reduce_all(tf.math.is_finite(grads))
 
-    def band_forces(pivots, values, grads, ends, climbing):
+    def band_forces(pivots, values, grads, *, ends, climbing):
         """(forces with the climbing image where it climbs, plain forces, energies with ends)."""
         energies = tf.concat([ends[:1], values, ends[1:]], 0)
-        plain = forces(pivots, energies, grads, spring, False)
+        plain = forces(pivots, energies, grads, spring=spring, climb=False)
         if not climb:
             return plain, plain, energies
-        climbing_forces = forces(pivots, energies, grads, spring, True)
+        climbing_forces = forces(pivots, energies, grads, spring=spring, climb=True)
         return tf.where(climbing, climbing_forces, plain), plain, energies
 
     def recover(x: BandState) -> BandState:
@@ -141,12 +141,12 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps)
             cap=tf.where(ok, x.cap, x.cap * 0.5),
         )
 
-    def move_of(force, x: BandState, scale, length):
+    def move_of(force, x: BandState, scale, *, length):
         """(displacement of the interior pivots, capped; the optimiser's new state)."""
         velocity, dt, alpha, positive = x.velocity, x.dt, x.alpha, x.positive
         if s.optimizer == "fire":
             move, velocity, dt, alpha, positive = fire_update(
-                force / scale, velocity, dt, alpha, positive, s
+                force / scale, velocity, dt, alpha=alpha, positive=positive, s=s
             )
             move *= length
         else:
@@ -173,7 +173,7 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps)
     @tf.function(autograph=False, input_signature=signature)
     def run(pivots, ends, steps, tol, retries, unit):
         values, grads = evaluate(pivots[1:-1])
-        force, _, _ = band_forces(pivots, values, grads, ends, tf.constant(False))
+        force, _, _ = band_forces(pivots, values, grads, ends=ends, climbing=tf.constant(False))
         fire = s.optimizer == "fire"
         scale = tf.reduce_max(tf.norm(force, axis=1)) if fire else tf.constant(1.0, dtype)
         scale = tf.where(unit > 0, unit, tf.where(scale > 0, scale, tf.ones_like(scale)))
@@ -206,14 +206,16 @@ def relaxation(fn, dtype, dim: int, spring: float | None, climb: bool, s: Steps)
             x = recover(x)
             climbing = x.climbing
             if climb:  # the image climbs once the band has relaxed (or a quarter of the steps)
-                plain = band_forces(x.pivots, x.values, x.grads, ends, climbing)[1]
+                plain = band_forces(x.pivots, x.values, x.grads, ends=ends, climbing=climbing)[1]
                 relaxed = tf.reduce_max(tf.norm(plain, axis=1))
                 climbing |= (relaxed < CLIMB_AFTER * scale) | (x.step >= steps // 4)
-            force, _, energies = band_forces(x.pivots, x.values, x.grads, ends, climbing)
+            force, _, energies = band_forces(
+                x.pivots, x.values, x.grads, ends=ends, climbing=climbing
+            )
             history = x.history.write(x.step, tf.reduce_max(energies))
             converged = tf.reduce_max(tf.norm(force, axis=1)) < tol * scale
             done = converged & (climbing if climb else True)
-            move, optimiser = move_of(force, x, scale, length)
+            move, optimiser = move_of(force, x, scale, length=length)
             moved = tf.concat([x.pivots[:1], x.pivots[1:-1] + move, x.pivots[-1:]], 0)
             moved = tf.where(done, x.pivots, respaced(moved, x.values, climbing))
             new_values, new_grads = evaluate(moved[1:-1])
@@ -245,6 +247,7 @@ def relax(
     energy: Energy,
     pivots: np.ndarray,
     steps: int,
+    *,
     spring: float | None = None,
     climb: bool = False,
     control: Steps = Steps(),
@@ -274,7 +277,7 @@ def relax(
     key = ("band", pivots.shape[1], spring, climb, control)
     if key not in energy.programs:
         energy.programs[key] = relaxation(
-            energy.fn, energy.dtype, pivots.shape[1], spring, climb, control
+            energy.fn, energy.dtype, pivots.shape[1], spring=spring, climb=climb, s=control
         )
     dtype = energy.dtype
     start_values = energy.values(pivots[1:-1])

@@ -47,7 +47,7 @@ def distance_from_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> n
     return np.linalg.norm(points - a - t[:, None] * chord, axis=1)
 
 
-def failure(path: PathRecord, line: PathRecord, a: np.ndarray, b: np.ndarray) -> str | None:
+def failure(path: PathRecord, line: PathRecord, a: np.ndarray, *, b: np.ndarray) -> str | None:
     """Why ``path`` is a failed search between a and b (``line`` the straight line), or None."""
     base = float(max(line.dense_losses[0], line.dense_losses[-1]))
     excess = ABOVE_LINE * max(line.saddle_loss - base, abs(line.saddle_loss))
@@ -102,7 +102,7 @@ def search(energy: Energy, method, a: np.ndarray, b: np.ndarray) -> PathRecord:
     for attempt in [method] + retries(method):
         try:
             path = attempt.connect(energy, a, b)
-            why = failure(path, line, a, b)
+            why = failure(path, line, a, b=b)
         except FlaError as exc:  # non-finite values the method could not recover from
             path, why = None, f"{exc}"
         tried.append(describe(attempt, method))

@@ -54,7 +54,7 @@ def split(flat: np.ndarray, layout) -> list[np.ndarray]:
     return [part.reshape(shape) for part, (shape, _) in zip(np.split(flat, sizes), layout)]
 
 
-def filter_normalised(direction, theta, layout, keep_biases: bool = False) -> np.ndarray:
+def filter_normalised(direction, theta, layout, *, keep_biases: bool = False) -> np.ndarray:
     """``direction`` [D] with every filter rescaled to the norm of the same filter of ``theta``
     (Li et al., Eq. 2); one-dimensional tensors zeroed, or copied from theta with
     ``keep_biases``."""
@@ -71,14 +71,14 @@ def filter_normalised(direction, theta, layout, keep_biases: bool = False) -> np
     return np.concatenate([part.ravel() for part in out])
 
 
-def random_directions(theta, layout, count: int, seed: int, normalisation: str, keep_biases):
+def random_directions(theta, layout, count: int, *, seed: int, normalisation: str, keep_biases):
     """``count`` Gaussian directions [count, D] drawn from ``seed`` (numpy's PCG64), filter
     normalised around theta (``normalisation="filter"``) or as drawn (``"none"``)."""
     rng = np.random.default_rng(seed)
     raw = rng.standard_normal((count, len(theta)))
     if normalisation == "none" or not count:
         return raw
-    return np.stack([filter_normalised(d, theta, layout, keep_biases) for d in raw])
+    return np.stack([filter_normalised(d, theta, layout, keep_biases=keep_biases) for d in raw])
 
 
 def plane(w1, w2, w3) -> tuple[np.ndarray, np.ndarray]:

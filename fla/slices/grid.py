@@ -124,7 +124,7 @@ def slice_table(grid: Slice, values: dict) -> pa.Table:
     return table.replace_schema_metadata({"fla.slice": json.dumps(grid.definition)})
 
 
-def write_slice(out: Path, subject: Subject, grid: Slice, values: dict, notes: dict) -> dict:
+def write_slice(out: Path, subject: Subject, grid: Slice, *, values: dict, notes: dict) -> dict:
     """Write the three tables, then slice.json (the manifest) last."""
     write_table(out / "slice.parquet", slice_table(grid, values))
     names = ["origin"] + ["x", "y"][: len(grid.basis)]

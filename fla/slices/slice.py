@@ -42,7 +42,7 @@ MARGIN = 0.25  # of the marks' extent, around a plane's or a trajectory's marks
 RANGE_MAX = 1e6  # grid coordinates, in units of the directions' (filter-normalised) lengths
 
 
-def check_settings(resolution: int, span, at, directions, plane, trajectory, seed=0) -> None:
+def check_settings(resolution: int, span, at, *, directions, plane, trajectory, seed=0) -> None:
     if not isinstance(resolution, int) or not 2 <= resolution <= 2001:
         raise ConfigError(f"--resolution must be an integer from 2 to 2001, got {resolution}")
     if not isinstance(seed, int) or not 0 <= seed < 2**32:
@@ -74,17 +74,22 @@ def check_settings(resolution: int, span, at, directions, plane, trajectory, see
 SLICE_FILES = FILES + (MANIFEST,)  # what fla slice writes in its folder
 
 
-def around(subject, at, specs, span, resolution, seed, normalisation, keep_biases, data_dir):
+def around(subject, at, specs, *, span, resolution, seed, normalisation, keep_biases, data_dir):
     origin, label = point(subject, at or subject.default, data_dir)
     specs = list(specs or ["random", "random"])
     randoms = iter(
         dirs.random_directions(
-            origin, subject.layout, specs.count("random"), seed, normalisation, keep_biases
+            origin,
+            subject.layout,
+            specs.count("random"),
+            seed=seed,
+            normalisation=normalisation,
+            keep_biases=keep_biases,
         )
     )
     hessian_k = [parse_hessian(s) for s in specs if s.startswith("hessian:")]
     eigen = hessian_directions(subject, origin, max(hessian_k)) if hessian_k else None
-    basis, marks, described = [], [point_mark(label, 0.0, 0.0, len(specs))], []
+    basis, marks, described = [], [point_mark(label, 0.0, 0.0, dims=len(specs))], []
     for n, spec in enumerate(specs):
         if spec == "random":
             basis.append(next(randoms))
@@ -146,7 +151,7 @@ def hessian_directions(subject, origin, k: int) -> dict:
     return {"values": values[0], "vectors": vectors[0]}
 
 
-def point_mark(label, a, b=None, dims=2, kind="point", order=0, off=0.0) -> dict:
+def point_mark(label, a, b=None, *, dims=2, kind="point", order=0, off=0.0) -> dict:
     return {
         "label": label,
         "kind": kind,
@@ -158,7 +163,7 @@ def point_mark(label, a, b=None, dims=2, kind="point", order=0, off=0.0) -> dict
     }
 
 
-def through(subject, refs, span, resolution, data_dir):
+def through(subject, refs, span, *, resolution, data_dir):
     found = [point(subject, ref, data_dir) for ref in refs]
     origin, basis = dirs.plane(*(v for v, _ in found))
     coords, _ = dirs.coordinates(np.stack([v for v, _ in found]), origin, basis)
@@ -172,7 +177,9 @@ def through(subject, refs, span, resolution, data_dir):
             for n, (ci, o) in enumerate(zip(c, off))
         ]
     definition = {"kind": "plane", "points": [label for _, label in found]}
-    return framed(origin, basis, coords, marks, definition, span, resolution)
+    return framed(
+        origin, basis, coords, marks=marks, definition=definition, span=span, resolution=resolution
+    )
 
 
 def path_between(subject, refs):
@@ -190,12 +197,14 @@ def path_between(subject, refs):
         return None
     if sorted(int(x) for x in third[kind].split("-")) != ends:
         return None
-    row = path_row(subject.paths, third, kind, subject.first_method, refs[2], subject.folder)
+    row = path_row(
+        subject.paths, third, kind, first=subject.first_method, spec=refs[2], folder=subject.folder
+    )
     params = row["dense_params"] if row.get("dense_params") is not None else row["point_params"]
     return f"{row['method']} {ends[0]}-{ends[1]}", np.asarray(params, np.float64)
 
 
-def framed(origin, basis, coords, marks, definition, span, resolution) -> Slice:
+def framed(origin, basis, coords, *, marks, definition, span, resolution) -> Slice:
     """A plane's grid: ``span`` on both axes, else the marks' extent with a margin."""
     every = np.array([[m["a"], m["b"]] for m in marks] + list(coords), np.float64)
     axes = []
@@ -209,11 +218,11 @@ def framed(origin, basis, coords, marks, definition, span, resolution) -> Slice:
     return Slice(origin, basis, axes, definition, marks)
 
 
-def along_trajectory(subject, walk, span, resolution):
+def along_trajectory(subject, walk, span, *, resolution):
     import json
 
     cfg = json.loads((subject.folder / "run.json").read_text())["config"]
-    rows = trajectory_rows(subject.folder, cfg, walk, f"--trajectory {walk}")
+    rows = trajectory_rows(subject.folder, cfg, walk, what=f"--trajectory {walk}")
     steps = sorted(rows)
     params = np.stack([rows[s] for s in steps])
     basis, explained = dirs.principal_directions(params)
@@ -230,13 +239,16 @@ def along_trajectory(subject, walk, span, resolution):
         "steps": [steps[0], steps[-1]],
         "explained_variance": explained.tolist(),
     }
-    return framed(origin, basis, coords, marks, definition, span, resolution)
+    return framed(
+        origin, basis, coords, marks=marks, definition=definition, span=span, resolution=resolution
+    )
 
 
 def make_slice(
     source,
     out,
     at=None,
+    *,
     directions=None,
     plane=None,
     trajectory=None,
@@ -254,21 +266,33 @@ def make_slice(
     from fla.walks.resources import available_bytes
 
     source, out = Path(source), Path(out)
-    check_settings(resolution, span, at, directions, plane, trajectory, seed)
+    check_settings(
+        resolution, span, at, directions=directions, plane=plane, trajectory=trajectory, seed=seed
+    )
     if normalisation not in ("filter", "none"):
         raise ConfigError(f"--normalisation must be filter or none, got {normalisation!r}")
-    check_folder(out, "fla slice", SLICE_FILES, None, False, "--out", "a slice")
+    check_folder(
+        out, "fla slice", SLICE_FILES, own=None, resume=False, flag="--out", what="a slice"
+    )
     refuse_folder_on_source(out, source, "--out")
     subject = open_source(source, data_dir, examples)
     if plane:
-        grid = through(subject, plane, span, resolution, data_dir)
+        grid = through(subject, plane, span, resolution=resolution, data_dir=data_dir)
     elif trajectory is not None:
         if subject.kind != "run":
             raise ConfigError("--trajectory needs a sampling run (recorded with --record-params)")
-        grid = along_trajectory(subject, trajectory, span, resolution)
+        grid = along_trajectory(subject, trajectory, span, resolution=resolution)
     else:
         grid = around(
-            subject, at, directions, span, resolution, seed, normalisation, keep_biases, data_dir
+            subject,
+            at,
+            directions,
+            span=span,
+            resolution=resolution,
+            seed=seed,
+            normalisation=normalisation,
+            keep_biases=keep_biases,
+            data_dir=data_dir,
         )
     chunk = plan_chunk(subject, grid, available_bytes())
     if not quiet:
@@ -304,7 +328,7 @@ def make_slice(
             "nonfinite_points": bad,
         }
         try:
-            manifest = write_slice(out, subject, grid, values, notes)
+            manifest = write_slice(out, subject, grid, values=values, notes=notes)
         except BaseException:
             remove_files(out, SLICE_FILES)
             raise

@@ -108,7 +108,7 @@ def point(subject: Subject, ref: str, data_dir=None) -> tuple[np.ndarray, str]:
 
 
 # -- the MLP family: sampling runs and connection runs ---------------------------------------------
-def mlp_subject(kind, folder, cfg: dict, data_dir, l2: float, points) -> Subject:
+def mlp_subject(kind, folder, cfg: dict, *, data_dir, l2: float, points) -> Subject:
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -116,7 +116,7 @@ def mlp_subject(kind, folder, cfg: dict, data_dir, l2: float, points) -> Subject
     network, problem = run_network(cfg, data_dir)
     # the objective walked (data loss plus the run's penalty, or connect's l2); the test loss is
     # the data loss alone
-    objective = run_objective(cfg, network, problem, tf.float32, l2)
+    objective = run_objective(cfg, network, problem, dtype=tf.float32, l2=l2)
     test = problem.has_test
     x_test = tf.constant(problem.x_test, tf.float32) if test else None
     y_test = tf.constant(problem.y_test, tf.int32) if test else None
@@ -177,17 +177,17 @@ def run_subject(folder: Path, data_dir) -> Subject:
                 raise ConfigError(f"point {spec!r}: {folder} has walks 0..{len(table) - 1}")
             return np.asarray(table.column("params")[rows[0]].as_py(), np.float64), spec
         step = integer(parts, "step", spec)
-        found = trajectory_rows(folder, cfg, walk, spec)
+        found = trajectory_rows(folder, cfg, walk, what=spec)
         if step not in found:
             raise ConfigError(
                 f"point {spec!r}: walk {walk} has recorded steps {min(found)}..{max(found)}"
             )
         return found[step], spec
 
-    return mlp_subject("run", folder, cfg, data_dir, 0.0, points)
+    return mlp_subject("run", folder, cfg, data_dir=data_dir, l2=0.0, points=points)
 
 
-def trajectory_rows(folder: Path, cfg: dict, walk: int, what: str) -> dict[int, np.ndarray]:
+def trajectory_rows(folder: Path, cfg: dict, walk: int, *, what: str) -> dict[int, np.ndarray]:
     """{step: params} of one walk's recorded points."""
     import pyarrow.compute as pc
 
@@ -227,7 +227,7 @@ def connection_subject(folder: Path, data_dir, examples: int) -> Subject:
                 raise ConfigError(f"point {spec!r}: {folder} has minima 0..{len(minima) - 1}")
             return minima[i], spec
         if kind in ("saddle", "bend") and set(parts) <= {kind, "method"}:
-            row = path_row(paths, parts, kind, first, spec, folder)
+            row = path_row(paths, parts, kind, first=first, spec=spec, folder=folder)
             if kind == "saddle":
                 return np.asarray(row["saddle_params"], np.float64), spec
             if len(row["point_params"]) != 3:
@@ -239,17 +239,21 @@ def connection_subject(folder: Path, data_dir, examples: int) -> Subject:
         )
 
     if "arch" in summary:
-        return model_subject([Path(m) for m in summary["models"]], data_dir, examples, points)
+        return model_subject(
+            [Path(m) for m in summary["models"]], data_dir, examples, points=points
+        )
     run = Path(summary["run"])
     if not (run / RUN_JSON).is_file():
         raise DataError(f"connection run {folder} was taken from {run}, which is gone")
     cfg = json.loads((run / RUN_JSON).read_text())["config"]
-    subject = mlp_subject("connect", folder, cfg, data_dir, float(summary["l2"]), points)
+    subject = mlp_subject(
+        "connect", folder, cfg, data_dir=data_dir, l2=float(summary["l2"]), points=points
+    )
     subject.paths, subject.first_method = paths, first
     return subject
 
 
-def path_row(paths: list, parts: dict, kind: str, first: str, spec: str, folder) -> dict:
+def path_row(paths: list, parts: dict, kind: str, *, first: str, spec: str, folder) -> dict:
     a, sep, b = parts[kind].partition("-")
     if not sep or not a.isdigit() or not b.isdigit():
         raise ConfigError(f"point {spec!r}: expected {kind}=A-B, two minima's numbers")
@@ -274,7 +278,7 @@ def activation_bytes(model, images: int) -> int:
     return 4 * images * values
 
 
-def model_subject(folders: list, data_dir, examples: int, points=None) -> Subject:
+def model_subject(folders: list, data_dir, examples: int, *, points=None) -> Subject:
     """A trained model (``fla train``) on the first ``examples`` training and test images,
     BatchNorm with batch statistics as in ``fla.zoo.objective``."""
     import tensorflow as tf

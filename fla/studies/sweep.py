@@ -104,13 +104,14 @@ def preflight(study: Study, out: Path, data_dir=None) -> None:
         disk += disk_lower_bound(p, config, (0, p.walks))
         rows += p.walks * p.steps
     parent = out if out.is_dir() else next((q for q in out.parents if q.is_dir()), Path("."))
-    check_disk(parent, disk, f"study {study.name}: {rows:,} rows", "use fewer walks or steps")
+    check_disk(parent, disk, f"study {study.name}: {rows:,} rows", fix="use fewer walks or steps")
 
 
 def sweep(
     study_path,
     out=None,
     jobs: int = 1,
+    *,
     backend: str = "local",
     scheduler: str | None = None,
     data_dir=None,
@@ -136,11 +137,13 @@ def sweep(
     out = Path(out) if out else Path("runs") / study.name
     # a study's folder resumes: prepare() checks it holds this study and what each folder holds
     with claim_folder(out, "fla sweep", (STUDY_JSON,), lambda e: True, resume=True):
-        return _sweep(study, out, jobs, backend, scheduler, data_dir, quiet)
+        return _sweep(
+            study, out, jobs, backend=backend, scheduler=scheduler, data_dir=data_dir, quiet=quiet
+        )
 
 
 def _sweep(
-    study: Study, out: Path, jobs: int, backend: str, scheduler, data_dir, quiet: bool
+    study: Study, out: Path, jobs: int, *, backend: str, scheduler, data_dir, quiet: bool
 ) -> dict:
     from tqdm import tqdm
 
@@ -155,7 +158,9 @@ def _sweep(
         disable=quiet,
         desc=f"{study.name}: {done}/{total} tasks",
     )
-    for results in run_all(work_units(todo, jobs), data_dir, threads, jobs, backend, scheduler):
+    for results in run_all(
+        work_units(todo, jobs), data_dir, threads, jobs=jobs, backend=backend, scheduler=scheduler
+    ):
         for result in results:
             done += 1
             rows += result["rows"]
@@ -191,12 +196,12 @@ def _sweep(
     return summary
 
 
-def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, scheduler: str | None):
+def run_all(work: list, data_dir, threads: int, *, jobs: int, backend: str, scheduler: str | None):
     """Results of run_tasks over the lists of tasks in ``work``, as each list completes."""
     if not work:
         return
     if backend == "dask":
-        yield from run_dask(work, data_dir, threads, jobs, scheduler)
+        yield from run_dask(work, data_dir, threads, jobs=jobs, scheduler=scheduler)
         return
     if jobs == 1:
         for tasks in work:
@@ -213,7 +218,7 @@ def run_all(work: list, data_dir, threads: int, jobs: int, backend: str, schedul
 DASK_TRIM_THRESHOLD = "65536"  # distributed.yaml's default, not a user's choice
 
 
-def run_dask(work: list, data_dir, threads: int, jobs: int, scheduler: str | None):
+def run_dask(work: list, data_dir, threads: int, *, jobs: int, scheduler: str | None):
     import dask
     from dask.distributed import Client, LocalCluster, as_completed
 

@@ -188,7 +188,7 @@ SHARD = "walks_{lo}-{hi}"
 
 
 def configuration_tasks(
-    config: SampleConfig, out: Path, study: Study, clear: bool = True
+    config: SampleConfig, out: Path, study: Study, *, clear: bool = True
 ) -> list[Task]:
     """One task for a configuration whose walk steps fit in a shard, else one per shard of its walks
     (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders

@@ -8,7 +8,7 @@ from fla.walks import streams
 
 
 def step_patterns(
-    program, seed, walks, step, shared_train, shared_test, x_train, y_train, x_test, y_test
+    program, seed, walks, *, step, shared_train, shared_test, x_train, y_train, x_test, y_test
 ):
     """(x, y, x_test, y_test) of one step of a ``fla.walks.program.WalkProgram``."""
     import tensorflow as tf
@@ -23,10 +23,14 @@ def step_patterns(
             tf.gather(y_test, shared_test),
         )
     size = program.batch_size
-    train = streams.walk_batch(seed, streams.TRAIN_BATCH, step, walks, size, program.n_train)
+    train = streams.walk_batch(
+        seed, streams.TRAIN_BATCH, step, walks=walks, size=size, n=program.n_train
+    )
     if not program.n_test:
         return tf.gather(x_train, train), tf.gather(y_train, train), x_test, y_test
-    test = streams.walk_batch(seed, streams.TEST_BATCH, step, walks, size, program.n_test)
+    test = streams.walk_batch(
+        seed, streams.TEST_BATCH, step, walks=walks, size=size, n=program.n_test
+    )
     return (
         tf.gather(x_train, train),
         tf.gather(y_train, train),

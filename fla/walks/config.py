@@ -270,7 +270,7 @@ W0_MIN = 1e-15  # weight elimination's w0, relative to the bound: theta^2 / w0^2
 PENALTY_MAX = 1e30  # lambda x D x (100 bound)^2 at most: the penalty and its gradient stay finite
 
 
-def check_meaning(config: "SampleConfig", p: "Plan", n_train: int, style: str = "flag") -> None:
+def check_meaning(config: "SampleConfig", p: "Plan", n_train: int, *, style: str = "flag") -> None:
     """What the problem and the plan make meaningless, refused with the reason: mini-batch settings
     of a full-batch problem, a batch larger than the training set, a penalty weight whose penalty
     overflows float32 for the weights the walk reaches."""

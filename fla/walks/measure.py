@@ -183,7 +183,7 @@ def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
     return out
 
 
-def lanczos_extremes(objective, params, patterns: Patterns, config) -> dict:
+def lanczos_extremes(objective, params, patterns: Patterns, *, config) -> dict:
     """``fla.curvature.reduced.extremes`` at params [M, D] in memory-bounded parts."""
     from fla.curvature import reduced
 
@@ -194,14 +194,20 @@ def lanczos_extremes(objective, params, patterns: Patterns, config) -> dict:
         x, y = patterns.part(part)
         parts.append(
             reduced.extremes(
-                objective, params[part], x, y, config.lanczos_tol, config.lanczos_steps, config.seed
+                objective,
+                params[part],
+                x,
+                y=y,
+                tol=config.lanczos_tol,
+                steps=config.lanczos_steps,
+                seed=config.seed,
             )
         )
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def curvature_columns(
-    kind: str, params, patterns: Patterns, n_rows: int, rows, objective, config
+    kind: str, params, patterns: Patterns, *, n_rows: int, rows, objective, config
 ) -> dict:
     """eig_min, eig_max, curvature (the paper's class), reduced_curvature and null_directions
     (``fla.curvature.classes``), hessian (and eigenvalues for exact and blocks spectra) of
@@ -236,7 +242,7 @@ def curvature_columns(
             pa.array(np.cumsum(offsets, dtype=np.int32)), values, mask=pa.array(~present)
         )
     elif kind == "lanczos" and len(rows):
-        found = lanczos_extremes(objective, params, patterns, config)
+        found = lanczos_extremes(objective, params, patterns, config=config)
         eig_min[rows], eig_max[rows], nulls[rows] = (
             found["eig_min"],
             found["eig_max"],

@@ -65,6 +65,7 @@ class WalkProgram:
         objective,
         record_params: bool = False,
         batching: str = "full",
+        *,
         batch_size: int = 100,
         jit: bool = True,
         sampler: str = "gradient",
@@ -245,7 +246,9 @@ class WalkProgram:
         (``streams.packed_words_of_walks``)."""
         n = self.objective.n_params
         return tuple(
-            streams.packed_words_of_walks(seed, streams.DELTA, step, walks, n, coordinates)
+            streams.packed_words_of_walks(
+                seed, streams.DELTA, step, walks=walks, n=n, coordinates=coordinates
+            )
             for coordinates in self.state_blocks
         )
 
@@ -286,8 +289,8 @@ class WalkProgram:
         params = points if len(points) > 1 else points[0]
         # shared patterns: the test batch's first layer in the training batch's GEMM
         if self.feature_major:
-            test = (xt, yt) if f.problem.has_test else ()
-            values = f.walk_values_at(params, x, y, *test, saturation=self.saturation)
+            test = dict(x_test=xt, y_test=yt) if f.problem.has_test else {}
+            values = f.walk_values_at(params, x, y, **test, saturation=self.saturation)
         else:
             values = f.walk_values_walks_first_at(params, x, y, saturation=self.saturation)
             if f.problem.has_test:
@@ -296,7 +299,17 @@ class WalkProgram:
         grad = values["gradient"]
         grad = list(grad) if len(theta) > 1 else [grad]
         moved = [
-            self._move(k, block, block_grad, drawn, seed, walks, step, step_size, bound)
+            self._move(
+                k,
+                block,
+                block_grad,
+                drawn=drawn,
+                seed=seed,
+                walks=walks,
+                step=step,
+                step_size=step_size,
+                bound=bound,
+            )
             for k, (block, block_grad) in enumerate(zip(theta, grad))
         ]
         if self.feature_major:
@@ -322,17 +335,26 @@ class WalkProgram:
             squares = tf.add_n([tf.reduce_sum(g * g, -1) for g in gaps])
         return tf.sqrt(squares)
 
-    def _move(self, k, block, block_grad, drawn, seed, walks, step, step_size, bound):
+    def _move(self, k, block, block_grad, *, drawn, seed, walks, step, step_size, bound):
         """Block k of the state after this step, by the sampler's rule (``samplers``)."""
         f, coordinates = self.objective, self.state_blocks[k]
         words_of = lambda stream, at: streams.words_of_walks(
-            seed, stream, at, walks, f.n_params, self.feature_major, coordinates
+            seed,
+            stream,
+            at,
+            walks=walks,
+            n=f.n_params,
+            feature_major=self.feature_major,
+            coordinates=coordinates,
         )
         if self.sampler == "manhattan":
             dimension = streams.to_index(
-                streams.words_of_walks(seed, streams.DIMENSION, step, walks, 1)[:, 0], f.n_params
+                streams.words_of_walks(seed, streams.DIMENSION, step, walks=walks, n=1)[:, 0],
+                f.n_params,
             )
-            return manhattan_step(block, dimension, coordinates, step_size, self.feature_major)
+            return manhattan_step(
+                block, dimension, coordinates, step_size=step_size, feature_major=self.feature_major
+            )
         if self.sampler == "uniform":
             return uniform_sample(words_of(streams.UNIFORM, step + 1), bound, f.dtype)
         if self.predraw:
@@ -340,7 +362,7 @@ class WalkProgram:
         else:
             words = words_of(streams.DELTA, step)
         if self.sampler == "random":
-            return random_step(block, words, step_size, f.dtype)
+            return random_step(block, words, step_size, dtype=f.dtype)
         delta = streams.to_uniform(words, f.dtype) * step_size
         moved = progressive_gradient_step(block, block_grad, delta)
         return fold(moved, bound) if self.reflect else moved
@@ -373,7 +395,16 @@ class WalkProgram:
         def body(t, theta, drawn, arrays):
             step = step0 + tf.cast(t, tf.int64)
             x, y, xt, yt = step_patterns(
-                self, seed, walks, step, train_idx[t], test_idx[t], x_train, y_train, x_test, y_test
+                self,
+                seed,
+                walks,
+                step=step,
+                shared_train=train_idx[t],
+                shared_test=test_idx[t],
+                x_train=x_train,
+                y_train=y_train,
+                x_test=x_test,
+                y_test=y_test,
             )
             inputs = (theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
             if self.sampler == "gradient" and not self.reflect:  # unbounded: no bound taken

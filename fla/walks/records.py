@@ -17,7 +17,7 @@ from fla.walks import streams
 from fla.walks.config import Plan, SampleConfig
 
 
-def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> dict:
+def block_columns(rec: dict, first: int, n: int, *, step0: int, s: int, config) -> dict:
     """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
     rows)."""
     columns = {
@@ -43,7 +43,7 @@ def block_columns(rec: dict, first: int, n: int, step0: int, s: int, config) -> 
     return columns
 
 
-def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem):
+def patterns_of_rows(rows, first, n, *, step0, train_idx, p: Plan, config, problem):
     """The training patterns whose gradient drove each selected row's step
     (``fla.walks.measure.Patterns``): the whole set (full batch), the step's shared batch, or
     the walk's own batch, redrawn from its stream."""
@@ -58,9 +58,9 @@ def patterns_of_rows(rows, first, n, step0, train_idx, p: Plan, config, problem)
             config.seed,
             streams.TRAIN_BATCH,
             step0 + rows // n,
-            first + rows % n,
-            config.batch_size,
-            len(problem.x_train),
+            walks=first + rows % n,
+            size=config.batch_size,
+            n=len(problem.x_train),
         ).numpy()
     return Patterns(problem.x_train, problem.y_train, idx)
 

@@ -50,7 +50,7 @@ def steps_per_block(p: Plan, keep_params: bool, steps: int | None = None) -> int
     return max(1, min(-(-steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
 
 
-def peak_bytes(p, network, problem, config, chunk: int) -> int:
+def peak_bytes(p, network, problem, *, config, chunk: int) -> int:
     """Estimated peak bytes of plan ``p`` run with ``chunk`` walks at once."""
     from fla.walks.measure import hessians_per_call, lanczos_points_per_call
 
@@ -75,11 +75,11 @@ def peak_bytes(p, network, problem, config, chunk: int) -> int:
     return int(walk + activations + records + data + curvature)
 
 
-def what_drives(p, network, problem, config, chunk: int) -> str:
+def what_drives(p, network, problem, *, config, chunk: int) -> str:
     """The fix for a plan that does not fit, naming the setting behind its largest estimate."""
     shares = {
-        "curvature": peak_bytes(p, network, problem, config, chunk)
-        - peak_bytes(replace(p, hessian="none"), network, problem, config, chunk),
+        "curvature": peak_bytes(p, network, problem, config=config, chunk=chunk)
+        - peak_bytes(replace(p, hessian="none"), network, problem, config=config, chunk=chunk),
         "batch": 6 * chunk * config.batch_size * (config.width * config.depth + 1) * 4,
         "network": 8 * chunk * p.n_params * 4,
     }
@@ -114,14 +114,14 @@ def fit_plan(config, p, problem):
     network = network_of(config, (problem.n_inputs, problem.n_outputs))
     budget = MEMORY_SHARE * available_bytes()
     chunk, notes = p.chunk, {"memory_available": int(budget / MEMORY_SHARE)}
-    while peak_bytes(p, network, problem, config, chunk) > budget and chunk > LANES:
+    while peak_bytes(p, network, problem, config=config, chunk=chunk) > budget and chunk > LANES:
         chunk = round_up(chunk // 2)
-    need = peak_bytes(p, network, problem, config, chunk)
+    need = peak_bytes(p, network, problem, config=config, chunk=chunk)
     if need > budget:
         raise ConfigError(
             f"{network.name} (D = {p.n_params:,}) with --hessian {config.hessian} needs about "
             f"{human(need)} even a few walks at a time, and {human(budget)} is available; "
-            f"{what_drives(p, network, problem, config, chunk)}"
+            f"{what_drives(p, network, problem, config=config, chunk=chunk)}"
         )
     scale = predicted_logit_scale(network, problem, config.bound)
     if scale > LOGIT_LIMIT:

@@ -61,7 +61,7 @@ def check_out(out: Path) -> None:
     link, a file, a folder holding anything else or one a running fla process is writing."""
     from fla.base.outputs import check_folder, leftover
 
-    check_folder(out, "fla sample", OWN_FILES, None, False, "--out", "a run")
+    check_folder(out, "fla sample", OWN_FILES, own=None, resume=False, flag="--out", what="a run")
     for e in out.iterdir() if out.is_dir() else []:
         if leftover(e, OWN_FILES):
             e.unlink()
@@ -104,6 +104,7 @@ def sample(
     config: SampleConfig,
     out,
     data_dir=None,
+    *,
     quiet: bool = False,
     walk_range=None,
     in_sweep: bool = False,
@@ -133,7 +134,7 @@ def sample(
         out.parent,
         disk_lower_bound(p, config, walk_range),
         f"{walk_range[1] - walk_range[0]:,} walks x {p.steps:,} steps",
-        "use fewer --walks or --steps, or free disk space",
+        fix="use fewer --walks or --steps, or free disk space",
     )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +143,9 @@ def sample(
         with folder_lock(out):  # refused, it leaves the folder to its writer
             held = True
             check_out(out)  # again, now that no other fla process can write here
-            manifest = _sample(config, p, notes, problem, out, quiet, walk_range)
+            manifest = _sample(
+                config, p, notes, problem=problem, out=out, quiet=quiet, walk_range=walk_range
+            )
     except BaseException:
         if created and held:
             remove_own_files(out)  # the lock released: the folder goes if nothing else is left
@@ -169,7 +172,7 @@ def check_walk_range(walk_range, p: Plan) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_range) -> dict:
+def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, walk_range) -> dict:
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -180,10 +183,10 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
         network,
         problem,
         p.batching,
-        config.batch_size,
-        config.sampler,
-        config.walk_bounds,
-        config.objective_settings,
+        batch_size=config.batch_size,
+        sampler=config.sampler,
+        walk_bounds=config.walk_bounds,
+        objective_settings=config.objective_settings,
     )
     meta, t0 = metadata(config, p, notes, problem, tf), time.time()
     lo, hi = walk_range
@@ -221,7 +224,7 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     nonfinite = [0]
 
     def record(rec, first, n, step0, s, train_idx):  # runs in the writer thread
-        columns = block_columns(rec, first, n, step0, s, config)
+        columns = block_columns(rec, first, n, step0=step0, s=s, config=config)
         nonfinite[0] += int(
             (~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum()
         )
@@ -232,7 +235,16 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
                     f"internal error: steps {step0}..{step0 + s - 1} were walked without their "
                     f"points"
                 )
-            patterns = patterns_of_rows(rows, first, n, step0, train_idx, p, config, problem)
+            patterns = patterns_of_rows(
+                rows,
+                first,
+                n,
+                step0=step0,
+                train_idx=train_idx,
+                p=p,
+                config=config,
+                problem=problem,
+            )
             params = (
                 rec["params"].reshape(s * n, -1)[rows]
                 if len(rows)
@@ -240,7 +252,13 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
             )
             columns.update(
                 curvature_columns(
-                    p.hessian, params, patterns, s * n, rows, program.objective, config
+                    p.hessian,
+                    params,
+                    patterns,
+                    n_rows=s * n,
+                    rows=rows,
+                    objective=program.objective,
+                    config=config,
                 )
             )
         if not config.record_params:
@@ -251,9 +269,11 @@ def _sample(config, p: Plan, notes: dict, problem, out: Path, quiet: bool, walk_
     try:
         for first in range(lo, hi, p.chunk):
             n = min(p.chunk, hi - first)
-            theta = start_state(config.sampler, config.seed, first, n, p.n_params, config.bound)
+            theta = start_state(
+                config.sampler, config.seed, first, count=n, n_params=p.n_params, bound=config.bound
+            )
             for step0, s, with_params in blocks:
-                train_idx, test_idx = shared_batches(config, p, problem, step0, s)
+                train_idx, test_idx = shared_batches(config, p, problem, step0=step0, s=s)
                 theta, rec = program.run(
                     theta,
                     p.step_size,
@@ -341,6 +361,7 @@ def walk_program(
     network,
     problem,
     batching: str,
+    *,
     batch_size: int,
     sampler: str = "gradient",
     walk_bounds: str = "none",
@@ -362,23 +383,28 @@ def walk_program(
     if key not in _PROGRAMS:
         objective = run_objective(settings, network, problem)
         _PROGRAMS[key] = WalkProgram(
-            objective, False, batching, batch_size, sampler=sampler, walk_bounds=walk_bounds
+            objective,
+            False,
+            batching,
+            batch_size=batch_size,
+            sampler=sampler,
+            walk_bounds=walk_bounds,
         )
     return _PROGRAMS[key]
 
 
-def shared_batches(config, p: Plan, problem, step0: int, s: int):
+def shared_batches(config, p: Plan, problem, *, step0: int, s: int):
     """The shared training and test batches [s, N] of steps step0 .. step0 + s - 1 (None unless
     shared)."""
     if p.batching != "shared":
         return None, None
     n_train, n_test = len(problem.x_train), len(problem.x_test)
     train = [
-        streams.shared_batch(config.seed, t, n_train, min(config.batch_size, n_train), 0)
+        streams.shared_batch(config.seed, t, n_train, size=min(config.batch_size, n_train), salt=0)
         for t in range(step0, step0 + s)
     ]
     test = [
-        streams.shared_batch(config.seed, t, n_test, min(config.batch_size, n_test), 1)
+        streams.shared_batch(config.seed, t, n_test, size=min(config.batch_size, n_test), salt=1)
         for t in range(step0, step0 + s)
     ]
     return np.asarray(train, np.int32), np.asarray(test, np.int32)

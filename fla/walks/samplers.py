@@ -52,16 +52,18 @@ def fold_numpy(u: np.ndarray, bound: float) -> np.ndarray:
     return np.where(v <= 2.0 * bound, v - bound, 3.0 * bound - v).astype(u.dtype)
 
 
-def start_state(sampler: str, seed: int, first: int, count: int, n_params: int, bound: float):
+def start_state(sampler: str, seed: int, first: int, *, count: int, n_params: int, bound: float):
     """The walks' starting state [count, D] float32: theta_0 for gradient walks and uniform samples
     (uniform in [-b, b)^D), the unfolded coordinates u_0 of random and Manhattan walks."""
-    x = streams.start_points(seed, first, count, n_params, bound)
+    x = streams.start_points(seed, first, count, n_params=n_params, bound=bound)
     if sampler not in FOLDED:
         return x
-    words = streams.words_of_walk_range(seed, streams.SIDE, 0, first, count, n_params).numpy()
+    words = streams.words_of_walk_range(
+        seed, streams.SIDE, 0, first=first, count=count, n=n_params
+    ).numpy()
     upper = (words & 1).astype(bool)  # starts in the upper half, moving down
     edge = streams.to_index(
-        streams.words_of_walk_range(seed, streams.EDGE, 0, first, count, 1), n_params
+        streams.words_of_walk_range(seed, streams.EDGE, 0, first=first, count=count, n=1), n_params
     ).numpy()[:, 0]
     x = np.where(upper, np.abs(x), -np.abs(x))
     rows = np.arange(count)
@@ -75,12 +77,12 @@ def position(sampler: str, state, bound):
     return fold(state, bound) if sampler in FOLDED else state
 
 
-def random_step(u, words, step_size, dtype):
+def random_step(u, words, step_size, *, dtype):
     """u + Delta, Delta ~ U(0, s) per dimension (the words of ``streams.DELTA``)."""
     return u + streams.to_uniform(words, dtype) * step_size
 
 
-def manhattan_step(u, dimension, rows, step_size, feature_major: bool):
+def manhattan_step(u, dimension, rows, *, step_size, feature_major: bool):
     """u + s in one dimension per walk: ``dimension`` [B] of the walks, ``rows`` the coordinates
     (lo, hi) of this block of u ([hi - lo, B] feature-major, else [B, D])."""
     import tensorflow as tf

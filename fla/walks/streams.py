@@ -82,7 +82,7 @@ def blocks_per_walk(n: int) -> int:
 
 
 def words_of_walks(
-    seed, stream: int, step, walks, n: int, feature_major: bool = False, coordinates=None
+    seed, stream: int, step, *, walks, n: int, feature_major: bool = False, coordinates=None
 ):
     """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by ``philox4x32``;
     ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B].
@@ -91,13 +91,15 @@ def words_of_walks(
     update)."""
     import tensorflow as tf
 
-    words, (skip, count) = _blocks(seed, stream, step, walks, n, feature_major, coordinates)
+    words, (skip, count) = _blocks(
+        seed, stream, step, walks=walks, n=n, feature_major=feature_major, coordinates=coordinates
+    )
     if feature_major:  # the four words of a block are four consecutive rows
         return tf.reshape(tf.stack(words, axis=1), [-1, tf.shape(walks)[0]])[skip : skip + count]
     return tf.reshape(tf.stack(words, axis=-1), [tf.shape(walks)[0], -1])[:, skip : skip + count]
 
 
-def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=None):
+def packed_words_of_walks(seed, stream: int, step, *, walks, n: int, coordinates=None):
     """The feature-major words of ``words_of_walks``, one Philox block per complex128 element.
 
     A bit pattern, not a number: the real part holds words 0 and 1 of the block (low and high half),
@@ -110,7 +112,9 @@ def packed_words_of_walks(seed, stream: int, step, walks, n: int, coordinates=No
     packing away, so pack and unpack must sit in different programs."""
     import tensorflow as tf
 
-    words, _ = _blocks(seed, stream, step, walks, n, True, coordinates)
+    words, _ = _blocks(
+        seed, stream, step, walks=walks, n=n, feature_major=True, coordinates=coordinates
+    )
     wide = [tf.cast(w, tf.uint64) for w in words]
     shift = tf.constant(32, tf.uint64)
     pair = lambda lo, hi: tf.bitcast(
@@ -143,7 +147,7 @@ def _coordinates(n: int, coordinates) -> tuple[int, int]:
     return lo, hi
 
 
-def _blocks(seed, stream: int, step, walks, n: int, feature_major: bool, coordinates):
+def _blocks(seed, stream: int, step, *, walks, n: int, feature_major: bool, coordinates):
     """The four word tensors of the Philox blocks holding coordinates lo .. hi - 1 ([blocks, B]
     feature-major, else [B, blocks]), and (skip, count): where those coordinates lie in their
     words."""
@@ -170,7 +174,7 @@ def _blocks(seed, stream: int, step, walks, n: int, feature_major: bool, coordin
     return words, (lo - 4 * first, hi - lo)
 
 
-def words_of_walk_range(seed, stream: int, step, first, count: int, n: int):
+def words_of_walk_range(seed, stream: int, step, *, first, count: int, n: int):
     """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by
     TensorFlow's native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
     ``words_of_walks`` of the same walks."""
@@ -201,26 +205,26 @@ def to_index(words, n: int):
     return tf.cast(tf.bitwise.right_shift(scaled, tf.constant(32, tf.uint64)), tf.int32)
 
 
-def walk_batch(seed, stream: int, step, walks, size: int, n: int):
+def walk_batch(seed, stream: int, step, *, walks, size: int, n: int):
     """Per-walk mini-batch indices [B, size] in [0, n) of walks [B] at ``step`` (one, or one per
     walk)."""
-    return to_index(words_of_walks(seed, stream, step, walks, size), n)
+    return to_index(words_of_walks(seed, stream, step, walks=walks, n=size), n)
 
 
-def uniforms_of_walks(seed, stream, step, walks, n):
-    return to_uniform(words_of_walks(seed, stream, step, walks, n)).numpy()
+def uniforms_of_walks(seed, stream, step, *, walks, n):
+    return to_uniform(words_of_walks(seed, stream, step, walks=walks, n=n)).numpy()
 
 
-def start_points(seed: int, first: int, count: int, n_params: int, bound: float) -> np.ndarray:
+def start_points(seed: int, first: int, count: int, *, n_params: int, bound: float) -> np.ndarray:
     """theta_0 of walks first .. first + count - 1, uniform in [-bound, bound)^D: float32 [count,
     D]."""
     import tensorflow as tf
 
-    u = to_uniform(words_of_walk_range(seed, START, 0, first, count, n_params))
+    u = to_uniform(words_of_walk_range(seed, START, 0, first=first, count=count, n=n_params))
     return ((2.0 * u - 1.0) * tf.constant(bound, tf.float32)).numpy()
 
 
-def shared_batch(seed: int, step: int, n: int, size: int, salt: int) -> np.ndarray:
+def shared_batch(seed: int, step: int, n: int, *, size: int, salt: int) -> np.ndarray:
     """``size`` distinct indices in [0, n), shared by all walks of a step: a function of (seed,
     step, salt) alone (salt 0: training batch, 1: test batch), drawn by numpy's Philox4x64 keyed by
     them."""

@@ -87,7 +87,7 @@ class ArraysOnly(pickle.Unpickler):
         return codecs.encode
 
 
-def read_files(root: Path, folder: str, archive: str, names: list[str]) -> list[bytes] | None:
+def read_files(root: Path, folder: str, archive: str, *, names: list[str]) -> list[bytes] | None:
     """The named files from root/folder, or from root/archive (a .tar.gz), or None if neither
     exists."""
     if (root / folder).is_dir():
@@ -154,7 +154,7 @@ def load_cifar(name: str, data_dir=None):
         raise DataError(f"unknown dataset {name!r}; choose cifar10 or cifar100")
     root = resolve_data_dir(data_dir)
     for version, (folder, archive, train, test, key) in LAYOUT[name].items():
-        files = read_files(root, folder, archive, train + test)
+        files = read_files(root, folder, archive, names=train + test)
         if files is None:
             continue
         parse = parse_binary if version == "binary" else parse_python
@@ -172,7 +172,7 @@ def load_cifar(name: str, data_dir=None):
     )
 
 
-def write_binary(folder: Path, name: str, x_train, y_train, x_test, y_test) -> None:
+def write_binary(folder: Path, name: str, x_train, *, y_train, x_test, y_test) -> None:
     """Write a data set in the binary layout (for tests and small synthetic sets)."""
     dirname, _, train, test, label_bytes = LAYOUT[name]["binary"]
     out = Path(folder) / dirname

@@ -22,6 +22,7 @@ def connect_models(
     model_dirs,
     out,
     config=None,
+    *,
     data_dir=None,
     examples: int = 1024,
     quiet: bool = False,
@@ -50,13 +51,21 @@ def connect_models(
     settings = load_settings(config, methods)
     with claim_folder(out, "fla connect", MODEL_OUTPUTS, what="a connection run"):
         try:
-            return _connect_models(model_dirs, out, settings, results, data_dir, examples, quiet)
+            return _connect_models(
+                model_dirs,
+                out,
+                settings,
+                results=results,
+                data_dir=data_dir,
+                examples=examples,
+                quiet=quiet,
+            )
         except BaseException:  # what it wrote goes (the folder was new or empty)
             remove_files(out, MODEL_OUTPUTS)
             raise
 
 
-def _connect_models(model_dirs, out, settings, results, data_dir, examples, quiet) -> dict:
+def _connect_models(model_dirs, out, settings, *, results, data_dir, examples, quiet) -> dict:
     import tensorflow as tf
 
     from fla.paths.record import Energy
@@ -80,7 +89,7 @@ def _connect_models(model_dirs, out, settings, results, data_dir, examples, quie
     energy = Energy(objective, tf.float32)
     start = time.time()
     losses = energy.values(minima)
-    paths, tree = connect_minima(energy, minima, losses, settings, quiet)
+    paths, tree = connect_minima(energy, minima, losses, settings=settings, quiet=quiet)
 
     first = paths[settings["methods"][0]]
     saddles = np.array([first[(a, b)].saddle_params for a, b, _ in tree]).reshape(
@@ -135,13 +144,13 @@ def _connect_models(model_dirs, out, settings, results, data_dir, examples, quie
         out,
         energy,
         minima,
-        minima_table,
-        paths,
-        tree,
-        settings,
-        summary,
-        start,
-        quiet,
+        minima_table=minima_table,
+        paths=paths,
+        tree=tree,
+        settings=settings,
+        summary=summary,
+        start=start,
+        quiet=quiet,
         extra={"table1.parquet": table, "table1.csv": table},
     )
     if not quiet:

@@ -24,7 +24,7 @@ def layers_and_regularizer(weight_decay: float):
     return keras.layers, keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
 
-def conv(x, filters, kernel, stride, reg, name):
+def conv(x, filters, kernel, *, stride, reg, name):
     import keras
 
     return keras.layers.Conv2D(
@@ -39,23 +39,25 @@ def conv(x, filters, kernel, stride, reg, name):
     )(x)
 
 
-def resnet(n: int, classes: int = 10, weight_decay: float = 1e-4, name: str | None = None):
+def resnet(n: int, classes: int = 10, weight_decay: float = 1e-4, *, name: str | None = None):
     """ResNet-(6n+2) for 32x32x3 inputs, option A shortcuts."""
     import keras
     from keras import ops
 
     L, reg = layers_and_regularizer(weight_decay)
     inputs = keras.Input((32, 32, 3))
-    x = conv(inputs, 16, 3, 1, reg, "conv0")
+    x = conv(inputs, 16, 3, stride=1, reg=reg, name="conv0")
     x = L.ReLU()(L.BatchNormalization(name="bn0")(x))
     channels = 16
     for stage, filters in enumerate((16, 32, 64)):
         for block in range(n):
             stride = 2 if stage > 0 and block == 0 else 1
             tag = f"s{stage}b{block}"
-            y = conv(x, filters, 3, stride, reg, f"{tag}_conv1")
+            y = conv(x, filters, 3, stride=stride, reg=reg, name=f"{tag}_conv1")
             y = L.ReLU()(L.BatchNormalization(name=f"{tag}_bn1")(y))
-            y = L.BatchNormalization(name=f"{tag}_bn2")(conv(y, filters, 3, 1, reg, f"{tag}_conv2"))
+            y = L.BatchNormalization(name=f"{tag}_bn2")(
+                conv(y, filters, 3, stride=1, reg=reg, name=f"{tag}_conv2")
+            )
             shortcut = x
             if stride != 1 or channels != filters:  # option A: subsample, zero-pad the new channels
                 extra = filters - channels
@@ -76,6 +78,7 @@ def densenet(
     depth: int,
     growth: int = 12,
     bottleneck: bool = False,
+    *,
     compression: float = 1.0,
     classes: int = 10,
     weight_decay: float = 1e-4,
@@ -88,7 +91,7 @@ def densenet(
     per_block = (depth - 4) // (6 if bottleneck else 3)
     channels = 2 * growth if bottleneck else 16
     inputs = keras.Input((32, 32, 3))
-    x = conv(inputs, channels, 3, 1, reg, "conv0")
+    x = conv(inputs, channels, 3, stride=1, reg=reg, name="conv0")
     for block in range(3):
         for layer in range(per_block):
             tag = f"d{block}l{layer}"
@@ -98,17 +101,17 @@ def densenet(
                     L.ReLU()(L.BatchNormalization(name=f"{tag}_bn0")(y)),
                     4 * growth,
                     1,
-                    1,
-                    reg,
-                    f"{tag}_conv0",
+                    stride=1,
+                    reg=reg,
+                    name=f"{tag}_conv0",
                 )
             y = conv(
                 L.ReLU()(L.BatchNormalization(name=f"{tag}_bn1")(y)),
                 growth,
                 3,
-                1,
-                reg,
-                f"{tag}_conv1",
+                stride=1,
+                reg=reg,
+                name=f"{tag}_conv1",
             )
             x = L.Concatenate()([x, y])
             channels += growth
@@ -118,9 +121,9 @@ def densenet(
                 L.ReLU()(L.BatchNormalization(name=f"t{block}_bn")(x)),
                 channels,
                 1,
-                1,
-                reg,
-                f"t{block}_conv",
+                stride=1,
+                reg=reg,
+                name=f"t{block}_conv",
             )
             x = L.AveragePooling2D(2)(x)
     x = L.GlobalAveragePooling2D()(L.ReLU()(L.BatchNormalization(name="bn_final")(x)))

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 
 class KerasObjective:
-    def __init__(self, model, x, y, chunk: int = 500):
+    def __init__(self, model, x, y, *, chunk: int = 500):
         self.model = model
         self.dtype = tf.float32
         self.shapes = [tuple(v.shape) for v in model.trainable_variables]

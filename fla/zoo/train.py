@@ -75,6 +75,7 @@ class Trainer:
         arch,
         dataset,
         seed,
+        *,
         out,
         data_dir=None,
         epochs=None,
@@ -286,7 +287,16 @@ def train(
             f"--out {out} already holds a finished training run; choose another --out"
         )
     with claim_folder(out, "fla train", TRAIN_FILES, own_checkpoint, resume=True):
-        return Trainer(arch, dataset, seed, out, data_dir, epochs, batch_size, limit).run(quiet)
+        return Trainer(
+            arch,
+            dataset,
+            seed,
+            out=out,
+            data_dir=data_dir,
+            epochs=epochs,
+            batch_size=batch_size,
+            limit=limit,
+        ).run(quiet)
 
 
 TRAIN_FILES = ("checkpoint.npz", "weights.npz", "history.csv", "result.json")
