@@ -52,6 +52,7 @@ def attractors(
     points: pd.DataFrame,
     total_points: int,
     grad_threshold: float = 0.01,
+    *,
     abs_gap: float = 1e-3,
     rel_gap: float = 0.01,
     min_points: int = 5,

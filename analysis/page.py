@@ -179,7 +179,7 @@ STYLE = (
 )
 
 
-def page(title: str, sections: list[Section], lead: str = "", partial=None) -> str:
+def page(title: str, sections: list[Section], lead: str = "", *, partial=None) -> str:
     """The whole page: title, a partial study's label, the lead, contents, then each section."""
     contents = "".join(
         f"<li style='margin-left:{(s.level - 2) * 18}px'><a href='#{s.anchor}'>"

@@ -62,7 +62,7 @@ def write_report(
     listed = listed_tables(tables_dir)
     own_table = lambda e: e.name == "tables.json" or e.name in listed
     pages = [out, tables_dir / "tables.json"]
-    with claim_files(pages, "fla report", run_dir, flag, written_by_fla, into_run=True):
+    with claim_files(pages, "fla report", run_dir, flag=flag, own=written_by_fla, into_run=True):
         check_folder(tables_dir, "fla report", (), own=own_table, resume=True, flag=flag)
         return _write_report(
             run_dir,
@@ -157,7 +157,7 @@ def _write_report(
                 frame[column] = [
                     f"{tables_dir.name}/{v}" if isinstance(v, str) else v for v in frame[column]
                 ]
-    text = page(f"fla report: {run_dir}", sections, lead, partial)
+    text = page(f"fla report: {run_dir}", sections, lead, partial=partial)
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     write_json(  # the tables' manifest: each CSV with its size and SHA-256, and the page's

@@ -62,7 +62,7 @@ def write_run(folder: Path, losses: np.ndarray) -> None:
                 "step": np.tile(np.arange(steps, dtype=np.int32), len(part)),
                 "loss": part.astype(np.float32).ravel(),
             }
-            writer.write_table(table(POINT_SCHEMA, constants, columns, n))
+            writer.write_table(table(POINT_SCHEMA, constants, columns, n=n))
     meta = {"config": config, "plan": {"step_size": 0.02, "n_params": 9}, "walk_range": [0, walks]}
     write_manifest(folder, meta, [POINTS])
 

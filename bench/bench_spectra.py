@@ -89,7 +89,7 @@ def main() -> None:
             theta = tf.constant(rng.uniform(-1, 1, (args.points, d)), tf.float32)
             ad = tf.function(lambda t: autodiff_hessians(f, t))
             # XLA from D = 64
-            ours = lambda t: hessians(f, t.numpy(), problem.x_train, problem.y_train)
+            ours = lambda t: hessians(f, t.numpy(), problem.x_train, y=problem.y_train)
             hess = ours(theta)
             scale = float(tf.reduce_max(tf.abs(hess)))
             error = float(tf.reduce_max(tf.abs(ad(theta) - hess))) / scale

@@ -84,9 +84,9 @@ def write_fake_run(folder, points: pd.DataFrame, **constants):
         "accuracy": np.ones(n, np.float32),
         "curvature": pa.array(points.curvature.tolist(), pa.string()),
     }
-    pq.write_table(table(POINT_SCHEMA, base, cols, n), folder / "points.parquet")
+    pq.write_table(table(POINT_SCHEMA, base, cols, n=n), folder / "points.parquet")
     ends = {"walk": np.arange(10, dtype=np.int32), "step": np.full(10, 10, np.int32)}
-    pq.write_table(table(ENDPOINT_SCHEMA, base, ends, 10), folder / "endpoints.parquet")
+    pq.write_table(table(ENDPOINT_SCHEMA, base, ends, n=10), folder / "endpoints.parquet")
     write_manifest(folder, {"rows": n}, ["points.parquet", "endpoints.parquet"])
 
 

@@ -116,7 +116,9 @@ def test_basin_hopping_and_transition_states_are_verified_stationary_points():
         )
     # no two stored minima are the same one (alignment finds none equal)
     for i, m in enumerate(db.minima):
-        assert not any(db.same(n, m["loss"], m["params"], m["eigenvalues"]) for n in db.minima[:i])
+        assert not any(
+            db.same(n, m["loss"], m["params"], eigenvalues=m["eigenvalues"]) for n in db.minima[:i]
+        )
     assert db.find(db.minima[0]["loss"], db.minima[0]["params"], db.minima[0]["eigenvalues"]) == 0
 
 

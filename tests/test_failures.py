@@ -437,7 +437,7 @@ def test_connect_drops_non_finite_endpoints_and_fails_when_none_remain(tmp_path,
                 ENDPOINT_SCHEMA,
                 {},
                 {**{c: ends[c].to_numpy() for c in ends if c != "params"}, "params": params},
-                len(ends),
+                n=len(ends),
             ),
             run_dir / ENDPOINTS,
         )

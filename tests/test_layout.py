@@ -191,3 +191,47 @@ def test_the_front_door_exports_what_it_documents():
     )
     public = [n for n in public if getattr(fla.api, n).__module__ == "fla.api"]
     assert public == sorted(fla.api.__all__)
+
+
+# Functions whose positional arguments are fixed by TensorFlow, not by fla: the bodies and
+# conditions tf.while_loop calls with its loop variables, and the traced programs whose
+# input_signature (or concrete function) takes tensors by position.
+COMPILED = {
+    ("fla/core/objective.py", "hvp_at"),
+    ("fla/landscapes/quench.py", "trial"),
+    ("fla/paths/curves.py", "run"),
+    ("fla/paths/curves.py", "cond"),
+    ("fla/paths/curves.py", "body"),
+    ("fla/paths/relax.py", "run"),
+    ("fla/walks/program.py", "run"),
+    ("fla/walks/program.py", "_step_fn"),
+    ("fla/walks/program.py", "_loop_fn"),
+    ("fla/walks/program.py", "body"),
+}
+
+
+def positional_heavy(path: Path) -> list:
+    """Functions of ``path`` taking more than three positional parameters (self and cls aside)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = [a.arg for a in node.args.posonlyargs + node.args.args]
+            if len([n for n in names if n not in ("self", "cls")]) > 3:
+                found.append(node.name)
+    return found
+
+
+def test_parameters_after_the_third_are_keyword_only():
+    heavy = {
+        (str(p.relative_to(ROOT)), name)
+        for folder in (PACKAGE, ROOT / "analysis")
+        for p in sorted(folder.rglob("*.py"))
+        for name in positional_heavy(p)
+    }
+    assert heavy == COMPILED, f"make these keyword-only after the third: {sorted(heavy - COMPILED)}"
+
+
+def test_the_keyword_rule_is_checked_on_a_planted_function(tmp_path):
+    planted = tmp_path / "m.py"
+    planted.write_text("def f(a, b, c, *, d):\n    pass\n\n\ndef g(a, b, c, d):\n    pass\n")
+    assert positional_heavy(planted) == ["g"]

@@ -42,8 +42,3 @@ def test_logits_follow_the_documented_layout(width, depth, n_out):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_initial_points_are_uniform_in_the_bound():
-    theta = MLP(2, 2, 1, 1).initial_points(np.random.default_rng(0), 10_000, 10.0)
-    assert theta.shape == (10_000, 9) and theta.dtype == np.float32
-    assert theta.min() >= -10 and theta.max() <= 10
-    assert abs(theta.mean()) < 0.1 and abs(theta.std() - 20 / np.sqrt(12)) < 0.05

@@ -66,13 +66,13 @@ def bowl():
 
 
 def test_a_failed_search_is_retried_with_more_images_and_says_so():
-    path = search(bowl(), Band(), A, B)
+    path = search(bowl(), Band(), A, b=B)
     assert not path.failed and path.attempts == 2
     assert path.search == "ok after 1 retries (autoneb; autoneb pivots 8)"
 
 
 def test_the_curve_retry_rescues_a_band_that_always_runs_away():
-    path = search(bowl(), Band(works_from=10**6), A, B)
+    path = search(bowl(), Band(works_from=10**6), A, b=B)
     assert not path.failed and path.attempts == 4 and path.method == "bezier"
     assert path.search.endswith(
         "(autoneb; autoneb pivots 8; autoneb pivots 8, climb False; bezier)"
@@ -84,14 +84,14 @@ def test_a_search_that_fails_every_attempt_keeps_its_best_and_is_marked(monkeypa
 
     far = Band(works_from=10**6)
     monkeypatch.setattr(searching, "retries", lambda m: [Band(pivots=8, works_from=10**6)])
-    path = search(bowl(), far, A, B)
+    path = search(bowl(), far, A, b=B)
     assert path.failed and path.attempts == 2
     assert path.search.startswith("failed after 2 attempts (autoneb; autoneb pivots 8): its saddle")
     assert path.line_saddle_loss < path.saddle_loss
 
 
 def test_methods_that_raise_are_retried():
-    path = search(bowl(), Band(raises=True), A, B)
+    path = search(bowl(), Band(raises=True), A, b=B)
     assert not path.failed and path.attempts == 2
 
 

@@ -159,3 +159,11 @@ def test_an_unknown_sampler_is_refused_listing_the_valid_ones(bad):
         SampleConfig(
             "xor", width=2, depth=1, granularity="macro", bound=1.0, sampler=bad
         ).validate()
+
+
+def test_start_points_are_uniform_in_the_bound():
+    """theta_0 (gradient walks, uniform samples) is uniform in [-b, b)^D, float32."""
+    theta = streams.start_points(0, 0, 10_000, n_params=9, bound=10.0)
+    assert theta.shape == (10_000, 9) and theta.dtype == np.float32
+    assert theta.min() >= -10 and theta.max() < 10
+    assert abs(theta.mean()) < 0.1 and abs(theta.std() - 20 / np.sqrt(12)) < 0.05

@@ -12,6 +12,7 @@ __all__ = [
     "files",
     "machine",
     "outputs",
+    "programs",
     "quiet",
     "settings",
     "store",

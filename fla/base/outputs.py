@@ -151,7 +151,7 @@ def check_new_or_own(paths, command: str, flag: str, *, own=None) -> None:
 
 @contextlib.contextmanager
 def claim_files(
-    paths: list, command: str, source=None, flag: str = "--out", own=None, into_run=False
+    paths: list, command: str, source=None, *, flag: str = "--out", own=None, into_run=False
 ):
     """Hold the output folder's lock while the block writes ``paths``, after refusing any that is
     an input of ``source``, a link, a folder, or a file ``command`` did not write (``own``: a
@@ -247,6 +247,7 @@ def claim_folder(
     out,
     command: str,
     files=(),
+    *,
     own=None,
     source=None,
     resume: bool = False,

@@ -83,7 +83,7 @@ def _range_words(noun, at_least, above, *, at_most, below) -> str:
 
 
 def integer(
-    at_least=None, above=None, at_most=None, below=None, optional=False, words=None
+    at_least=None, above=None, at_most=None, *, below=None, optional=False, words=None
 ) -> Kind:
     """An integer within the bounds (``optional``: or None); ``words`` replace the bounds' own."""
     words = words or _range_words("an integer", at_least, above, at_most=at_most, below=below)
@@ -91,7 +91,7 @@ def integer(
     return Kind(lambda v: (optional and v is None) or ok(v), words, int)
 
 
-def number(at_least=None, above=None, at_most=None, below=None, optional=False) -> Kind:
+def number(at_least=None, above=None, at_most=None, *, below=None, optional=False) -> Kind:
     """A finite number within the bounds (``optional``: or None)."""
     words = _range_words("a finite number", at_least, above, at_most=at_most, below=below)
     ok = lambda v: is_number(v) and _bounds(v, at_least, above, at_most=at_most, below=below)
@@ -131,7 +131,7 @@ def custom(check: Callable, expects: str, parse: type | None = str) -> Kind:
     return Kind(check, expects, parse)
 
 
-def setting(default, help: str, kind: Kind, required: bool = False, **field_kw):
+def setting(default, help: str, kind: Kind, *, required: bool = False, **field_kw):
     """A dataclass field carrying its help, its kind and whether it must be given."""
     meta = {"help": help, "kind": kind, "required": required}
     return field(default=default, metadata=meta, **field_kw)

@@ -114,7 +114,7 @@ def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, pa.array(rows.ravel()))
 
 
-def table(schema: pa.Schema, constants: dict, columns: dict, n: int) -> pa.Table:
+def table(schema: pa.Schema, constants: dict, columns: dict, *, n: int) -> pa.Table:
     """A table of n rows: ``constants`` repeated, ``columns`` given (numpy or arrow), the rest
     null."""
     arrays = []

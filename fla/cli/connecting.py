@@ -126,12 +126,12 @@ def run_train(args) -> int:
         args.arch,
         args.dataset,
         args.seed,
-        args.out,
-        args.data_dir,
-        args.epochs,
-        args.batch_size,
-        args.limit,
-        args.quiet,
+        out=args.out,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        quiet=args.quiet,
     )
     print(
         f"{args.arch} on {args.dataset}: train loss {result['train_loss']:.4f}, error "

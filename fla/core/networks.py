@@ -283,6 +283,3 @@ class MLP:
         z = tf.matmul(with_ones(x), tf.reshape(block, [fan_in + 1, fan_out * batch]))
         return tf.transpose(tf.reshape(z, [-1, fan_out, batch]), [2, 0, 1])  # [B, N, out]
 
-    def initial_points(self, rng: np.random.Generator, n: int, bound: float) -> np.ndarray:
-        """n points drawn uniformly from [-bound, bound]^D, float32 [n, D]."""
-        return rng.uniform(-bound, bound, size=(n, self.n_params)).astype(np.float32)

@@ -203,11 +203,11 @@ def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem
         files = spec.inputs(root)
     except (DataError, OSError):  # missing: the load names it
         files = []
-    return _load(name, root, target, stamp(files))
+    return _load(name, root, target, version=stamp(files))
 
 
 @functools.lru_cache(maxsize=8)
-def _load(name: str, root: str | None, target: str | None, version: tuple) -> Problem:
+def _load(name: str, root: str | None, target: str | None, *, version: tuple) -> Problem:
     """The problem, read once per process and version of its files (``version``: their
     ``stamp``), with the provenance of what was read in its info."""
     spec = problem_spec(name, target)

@@ -28,6 +28,8 @@ re-class with any other tolerance through ``curvature_class``.
 
 from __future__ import annotations
 
+import atexit
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -97,6 +99,7 @@ def _pool():
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL = ThreadPoolExecutor(solver_threads(), thread_name_prefix="fla-eigvalsh")
+        atexit.register(_POOL.shutdown)  # owned: its threads end with the process, joined
     return _POOL
 
 

@@ -120,7 +120,7 @@ class Hessian:
         return self._hvp(self.theta, v.astype(self.dtype)).numpy().astype(np.float64)
 
     def lanczos(
-        self, steps: int, start: np.ndarray | None = None, stop=None, check_every: int = 10
+        self, steps: int, start: np.ndarray | None = None, stop=None, *, check_every: int = 10
     ):
         """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully
         reorthogonalised; every ``check_every`` steps ``stop(alpha, beta)`` may end it early.
@@ -183,7 +183,7 @@ class Hessian:
         return values, vectors, residuals
 
     def eigenvalues(
-        self, k: int = 1, tol: float = 1e-3, max_steps: int = 200, check_every: int = 10
+        self, k: int = 1, tol: float = 1e-3, max_steps: int = 200, *, check_every: int = 10
     ) -> dict:
         """The k smallest and k largest eigenvalues of each point's Hessian, by Lanczos.
 

@@ -37,7 +37,9 @@ class Database:
     minima: list = field(default_factory=list)  # dicts: loss, params, eigenvalues, hits, found_by
     transition_states: list = field(default_factory=list)  # dicts: loss, params, eigenvalues, a, b
 
-    def same(self, stored: dict, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> bool:
+    def same(
+        self, stored: dict, loss: float, params: np.ndarray, *, eigenvalues: np.ndarray
+    ) -> bool:
         """Whether a point is ``stored``, as the module docstring defines it."""
         if abs(stored["loss"] - loss) > self.loss_tol * max(1.0, abs(loss)):
             return False
@@ -54,7 +56,12 @@ class Database:
     def find(self, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> int:
         """Index of the stored minimum equal to (loss, params) up to the symmetries, or -1."""
         return next(
-            (i for i, m in enumerate(self.minima) if self.same(m, loss, params, eigenvalues)), -1
+            (
+                i
+                for i, m in enumerate(self.minima)
+                if self.same(m, loss, params, eigenvalues=eigenvalues)
+            ),
+            -1,
         )
 
     def add_minimum(
@@ -82,7 +89,7 @@ class Database:
         ``b`` are the stored minima its two descents reach."""
         if not (0 <= a < len(self.minima) and 0 <= b < len(self.minima)) or a == b:
             raise ValueError(f"a transition state joins two stored minima, not {a} and {b}")
-        if any(self.same(t, loss, params, eigenvalues) for t in self.transition_states):
+        if any(self.same(t, loss, params, eigenvalues=eigenvalues) for t in self.transition_states):
             return False
         self.transition_states.append(
             {

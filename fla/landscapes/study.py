@@ -199,7 +199,7 @@ def run_study(study_path, out, quiet: bool = False) -> list[dict]:
             f"{estimated_seconds(study) / 60:.1f} minutes of basin-hopping at {QUENCH_RATE:,} "
             "quenches a second (the transition-state searches come after)"
         )
-    with claim_folder(out, "fla landscape", (COUNTS, STUDY), study_entries(study), resume=True):
+    with claim_folder(out, "fla landscape", (COUNTS, STUDY), own=study_entries(study), resume=True):
         return _run_study(study, out, quiet)
 
 

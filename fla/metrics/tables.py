@@ -355,7 +355,7 @@ def grouped_configurations(run_dir: Path) -> dict:
 
 
 def run_metrics(
-    run_dir, quiet: bool = True, neutrality_epsilon: float = NEUTRALITY_EPSILON, per_walk=None
+    run_dir, quiet: bool = True, neutrality_epsilon: float = NEUTRALITY_EPSILON, *, per_walk=None
 ) -> pd.DataFrame:
     """The long table of every configuration's measures (see the module docstring); with a list
     ``per_walk``, each configuration's per-walk values are appended to it as a data frame (one
@@ -452,9 +452,9 @@ def write_metrics(
     base = output_base(run_dir, out)
     paths = output_paths(base, per_walk)
     flag = "--out" if out else "the default output"
-    with claim_files(list(paths.values()), "fla metrics", run_dir, flag):
+    with claim_files(list(paths.values()), "fla metrics", run_dir, flag=flag):
         frames: list = [] if per_walk else None
-        table = run_metrics(run_dir, quiet, neutrality_epsilon, frames)
+        table = run_metrics(run_dir, quiet, neutrality_epsilon, per_walk=frames)
         try:
             write_table(paths["table"], pa.Table.from_pandas(table, preserve_index=False))
             with atomic_path(paths["csv"]) as tmp:

@@ -420,6 +420,6 @@ def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, *, settings: 
     for method in others:
         paths[method.name] = {}
         for a, b in sorted(explored):
-            paths[method.name][(a, b)] = search(energy, method, minima[a], minima[b])
+            paths[method.name][(a, b)] = search(energy, method, minima[a], b=minima[b])
             progress(a, b, paths[method.name][(a, b)])
     return paths, tree

@@ -64,7 +64,7 @@ def explore(
 
     def connect(a, b):
         a, b = min(a, b), max(a, b)
-        paths[(a, b)] = search(energy, method, minima[a], minima[b])
+        paths[(a, b)] = search(energy, method, minima[a], b=minima[b])
         if on_path:
             on_path(a, b, paths[(a, b)])
 

@@ -93,7 +93,7 @@ def describe(method, first) -> str:
     return f"{method.name} {', '.join(changed)}" if changed else method.name
 
 
-def search(energy: Energy, method, a: np.ndarray, b: np.ndarray) -> PathRecord:
+def search(energy: Energy, method, a: np.ndarray, *, b: np.ndarray) -> PathRecord:
     """``method``'s path from a to b, checked (``failure``) and retried (``retries``) while
     it fails; the best attempt, its ``search``, ``attempts`` and ``failed`` set."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()

@@ -86,7 +86,7 @@ def human(n: float) -> str:
         n /= 1024
 
 
-def evaluate(subject: Subject, grid: Slice, chunk: int, progress=None) -> dict:
+def evaluate(subject: Subject, grid: Slice, chunk: int, *, progress=None) -> dict:
     """{column: [P]} over the grid, ``chunk`` points a compiled call; every chunk but the last
     has the same shape (one program)."""
     coords = grid.coordinates()

@@ -317,7 +317,7 @@ def make_slice(
                 shown[0] = time.time()
                 print(f"  {done:,} / {total:,} points, {time.time() - start:.1f} s")
 
-        values = evaluate(subject, grid, chunk, progress)
+        values = evaluate(subject, grid, chunk, progress=progress)
         seconds = time.time() - start
         bad = int((~np.isfinite(values["train_loss"])).sum())
         notes = {

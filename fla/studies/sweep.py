@@ -136,7 +136,7 @@ def sweep(
 
     out = Path(out) if out else Path("runs") / study.name
     # a study's folder resumes: prepare() checks it holds this study and what each folder holds
-    with claim_folder(out, "fla sweep", (STUDY_JSON,), lambda e: True, resume=True):
+    with claim_folder(out, "fla sweep", (STUDY_JSON,), own=lambda e: True, resume=True):
         return _sweep(
             study, out, jobs, backend=backend, scheduler=scheduler, data_dir=data_dir, quiet=quiet
         )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fla.base import compile_cache
+from fla.base.programs import Kept
 from fla.walks.config import parse_hessian_at
 
 # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
@@ -80,7 +81,7 @@ def lanczos_points_per_call(n_params: int, steps: int) -> int:
 
 XLA_MIN_PARAMS = 64  # from D = 64 the Hessian program is compiled by XLA (bench/bench_spectra.py)
 HESSIAN_PROGRAMS = 16  # Hessian programs kept (one per objective and pattern layout)
-_HESSIANS: dict = {}
+_HESSIANS = Kept(HESSIAN_PROGRAMS)
 
 
 def call_size(m: int, n_params: int) -> int:
@@ -89,28 +90,24 @@ def call_size(m: int, n_params: int) -> int:
     return min(hessians_per_call(n_params), max(1024, 1 << (m - 1).bit_length()))
 
 
-def hessians(objective, params: np.ndarray, x, y):
+def hessians(objective, params: np.ndarray, x, *, y):
     """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n].
 
     From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to ``call_size``
-    (by repeating the last point). In a one-off measurement on one thread (issue 9's note, not a
-    bench), XLA took 66 against the graph's 160 us a Hessian at D = 81 and gained only 1.1-1.2x at
-    D <= 57, less than compiling each call size costs; ``bench/bench_spectra.py`` prints this
-    path."""
+    (by repeating the last point): below it XLA gains less than compiling each call size costs
+    (``bench/bench_spectra.py`` prints both paths)."""
     import tensorflow as tf
 
     jit = objective.n_params >= XLA_MIN_PARAMS
     key = (id(objective), np.ndim(x))
-    # one graph whatever was traced before (the bits must not depend on history)
-    if key not in _HESSIANS:
+
+    def build():  # one graph whatever was traced before (the bits must not depend on history)
         rank = np.ndim(x)
         signature = [
             tf.TensorSpec([None, objective.n_params], objective.dtype),
             tf.TensorSpec([None] * (rank - 1) + [np.shape(x)[-1]], objective.dtype),
             tf.TensorSpec([None] * (rank - 1), tf.int32),
         ]
-        if len(_HESSIANS) >= HESSIAN_PROGRAMS:  # bounded: the oldest program goes
-            _HESSIANS.pop(next(iter(_HESSIANS)))
         program = tf.function(
             lambda t, x, y: objective.hessian_at(t, x, y),
             input_signature=signature,
@@ -123,7 +120,9 @@ def hessians(objective, params: np.ndarray, x, y):
             "hessians", repr(objective.network), objective.problem.name, objective.key,
             objective.dtype.name, np.ndim(x),
         ):  # fmt: skip
-            _HESSIANS[key] = (objective, program.get_concrete_function())
+            return program.get_concrete_function()
+
+    compiled = _HESSIANS.get(key, build, holds=objective)
     m = len(params)
     pad = call_size(m, objective.n_params) - m if jit else 0
     if pad > 0:
@@ -139,7 +138,7 @@ def hessians(objective, params: np.ndarray, x, y):
         objective.dtype.name,
         np.ndim(x),
     ):
-        hess = _HESSIANS[key][1](
+        hess = compiled(
             tf.constant(params, objective.dtype),
             tf.constant(x, objective.dtype),
             tf.constant(y, tf.int32),
@@ -152,7 +151,7 @@ def hessians(objective, params: np.ndarray, x, y):
     return hess
 
 
-def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
+def spectra(objective, params, patterns: Patterns, *, blocks: bool) -> np.ndarray:
     """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in
     memory-bounded parts."""
     import tensorflow as tf
@@ -165,7 +164,8 @@ def spectra(objective, params, patterns: Patterns, blocks: bool) -> np.ndarray:
     out = np.empty((len(params), d))
     for start in range(0, len(params), per_call):
         part = slice(start, start + per_call)
-        h = hessians(objective, params[part], *patterns.part(part))
+        x, y = patterns.part(part)
+        h = hessians(objective, params[part], x, y=y)
         out[part] = eigenvalues(h * mask if blocks else h)
     return out
 

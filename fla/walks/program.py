@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from fla.base import compile_cache
+from fla.base.programs import Kept
 from fla.core.saturation import BOUNDED, MEASURED
 from fla.walks import streams
 from fla.walks.batches import step_patterns
@@ -120,7 +121,7 @@ class WalkProgram:
         )
         self._step = tf.function(self._step_fn, jit_compile=jit, autograph=False)
         self._draw = tf.function(self._draw_fn, jit_compile=jit, autograph=False)
-        self._loops: dict = {}  # one graph function per traced shape (see loop_for)
+        self._loops = Kept(LOOPS)  # one graph function per traced shape (see loop_for)
 
     def run(
         self,
@@ -205,12 +206,10 @@ class WalkProgram:
         several shapes. At most LOOPS are kept (the oldest goes)."""
         import tensorflow as tf
 
-        if trace not in self._loops:
-            if len(self._loops) >= LOOPS:
-                self._loops.pop(next(iter(self._loops)))
-            loop = tf.function(self._loop_fn, autograph=False)
-            self._loops[trace] = loop.get_concrete_function(*args, **self.data)
-        return self._loops[trace]
+        build = lambda: tf.function(self._loop_fn, autograph=False).get_concrete_function(
+            *args, **self.data
+        )
+        return self._loops.get(trace, build)
 
     def program_key(self) -> tuple:
         """What the traced program depends on besides its input shapes (names it in the compile

@@ -77,7 +77,7 @@ def device_name(tf) -> str:
     return f"CPU: {platform.processor() or platform.machine()}"
 
 
-def metadata(config: SampleConfig, p: Plan, notes: dict, problem, tf) -> dict:
+def metadata(config: SampleConfig, p: Plan, notes: dict, *, problem, tf) -> dict:
     import pyarrow
 
     return {

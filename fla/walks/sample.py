@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.programs import Kept
 from fla.base.files import (
     LOCK,
     folder_lock,
@@ -188,7 +189,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
         walk_bounds=config.walk_bounds,
         objective_settings=config.objective_settings,
     )
-    meta, t0 = metadata(config, p, notes, problem, tf), time.time()
+    meta, t0 = metadata(config, p, notes, problem=problem, tf=tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
     constants = {
@@ -223,7 +224,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
     )
     nonfinite = [0]
 
-    def record(rec, first, n, step0, s, train_idx):  # runs in the writer thread
+    def record(rec, first, n, *, step0, s, train_idx):  # runs in the writer thread
         columns = block_columns(rec, first, n, step0=step0, s=s, config=config)
         nonfinite[0] += int(
             (~np.isfinite(columns["loss"]) | ~np.isfinite(columns["grad_norm"])).sum()
@@ -263,7 +264,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
             )
         if not config.record_params:
             columns.pop("params", None)
-        points.write(table(POINT_SCHEMA, constants, columns, s * n))
+        points.write(table(POINT_SCHEMA, constants, columns, n=s * n))
 
     pool, pending = ThreadPoolExecutor(1, thread_name_prefix="fla-writer"), None
     try:
@@ -289,7 +290,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
                 )
                 if pending is not None:
                     pending.result()  # at most one block waits: bounded memory, rows in order
-                pending = pool.submit(record, rec, first, n, step0, s, train_idx)
+                pending = pool.submit(record, rec, first, n, step0=step0, s=s, train_idx=train_idx)
                 bar.update(s * n)
             endpoints.write(
                 table(
@@ -302,7 +303,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
                         if config.sampler in FOLDED
                         else theta,
                     },
-                    n,
+                    n=n,
                 )
             )
         if pending is not None:
@@ -354,7 +355,8 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
     return split(0, p.steps, record_params or p.keep_params)
 
 
-_PROGRAMS: dict = {}
+WALK_PROGRAMS = 8  # walk programs a process keeps (a sweep's worker: one per architecture)
+_PROGRAMS = Kept(WALK_PROGRAMS)
 
 
 def walk_program(
@@ -380,9 +382,10 @@ def walk_program(
     settings = objective_settings or {}
     key = (network, id(problem), batching, batch_size, sampler, walk_bounds)
     key += tuple(sorted(settings.items()))
-    if key not in _PROGRAMS:
+
+    def build():
         objective = run_objective(settings, network, problem)
-        _PROGRAMS[key] = WalkProgram(
+        return WalkProgram(
             objective,
             False,
             batching,
@@ -390,7 +393,8 @@ def walk_program(
             sampler=sampler,
             walk_bounds=walk_bounds,
         )
-    return _PROGRAMS[key]
+
+    return _PROGRAMS.get(key, build, holds=problem)
 
 
 def shared_batches(config, p: Plan, problem, *, step0: int, s: int):

@@ -262,6 +262,7 @@ def train(
     arch: str,
     dataset: str,
     seed: int,
+    *,
     out,
     data_dir=None,
     epochs=None,
@@ -286,7 +287,7 @@ def train(
         raise ConfigError(
             f"--out {out} already holds a finished training run; choose another --out"
         )
-    with claim_folder(out, "fla train", TRAIN_FILES, own_checkpoint, resume=True):
+    with claim_folder(out, "fla train", TRAIN_FILES, own=own_checkpoint, resume=True):
         return Trainer(
             arch,
             dataset,
