@@ -40,5 +40,3 @@ def test_logits_follow_the_documented_layout(width, depth, n_out):
     ).numpy()
     for got in (shared, per_walk):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
-
-

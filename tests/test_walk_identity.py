@@ -257,7 +257,9 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
     if batching == "shared-layer-blocks":  # the walk state of large networks: one block per layer
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", 0)
         # not the whole-vector program built before
-        monkeypatch.setattr(sample_module, "_PROGRAMS", sample_module.Kept(sample_module.WALK_PROGRAMS))
+        monkeypatch.setattr(
+            sample_module, "_PROGRAMS", sample_module.Kept(sample_module.WALK_PROGRAMS)
+        )
         batching = "shared"
     make_mnist(tmp_path / "data", n_train=80, n_test=30)
     base = dict(
@@ -341,7 +343,9 @@ def test_a_walk_kept_in_per_layer_blocks_is_the_walk_kept_whole(tmp_path, monkey
     for threshold in (10**9, 0):
         monkeypatch.setattr(walks, "LAYER_BLOCKS_MIN_PARAMS", threshold)
         # a program of this layout, not a cached one
-        monkeypatch.setattr(sample_module, "_PROGRAMS", sample_module.Kept(sample_module.WALK_PROGRAMS))
+        monkeypatch.setattr(
+            sample_module, "_PROGRAMS", sample_module.Kept(sample_module.WALK_PROGRAMS)
+        )
         sample(config, tmp_path / str(threshold), data_dir=tmp_path / "data", quiet=True)
         runs.append(walk_table(tmp_path / str(threshold)))
     (whole, whole_ends), (layered, layered_ends) = runs

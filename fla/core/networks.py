@@ -282,4 +282,3 @@ class MLP:
         fan_in, fan_out = self.layers[0]
         z = tf.matmul(with_ones(x), tf.reshape(block, [fan_in + 1, fan_out * batch]))
         return tf.transpose(tf.reshape(z, [-1, fan_out, batch]), [2, 0, 1])  # [B, N, out]
-
