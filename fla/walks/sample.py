@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
-from fla.base.programs import Kept
 from fla.base.files import (
     LOCK,
     folder_lock,
@@ -39,6 +38,7 @@ from fla.base.files import (
     refuse_inside_a_locked_folder,
 )
 from fla.base.machine import check_disk
+from fla.base.programs import Kept
 from fla.base.store import (
     ENDPOINT_SCHEMA,
     ENDPOINTS,
