@@ -1,7 +1,7 @@
 """Plant each bug of tests/mutants.toml in a copy of the repository and report whether its tests
 catch it.
 
-    python bench/mutants.py [--only TEXT]
+    python bench/mutants.py [--only TEXT ...]
 
 Each mutant replaces one exact text of one file (which must occur exactly once, or the list is out
 of date and the script says so) and runs the tests named with it; a mutant is caught when they run
@@ -46,11 +46,15 @@ def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--only", help="run only the mutants whose description contains this text")
+    p.add_argument(
+        "--only",
+        action="append",
+        help="run only the mutants whose description contains this text (repeatable: any)",
+    )
     args = p.parse_args()
     mutants = tomllib.loads((ROOT / "tests" / "mutants.toml").read_text())["mutant"]
     if args.only:
-        mutants = [m for m in mutants if args.only in m["why"]]
+        mutants = [m for m in mutants if any(text in m["why"] for text in args.only)]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "repo"

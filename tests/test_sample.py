@@ -14,7 +14,7 @@ from fla.core.objective import Objective
 from fla.core.registry import load_problem
 from fla.curvature.classes import curvature_class
 from fla.walks import streams
-from fla.walks.config import plan
+from fla.walks.config import CurvatureAt, plan
 from fla.walks.sample import SampleConfig, sample
 
 COLUMNS = [
@@ -170,8 +170,8 @@ def test_defaults_follow_the_study():
     assert (macro.walks, macro.steps, macro.step_size) == (90, 100, 0.2)
     wide = plan(SampleConfig("xor", width=20, depth=2, granularity="macro", bound=1.0), *xor)
     # above 200
-    assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at == "last"
-    assert macro.hessian_at == "all"
+    assert wide.n_params == 501 and wide.hessian == "lanczos" and wide.hessian_at.kind == "last"
+    assert macro.hessian_at == CurvatureAt("all", None, "all")
 
 
 @pytest.mark.parametrize("batching", ["shared", "per_walk"])

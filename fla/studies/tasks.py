@@ -227,11 +227,8 @@ def point_cost(p, depth: int) -> float:
     Hessian by second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos
     about 300 walk steps a measured point. Rows chosen by ``grad-below`` are not known in advance
     and are not counted."""
-    from fla.walks.config import parse_hessian_at
-
     step = depth + p.n_params / 100
-    kind, value = parse_hessian_at(p.hessian_at)
-    share = {"all": 1.0, "last": 1.0 / p.steps, "every": 1.0 / (value or 1)}.get(kind, 0.0)
+    share = p.hessian_at.share(p.steps)
     if p.hessian in ("exact", "blocks"):
         return step + share * 0.04 * p.n_params**2
     return step + share * 300 * step if p.hessian == "lanczos" else step

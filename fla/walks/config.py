@@ -14,7 +14,10 @@ bounds, seeds``); an error names the setting as the user wrote it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
 
 from fla.base.errors import ConfigError
 from fla.base.settings import (
@@ -64,6 +67,44 @@ def parse_hessian_at(spec):
     except ValueError:
         pass
     return None
+
+
+@dataclass(frozen=True)
+class CurvatureAt:
+    """Where curvature is computed, parsed once from ``--hessian-at``: at ``all`` rows, each
+    walk's ``last`` step, ``every`` K-th step (``value`` K, from step 0) or where the gradient
+    norm is below X (``grad-below``, ``value`` X). ``spec`` is the setting as written (what run
+    metadata records)."""
+
+    kind: Literal["all", "last", "every", "grad-below"]
+    value: int | float | None
+    spec: str
+
+    @classmethod
+    def parse(cls, spec: str) -> CurvatureAt:
+        kind, value = parse_hessian_at(spec)
+        if kind == "auto":
+            raise ValueError("resolve auto before parsing: it depends on the Hessian policy")
+        return cls(kind, value, str(spec))
+
+    def rows(self, steps: np.ndarray, grad_norm: np.ndarray, *, n_steps: int) -> np.ndarray:
+        """Indices of the rows (their ``steps`` and ``grad_norm``) that get curvature."""
+        if self.kind == "all":
+            mask = np.ones(len(steps), bool)
+        elif self.kind == "last":
+            mask = steps == n_steps - 1
+        elif self.kind == "every":
+            mask = steps % self.value == 0
+        else:
+            mask = grad_norm < self.value
+        return np.flatnonzero(mask)
+
+    def share(self, n_steps: int) -> float:
+        """The share of rows that get curvature, where it is known in advance (0 for
+        ``grad-below``)."""
+        return {"all": 1.0, "last": 1.0 / n_steps, "every": 1.0 / (self.value or 1)}.get(
+            self.kind, 0.0
+        )
 
 
 PROBLEM = custom(is_problem, f"one of {', '.join(REGISTRY)}, or csv:PATH")
@@ -332,15 +373,21 @@ class Plan:
     walks: int
     steps: int
     step_size: float
-    hessian: str  # exact, blocks, lanczos or none
-    hessian_at: str  # all, last, every:K or grad-below:X
-    batching: str  # full, shared or per_walk
+    hessian: Literal["exact", "blocks", "lanczos", "none"]  # --hessian full is "exact"
+    hessian_at: CurvatureAt
+    batching: Literal["full", "shared", "per_walk"]
     chunk: int
+    network: Any = field(default=None, compare=False, repr=False)  # the MLP, built once
 
     @property
     def keep_params(self) -> bool:
         """Whether the walk must return the points' parameters (curvature is measured at them)."""
         return self.hessian != "none"
+
+    def record(self) -> dict:
+        """The plan as run metadata records it (``hessian_at`` as written; no network)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "network"}
+        return {**out, "hessian_at": self.hessian_at.spec}
 
 
 def step_size(granularity: str, bound: float) -> float:
@@ -364,7 +411,8 @@ def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
 def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
     """Resolve the defaults: D from the sizes (n_inputs, n_outputs), walks, steps, curvature,
     chunk."""
-    d = network_of(config, sizes).n_params
+    network = network_of(config, sizes)
+    d = network.n_params
     batching = "full" if full_batch else config.batching
     walks, steps = walks_and_steps(config, d)
     if config.hessian == "auto":
@@ -381,10 +429,11 @@ def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
         walks,
         steps,
         step_size(config.granularity, config.bound),
-        hessian,
-        at,
-        batching,
-        chunk_width(d, walks, batching),
+        hessian=hessian,
+        hessian_at=CurvatureAt.parse(at),
+        batching=batching,
+        chunk=chunk_width(d, walks, batching),
+        network=network,
     )
 
 

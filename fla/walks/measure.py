@@ -22,7 +22,6 @@ import numpy as np
 
 from fla.base import compile_cache
 from fla.base.programs import Kept
-from fla.walks.config import parse_hessian_at
 
 # bound on the Hessians [points, D, D] float32 computed in one call (as fast a point as 256 MB)
 HESSIAN_BYTES = 64 * 2**20
@@ -49,16 +48,7 @@ class Patterns:
 
 def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
     """Indices of the rows that get curvature, by the plan's ``hessian_at``."""
-    kind, value = parse_hessian_at(plan.hessian_at)
-    if kind == "all":
-        mask = np.ones(len(steps), bool)
-    elif kind == "last":
-        mask = steps == plan.steps - 1
-    elif kind == "every":
-        mask = steps % value == 0
-    else:
-        mask = grad_norm < value
-    return np.flatnonzero(mask)
+    return plan.hessian_at.rows(steps, grad_norm, n_steps=plan.steps)
 
 
 def block_mask(network) -> np.ndarray:

@@ -34,15 +34,8 @@ from fla.base.programs import Kept
 from fla.core.saturation import BOUNDED, MEASURED
 from fla.walks import streams
 from fla.walks.batches import step_patterns
-from fla.walks.rule import WALK_BOUNDS, progressive_gradient_step, sum_of_squares_over_rows
-from fla.walks.samplers import (
-    SAMPLERS,
-    fold,
-    manhattan_step,
-    position,
-    random_step,
-    uniform_sample,
-)
+from fla.walks.rule import WALK_BOUNDS, sum_of_squares_over_rows
+from fla.walks.samplers import SAMPLERS, Move
 
 # from here the walk keeps one block per layer (MNIST 784-10-10: D = 7960)
 
@@ -83,11 +76,11 @@ class WalkProgram:
                 f"walk_bounds must be one of {', '.join(WALK_BOUNDS)}, got {walk_bounds!r}"
             )
         self.objective = objective
-        self.sampler = sampler
+        self.sampler = SAMPLERS[sampler]
         # the hidden layers' saturation, recorded where the activation has a measure of it
         self.saturation = objective.network.activation in MEASURED
         # a gradient walk kept inside [-b, b]^D by reflection (the other samplers always are)
-        self.reflect = walk_bounds == "reflect" and sampler == "gradient"
+        self.reflect = walk_bounds == "reflect" and not self.sampler.bounded
         self.record_params = record_params
         self.batching = batching
         self.batch_size = batch_size
@@ -104,7 +97,7 @@ class WalkProgram:
             self.state_blocks = [(0, network.n_params)]
         # Per-layer blocks also draw each step's Delta in the step before, as a program output (see
         # streams.packed_words_of_walks): the same words, each Philox block evaluated once.
-        self.predraw = len(self.state_blocks) > 1 and sampler in ("gradient", "random")
+        self.predraw = len(self.state_blocks) > 1 and self.sampler.draws_delta
         problem = objective.problem
         dtype = objective.dtype
         self.data = {
@@ -228,7 +221,7 @@ class WalkProgram:
                 self.batch_size,
                 tuple(self.state_blocks),
             )
-            + ((self.sampler,) if self.sampler != "gradient" else ())
+            + ((self.sampler.name,) if self.sampler.name != "gradient" else ())
             + (("reflect",) * self.reflect)
         )
 
@@ -284,7 +277,7 @@ class WalkProgram:
         f = self.objective
         if not self.feature_major:
             theta = (theta,)
-        points = tuple(position(self.sampler, block, bound) for block in theta)
+        points = tuple(self.sampler.position(block, bound) for block in theta)
         params = points if len(points) > 1 else points[0]
         # shared patterns: the test batch's first layer in the training batch's GEMM
         if self.feature_major:
@@ -327,7 +320,7 @@ class WalkProgram:
         need (``fla.metrics``); computed beside the step, never part of it."""
         import tensorflow as tf
 
-        gaps = [position(self.sampler, m, bound) - p for m, p in zip(moved, points)]
+        gaps = [self.sampler.position(m, bound) - p for m, p in zip(moved, points)]
         if self.feature_major:
             squares = tf.add_n([sum_of_squares_over_rows(g) for g in gaps])
         else:
@@ -346,25 +339,31 @@ class WalkProgram:
             feature_major=self.feature_major,
             coordinates=coordinates,
         )
-        if self.sampler == "manhattan":
-            dimension = streams.to_index(
-                streams.words_of_walks(seed, streams.DIMENSION, step, walks=walks, n=1)[:, 0],
-                f.n_params,
+        deltas = (
+            (lambda: streams.unpack_words(drawn[k], f.n_params, coordinates))
+            if self.predraw
+            else (lambda: words_of(streams.DELTA, step))
+        )
+        dimension = lambda: streams.to_index(  # noqa: E731
+            streams.words_of_walks(seed, streams.DIMENSION, step, walks=walks, n=1)[:, 0],
+            f.n_params,
+        )
+        return self.sampler.move(
+            Move(
+                block=block,
+                gradient=block_grad,
+                deltas=deltas,
+                words=words_of,
+                dimension=dimension,
+                step=step,
+                step_size=step_size,
+                bound=bound,
+                dtype=f.dtype,
+                coordinates=coordinates,
+                feature_major=self.feature_major,
+                reflect=self.reflect,
             )
-            return manhattan_step(
-                block, dimension, coordinates, step_size=step_size, feature_major=self.feature_major
-            )
-        if self.sampler == "uniform":
-            return uniform_sample(words_of(streams.UNIFORM, step + 1), bound, f.dtype)
-        if self.predraw:
-            words = streams.unpack_words(drawn[k], f.n_params, coordinates)
-        else:
-            words = words_of(streams.DELTA, step)
-        if self.sampler == "random":
-            return random_step(block, words, step_size, dtype=f.dtype)
-        delta = streams.to_uniform(words, f.dtype) * step_size
-        moved = progressive_gradient_step(block, block_grad, delta)
-        return fold(moved, bound) if self.reflect else moved
+        )
 
     def _loop_fn(
         self,
@@ -406,12 +405,12 @@ class WalkProgram:
                 y_test=y_test,
             )
             inputs = (theta, drawn, seed, walks, step, step_size, x, y, xt, yt)
-            if self.sampler == "gradient" and not self.reflect:  # unbounded: no bound taken
+            if not (self.sampler.bounded or self.reflect):  # unbounded: no bound taken
                 moved, drawn, row = self._step(*inputs)
             else:
                 moved, drawn, row = self._step(*inputs, bound)
             if record_params:  # theta_t, the point the row describes
-                row["params"] = position(self.sampler, self._whole(theta), bound)
+                row["params"] = self.sampler.position(self._whole(theta), bound)
             return (
                 t + 1,
                 moved,

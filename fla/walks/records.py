@@ -6,7 +6,6 @@ allocator, times).
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import numpy as np
@@ -88,7 +87,7 @@ def metadata(config: SampleConfig, p: Plan, notes: dict, *, problem, tf) -> dict
         "pyarrow_version": pyarrow.__version__,
         "python_version": platform.python_version(),
         "config": config.fields(),
-        "plan": asdict(p),
+        "plan": p.record(),
         "resources": notes,
         "problem": {
             "name": problem.name,

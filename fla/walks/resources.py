@@ -109,9 +109,9 @@ def predicted_logit_scale(network, problem, bound: float) -> float:
 def fit_plan(config, p, problem):
     """(plan, notes): the plan with its chunk shrunk to fit in memory if needed; ConfigError if it
     cannot fit or its numbers would overflow float32 (see the module docstring)."""
-    from fla.walks.config import LANES, network_of, round_up
+    from fla.walks.config import LANES, round_up
 
-    network = network_of(config, (problem.n_inputs, problem.n_outputs))
+    network = p.network
     budget = MEMORY_SHARE * available_bytes()
     chunk, notes = p.chunk, {"memory_available": int(budget / MEMORY_SHARE)}
     while peak_bytes(p, network, problem, config=config, chunk=chunk) > budget and chunk > LANES:

@@ -50,10 +50,10 @@ from fla.base.store import (
     write_manifest,
 )
 from fla.walks import streams
-from fla.walks.config import Plan, SampleConfig, check_meaning, network_of, plan
+from fla.walks.config import Plan, SampleConfig, check_meaning, plan
 from fla.walks.records import block_columns, metadata, now, patterns_of_rows
 from fla.walks.resources import steps_per_block
-from fla.walks.samplers import FOLDED, fold_numpy, start_state
+from fla.walks.samplers import SAMPLERS
 
 
 def check_out(out: Path) -> None:
@@ -73,7 +73,7 @@ def disk_lower_bound(p: Plan, config, walk_range) -> float:
     and the D floats of its parameters (--record-params) and its spectrum (exact, every row)."""
     rows = (walk_range[1] - walk_range[0]) * p.steps
     per_row = 8 + 4 * p.n_params * config.record_params
-    per_row += 4 * p.n_params * (p.hessian == "exact" and p.hessian_at == "all")
+    per_row += 4 * p.n_params * (p.hessian == "exact" and p.hessian_at.kind == "all")
     return float(rows) * per_row
 
 
@@ -179,9 +179,8 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
 
     from fla.walks.measure import curvature_columns, selected_rows
 
-    network = network_of(config, (problem.n_inputs, problem.n_outputs))
     program = walk_program(
-        network,
+        p.network,
         problem,
         p.batching,
         batch_size=config.batch_size,
@@ -220,7 +219,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
         total=(hi - lo) * p.steps,
         unit="step",
         disable=quiet,
-        desc=f"{config.problem} {network.name}",
+        desc=f"{config.problem} {p.network.name}",
     )
     nonfinite = [0]
 
@@ -266,12 +265,13 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
             columns.pop("params", None)
         points.write(table(POINT_SCHEMA, constants, columns, n=s * n))
 
+    sampler = SAMPLERS[config.sampler]
     pool, pending = ThreadPoolExecutor(1, thread_name_prefix="fla-writer"), None
     try:
         for first in range(lo, hi, p.chunk):
             n = min(p.chunk, hi - first)
-            theta = start_state(
-                config.sampler, config.seed, first, count=n, n_params=p.n_params, bound=config.bound
+            theta = sampler.start(
+                config.seed, first, count=n, n_params=p.n_params, bound=config.bound
             )
             for step0, s, with_params in blocks:
                 train_idx, test_idx = shared_batches(config, p, problem, step0=step0, s=s)
@@ -299,9 +299,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
                     {
                         "walk": np.arange(first, first + n, dtype=np.int32),
                         "step": np.full(n, p.steps, np.int32),
-                        "params": fold_numpy(theta, config.bound)
-                        if config.sampler in FOLDED
-                        else theta,
+                        "params": sampler.points(theta, config.bound),
                     },
                     n=n,
                 )
@@ -343,13 +341,12 @@ def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
     step alone (Lanczos' default), the other steps run without returning them (for 2-20-20-20-1,
     a third of the step's time went to copying points nobody reads). The walk is the same either
     way."""
-    from fla.walks.config import parse_hessian_at
 
     def split(start: int, stop: int, keep: bool) -> list:
         size = steps_per_block(p, keep, stop - start)
         return [(t, min(size, stop - t), keep) for t in range(start, stop, size)]
 
-    last_only = p.keep_params and not record_params and parse_hessian_at(p.hessian_at)[0] == "last"
+    last_only = p.keep_params and not record_params and p.hessian_at.kind == "last"
     if last_only and p.steps > 1:
         return split(0, p.steps - 1, False) + [(p.steps - 1, 1, True)]
     return split(0, p.steps, record_params or p.keep_params)

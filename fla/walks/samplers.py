@@ -25,18 +25,25 @@ dimension's direction is which side of the wave u is on. Every draw is a functio
 step) from the streams of ``streams``, as for gradient walks, so chunks, shards and workers see
 the same walks.
 
-    >>> u0 = start_state("random", seed=0, first=0, count=4, n_params=9, bound=1.0)
-    >>> x0 = fold_numpy(u0, 1.0)          # the start points, each with one dimension at +-1
+Each sampler is an object registered by name in ``SAMPLERS`` (as the path methods are in
+``fla.paths.methods``): how its walks start (``start``), which point a state stands for
+(``position``, ``points``) and how a step moves a block of the state (``move``, given a ``Move``).
+The walk program (``fla.walks.program``) runs any of them in the same compiled loop.
+
+    >>> sampler = SAMPLERS["random"]
+    >>> u0 = sampler.start(0, 0, count=4, n_params=9, bound=1.0)
+    >>> x0 = sampler.points(u0, 1.0)      # the start points, each with one dimension at +-1
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import numpy as np
 
 from fla.walks import streams
-
-SAMPLERS = ("gradient", "random", "manhattan", "uniform")
-FOLDED = ("random", "manhattan")  # samplers whose state is the unfolded coordinate u
+from fla.walks.rule import progressive_gradient_step
 
 
 def fold(u, bound):
@@ -52,12 +59,10 @@ def fold_numpy(u: np.ndarray, bound: float) -> np.ndarray:
     return np.where(v <= 2.0 * bound, v - bound, 3.0 * bound - v).astype(u.dtype)
 
 
-def start_state(sampler: str, seed: int, first: int, *, count: int, n_params: int, bound: float):
-    """The walks' starting state [count, D] float32: theta_0 for gradient walks and uniform samples
-    (uniform in [-b, b)^D), the unfolded coordinates u_0 of random and Manhattan walks."""
+def progressive_start(seed: int, first: int, *, count: int, n_params: int, bound: float):
+    """The unfolded coordinates u_0 [count, D] float32 of progressive random walks (Malan and
+    Engelbrecht 2014): a half of [-b, b] per dimension, one dimension on its half's boundary."""
     x = streams.start_points(seed, first, count, n_params=n_params, bound=bound)
-    if sampler not in FOLDED:
-        return x
     words = streams.words_of_walk_range(
         seed, streams.SIDE, 0, first=first, count=count, n=n_params
     ).numpy()
@@ -72,9 +77,96 @@ def start_state(sampler: str, seed: int, first: int, *, count: int, n_params: in
     return np.where(upper, 2.0 * bound - x, x).astype(np.float32)
 
 
-def position(sampler: str, state, bound):
-    """The point a state stands for (TensorFlow)."""
-    return fold(state, bound) if sampler in FOLDED else state
+@dataclass(frozen=True)
+class Move:
+    """What a sampler's step may use, for one block of the walks' state (rows ``coordinates``
+    (lo, hi) of D): the ``block``, its ``gradient`` at the block's point, this step's Delta words
+    (``deltas()``, drawn or predrawn), any other stream's words (``words(stream, at)``), the
+    dimension each walk moves (``dimension()``), and the step's ``step``, ``step_size``,
+    ``bound``, ``dtype``, ``feature_major`` layout and ``reflect`` (gradient walks kept inside
+    [-b, b]^D)."""
+
+    block: Any
+    gradient: Any
+    deltas: Callable[[], Any]
+    words: Callable[[int, Any], Any]
+    dimension: Callable[[], Any]
+    step: Any
+    step_size: Any
+    bound: Any
+    dtype: Any
+    coordinates: tuple
+    feature_major: bool
+    reflect: bool
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler: ``folded`` when its state is the unfolded coordinate u and its point fold(u);
+    ``draws_delta`` when each step draws a Delta per dimension (``streams.DELTA``, which the
+    program may draw a step ahead); ``bounded`` when its points stay in [-b, b]^D whatever the
+    walk bounds."""
+
+    name: str
+    folded: bool = False
+    draws_delta: bool = False
+    bounded: bool = True
+
+    def start(self, seed: int, first: int, *, count: int, n_params: int, bound: float):
+        """The walks' starting state [count, D] float32 (theta_0 uniform in [-b, b)^D)."""
+        if self.folded:
+            return progressive_start(seed, first, count=count, n_params=n_params, bound=bound)
+        return streams.start_points(seed, first, count, n_params=n_params, bound=bound)
+
+    def position(self, state, bound):
+        """The point a state stands for (TensorFlow)."""
+        return fold(state, bound) if self.folded else state
+
+    def points(self, state: np.ndarray, bound: float) -> np.ndarray:
+        """The points states [B, D] stand for (numpy)."""
+        return fold_numpy(state, bound) if self.folded else state
+
+    def move(self, m: Move):
+        raise NotImplementedError
+
+
+class GradientWalk(Sampler):
+    """The progressive gradient walk (``fla.walks.rule``), reflected into [-b, b]^D with
+    ``--walk-bounds reflect``."""
+
+    def move(self, m: Move):
+        delta = streams.to_uniform(m.deltas(), m.dtype) * m.step_size
+        moved = progressive_gradient_step(m.block, m.gradient, delta)
+        return fold(moved, m.bound) if m.reflect else moved
+
+
+class RandomWalk(Sampler):
+    def move(self, m: Move):
+        return random_step(m.block, m.deltas(), m.step_size, dtype=m.dtype)
+
+
+class ManhattanWalk(Sampler):
+    def move(self, m: Move):
+        return manhattan_step(
+            m.block,
+            m.dimension(),
+            m.coordinates,
+            step_size=m.step_size,
+            feature_major=m.feature_major,
+        )
+
+
+class UniformSample(Sampler):
+    def move(self, m: Move):
+        return uniform_sample(m.words(streams.UNIFORM, m.step + 1), m.bound, m.dtype)
+
+
+SAMPLERS = {
+    "gradient": GradientWalk("gradient", draws_delta=True, bounded=False),
+    "random": RandomWalk("random", folded=True, draws_delta=True),
+    "manhattan": ManhattanWalk("manhattan", folded=True),
+    "uniform": UniformSample("uniform"),
+}
 
 
 def random_step(u, words, step_size, *, dtype):
