@@ -223,3 +223,26 @@ def test_a_saddle_whose_descent_reaches_no_minimum_is_not_a_transition_state(mon
     assert db.transition_states == []
     with pytest.raises(ValueError, match="two stored minima"):
         db.add_transition_state(0.5, db.minima[0]["params"], db.minima[0]["eigenvalues"], a=-1, b=0)
+
+
+def test_a_descent_that_stops_at_a_saddle_is_pushed_on_to_a_minimum():
+    """The N_h = 2 network's best two-unit minimum, padded with a zero unit, is a stationary point
+    of index 1 in the 2-3-2 network (Mehta et al., Appendix A): a quench started on it stays
+    there; ``descend`` leaves it along its lowest mode and reaches a minimum below it."""
+    from fla.landscapes.model import connected_units, padded
+    from fla.landscapes.quench import Quencher
+    from fla.landscapes.transition_states import descend
+
+    f2 = objective(2, 1e-2)
+    x, loss, grad, _ = Quencher(f2, batch=32)(
+        np.random.default_rng(5).uniform(-1, 1, (32, f2.n_params)), 1e-9
+    )
+    two = (connected_units(mehta_network(2), x) == 2) & (grad <= 1e-9)
+    saddle = padded(x[two][np.argmin(loss[two])][None], 3)
+    f3 = objective(3, 1e-2)
+    start = f3(saddle).numpy()[0]
+    stayed, _, g = quench(f3, saddle, GTOL)
+    assert g[0] <= GTOL and hessian_index(np.linalg.eigvalsh(f3.hessian(stayed).numpy()))[0][0] == 1
+    ends, losses, grads = descend(f3, saddle, gtol=GTOL, displacement=1e-2)
+    negative, _ = hessian_index(np.linalg.eigvalsh(f3.hessian(ends).numpy()))
+    assert grads[0] <= GTOL and negative[0] == 0 and losses[0] < start - 1e-6

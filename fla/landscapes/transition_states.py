@@ -8,7 +8,11 @@ path sampling chooses them (Mehta, Zhao, Bernal and Wales 2018, Sec. III).
   optimisation, maximising along the lowest mode and minimising along the others; Baker, J. Comput.
   Chem. 7, 385 (1986)), with a trust radius; accepted when the gradient norm is below ``gtol`` and
   the Hessian has exactly one negative eigenvalue. From it, quenches started at +-``displacement``
-  along the negative eigenvector find the two minima it connects.
+  along the negative eigenvector find the two minima it connects (``descend``: a quench that
+  stops at a stationary point with negative eigenvalues, as L-BFGS can on the subspaces where
+  hidden units are zero, is pushed off along its lowest mode and quenched again, up to
+  ``DESCENTS`` times); a saddle one of whose descents still reaches no minimum is no transition
+  state and is not stored.
 - ``connect_unconnected`` (the "connect unconnected minima" strategy of discrete path sampling,
   Wales 2002 and PATHSAMPLE): repeatedly take the lowest minimum not yet connected to the global
   minimum and search for a transition state between it and its nearest minimum (in canonical
@@ -23,7 +27,7 @@ import numpy as np
 
 from fla.curvature.classes import hessian_index
 from fla.landscapes.basin_hopping import energy_of, quench, store_minima
-from fla.landscapes.database import Database
+from fla.landscapes.database import Database, hessian_eigenvalues
 from fla.landscapes.model import align
 
 
@@ -66,6 +70,36 @@ def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, *, max_iter: int = 200, 
     return x, float(f(x[None]).numpy()[0]), np.linalg.eigvalsh(hess), float(np.linalg.norm(grad))
 
 
+DESCENTS = 3  # quenches a descent from a saddle may take to leave stationary points of higher index
+
+
+def descend(f, points: np.ndarray, *, gtol: float, displacement: float):
+    """Quenches from ``points`` [B, D] that end at minima where they can: a row that stops at a
+    stationary point with a negative Hessian eigenvalue is displaced along the lowest eigenvector
+    (by ``displacement`` x max(|x|, 1), downhill) and quenched again, at most ``DESCENTS`` times in
+    all. Returns (ends, losses, gradient norms) as ``quench`` does."""
+    ends, losses, grads = quench(f, points, gtol)
+    for _ in range(DESCENTS - 1):
+        finite = np.isfinite(ends).all(axis=1) & np.isfinite(losses)
+        eigs = np.full(ends.shape, np.nan)
+        if finite.any():
+            eigs[finite] = hessian_eigenvalues(f, ends[finite])
+        negative, _ = hessian_index(np.where(np.isfinite(eigs), eigs, 1.0))
+        stuck = np.flatnonzero(finite & (grads <= gtol) & (negative > 0))
+        if not len(stuck):
+            break
+        _, vectors = np.linalg.eigh(f.hessian(ends[stuck]).numpy())
+        mode = (
+            vectors[:, :, 0]
+            * (displacement * np.maximum(np.linalg.norm(ends[stuck], axis=1), 1.0))[:, None]
+        )
+        trial = np.concatenate([ends[stuck] + mode, ends[stuck] - mode])
+        down = f(trial).numpy()
+        start = np.where((down[: len(stuck)] <= down[len(stuck) :])[:, None], *np.split(trial, 2))
+        ends[stuck], losses[stuck], grads[stuck] = quench(f, start, gtol)
+    return ends, losses, grads
+
+
 def transition_state(
     db: Database,
     f,
@@ -105,7 +139,9 @@ def transition_state(
     mode = (
         vectors[:, 0] * displacement * max(np.linalg.norm(x), 1.0) / np.linalg.norm(vectors[:, 0])
     )
-    ends, losses, grads = quench(f, np.stack([x + mode, x - mode]), gtol)
+    ends, losses, grads = descend(
+        f, np.stack([x + mode, x - mode]), gtol=gtol, displacement=displacement
+    )
     ids = store_minima(db, f, ends, losses=losses, grads=grads, gtol=gtol)
     if -1 in ids:  # a pathway joins two minima (Wales 2003): a saddle with a loose end is none
         return {
