@@ -115,6 +115,22 @@ def text(optional=False) -> Kind:
     )
 
 
+def values_of(kind: Kind, words: str, *, count: tuple[int, int], optional=False) -> Kind:
+    """A list of ``count`` (lowest, highest) values of ``kind`` (``optional``: or None), as a flag
+    given several values or several times takes them; parsed as ``kind`` parses one."""
+
+    def ok(values) -> bool:
+        if values is None:
+            return optional
+        return (
+            isinstance(values, (list, tuple))
+            and count[0] <= len(values) <= count[1]
+            and all(map(kind, values))
+        )
+
+    return Kind(ok, words, kind.parse)
+
+
 def list_of(kind: Kind, plural: str) -> Kind:
     """A non-empty list of distinct values of ``kind`` (numbers compared as floats)."""
 
@@ -131,9 +147,20 @@ def custom(check: Callable, expects: str, parse: type | None = str) -> Kind:
     return Kind(check, expects, parse)
 
 
-def setting(default, help: str, kind: Kind, *, required: bool = False, **field_kw):
-    """A dataclass field carrying its help, its kind and whether it must be given."""
-    meta = {"help": help, "kind": kind, "required": required}
+def setting(
+    default,
+    help: str,
+    kind: Kind,
+    *,
+    required: bool = False,
+    nargs: int | str | None = None,
+    metavar=None,
+    **field_kw,
+):
+    """A dataclass field carrying its help, its kind and whether it must be given; on the command
+    line ``nargs`` values a flag (an int, or ``"append"``: the flag given once a value) and their
+    ``metavar``."""
+    meta = {"help": help, "kind": kind, "required": required, "nargs": nargs, "metavar": metavar}
     return field(default=default, metadata=meta, **field_kw)
 
 
@@ -208,15 +235,18 @@ def add_flags(parser, cls, positional=()) -> None:
                 flag(f.name), dest=f.name, action="store_true", default=None, help=help_text
             )
         else:
+            nargs, metavar = f.metadata.get("nargs"), f.metadata.get("metavar")
+            many = {"action": "append"} if nargs == "append" else {"nargs": nargs} if nargs else {}
             parser.add_argument(
                 flag(f.name),
                 dest=f.name,
-                metavar=None if kind.choices else key_of(f.name).upper(),
+                metavar=metavar or (None if kind.choices else key_of(f.name).upper()),
                 type=kind.parse or str,
                 choices=kind.choices,
                 required=f.metadata["required"],
                 default=None,
                 help=help_text if f.default is None else f"{help_text} (default {f.default})",
+                **many,
             )
 
 

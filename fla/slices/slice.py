@@ -15,14 +15,25 @@ Unless ``--range`` is given, a plane's and a trajectory's grids cover their mark
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
 from fla.base.outputs import check_folder, claim_folder, refuse_folder_on_source, remove_files
+from fla.base.settings import (
+    boolean,
+    check,
+    choice,
+    flag,
+    integer,
+    number,
+    setting,
+    text,
+    values_of,
+)
 from fla.slices import directions as dirs
 from fla.slices.grid import (
     FILES,
@@ -42,33 +53,91 @@ MARGIN = 0.25  # of the marks' extent, around a plane's or a trajectory's marks
 RANGE_MAX = 1e6  # grid coordinates, in units of the directions' (filter-normalised) lengths
 
 
-def check_settings(resolution: int, span, at, *, directions, plane, trajectory, seed=0) -> None:
-    if not isinstance(resolution, int) or not 2 <= resolution <= 2001:
-        raise ConfigError(f"--resolution must be an integer from 2 to 2001, got {resolution}")
-    if not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ConfigError(f"--seed must be an integer in [0, 2^32), got {seed}")
-    if span is not None:
-        lo, hi = span
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ConfigError(f"--range must be two finite numbers LO < HI, got {lo} {hi}")
-        if max(abs(lo), abs(hi)) > RANGE_MAX:
+@dataclass(frozen=True)
+class SliceSettings:
+    """What a slice is: its kind (around ``at`` along ``direction``s, a ``plane`` through three
+    networks, or a walk's ``trajectory``), its grid and its directions' draw. The flags of
+    ``fla slice`` are these fields (``add_flags``)."""
+
+    at: str | None = setting(
+        None, "the centre point (default walk=0, minimum=0 or model)", text(optional=True)
+    )
+    direction: tuple | None = setting(
+        None,
+        "random | towards:POINT | hessian:K; once for a line, twice for a plane "
+        "(default two random directions)",
+        values_of(text(), "one or two directions", count=(1, 2), optional=True),
+        nargs="append",
+    )
+    plane: tuple | None = setting(
+        None,
+        "the plane through three networks",
+        values_of(text(), "three networks", count=(3, 3), optional=True),
+        nargs=3,
+        metavar="POINT",
+    )
+    trajectory: int | None = setting(
+        None,
+        "a recorded walk's plane",
+        integer(at_least=0, optional=True, words="a walk number >= 0"),
+        metavar="WALK",
+    )
+    range: tuple | None = setting(
+        None,
+        "coordinates of the grid on each axis (default -1 1; planes and trajectories: their "
+        "marks with a margin)",
+        values_of(number(), "two finite numbers LO < HI", count=(2, 2), optional=True),
+        nargs=2,
+        metavar=("LO", "HI"),
+    )
+    resolution: int = setting(
+        51,
+        "grid points a side",
+        integer(at_least=2, at_most=2001, words="an integer from 2 to 2001"),
+    )
+    seed: int = setting(
+        0,
+        "seed of the random directions",
+        integer(at_least=0, below=2**32, words="an integer in [0, 2^32)"),
+    )
+    normalisation: str = setting(
+        "filter",
+        "random directions: filter-normalised (Li et al.) or as drawn",
+        choice("filter", "none"),
+    )
+    keep_biases: bool = setting(
+        False,
+        "random directions: copy biases and BatchNorm parameters instead of zeroing them",
+        boolean(),
+    )
+    examples: int = setting(
+        1024,
+        "trained models: training and test images evaluated per point",
+        integer(at_least=1),
+    )
+
+    def validate(self) -> None:
+        """ConfigError naming the first setting refused, alone or beside the others."""
+        check(self, flag)
+        if self.range is not None:
+            lo, hi = self.range
+            if not lo < hi:
+                raise ConfigError(f"--range must be two finite numbers LO < HI, got {lo} {hi}")
+            if max(abs(lo), abs(hi)) > RANGE_MAX:
+                raise ConfigError(
+                    f"--range {lo:g} {hi:g}: beyond {RANGE_MAX:g} directions' lengths from the "
+                    "centre the network's float32 logits overflow and the grid holds no finite "
+                    "loss; give a smaller --range"
+                )
+        given = (("--plane", self.plane), ("--trajectory", self.trajectory))
+        chosen = [n for n, v in given if v is not None]
+        if len(chosen) > 1 or (chosen and self.direction):
+            raise ConfigError("give one of --direction, --plane and --trajectory")
+        if chosen and self.at:
             raise ConfigError(
-                f"--range {lo:g} {hi:g}: beyond {RANGE_MAX:g} directions' lengths from the centre "
-                "the network's float32 logits overflow and the grid holds no finite loss; give a "
-                "smaller --range"
+                "--at is the centre of --direction slices; a plane is placed by its three "
+                "networks, a trajectory around its last point"
             )
-    chosen = [n for n, v in (("--plane", plane), ("--trajectory", trajectory)) if v is not None]
-    if len(chosen) > 1 or (chosen and directions):
-        raise ConfigError("give one of --direction, --plane and --trajectory")
-    if chosen and at:
-        raise ConfigError(
-            "--at is the centre of --direction slices; a plane is placed by its three networks, "
-            "a trajectory around its last point"
-        )
-    if directions and not 1 <= len(directions) <= 2:
-        raise ConfigError(f"give one or two --direction, got {len(directions)}")
-    if plane is not None and len(plane) != 3:
-        raise ConfigError(f"--plane takes three networks, got {len(plane)}")
 
 
 SLICE_FILES = FILES + (MANIFEST,)  # what fla slice writes in its folder
@@ -245,53 +314,37 @@ def along_trajectory(subject, walk, span, *, resolution):
 
 
 def make_slice(
-    source,
-    out,
-    at=None,
-    *,
-    directions=None,
-    plane=None,
-    trajectory=None,
-    span=None,
-    resolution: int = 51,
-    seed: int = 0,
-    normalisation: str = "filter",
-    keep_biases: bool = False,
-    examples: int = 1024,
-    data_dir=None,
-    quiet: bool = False,
+    source, out, settings: SliceSettings = SliceSettings(), *, data_dir=None, quiet: bool = False
 ) -> dict:
-    """Make a slice of ``source`` into ``out`` (see the module docstring); returns the
-    manifest."""
+    """Make the slice ``settings`` describe of ``source`` into ``out`` (see the module docstring);
+    returns the manifest."""
     from fla.walks.resources import available_bytes
 
     source, out = Path(source), Path(out)
-    check_settings(
-        resolution, span, at, directions=directions, plane=plane, trajectory=trajectory, seed=seed
-    )
-    if normalisation not in ("filter", "none"):
-        raise ConfigError(f"--normalisation must be filter or none, got {normalisation!r}")
+    settings.validate()
+    s = settings
+    span, resolution = (tuple(s.range) if s.range else None), s.resolution
     check_folder(
         out, "fla slice", SLICE_FILES, own=None, resume=False, flag="--out", what="a slice"
     )
     refuse_folder_on_source(out, source, "--out")
-    subject = open_source(source, data_dir, examples)
-    if plane:
-        grid = through(subject, plane, span, resolution=resolution, data_dir=data_dir)
-    elif trajectory is not None:
+    subject = open_source(source, data_dir, s.examples)
+    if s.plane:
+        grid = through(subject, s.plane, span, resolution=resolution, data_dir=data_dir)
+    elif s.trajectory is not None:
         if subject.kind != "run":
             raise ConfigError("--trajectory needs a sampling run (recorded with --record-params)")
-        grid = along_trajectory(subject, trajectory, span, resolution=resolution)
+        grid = along_trajectory(subject, s.trajectory, span, resolution=resolution)
     else:
         grid = around(
             subject,
-            at,
-            directions,
+            s.at,
+            s.direction,
             span=span,
             resolution=resolution,
-            seed=seed,
-            normalisation=normalisation,
-            keep_biases=keep_biases,
+            seed=s.seed,
+            normalisation=s.normalisation,
+            keep_biases=s.keep_biases,
             data_dir=data_dir,
         )
     chunk = plan_chunk(subject, grid, available_bytes())
