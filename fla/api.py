@@ -15,6 +15,7 @@ the command line, the only code that reaches into ``analysis`` (lazily).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -370,10 +371,14 @@ class Results:
 
 
 def _quiet_tensorflow() -> None:
-    """TensorFlow imported without its start-up lines (``fla.base.quiet``), as the command
-    line does, before anything computes."""
+    """TensorFlow imported without its start-up lines (``fla.base.quiet``) and, when this call
+    starts it, with the persistent compile cache (``fla.base.compile_cache``), as the command line
+    does, before anything computes."""
+    from fla.base import compile_cache
     from fla.base.quiet import import_tensorflow
 
+    if "tensorflow" not in sys.modules:
+        compile_cache.enable()
     import_tensorflow()
 
 

@@ -39,6 +39,22 @@ def test_namespace_holds_tensorflow_version_cpu_and_xla_flags_but_not_the_cache_
             assert compile_cache.namespace() != base, name
 
 
+def entry(text: bytes) -> bytes:
+    """Bytes in the wire form of a cache entry (its three length-delimited fields)."""
+    return b"".join(bytes([8 * field + 2, len(text)]) + text for field in (1, 2, 3))
+
+
+def test_an_entry_is_well_formed_only_in_the_wire_form_of_a_cache_entry():
+    good = entry(b"program")
+    assert compile_cache.well_formed(good)
+    assert not compile_cache.well_formed(good[:-1])  # truncated: the last field runs past the end
+    assert not compile_cache.well_formed(good + b"\x00")  # trailing bytes
+    assert not compile_cache.well_formed(entry(b"x")[:-3])  # two fields of three
+    assert not compile_cache.well_formed(bytes([8 * 1 + 0, 5]) + good)  # a varint field
+    assert not compile_cache.well_formed(entry(b"x") + bytes([8 * 4 + 2, 0]))  # a fourth field
+    assert not compile_cache.well_formed(b"")
+
+
 def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
     tmp_path, monkeypatch
 ):
@@ -49,10 +65,13 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
     )
     shared = tmp_path / compile_cache.namespace()
     shared.mkdir()
-    (shared / "done.pb").write_bytes(b"complete")
-    (shared / "done.pb.sha256").write_text(hashlib.sha256(b"complete").hexdigest())
-    (shared / "damaged.pb").write_bytes(b"compiled herx")  # a bit flipped after it was published
-    (shared / "damaged.pb.sha256").write_text(hashlib.sha256(b"compiled here").hexdigest())
+    (shared / "done.pb").write_bytes(entry(b"complete"))
+    (shared / "done.pb.sha256").write_text(hashlib.sha256(entry(b"complete")).hexdigest())
+    # a bit flipped after it was published
+    (shared / "damaged.pb").write_bytes(entry(b"compiled herx"))
+    (shared / "damaged.pb.sha256").write_text(hashlib.sha256(entry(b"compiled here")).hexdigest())
+    (shared / "garbage.pb").write_bytes(b"garbage")  # written damaged: its checksum matches
+    (shared / "garbage.pb.sha256").write_text(hashlib.sha256(b"garbage").hexdigest())
     (shared / "unchecked.pb").write_bytes(b"no checksum")
     (shared / ".half.pb.123.partial").write_bytes(b"half")  # another process is publishing it
     host = socket.gethostname()
@@ -68,6 +87,7 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
     assert [p.name for p in compile_cache._entries(shared)] == [
         "damaged.pb",
         "done.pb",
+        "garbage.pb",
         "unchecked.pb",
     ]
     private = compile_cache.enable()
@@ -79,11 +99,15 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
     )
     assert not dead.exists() and alive.exists() and recent.exists()
 
-    for name in ("new.pb", "damaged.pb"):  # compiled here: the damaged entry was not loaded
-        (private / name).write_bytes(b"compiled here")
-    assert compile_cache.publish() == 2
+    for name in ("new.pb", "damaged.pb", "garbage.pb"):  # compiled here: not loaded
+        (private / name).write_bytes(entry(b"compiled here"))
+    (private / "torn.pb").write_bytes(b"torn")  # no program: never published
+    assert compile_cache.publish() == 3
     assert (
-        (shared / "new.pb").read_bytes() == (shared / "damaged.pb").read_bytes() == b"compiled here"
+        (shared / "new.pb").read_bytes()
+        == (shared / "damaged.pb").read_bytes()
+        == (shared / "garbage.pb").read_bytes()
+        == entry(b"compiled here")
     )
     assert compile_cache.publish() == 0
     assert sorted(p.name for p in shared.iterdir() if not p.name.startswith(".")) == [
@@ -91,6 +115,8 @@ def test_a_process_reads_complete_entries_only_and_publishes_its_own_by_rename(
         "damaged.pb.sha256",
         "done.pb",
         "done.pb.sha256",
+        "garbage.pb",
+        "garbage.pb.sha256",
         "new.pb",
         "new.pb.sha256",
         "unchecked.pb",

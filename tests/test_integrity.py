@@ -316,14 +316,18 @@ def test_a_gzip_data_file_is_checksummed_as_stored(tmp_path, capsys):
     assert first[3]["sha256"] != second[3]["sha256"] and len(first) == 4
 
 
-@pytest.mark.slow  # three processes
+@pytest.mark.slow  # four processes
 def test_a_compile_cache_entry_that_is_no_program_is_named_and_removed(tmp_path):
-    """An entry whose bytes match their checksum but do not parse (written damaged): one line
-    naming it, the entry removed, and the next run compiles anew."""
+    """Entries whose bytes match their checksum but are no program (written damaged): those not
+    even in a cache entry's wire form are never handed to TensorFlow (compiled anew, replaced);
+    one in that form whose contents TensorFlow cannot parse is named in one line and removed, and
+    the next run compiles anew."""
     import hashlib
     import os
     import subprocess
     import sys
+
+    from fla.base.compile_cache import well_formed
 
     env = {**os.environ, "FLA_COMPILE_CACHE": str(tmp_path / "cache")}
 
@@ -333,15 +337,28 @@ def test_a_compile_cache_entry_that_is_no_program_is_named_and_removed(tmp_path)
             [sys.executable, "-m", "fla.cli", *argv], env=env, capture_output=True, text=True
         )
 
+    def damage(data):
+        for entry in entries:
+            entry.write_bytes(data)
+            entry.with_name(entry.name + ".sha256").write_text(hashlib.sha256(data).hexdigest())
+
     assert sample("a").returncode == 0
     entries = list((tmp_path / "cache").glob("*/*.pb"))
-    assert entries
+    assert entries and all(well_formed(e.read_bytes()) for e in entries)
     garbage = np.random.default_rng(0).bytes(2000)
-    for entry in entries:
-        entry.write_bytes(garbage)
-        entry.with_name(entry.name + ".sha256").write_text(hashlib.sha256(garbage).hexdigest())
-    done = sample("b")
+    damage(garbage)
+    assert not well_formed(garbage) and sample("b").returncode == 0
+    assert all(well_formed(e.read_bytes()) for e in entries)  # compiled anew, published
+    shell = b"".join(bytes([8 * field + 2, 100]) + garbage[:100] for field in (1, 2, 3))
+    damage(shell)
+    assert well_formed(shell)
+    done = sample("c")
     err = [line for line in done.stderr.splitlines() if line.startswith("fla ")]
     assert done.returncode == 2 and len(err) == 1 and "is not a valid program" in err[0]
-    assert "Traceback" not in done.stderr and not (tmp_path / "b").exists()
-    assert sample("b").returncode == 0
+    assert "Traceback" not in done.stderr and not (tmp_path / "c").exists()
+    for _ in entries:  # one damaged entry named and removed a run
+        done = sample("c")
+        if done.returncode == 0:
+            break
+        assert "is not a valid program" in done.stderr
+    assert done.returncode == 0

@@ -24,8 +24,9 @@ Used as TensorFlow ships it, the cache has these hazards, which this module clos
   compares the whole HLO module before it loads an entry.
 - TensorFlow fails the compilation too when an entry is damaged after it was written (a truncated
   copy of a cache, a bad disk): it does not check what it loads. So each entry is published with its
-  SHA-256, and a process seeds its private directory only with entries that match theirs
-  (``_intact``); any other is compiled anew and replaced when published.
+  SHA-256, and a process seeds its private directory only with entries that match theirs and
+  have the wire form of a cache entry (``_intact``, ``well_formed``); any other is compiled anew
+  and replaced when published.
 - TensorFlow also fails the compilation when it cannot write an entry (a full disk, a quota, a
   file-size limit), which would end a run that could have written its results elsewhere. So a
   process uses the cache only when it can write there: no file-size limit, 1 GB free, and a 4 MB
@@ -174,6 +175,8 @@ def publish() -> int:
             continue
         try:
             data = entry.read_bytes()
+            if not well_formed(data):
+                continue
             _write_by_rename(_checksum_file(target), hashlib.sha256(data).hexdigest().encode())
             _write_by_rename(target, data)
             published += 1
@@ -191,9 +194,54 @@ def _intact(entry: Path) -> bool:
     """
     try:
         expected = _checksum_file(entry).read_text().strip()
-        return hashlib.sha256(entry.read_bytes()).hexdigest() == expected
+        data = entry.read_bytes()
     except OSError:
         return False
+    return hashlib.sha256(data).hexdigest() == expected and well_formed(data)
+
+
+ENTRY_FIELDS = (1, 2, 3)  # XlaSerializedCacheEntry: key, hlo_module, executable
+
+
+def well_formed(data: bytes) -> bool:
+    """Whether ``data`` has the wire form of TensorFlow's ``XlaSerializedCacheEntry``
+    (tensorflow/compiler/jit/xla_compile_cache_entry.proto): its three fields, each
+    length-delimited, filling the bytes exactly. An entry written damaged (its checksum taken of
+    the damage) fails this before TensorFlow, which would fail the compilation, reads it."""
+    try:
+        found = [number for number, _ in _wire_fields(data)]
+    except ValueError:
+        return False
+    return tuple(found) == ENTRY_FIELDS
+
+
+def _wire_fields(data: bytes) -> list:
+    """(field number, wire type) of each top-level field of a protocol buffer; ValueError where the
+    bytes are not one (only length-delimited fields are expected here)."""
+    fields, i = [], 0
+    while i < len(data):
+        tag, i = _varint(data, i)
+        if tag & 7 != 2:
+            raise ValueError("not a length-delimited field")
+        length, i = _varint(data, i)
+        i += length
+        if i > len(data):
+            raise ValueError("a field runs past the end")
+        fields.append((tag >> 3, tag & 7))
+    return fields
+
+
+def _varint(data: bytes, i: int) -> tuple:
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ValueError("a truncated varint")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, i
 
 
 UNPARSABLE = re.compile(r"Can't parse (\S+) as binary proto")

@@ -91,8 +91,8 @@ def main(argv=None) -> int:
         if args.command not in COMPILE_NOTHING or args.command == "metrics":
             allocator.keep_freed_buffers()  # metrics: large arrays, allocated set after set
         if args.command not in COMPILE_NOTHING:
+            compile_cache.enable()  # before TensorFlow's first compilation reads its flags
             quiet.import_tensorflow()  # its start-up lines tell a user nothing
-            compile_cache.enable()
         return COMMANDS[args.command][1](args)
     except NonFiniteError as exc:
         print(f"fla {args.command}: non-finite results: {exc}", file=sys.stderr)

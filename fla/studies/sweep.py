@@ -36,10 +36,9 @@ from fla.walks.sample import sample
 def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
     """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
     of one architecture share its compiled walk program)."""
-    quiet.import_tensorflow()
     allocator.keep_freed_buffers()
-    compile_cache.enable()
-    pin_threads(threads)
+    compile_cache.enable()  # before TensorFlow's first compilation reads its flags
+    quiet.import_tensorflow(threads)  # a worker's pools are fixed when TensorFlow starts
     results = []
     for task in tasks:
         results.append(run_task(task, data_dir))
@@ -65,16 +64,6 @@ def run_task(task: Task, data_dir) -> dict:
         "wall_seconds": meta["wall_seconds"],
         "nonfinite_rows": meta["nonfinite_rows"],
     }
-
-
-def pin_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already started in this process: its pools are fixed
-        pass
 
 
 def preflight(study: Study, out: Path, data_dir=None) -> None:
