@@ -146,9 +146,17 @@ def test_fla_landscape_study_resumes_verifies_and_reports(tmp_path, capsys):
     assert "1 run, 1 already done and verified" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert "Disconnectivity graph, N_h = 2" in page and "Decision map of the global minimum" in page
-    counts_section = page.split("<h2>Minima and transition states per (N_h, lambda)</h2>")[1]
-    assert counts_section.lstrip().startswith("<img")  # counts, transition states, ratio vs N_h
+    # the main page holds the counts and links each configuration's own page
+    counts_section = page.split("<h2 id='landscapes-minima-and-transition-states-per-n-h-lambda'>")[
+        1
+    ]
+    assert "<img" in counts_section.split("<table")[0]  # counts, transition states, ratio vs N_h
+    assert "Disconnectivity graph" not in page
+    for h in (1, 2):
+        assert f"href='report_tables/landscape_h{h}_l0.01.html'" in page
+        own = (out / "report_tables" / f"landscape_h{h}_l0.01.html").read_text()
+        assert f"Disconnectivity graph, N_h = {h}, lambda = 0.01, coloured by AUC" in own
+        assert f"P(class 1) of the global minimum of N_h = {h}" in own and "<img" in own
     seeded = json.loads((out / "h2_l0.01" / "landscape.json").read_text())
     assert seeded["settings"]["seeded_from"] == "h1_l0.01" and seeded["seeds"]["zero network"] == 1
     assert "found_by" in pq.read_table(out / "h2_l0.01" / "minima.parquet").column_names
