@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fla.base.errors import DataError
+from fla.base.errors import ConfigError, DataError
 from fla.zoo.cifar import load_cifar, write_binary
 from fla.zoo.models import PAPER_PARAMS, build, trainable_params
 from fla.zoo.train import Trainer, augment, learning_rate, recipe
@@ -165,7 +165,7 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
+def test_training_writes_results_and_resumes_from_its_checkpoint(trained, tmp_path):
     root, (out, _) = trained
     result = json.loads((out / "result.json").read_text())
     assert (
@@ -175,14 +175,35 @@ def test_training_writes_results_and_resumes_from_its_checkpoint(trained):
     )
     with np.load(out / "checkpoint.npz") as data:
         assert int(data["epoch"]) == 1
-    resumed = Trainer(
-        "resnet20", "cifar10", 0, out=out, data_dir=root / "data", epochs=2, batch_size=32
-    )
+
+    def trainer(out, epochs):
+        return Trainer(
+            "resnet20", "cifar10", 0, out=out, data_dir=root / "data", epochs=epochs, batch_size=32
+        )
+
+    # two epochs at once, and two epochs killed after the first and resumed: the same weights
+    whole = trainer(tmp_path / "whole", 2)
+    whole.run(quiet=True)
+    killed = trainer(tmp_path / "killed", 2)
+    saved = killed.save_checkpoint
+
+    def kill_after_first_epoch():
+        saved()
+        raise KeyboardInterrupt
+
+    killed.save_checkpoint = kill_after_first_epoch
+    with pytest.raises(KeyboardInterrupt):
+        killed.run(quiet=True)
+    resumed = trainer(tmp_path / "killed", 2)
     assert resumed.restore() and resumed.epoch == 1 and len(resumed.history) == 1
-    with np.load(out / "weights.npz") as data:
-        np.testing.assert_array_equal(resumed.model.weights[0].numpy(), data["w0"])
     resumed.run(quiet=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
+    for a, b in zip(resumed.model.weights, whole.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # a one-epoch run's checkpoint is not the first epoch of a two-epoch run (its learning-rate
+    # schedule is another): refused, not extended
+    with pytest.raises(ConfigError, match="holds the checkpoint of another training run"):
+        trainer(out, 2).restore()
 
 
 @pytest.mark.slow

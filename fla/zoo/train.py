@@ -146,7 +146,7 @@ class Trainer:
             return False
         with np.load(self.checkpoint, allow_pickle=False) as data:
             saved = json.loads(data["settings"].tobytes().decode()) if "settings" in data else None
-            if saved != self.settings():
+            if saved != json.loads(json.dumps(self.settings())):  # as stored: tuples are lists
                 raise ConfigError(
                     f"--out {self.out} holds the checkpoint of another training run "
                     f"({saved or 'settings not recorded'}); choose another --out"
