@@ -20,6 +20,7 @@ COMMANDS = {  # modules that run a command: nothing but the command line imports
     "fla.zoo.train",
     "fla.zoo.connect",
     "fla.slices.slice",
+    "fla.studies.sharpness",
 }
 
 

@@ -100,12 +100,14 @@ def test_a_negative_slice_seed(sampled, capsys, tmp_path):
     refused(["slice", sampled / "run", "--seed", "-1", "--out", tmp_path / "o"], capsys, "--seed")
 
 
-@pytest.mark.parametrize("command", ["slice", "connect", "metrics", "report"])
+@pytest.mark.parametrize("command", ["slice", "connect", "metrics", "report", "sharpness"])
 def test_a_manifest_that_disagrees_with_its_data_is_named_not_believed(
     sampled, capsys, tmp_path, command
 ):
     wrong = edited(sampled / "run", tmp_path / "run", lambda m: m["config"].update(width=3))
-    argv = [command, wrong] + (["--out", tmp_path / "o"] if command in ("slice", "connect") else [])
+    argv = [command, wrong] + (
+        ["--out", tmp_path / "o"] if command in ("slice", "connect", "sharpness") else []
+    )
     refused(argv, capsys, "width")
 
 

@@ -173,7 +173,14 @@ def file_record(path: Path) -> dict:
     return record
 
 
-MANIFESTS = ("run.json", "connect.json", "landscape.json", "slice.json", "study.json")
+MANIFESTS = (
+    "run.json",
+    "connect.json",
+    "landscape.json",
+    "slice.json",
+    "study.json",
+    "sharpness.json",
+)
 
 
 def protected_files(root) -> set:

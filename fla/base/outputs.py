@@ -75,7 +75,14 @@ def refuse_on_inputs(paths, source, flag: str) -> None:
 
 
 FIGURE_MARK = b"fla plot"  # written into every figure fla plot saves (its metadata)
-RESULT_MANIFESTS = ("run.json", "connect.json", "slice.json", "landscape.json", "study.json")
+RESULT_MANIFESTS = (
+    "run.json",
+    "connect.json",
+    "slice.json",
+    "landscape.json",
+    "study.json",
+    "sharpness.json",
+)
 
 
 def owned_by(path: Path, command: str | None) -> bool:

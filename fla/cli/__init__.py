@@ -26,6 +26,7 @@ from fla.cli.connecting import (
     run_models,
     run_train,
 )
+from fla.cli.measuring import add_sharpness_parser, run_sharpness
 from fla.cli.reading import (
     add_metrics_parser,
     add_plot_parser,
@@ -59,6 +60,7 @@ COMMANDS = {
     "settings": (add_settings_parser, run_settings),
     "metrics": (add_metrics_parser, run_metrics),
     "slice": (add_slice_parser, run_slice),
+    "sharpness": (add_sharpness_parser, run_sharpness),
 }
 
 # no XLA program: no compile cache and its write probe

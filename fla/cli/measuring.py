@@ -1,0 +1,46 @@
+"""``fla sharpness``: sharpness and flatness measures at the ends of a run's walks
+(``fla.studies.sharpness``)."""
+
+from __future__ import annotations
+
+
+def add_sharpness_parser(commands) -> None:
+    from fla.studies.sharpness import MEASURES
+
+    p = commands.add_parser(
+        "sharpness",
+        help="sharpness and flatness measures at walk ends, beside their generalisation gaps",
+        description="Measure each walk end of RUN_DIR (a sampling run or a study folder): "
+        "Keskar et al.'s epsilon-sharpness, adaptive sharpness (Kwon et al.; Andriushchenko et "
+        "al.), m-sharpness (Foret et al.), PAC-Bayes flatness (Jiang et al.) and the Hessian's "
+        "largest eigenvalue, trace and Frobenius norm, with the loss and accuracy gaps and the "
+        "steep/shallow gradient cluster of each point. Resumable: run again to go on.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="folder for sharpness.parquet and summary.csv")
+    p.add_argument(
+        "--settings",
+        help="TOML file: measures, patterns, seed and sections [epsilon], [adaptive], [m], "
+        "[pacbayes] of each measure's settings (fla settings sharpness lists them)",
+    )
+    p.add_argument(
+        "--measures",
+        type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()),
+        help=f"comma-separated, of {','.join(MEASURES)} (default all)",
+    )
+    p.add_argument("--patterns", type=int, help="training patterns measured on (default 10000)")
+    p.add_argument("--seed", type=int, help="seed of every random start and draw (default 0)")
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_sharpness(args) -> int:
+    from fla.studies.sharpness import load_settings, measure_sharpness
+
+    settings = load_settings(
+        args.settings, measures=args.measures, patterns=args.patterns, seed=args.seed
+    )
+    measure_sharpness(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
+    return 0

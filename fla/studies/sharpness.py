@@ -1,0 +1,303 @@
+"""``fla sharpness RUN_DIR``: the sharpness and flatness measures of ``fla.curvature.sharpness`` at
+points of sampling runs (each walk's end by default), with each point's generalisation gap and
+its gradient cluster, to test the seed paper's claim that the steep-gradient cluster of an l-g
+cloud lies in narrow valleys that generalise worse (Bosman, Engelbrecht and Helbig; Keskar et al.
+2017).
+
+Per point: the training loss and accuracy on the whole training set, the test loss and accuracy,
+the gaps (test loss - training loss, training accuracy - test accuracy), the gradient norm on the
+whole training set and its cluster: the two clusters of log10 |grad| over the configuration's
+points found by exact 1-D 2-means (every split of the sorted values tried, the one of least
+within-cluster sum of squares kept), ``steep`` the one of larger gradients. The measures are taken
+on the first ``patterns`` training patterns (all when fewer).
+
+Output (``--out``): ``parts/NAME.parquet`` per configuration as it finishes, listed in
+``sharpness.json`` (the manifest: settings, source, files with their checksums), so a killed run
+resumes at the next configuration; at the end ``sharpness.parquet`` (every point) and
+``summary.csv`` (per configuration and cluster: the points, the mean gap and each measure's mean;
+and per configuration Kendall's tau of each measure with the loss gap over its points, as Jiang
+et al. 2020 rank measures).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fla.base.errors import ConfigError, DamagedRunError
+from fla.base.files import file_record, write_json, write_table
+from fla.base.outputs import claim_folder
+from fla.base.settings import build, choice, integer, list_of, read_toml, setting
+from fla.base.store import ENDPOINTS, configurations, read_manifest, verify_files
+from fla.curvature import sharpness as sh
+
+COMMAND = "fla sharpness"
+MANIFEST = "sharpness.json"
+TABLE, SUMMARY, PARTS = "sharpness.parquet", "summary.csv", "parts"
+MEASURES = ("epsilon", "adaptive", "m", "pacbayes", "hessian")
+SECTIONS = {
+    "epsilon": sh.EpsilonSharpness,
+    "adaptive": sh.AdaptiveSharpness,
+    "m": sh.MSharpness,
+    "pacbayes": sh.PacBayes,
+}
+# the columns each measure writes, the ones the summary averages and ranks
+COLUMNS = {
+    "epsilon": ("eps_sharpness",),
+    "adaptive": ("adaptive_worst", "adaptive_average"),
+    "m": ("m_sharpness",),
+    "pacbayes": ("pacbayes_flatness", "pacbayes_mag_flatness"),
+    "hessian": ("hessian_max", "hessian_trace", "hessian_frobenius"),
+}
+
+
+@dataclass(frozen=True)
+class SharpnessSettings:
+    """What ``fla sharpness`` measures, where, and with which settings (a TOML file's sections
+    [epsilon], [adaptive], [m] and [pacbayes] hold each measure's settings)."""
+
+    measures: tuple = setting(
+        MEASURES, "the measures to take", list_of(choice(*MEASURES), "measures")
+    )
+    patterns: int = setting(
+        10000, "training patterns the measures are taken on (the first N)", integer(at_least=1)
+    )
+    seed: int = setting(0, "the seed of every random start and draw", integer(at_least=0))
+    epsilon: sh.EpsilonSharpness = field(default_factory=sh.EpsilonSharpness)
+    adaptive: sh.AdaptiveSharpness = field(default_factory=sh.AdaptiveSharpness)
+    m: sh.MSharpness = field(default_factory=sh.MSharpness)
+    pacbayes: sh.PacBayes = field(default_factory=sh.PacBayes)
+
+    def record(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+def load_settings(path=None, **given) -> SharpnessSettings:
+    """Settings from a TOML file (``path``; its top-level keys and measure sections) and flags
+    (``given``, None for not given: flags win)."""
+    raw = read_toml(path, "sharpness settings") if path else {}
+    sections = {k: raw.pop(k) for k in list(raw) if k in SECTIONS}
+    top = {**raw, **{k: v for k, v in given.items() if v is not None}}
+    if "measures" in top:
+        top["measures"] = tuple(top["measures"])
+    made = {k: build(cls, sections.get(k, {}), f"[{k}]: ") for k, cls in SECTIONS.items()}
+    return build(SharpnessSettings, {**top, **made}, "sharpness settings: ")
+
+
+def two_means(values: np.ndarray) -> np.ndarray:
+    """Labels (True: the cluster of larger values) of exact 1-D 2-means over ``values``: every
+    split of the sorted values tried, the one of least within-cluster sum of squares kept; all
+    False for fewer than two distinct values."""
+    values = np.asarray(values, np.float64)
+    order = np.argsort(values, kind="stable")
+    v = values[order]
+    labels = np.zeros(len(v), bool)
+    if len(v) < 2 or v[0] == v[-1]:
+        return labels
+    best, cut = np.inf, 1
+    for k in range(1, len(v)):
+        cost = ((v[:k] - v[:k].mean()) ** 2).sum() + ((v[k:] - v[k:].mean()) ** 2).sum()
+        if cost < best and v[k - 1] < v[k]:
+            best, cut = cost, k
+    labels[order[cut:]] = True
+    return labels
+
+
+def points_of(folder: Path) -> tuple[list[str], np.ndarray]:
+    """(labels, parameters [P, D]) of a configuration's points: each walk's end."""
+    table = pq.read_table(folder / ENDPOINTS, columns=["walk", "params"])
+    walks = table.column("walk").to_pylist()
+    params = np.stack(table.column("params").to_numpy(zero_copy_only=False)).astype(np.float64)
+    return [f"walk={w}" for w in walks], params
+
+
+def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None) -> pd.DataFrame:
+    """The per-point table of one configuration (module docstring)."""
+    import tensorflow as tf
+
+    from fla.core.objective import run_network, run_objective
+
+    cfg = read_manifest(folder)["config"]
+    network, problem = run_network(cfg, data_dir)
+    objective = run_objective(cfg, network, problem, dtype=tf.float32)
+    labels, theta = points_of(folder)
+    whole = sh.Surface(objective)
+    train_loss, grad = whole.gradient(theta)
+    train_acc = 1.0 - whole.error(theta)
+    rows = {
+        "configuration": str(folder),
+        "problem": cfg["problem"],
+        "width": cfg["width"],
+        "depth": cfg["depth"],
+        "point": labels,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "grad_norm": np.linalg.norm(grad, axis=1),
+    }
+    if problem.has_test:
+        test = sh.Surface(objective, problem.x_test, problem.y_test)
+        data = sh.compiled(objective, "data")
+        loss, acc = (
+            v.numpy().astype(np.float64)
+            for v in data(tf.constant(theta, objective.dtype), test.x, test.y)
+        )
+        rows |= {
+            "test_loss": loss,
+            "test_accuracy": acc,
+            "loss_gap": loss - train_loss,
+            "accuracy_gap": train_acc - acc,
+        }
+    steep = two_means(np.log10(np.maximum(rows["grad_norm"], 1e-300)))
+    rows["cluster"] = np.where(steep, "steep", "shallow") if steep.any() else "one"
+    n = min(settings.patterns, len(problem.x_train))
+    surface = sh.Surface(objective, problem.x_train[:n], problem.y_train[:n])
+    seed = settings.seed
+    for name in settings.measures:
+        if name == "epsilon":
+            got = sh.epsilon_sharpness(surface, theta, settings.epsilon, seed=seed)
+            rows |= {"eps_sharpness": got["eps_sharpness"], "eps_converged": got["converged"]}
+        elif name == "adaptive":
+            got = sh.adaptive_sharpness(surface, theta, settings.adaptive, seed=seed)
+            rows |= {k: got[k] for k in ("adaptive_worst", "adaptive_average")}
+            rows |= {
+                "adaptive_average_error": got["adaptive_average_error"],
+                "adaptive_converged": got["converged"],
+            }
+        elif name == "m":
+            got = sh.m_sharpness(surface, theta, settings.m, seed=seed)
+            rows |= {"m_sharpness": got["m_sharpness"], "m_converged": got["converged_share"]}
+        elif name == "pacbayes":
+            rows |= sh.pac_bayes_flatness(surface, theta, settings.pacbayes, seed=seed)
+        else:
+            x, y = problem.x_train[:n], problem.y_train[:n]
+            rows |= sh.hessian_measures(objective, theta, x, y=y, seed=seed)
+    rows["patterns"] = n
+    return pd.DataFrame(rows)
+
+
+def summary(points: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and cluster: the points, the mean gaps and each measure's mean; per
+    configuration (cluster ``all``) also Kendall's tau of each measure with the loss gap."""
+    from scipy.stats import kendalltau
+
+    measures = [c for cols in COLUMNS.values() for c in cols if c in points]
+    gaps = [c for c in ("loss_gap", "accuracy_gap") if c in points]
+    out = []
+    for (configuration, width, depth), group in points.groupby(
+        ["configuration", "width", "depth"], sort=True
+    ):
+        for cluster, part in [("all", group), *group.groupby("cluster", sort=True)]:
+            row = {
+                "configuration": configuration,
+                "width": width,
+                "depth": depth,
+                "cluster": cluster,
+                "points": len(part),
+                "grad_norm": part.grad_norm.median(),
+            }
+            row |= {c: part[c].mean() for c in gaps + measures}
+            if cluster == "all" and "loss_gap" in part:
+                for c in measures:
+                    tau = kendalltau(part[c], part.loss_gap).statistic if len(part) > 1 else None
+                    row[f"tau_{c}"] = None if tau is None or np.isnan(tau) else float(tau)
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def part_name(source: Path, folder: Path) -> str:
+    rel = folder.relative_to(source) if folder != source else Path(folder.name)
+    return f"{PARTS}/{'__'.join(rel.parts) or folder.name}.parquet"
+
+
+def own(entry: Path) -> bool:
+    return entry.name in (MANIFEST, TABLE, SUMMARY, PARTS)
+
+
+def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None, quiet=False):
+    """``fla sharpness``: every verified configuration under ``source`` measured into ``out``
+    (module docstring); returns the manifest."""
+    source, out = Path(source), Path(out)
+    good, damaged = configurations(source)
+    if damaged:
+        raise DamagedRunError(damaged)
+    if not good:
+        raise ConfigError(f"{source} holds no complete sampling run; give a run or a study folder")
+    record = {"command": COMMAND, "source": str(source.resolve()), "settings": settings.record()}
+    with claim_folder(out, COMMAND, own=own, source=source, resume=True, what="sharpness"):
+        manifest = resumed(out, record)
+        estimate(good, settings, quiet)
+        for folder in good:
+            name = part_name(source, folder)
+            if name in manifest["files"]:
+                continue
+            start = time.time()
+            table = measure_configuration(folder, settings, data_dir)
+            (out / PARTS).mkdir(exist_ok=True)
+            write_table(out / name, pa.Table.from_pandas(table, preserve_index=False))
+            manifest["files"][name] = file_record(out / name)
+            write_json(out / MANIFEST, manifest)
+            if not quiet:
+                print(f"  {name}: {len(table)} points in {time.time() - start:.1f} s")
+        parts = [n for n in manifest["files"] if n.startswith(PARTS + "/")]
+        points = pd.concat([pd.read_parquet(out / n) for n in sorted(parts)], ignore_index=True)
+        write_table(out / TABLE, pa.Table.from_pandas(points, preserve_index=False))
+        summary(points).to_csv(out / SUMMARY, index=False)
+        for name in (TABLE, SUMMARY):
+            manifest["files"][name] = file_record(out / name)
+        write_json(out / MANIFEST, manifest)
+    if not quiet:
+        print(f"{len(points)} points of {plural(len(good), 'configuration')} -> {out}")
+    return manifest
+
+
+def resumed(out: Path, record: dict) -> dict:
+    """The manifest to go on with: a new one, or the one in ``out`` when it was made with the same
+    settings from the same source and every part it lists verifies (a damaged part is dropped
+    and measured again)."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return {**record, "files": {}}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"--out {out}: {MANIFEST} is not readable; choose another --out")
+    if {k: manifest.get(k) for k in record} != record:
+        raise ConfigError(
+            f"--out {out} holds sharpness of another source or other settings; choose another --out"
+        )
+    files = {
+        n: r
+        for n, r in manifest.get("files", {}).items()
+        if n.startswith(PARTS + "/") and verify_files(out, {n: r}) is None
+    }
+    return {**record, "files": files}
+
+
+def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
+    """Print the points and the network passes the measures will take, before any work."""
+    walks = sum(int(read_manifest(f)["config"]["walks"]) for f in folders)
+    s = settings
+    per_point = {
+        "epsilon": s.epsilon.steps + 1,
+        "adaptive": s.adaptive.steps + 1 + s.adaptive.samples,
+        "m": s.m.steps + 1,
+        "pacbayes": 2 * s.pacbayes.samples * (s.pacbayes.bisections + 12),
+        "hessian": 0,
+    }
+    passes = sum(per_point[m] for m in s.measures)
+    if not quiet:
+        print(
+            f"{walks:,} points in {plural(len(folders), 'configuration')}; about {passes} "
+            f"passes over {s.patterns:,} patterns a point (gradient passes count as one)"
+        )
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
