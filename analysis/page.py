@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html as escape
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,14 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable", na_position="last", ignore_index=True)
 
 
+def percent_column(column: str) -> bool:
+    """Whether a column holds shares: a word of its name is one of PERCENT (``flat`` in
+    ``flat_share``, not in ``pacbayes_flatness``) and it is no gap or difference (a gap of
+    accuracies can be negative, and a column must read in one unit)."""
+    words = set(re.split(r"[^a-z]+", column.lower()))
+    return bool(words & set(PERCENT)) and not words & {"gap", "minus"} and " - " not in column
+
+
 def number(value, column: str = "") -> str:
     """A value as the page shows it: integers with thousands separators, fractions in [0, 1] of a
     share or accuracy column as percentages, other floats to 4 significant digits (scientific
@@ -80,7 +89,7 @@ def number(value, column: str = "") -> str:
         value = float(value)
         if math.isinf(value):
             return "∞" if value > 0 else "−∞"
-        if any(word in column for word in PERCENT) and 0.0 <= value <= 1.0:
+        if percent_column(column) and 0.0 <= value <= 1.0:
             return f"{100 * value:.1f}%"
         if value == int(value) and abs(value) < 1e6:
             return f"{int(value):,}"

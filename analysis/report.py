@@ -102,15 +102,17 @@ def _write_report(
     connections = sorted(p.parent for p in run_dir.rglob("connect.json"))
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
+    sharp = sorted(p.parent for p in run_dir.rglob("sharpness.json"))
     sections, lead, constants = [], "", {}
     try:
         dataset = open_run(run_dir)
     except FileNotFoundError:
-        if not connections and not landscapes and not slices:
+        if not connections and not landscapes and not slices and not sharp:
             raise FileNotFoundError(
                 f"nothing to report under {run_dir}: no complete sampling run "
                 "(points.parquet beside run.json), no connection run (connect.json), no "
-                "landscape run (landscape.json) and no slice (slice.json)"
+                "landscape run (landscape.json), no slice (slice.json) and no sharpness "
+                "(sharpness.json)"
             ) from None
         dataset = None
     if dataset is not None:
@@ -125,6 +127,10 @@ def _write_report(
     for folder in connections:
         name = folder.relative_to(run_dir) if folder != run_dir else folder.name
         sections += [as_section(t) for t in connection_sections(folder, name)]
+    if sharp:
+        from .sharpness_sections import sharpness_sections
+
+        sections += sharpness_sections(sharp, png)
     if slices:
         from .slices import slice_sections
 

@@ -129,6 +129,11 @@ def test_the_tables_are_in_one_numeric_order(report):
         (float("inf"), "correlation_length", "∞"),
         (True, "lowest", "yes"),
         (12.0, "count", "12"),
+        (0.25, "test_accuracy", "25.0%"),
+        (0.25, "flat_share", "25.0%"),
+        (0.25, "pacbayes_flatness", "0.25"),  # a measure whose name holds "flat": a number
+        (0.25, "accuracy_gap", "0.25"),  # a gap can be negative: one unit for the column
+        (0.25, "train_error steep - shallow", "0.25"),  # a difference
     ],
 )
 def test_numbers_are_shown_to_the_digits_they_mean(value, column, text):

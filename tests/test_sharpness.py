@@ -248,6 +248,13 @@ def test_fla_sharpness_measures_every_end_resumes_and_refuses_other_settings(iri
     table = pd.read_csv(out / "summary.csv")
     assert (table.cluster.isin(["all", "steep", "shallow", "one"])).all()
     pd.testing.assert_frame_equal(table, summary(points).reset_index(drop=True), check_dtype=False)
+    # the report: the measures against the gaps, and the claim in numbers
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Sharpness: out" in page and "measured on 50 training patterns" in page
+    claims = "Of the configurations with both clusters" in page or "claim is not tested" in page
+    assert claims and page.count("<img") == 2
+    # (the report in the folder is fla report's own: resuming leaves it be)
     # a damaged part is measured again; the rest is kept
     manifest = __import__("json").loads((out / "sharpness.json").read_text())
     parts = sorted(n for n in manifest["files"] if n.startswith("parts/"))

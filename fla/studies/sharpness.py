@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from fla.base.errors import ConfigError, DamagedRunError
 from fla.base.files import file_record, write_json, write_table
-from fla.base.outputs import claim_folder
+from fla.base.outputs import claim_folder, report_output
 from fla.base.settings import build, choice, integer, list_of, read_toml, setting
 from fla.base.store import ENDPOINTS, configurations, read_manifest, verify_files
 from fla.curvature import sharpness as sh
@@ -217,7 +217,9 @@ def part_name(source: Path, folder: Path) -> str:
 
 
 def own(entry: Path) -> bool:
-    return entry.name in (MANIFEST, TABLE, SUMMARY, PARTS)
+    """What ``fla sharpness`` finds in its own folder: what it writes, and the report written
+    there (fla report's)."""
+    return entry.name in (MANIFEST, TABLE, SUMMARY, PARTS) or report_output(entry)
 
 
 def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None, quiet=False):
@@ -295,7 +297,8 @@ def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
     if not quiet:
         print(
             f"{walks:,} points in {plural(len(folders), 'configuration')}; about {passes} "
-            f"passes over {s.patterns:,} patterns a point (gradient passes count as one)"
+            f"passes over up to {s.patterns:,} training patterns a point (a gradient pass counts "
+            "as one)"
         )
 
 
