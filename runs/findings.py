@@ -5,6 +5,7 @@ prints its numbers, so that every figure quoted has a command beside it.
     python runs/findings.py metrics [--out runs/metrics]          # runs/metrics.toml
     python runs/findings.py activations [--out runs/activations]  # runs/activations.toml
     python runs/findings.py landscape [--out runs/landscape]      # runs/landscape.toml
+    python runs/findings.py sharpness [--out runs/sharpness]      # runs/sharpness.toml (MNIST)
 
 ``metrics``: the landscape measures of XOR, iris and wine (widths h, 2h, 4h; depths 1 and 2; both
 granularities; range [-1, 1]; 30 walks of 200 micro or 100 macro steps a configuration, one seed:
@@ -12,6 +13,9 @@ a reduced study, say so when quoting) with every sampler, summarised per problem
 ``activations``: every activation and both losses on XOR and iris, each walk's last point.
 ``landscape``: Mehta et al.'s grid (N_h 1..6, lambda 1e-1..1e-6): the counts and the claims the
 docs compare with the paper's.
+``sharpness``: MNIST walk ends (widths 10, 20, 100; depths 1 and 2; micro walks from [-1, 1]) and
+their sharpness measures (``fla sharpness``): is the steep-gradient cluster sharper, and does it
+generalise worse? Needs the MNIST files (``FLA_DATA``, default ../shared/data).
 """
 
 from __future__ import annotations
@@ -241,13 +245,49 @@ def padded_saddles(out: Path) -> None:
         print(f"  lambda {l2:g}: " + "; ".join(parts))
 
 
+def sharpness(out: Path) -> None:
+    import os
+
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from analysis.sharpness_sections import MEASURES, claim_table, claim_words, tau_table
+
+    data = os.environ.get("FLA_DATA") or str(ROOT.parent / "shared" / "data")
+    measured = out.with_name(out.name + "_measures")
+    run_fla(
+        "sweep", "runs/sharpness.toml", "--out", str(out), "--data-dir", data, "--jobs", "2", "-q"
+    )
+    run_fla("sharpness", str(out), "--out", str(measured), "--settings",
+            "runs/sharpness_settings.toml", "--data-dir", data, "-q")  # fmt: skip
+    points = pd.read_parquet(measured / "sharpness.parquet")
+    archs = points.groupby(["width", "depth"]).ngroups
+    patterns = int(points.patterns.max())
+    print(f"{measured}: {len(points)} walk ends of {archs} architectures, {patterns:,} patterns")
+    by = points.groupby(["width", "depth", "cluster"])
+    table = by.agg(points=("loss_gap", "size"), grad_norm=("grad_norm", "median"),
+                   train_loss=("train_loss", "mean"), loss_gap=("loss_gap", "mean"),
+                   accuracy_gap=("accuracy_gap", "mean"))  # fmt: skip
+    present = [m for m in MEASURES if m in points]
+    table = table.join(by[present].mean())
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print("per architecture and gradient cluster (means; grad_norm the median):")
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        claims = claim_table(points)
+        print(claim_words(claims))
+        print("Kendall's tau with the loss gap:")
+        print(tau_table(points).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("finding", choices=["metrics", "activations", "landscape"])
+    p.add_argument("finding", choices=["metrics", "activations", "landscape", "sharpness"])
     p.add_argument("--out", type=Path, help="the study's folder (default runs/NAME)")
     args = p.parse_args()
     out = args.out or ROOT / "runs" / args.finding
-    {"metrics": metrics, "activations": activations, "landscape": landscape}[args.finding](out)
+    findings = {"metrics": metrics, "activations": activations, "landscape": landscape}
+    findings["sharpness"] = sharpness
+    findings[args.finding](out)
 
 
 if __name__ == "__main__":

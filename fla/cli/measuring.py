@@ -21,7 +21,7 @@ def add_sharpness_parser(commands) -> None:
     p.add_argument(
         "--settings",
         help="TOML file: measures, patterns, seed and sections [epsilon], [adaptive], [m], "
-        "[pacbayes] of each measure's settings (fla settings sharpness lists them)",
+        "[pacbayes] of each measure's settings (their defaults: docs/sharpness.md)",
     )
     p.add_argument(
         "--measures",

@@ -96,6 +96,15 @@ class PacBayes:
     epsilon: float = setting(1e-3, "the magnitude-aware variance's floor", number(at_least=0))
 
 
+@dataclass(frozen=True)
+class HessianMeasures:
+    """Past the exact limit: Lanczos steps for the largest eigenvalue, Rademacher vectors for
+    Hutchinson's trace and Frobenius norm."""
+
+    steps: int = setting(100, "Lanczos steps", integer(at_least=1))
+    samples: int = setting(100, "Hutchinson's Rademacher vectors", integer(at_least=2))
+
+
 class Surface:
     """The training loss of an ``fla.core.objective.Objective`` (the data loss plus its penalty)
     on its patterns x [N, n] (default the training set), as numpy in and out: values, gradients

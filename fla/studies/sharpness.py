@@ -47,6 +47,7 @@ SECTIONS = {
     "adaptive": sh.AdaptiveSharpness,
     "m": sh.MSharpness,
     "pacbayes": sh.PacBayes,
+    "hessian": sh.HessianMeasures,
 }
 # the columns each measure writes, the ones the summary averages and ranks
 COLUMNS = {
@@ -74,6 +75,7 @@ class SharpnessSettings:
     adaptive: sh.AdaptiveSharpness = field(default_factory=sh.AdaptiveSharpness)
     m: sh.MSharpness = field(default_factory=sh.MSharpness)
     pacbayes: sh.PacBayes = field(default_factory=sh.PacBayes)
+    hessian: sh.HessianMeasures = field(default_factory=sh.HessianMeasures)
 
     def record(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -177,7 +179,10 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
             rows |= sh.pac_bayes_flatness(surface, theta, settings.pacbayes, seed=seed)
         else:
             x, y = problem.x_train[:n], problem.y_train[:n]
-            rows |= sh.hessian_measures(objective, theta, x, y=y, seed=seed)
+            h = settings.hessian
+            rows |= sh.hessian_measures(
+                objective, theta, x, y=y, steps=h.steps, samples=h.samples, seed=seed
+            )
     rows["patterns"] = n
     return pd.DataFrame(rows)
 
@@ -291,7 +296,7 @@ def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
         "adaptive": s.adaptive.steps + 1 + s.adaptive.samples,
         "m": s.m.steps + 1,
         "pacbayes": 2 * s.pacbayes.samples * (s.pacbayes.bisections + 12),
-        "hessian": 0,
+        "hessian": s.hessian.steps + s.hessian.samples,  # Hessian-vector products (D > 500)
     }
     passes = sum(per_point[m] for m in s.measures)
     if not quiet:
