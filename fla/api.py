@@ -328,6 +328,44 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def sharpness(
+        self,
+        out: PathLike | None = None,
+        *,
+        settings: PathLike | None = None,
+        data_dir: PathLike | None = None,
+        quiet: bool = True,
+        **given: Any,
+    ) -> pd.DataFrame:
+        """``fla sharpness`` from Python: the sharpness and flatness measures of every walk end
+        under the folder (docs/sharpness.md), or, without ``out``, those already measured into
+        this folder.
+
+        Args:
+            out: the folder to write (resumable: a second call goes on where the first stopped).
+            settings: a TOML file of the settings (``measures``, ``patterns``, ``seed`` and a
+                section per measure).
+            data_dir: where the data files are.
+            quiet: no progress lines.
+            **given: ``measures`` (a list of ``epsilon``, ``adaptive``, ``m``, ``pacbayes``,
+                ``hessian``), ``patterns``, ``seed``; these win over the file's.
+
+        Returns:
+            A row per walk end: its gaps, gradient cluster and measures.
+        """
+        import pandas as pd
+
+        if out is None:
+            from analysis.sharpness_sections import read_sharpness
+
+            return read_sharpness(self.path)[1]
+        from fla.studies.sharpness import load_settings, measure_sharpness
+
+        _quiet_tensorflow()
+        chosen = load_settings(settings, **given)
+        measure_sharpness(self.path, out, chosen, data_dir=data_dir, quiet=quiet)
+        return pd.read_parquet(Path(out) / "sharpness.parquet")
+
     # -- figures and the report ---------------------------------------------------------------
     def figure(self, kind: str, **options: Any) -> matplotlib.figure.Figure:
         """A figure of the report.

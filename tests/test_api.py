@@ -87,3 +87,13 @@ def test_fla_exports_exactly_its_front_door():
     with pytest.raises(AttributeError):
         fla.read_points  # noqa: B018 - an old name is not an export
     assert os.environ.get("FLA_TRACEBACK") == "1"
+
+
+def test_sharpness_from_python_measures_every_end_and_reads_back(xor_run, tmp_path):
+    table = xor_run.sharpness(tmp_path / "s", measures=["epsilon"])
+    ends = xor_run.endpoints()
+    assert len(table) == len(ends) and table.eps_sharpness.notna().all()
+    assert "adaptive_worst" not in table
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(fla.open(tmp_path / "s").sharpness(), table)

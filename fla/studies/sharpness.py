@@ -289,7 +289,7 @@ def resumed(out: Path, record: dict) -> dict:
 
 def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
     """Print the points and the network passes the measures will take, before any work."""
-    walks = sum(int(read_manifest(f)["config"]["walks"]) for f in folders)
+    walks = sum(pq.read_metadata(f / ENDPOINTS).num_rows for f in folders)
     s = settings
     per_point = {
         "epsilon": s.epsilon.steps + 1,
