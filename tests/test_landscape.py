@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -11,6 +12,7 @@ from fla.cli import main
 from fla.core.networks import MLP
 from fla.core.objective import Objective
 from fla.core.problems import xor
+from fla.paths.alignment import weight_matching
 from fla.paths.explore import explore, spanning_tree
 from fla.paths.minima import canonical, merge, polish
 from fla.paths.neb import AutoNEB
@@ -136,6 +138,19 @@ def test_fla_connect_end_to_end(tmp_path, capsys):
         np.testing.assert_allclose(
             row.dense_losses[[0, -1]], minima.loss[[row.a, row.b]], rtol=1e-9
         )
+    # each pair's straight line before and after aligning b to a: the same function at b's end
+    aligned = pq.read_table(run.parent / "connect" / "alignment.parquet").to_pandas()
+    first = paths[paths.method == "autoneb"]
+    assert list(zip(aligned.a, aligned.b)) == sorted(zip(first.a, first.b))
+    np.testing.assert_allclose(
+        aligned.line_barrier, first.sort_values(["a", "b"]).line_barrier, rtol=1e-6, atol=1e-9
+    )
+    for row in aligned.itertuples():
+        a, b = np.stack(minima.params[[row.a, row.b]])
+        moved = weight_matching(MLP(2, 2, 1, 1), a, b).apply(MLP(2, 2, 1, 1), b)
+        np.testing.assert_allclose(f(moved[None]).numpy(), f(b[None]).numpy(), rtol=1e-12)
+        assert row.weight_matched_distance <= row.distance + 1e-12
+        assert row.weight_matched_line_barrier >= -1e-9
     summary = json.loads((run.parent / "connect" / "connect.json").read_text())
     assert summary["minima"] == len(minima)
     assert sum(summary["candidates_went"].values()) == summary["candidates"] == 6

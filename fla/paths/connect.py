@@ -45,6 +45,7 @@ from fla.curvature.classes import (
     reduced_codes,
     reduced_extreme_codes,
 )
+from fla.paths.alignment import alignment_rows
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
@@ -194,6 +195,7 @@ def connect(
             raise
 
 
+ALIGNMENT_PATTERNS = 1000  # activation matching's patterns: the first of the training set
 PENALTY_MAX = 1e300  # lambda |theta|^2 at 10 x the endpoints' norm stays finite in float64
 
 
@@ -310,6 +312,9 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
     eig_min, eig_max, codes, reduced, nulls, method = minima_curvature(objective, minima)
 
     paths, tree = connect_minima(energy, minima, min_losses, settings=settings, quiet=quiet)
+    pairs = sorted(next(iter(paths.values())))
+    x = problem.x_train[:ALIGNMENT_PATTERNS]
+    alignment = pa.table(alignment_rows(network, energy, minima, pairs, x))
     n = len(minima)
     names = np.array(list(CLASSES) + [None], dtype=object)
     minima_table = pa.table(
@@ -343,7 +348,8 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
             "non-finite": int(offered - len(basin)),
         },
         "permutations": "hidden units sorted by bias before merging (permuted copies are one "
-        "minimum)",
+        "minimum); alignment.parquet: each pair's straight line before and after weight and "
+        f"activation matching (on the first {ALIGNMENT_PATTERNS} training patterns)",
     }
     return write_connection(
         out,
@@ -357,6 +363,7 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
         start=start,
         quiet=quiet,
         saddle_params=True,
+        extra={"alignment.parquet": alignment},
     )
 
 

@@ -15,8 +15,10 @@ from fla.base.store import verified_manifest
 from fla.paths.record import straight_line
 
 DENSE_PARAMS_MAX = 2**20  # values of a path's dense points stored at most (8 MiB a path)
-OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
-MODEL_OUTPUTS = OUTPUTS + ("table1.parquet", "table1.csv")  # fla connect --models adds Table 1
+CONNECTION_OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
+OUTPUTS = CONNECTION_OUTPUTS + ("alignment.parquet",)  # fla connect on a sampling run
+# fla connect --models adds Table 1
+MODEL_OUTPUTS = CONNECTION_OUTPUTS + ("table1.parquet", "table1.csv")
 
 
 def verified_connection(folder) -> dict:

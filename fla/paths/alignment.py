@@ -1,0 +1,189 @@
+"""Minima compared up to the networks' permutation symmetry: fla's MLPs of any depth.
+
+Relabelling a hidden layer's units (its weight columns and bias, and the next layer's weight rows,
+permuted alike) leaves a network's function unchanged, and so does negating a unit's incoming
+weights, bias and outgoing weights when its activation is odd (tanh). Two minima may then lie
+apart only by a relabelling, and a barrier between them mixes the surface's geometry with it
+(Entezari et al., ICLR 2022, conjecture that after the right permutation the straight line has
+no barrier). This module finds the relabelling of network B closest to network A:
+
+- ``weight_matching``: Ainsworth, Hayase and Srinivasa (ICLR 2023, "Git Re-Basin"), Sec. 3.2:
+  maximise sum_l <W_l^A, P_l W_l^B P_{l-1}^T> over the hidden layers' permutations P_l, one layer
+  at a time with the others fixed (each a linear assignment problem, solved exactly by
+  ``scipy.optimize.linear_sum_assignment``), the layers visited in a seeded random order, until a
+  sweep changes none (their Algorithm 1). Biases count as one more incoming row. It starts from
+  one sweep from the inputs on the incoming weights alone (each layer's assignment then rests on
+  the layers below it, already matched): from the identity, a deep network's middle layers can
+  settle on a wrong relabelling that no single layer's move improves.
+- ``activation_matching``: their Sec. 3.1: per hidden layer, the permutation maximising
+  sum_j <Z_j^A, Z_{pi(j)}^B> of the units' post-activations Z over stated patterns.
+
+With odd activations each assignment also chooses each unit's sign: the similarity of unit j of A
+and unit k of B is |S_jk|, the sign that of S_jk (a sign flip negates every term of S_jk).
+
+    >>> found = weight_matching(network, a, b)
+    >>> b_aligned = found.apply(network, b)       # the same function as b, closest to a
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SWEEPS = 100  # of weight matching's coordinate ascent (it stops earlier at a fixed point)
+
+
+@dataclass
+class Relabelling:
+    """Per hidden layer, ``perms[l][j]``: the unit of B that takes A's unit j's place, and
+    ``signs[l][j]`` (+1 or -1) its sign flip."""
+
+    perms: list
+    signs: list
+
+    @classmethod
+    def identity(cls, network) -> "Relabelling":
+        units = [fan_out for _, fan_out in network.layers[:-1]]
+        return cls([np.arange(n) for n in units], [np.ones(n) for n in units])
+
+    def apply(self, network, theta: np.ndarray) -> np.ndarray:
+        """theta [D] or [B, D] with every hidden layer relabelled: the same function."""
+        theta = np.array(theta, np.float64, copy=True)
+        flat = theta.ndim == 1
+        theta = np.atleast_2d(theta)
+        slices, layers = network.slices(), network.layers
+        for k, (perm, sign) in enumerate(zip(self.perms, self.signs)):
+            (w, b), (fan_in, fan_out) = slices[k], layers[k]
+            (w_next, _), (_, next_out) = slices[k + 1], layers[k + 1]
+            weights = theta[:, w].reshape(-1, fan_in, fan_out)[:, :, perm] * sign
+            theta[:, w] = weights.reshape(len(theta), -1)
+            theta[:, b] = theta[:, b][:, perm] * sign
+            following = theta[:, w_next].reshape(-1, fan_out, next_out)[:, perm] * sign[:, None]
+            theta[:, w_next] = following.reshape(len(theta), -1)
+        return theta[0] if flat else theta
+
+    def is_identity(self) -> bool:
+        return all(
+            (p == np.arange(len(p))).all() and (s == 1).all()
+            for p, s in zip(self.perms, self.signs)
+        )
+
+
+def odd(network) -> bool:
+    """Whether the hidden activation is odd, so that a unit's sign may be flipped."""
+    return network.activation == "tanh"
+
+
+def assign(similarity: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(perm, signs) maximising sum_j s_j S[j, perm[j]] (s_j = +1 unless ``signed``)."""
+    from scipy.optimize import linear_sum_assignment
+
+    score = np.abs(similarity) if signed else similarity
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    perm = cols[np.argsort(rows)]
+    chosen = similarity[np.arange(len(perm)), perm]
+    signs = np.where(signed & (chosen < 0), -1.0, 1.0)
+    return perm, signs
+
+
+def layer_blocks(network, theta: np.ndarray, k: int):
+    """Layer k's incoming weights with the bias as a last row [fan_in + 1, units], and its
+    outgoing weights [units, next units]."""
+    (w, b), (fan_in, fan_out) = network.slices()[k], network.layers[k]
+    (w_next, _), (_, next_out) = network.slices()[k + 1], network.layers[k + 1]
+    incoming = np.vstack([theta[w].reshape(fan_in, fan_out), theta[b][None]])
+    return incoming, theta[w_next].reshape(fan_out, next_out)
+
+
+def weight_matching(
+    network, a: np.ndarray, b: np.ndarray, *, signs: bool | None = None, seed: int = 0
+) -> Relabelling:
+    """The relabelling of B that maximises its weights' inner product with A's (module
+    docstring); ``signs`` (default: the activation is odd) lets units flip sign."""
+    signed = odd(network) if signs is None else signs
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    found = Relabelling.identity(network)
+    hidden = len(found.perms)
+    for k in range(hidden):  # the start: layer by layer from the inputs, incoming weights only
+        found.perms[k], found.signs[k] = best_layer(network, a, b, found, k, signed, False)
+    rng = np.random.default_rng(seed)
+    for _ in range(MAX_SWEEPS):
+        changed = False
+        for k in rng.permutation(hidden):
+            perm, sign = best_layer(network, a, b, found, k, signed, True)
+            if not (np.array_equal(perm, found.perms[k]) and np.array_equal(sign, found.signs[k])):
+                found.perms[k], found.signs[k], changed = perm, sign, True
+        if not changed:
+            break
+    return found
+
+
+def best_layer(network, a, b, found: Relabelling, k: int, signed: bool, outgoing: bool):
+    """Layer k's best (perm, signs) with the other layers' fixed as ``found`` has them: the
+    assignment of A's units to B's by incoming weights and bias (and outgoing weights)."""
+    others = Relabelling(list(found.perms), list(found.signs))
+    others.perms[k] = np.arange(len(found.perms[k]))
+    others.signs[k] = np.ones(len(found.perms[k]))
+    moved = others.apply(network, b)
+    in_a, out_a = layer_blocks(network, a, k)
+    in_b, out_b = layer_blocks(network, moved, k)
+    similarity = in_a.T @ in_b + (out_a @ out_b.T if outgoing else 0.0)
+    return assign(similarity, signed)
+
+
+def activation_matching(
+    network, a: np.ndarray, b: np.ndarray, x: np.ndarray, *, signs: bool | None = None
+) -> Relabelling:
+    """The relabelling of B whose units' post-activations on patterns x [N, n_in] best match A's
+    (their inner products over the patterns; module docstring)."""
+    import tensorflow as tf
+
+    signed = odd(network) if signs is None else signs
+    theta = tf.constant(np.stack([a, b]), tf.float64)
+    pre = []
+    network.logits(theta, tf.constant(x, tf.float64), pre)
+    perms, flips = [], []
+    for h in pre:  # [N, units, 2]
+        z = network.activation_fn(h).numpy()
+        perm, sign = assign(z[:, :, 0].T @ z[:, :, 1], signed)
+        perms.append(perm)
+        flips.append(sign)
+    return Relabelling(perms, flips)
+
+
+LINE_POINTS = 61  # the straight line's dense points, as a curve's (fla.paths.curves)
+
+
+def line_barrier(energy, a: np.ndarray, b: np.ndarray, points: int = LINE_POINTS) -> float:
+    """The straight line's barrier from a to b: its highest loss at ``points`` evenly spaced
+    points above the higher of the two ends (the barrier of every fla path,
+    ``fla.paths.record.PathRecord.barrier``)."""
+    t = np.linspace(0.0, 1.0, points)[:, None]
+    losses = energy.values((1 - t) * a[None] + t * b[None])
+    return float(losses.max() - max(losses[0], losses[-1]))
+
+
+def alignment_rows(network, energy, minima: np.ndarray, pairs, x: np.ndarray) -> dict:
+    """Per pair (a, b) of minima: the straight line's barrier and length as they stand, after
+    weight matching b to a and after activation matching on patterns x, and whether each
+    matching moved b at all (columns of ``fla connect``'s alignment.parquet)."""
+    rows = {k: [] for k in ("a", "b")}
+    for a, b in pairs:
+        rows["a"].append(a)
+        rows["b"].append(b)
+        found = {
+            "": Relabelling.identity(network),
+            "weight_matched_": weight_matching(network, minima[a], minima[b]),
+            "activation_matched_": activation_matching(network, minima[a], minima[b], x),
+        }
+        for prefix, relabelling in found.items():
+            moved = relabelling.apply(network, minima[b])
+            for key, value in (
+                ("line_barrier", line_barrier(energy, minima[a], moved)),
+                ("distance", float(np.linalg.norm(moved - minima[a]))),
+                ("relabelled", not relabelling.is_identity()),
+            ):
+                if prefix or key != "relabelled":
+                    rows.setdefault(prefix + key, []).append(value)
+    return rows
