@@ -25,11 +25,9 @@ def read_connection(folder) -> dict:
     from fla.paths.outputs import verified_connection
 
     folder = Path(folder)
-    verified_connection(folder)
-    return {
-        name: pq.read_table(folder / f"{name}.parquet").to_pandas()
-        for name in ("minima", "paths", "tree")
-    }
+    listed = verified_connection(folder)["files"]
+    names = ["minima", "paths", "tree"] + (["alignment"] if "alignment.parquet" in listed else [])
+    return {name: pq.read_table(folder / f"{name}.parquet").to_pandas() for name in names}
 
 
 def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:

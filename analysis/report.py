@@ -582,6 +582,20 @@ def connection_sections(folder: Path, name) -> list:
         if "method" in paths
         else [(f"No paths in {title} (one minimum, or a budget of 0)", None, None)]
     )
+    aligned = (
+        [
+            (
+                f"Straight lines up to permutation in {title}",
+                None,
+                data["alignment"],
+                "Each connected pair's straight-line barrier and distance as found, after weight "
+                "matching and after activation matching the second minimum to the first "
+                "(Ainsworth et al. 2023; the same function, relabelled hidden units).",
+            )
+        ]
+        if "alignment" in data
+        else []
+    )
     return (
         table1
         + notes
@@ -596,6 +610,7 @@ def connection_sections(folder: Path, name) -> list:
             ),
         ]
         + profiles
+        + aligned
         + [
             (
                 f"Spanning tree of {title}",
