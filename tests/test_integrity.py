@@ -110,6 +110,24 @@ def test_a_configuration_folder_that_is_a_link_is_never_written_through(tmp_path
     assert not list((tmp_path / "empty").iterdir())
 
 
+def test_a_shard_folder_that_is_a_link_is_never_written_through(tmp_path, capsys):
+    """A link deeper than the study's own entries (a configuration's shard): the sweep's task
+    planning refuses it, not only the output folder's check of its top level."""
+    tiny = TINY.replace("walks = 6", "walks = 1100").replace("steps = 4", "steps = 2")
+    study = study_of(tmp_path, tiny + "shard_walks = 1024\n")
+    out = tmp_path / "out"
+    assert run(["sweep", study, "--out", out, "-q"], capsys)[0] == 0
+    shard = sorted(out.glob("*/walks_1024-1100"))[0]
+    outside = tmp_path / "elsewhere"
+    shard.rename(outside)
+    (outside / "run.json").unlink()  # incomplete: a resume would redo it
+    shard.symlink_to(outside)
+    kept = sorted(p.name for p in outside.iterdir())
+    status, err = run(["sweep", study, "--out", out, "-q"], capsys)
+    assert status == 2 and "is a link" in err and one_line(err)
+    assert sorted(p.name for p in outside.iterdir()) == kept
+
+
 def test_a_partial_study_is_refused_or_labelled_and_a_copy_is_counted_once(tmp_path, capsys):
     study = study_of(tmp_path, TINY.replace("bounds = [1]", "bounds = [1, 2]"))
     out = tmp_path / "out"
