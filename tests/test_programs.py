@@ -39,3 +39,29 @@ def test_an_entry_holds_what_its_key_names_by_id():
 def test_a_limit_below_one_is_refused():
     with pytest.raises(ValueError, match="at least 1"):
         Kept(0)
+
+
+def test_an_objectives_programs_trace_at_most_twice_whatever_the_batch():
+    """fla's programs over one objective trace once, and once more when reduce_retracing makes the
+    batch size generic; never again for another batch (TensorFlow's retracing warning, which
+    fla.base.quiet drops, counts the programs of every objective together)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from fla.core.networks import MLP
+    from fla.core.objective import Objective
+    from fla.core.problems import xor
+    from fla.curvature import sharpness
+    from fla.paths.record import Energy
+
+    objective = Objective(MLP(2, 3, 1, 1), xor(), tf.float64)
+    energy = Energy(objective, tf.float64)
+    surface = sharpness.Surface(objective)
+    for batch in (1, 3, 7, 20, 2):
+        theta = np.random.default_rng(batch).normal(size=(batch, objective.n_params))
+        objective(theta), objective.gradient(theta), energy(theta), energy.values(theta)
+        surface.gradient(theta), surface.loss(theta)
+    programs = [objective._full, objective._grad, energy._v, energy._vg]
+    programs += list(objective._sharpness_programs.values())
+    counts = [p.experimental_get_tracing_count() for p in programs]
+    assert all(1 <= n <= 2 for n in counts), counts

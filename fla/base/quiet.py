@@ -9,7 +9,9 @@ compiled program so that the libraries XLA loads print their lines then too; eve
 tf.function retracing" warning, which counts the traces of every ``tf.function`` made from the same
 code together, so that fla's programs built once per objective (one per configuration of a study,
 each traced once or twice: ``reduce_retracing`` generalises the batch size at the second) read as
-one function retraced again and again (``RetracingNoise``).
+one function retraced again and again (``RetracingNoise``). What the warning guards against,
+a program traced anew for every call, is tested instead: each objective's programs trace at most
+twice whatever the batch (``tests/test_programs.py``).
 
     >>> tf = import_tensorflow()
 """
