@@ -212,6 +212,7 @@ def iris_runs(tmp_path_factory):
     for width in (2, 3):
         argv = ["sample", "iris", "--width", str(width), "--depth", "1", "--granularity",
                 "macro", "--bound", "1", "--walks", "6", "--steps", "30", "--hessian", "none",
+                "--record-params",
                 "--out", str(root / "study" / f"w{width}"), "-q"]  # fmt: skip
         assert main(argv) == 0
     return root
@@ -272,3 +273,26 @@ def test_fla_sharpness_measures_every_end_resumes_and_refuses_other_settings(iri
     assert main([*argv[:-2], "40", "-q"]) == 2
     assert "other settings" in capsys.readouterr().err
     assert (out / "sharpness.json").read_bytes() == before
+
+
+def test_fla_sharpness_measures_the_points_asked_and_names_a_bad_one(iris_runs, capsys):
+    import pandas as pd
+
+    from fla.cli import main
+
+    root = iris_runs
+    run = root / "study" / "w2"
+    out = root / "at"
+    argv = ["sharpness", str(run), "--out", str(out), "--measures", "epsilon", "--patterns",
+            "50", "--at", "walk=1,step=10", "--at", "ends", "-q"]  # fmt: skip
+    assert main(argv) == 0
+    points = pd.read_parquet(out / "sharpness.parquet")
+    assert list(points.point) == ["walk=1,step=10"] + [f"walk={w},step=30" for w in range(6)]
+    recorded = pd.read_parquet(run / "points.parquet", columns=["walk", "step", "loss"])
+    assert points.train_loss.iloc[0] != points.train_loss.iloc[2]  # another point of walk 1
+    assert len(recorded[(recorded.walk == 1) & (recorded.step == 10)]) == 1
+    for bad, words in (("walk=1", "walk=W,step=S"), ("walk=1,step=999", "no parameters")):
+        assert main([*argv[:2], "--out", str(root / "bad"), "--at", bad, "-q"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1
+        assert not (root / "bad").exists()

@@ -28,6 +28,12 @@ def add_sharpness_parser(commands) -> None:
         type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()),
         help=f"comma-separated, of {','.join(MEASURES)} (default all)",
     )
+    p.add_argument(
+        "--at",
+        action="append",
+        help="points to measure: ends (default), recorded (every point sampled with "
+        "--record-params) or walk=W,step=S; repeatable",
+    )
     p.add_argument("--patterns", type=int, help="training patterns measured on (default 10000)")
     p.add_argument("--seed", type=int, help="seed of every random start and draw (default 0)")
     p.add_argument(
@@ -40,7 +46,7 @@ def run_sharpness(args) -> int:
     from fla.studies.sharpness import load_settings, measure_sharpness
 
     settings = load_settings(
-        args.settings, measures=args.measures, patterns=args.patterns, seed=args.seed
+        args.settings, measures=args.measures, at=args.at, patterns=args.patterns, seed=args.seed
     )
     measure_sharpness(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
     return 0

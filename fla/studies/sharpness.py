@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from fla.base.errors import ConfigError, DamagedRunError
 from fla.base.files import file_record, write_json, write_table
 from fla.base.outputs import claim_folder, report_output
-from fla.base.settings import build, choice, integer, list_of, read_toml, setting
+from fla.base.settings import build, choice, integer, list_of, read_toml, setting, text
 from fla.base.store import ENDPOINTS, configurations, read_manifest, verify_files
 from fla.curvature import sharpness as sh
 
@@ -67,6 +67,11 @@ class SharpnessSettings:
     measures: tuple = setting(
         MEASURES, "the measures to take", list_of(choice(*MEASURES), "measures")
     )
+    at: tuple = setting(
+        ("ends",),
+        "the points: ends (each walk's end), recorded, or walk=W,step=S",
+        list_of(text(), "points"),
+    )
     patterns: int = setting(
         10000, "training patterns the measures are taken on (the first N)", integer(at_least=1)
     )
@@ -87,8 +92,9 @@ def load_settings(path=None, **given) -> SharpnessSettings:
     raw = read_toml(path, "sharpness settings") if path else {}
     sections = {k: raw.pop(k) for k in list(raw) if k in SECTIONS}
     top = {**raw, **{k: v for k, v in given.items() if v is not None}}
-    if "measures" in top:
-        top["measures"] = tuple(top["measures"])
+    for key in ("measures", "at"):
+        if key in top:
+            top[key] = tuple(top[key])
     made = {k: build(cls, sections.get(k, {}), f"[{k}]: ") for k, cls in SECTIONS.items()}
     return build(SharpnessSettings, {**top, **made}, "sharpness settings: ")
 
@@ -112,12 +118,54 @@ def two_means(values: np.ndarray) -> np.ndarray:
     return labels
 
 
-def points_of(folder: Path) -> tuple[list[str], np.ndarray]:
-    """(labels, parameters [P, D]) of a configuration's points: each walk's end."""
-    table = pq.read_table(folder / ENDPOINTS, columns=["walk", "params"])
-    walks = table.column("walk").to_pylist()
-    params = np.stack(table.column("params").to_numpy(zero_copy_only=False)).astype(np.float64)
-    return [f"walk={w}" for w in walks], params
+def parse_point(spec: str) -> tuple[int, int]:
+    """(walk, step) of ``walk=W,step=S``; ConfigError naming the form otherwise."""
+    parts = dict(p.partition("=")[::2] for p in spec.replace(" ", "").split(","))
+    try:
+        if set(parts) != {"walk", "step"}:
+            raise ValueError
+        walk, step = int(parts["walk"]), int(parts["step"])
+        if walk < 0 or step < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"--at {spec!r}: expected ends, recorded or walk=W,step=S (W, S >= 0)"
+        ) from None
+    return walk, step
+
+
+def points_of(folder: Path, at=("ends",)) -> tuple[list[str], np.ndarray]:
+    """(labels ``walk=W,step=S``, parameters [P, D]) of a configuration's points: each walk's end
+    (``ends``), every point recorded with its parameters (``recorded``, a run sampled with
+    ``--record-params``), or named points; each point once, in the order asked."""
+    import pyarrow.compute as pc
+
+    from fla.base.store import read_points
+
+    found: dict = {}
+
+    def add(table):
+        walks, steps = table.column("walk").to_pylist(), table.column("step").to_pylist()
+        for w, s, p in zip(walks, steps, table.column("params").to_numpy(zero_copy_only=False)):
+            found.setdefault(f"walk={w},step={s}", p)
+
+    for spec in at:
+        if spec == "ends":
+            add(pq.read_table(folder / ENDPOINTS, columns=["walk", "step", "params"]))
+            continue
+        recorded = pc.field("params").is_valid()
+        if spec != "recorded":
+            walk, step = parse_point(spec)
+            recorded = recorded & (pc.field("walk") == walk) & (pc.field("step") == step)
+        table = read_points(folder, ["walk", "step", "params"], recorded)
+        if not len(table):
+            raise ConfigError(
+                f"--at {spec}: {folder} recorded no parameters there (sample with "
+                "--record-params to measure points other than the ends)"
+            )
+        add(table)
+    labels = list(found)
+    return labels, np.stack([np.asarray(found[k], np.float64) for k in labels])
 
 
 def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None) -> pd.DataFrame:
@@ -129,7 +177,7 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
     cfg = read_manifest(folder)["config"]
     network, problem = run_network(cfg, data_dir)
     objective = run_objective(cfg, network, problem, dtype=tf.float32)
-    labels, theta = points_of(folder)
+    labels, theta = points_of(folder, settings.at)
     whole = sh.Surface(objective)
     train_loss, grad = whole.gradient(theta)
     train_acc = 1.0 - whole.error(theta)
