@@ -1,5 +1,5 @@
 """Reading, drawing and tabulating fla runs: l-g clouds, curvature breakdowns, accuracy, attractors,
-path profiles, disconnectivity graphs and the HTML report. It reads runs through fla's public
+path profiles, disconnectivity graphs, sharpness against generalisation and the HTML report. It reads runs through fla's public
 modules (the data contract of fla.base.store, fla.core, fla.curvature, fla.paths, fla.landscapes),
 never through a command module; of fla, only the command line imports it, lazily."""
 
@@ -12,5 +12,6 @@ __all__ = [
     "measures",
     "page",
     "report",
+    "sharpness_sections",
     "slices",
 ]  # its modules; each lists its own

@@ -35,7 +35,7 @@ def main() -> None:
             alignment.weight_matching(network, a, b)
             weights = time.perf_counter() - start
             start = time.perf_counter()
-            alignment.activation_matching(network, a, b, x)
+            alignment.activation_matching(network, a, b, x=x)
             activations = time.perf_counter() - start
             print(
                 f"{network.name:14s} {network.n_params:9,}   {weights:8.3f} s        "

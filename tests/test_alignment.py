@@ -44,7 +44,7 @@ def test_planted_relabellings_are_found_back_exactly(shape):
     b = planted(network, rng, activation == "tanh").apply(network, a)
     assert np.array_equal(weight_matching(network, a, b).apply(network, b), a)
     x = rng.normal(size=(50, n_in))
-    assert np.array_equal(activation_matching(network, a, b, x).apply(network, b), a)
+    assert np.array_equal(activation_matching(network, a, b, x=x).apply(network, b), a)
 
 
 def test_weight_matching_raises_the_inner_product_it_maximises():

@@ -106,12 +106,14 @@ def weight_matching(
     found = Relabelling.identity(network)
     hidden = len(found.perms)
     for k in range(hidden):  # the start: layer by layer from the inputs, incoming weights only
-        found.perms[k], found.signs[k] = best_layer(network, a, b, found, k, signed, False)
+        found.perms[k], found.signs[k] = best_layer(
+            network, a, b, found=found, k=k, signed=signed, outgoing=False
+        )
     rng = np.random.default_rng(seed)
     for _ in range(MAX_SWEEPS):
         changed = False
         for k in rng.permutation(hidden):
-            perm, sign = best_layer(network, a, b, found, k, signed, True)
+            perm, sign = best_layer(network, a, b, found=found, k=k, signed=signed, outgoing=True)
             if not (np.array_equal(perm, found.perms[k]) and np.array_equal(sign, found.signs[k])):
                 found.perms[k], found.signs[k], changed = perm, sign, True
         if not changed:
@@ -119,7 +121,7 @@ def weight_matching(
     return found
 
 
-def best_layer(network, a, b, found: Relabelling, k: int, signed: bool, outgoing: bool):
+def best_layer(network, a, b, *, found: Relabelling, k: int, signed: bool, outgoing: bool):
     """Layer k's best (perm, signs) with the other layers' fixed as ``found`` has them: the
     assignment of A's units to B's by incoming weights and bias (and outgoing weights)."""
     others = Relabelling(list(found.perms), list(found.signs))
@@ -133,7 +135,7 @@ def best_layer(network, a, b, found: Relabelling, k: int, signed: bool, outgoing
 
 
 def activation_matching(
-    network, a: np.ndarray, b: np.ndarray, x: np.ndarray, *, signs: bool | None = None
+    network, a: np.ndarray, b: np.ndarray, *, x: np.ndarray, signs: bool | None = None
 ) -> Relabelling:
     """The relabelling of B whose units' post-activations on patterns x [N, n_in] best match A's
     (their inner products over the patterns; module docstring)."""
@@ -155,7 +157,7 @@ def activation_matching(
 LINE_POINTS = 61  # the straight line's dense points, as a curve's (fla.paths.curves)
 
 
-def line_barrier(energy, a: np.ndarray, b: np.ndarray, points: int = LINE_POINTS) -> float:
+def line_barrier(energy, a: np.ndarray, b: np.ndarray, *, points: int = LINE_POINTS) -> float:
     """The straight line's barrier from a to b: its highest loss at ``points`` evenly spaced
     points above the higher of the two ends (the barrier of every fla path,
     ``fla.paths.record.PathRecord.barrier``)."""
@@ -164,7 +166,7 @@ def line_barrier(energy, a: np.ndarray, b: np.ndarray, points: int = LINE_POINTS
     return float(losses.max() - max(losses[0], losses[-1]))
 
 
-def alignment_rows(network, energy, minima: np.ndarray, pairs, x: np.ndarray) -> dict:
+def alignment_rows(network, energy, minima: np.ndarray, *, pairs, x: np.ndarray) -> dict:
     """Per pair (a, b) of minima: the straight line's barrier and length as they stand, after
     weight matching b to a and after activation matching on patterns x, and whether each
     matching moved b at all (columns of ``fla connect``'s alignment.parquet)."""
@@ -175,7 +177,7 @@ def alignment_rows(network, energy, minima: np.ndarray, pairs, x: np.ndarray) ->
         found = {
             "": Relabelling.identity(network),
             "weight_matched_": weight_matching(network, minima[a], minima[b]),
-            "activation_matched_": activation_matching(network, minima[a], minima[b], x),
+            "activation_matched_": activation_matching(network, minima[a], minima[b], x=x),
         }
         for prefix, relabelling in found.items():
             moved = relabelling.apply(network, minima[b])

@@ -314,7 +314,7 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
     paths, tree = connect_minima(energy, minima, min_losses, settings=settings, quiet=quiet)
     pairs = sorted(next(iter(paths.values())))
     x = problem.x_train[:ALIGNMENT_PATTERNS]
-    alignment = pa.table(alignment_rows(network, energy, minima, pairs, x))
+    alignment = pa.table(alignment_rows(network, energy, minima, pairs=pairs, x=x))
     n = len(minima)
     names = np.array(list(CLASSES) + [None], dtype=object)
     minima_table = pa.table(
