@@ -110,6 +110,7 @@ def figure(points: pd.DataFrame, gap: str):
     """Rows: architectures; columns: measures; each point a walk end, the measure (log axis when
     it spans decades) against the gap, coloured by its gradient cluster."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     present = [m for m in MEASURES if m in points]
     archs = sorted(points.groupby(["width", "depth"]).groups)
@@ -130,6 +131,7 @@ def figure(points: pd.DataFrame, gap: str):
             values = group[column][np.isfinite(group[column])]
             if len(values) and (values > 0).all() and values.max() > 20 * values.min():
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no overlaps
             ax.tick_params(labelsize=6)
             if i == 0:
                 ax.set_title(MEASURES[column], fontsize=7)
