@@ -264,6 +264,7 @@ def test_recorded_points_let_every_attractor_be_verified(tmp_path):
     )
 
 
+@pytest.mark.slow  # 9 s: four runs and their report
 def test_the_report_keeps_activations_apart_and_losses_apart(tmp_path):
     """Configurations that differ only in their hidden units or their loss are configurations of
     their own: their own rows, their own l-g clouds with the loss named on the axis, attractors

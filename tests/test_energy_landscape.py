@@ -233,6 +233,7 @@ def test_a_saddle_whose_descent_reaches_no_minimum_is_not_a_transition_state(mon
         db.add_transition_state(0.5, db.minima[0]["params"], db.minima[0]["eigenvalues"], a=-1, b=0)
 
 
+@pytest.mark.slow  # 12 s; its neighbour on descents that reach no minimum stays fast
 def test_a_descent_that_stops_at_a_saddle_is_pushed_on_to_a_minimum():
     """The N_h = 2 network's best two-unit minimum, padded with a zero unit, is a stationary point
     of index 1 in the 2-3-2 network (Mehta et al., Appendix A): a quench started on it stays

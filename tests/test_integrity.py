@@ -31,6 +31,7 @@ def study_of(tmp_path, text, name="s.toml"):
     return path
 
 
+@pytest.mark.slow  # 12 s: three sweeps
 def test_a_resumed_sweep_redoes_the_configurations_whose_data_changed(tmp_path, capsys):
     """Provenance: every manifest records the size and SHA-256 of the files its run read; a resume
     redoes a configuration whose data changed; the report lists the data of each."""
