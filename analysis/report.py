@@ -515,6 +515,18 @@ def attractor_tables(table: pd.DataFrame) -> list:
     ]
 
 
+# alignment.parquet's columns as the report's narrow headers
+ALIGNMENT_HEADERS = {
+    "line_barrier": "barrier",
+    "weight_matched_line_barrier": "barrier (weights)",
+    "activation_matched_line_barrier": "barrier (activations)",
+    "weight_matched_distance": "distance (weights)",
+    "activation_matched_distance": "distance (activations)",
+    "weight_matched_relabelled": "moved (weights)",
+    "activation_matched_relabelled": "moved (activations)",
+}
+
+
 def connection_sections(folder: Path, name) -> list:
     import json
 
@@ -587,7 +599,7 @@ def connection_sections(folder: Path, name) -> list:
             (
                 f"Straight lines up to permutation in {title}",
                 None,
-                data["alignment"],
+                data["alignment"].rename(columns=ALIGNMENT_HEADERS),
                 "Each connected pair's straight-line barrier and distance as found, after weight "
                 "matching and after activation matching the second minimum to the first "
                 "(Ainsworth et al. 2023; the same function, relabelled hidden units).",
