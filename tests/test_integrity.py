@@ -91,12 +91,10 @@ def test_two_writers_never_share_a_folder(tmp_path, capsys):
     assert not (out / LOCK).exists() and (out / "run.json").is_file()
 
 
-def test_a_configuration_folder_that_is_a_link_is_never_written_through(tmp_path, capsys):
-    study = study_of(tmp_path, TINY)
-    out = tmp_path / "out"
-    assert run(["sweep", study, "--out", out, "-q"], capsys)[0] == 0
-    folder = next(p for p in out.iterdir() if p.is_dir())
-    outside = tmp_path / "elsewhere"
+def resume_refused_through_a_link(folder, outside, study, capsys) -> None:
+    """Move a finished folder of a sweep elsewhere, unfinished (its manifest gone), with a link in
+    its place: resuming the sweep is refused in one line and nothing is written through."""
+    out = next(p for p in folder.parents if (p / "study.json").is_file())
     folder.rename(outside)
     (outside / "run.json").unlink()  # incomplete: a resume would redo it
     folder.symlink_to(outside)
@@ -104,6 +102,14 @@ def test_a_configuration_folder_that_is_a_link_is_never_written_through(tmp_path
     status, err = run(["sweep", study, "--out", out, "-q"], capsys)
     assert status == 2 and "is a link" in err and one_line(err)
     assert sorted(p.name for p in outside.iterdir()) == kept
+
+
+def test_a_configuration_folder_that_is_a_link_is_never_written_through(tmp_path, capsys):
+    study = study_of(tmp_path, TINY)
+    out = tmp_path / "out"
+    assert run(["sweep", study, "--out", out, "-q"], capsys)[0] == 0
+    folder = next(p for p in out.iterdir() if p.is_dir())
+    resume_refused_through_a_link(folder, tmp_path / "elsewhere", study, capsys)
     (tmp_path / "empty").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "empty")
     status, err = run(XOR + ["--out", tmp_path / "link", "-q"], capsys)
@@ -119,14 +125,7 @@ def test_a_shard_folder_that_is_a_link_is_never_written_through(tmp_path, capsys
     out = tmp_path / "out"
     assert run(["sweep", study, "--out", out, "-q"], capsys)[0] == 0
     shard = sorted(out.glob("*/walks_1024-1100"))[0]
-    outside = tmp_path / "elsewhere"
-    shard.rename(outside)
-    (outside / "run.json").unlink()  # incomplete: a resume would redo it
-    shard.symlink_to(outside)
-    kept = sorted(p.name for p in outside.iterdir())
-    status, err = run(["sweep", study, "--out", out, "-q"], capsys)
-    assert status == 2 and "is a link" in err and one_line(err)
-    assert sorted(p.name for p in outside.iterdir()) == kept
+    resume_refused_through_a_link(shard, tmp_path / "elsewhere", study, capsys)
 
 
 def test_a_partial_study_is_refused_or_labelled_and_a_copy_is_counted_once(tmp_path, capsys):
