@@ -143,7 +143,8 @@ def table_html(
         )
     if len(frame) > LONG or not open_:
         state = " open" if open_ else ""
-        return note + f"<details{state}><summary>{len(frame):,} rows</summary>{body}</details>"
+        rows = f"{len(frame):,} row" + ("" if len(frame) == 1 else "s")
+        return note + f"<details{state}><summary>{rows}</summary>{body}</details>"
     return note + body
 
 
