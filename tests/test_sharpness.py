@@ -296,3 +296,15 @@ def test_fla_sharpness_measures_the_points_asked_and_names_a_bad_one(iris_runs, 
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1
         assert not (root / "bad").exists()
+
+
+def test_fla_sharpness_names_a_missing_run_and_an_unknown_measure(tmp_path, capsys):
+    from fla.cli import main
+
+    out = tmp_path / "out"
+    assert main(["sharpness", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err and not out.exists()
+    assert main(["sharpness", str(tmp_path), "--out", str(out), "--measures", "flatness"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "epsilon, adaptive, m, pacbayes, hessian" in err and len(err.splitlines()) == 1
+    assert not out.exists()

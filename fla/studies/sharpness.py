@@ -65,7 +65,9 @@ class SharpnessSettings:
     [epsilon], [adaptive], [m] and [pacbayes] hold each measure's settings)."""
 
     measures: tuple = setting(
-        MEASURES, "the measures to take", list_of(choice(*MEASURES), "measures")
+        MEASURES,
+        "the measures to take",
+        list_of(choice(*MEASURES), f"measures of {', '.join(MEASURES)}"),
     )
     at: tuple = setting(
         ("ends",),
@@ -279,6 +281,8 @@ def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None
     """``fla sharpness``: every verified configuration under ``source`` measured into ``out``
     (module docstring); returns the manifest."""
     source, out = Path(source), Path(out)
+    if not source.is_dir():
+        raise ConfigError(f"RUN_DIR {source} does not exist; give a sampling run or a study folder")
     good, damaged = configurations(source)
     if damaged:
         raise DamagedRunError(damaged)
