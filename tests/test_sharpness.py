@@ -308,3 +308,31 @@ def test_fla_sharpness_names_a_missing_run_and_an_unknown_measure(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert "epsilon, adaptive, m, pacbayes, hessian" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_point_whose_loss_is_not_finite_is_left_out_and_named(iris_runs, capsys, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from fla.cli import main
+    from fla.studies import sharpness as command
+
+    real = command.points_of
+
+    def diverged(folder, at):
+        labels, theta = real(folder, at)
+        theta[2] = np.nan  # a diverged walk's end
+        return labels, theta
+
+    monkeypatch.setattr(command, "points_of", diverged)
+    out = iris_runs / "diverged"
+    argv = ["sharpness", str(iris_runs / "study" / "w2"), "--out", str(out), "--measures",
+            "epsilon", "--patterns", "50", "-q"]  # fmt: skip
+    assert main(argv) == 3
+    assert "1 point left out" in capsys.readouterr().err
+    points = pd.read_parquet(out / "sharpness.parquet")
+    assert len(points) == 5 and "walk=2,step=30" not in set(points.point)
+    assert np.isfinite(points.eps_sharpness).all()
+    manifest = json.loads((out / "sharpness.json").read_text())
+    assert list(manifest["left_out"].values()) == [["walk=2,step=30"]]

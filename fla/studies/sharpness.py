@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fla.base.errors import ConfigError, DamagedRunError
+from fla.base.errors import ConfigError, DamagedRunError, NonFiniteError
 from fla.base.files import file_record, write_json, write_table
 from fla.base.outputs import claim_folder, report_output
 from fla.base.settings import build, choice, integer, list_of, read_toml, setting, text
@@ -170,8 +170,9 @@ def points_of(folder: Path, at=("ends",)) -> tuple[list[str], np.ndarray]:
     return labels, np.stack([np.asarray(found[k], np.float64) for k in labels])
 
 
-def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None) -> pd.DataFrame:
-    """The per-point table of one configuration (module docstring)."""
+def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None):
+    """(the per-point table of one configuration (module docstring), the labels of the points left
+    out because their loss or gradient is not finite: a diverged walk has no valley to measure)."""
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -182,6 +183,12 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
     labels, theta = points_of(folder, settings.at)
     whole = sh.Surface(objective)
     train_loss, grad = whole.gradient(theta)
+    finite = np.isfinite(train_loss) & np.isfinite(grad).all(axis=1) & np.isfinite(theta).all(1)
+    left_out = [label for label, ok in zip(labels, finite) if not ok]
+    if not finite.any():
+        return pd.DataFrame(), left_out
+    labels = [label for label, ok in zip(labels, finite) if ok]
+    theta, train_loss, grad = theta[finite], train_loss[finite], grad[finite]
     train_acc = 1.0 - whole.error(theta)
     rows = {
         "configuration": str(folder),
@@ -234,7 +241,7 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
                 objective, theta, x, y=y, steps=h.steps, samples=h.samples, seed=seed
             )
     rows["patterns"] = n
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), left_out
 
 
 def summary(points: pd.DataFrame) -> pd.DataFrame:
@@ -297,7 +304,13 @@ def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None
             if name in manifest["files"]:
                 continue
             start = time.time()
-            table = measure_configuration(folder, settings, data_dir)
+            table, left_out = measure_configuration(folder, settings, data_dir)
+            if left_out:
+                manifest.setdefault("left_out", {})[name] = left_out
+                if not quiet:
+                    print(
+                        f"  {name}: {len(left_out)} points left out (loss or gradient not finite)"
+                    )
             (out / PARTS).mkdir(exist_ok=True)
             write_table(out / name, pa.Table.from_pandas(table, preserve_index=False))
             manifest["files"][name] = file_record(out / name)
@@ -306,6 +319,8 @@ def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None
                 print(f"  {name}: {len(table)} points in {time.time() - start:.1f} s")
         parts = [n for n in manifest["files"] if n.startswith(PARTS + "/")]
         points = pd.concat([pd.read_parquet(out / n) for n in sorted(parts)], ignore_index=True)
+        if points.empty:
+            raise NonFiniteError(f"no point under {source} has a finite loss and gradient")
         write_table(out / TABLE, pa.Table.from_pandas(points, preserve_index=False))
         summary(points).to_csv(out / SUMMARY, index=False)
         for name in (TABLE, SUMMARY):
@@ -313,6 +328,12 @@ def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None
         write_json(out / MANIFEST, manifest)
     if not quiet:
         print(f"{len(points)} points of {plural(len(good), 'configuration')} -> {out}")
+    left = sum(len(v) for v in manifest.get("left_out", {}).values())
+    if left:
+        raise NonFiniteError(
+            f"{plural(left, 'point')} left out, their loss or gradient not finite (named in "
+            f"{MANIFEST}: left_out); every other point is measured"
+        )
     return manifest
 
 
@@ -322,7 +343,7 @@ def resumed(out: Path, record: dict) -> dict:
     and measured again)."""
     path = out / MANIFEST
     if not path.is_file():
-        return {**record, "files": {}}
+        return {**record, "files": {}, "left_out": {}}
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -336,7 +357,8 @@ def resumed(out: Path, record: dict) -> dict:
         for n, r in manifest.get("files", {}).items()
         if n.startswith(PARTS + "/") and verify_files(out, {n: r}) is None
     }
-    return {**record, "files": files}
+    left_out = {n: v for n, v in manifest.get("left_out", {}).items() if n in files}
+    return {**record, "files": files, "left_out": left_out}
 
 
 def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
