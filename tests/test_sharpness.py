@@ -336,3 +336,20 @@ def test_a_point_whose_loss_is_not_finite_is_left_out_and_named(iris_runs, capsy
     assert np.isfinite(points.eps_sharpness).all()
     manifest = json.loads((out / "sharpness.json").read_text())
     assert list(manifest["left_out"].values()) == [["walk=2,step=30"]]
+
+
+def test_points_measured_in_calls_of_any_size_give_the_same_deterministic_measures(
+    iris_runs, monkeypatch
+):
+    """Calls bounded by the draws' memory: epsilon-sharpness (no random draws) and the exact
+    Hessian measures are the same point by point, one point a call or all at once."""
+    from fla.studies import sharpness as command
+
+    settings = command.load_settings(measures=("epsilon", "hessian"), patterns=50)
+    folder = iris_runs / "study" / "w3"
+    whole, _ = command.measure_configuration(folder, settings)
+    monkeypatch.setattr(command, "DRAWS_BYTES", 1)
+    assert command.points_a_call(10**6, settings) == 1
+    one_by_one, _ = command.measure_configuration(folder, settings)
+    for column in ("eps_sharpness", "hessian_max", "hessian_trace"):
+        np.testing.assert_allclose(one_by_one[column], whole[column], rtol=1e-6)

@@ -170,6 +170,56 @@ def points_of(folder: Path, at=("ends",)) -> tuple[list[str], np.ndarray]:
     return labels, np.stack([np.asarray(found[k], np.float64) for k in labels])
 
 
+DRAWS_BYTES = 2**28  # a call's Gaussian draws and perturbations (float64) at most
+
+
+def points_a_call(d: int, settings: SharpnessSettings) -> int:
+    """Points measured a call, so that the Gaussian draws of the average case and of PAC-Bayes
+    ([samples, points, D] float64) and the ascent's arrays fit ``DRAWS_BYTES``. The draws are
+    those of each call: a run's measures are a function of its points, settings and D."""
+    samples = max(settings.adaptive.samples, settings.pacbayes.samples) + 8
+    return max(1, DRAWS_BYTES // (8 * d * samples))
+
+
+def epsilon_columns(surface, theta, settings, *, x, y) -> dict:
+    got = sh.epsilon_sharpness(surface, theta, settings.epsilon, seed=settings.seed)
+    return {"eps_sharpness": got["eps_sharpness"], "eps_converged": got["converged"]}
+
+
+def adaptive_columns(surface, theta, settings, *, x, y) -> dict:
+    got = sh.adaptive_sharpness(surface, theta, settings.adaptive, seed=settings.seed)
+    keys = ("adaptive_worst", "adaptive_average", "adaptive_average_error")
+    return {**{k: got[k] for k in keys}, "adaptive_converged": got["converged"]}
+
+
+def m_columns(surface, theta, settings, *, x, y) -> dict:
+    got = sh.m_sharpness(surface, theta, settings.m, seed=settings.seed)
+    return {"m_sharpness": got["m_sharpness"], "m_converged": got["converged_share"]}
+
+
+def pacbayes_columns(surface, theta, settings, *, x, y) -> dict:
+    return sh.pac_bayes_flatness(surface, theta, settings.pacbayes, seed=settings.seed)
+
+
+def hessian_columns(surface, theta, settings, *, x, y) -> dict:
+    h = settings.hessian
+    return sh.hessian_measures(
+        surface.objective, theta, x, y=y, steps=h.steps, samples=h.samples, seed=settings.seed
+    )
+
+
+# each measure's columns of points theta [B, D], by its name in ``measures``
+MEASURE = {
+    "epsilon": epsilon_columns,
+    "adaptive": adaptive_columns,
+    "m": m_columns,
+    "pacbayes": pacbayes_columns,
+    "hessian": hessian_columns,
+}
+
+assert set(MEASURE) == set(MEASURES), "every measure named in MEASURES has its columns"
+
+
 def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None):
     """(the per-point table of one configuration (module docstring), the labels of the points left
     out because their loss or gradient is not finite: a diverged walk has no valley to measure)."""
@@ -217,29 +267,14 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
     rows["cluster"] = np.where(steep, "steep", "shallow") if steep.any() else "one"
     n = min(settings.patterns, len(problem.x_train))
     surface = sh.Surface(objective, problem.x_train[:n], problem.y_train[:n])
-    seed = settings.seed
+    chunk = points_a_call(theta.shape[1], settings)
+    x, y = problem.x_train[:n], problem.y_train[:n]
     for name in settings.measures:
-        if name == "epsilon":
-            got = sh.epsilon_sharpness(surface, theta, settings.epsilon, seed=seed)
-            rows |= {"eps_sharpness": got["eps_sharpness"], "eps_converged": got["converged"]}
-        elif name == "adaptive":
-            got = sh.adaptive_sharpness(surface, theta, settings.adaptive, seed=seed)
-            rows |= {k: got[k] for k in ("adaptive_worst", "adaptive_average")}
-            rows |= {
-                "adaptive_average_error": got["adaptive_average_error"],
-                "adaptive_converged": got["converged"],
-            }
-        elif name == "m":
-            got = sh.m_sharpness(surface, theta, settings.m, seed=seed)
-            rows |= {"m_sharpness": got["m_sharpness"], "m_converged": got["converged_share"]}
-        elif name == "pacbayes":
-            rows |= sh.pac_bayes_flatness(surface, theta, settings.pacbayes, seed=seed)
-        else:
-            x, y = problem.x_train[:n], problem.y_train[:n]
-            h = settings.hessian
-            rows |= sh.hessian_measures(
-                objective, theta, x, y=y, steps=h.steps, samples=h.samples, seed=seed
-            )
+        parts = [
+            MEASURE[name](surface, theta[i : i + chunk], settings, x=x, y=y)
+            for i in range(0, len(theta), chunk)
+        ]
+        rows |= {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     rows["patterns"] = n
     return pd.DataFrame(rows), left_out
 
