@@ -25,7 +25,9 @@ KEY_ORDER = ["problem", "depth", "width", "activation", "loss_function", "regula
 KEY_ORDER += ["w0", "granularity", "bound", "seed", "hessian", "method", "hidden", "l2", "a", "b"]
 # columns shown as percentages when they hold [0, 1]: shares, accuracies, errors, class shares
 LABELS = ("architecture", "configuration", "measure", "attractor", "minimum", "went to", "split")
-PERCENT = ("share", "accuracy", "error", "convex", "concave", "saddle", "flat", "unknown")
+PERCENT = ("share", "accuracy", "error")
+# a column named by curvature classes alone holds the share of each (not saddle_loss)
+CLASS_WORDS = {"convex", "concave", "saddle", "flat", "unknown", "reduced", "paper", ""}
 
 
 HREF = "_href_"  # a column "_href_X" holds the link of each cell of column X (not shown)
@@ -68,11 +70,13 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def percent_column(column: str) -> bool:
-    """Whether a column holds shares: a word of its name is one of PERCENT (``flat`` in
-    ``flat_share``, not in ``pacbayes_flatness``) and it is no gap or difference (a gap of
+    """Whether a column holds shares: a word of its name is one of PERCENT (``share`` in
+    ``flat_share``; ``pacbayes_flatness`` holds none) or its name is curvature classes alone
+    (``saddle``, not ``saddle_loss``), and it is no gap or difference (a gap of
     accuracies can be negative, and a column must read in one unit)."""
     words = set(re.split(r"[^a-z]+", column.lower()))
-    return bool(words & set(PERCENT)) and not words & {"gap", "minus"} and " - " not in column
+    shares = bool(words & set(PERCENT)) or (words <= CLASS_WORDS and words != {""})
+    return shares and not words & {"gap", "minus"} and " - " not in column
 
 
 def number(value, column: str = "") -> str:

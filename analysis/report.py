@@ -188,7 +188,8 @@ def as_section(entry) -> Section:
     """A section from a (title, image, table[, caption]) tuple of the other section makers."""
     title, image, table, *caption = entry
     figures = [(image, caption[0] if caption else f"{title}.")] if image else []
-    tables = [(table, "", None)] if table is not None else []
+    words = caption[0] if caption and not image else ""  # a table's own caption, if no figure
+    tables = [(table, words, None)] if table is not None else []
     return Section(title, figures=figures, tables=tables)
 
 

@@ -131,7 +131,10 @@ def test_the_tables_are_in_one_numeric_order(report):
         (12.0, "count", "12"),
         (0.25, "test_accuracy", "25.0%"),
         (0.25, "flat_share", "25.0%"),
-        (0.25, "pacbayes_flatness", "0.25"),  # a measure whose name holds "flat": a number
+        (0.25, "pacbayes_flatness", "0.25"),
+        (0.25, "saddle", "25.0%"),  # a curvature class's share
+        (0.066, "saddle_loss", "0.066"),  # a loss, shown as 6.6% before
+        (0.066, "autoneb saddle", "0.066"),  # a measure whose name holds "flat": a number
         (0.25, "accuracy_gap", "0.25"),  # a gap can be negative: one unit for the column
         (0.25, "train_error steep - shallow", "0.25"),  # a difference
     ],
