@@ -223,6 +223,69 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
     return fig
 
 
+ALIGNMENTS = {"": "as found", "weight_matched_": "weights", "activation_matched_": "activations"}
+
+
+def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 24):
+    """One panel per pair of minima: the loss along the straight line (dashed) and along each
+    method's path (solid) between the minima as found (grey, the method's colour) and after
+    matching the second to the first (by weights: blue; by activations: green, lines only),
+    against the position along the path (fraction of its length)."""
+    shown = aligned.head(max_pairs)
+    n = len(shown)
+    cols = min(4, max(n, 1))
+    rows = -(-max(n, 1) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.8), squeeze=False, constrained_layout=True
+    )
+    colours = {"": "#777", "weight_matched_": "#1f77b4", "activation_matched_": "#2ca02c"}
+    methods = [c[: -len("_losses")] for c in aligned if c.endswith("_losses")]
+    for ax, row in zip(axes.flat, shown.to_dict("records")):
+        for key in methods:
+            prefix = next(p for p in sorted(ALIGNMENTS, key=len, reverse=True) if key.startswith(p))
+            name = key[len(prefix) :]
+            ax.plot(
+                np.asarray(row[key + "_position"]),
+                np.asarray(row[key + "_losses"]),
+                color=colours[prefix] if name == "line" or prefix else METHOD_COLORS.get(name, "k"),
+                ls="--" if name == "line" else "-",
+                lw=1 if name == "line" else 1.4,
+                label=f"{name.replace('line', 'straight line')} ({ALIGNMENTS[prefix]})",
+            )
+        ax.set_title(f"minima {row['a']}-{row['b']}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    fig.supxlabel("position along the path (fraction of its length)", fontsize=9)
+    fig.supylabel("training loss (nats)", fontsize=9)
+    more = f" (first {max_pairs} of {len(aligned)} pairs)" if n == max_pairs else ""
+    fig.suptitle(f"Paths up to permutation{': ' + title if title else ''}{more}", fontsize=10)
+    return fig
+
+
+def alignment_table(aligned: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: each path's barrier (straight line and every method) as found and after each
+    matching, the distances, and whether each matching moved the second minimum; narrow headers
+    ("autoneb (weights)": AutoNEB's barrier between weight-matched endpoints)."""
+    table = pd.DataFrame({"a": aligned.a, "b": aligned.b})
+    for column in aligned:
+        for prefix in sorted(ALIGNMENTS, key=len, reverse=True):
+            if column.startswith(prefix):
+                break
+        rest, where = column[len(prefix) :], ALIGNMENTS[prefix]
+        for ending, header in (
+            ("_barrier", "{} barrier ({})"),
+            ("_failed", "{} failed ({})"),
+        ):
+            if rest.endswith(ending):
+                table[header.format(rest[: -len(ending)], where)] = aligned[column]
+        if rest in ("distance", "relabelled"):
+            table[f"{rest.replace('relabelled', 'moved')} ({where})"] = aligned[column]
+    return table
+
+
 def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
     """Per pair: the straight line's barrier and length, then each method's barrier, saddle loss and
     length."""

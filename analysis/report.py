@@ -516,22 +516,12 @@ def attractor_tables(table: pd.DataFrame) -> list:
     ]
 
 
-# alignment.parquet's columns as the report's narrow headers
-ALIGNMENT_HEADERS = {
-    "line_barrier": "barrier",
-    "weight_matched_line_barrier": "barrier (weights)",
-    "activation_matched_line_barrier": "barrier (activations)",
-    "weight_matched_distance": "distance (weights)",
-    "activation_matched_distance": "distance (activations)",
-    "weight_matched_relabelled": "moved (weights)",
-    "activation_matched_relabelled": "moved (activations)",
-}
-
-
 def connection_sections(folder: Path, name) -> list:
     import json
 
     from .connections import (
+        alignment_profiles,
+        alignment_table,
         comparison_table,
         disconnectivity_graph,
         endpoints_table,
@@ -595,18 +585,24 @@ def connection_sections(folder: Path, name) -> list:
         if "method" in paths
         else [(f"No paths in {title} (one minimum, or a budget of 0)", None, None)]
     )
+    aligned = data.get("alignment")
     aligned = (
         [
             (
-                f"Straight lines up to permutation in {title}",
-                None,
-                data["alignment"].rename(columns=ALIGNMENT_HEADERS),
-                "Each connected pair's straight-line barrier and distance as found, after weight "
-                "matching and after activation matching the second minimum to the first "
-                "(Ainsworth et al. 2023; the same function, relabelled hidden units).",
+                f"Barriers up to permutation in {title}",
+                png(alignment_profiles(aligned, title)) if "line_losses" in aligned else None,
+                alignment_table(aligned),
+                "Each connected pair's barriers (the loss above the higher minimum) along the "
+                "straight line and each method's path, between the minima as found and after "
+                "matching the second minimum's hidden units to the first's by their weights "
+                "(Ainsworth et al. 2023, Sec. 3.2) or activations (Sec. 3.1): the same function, "
+                "relabelled. A method's path between matched endpoints is searched anew where "
+                "the matching moved the second minimum. In the figure, dashed: straight lines; "
+                "solid: paths; grey and the method's colour: as found; blue: weight-matched; "
+                "green: activation-matched.",
             )
         ]
-        if "alignment" in data
+        if aligned is not None
         else []
     )
     return (

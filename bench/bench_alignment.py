@@ -1,10 +1,12 @@
-"""Seconds of weight matching and activation matching between two random MLPs, printed (never
-asserted).
+"""Seconds of weight matching and activation matching between two random MLPs, and of weight
+matching between two ResNets, printed (never asserted).
 
     python bench/bench_alignment.py
 
 fla.paths.alignment on the paper's MNIST networks 784-h-...-10 (h = 10, 20, 100; one to three
-hidden layers), parameters drawn from N(0, 1), activation matching on 1,000 random patterns.
+hidden layers), parameters drawn from N(0, 1), activation matching on 1,000 random patterns;
+fla.zoo.alignment on ResNet-20 and ResNet-56 (two He-normal initialisations, and one against a
+planted relabelling of itself, which matching must undo exactly).
 """
 
 from __future__ import annotations
@@ -45,5 +47,34 @@ def main() -> None:
             )
 
 
+def resnets() -> None:
+    from fla.zoo import alignment as zoo
+    from fla.zoo.models import resnet, trainable_params
+
+    rng = np.random.default_rng(1)
+    print("\nnetwork       parameters   B              weight matching   B's relabelling undone")
+    for n in (3, 9):
+        first, second = resnet(n), resnet(n)
+        spec = zoo.resnet_spec(first)
+        a = zoo.named(first)
+        for what, b in (
+            ("another init", zoo.named(second)),
+            (
+                "relabelled",
+                zoo.apply(spec, {g: rng.permutation(spec.units(g)) for g in spec.groups}, a),
+            ),
+        ):
+            start = time.perf_counter()
+            found = zoo.weight_matching(spec, a, b)
+            seconds = time.perf_counter() - start
+            back = zoo.flat(first, zoo.apply(spec, found, b))
+            exact = np.array_equal(back, zoo.flat(first, a)) if what == "relabelled" else "-"
+            print(
+                f"{first.name:12s} {trainable_params(first):10,}   {what:12s}   {seconds:8.3f} s"
+                f"        {exact}"
+            )
+
+
 if __name__ == "__main__":
     main()
+    resnets()

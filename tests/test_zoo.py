@@ -230,11 +230,22 @@ def test_autoneb_between_two_trained_models(trained, tmp_path):
     path = pq.read_table(tmp_path / "connect" / "paths.parquet").to_pandas().iloc[0]
     assert path.saddle_loss >= max(path.point_losses[0], path.point_losses[-1]) - 1e-6
     assert summary["saddle_to_minimum_train_loss"] > 0
+    # the second model's channels weight-matched to the first's: the same function, its straight
+    # line from the first model, and each method again between the matched endpoints
+    aligned = pq.read_table(tmp_path / "connect" / "alignment.parquet").to_pandas().iloc[0]
+    assert bool(aligned.weight_matched_relabelled)
+    assert aligned.weight_matched_distance < aligned.distance
+    assert aligned.weight_matched_line_losses[-1] == pytest.approx(
+        aligned.line_losses[-1], rel=1e-4
+    )
+    for method in ("autoneb", "polychain"):
+        assert np.isfinite(aligned[f"weight_matched_{method}_barrier"])
     from analysis.report import write_report
 
     page = write_report(tmp_path / "connect").read_text()
-    # disconnectivity graph, path profiles, tree
-    assert "Table 1" in page and page.count("<img") == 3
+    # disconnectivity graph, path profiles, profiles up to permutation, tree
+    assert "Table 1" in page and page.count("<img") == 4
+    assert "Barriers up to permutation" in page
 
 
 @pytest.mark.slow

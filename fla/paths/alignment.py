@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fla.paths.record import straight_line
+
 MAX_SWEEPS = 100  # of weight matching's coordinate ascent (it stops earlier at a fixed point)
 
 
@@ -154,38 +156,56 @@ def activation_matching(
     return Relabelling(perms, flips)
 
 
-LINE_POINTS = 61  # the straight line's dense points, as a curve's (fla.paths.curves)
+def mlp_matchings(network, x: np.ndarray) -> dict:
+    """{column prefix: (a, b) -> b relabelled}: weight matching and activation matching on
+    patterns x, the matchings ``alignment_rows`` compares for fla's MLPs."""
+    return {
+        "weight_matched_": lambda a, b: weight_matching(network, a, b).apply(network, b),
+        "activation_matched_": lambda a, b: activation_matching(network, a, b, x=x).apply(
+            network, b
+        ),
+    }
 
 
-def line_barrier(energy, a: np.ndarray, b: np.ndarray, *, points: int = LINE_POINTS) -> float:
-    """The straight line's barrier from a to b: its highest loss at ``points`` evenly spaced
-    points above the higher of the two ends (the barrier of every fla path,
-    ``fla.paths.record.PathRecord.barrier``)."""
-    t = np.linspace(0.0, 1.0, points)[:, None]
-    losses = energy.values((1 - t) * a[None] + t * b[None])
-    return float(losses.max() - max(losses[0], losses[-1]))
+def alignment_rows(
+    energy, minima: np.ndarray, *, pairs, matchings: dict, paths=None, methods=()
+) -> dict:
+    """The columns of alignment.parquet: per pair (a, b) of minima, the straight line
+    (``fla.paths.record.straight_line``) as the minima stand and after each of ``matchings``
+    relabels b towards a (``mlp_matchings``), with whether it moved b at all. ``methods`` (path
+    methods, ``fla.paths.methods``) and the ``paths`` they found ({name: {(a, b): PathRecord}})
+    add each method's path as found and, searched anew where the first matching moved b, between
+    its matched endpoints. Each path gives ``<prefix><name>_barrier``, ``_losses`` and
+    ``_position`` (its dense losses against the fraction of its length), each search ``_failed``;
+    the prefix is empty for the endpoints as they stand."""
+    from fla.paths.search import search
 
+    rows: dict = {"a": [], "b": []}
 
-def alignment_rows(network, energy, minima: np.ndarray, *, pairs, x: np.ndarray) -> dict:
-    """Per pair (a, b) of minima: the straight line's barrier and length as they stand, after
-    weight matching b to a and after activation matching on patterns x, and whether each
-    matching moved b at all (columns of ``fla connect``'s alignment.parquet)."""
-    rows = {k: [] for k in ("a", "b")}
+    def add(key, value):
+        rows.setdefault(key, []).append(value)
+
+    def profile(key, path):
+        add(key + "_barrier", path.barrier)
+        add(key + "_losses", path.dense_losses.tolist())
+        add(key + "_position", path.position.tolist())
+
     for a, b in pairs:
-        rows["a"].append(a)
-        rows["b"].append(b)
-        found = {
-            "": Relabelling.identity(network),
-            "weight_matched_": weight_matching(network, minima[a], minima[b]),
-            "activation_matched_": activation_matching(network, minima[a], minima[b], x=x),
-        }
-        for prefix, relabelling in found.items():
-            moved = relabelling.apply(network, minima[b])
-            for key, value in (
-                ("line_barrier", line_barrier(energy, minima[a], moved)),
-                ("distance", float(np.linalg.norm(moved - minima[a]))),
-                ("relabelled", not relabelling.is_identity()),
-            ):
-                if prefix or key != "relabelled":
-                    rows.setdefault(prefix + key, []).append(value)
+        add("a", a), add("b", b)
+        profile("line", straight_line(energy, minima[a], minima[b]))
+        add("distance", float(np.linalg.norm(minima[b] - minima[a])))
+        for method in methods:
+            profile(method.name, paths[method.name][(a, b)])
+            add(method.name + "_failed", bool(paths[method.name][(a, b)].failed))
+        for i, (prefix, match) in enumerate(matchings.items()):
+            moved = match(minima[a], minima[b])
+            relabelled = not np.array_equal(moved, minima[b])
+            profile(prefix + "line", straight_line(energy, minima[a], moved))
+            add(prefix + "distance", float(np.linalg.norm(moved - minima[a])))
+            add(prefix + "relabelled", relabelled)
+            for method in methods if i == 0 else ():
+                found = paths[method.name][(a, b)]
+                path = search(energy, method, minima[a], b=moved) if relabelled else found
+                profile(prefix + method.name, path)
+                add(f"{prefix}{method.name}_failed", bool(path.failed))
     return rows

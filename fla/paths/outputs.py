@@ -17,8 +17,8 @@ from fla.paths.record import straight_line
 DENSE_PARAMS_MAX = 2**20  # values of a path's dense points stored at most (8 MiB a path)
 CONNECTION_OUTPUTS = ("minima.parquet", "paths.parquet", "tree.parquet", "connect.json")
 OUTPUTS = CONNECTION_OUTPUTS + ("alignment.parquet",)  # fla connect on a sampling run
-# fla connect --models adds Table 1
-MODEL_OUTPUTS = CONNECTION_OUTPUTS + ("table1.parquet", "table1.csv")
+# fla connect --models adds Table 1 (its models aligned by fla.zoo.alignment)
+MODEL_OUTPUTS = OUTPUTS + ("table1.parquet", "table1.csv")
 
 
 def verified_connection(folder) -> dict:

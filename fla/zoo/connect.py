@@ -14,7 +14,8 @@ import pyarrow as pa
 from fla.base.errors import ConfigError
 from fla.base.outputs import claim_folder, remove_files
 from fla.base.store import list_column
-from fla.paths.connect import connect_minima, extreme_eigenvalues, load_settings
+from fla.paths.alignment import alignment_rows
+from fla.paths.connect import aligned_searches, connect_minima, extreme_eigenvalues, load_settings
 from fla.paths.outputs import MODEL_OUTPUTS, write_connection
 
 
@@ -65,6 +66,19 @@ def connect_models(
             raise
 
 
+def resnet_matching(model):
+    """(a, b) -> b with its channels weight-matched to a's (``fla.zoo.alignment``)."""
+    from fla.zoo.alignment import apply, flat, named, resnet_spec, weight_matching
+
+    spec = resnet_spec(model)
+
+    def match(a, b):
+        a, b = named(model, a), named(model, b)
+        return flat(model, apply(spec, weight_matching(spec, a, b), b))
+
+    return match
+
+
 def _connect_models(model_dirs, out, settings, *, results, data_dir, examples, quiet) -> dict:
     import tensorflow as tf
 
@@ -90,6 +104,15 @@ def _connect_models(model_dirs, out, settings, *, results, data_dir, examples, q
     start = time.time()
     losses = energy.values(minima)
     paths, tree = connect_minima(energy, minima, losses, settings=settings, quiet=quiet)
+    alignment = pa.table(
+        alignment_rows(
+            energy,
+            minima,
+            pairs=sorted(next(iter(paths.values()))),
+            matchings={"weight_matched_": resnet_matching(model)},
+            **aligned_searches(paths, settings, quiet=quiet),
+        )
+    )
 
     first = paths[settings["methods"][0]]
     saddles = np.array([first[(a, b)].saddle_params for a, b, _ in tree]).reshape(
@@ -138,7 +161,11 @@ def _connect_models(model_dirs, out, settings, *, results, data_dir, examples, q
         "minima": m,
         "saddle_to_minimum_train_loss": ratio,
         "hessian": "lanczos, 100 steps at most",
-        "batch_norm": "batch statistics (training mode) for every point, minima and saddles alike",
+        "batch_norm": "batch statistics (training mode) for every point, minima and saddles "
+        "alike: an interpolated network's statistics are its own (Jordan et al.'s REPAIR for "
+        "BatchNorm networks resets them)",
+        "permutations": "alignment.parquet: each pair's straight line before and after weight "
+        "matching the second model's channels to the first's (fla.zoo.alignment)",
     }
     summary = write_connection(
         out,
@@ -151,7 +178,7 @@ def _connect_models(model_dirs, out, settings, *, results, data_dir, examples, q
         summary=summary,
         start=start,
         quiet=quiet,
-        extra={"table1.parquet": table, "table1.csv": table},
+        extra={"alignment.parquet": alignment, "table1.parquet": table, "table1.csv": table},
     )
     if not quiet:
         print(table.to_pandas().to_string(index=False))
