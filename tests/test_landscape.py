@@ -309,3 +309,22 @@ def test_a_connection_run_without_paths_is_reported(tmp_path):
         == 0
     )
     assert "No paths in connect" in write_report(run.parent).read_text()
+
+
+def test_relabelled_copies_with_tied_biases_are_merged_as_one_minimum():
+    """XOR's symmetric solutions have two hidden units with one bias: sorting by bias leaves a
+    relabelled copy apart; merging up to weight matching makes it one minimum."""
+    from fla.paths.connect import aligner
+
+    network = MLP(2, 2, 1, 1)
+    theta = np.array([3.46, -3.5, -3.5, 3.46, -0.84, -0.84, 4.73, 4.73, -1.0])
+    copy = permute_hidden(network, theta, [1, 0])
+    both = canonical(network, np.stack([theta, copy]))
+    assert np.linalg.norm(both[0] - both[1]) > 1  # the sort by bias cannot tell the units apart
+    losses = np.zeros(2)
+    assert len(merge(both, losses)[0]) == 2
+    kept, labels = merge(both, losses, align=aligner(network))
+    assert len(kept) == 1 and list(labels) == [0, 0]
+    third = theta + 0.1  # not a copy
+    kept, labels = merge(np.stack([theta, copy, third]), np.zeros(3), align=aligner(network))
+    assert list(labels) == [0, 0, 1]

@@ -15,6 +15,7 @@ Settings come from a TOML file (--config), declared once in ``ConnectSettings``,
     low_gradient = 0.0      # also polish recorded points with a gradient norm below this
     l2 = 0.0                # lambda: minimise loss + lambda |theta|^2 (--l2 overrides)
     methods = ["autoneb"]   # path methods: autoneb, neb, bezier, polychain; the first explores
+    aligned_paths = true    # every method again between weight-matched endpoints
     [polish]  gtol = 1e-5, max_iter = 2000
     [merge]   loss_tol = 1e-4, distance_tol = 1e-3
     [autoneb] climb = true, optimizer = "fire", ...  # a section per method: any of its settings
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fla.base.errors import ConfigError
-from fla.base.settings import build, custom, integer, number, read_toml, setting
+from fla.base.settings import boolean, build, custom, integer, number, read_toml, setting
 from fla.base.store import ENDPOINTS, RUN_JSON, list_column, verify
 from fla.curvature.classes import (
     CLASSES,
@@ -45,7 +46,7 @@ from fla.curvature.classes import (
     reduced_codes,
     reduced_extreme_codes,
 )
-from fla.paths.alignment import alignment_rows
+from fla.paths.alignment import alignment_rows, mlp_matchings, weight_matching
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
@@ -74,7 +75,8 @@ class Polish:
 
 @dataclass(frozen=True)
 class Merge:
-    """[merge]: when two polished points are one minimum (after canonical unit order)."""
+    """[merge]: when two polished points are one minimum (after canonical unit order and weight
+    matching)."""
 
     loss_tol: float = setting(1e-4, "most loss difference", number(at_least=0))
     distance_tol: float = setting(1e-3, "most distance, relative to |theta|", number(at_least=0))
@@ -91,6 +93,12 @@ class ConnectSettings:
     )
     l2: float = setting(0.0, "lambda of the loss + lambda |theta|^2 minimised", number(at_least=0))
     methods: tuple = setting(("autoneb",), "path methods; the first explores", METHOD_NAMES)
+    aligned_paths: bool = setting(
+        True,
+        "also run every method between each pair's weight-matched endpoints (where matching "
+        "relabels the second minimum), for alignment.parquet",
+        boolean(),
+    )
 
 
 def load_settings(path=None, methods=None, l2=None) -> dict:
@@ -293,7 +301,7 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
         )
     polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
     canon = canonical(network, polished)
-    kept, groups = merge(canon, losses, **settings["merge"])
+    kept, groups = merge(canon, losses, **settings["merge"], align=aligner(network))
     every = np.bincount(groups)  # group g is kept[g]: lowest loss first
     members = every[: settings["max_minima"]]
     kept = kept[: settings["max_minima"]]
@@ -314,7 +322,15 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
     paths, tree = connect_minima(energy, minima, min_losses, settings=settings, quiet=quiet)
     pairs = sorted(next(iter(paths.values())))
     x = problem.x_train[:ALIGNMENT_PATTERNS]
-    alignment = pa.table(alignment_rows(network, energy, minima, pairs=pairs, x=x))
+    alignment = pa.table(
+        alignment_rows(
+            energy,
+            minima,
+            pairs=pairs,
+            matchings=mlp_matchings(network, x),
+            **aligned_searches(paths, settings, quiet=quiet),
+        )
+    )
     n = len(minima)
     names = np.array(list(CLASSES) + [None], dtype=object)
     minima_table = pa.table(
@@ -347,9 +363,15 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
             "asymptotic basin": int(basin.sum()),
             "non-finite": int(offered - len(basin)),
         },
-        "permutations": "hidden units sorted by bias before merging (permuted copies are one "
-        "minimum); alignment.parquet: each pair's straight line before and after weight and "
-        f"activation matching (on the first {ALIGNMENT_PATTERNS} training patterns)",
+        "permutations": "hidden units sorted by bias, and each candidate weight-matched to each "
+        "kept minimum, before merging (relabelled copies are one minimum); alignment.parquet: "
+        "each pair's straight line before and after weight and "
+        f"activation matching (on the first {ALIGNMENT_PATTERNS} training patterns)"
+        + (
+            ", and every method's path between weight-matched endpoints"
+            if settings["aligned_paths"]
+            else ""
+        ),
     }
     return write_connection(
         out,
@@ -365,6 +387,24 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
         saddle_params=True,
         extra={"alignment.parquet": alignment},
     )
+
+
+def aligner(network):
+    """(kept, other) -> other weight-matched to kept (``fla.paths.alignment``): minima merged up
+    to relabelling and sign, where sorting units by bias leaves tied units apart."""
+    return lambda kept, other: weight_matching(network, kept, other).apply(network, other)
+
+
+def aligned_searches(paths: dict, settings: dict, *, quiet: bool) -> dict:
+    """``alignment_rows``'s ``paths`` and ``methods``: every method of the run where the settings
+    ask for paths between aligned endpoints, none otherwise."""
+    if not settings["aligned_paths"] or not paths:
+        return {}
+    if not quiet:
+        pairs = len(next(iter(paths.values())))
+        print(f"each method again between the {pairs} pairs' weight-matched endpoints", flush=True)
+    methods = [path_method(name, settings[name]) for name in settings["methods"]]
+    return {"paths": paths, "methods": methods}
 
 
 def minima_curvature(objective, minima: np.ndarray):

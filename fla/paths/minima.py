@@ -99,20 +99,29 @@ def canonical(network, theta: np.ndarray) -> np.ndarray:
 
 
 def merge(
-    theta: np.ndarray, losses: np.ndarray, loss_tol: float = 1e-4, *, distance_tol: float = 1e-3
+    theta: np.ndarray,
+    losses: np.ndarray,
+    loss_tol: float = 1e-4,
+    *,
+    distance_tol: float = 1e-3,
+    align=None,
 ):
     """Groups of duplicate minima: returns (kept indices into theta, group label of every
-    minimum)."""
+    minimum). Two minima are one when their losses differ by at most ``loss_tol`` and their
+    distance is at most ``distance_tol`` times the kept one's norm (at least 1); ``align``
+    ((kept, other) -> other relabelled towards kept, ``fla.paths.alignment``) measures that
+    distance up to the networks' symmetry, where a canonical order alone cannot (units whose
+    biases tie)."""
     order = np.argsort(losses, kind="stable")
     labels = -np.ones(len(theta), int)
     kept = []
     for i in order:
         for group, j in enumerate(kept):
             scale = max(np.linalg.norm(theta[j]), 1.0)
-            if (
-                abs(losses[i] - losses[j]) <= loss_tol
-                and np.linalg.norm(theta[i] - theta[j]) <= distance_tol * scale
-            ):
+            if abs(losses[i] - losses[j]) > loss_tol:
+                continue
+            other = theta[i] if align is None else align(theta[j], theta[i])
+            if np.linalg.norm(other - theta[j]) <= distance_tol * scale:
                 labels[i] = group
                 break
         else:
