@@ -1,5 +1,5 @@
 """What several test files share: running the command line in-process, checking that an error is
-one line, taking a snapshot of every byte under a folder."""
+one line, taking a snapshot of every byte under a folder, an independent Philox."""
 
 from __future__ import annotations
 
@@ -105,3 +105,21 @@ def autodiff_hessians(f, theta, x, y):
             loss = f.loss_at(theta, x, y)
         grad = inner.gradient(loss, theta)
     return outer.batch_jacobian(grad, theta).numpy()
+
+
+def reference_philox(counter, key, rounds=10):
+    """An independent Philox4x32 in Python integers, from the paper's definition (Salmon et al.
+    2011)."""
+    mask = 0xFFFFFFFF
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for r in range(rounds):
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = (
+            ((p1 >> 32) ^ c1 ^ k0) & mask,
+            p1 & mask,
+            ((p0 >> 32) ^ c3 ^ k1) & mask,
+            p0 & mask,
+        )
+        k0, k1 = (k0 + 0x9E3779B9) & mask, (k1 + 0xBB67AE85) & mask
+    return c0, c1, c2, c3

@@ -21,6 +21,7 @@ COMMANDS = {  # modules that run a command: nothing but the command line imports
     "fla.zoo.connect",
     "fla.slices.slice",
     "fla.studies.sharpness",
+    "fla.studies.spawn",
 }
 
 
@@ -135,8 +136,10 @@ def test_the_wings_stand_on_one_another_without_a_circle():
 def test_only_the_command_line_imports_command_modules():
     users = {a: targets & COMMANDS for a, targets in EDGES.items() if targets & COMMANDS}
     users = {a: b for a, b in users.items() if wing(a) not in ("cli", "fla.api")}
-    assert set(users) <= {"fla.studies.sweep", "fla.zoo.connect"}, users
+    assert set(users) <= {"fla.studies.sweep", "fla.zoo.connect", "fla.walks.spawn"}, users
+    # a sweep runs sampling tasks; spawning walks a run again in sampling's own programs
     assert users.get("fla.studies.sweep", set()) <= {"fla.walks.sample"}
+    assert users.get("fla.walks.spawn", set()) <= {"fla.walks.sample"}
     assert users.get("fla.zoo.connect", set()) <= {"fla.paths.connect"}
 
 

@@ -74,6 +74,7 @@ COMMANDS = {  # command -> (argv before --out, the file a user might have of an 
     "slice": (lambda w: ["slice", w / "run", "--resolution", "3"], "slice.parquet"),
     "connect": (lambda w: ["connect", w / "run"], "minima.parquet"),
     "landscape": (lambda w: ["landscape", w / "landscape.toml"], "counts.csv"),
+    "spawn": (lambda w: ["spawn", w / "run"], "spawn.parquet"),
     "train": (
         lambda w: ["train", "resnet20", "--dataset", "cifar10", "--data-dir", w / "data"],
         "checkpoint.npz",
@@ -95,6 +96,7 @@ INPUT_ITSELF = {
     "slice": lambda w: w / "run",
     "connect": lambda w: w / "run",
     "landscape": lambda w: w / "landscape.toml",
+    "spawn": lambda w: w / "run",
     "train": lambda w: w / "data",
 }
 FILE_COMMANDS = {  # command -> (argv before --out, an output's name)

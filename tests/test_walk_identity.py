@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
-from helpers import make_mnist
+from helpers import make_mnist, reference_philox
 
 from fla.base.errors import ConfigError
 from fla.walks import sample as sample_module
@@ -24,24 +24,6 @@ KAT = [
         (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
     ),
 ]
-
-
-def reference_philox(counter, key, rounds=10):
-    """An independent Philox4x32 in Python integers, from the paper's definition (Salmon et al.
-    2011)."""
-    mask = 0xFFFFFFFF
-    c0, c1, c2, c3 = counter
-    k0, k1 = key
-    for r in range(rounds):
-        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
-        c0, c1, c2, c3 = (
-            ((p1 >> 32) ^ c1 ^ k0) & mask,
-            p1 & mask,
-            ((p0 >> 32) ^ c3 ^ k1) & mask,
-            p0 & mask,
-        )
-        k0, k1 = (k0 + 0x9E3779B9) & mask, (k1 + 0xBB67AE85) & mask
-    return c0, c1, c2, c3
 
 
 @pytest.mark.parametrize("counter, key, expected", KAT)

@@ -132,7 +132,8 @@ def values_of(kind: Kind, words: str, *, count: tuple[int, int], optional=False)
 
 
 def list_of(kind: Kind, plural: str) -> Kind:
-    """A non-empty list of distinct values of ``kind`` (numbers compared as floats)."""
+    """A non-empty list of distinct values of ``kind`` (numbers compared as floats), each parsed
+    from the command line as ``kind`` parses one."""
 
     def ok(values) -> bool:
         if not isinstance(values, (list, tuple)) or not values or not all(map(kind, values)):
@@ -140,7 +141,7 @@ def list_of(kind: Kind, plural: str) -> Kind:
         seen = [float(v) if is_number(v) else v for v in values]
         return len(set(seen)) == len(seen)
 
-    return Kind(ok, f"a non-empty list of distinct {plural}")
+    return Kind(ok, f"a non-empty list of distinct {plural}", kind.parse)
 
 
 def custom(check: Callable, expects: str, parse: type | None = str) -> Kind:

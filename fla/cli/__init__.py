@@ -26,7 +26,7 @@ from fla.cli.connecting import (
     run_models,
     run_train,
 )
-from fla.cli.measuring import add_sharpness_parser, run_sharpness
+from fla.cli.measuring import add_sharpness_parser, add_spawn_parser, run_sharpness, run_spawn
 from fla.cli.reading import (
     add_metrics_parser,
     add_plot_parser,
@@ -61,6 +61,7 @@ COMMANDS = {
     "metrics": (add_metrics_parser, run_metrics),
     "slice": (add_slice_parser, run_slice),
     "sharpness": (add_sharpness_parser, run_sharpness),
+    "spawn": (add_spawn_parser, run_spawn),
 }
 
 # no XLA program: no compile cache and its write probe

@@ -1,5 +1,6 @@
 """``fla sharpness``: sharpness and flatness measures at the ends of a run's walks
-(``fla.studies.sharpness``)."""
+(``fla.studies.sharpness``); ``fla spawn``: walks spawned from their own points and the barriers
+between the copies' ends (``fla.studies.spawn``)."""
 
 from __future__ import annotations
 
@@ -49,4 +50,36 @@ def run_sharpness(args) -> int:
         args.settings, measures=args.measures, at=args.at, patterns=args.patterns, seed=args.seed
     )
     measure_sharpness(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
+    return 0
+
+
+def add_spawn_parser(commands) -> None:
+    from fla.base.settings import add_flags
+    from fla.studies.spawn import SpawnSettings
+
+    p = commands.add_parser(
+        "spawn",
+        help="copies of each walk spawned at step K, and the barriers between their ends",
+        description="Walk each walk of RUN_DIR (one configuration of progressive gradient "
+        "walks) again to its point after K steps, spawn copies there that walk on with fresh "
+        "streams, and measure the loss and error barriers along the straight lines between the "
+        "copies' ends (Frankle et al. 2020's instability analysis): the step from which the walks "
+        "stay in one linearly connected basin.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="folder for spawn.parquet, summary.csv, spawn.json")
+    p.add_argument("--settings", help="TOML file of the settings below (flags override it)")
+    add_flags(p, SpawnSettings)
+    p.add_argument(
+        "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def run_spawn(args) -> int:
+    from fla.studies.spawn import SpawnSettings, load_settings, spawn
+
+    given = {f: getattr(args, f) for f in SpawnSettings.__dataclass_fields__}
+    settings = load_settings(args.settings, **given)
+    spawn(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
     return 0

@@ -17,11 +17,15 @@ How fla keys and counts its streams, so that a walk's draws never depend on whic
 worker, curvature policy, memory layout or compiled path runs it:
 
     key     = (seed, stream)
-    counter = block + 2^64 * step,   block = walk * ceil(n / 4) + i // 4   (word i % 4 of the block)
+    counter = block + 2^64 * step + 2^96 * copy,   block = walk * ceil(n / 4) + i // 4
+                                                   (word i % 4 of the block)
 
 for coordinate (or batch slot) i of walk ``walk``; ``stream`` is ``START`` (theta_0, step 0),
 ``DELTA`` (the step's Delta), ``TRAIN_BATCH`` or ``TEST_BATCH`` (per-walk mini-batch
-indices). A word x becomes a uniform float32 in [0, 1) as (x >> 8) * 2^-24 (24 bits, exact), and an
+indices). ``copy`` is 0 for a run's own walks; copy c of a walk spawned from one of its points
+(``fla.walks.spawn``) draws with c, passed as the high word of a 64-bit seed (``copy_seed``), so
+its draws are a function of (seed, walk, copy, step) alone and no copy shares a walk's draws. A
+word x becomes a uniform float32 in [0, 1) as (x >> 8) * 2^-24 (24 bits, exact), and an
 index in [0, n) as floor(x * n / 2^32) (bias below n / 2^32: 1.4e-5 for n = 60,000). Shared
 mini-batches are a function of (seed, step) (``shared_batch``).
 
@@ -75,6 +79,14 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
             low_half(p0),
         ]
     return [tf.cast(x, tf.uint32) for x in c]
+
+
+def copy_seed(seed: int, copy: int) -> int:
+    """The 64-bit seed whose streams are copy ``copy`` (1, 2, ...) of seed ``seed``'s walks: the
+    seed in the key, the copy in the counter's last word (module docstring)."""
+    if not (0 <= seed < 2**32 and 0 <= copy < 2**31):
+        raise ValueError(f"seed must lie in [0, 2^32) and copy in [0, 2^31), got {seed}, {copy}")
+    return seed + (copy << 32)
 
 
 def blocks_per_walk(n: int) -> int:
@@ -167,9 +179,14 @@ def _blocks(seed, stream: int, step, *, walks, n: int, feature_major: bool, coor
     step = tf.cast(step, tf.uint32)
     if step.shape.rank == 1:  # one step per walk
         step = step[None, :] if feature_major else step[:, None]
+    seed = tf.cast(seed, tf.int64)
+    copy = tf.cast(tf.bitwise.right_shift(seed, tf.constant(32, tf.int64)), tf.uint32)
     words = philox4x32(
-        (low, high, step, tf.zeros([], tf.uint32)),
-        (tf.cast(seed, tf.uint32), tf.constant(stream, tf.uint32)),
+        (low, high, step, copy),
+        (
+            tf.cast(tf.bitwise.bitwise_and(seed, 0xFFFFFFFF), tf.uint32),
+            tf.constant(stream, tf.uint32),
+        ),
     )
     return words, (lo - 4 * first, hi - lo)
 

@@ -1,0 +1,106 @@
+"""Walks spawned from one point: the instability analysis of Frankle, Dziugaite, Roy and Carbin
+(ICML 2020, "Linear mode connectivity and the lottery ticket hypothesis", Sec. 2) transposed to
+progressive gradient walks.
+
+Each walk of a finished run is walked again, as the run walked it, to its point after K steps
+(theta_K); ``copies`` copies then take steps K .. S - 1 from theta_K, each with fresh streams: copy
+c draws with ``fla.walks.streams.copy_seed(seed, c)``, so its Delta (and, where the run drew them,
+its mini-batches) are a function of (seed, walk, copy, step) alone, and no copy shares a draw with
+the run's own walks or with another copy. Frankle et al. train copies of one network from step K
+with different SGD noise; here the noise is the walk's own (its Delta, and its batches).
+
+The walk to K runs in the run's own programs (its chunk width, its walks' positions in them), so
+theta_K is bitwise the run's: the loss recorded at step K checks it (``check_against_run``).
+
+    >>> ends = spawned_ends(config, problem, at=[0, 10], copies=2)   # [2 at, 2 copies, W, D]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fla.base.errors import ConfigError
+from fla.walks import streams
+from fla.walks.config import SampleConfig, plan
+from fla.walks.samplers import SAMPLERS
+
+
+def check_spawn(config: SampleConfig, p, *, at, copies: int) -> list[int]:
+    """The steps to spawn at, sorted and distinct, once they and the run allow spawning."""
+    if config.sampler != "gradient":
+        raise ConfigError(
+            f"walks spawn from progressive gradient walks; this run's sampler is {config.sampler}"
+        )
+    at = sorted({int(k) for k in at})
+    if not at or at[0] < 0 or at[-1] >= p.steps:
+        raise ConfigError(f"--at must name steps in 0 .. {p.steps - 1} (the run walks {p.steps})")
+    if copies < 2:
+        raise ConfigError(f"--copies must be at least 2 (a barrier needs two ends), got {copies}")
+    return at
+
+
+def spawned_ends(config: SampleConfig, problem, *, at, copies: int):
+    """(theta_K [len(at), W, D], the copies' ends [len(at), copies, W, D], the losses at each K
+    as the run's own step K computes them, its batch included [len(at), W]) for the run's W
+    walks."""
+    from fla.walks.sample import shared_batches, walk_program
+
+    p = plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None)
+    at = check_spawn(config, p, at=at, copies=copies)
+    program = walk_program(
+        p.network,
+        problem,
+        p.batching,
+        batch_size=config.batch_size,
+        sampler=config.sampler,
+        walk_bounds=config.walk_bounds,
+        objective_settings=config.objective_settings,
+    )
+    sampler = SAMPLERS[config.sampler]
+
+    def walk(theta, seed, first, *, step0, steps):
+        """theta after ``steps`` steps from step0, and the loss at its first step."""
+        run = config if seed == config.seed else config_with_seed(config, seed)
+        train_idx, test_idx = shared_batches(run, p, problem, step0=step0, s=steps)
+        theta, records = program.run(
+            theta,
+            p.step_size,
+            seed,
+            first,
+            step0,
+            steps,
+            train_idx,
+            test_idx,
+            width=p.chunk,
+            record_params=False,
+            bound=config.bound,
+        )
+        return theta, records["loss"][0]
+
+    starts = np.zeros((len(at), p.walks, p.n_params), np.float32)
+    ends = np.zeros((len(at), copies, p.walks, p.n_params), np.float32)
+    losses = np.zeros((len(at), p.walks), np.float32)
+    for first in range(0, p.walks, p.chunk):
+        n = min(p.chunk, p.walks - first)
+        theta = sampler.start(config.seed, first, count=n, n_params=p.n_params, bound=config.bound)
+        done = 0
+        for i, k in enumerate(at):
+            if k > done:
+                theta, _ = walk(theta, config.seed, first, step0=done, steps=k - done)
+            done = k
+            starts[i, first : first + n] = theta
+            losses[i, first : first + n] = walk(theta, config.seed, first, step0=k, steps=1)[1]
+            for c in range(copies):
+                seed = streams.copy_seed(config.seed, c + 1)
+                ends[i, c, first : first + n] = walk(
+                    theta, seed, first, step0=k, steps=p.steps - k
+                )[0]
+    return starts, ends, losses
+
+
+def config_with_seed(config: SampleConfig, seed: int) -> SampleConfig:
+    """The configuration whose shared batches a copy draws: the run's, keyed by the copy's seed
+    (``streams.shared_batch`` takes 64-bit seeds)."""
+    from dataclasses import replace
+
+    return replace(config, seed=seed)
