@@ -228,9 +228,9 @@ ALIGNMENTS = {"": "as found", "weight_matched_": "weights", "activation_matched_
 
 def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 24):
     """One panel per pair of minima: the loss along the straight line (dashed) and along each
-    method's path (solid) between the minima as found (grey, the method's colour) and after
-    matching the second to the first (by weights: blue; by activations: green, lines only),
-    against the position along the path (fraction of its length)."""
+    method's path (the first solid, the next dash-dotted, then dotted) between the minima as
+    found (grey) and after matching the second to the first (by weights: blue; by activations:
+    green, lines only), against the position along the path (fraction of its length)."""
     shown = aligned.head(max_pairs)
     n = len(shown)
     cols = min(4, max(n, 1))
@@ -239,16 +239,18 @@ def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 
         rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.8), squeeze=False, constrained_layout=True
     )
     colours = {"": "#777", "weight_matched_": "#1f77b4", "activation_matched_": "#2ca02c"}
-    methods = [c[: -len("_losses")] for c in aligned if c.endswith("_losses")]
+    keys = [c[: -len("_losses")] for c in aligned if c.endswith("_losses")]
+    styles = {"line": "--"}  # the methods: solid, dash-dotted, dotted in their order
     for ax, row in zip(axes.flat, shown.to_dict("records")):
-        for key in methods:
+        for key in keys:
             prefix = next(p for p in sorted(ALIGNMENTS, key=len, reverse=True) if key.startswith(p))
             name = key[len(prefix) :]
+            style = styles.setdefault(name, ("-", "-.", ":")[min(len(styles) - 1, 2)])
             ax.plot(
                 np.asarray(row[key + "_position"]),
                 np.asarray(row[key + "_losses"]),
-                color=colours[prefix] if name == "line" or prefix else METHOD_COLORS.get(name, "k"),
-                ls="--" if name == "line" else "-",
+                color=colours[prefix],
+                ls=style,
                 lw=1 if name == "line" else 1.4,
                 label=f"{name.replace('line', 'straight line')} ({ALIGNMENTS[prefix]})",
             )

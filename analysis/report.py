@@ -103,16 +103,17 @@ def _write_report(
     landscapes = sorted(p.parent for p in run_dir.rglob("landscape.json"))
     slices = sorted(p.parent for p in run_dir.rglob("slice.json"))
     sharp = sorted(p.parent for p in run_dir.rglob("sharpness.json"))
+    spawned = sorted(p.parent for p in run_dir.rglob("spawn.json"))
     sections, lead, constants = [], "", {}
     try:
         dataset = open_run(run_dir)
     except FileNotFoundError:
-        if not connections and not landscapes and not slices and not sharp:
+        if not connections and not landscapes and not slices and not sharp and not spawned:
             raise FileNotFoundError(
                 f"nothing to report under {run_dir}: no complete sampling run "
                 "(points.parquet beside run.json), no connection run (connect.json), no "
-                "landscape run (landscape.json), no slice (slice.json) and no sharpness "
-                "(sharpness.json)"
+                "landscape run (landscape.json), no slice (slice.json), no sharpness "
+                "(sharpness.json) and no spawned walks (spawn.json)"
             ) from None
         dataset = None
     if dataset is not None:
@@ -131,6 +132,10 @@ def _write_report(
         from .sharpness_sections import sharpness_sections
 
         sections += sharpness_sections(sharp, png)
+    if spawned:
+        from .spawn_sections import spawn_sections
+
+        sections += spawn_sections(spawned, png)
     if slices:
         from .slices import slice_sections
 
@@ -598,7 +603,8 @@ def connection_sections(folder: Path, name) -> list:
                 "(Ainsworth et al. 2023, Sec. 3.2) or activations (Sec. 3.1): the same function, "
                 "relabelled. A method's path between matched endpoints is searched anew where "
                 "the matching moved the second minimum. In the figure, dashed: straight lines; "
-                "solid: paths; grey and the method's colour: as found; blue: weight-matched; "
+                "solid (dash-dotted, dotted for further methods): paths; grey: as found; blue: "
+                "weight-matched; "
                 "green: activation-matched.",
             )
         ]

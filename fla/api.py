@@ -265,6 +265,12 @@ class Results:
         """The edges of every connection run's minimum spanning tree of barriers."""
         return self._connection_table("tree")
 
+    def alignment(self) -> pd.DataFrame:
+        """Every connection run's pairs up to permutation (docs/connecting.md): the straight line's
+        and each method's barrier as found and after weight and activation matching, with their
+        profiles."""
+        return self._connection_table("alignment")
+
     def _connection_table(self, name: str) -> pd.DataFrame:
         import pandas as pd
 
@@ -272,7 +278,10 @@ class Results:
 
         frames = []
         for folder in self.connections():
-            frame = read_connection(folder)[name]
+            tables = read_connection(folder)
+            if name not in tables:  # a run written before it had this table
+                continue
+            frame = tables[name]
             frame.insert(0, "run", str(folder.relative_to(self.path)) or ".")
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -365,6 +374,48 @@ class Results:
         chosen = load_settings(settings, **given)
         measure_sharpness(self.path, out, chosen, data_dir=data_dir, quiet=quiet)
         return pd.read_parquet(Path(out) / "sharpness.parquet")
+
+    def spawn(
+        self,
+        out: PathLike | None = None,
+        *,
+        settings: PathLike | None = None,
+        data_dir: PathLike | None = None,
+        quiet: bool = True,
+        **given: Any,
+    ) -> pd.DataFrame:
+        """``fla spawn`` from Python (this folder one configuration of gradient walks): copies of
+        each walk spawned at steps K and the barriers between their ends (Frankle et al. 2020;
+        docs/connecting.md), or, without ``out``, every spawn run already under this folder.
+
+        Args:
+            out: the folder to write (new or empty).
+            settings: a TOML file of the settings.
+            data_dir: where the data files are.
+            quiet: no summary printed.
+            **given: ``at`` (a list of steps), ``copies``, ``points``, ``patterns``,
+                ``stable_error``; these win over the file's.
+
+        Returns:
+            A row per walk, K and pair of copies: the ends' losses and errors, the loss and error
+            barriers, the distances and both profiles along the line (with a ``run`` column
+            naming the spawn run when read from this folder).
+        """
+        import pandas as pd
+
+        from fla.studies.spawn import load_settings, spawn, verified_spawn
+
+        if out is None:
+            frames = []
+            for folder in sorted(p.parent for p in self.path.rglob("spawn.json")):
+                verified_spawn(folder)
+                frame = pd.read_parquet(folder / "spawn.parquet")
+                frame.insert(0, "run", str(folder.relative_to(self.path)) or ".")
+                frames.append(frame)
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        _quiet_tensorflow()
+        spawn(self.path, out, load_settings(settings, **given), data_dir=data_dir, quiet=quiet)
+        return pd.read_parquet(Path(out) / "spawn.parquet")
 
     # -- figures and the report ---------------------------------------------------------------
     def figure(self, kind: str, **options: Any) -> matplotlib.figure.Figure:

@@ -6,6 +6,7 @@ prints its numbers, so that every figure quoted has a command beside it.
     python runs/findings.py activations [--out runs/activations]  # runs/activations.toml
     python runs/findings.py landscape [--out runs/landscape]      # runs/landscape.toml
     python runs/findings.py sharpness [--out runs/sharpness]      # runs/sharpness.toml (MNIST)
+    python runs/findings.py alignment [--out runs/alignment]      # runs/alignment.toml
 
 ``metrics``: the landscape measures of XOR, iris and wine (widths h, 2h, 4h; depths 1 and 2; both
 granularities; range [-1, 1]; 30 walks of 200 micro or 100 macro steps a configuration, one seed:
@@ -16,6 +17,9 @@ docs compare with the paper's.
 ``sharpness``: MNIST walk ends (widths 10, 20, 100; depths 1 and 2; micro walks from [-1, 1]) and
 their sharpness measures (``fla sharpness``): is the steep-gradient cluster sharper, and does it
 generalise worse? Needs the MNIST files (``FLA_DATA``, default ../shared/data).
+``alignment``: XOR and iris walk-end minima (widths h, 2h, 10h; one hidden layer) connected by
+``fla connect`` (runs/alignment_connect.toml): how much of each pair's barrier weight and
+activation matching remove, on the straight line and on AutoNEB's path.
 """
 
 from __future__ import annotations
@@ -279,14 +283,92 @@ def sharpness(out: Path) -> None:
         print(tau_table(points).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def alignment(out: Path) -> None:
+    import pandas as pd
+
+    from fla.base.errors import FlaError
+    from fla.paths.outputs import verified_connection
+
+    run_fla("sweep", "runs/alignment.toml", "--out", str(out), "--jobs", "2", "-q")
+    rows = []
+    for config in sorted(p for p in out.iterdir() if (p / "run.json").is_file()):
+        connected = out.with_name(out.name + "_connect") / config.name
+        try:
+            verified_connection(connected)
+        except FlaError:  # not connected yet (a folder a killed run left is refused by name)
+            run_fla("connect", str(config), "--out", str(connected), "--config",
+                    "runs/alignment_connect.toml", "-q")  # fmt: skip
+        minima = pd.read_parquet(connected / "minima.parquet")
+        pairs = pd.read_parquet(connected / "alignment.parquet")
+        row = {"configuration": config.name, "D": len(minima.params.iloc[0]),
+               "minima": len(minima), "pairs": len(pairs),
+               "moved (weights)": int(pairs.weight_matched_relabelled.sum())}  # fmt: skip
+        for key, column in (
+            ("line", "line_barrier"),
+            ("line (weights)", "weight_matched_line_barrier"),
+            ("line (activations)", "activation_matched_line_barrier"),
+            ("autoneb", "autoneb_barrier"),
+            ("autoneb (weights)", "weight_matched_autoneb_barrier"),
+        ):
+            row[key] = pairs[column].mean()
+        line = pairs.line_barrier.sum()
+        row["distance"] = pairs.distance.median()
+        row["distance (weights)"] = pairs.weight_matched_distance.median()
+        row["line removed (weights)"] = (
+            1 - pairs.weight_matched_line_barrier.sum() / line if line > 0 else float("nan")
+        )
+        row["pairs: line barrier > 1e-3"] = int((pairs.line_barrier > 1e-3).sum())
+        row["... after weights"] = int((pairs.weight_matched_line_barrier > 1e-3).sum())
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("configuration")
+    print("mean barriers over each configuration's connected pairs (nats; as found = units sorted")
+    print("by bias), median distances between the pairs' minima, and the share of the straight")
+    print("lines' summed barrier weight matching removes:")
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    spawned(out)
+
+
+SPAWN_AT = ("0", "5", "20", "50", "100", "150")
+
+
+def spawned(out: Path) -> None:
+    """Two copies of every walk spawned at each of SPAWN_AT (fla spawn): the median error and
+    loss barriers between their ends, and the step from which the walks stay linearly
+    connected."""
+    import pandas as pd
+
+    from fla.base.errors import FlaError
+    from fla.studies.spawn import verified_spawn
+
+    medians, stable = {}, {}
+    for config in sorted(p for p in out.iterdir() if (p / "run.json").is_file()):
+        spawn = out.with_name(out.name + "_spawn") / config.name
+        try:
+            manifest = verified_spawn(spawn)
+        except FlaError:  # not spawned yet
+            run_fla("spawn", str(config), "--at", *SPAWN_AT, "--out", str(spawn), "-q")
+            manifest = verified_spawn(spawn)
+        summary = pd.DataFrame(manifest["summary"]).set_index("at")
+        medians[config.name] = summary.error_barrier_median
+        medians[config.name + " (loss)"] = summary.loss_barrier_median
+        stable[config.name] = manifest["stable_from"]
+    print("walks spawned at step K (two copies each, fla spawn): median error barrier, and the")
+    print("median loss barrier (nats), between the copies' ends, by K:")
+    print(pd.DataFrame(medians).T.to_string(float_format=lambda v: f"{v:.3g}"))
+    print("stable (median error barrier <= 2%) from step:", stable)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("finding", choices=["metrics", "activations", "landscape", "sharpness"])
+    p.add_argument(
+        "finding", choices=["metrics", "activations", "landscape", "sharpness", "alignment"]
+    )
     p.add_argument("--out", type=Path, help="the study's folder (default runs/NAME)")
     args = p.parse_args()
     out = args.out or ROOT / "runs" / args.finding
     findings = {"metrics": metrics, "activations": activations, "landscape": landscape}
-    findings["sharpness"] = sharpness
+    findings.update(sharpness=sharpness, alignment=alignment)
     findings[args.finding](out)
 
 

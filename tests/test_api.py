@@ -97,3 +97,14 @@ def test_sharpness_from_python_measures_every_end_and_reads_back(xor_run, tmp_pa
     import pandas as pd
 
     pd.testing.assert_frame_equal(fla.open(tmp_path / "s").sharpness(), table)
+
+
+def test_spawn_from_python_writes_and_reads_back(xor_run, tmp_path):
+    table = xor_run.spawn(tmp_path / "s", at=[0, 50], copies=2)
+    assert len(table) == 2 * len(xor_run.endpoints())  # a pair of copies a walk and K
+    assert set(table["at"]) == {0, 50} and (table.error_barrier >= 0).all()
+    import pandas as pd
+
+    back = fla.open(tmp_path).spawn()
+    pd.testing.assert_frame_equal(back.drop(columns="run"), table)
+    assert set(back.run) == {"s"}

@@ -164,3 +164,12 @@ def test_only_gradient_walks_spawn(tmp_path):
     with pytest.raises(ConfigError, match="progressive gradient walks"):
         spawned_ends(random_walks, xor(), at=[0], copies=2)
     assert load_settings(at=[3, 1]).at == (3, 1)
+
+
+def test_the_report_shows_the_barriers_against_k(walked, tmp_path, capsys):
+    from analysis.report import write_report
+
+    assert run(["spawn", walked, "--at", "0", "6", "--out", tmp_path / "o", "-q"], capsys)[0] == 0
+    page = write_report(tmp_path / "o").read_text()
+    assert "Spawned walks: o" in page and page.count("<img") == 1
+    assert "linearly connected basin" in page
