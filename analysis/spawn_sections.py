@@ -39,13 +39,13 @@ def barrier_figure(rows: pd.DataFrame, stable_error: float, title: str = ""):
 
 def spawn_sections(folders: list, png) -> list:
     """One section per ``fla spawn`` output: Section objects of ``analysis.page``."""
-    from fla.studies.spawn import verified_spawn
+    from fla.base.store import verified_manifest
 
     from .page import Section
 
     sections = []
     for folder in folders:
-        manifest = verified_spawn(folder)
+        manifest = verified_manifest(folder, "spawn.json", "fla spawn")
         rows = pd.read_parquet(Path(folder) / "spawn.parquet")
         settings, stable = manifest["settings"], manifest["stable_from"]
         text = (
