@@ -270,21 +270,19 @@ def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 
 def alignment_table(aligned: pd.DataFrame) -> pd.DataFrame:
     """Per pair: each path's barrier (straight line and every method) as found and after each
     matching, the distances, and whether each matching moved the second minimum; narrow headers
-    ("autoneb (weights)": AutoNEB's barrier between weight-matched endpoints)."""
+    ("autoneb, weights": AutoNEB's barrier between weight-matched endpoints). A search's
+    ``failed`` column is shown only where some search failed."""
+    short = {"": "", "weight_matched_": ", weights", "activation_matched_": ", activations"}
     table = pd.DataFrame({"a": aligned.a, "b": aligned.b})
     for column in aligned:
-        for prefix in sorted(ALIGNMENTS, key=len, reverse=True):
-            if column.startswith(prefix):
-                break
-        rest, where = column[len(prefix) :], ALIGNMENTS[prefix]
-        for ending, header in (
-            ("_barrier", "{} barrier ({})"),
-            ("_failed", "{} failed ({})"),
-        ):
-            if rest.endswith(ending):
-                table[header.format(rest[: -len(ending)], where)] = aligned[column]
-        if rest in ("distance", "relabelled"):
-            table[f"{rest.replace('relabelled', 'moved')} ({where})"] = aligned[column]
+        prefix = next(p for p in sorted(ALIGNMENTS, key=len, reverse=True) if column.startswith(p))
+        rest, where = column[len(prefix) :], short[prefix]
+        if rest.endswith("_barrier"):
+            table[rest[: -len("_barrier")] + where] = aligned[column]
+        elif rest.endswith("_failed") and aligned[column].any():
+            table[f"{rest[: -len('_failed')]} failed{where}"] = aligned[column]
+        elif rest in ("distance", "relabelled"):
+            table[rest.replace("relabelled", "moved") + where] = aligned[column]
     return table
 
 

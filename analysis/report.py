@@ -597,8 +597,9 @@ def connection_sections(folder: Path, name) -> list:
                 f"Barriers up to permutation in {title}",
                 png(alignment_profiles(aligned, title)) if "line_losses" in aligned else None,
                 alignment_table(aligned),
-                "Each connected pair's barriers (the loss above the higher minimum) along the "
-                "straight line and each method's path, between the minima as found and after "
+                "Each connected pair's barriers (the loss above the higher minimum; columns named "
+                "by the path: line, each method) along the straight line and each method's path, "
+                "between the minima as found and after "
                 "matching the second minimum's hidden units to the first's by their weights "
                 "(Ainsworth et al. 2023, Sec. 3.2) or activations (Sec. 3.1): the same function, "
                 "relabelled. A method's path between matched endpoints is searched anew where "
