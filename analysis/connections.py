@@ -182,11 +182,7 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
     position along the path (fraction of its length)."""
     pairs = paths[["a", "b"]].drop_duplicates().head(max_pairs)
     n = len(pairs)
-    cols = min(4, max(n, 1))
-    rows = -(-max(n, 1) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.6), squeeze=False, constrained_layout=True
-    )
+    fig, axes = pair_panels(n)
     for ax, (a, b) in zip(axes.flat, pairs.itertuples(index=False)):
         chosen = paths[(paths.a == a) & (paths.b == b)]
         line = np.asarray(chosen.line_losses.iloc[0])
@@ -209,17 +205,31 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
             ax.set_title(f"minima {a}-{b}", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.ticklabel_format(axis="y", useOffset=False)
+    total = len(paths[["a", "b"]].drop_duplicates())
+    return finish_panels(
+        fig, axes, n=n, total=total, title=f"Loss along the paths{': ' * bool(title)}{title}"
+    )
+
+
+def pair_panels(n: int):
+    """(figure, axes [rows, 4 at most]) of one small panel per pair of minima."""
+    cols = min(4, max(n, 1))
+    rows = -(-max(n, 1) // cols)
+    return plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.8), squeeze=False, constrained_layout=True
+    )
+
+
+def finish_panels(fig, axes, *, n: int, total: int, title: str):
+    """The panels of ``pair_panels`` with their unused ones off, the legend in the first, the
+    common axis labels and the title (saying when only the first n of ``total`` pairs show)."""
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=6)
     fig.supxlabel("position along the path (fraction of its length)", fontsize=9)
     fig.supylabel("training loss (nats)", fontsize=9)
-    more = (
-        f" (first {max_pairs} of {len(paths[['a', 'b']].drop_duplicates())} pairs)"
-        if n == max_pairs
-        else ""
-    )
-    fig.suptitle(f"Loss along the paths{': ' + title if title else ''}{more}", fontsize=10)
+    more = f" (first {n} of {total} pairs)" if n < total else ""
+    fig.suptitle(f"{title}{more}", fontsize=10)
     return fig
 
 
@@ -233,11 +243,7 @@ def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 
     green, lines only), against the position along the path (fraction of its length)."""
     shown = aligned.head(max_pairs)
     n = len(shown)
-    cols = min(4, max(n, 1))
-    rows = -(-max(n, 1) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.8), squeeze=False, constrained_layout=True
-    )
+    fig, axes = pair_panels(n)
     colours = {"": "#777", "weight_matched_": "#1f77b4", "activation_matched_": "#2ca02c"}
     keys = [c[: -len("_losses")] for c in aligned if c.endswith("_losses")]
     styles = {"line": "--"}  # the methods: solid, dash-dotted, dotted in their order
@@ -257,14 +263,13 @@ def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 
         ax.set_title(f"minima {row['a']}-{row['b']}", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.ticklabel_format(axis="y", useOffset=False)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=6)
-    fig.supxlabel("position along the path (fraction of its length)", fontsize=9)
-    fig.supylabel("training loss (nats)", fontsize=9)
-    more = f" (first {max_pairs} of {len(aligned)} pairs)" if n == max_pairs else ""
-    fig.suptitle(f"Paths up to permutation{': ' + title if title else ''}{more}", fontsize=10)
-    return fig
+    return finish_panels(
+        fig,
+        axes,
+        n=n,
+        total=len(aligned),
+        title=f"Paths up to permutation{': ' * bool(title)}{title}",
+    )
 
 
 def alignment_table(aligned: pd.DataFrame) -> pd.DataFrame:

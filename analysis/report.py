@@ -606,7 +606,8 @@ def connection_sections(folder: Path, name) -> list:
                 "the matching moved the second minimum. In the figure, dashed: straight lines; "
                 "solid (dash-dotted, dotted for further methods): paths; grey: as found; blue: "
                 "weight-matched; "
-                "green: activation-matched.",
+                "green: activation-matched (drawn last: where a matching moved nothing, its "
+                "line covers the one as found).",
             )
         ]
         if aligned is not None

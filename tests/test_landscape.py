@@ -314,7 +314,7 @@ def test_a_connection_run_without_paths_is_reported(tmp_path):
 def test_relabelled_copies_with_tied_biases_are_merged_as_one_minimum():
     """XOR's symmetric solutions have two hidden units with one bias: sorting by bias leaves a
     relabelled copy apart; merging up to weight matching makes it one minimum."""
-    from fla.paths.connect import aligner
+    from fla.paths.alignment import weight_matched
 
     network = MLP(2, 2, 1, 1)
     theta = np.array([3.46, -3.5, -3.5, 3.46, -0.84, -0.84, 4.73, 4.73, -1.0])
@@ -323,8 +323,8 @@ def test_relabelled_copies_with_tied_biases_are_merged_as_one_minimum():
     assert np.linalg.norm(both[0] - both[1]) > 1  # the sort by bias cannot tell the units apart
     losses = np.zeros(2)
     assert len(merge(both, losses)[0]) == 2
-    kept, labels = merge(both, losses, align=aligner(network))
+    kept, labels = merge(both, losses, align=weight_matched(network))
     assert len(kept) == 1 and list(labels) == [0, 0]
     third = theta + 0.1  # not a copy
-    kept, labels = merge(np.stack([theta, copy, third]), np.zeros(3), align=aligner(network))
+    kept, labels = merge(np.stack([theta, copy, third]), np.zeros(3), align=weight_matched(network))
     assert list(labels) == [0, 0, 1]

@@ -54,7 +54,7 @@ def test_a_copys_draws_are_philox_with_the_copy_in_the_counters_last_word():
 
 
 def test_copies_walk_on_from_the_runs_point_each_on_its_own_streams(walked):
-    starts, ends, losses = spawned_ends(CONFIG, xor(), at=[0, 2, 5], copies=3)
+    starts, ends, losses, _ = spawned_ends(CONFIG, xor(), at=[0, 2, 5], copies=3)
     check_against_run(walked, [0, 2, 5], losses)  # the walk to each K is the run's, bit for bit
     # the start at K = 0 is the walk's own start; each copy's end differs from every other's
     np.testing.assert_array_equal(starts[0], streams.start_points(11, 0, 6, n_params=9, bound=1.0))
@@ -64,13 +64,13 @@ def test_copies_walk_on_from_the_runs_point_each_on_its_own_streams(walked):
                 assert (np.abs(ends[i, c] - ends[i, d]).max(axis=1) > 0).all()
     # a copy is a function of (seed, walk, copy, step) alone: not of the other K or the copies
     # spawned beside it
-    alone_starts, alone_ends, _ = spawned_ends(CONFIG, xor(), at=[5], copies=2)
+    alone_starts, alone_ends, _, _ = spawned_ends(CONFIG, xor(), at=[5], copies=2)
     np.testing.assert_array_equal(alone_starts[0], starts[2])
     np.testing.assert_array_equal(alone_ends[0], ends[2, :2])
 
 
 def test_a_walk_that_does_not_give_the_recorded_losses_is_refused(walked):
-    _, _, losses = spawned_ends(CONFIG, xor(), at=[3], copies=2)
+    _, _, losses, _ = spawned_ends(CONFIG, xor(), at=[3], copies=2)
     changed = losses.copy()
     changed[0, 2] = np.nextafter(changed[0, 2], np.float32(1))  # one ulp
     with pytest.raises(DamagedRunError, match="do not give the losses it recorded"):
@@ -163,7 +163,15 @@ def test_only_gradient_walks_spawn(tmp_path):
     random_walks = replace(CONFIG, sampler="random")
     with pytest.raises(ConfigError, match="progressive gradient walks"):
         spawned_ends(random_walks, xor(), at=[0], copies=2)
-    assert load_settings(at=[3, 1]).at == (3, 1)
+
+
+def test_a_settings_file_and_flags_over_it(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("at = [3, 1]\ncopies = 4\n")
+    assert load_settings(path, copies=None) == SpawnSettings(at=(3, 1), copies=4)
+    assert load_settings(path, copies=3).copies == 3
+    with pytest.raises(ConfigError, match="unknown key 'copy'"):
+        load_settings(at=[1], copy=2)
 
 
 def test_the_report_shows_the_barriers_against_k(walked, tmp_path, capsys):
@@ -173,3 +181,29 @@ def test_the_report_shows_the_barriers_against_k(walked, tmp_path, capsys):
     page = write_report(tmp_path / "o").read_text()
     assert "Spawned walks: o" in page and page.count("<img") == 1
     assert "linearly connected basin" in page
+
+
+def test_a_diverged_copy_is_counted_and_left_out_never_a_nan_answer():
+    rows = pd.DataFrame(
+        {
+            "at": [0, 0, 0, 5, 5],
+            "error_barrier": [0.0, 0.01, np.nan, np.nan, np.nan],
+            "loss_barrier": [0.0, 0.1, np.nan, np.nan, np.nan],
+            "distance": 1.0,
+        }
+    )
+    table, stable_from = summary(rows, SpawnSettings())
+    assert list(table.pairs) == [2, 0] and list(table.nonfinite_pairs) == [1, 2]
+    assert table.error_barrier_median[0] == pytest.approx(0.005)
+    assert stable_from is None  # the last K has no finite pair: not stable
+
+
+def test_spawning_more_than_memory_holds_is_refused_before_walking(monkeypatch):
+    from fla.base import machine
+
+    # 4 K x 3 points (theta_K, two ends) x 6 walks x D = 9 x 4 B = 2,592 B; 0.4 of 5,000 is 2,000
+    monkeypatch.setattr(machine, "available_bytes", lambda: 5_000)
+    with pytest.raises(ConfigError, match="ask fewer --at or --copies"):
+        spawned_ends(CONFIG, xor(), at=[0, 1, 2, 3], copies=2)
+    monkeypatch.setattr(machine, "available_bytes", lambda: 10**6)
+    spawned_ends(CONFIG, xor(), at=[0, 1, 2, 3], copies=2)

@@ -156,11 +156,16 @@ def activation_matching(
     return Relabelling(perms, flips)
 
 
+def weight_matched(network):
+    """(a, b) -> b relabelled by ``weight_matching`` towards a: the same function."""
+    return lambda a, b: weight_matching(network, a, b).apply(network, b)
+
+
 def mlp_matchings(network, x: np.ndarray) -> dict:
     """{column prefix: (a, b) -> b relabelled}: weight matching and activation matching on
     patterns x, the matchings ``alignment_rows`` compares for fla's MLPs."""
     return {
-        "weight_matched_": lambda a, b: weight_matching(network, a, b).apply(network, b),
+        "weight_matched_": weight_matched(network),
         "activation_matched_": lambda a, b: activation_matching(network, a, b, x=x).apply(
             network, b
         ),

@@ -46,7 +46,7 @@ from fla.curvature.classes import (
     reduced_codes,
     reduced_extreme_codes,
 )
-from fla.paths.alignment import alignment_rows, mlp_matchings, weight_matching
+from fla.paths.alignment import alignment_rows, mlp_matchings, weight_matched
 from fla.paths.methods import methods as path_methods
 from fla.paths.methods import path_method
 from fla.paths.minima import VANISHING_LOSS
@@ -301,7 +301,8 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
         )
     polished, losses, grad_norms = polished[~basin], losses[~basin], grad_norms[~basin]
     canon = canonical(network, polished)
-    kept, groups = merge(canon, losses, **settings["merge"], align=aligner(network))
+    # merged up to relabelling: sorting units by bias leaves units with tied biases apart
+    kept, groups = merge(canon, losses, **settings["merge"], align=weight_matched(network))
     every = np.bincount(groups)  # group g is kept[g]: lowest loss first
     members = every[: settings["max_minima"]]
     kept = kept[: settings["max_minima"]]
@@ -387,12 +388,6 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
         saddle_params=True,
         extra={"alignment.parquet": alignment},
     )
-
-
-def aligner(network):
-    """(kept, other) -> other weight-matched to kept (``fla.paths.alignment``): minima merged up
-    to relabelling and sign, where sorting units by bias leaves tied units apart."""
-    return lambda kept, other: weight_matching(network, kept, other).apply(network, other)
 
 
 def aligned_searches(paths: dict, settings: dict, *, quiet: bool) -> dict:

@@ -120,8 +120,10 @@ def merge(
             scale = max(np.linalg.norm(theta[j]), 1.0)
             if abs(losses[i] - losses[j]) > loss_tol:
                 continue
-            other = theta[i] if align is None else align(theta[j], theta[i])
-            if np.linalg.norm(other - theta[j]) <= distance_tol * scale:
+            near = lambda other: np.linalg.norm(other - theta[j]) <= distance_tol * scale
+            # aligned only where the canonical order alone leaves them apart (a matching costs
+            # milliseconds; candidates times minima of them add up)
+            if near(theta[i]) or (align is not None and near(align(theta[j], theta[i]))):
                 labels[i] = group
                 break
         else:

@@ -138,17 +138,22 @@ def check_against_run(run_dir: Path, at, losses: np.ndarray) -> None:
 
 def spawn_rows(run_dir: Path, settings: SpawnSettings, *, data_dir=None) -> pd.DataFrame:
     """A row per walk, K and pair of copies (module docstring)."""
-    from fla.core.objective import run_network, run_objective
+    from fla.core.registry import load_problem
     from fla.walks.config import SampleConfig
     from fla.walks.spawn import spawned_ends
 
-    cfg = read_manifest(run_dir)["config"]
-    config = SampleConfig(**cfg)
-    network, problem = run_network(cfg, data_dir)
+    manifest = read_manifest(run_dir)
+    cfg = manifest["config"]
+    problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
     at = sorted(set(settings.at))
-    starts, ends, losses = spawned_ends(config, problem, at=at, copies=settings.copies)
+    starts, ends, losses, objective = spawned_ends(
+        SampleConfig(**cfg),
+        problem,
+        at=at,
+        copies=settings.copies,
+        chunk=manifest.get("plan", {}).get("chunk"),
+    )
     check_against_run(run_dir, at, losses)
-    objective = run_objective(cfg, network, problem)
     n = min(settings.patterns, len(problem.x_train))
     x, y = problem.x_train[:n], problem.y_train[:n]
     pairs = [(c, d) for c in range(settings.copies) for d in range(c + 1, settings.copies)]
@@ -189,9 +194,12 @@ def spawn_rows(run_dir: Path, settings: SpawnSettings, *, data_dir=None) -> pd.D
 
 
 def summary(rows: pd.DataFrame, settings: SpawnSettings) -> tuple[pd.DataFrame, int | None]:
-    """(per K: pairs, the median and mean error and loss barriers, the share of pairs at most
-    ``stable_error``; ``stable_from``)."""
-    by = rows.groupby("at")
+    """(per K: pairs, the non-finite ones (a copy that diverged: left out of the rest), the
+    median and mean error and loss barriers, the share of pairs at most ``stable_error``;
+    ``stable_from``)."""
+    finite = np.isfinite(rows[["loss_barrier", "error_barrier", "distance"]]).all(axis=1)
+    nonfinite = (~finite).groupby(rows["at"]).sum().astype(int)
+    by = rows[finite].groupby("at")
     table = by.agg(
         pairs=("error_barrier", "size"),
         error_barrier_median=("error_barrier", "median"),
@@ -203,7 +211,10 @@ def summary(rows: pd.DataFrame, settings: SpawnSettings) -> tuple[pd.DataFrame, 
     table["stable_share"] = by.error_barrier.apply(
         lambda v: float((v <= settings.stable_error).mean())
     )
-    stable = table.error_barrier_median <= settings.stable_error
+    table = table.reindex(nonfinite.index)  # a K whose every pair diverged: no barrier to give
+    table["pairs"] = table.pairs.fillna(0).astype(int)
+    table["nonfinite_pairs"] = nonfinite
+    stable = table.error_barrier_median <= settings.stable_error  # False where none is finite
     stable_from = None
     for k in reversed(table.index):  # the first K from which on every later K is stable
         if not stable[k]:
@@ -233,7 +244,7 @@ def spawn(run_dir, out, settings: SpawnSettings, *, data_dir=None, quiet: bool =
                 "source": str(run_dir),
                 "settings": asdict(settings),
                 "stable_from": stable_from,
-                "summary": table.to_dict("records"),
+                "summary": table.astype(object).where(table.notna(), None).to_dict("records"),
                 "seconds": round(time.time() - start, 3),
                 "files": {name: file_record(out / name) for name in OUTPUTS[:2]},
             }

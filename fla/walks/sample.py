@@ -179,15 +179,7 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
 
     from fla.walks.measure import curvature_columns, selected_rows
 
-    program = walk_program(
-        p.network,
-        problem,
-        p.batching,
-        batch_size=config.batch_size,
-        sampler=config.sampler,
-        walk_bounds=config.walk_bounds,
-        objective_settings=config.objective_settings,
-    )
+    program = program_of(config, p, problem)
     meta, t0 = metadata(config, p, notes, problem=problem, tf=tf), time.time()
     lo, hi = walk_range
     meta["walk_range"] = [lo, hi]
@@ -392,6 +384,19 @@ def walk_program(
         )
 
     return _PROGRAMS.get(key, build, holds=problem)
+
+
+def program_of(config, p: Plan, problem):
+    """The walk program of a configuration's plan (``walk_program``)."""
+    return walk_program(
+        p.network,
+        problem,
+        p.batching,
+        batch_size=config.batch_size,
+        sampler=config.sampler,
+        walk_bounds=config.walk_bounds,
+        objective_settings=config.objective_settings,
+    )
 
 
 def shared_batches(config, p: Plan, problem, *, step0: int, s: int):

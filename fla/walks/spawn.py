@@ -12,7 +12,8 @@ with different SGD noise; here the noise is the walk's own (its Delta, and its b
 The walk to K runs in the run's own programs (its chunk width, its walks' positions in them), so
 theta_K is bitwise the run's: the loss recorded at step K checks it (``check_against_run``).
 
-    >>> ends = spawned_ends(config, problem, at=[0, 10], copies=2)   # [2 at, 2 copies, W, D]
+    >>> starts, ends, losses, objective = spawned_ends(config, problem, at=[0, 10], copies=2)
+    >>> ends.shape                                                 # [2 at, 2 copies, W, D]
 """
 
 from __future__ import annotations
@@ -36,26 +37,39 @@ def check_spawn(config: SampleConfig, p, *, at, copies: int) -> list[int]:
         raise ConfigError(f"--at must name steps in 0 .. {p.steps - 1} (the run walks {p.steps})")
     if copies < 2:
         raise ConfigError(f"--copies must be at least 2 (a barrier needs two ends), got {copies}")
+    check_memory(p, at=at, copies=copies)
     return at
 
 
-def spawned_ends(config: SampleConfig, problem, *, at, copies: int):
+def check_memory(p, *, at, copies: int) -> None:
+    """ConfigError before walking when the points kept (each K's theta_K and every copy's end,
+    float32) would not fit in memory beside the walks' programs."""
+    from fla.base.machine import available_bytes, human
+    from fla.walks.resources import MEMORY_SHARE
+
+    need = 4.0 * len(at) * (copies + 1) * p.walks * p.n_params
+    budget = MEMORY_SHARE * available_bytes() / 2  # half for the programs and the lines
+    if need > budget:
+        raise ConfigError(
+            f"{len(at)} spawn steps x {copies} copies of {p.walks:,} walks of D = {p.n_params:,} "
+            f"keep {human(need)} of points and {human(budget)} is free for them: ask fewer --at "
+            "or --copies"
+        )
+
+
+def spawned_ends(config: SampleConfig, problem, *, at, copies: int, chunk: int | None = None):
     """(theta_K [len(at), W, D], the copies' ends [len(at), copies, W, D], the losses at each K
-    as the run's own step K computes them, its batch included [len(at), W]) for the run's W
-    walks."""
-    from fla.walks.sample import shared_batches, walk_program
+    as the run's own step K computes them, its batch included [len(at), W], the objective the
+    walks walked) for the run's W walks, in programs ``chunk`` walks wide (the run's, from its
+    manifest: a run short of memory ran narrower programs than its plan's)."""
+    from dataclasses import replace
+
+    from fla.walks.sample import program_of, shared_batches
 
     p = plan(config, (problem.n_inputs, problem.n_outputs), problem.batch_size is None)
+    p = replace(p, chunk=chunk or p.chunk)
     at = check_spawn(config, p, at=at, copies=copies)
-    program = walk_program(
-        p.network,
-        problem,
-        p.batching,
-        batch_size=config.batch_size,
-        sampler=config.sampler,
-        walk_bounds=config.walk_bounds,
-        objective_settings=config.objective_settings,
-    )
+    program = program_of(config, p, problem)
     sampler = SAMPLERS[config.sampler]
 
     def walk(theta, seed, first, *, step0, steps):
@@ -95,7 +109,7 @@ def spawned_ends(config: SampleConfig, problem, *, at, copies: int):
                 ends[i, c, first : first + n] = walk(
                     theta, seed, first, step0=k, steps=p.steps - k
                 )[0]
-    return starts, ends, losses
+    return starts, ends, losses, program.objective
 
 
 def config_with_seed(config: SampleConfig, seed: int) -> SampleConfig:
