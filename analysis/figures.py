@@ -249,7 +249,7 @@ def panel_points(dataset, columns: list, max_points: int, *, panel) -> pd.DataFr
 
 
 METHODS = {
-    "exact": "full Hessian",
+    "exact": "exact Hessian",
     "blocks": "block-diagonal Hessian (reference code)",
     "lanczos": "Lanczos extremes",
 }
@@ -264,8 +264,8 @@ RULES = {
 
 def curvature_breakdown(dataset, column: str = "curvature"):
     """Share of points per curvature class, per architecture, granularity and range (Figure 1),
-    among the points where curvature was measured; one row of panels per method (full, blocks,
-    Lanczos), so that runs with the full and the block-diagonal Hessian are compared side by
+    among the points where curvature was measured; one row of panels per method (exact, blocks,
+    Lanczos), so that runs with the exact and the block-diagonal Hessian are compared side by
     side. ``column``: ``curvature`` (the paper's rule) or ``reduced_curvature`` (the reduced
     Hessian's class, ``fla.curvature.classes``)."""
     keys = CONFIGURATION + ["hessian"]

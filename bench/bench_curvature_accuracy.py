@@ -51,12 +51,12 @@ def report(label: str, row, reference: np.ndarray) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"fla sample {FIRST} --hessian full:")
-        t = points(f"{FIRST} --hessian full", tmp / "first")
+        print(f"fla sample {FIRST} --hessian exact:")
+        t = points(f"{FIRST} --hessian exact", tmp / "first")
         row = t[(t.walk == 0) & (t.step == 19)].iloc[0]
         report("walk 0, step 19", row, float64_spectrum(3, 2, row.params))
-        print(f"fla sample {SECOND} --hessian-at all, --hessian full and lanczos:")
-        full = points(f"{SECOND} --hessian full --hessian-at all", tmp / "full")
+        print(f"fla sample {SECOND} --hessian-at all, --hessian exact and lanczos:")
+        full = points(f"{SECOND} --hessian exact --hessian-at all", tmp / "full")
         lanczos = points(f"{SECOND} --hessian lanczos --hessian-at all", tmp / "lanczos")
         for step in (17, 19):
             row = full[(full.walk == 1) & (full.step == step)].iloc[0]

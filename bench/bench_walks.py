@@ -63,7 +63,7 @@ def best(fn, repeats):
 
 
 def bench_xor(repeats: int) -> None:
-    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, hessian="full")
+    config = SampleConfig("xor", width=2, depth=1, granularity="macro", bound=1.0, hessian="exact")
     with tempfile.TemporaryDirectory() as tmp:
         runs = iter(range(1000))
         run = lambda: sample(config, Path(tmp) / str(next(runs)), quiet=True)

@@ -138,22 +138,22 @@ def test_report_and_plots_from_a_real_run(tmp_path):
         assert path.stat().st_size > 5_000
 
 
-def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessians(tmp_path):
+def test_curvature_breakdown_matches_the_data_and_sets_exact_beside_block_hessians(tmp_path):
     from analysis.figures import curvature_breakdown
     from fla.walks.sample import SampleConfig, sample
 
     base = dict(
         problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=12, steps=10, seed=2
     )
-    for method in ("full", "blocks"):
+    for method in ("exact", "blocks"):
         sample(SampleConfig(**base, hessian=method), tmp_path / "run" / method, quiet=True)
     fig, table = curvature_breakdown(open_run(tmp_path / "run"))
     assert fig.axes[0].get_title().startswith("block-diagonal") or fig.axes[
         0
-    ].get_title().startswith("full")
+    ].get_title().startswith("exact")
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2  # one row of panels per method
     for method, label in (
-        ("full", "full Hessian"),
+        ("exact", "exact Hessian"),
         ("blocks", "block-diagonal Hessian (reference code)"),
     ):
         df = pq.read_table(
@@ -167,7 +167,7 @@ def test_curvature_breakdown_matches_the_data_and_sets_full_beside_block_hessian
             row.get(c, 0.0) for c in ("convex", "concave", "saddle", "flat", "unknown")
         ) == pytest.approx(1.0)
     page = write_report(tmp_path / "run").read_text()
-    assert "block-diagonal Hessian (reference code)" in page and "full Hessian" in page
+    assert "block-diagonal Hessian (reference code)" in page and "exact Hessian" in page
 
 
 def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):

@@ -197,7 +197,7 @@ def run_sample(out: Path, cache: Path) -> None:
             "--steps",
             "30",
             "--hessian",
-            "full",
+            "exact",
             "--hessian-at",
             "every:10",
             "-q",

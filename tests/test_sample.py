@@ -174,6 +174,22 @@ def test_defaults_follow_the_study():
     assert macro.hessian_at == CurvatureAt("all", None, "all")
 
 
+def test_full_is_the_older_name_of_the_exact_hessian(tmp_path):
+    """``--hessian exact`` is the word the plan and the ``hessian`` column use; ``full`` plans and
+    records the same curvature, and its run keeps the word it was given (old study files resume)."""
+    xor = ((2, 1), True)
+    base = dict(problem="xor", width=2, depth=1, granularity="macro", bound=1.0, walks=4, steps=3)
+    plans = {h: plan(SampleConfig(**base, hessian=h), *xor) for h in ("exact", "full", "blocks")}
+    assert plans["exact"] == plans["full"] and plans["blocks"].hessian == "blocks"
+    for hessian in ("exact", "full"):
+        sample(SampleConfig(**base, hessian=hessian), tmp_path / hessian, quiet=True)
+    exact, full = (pq.read_table(tmp_path / h / "points.parquet") for h in ("exact", "full"))
+    assert set(exact.column("hessian").to_pylist()) == {"exact"}
+    assert exact.equals(full)  # every column, bit for bit (the schema's metadata aside)
+    run = json.loads((tmp_path / "full" / "run.json").read_text())
+    assert run["config"]["hessian"] == "full" and run["plan"]["hessian"] == "exact"
+
+
 @pytest.mark.parametrize("batching", ["shared", "per_walk"])
 def test_minibatch_walks_record_the_batch_that_drives_the_step(tmp_path, batching):
     make_mnist(tmp_path / "data", n_train=50, n_test=30)
@@ -355,7 +371,7 @@ def test_the_activation_is_a_setting_of_runs_and_studies(tmp_path):
 
     config = SampleConfig(
         problem="xor", width=3, depth=1, granularity="macro", bound=1.0, walks=4, steps=5,
-        activation="relu", hessian="full", record_params=True,
+        activation="relu", hessian="exact", record_params=True,
     )  # fmt: skip
     sample(config, tmp_path / "relu", quiet=True)
     meta = json.loads((tmp_path / "relu" / "run.json").read_text())
@@ -444,7 +460,7 @@ def test_the_loss_and_the_regulariser_are_settings_recorded_apart(tmp_path):
     config = SampleConfig(
         problem="xor", width=3, depth=2, granularity="macro", bound=1.0, walks=8, steps=6,
         activation="tanh", loss="mse", regulariser="weight_elimination", lambda_=0.01, w0=0.5,
-        hessian="full", record_params=True,
+        hessian="exact", record_params=True,
     )  # fmt: skip
     sample(config, tmp_path / "run", quiet=True)
     meta = json.loads((tmp_path / "run" / "run.json").read_text())

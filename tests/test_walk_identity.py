@@ -162,10 +162,10 @@ def test_curvature_and_records_do_not_change_the_walk(tmp_path, width, depth):
     )
     variants = [
         dict(hessian="none", record_params=True),
-        dict(hessian="full", hessian_at="all"),
+        dict(hessian="exact", hessian_at="all"),
         dict(hessian="lanczos", hessian_at="every:2", record_params=True),
         dict(hessian="blocks", hessian_at="last"),
-        dict(hessian="full", hessian_at="grad-below:3"),
+        dict(hessian="exact", hessian_at="grad-below:3"),
     ]
     runs = []
     for i, extra in enumerate(variants):
@@ -192,7 +192,7 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
         hessian_at="last",
     )
     columns = ["walk", "step", "eig_min", "eig_max", "curvature", "eigenvalues", "params"]
-    for hessian in ("full", "lanczos"):
+    for hessian in ("exact", "lanczos"):
         tables = []
         for record in (True, False):
             out = tmp_path / f"{hessian}{record}"
@@ -208,7 +208,7 @@ def test_curvature_at_the_last_step_is_measured_at_the_last_points_whether_or_no
         assert recorded.eig_min[last].notna().all() and recorded.eig_min[~last].isna().all()
         for name in ("eig_min", "eig_max", "curvature"):
             assert recorded[name].equals(walked[name])
-        if hessian == "full":
+        if hessian == "exact":
             from fla.core.networks import MLP
             from fla.core.objective import Objective
             from fla.core.registry import load_problem
@@ -263,7 +263,7 @@ def test_minibatch_walks_do_not_depend_on_curvature_or_on_being_run_in_shards(
         [
             dict(hessian="none", record_params=True),
             dict(hessian="lanczos", hessian_at="all"),
-            dict(hessian="full", hessian_at="grad-below:{}", record_params=True),
+            dict(hessian="exact", hessian_at="grad-below:{}", record_params=True),
         ]
     ):
         # three full spectra of D = 2407, not 120
@@ -419,7 +419,7 @@ def test_a_squared_error_walk_with_a_penalty_keeps_the_walk_identity_promises(
         record_params=True,
     )  # fmt: skip
     sample(SampleConfig(**base, hessian="none"), tmp_path / "a", quiet=True)
-    sample(SampleConfig(**base, hessian="full"), tmp_path / "b", quiet=True)
+    sample(SampleConfig(**base, hessian="exact"), tmp_path / "b", quiet=True)
     for lo, hi in [(0, 16), (16, 32)]:
         sample(
             SampleConfig(**base, hessian="none"),

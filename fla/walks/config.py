@@ -43,7 +43,14 @@ from fla.walks.samplers import SAMPLERS
 
 GRANULARITY = {"micro": 0.01, "macro": 0.1}
 DEFAULT_STEPS = {"micro": 1000, "macro": 100}
-HESSIAN_POLICIES = ("auto", "full", "blocks", "lanczos", "none")
+HESSIAN_POLICIES = ("auto", "exact", "blocks", "lanczos", "none", "full")
+HESSIAN_OF_POLICY = {
+    "exact": "exact",
+    "full": "exact",
+    "blocks": "blocks",
+    "lanczos": "lanczos",
+    "none": "none",
+}  # the plan's word for each policy; full is exact's old name
 GRID = {
     "problem": "problems",
     "width": "widths",
@@ -147,19 +154,19 @@ class SampleConfig:
     )
     hessian: str = setting(
         "auto",
-        "curvature: full = exact spectrum of the full Hessian; blocks = the "
-        "block-diagonal Hessian of the reference code (one block per weight matrix and bias "
-        "vector); lanczos = eig_min/eig_max by Lanczos; auto = full when D <= "
+        "curvature: exact = the exact spectrum of the full Hessian (full: the same, its older "
+        "name); blocks = the block-diagonal Hessian of the reference code (one block per weight "
+        "matrix and bias vector); lanczos = eig_min/eig_max by Lanczos; auto = exact when D <= "
         "hessian_max_params, else lanczos",
         choice(*HESSIAN_POLICIES),
     )
     hessian_max_params: int = setting(
-        EXACT_MAX_PARAMS, "largest D for which hessian auto is full", integer(at_least=1)
+        EXACT_MAX_PARAMS, "largest D for which hessian auto is exact", integer(at_least=1)
     )
     hessian_at: str = setting(
         "auto",
         "where curvature is computed: all, last (each walk's last step), every:K, "
-        "grad-below:X; auto = all (full, blocks), last (lanczos)",
+        "grad-below:X; auto = all (exact, blocks), last (lanczos)",
         HESSIAN_AT,
     )
     lanczos_tol: float = setting(
@@ -256,7 +263,7 @@ class SampleConfig:
                         f"{name(field)} applies to curvature, and {name('hessian')} none "
                         "computes none; leave it out or choose a --hessian"
                     )
-        if self.hessian in ("full", "blocks"):
+        if HESSIAN_OF_POLICY.get(self.hessian) in ("exact", "blocks"):
             for field in ("lanczos_tol", "lanczos_steps"):
                 if getattr(self, field) != DEFAULTS[field]:
                     raise ConfigError(
@@ -373,7 +380,7 @@ class Plan:
     walks: int
     steps: int
     step_size: float
-    hessian: Literal["exact", "blocks", "lanczos", "none"]  # --hessian full is "exact"
+    hessian: Literal["exact", "blocks", "lanczos", "none"]  # --hessian exact (or full)
     hessian_at: CurvatureAt
     batching: Literal["full", "shared", "per_walk"]
     chunk: int
@@ -418,9 +425,7 @@ def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
     if config.hessian == "auto":
         hessian = "exact" if d <= config.hessian_max_params else "lanczos"
     else:
-        hessian = {"full": "exact", "blocks": "blocks", "lanczos": "lanczos", "none": "none"}[
-            config.hessian
-        ]
+        hessian = HESSIAN_OF_POLICY[config.hessian]
     at = config.hessian_at
     if at == "auto":
         at = "last" if hessian == "lanczos" else "all"
