@@ -13,6 +13,7 @@ __all__ = [
     "measures",
     "page",
     "report",
+    "settings",
     "sharpness_sections",
     "slices",
     "spawn_sections",

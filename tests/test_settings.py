@@ -80,19 +80,37 @@ def test_a_settings_file_that_is_missing_or_not_toml_is_one_line(tmp_path):
 
 
 def settings_classes():
+    from analysis.settings import PlotSettings, ReportSettings
+
     from fla.landscapes.study import LandscapeStudy
-    from fla.paths.connect import ConnectSettings, Merge, Polish
+    from fla.metrics.tables import MetricsSettings
+    from fla.paths.connect import ConnectFlags, ConnectSettings, Merge, Polish
     from fla.paths.methods import methods
+    from fla.slices.slice import SliceSettings
+    from fla.studies.sharpness import SECTIONS, SharpnessSettings
+    from fla.studies.spawn import SpawnSettings
     from fla.studies.study import StudyFile
+    from fla.studies.sweep import SweepSettings
     from fla.walks.config import SampleConfig
+    from fla.zoo.train import TrainSettings
 
     return [
         SampleConfig,
         StudyFile,
         ConnectSettings,
+        ConnectFlags,
         Polish,
         Merge,
         LandscapeStudy,
+        ReportSettings,
+        PlotSettings,
+        MetricsSettings,
+        SweepSettings,
+        TrainSettings,
+        SliceSettings,
+        SharpnessSettings,
+        *SECTIONS.values(),
+        SpawnSettings,
         *methods().values(),
     ]
 
@@ -100,7 +118,7 @@ def settings_classes():
 @pytest.mark.parametrize("cls", settings_classes(), ids=lambda c: c.__name__)
 def test_every_setting_fla_reads_is_declared_with_the_kit(cls):
     for f in dataclasses.fields(cls):
-        if f.init:
+        if f.init and f.default_factory is dataclasses.MISSING:  # not a section (its own class)
             assert {"help", "kind"} <= set(f.metadata), f"{cls.__name__}.{f.name}"
             assert f.metadata["kind"](f.default) or f.metadata["required"] or f.default is None, (
                 f"{cls.__name__}.{f.name}'s default {f.default!r} fails its own check"
@@ -141,3 +159,76 @@ def test_fla_settings_prints_a_template_that_reads_back_as_the_defaults(kind, ca
         path = tmp_path / "s.toml"
         path.write_text(text + grid + "bounds = [1]\nseeds = [0]\n")
         assert len(load_study(path).configurations()) == 1  # the template is a valid study
+
+
+# the command line's own plumbing: what to read, where to write, how loudly; all else is a setting
+PLUMBING = {
+    "run_dir",
+    "source",
+    "study",
+    "models",
+    "out",
+    "data_dir",
+    "quiet",
+    "settings",
+    "config",
+}
+
+
+def commands():
+    from fla.cli import parser
+
+    (sub,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_flag_of_every_command_is_a_setting_declared_with_the_kit(name):
+    """Each command's settings come from one declaration (help, type, check); only its inputs,
+    output and verbosity are plain argparse."""
+    plumbing = PLUMBING | ({"kind"} if name == "settings" else set())
+    for action in commands()[name]._actions:
+        if action.dest != "help" and action.dest not in plumbing:
+            assert hasattr(action, "declared_by"), f"fla {name} {action.option_strings}"
+            assert action.dest in {f.name for f in dataclasses.fields(action.declared_by)}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report", "R", "--max-points", "0"], "--max-points must be an integer >= 1, got 0"),
+        (["report", "R", "--l2", "-1"], "--l2 must be a finite number >= 0, got -1.0"),
+        (
+            ["plot", "lg", "R", "--out", "f.png", "--bound", "0"],
+            "--bound must be a finite number > 0",
+        ),
+        (
+            ["metrics", "R", "--neutrality-epsilon", "1"],
+            "--neutrality-epsilon must be a finite number in [0, 1), got 1.0",
+        ),
+        (["sweep", "S", "--jobs", "0"], "--jobs must be an integer >= 1, got 0"),
+        (["connect", "R", "--out", "o", "--l2", "-1e-3"], "--l2 must be a finite number >= 0"),
+        (["connect", "--models", "a", "b", "--out", "o", "--examples", "0"], "--examples must"),
+        (["train", "resnet20", "--dataset", "cifar10", "--out", "o", "--epochs", "0"], "--epochs"),
+        (["train", "resnet20", "--dataset", "cifar10", "--out", "o", "--seed", "-1"], "--seed"),
+        (["sharpness", "R", "--out", "o", "--measures", "epsilon,steep"], "measures of"),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
+def test_a_bad_flag_is_refused_as_the_flag_is_written_before_any_work(
+    argv, message, capsys, tmp_path, monkeypatch
+):
+    from fla.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+
+
+def test_flags_show_list_defaults_as_they_are_written():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Example)
+    (sizes,) = [a for a in parser._actions if a.dest == "sizes"]
+    assert sizes.help == "sizes (default 1,2)"

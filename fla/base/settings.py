@@ -98,10 +98,10 @@ def number(at_least=None, above=None, at_most=None, *, below=None, optional=Fals
     return Kind(lambda v: (optional and v is None) or ok(v), words, float)
 
 
-def choice(*names: str) -> Kind:
-    return Kind(
-        lambda v: isinstance(v, str) and v in names, f"one of {', '.join(names)}", str, names
-    )
+def choice(*names: str, optional=False) -> Kind:
+    """One of ``names`` (``optional``: or None)."""
+    ok = lambda v: (optional and v is None) or (isinstance(v, str) and v in names)
+    return Kind(ok, f"one of {', '.join(names)}", str, names)
 
 
 def boolean() -> Kind:
@@ -144,6 +144,12 @@ def list_of(kind: Kind, plural: str) -> Kind:
     return Kind(ok, f"a non-empty list of distinct {plural}", kind.parse)
 
 
+def comma_separated(kind: Kind) -> Kind:
+    """``kind`` (a list) written on the command line as one comma-separated value."""
+    split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())
+    return dataclasses.replace(kind, parse=split)
+
+
 def custom(check: Callable, expects: str, parse: type | None = str) -> Kind:
     return Kind(check, expects, parse)
 
@@ -163,6 +169,16 @@ def setting(
     ``metavar``."""
     meta = {"help": help, "kind": kind, "required": required, "nargs": nargs, "metavar": metavar}
     return field(default=default, metadata=meta, **field_kw)
+
+
+def partial_setting():
+    """The ``--partial`` setting of every command that reads a study."""
+    return setting(
+        False,
+        "read a study that is not whole (a killed or unfinished sweep), labelling the output as "
+        "partial; without it such a study is refused with what is missing",
+        boolean(),
+    )
 
 
 def declared(cls_or_obj) -> list:
@@ -230,15 +246,15 @@ def add_flags(parser, cls, positional=()) -> None:
     for f in declared(cls):
         kind, help_text = f.metadata["kind"], f.metadata["help"].replace("%", "%%")
         if f.name in positional:
-            parser.add_argument(f.name, help=help_text)
+            action = parser.add_argument(f.name, help=help_text, choices=kind.choices)
         elif kind.parse is bool:
-            parser.add_argument(
+            action = parser.add_argument(
                 flag(f.name), dest=f.name, action="store_true", default=None, help=help_text
             )
         else:
             nargs, metavar = f.metadata.get("nargs"), f.metadata.get("metavar")
             many = {"action": "append"} if nargs == "append" else {"nargs": nargs} if nargs else {}
-            parser.add_argument(
+            action = parser.add_argument(
                 flag(f.name),
                 dest=f.name,
                 metavar=metavar or (None if kind.choices else key_of(f.name).upper()),
@@ -246,9 +262,30 @@ def add_flags(parser, cls, positional=()) -> None:
                 choices=kind.choices,
                 required=f.metadata["required"],
                 default=None,
-                help=help_text if f.default is None else f"{help_text} (default {f.default})",
+                help=help_text
+                if f.default is None
+                else f"{help_text} (default {shown(f.default)})",
                 **many,
             )
+        action.declared_by = cls  # what tests/test_settings.py checks every flag has
+
+
+def given(args, cls) -> dict:
+    """The settings of ``cls`` that the command line gave (add_flags leaves the others None)."""
+    return {
+        f.name: getattr(args, f.name) for f in declared(cls) if getattr(args, f.name) is not None
+    }
+
+
+def from_flags(args, cls, **values):
+    """``cls`` built from the flags given (and ``values``), every value checked and refused as its
+    flag is written (``--max-points must be ...``)."""
+    return build(cls, {**given(args, cls), **values}, name_of=flag)
+
+
+def shown(value) -> str:
+    """A default as a flag's help shows it (lists comma-separated)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def toml_value(value) -> str:

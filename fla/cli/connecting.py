@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 
 from fla.base.errors import ConfigError
-from fla.cli.reading import check_l2
 
 
 def add_connect_parser(commands) -> None:
+    from fla.base.settings import add_flags
+    from fla.paths.connect import ConnectFlags
+
     p = commands.add_parser(
         "connect",
         help="polish a run's walk endpoints into minima and connect them "
@@ -29,29 +31,8 @@ def add_connect_parser(commands) -> None:
         nargs="+",
         help="instead of RUN_DIR: trained CIFAR model directories (fla train)",
     )
-    p.add_argument(
-        "--examples",
-        type=int,
-        default=1024,
-        help="--models: training images the path losses are taken on (default 1024)",
-    )
     p.add_argument("--config", help="TOML settings (see fla/paths/connect.py; every key optional)")
-    p.add_argument(
-        "--l2",
-        type=float,
-        default=None,
-        metavar="LAMBDA",
-        help="add LAMBDA |theta|^2 to the loss (isolated minima; recorded in the outputs); "
-        "overrides the "
-        "config's l2 (default 0)",
-    )
-    p.add_argument(
-        "--method",
-        action="append",
-        metavar="{autoneb,neb,bezier,polychain}",
-        help="path method; repeat to compare several on the same pairs (the first explores); "
-        "overrides the config's methods (default autoneb)",
-    )
+    add_flags(p, ConnectFlags)
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
@@ -62,29 +43,30 @@ def add_connect_parser(commands) -> None:
 
 
 def run_connect(args) -> int:
-    from fla.paths.connect import connect
+    from fla.base.settings import from_flags
+    from fla.paths.connect import ConnectFlags, connect
     from fla.zoo.connect import connect_models
 
+    flags = from_flags(args, ConnectFlags)
     if args.models:
         connect_models(
             args.models,
             args.out,
             args.config,
             data_dir=args.data_dir,
-            examples=args.examples,
+            examples=flags.examples,
             quiet=args.quiet,
-            methods=args.method,
+            methods=flags.method,
         )
     elif args.run_dir:
-        l2 = None if args.l2 is None else check_l2(args.l2)
         connect(
             args.run_dir,
             args.out,
             args.config,
             data_dir=args.data_dir,
             quiet=args.quiet,
-            methods=args.method,
-            l2=l2,
+            methods=flags.method,
+            l2=flags.l2,
         )
     else:
         raise ConfigError("give a RUN_DIR or --models DIR DIR ...")
@@ -92,6 +74,9 @@ def run_connect(args) -> int:
 
 
 def add_train_parser(commands) -> None:
+    from fla.base.settings import add_flags
+    from fla.zoo.train import TrainSettings
+
     p = commands.add_parser(
         "train",
         help="train a CIFAR ResNet or DenseNet with the published recipe",
@@ -99,19 +84,7 @@ def add_train_parser(commands) -> None:
         "augmentation of He et al. (ResNets) or Huang et al. (DenseNets); checkpoints "
         "every epoch and resumes a killed run from --out.",
     )
-    p.add_argument(
-        "arch",
-        help="resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)",
-    )
-    p.add_argument("--dataset", choices=["cifar10", "cifar100"], required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--epochs", type=int, help="override the recipe's epochs (milestones scale with it)"
-    )
-    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
-    p.add_argument(
-        "--limit", type=int, help="use only the first N images of each split (smoke runs)"
-    )
+    add_flags(p, TrainSettings, positional=("arch",))
     p.add_argument(
         "--data-dir", help="folder with the CIFAR archives (default $FLA_DATA, else ~/.cache/fla)"
     )
@@ -120,21 +93,13 @@ def add_train_parser(commands) -> None:
 
 
 def run_train(args) -> int:
-    from fla.zoo.train import train
+    from fla.base.settings import from_flags
+    from fla.zoo.train import TrainSettings, train
 
-    result = train(
-        args.arch,
-        args.dataset,
-        args.seed,
-        out=args.out,
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        quiet=args.quiet,
-    )
+    settings = from_flags(args, TrainSettings)
+    result = train(settings, out=args.out, data_dir=args.data_dir, quiet=args.quiet)
     print(
-        f"{args.arch} on {args.dataset}: train loss {result['train_loss']:.4f}, error "
+        f"{settings.arch} on {settings.dataset}: train loss {result['train_loss']:.4f}, error "
         f"{result['train_error']:.2%}; "
         f"test loss {result['test_loss']:.4f}, error {result['test_error']:.2%} -> {args.out}"
     )

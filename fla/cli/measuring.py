@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 def add_sharpness_parser(commands) -> None:
-    from fla.studies.sharpness import MEASURES
+    from fla.base.settings import add_flags
+    from fla.studies.sharpness import SharpnessSettings
 
     p = commands.add_parser(
         "sharpness",
@@ -22,21 +23,10 @@ def add_sharpness_parser(commands) -> None:
     p.add_argument(
         "--settings",
         help="TOML file: measures, patterns, seed and sections [epsilon], [adaptive], [m], "
-        "[pacbayes] of each measure's settings (their defaults: docs/sharpness.md)",
+        "[pacbayes] of each measure's settings (their defaults: docs/sharpness.md); flags "
+        "override it",
     )
-    p.add_argument(
-        "--measures",
-        type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()),
-        help=f"comma-separated, of {','.join(MEASURES)} (default all)",
-    )
-    p.add_argument(
-        "--at",
-        action="append",
-        help="points to measure: ends (default), recorded (every point sampled with "
-        "--record-params) or walk=W,step=S; repeatable",
-    )
-    p.add_argument("--patterns", type=int, help="training patterns measured on (default 10000)")
-    p.add_argument("--seed", type=int, help="seed of every random start and draw (default 0)")
+    add_flags(p, SharpnessSettings)
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
@@ -44,11 +34,10 @@ def add_sharpness_parser(commands) -> None:
 
 
 def run_sharpness(args) -> int:
-    from fla.studies.sharpness import load_settings, measure_sharpness
+    from fla.base.settings import given
+    from fla.studies.sharpness import SharpnessSettings, load_settings, measure_sharpness
 
-    settings = load_settings(
-        args.settings, measures=args.measures, at=args.at, patterns=args.patterns, seed=args.seed
-    )
+    settings = load_settings(args.settings, **given(args, SharpnessSettings))
     measure_sharpness(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
     return 0
 
@@ -77,9 +66,9 @@ def add_spawn_parser(commands) -> None:
 
 
 def run_spawn(args) -> int:
+    from fla.base.settings import given
     from fla.studies.spawn import SpawnSettings, load_settings, spawn
 
-    given = {f: getattr(args, f) for f in SpawnSettings.__dataclass_fields__}
-    settings = load_settings(args.settings, **given)
+    settings = load_settings(args.settings, **given(args, SpawnSettings))
     spawn(args.run_dir, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
     return 0

@@ -3,12 +3,13 @@ a run (drawn by ``analysis``)."""
 
 from __future__ import annotations
 
-import math
-
 from fla.base.errors import ConfigError
 
 
 def add_report_parser(commands) -> None:
+    from analysis.settings import ReportSettings
+    from fla.base.settings import add_flags
+
     p = commands.add_parser(
         "report",
         help="write an HTML report (figures embedded) and CSV tables of a run",
@@ -17,34 +18,11 @@ def add_report_parser(commands) -> None:
     )
     p.add_argument("run_dir")
     p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
-    p.add_argument("--max-points", type=int, default=20_000, help="points drawn per l-g panel")
-    p.add_argument(
-        "--l2",
-        type=float,
-        default=0.0,
-        metavar="LAMBDA",
-        help="verify attractors by quenching with the loss plus LAMBDA |theta|^2 (default 0)",
-    )
+    add_flags(p, ReportSettings)
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
-    add_partial_flag(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the result")
-
-
-def add_partial_flag(p) -> None:
-    p.add_argument(
-        "--partial",
-        action="store_true",
-        help="read a study that is not whole (a killed or unfinished sweep), labelling the output "
-        "as partial; without it such a study is refused with what is missing",
-    )
-
-
-def check_l2(value: float, flag: str = "--l2") -> float:
-    if not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
-    return value
 
 
 def existing_run_dir(path) -> None:
@@ -57,16 +35,20 @@ def existing_run_dir(path) -> None:
 
 
 def run_report(args) -> int:
+    from analysis.settings import ReportSettings
+    from fla.base.settings import from_flags
+
+    settings = from_flags(args, ReportSettings)
     existing_run_dir(args.run_dir)
     from analysis.report import write_report
     from fla.studies.tasks import whole_study
 
-    partial = whole_study(args.run_dir, args.partial)
+    partial = whole_study(args.run_dir, settings.partial)
     path = write_report(
         args.run_dir,
         args.out,
-        args.max_points,
-        l2=check_l2(args.l2),
+        settings.max_points,
+        l2=settings.l2,
         data_dir=args.data_dir,
         partial=partial,
         quiet=args.quiet,
@@ -77,89 +59,46 @@ def run_report(args) -> int:
 
 
 def add_plot_parser(commands) -> None:
+    from analysis.settings import PlotSettings
+    from fla.base.settings import add_flags
+
     p = commands.add_parser("plot", help="draw one figure of a run (png, pdf or svg)")
-    p.add_argument(
-        "kind",
-        choices=["lg", "curvature", "accuracy", "metrics", "slice"],
-        help="lg: l-g clouds; curvature: curvature breakdown; accuracy: accuracy at the last step; "
-        "metrics: each landscape measure against width and depth; slice: a folder of fla slice",
-    )
+    add_flags(p, PlotSettings, positional=("kind",))
     p.add_argument("run_dir")
     p.add_argument(
         "--out", required=True, help="figure file; its suffix (.png, .pdf, .svg) picks the format"
     )
-    p.add_argument("--problem", help="lg: which problem (default the first)")
-    p.add_argument(
-        "--granularity",
-        choices=["micro", "macro"],
-        help="lg: which granularity (default the first)",
-    )
-    p.add_argument("--bound", type=float, help="lg: which initialisation range (default the first)")
-    p.add_argument("--activation", help="lg: which hidden activation (default the first)")
-    p.add_argument("--loss", help="lg: which loss, cross_entropy or mse (default the first)")
-    p.add_argument(
-        "--color",
-        choices=["curvature", "test_loss"],
-        default="curvature",
-        help="lg: colour points by",
-    )
-    p.add_argument(
-        "--rule",
-        choices=["paper", "reduced"],
-        default="paper",
-        help="curvature: the paper's classes (any zero eigenvalue: flat) or the reduced "
-        "Hessian's (the architecture's null directions set aside)",
-    )
-    p.add_argument(
-        "--logx",
-        action="store_true",
-        help="lg: logarithmic loss axis (default: when the losses span more than two decades)",
-    )
-    p.add_argument(
-        "--linear-y", action="store_true", help="lg: linear gradient-norm axis (default log)"
-    )
-    add_partial_flag(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no line on success")
 
 
 def run_plot(args) -> int:
     from pathlib import Path
 
+    from analysis.settings import PlotSettings
     from fla.base.outputs import claim_files
+    from fla.base.settings import from_flags
     from fla.studies.tasks import whole_study
 
+    settings = from_flags(args, PlotSettings)
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out must end in .png, .pdf or .svg, got {args.out}")
     existing_run_dir(args.run_dir)
-    partial = whole_study(args.run_dir, args.partial)
+    partial = whole_study(args.run_dir, settings.partial)
     with claim_files([args.out], "fla plot", args.run_dir):
-        draw_plot(args, partial)
+        from analysis.report import write_plot
+
+        write_plot(
+            settings.kind, args.run_dir, args.out, partial=partial, **settings.figure_options()
+        )
     if not args.quiet:
-        print(f"{args.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
+        print(f"{settings.kind} -> {args.out}" + (f" ({partial})" if partial else ""))
     return 0
 
 
-def draw_plot(args, partial) -> None:
-    from analysis.report import write_plot
-
-    write_plot(
-        args.kind,
-        args.run_dir,
-        args.out,
-        problem=args.problem,
-        granularity=args.granularity,
-        bound=args.bound,
-        color=args.color,
-        logx=True if args.logx else None,
-        logy=not args.linear_y,
-        partial=partial,
-        activation=args.activation,
-        loss=args.loss,
-        rule={"paper": "curvature", "reduced": "reduced_curvature"}[args.rule],
-    )
-
-
 def add_metrics_parser(commands) -> None:
+    from fla.base.settings import add_flags
+    from fla.metrics.tables import MetricsSettings
+
     p = commands.add_parser(
         "metrics",
         help="the landscape measures of every configuration of a run, as a long table",
@@ -170,38 +109,26 @@ def add_metrics_parser(commands) -> None:
     )
     p.add_argument("run_dir")
     p.add_argument("--out", help="NAME of the tables (a .parquet suffix is dropped)")
-    p.add_argument(
-        "--per-walk",
-        action="store_true",
-        help="also write every walk's (or sample set's) value of every measure",
-    )
-    p.add_argument(
-        "--neutrality-epsilon",
-        type=float,
-        default=1e-5,
-        metavar="EPSILON",
-        help="neutral structures: losses scaled to [0, 1] within EPSILON (default 1e-5; walks "
-        "whose float32 losses do not resolve it are left out and counted)",
-    )
+    add_flags(p, MetricsSettings)
     p.add_argument("-q", "--quiet", action="store_true", help="no per-configuration lines")
-    add_partial_flag(p)
 
 
 def run_metrics(args) -> int:
+    from fla.base.settings import from_flags
+    from fla.metrics.tables import MetricsSettings
+
+    settings = from_flags(args, MetricsSettings)
     existing_run_dir(args.run_dir)
     from fla.metrics.tables import write_metrics
     from fla.studies.tasks import whole_study
 
-    epsilon = args.neutrality_epsilon
-    if not (math.isfinite(epsilon) and 0 <= epsilon < 1):
-        raise ConfigError(f"--neutrality-epsilon must lie in [0, 1), got {epsilon}")
-    partial = whole_study(args.run_dir, args.partial)
+    partial = whole_study(args.run_dir, settings.partial)
     write_metrics(
         args.run_dir,
         args.out,
         quiet=args.quiet,
         partial=partial,
-        per_walk=args.per_walk,
-        neutrality_epsilon=epsilon,
+        per_walk=settings.per_walk,
+        neutrality_epsilon=settings.neutrality_epsilon,
     )
     return 0

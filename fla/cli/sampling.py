@@ -25,17 +25,19 @@ def add_sample_parser(commands) -> None:
 
 
 def run_sample(args) -> int:
-    from fla.walks.config import settings
+    from fla.base.settings import given
     from fla.walks.sample import SampleConfig, sample
 
-    given = {f.name: getattr(args, f.name) for f in settings()}
-    config = SampleConfig(**{k: v for k, v in given.items() if v is not None})
+    config = SampleConfig(**given(args, SampleConfig))
     config.validate()  # before TensorFlow is imported: bad flags fail fast
     sample(config, args.out, data_dir=args.data_dir, quiet=args.quiet)
     return 0
 
 
 def add_sweep_parser(commands) -> None:
+    from fla.base.settings import add_flags
+    from fla.studies.sweep import SweepSettings
+
     p = commands.add_parser(
         "sweep",
         help="run a whole study (TOML) as a resumable batch job",
@@ -44,16 +46,7 @@ def add_sweep_parser(commands) -> None:
     )
     p.add_argument("study", help="study file, e.g. runs/quick.toml")
     p.add_argument("--out", help="output directory (default runs/<study name>)")
-    p.add_argument("--jobs", type=int, default=1, help="configurations run in parallel (default 1)")
-    p.add_argument(
-        "--backend",
-        choices=["local", "dask"],
-        default="local",
-        help="local: joblib worker processes; dask: a dask.distributed cluster",
-    )
-    p.add_argument(
-        "--scheduler", help="dask scheduler address (default: a local cluster of --jobs workers)"
-    )
+    add_flags(p, SweepSettings)
     p.add_argument(
         "--data-dir", help="folder with data files (default $FLA_DATA, else ~/.cache/fla)"
     )
@@ -61,14 +54,16 @@ def add_sweep_parser(commands) -> None:
 
 
 def run_sweep(args) -> int:
-    from fla.studies.sweep import sweep
+    from fla.base.settings import from_flags
+    from fla.studies.sweep import SweepSettings, sweep
 
+    settings = from_flags(args, SweepSettings)
     sweep(
         args.study,
         args.out,
-        jobs=args.jobs,
-        backend=args.backend,
-        scheduler=args.scheduler,
+        jobs=settings.jobs,
+        backend=settings.backend,
+        scheduler=settings.scheduler,
         data_dir=args.data_dir,
         quiet=args.quiet,
     )

@@ -28,10 +28,9 @@ def add_slice_parser(commands) -> None:
 
 
 def run_slice(args) -> int:
-    from fla.base.settings import declared
+    from fla.base.settings import given
     from fla.slices.slice import SliceSettings, make_slice
 
-    given = {f.name: getattr(args, f.name) for f in declared(SliceSettings)}
-    settings = SliceSettings(**{k: v for k, v in given.items() if v is not None})
+    settings = SliceSettings(**given(args, SliceSettings))
     make_slice(args.source, args.out, settings, data_dir=args.data_dir, quiet=args.quiet)
     return 0

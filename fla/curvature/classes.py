@@ -43,23 +43,34 @@ INDEX_TOLERANCE = 1e-8  # in a Hessian index: |lambda| <= this x max|lambda| cou
 
 
 def hessian_index(eigs: np.ndarray, tolerance: float = INDEX_TOLERANCE):
-    """(number of negative eigenvalues, number of zero eigenvalues) [B] of spectra [B, D]: below
-    -tolerance x max|lambda| is negative, within it zero. The index of a stationary point (Wales,
-    Energy Landscapes, 2003) is its number of negative eigenvalues."""
+    """The index of each stationary point (Wales, Energy Landscapes, 2003): its number of negative
+    eigenvalues, beside its number of zero ones.
+
+    Args:
+        eigs: [B, D] (or [D]) spectra.
+        tolerance: below -tolerance x max|lambda| is negative, within it zero.
+
+    Returns:
+        (negative, zero): [B] integer counts each.
+    """
     eigs = np.atleast_2d(eigs)
     scale = np.abs(eigs).max(axis=1, keepdims=True) + 1e-300
     return (eigs < -tolerance * scale).sum(axis=1), (np.abs(eigs) <= tolerance * scale).sum(axis=1)
 
 
 def eigenvalues(hessians) -> np.ndarray:
-    """Ascending eigenvalues, float64 [..., D], of symmetric Hessians [..., D, D] (numpy or
-    TensorFlow).
+    """Ascending float64 eigenvalues of symmetric Hessians, by LAPACK's symmetric eigensolver.
 
-    LAPACK's symmetric eigensolver (numpy's ``eigvalsh``, each matrix on its own, so a matrix's
-    eigenvalues do not depend on the others), run in parallel parts on the threads this process may
-    use (``solver_threads``), each part on one BLAS thread (threadpoolctl): numpy releases the
-    GIL, and OpenBLAS's own threads on these small matrices only oversubscribe the cores.
-    Non-finite Hessians give NaN rows.
+    numpy's ``eigvalsh`` runs on each matrix on its own (a matrix's eigenvalues do not depend on the
+    others), in parallel parts on the threads this process may use (``solver_threads``), each part
+    on one BLAS thread (threadpoolctl): numpy releases the GIL, and OpenBLAS's own threads on these
+    small matrices only oversubscribe the cores.
+
+    Args:
+        hessians: [..., D, D] symmetric matrices (numpy or TensorFlow, any float dtype).
+
+    Returns:
+        [..., D] ascending eigenvalues; NaN rows for non-finite Hessians.
     """
     h = np.asarray(hessians, dtype=np.float64)
     out = np.full(h.shape[:-1], np.nan)
@@ -104,7 +115,17 @@ def _pool():
 
 
 def curvature_codes(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
-    """Index into CLASSES per row of eigenvalues [..., D]; -1 where the spectrum is not finite."""
+    """The paper's curvature class of each spectrum, as an index into ``CLASSES``: convex (all
+    positive), concave (all negative), saddle (both signs) or flat (some |lambda_i| <= tolerance x
+    max_j |lambda_j|).
+
+    Args:
+        eigs: [..., D] eigenvalues.
+        tolerance: the relative tolerance under which an eigenvalue is zero.
+
+    Returns:
+        [...] int8 codes 0..3; -1 where the spectrum is not finite.
+    """
     eigs = np.asarray(eigs, dtype=np.float64)
     finite = np.isfinite(eigs).all(axis=-1)
     scale = np.abs(eigs).max(axis=-1, initial=0.0, where=np.isfinite(eigs))
@@ -124,6 +145,14 @@ def extreme_codes(
     eig_min > 0 proves ``convex`` and eig_max < 0 ``concave``; an extreme within the tolerance of
     zero proves ``flat``. Otherwise the spectrum has both signs: ``saddle``, though a zero
     eigenvalue inside the spectrum, which the exact classifier would call ``flat``, is not tested.
+
+    Args:
+        eig_min: [...] the smallest eigenvalues.
+        eig_max: [...] the largest eigenvalues.
+        tolerance: relative to max(|eig_min|, |eig_max|).
+
+    Returns:
+        [...] int8 codes into ``CLASSES``; -1 where an extreme is not finite.
     """
     eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
     zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))
@@ -135,12 +164,23 @@ def extreme_codes(
 def reduced_codes(
     eigs: np.ndarray, nulls: np.ndarray, tolerance: float = FLAT_TOLERANCE
 ) -> np.ndarray:
-    """Reduced curvature codes per row of full spectra eigs [M, D] with ``nulls`` [M] known null
-    directions: the ``nulls`` eigenvalues of least magnitude (those directions' own, zero up to
-    rounding) are set aside, and the rest classed: both signs significant -> saddle; otherwise a
-    zero -> flat; all positive -> convex; all negative -> concave. -1 (no class) where the
-    spectrum is not finite or the set-aside eigenvalues are not all within the tolerance of zero
-    (the float32 Hessian did not resolve the symmetry)."""
+    """The reduced curvature class of each full spectrum: the ``nulls`` eigenvalues of least
+    magnitude (the architecture's null directions, zero up to rounding) set aside, the rest classed:
+    both signs significant -> saddle; otherwise a zero -> flat; all positive -> convex; all negative
+    -> concave.
+
+    Args:
+        eigs: [M, D] full spectra.
+        nulls: [M] (or one number) the null directions each point's architecture forces
+            (``fla.core.symmetries``).
+        tolerance: the relative tolerance under which an eigenvalue is zero.
+
+    Returns:
+        [M] int8 codes into ``CLASSES``; -1 where the spectrum is not finite or the set-aside
+        eigenvalues are not all within the tolerance of zero (the float32 Hessian did not resolve
+            the
+        symmetry).
+    """
     eigs = np.atleast_2d(np.asarray(eigs, np.float64))
     nulls = np.broadcast_to(np.asarray(nulls), eigs.shape[:1])
     finite = np.isfinite(eigs).all(axis=-1)
@@ -160,10 +200,19 @@ def reduced_codes(
 def reduced_extreme_codes(
     eig_min: np.ndarray, eig_max: np.ndarray, tolerance: float = FLAT_TOLERANCE
 ) -> np.ndarray:
-    """Reduced curvature codes from the extreme eigenvalues of the reduced Hessian (Lanczos with
-    the null directions projected out), which decide the rule completely: both extremes
-    significant with opposite signs -> saddle; a semi-definite spectrum is flat exactly when its
-    extreme nearest zero is within the tolerance."""
+    """Reduced curvature codes from the extreme eigenvalues of the reduced Hessian (Lanczos with the
+    null directions projected out), which decide the rule completely: both extremes significant with
+    opposite signs -> saddle; a semi-definite spectrum is flat exactly when its extreme nearest zero
+    is within the tolerance.
+
+    Args:
+        eig_min: [...] the reduced Hessian's smallest eigenvalues.
+        eig_max: [...] its largest.
+        tolerance: relative to max(|eig_min|, |eig_max|).
+
+    Returns:
+        [...] int8 codes into ``CLASSES``; -1 where an extreme is not finite.
+    """
     eig_min, eig_max = np.asarray(eig_min, np.float64), np.asarray(eig_max, np.float64)
     zero = tolerance * np.maximum(np.abs(eig_min), np.abs(eig_max))
     codes = np.where(
@@ -175,7 +224,14 @@ def reduced_extreme_codes(
 
 
 def codes_arrow(codes: np.ndarray):
-    """Curvature codes as an Arrow string array (null for code -1)."""
+    """Curvature codes as the Parquet column stores them.
+
+    Args:
+        codes: [N] int8 codes into ``CLASSES``.
+
+    Returns:
+        An Arrow string array of N class names, null for code -1.
+    """
     import pyarrow as pa
 
     indices = pa.array(codes.astype(np.int32), mask=codes < 0)
@@ -183,7 +239,16 @@ def codes_arrow(codes: np.ndarray):
 
 
 def curvature_class(eigs: np.ndarray, tolerance: float = FLAT_TOLERANCE) -> np.ndarray:
-    """Curvature class names (object array) per row of eigenvalues; None where not finite."""
+    """The paper's curvature class names of spectra (``curvature_codes``), to re-class recorded
+    eigenvalues with another tolerance.
+
+    Args:
+        eigs: [..., D] eigenvalues (the ``eigenvalues`` column).
+        tolerance: the relative tolerance under which an eigenvalue is zero.
+
+    Returns:
+        [...] object array of class names; None where the spectrum is not finite.
+    """
     codes = curvature_codes(eigs, tolerance)
     names = np.array(list(CLASSES) + [None], dtype=object)
     return names[codes]

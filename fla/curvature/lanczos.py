@@ -27,19 +27,36 @@ import numpy as np
 
 
 def orthogonalise(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """w [B, D] minus its projection on the orthonormal rows of basis [B, j, D]; twice is enough
-    (Kahan and Parlett's "twice is enough" for classical Gram-Schmidt)."""
+    """w minus its projection on an orthonormal basis, by classical Gram-Schmidt run twice (Kahan
+    and Parlett's "twice is enough").
+
+    Args:
+        w: [B, D] one vector per point.
+        basis: [B, j, D] orthonormal rows per point.
+
+    Returns:
+        [B, D] w orthogonal to its point's basis.
+    """
     for _ in range(2):
         w = w - np.einsum("bjd,bj->bd", basis, np.einsum("bjd,bd->bj", basis, w))
     return w
 
 
 def asymmetry(w: np.ndarray, basis: np.ndarray, coupling) -> np.ndarray:
-    """How far the products are from one symmetric operator, [B]: with w = H v_j and the basis
-    v_0 .. v_j, exact arithmetic gives v_{j-1}^T H v_j = beta_{j-1} (the coupling that made v_j)
-    and v_i^T H v_j = 0 for i < j - 1 (Golub and Van Loan, Sec. 10.1.1), so the largest departure
-    is a lower bound on the products' error |v_i^T (H - H^T) v_j| (rounding, or an operator that
-    is not a Hessian)."""
+    """How far the products are from one symmetric operator: with w = H v_j and the basis v_0 ..
+    v_j, exact arithmetic gives v_{j-1}^T H v_j = beta_{j-1} (the coupling that made v_j) and v_i^T
+    H v_j = 0 for i < j - 1 (Golub and Van Loan, Sec. 10.1.1), so the largest departure is a lower
+    bound on the products' error |v_i^T (H - H^T) v_j| (rounding, or an operator that is not a
+    Hessian).
+
+    Args:
+        w: [B, D] the product H v_j of each point.
+        basis: [B, j + 1, D] the Lanczos vectors v_0 .. v_j.
+        coupling: [B] (or 0 at j = 0) beta_{j-1}.
+
+    Returns:
+        [B] the largest departure.
+    """
     j = basis.shape[1] - 1
     if j == 0:
         return np.zeros(len(w))
@@ -49,7 +66,15 @@ def asymmetry(w: np.ndarray, basis: np.ndarray, coupling) -> np.ndarray:
 
 
 def batched_hvp(fn):
-    """A compiled H(theta_b) v_b for a batched loss fn ([B, D] -> [B]); rows must not interact."""
+    """A compiled Hessian-vector product by double backpropagation, H v = d/dtheta (grad L(theta) .
+    v) (Pearlmutter 1994), for all points in one call.
+
+    Args:
+        fn: a TensorFlow function of points [B, D] returning losses [B]; rows must not interact.
+
+    Returns:
+        hvp(theta [B, D], v [B, D]) -> [B, D] H(theta_b) v_b.
+    """
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True, autograph=False)
@@ -77,11 +102,24 @@ class Hessian:
     """
 
     def __init__(self, loss, theta, x=None, *, y=None, seed: int = 0, project=None, nulls=None):
-        """x: [N, n_in] shared by all points or [B, N, n_in] one set per point; y likewise
-        (Objective only). ``project`` (v [B, D] -> v [B, D], an orthogonal projection such as
-        ``fla.core.symmetries.projector``'s, whose removed directions H maps to 0) restricts
-        every Krylov space to its range: the Hessian on the complement of ``nulls`` [B] (or
-        fewer) known null directions, the reduced Hessian."""
+        """The Hessians of ``loss`` at theta, ready for products.
+
+        Args:
+            loss: an ``fla.core.objective.Objective``, an object with a batched ``loss_at_train``,
+                or a TensorFlow function of points [B, D] returning [B] losses.
+            theta: [B, D] the points (or [D], one point).
+            x: [N, n_in] patterns shared by all points or [B, N, n_in] one set per point (Objective
+                only; default its training set).
+            y: the matching labels (Objective only).
+            seed: the seed of the start and random vectors.
+            project: v [B, D] -> v [B, D], an orthogonal projection
+                (``fla.core.symmetries.projector``'s) whose removed directions H maps to 0: every
+                Krylov space is restricted to its range, giving the reduced Hessian.
+            nulls: [B] the directions ``project`` removes at each point.
+
+        Raises:
+            ValueError: theta of the wrong width, or patterns given with a loss function.
+        """
         import tensorflow as tf
 
         self.objective = loss
@@ -108,27 +146,47 @@ class Hessian:
 
     @property
     def batch(self) -> int:
+        """B, the number of points."""
         return self.theta.shape[0]
 
     @property
     def dim(self) -> int:
+        """D, the number of parameters."""
         return self.theta.shape[1]
 
     def hvp(self, v: np.ndarray) -> np.ndarray:
-        """H(theta_b) v_b for v [B, D] (float64 in and out; computed in the loss's precision)."""
+        """One batched product H(theta_b) v_b (counted in ``hvp_calls``).
+
+        Args:
+            v: [B, D] one vector per point (float64; computed in the loss's precision).
+
+        Returns:
+            [B, D] float64 products.
+        """
         self.hvp_calls += 1
         return self._hvp(self.theta, v.astype(self.dtype)).numpy().astype(np.float64)
 
     def lanczos(
         self, steps: int, start: np.ndarray | None = None, stop=None, *, check_every: int = 10
     ):
-        """Up to m = min(steps, D) Lanczos steps from ``start`` [B, D] (default Gaussian), fully
-        reorthogonalised; every ``check_every`` steps ``stop(alpha, beta)`` may end it early.
+        """Up to m = min(steps, D) Lanczos steps (Golub and Van Loan, Algorithm 10.1.1), fully
+        reorthogonalised, on every point at once.
 
-        Returns alpha [B, m], beta [B, m] (beta[:, j] couples steps j and j+1; the last one is the
-        residual norm) and the basis V [B, m, D], m being the steps taken. On breakdown (an
-        invariant subspace found) the recurrence restarts from a random vector orthogonal to V with
-        a zero coupling, so that the Ritz values stay those of H restricted to the Krylov space.
+        On breakdown (an invariant subspace found) the recurrence restarts from a random vector
+        orthogonal to V with a zero coupling, so that the Ritz values stay those of H restricted to
+        the Krylov space.
+
+        Args:
+            steps: the most steps m.
+            start: [B, D] start vectors (default Gaussian; projected and normalised).
+            stop: ``stop(alpha, beta) -> bool``, asked every ``check_every`` steps whether to end
+                early.
+            check_every: steps between questions to ``stop``.
+
+        Returns:
+            (alpha [B, m], beta [B, m], V [B, m, D]) for the m steps taken: beta[:, j] couples steps
+                j
+            and j + 1, the last one is the residual norm; V the Lanczos basis.
         """
         m = max(1, min(steps, self.reduced_dim))
         v = (
@@ -170,8 +228,16 @@ class Hessian:
 
     @staticmethod
     def ritz(alpha: np.ndarray, beta: np.ndarray):
-        """Ritz values [B, m] (ascending), eigenvectors of T_m [B, m, m] and residual bounds [B,
-        m]."""
+        """The Ritz pairs of the tridiagonal T_m of a Lanczos run and their residual bounds beta_m
+        |s_{m,i}| (Golub and Van Loan, eq. 10.1.9).
+
+        Args:
+            alpha: [B, m] T_m's diagonal.
+            beta: [B, m] its couplings, the last one the residual norm.
+
+        Returns:
+            (values [B, m] ascending, eigenvectors of T_m [B, m, m], residual bounds [B, m]).
+        """
         m = alpha.shape[1]
         t = np.zeros(alpha.shape + (m,))
         idx = np.arange(m)
@@ -187,14 +253,22 @@ class Hessian:
     ) -> dict:
         """The k smallest and k largest eigenvalues of each point's Hessian, by Lanczos.
 
-        Lanczos runs until the k extreme Ritz values at both ends have residual bounds
-        <= tol x max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached.
-        Returns ``min`` [B, k] (ascending), ``max`` [B, k] (descending), ``converged`` [B] (bool),
-        ``steps`` (the Lanczos steps taken), ``residual`` [B] (the largest relative bound among
-        the 2k reported values) and ``product_error`` [B] (``asymmetry``'s largest departure
-        over the run, relative to max|Ritz value|). A point converges only when both are at most
-        ``tol``: products whose own error exceeds the accuracy asked for cannot deliver it,
+        Lanczos runs until the k extreme Ritz values at both ends have residual bounds <= tol x
+        max|Ritz value| (checked every ``check_every`` steps) or ``max_steps`` is reached. A point
+        converges only when the products' own error (``asymmetry``, relative to max|Ritz value|) is
+        also at most ``tol``: products whose error exceeds the accuracy asked for cannot deliver it,
         whatever the residuals say.
+
+        Args:
+            k: how many eigenvalues at each end.
+            tol: the relative accuracy asked for.
+            max_steps: the most Lanczos steps.
+            check_every: steps between convergence checks.
+
+        Returns:
+            {"min": [B, k] ascending, "max": [B, k] descending, "converged": [B] bool, "steps": the
+            Lanczos steps taken, "residual": [B] the largest relative bound among the 2k values,
+            "product_error": [B]}.
         """
         kk = min(k, self.reduced_dim)
 
@@ -223,9 +297,17 @@ class Hessian:
         }
 
     def top_eigenvectors(self, k: int = 1, tol: float = 1e-4, max_steps: int = 200):
-        """The k largest eigenvalues [B, k] (descending) and their unit eigenvectors [B, k, D], as
-        Ritz pairs (Golub and Van Loan, Sec. 10.1.4: V_m s_i for the eigenvectors s_i of T_m),
-        with converged [B]; at m = D steps the pairs are exact."""
+        """The k largest eigenvalues and their unit eigenvectors, as Ritz pairs (Golub and Van Loan,
+        Sec. 10.1.4: V_m s_i for the eigenvectors s_i of T_m); at m = D steps the pairs are exact.
+
+        Args:
+            k: how many.
+            tol: residual bound, relative to max|Ritz value|, at which a pair has converged.
+            max_steps: the most Lanczos steps.
+
+        Returns:
+            (values [B, k] descending, vectors [B, k, D], converged [B]).
+        """
         kk = min(k, self.dim)
 
         def converged(alpha, beta):
@@ -245,7 +327,14 @@ class Hessian:
         return values[:, ::-1][:, :kk], eigvecs, done
 
     def trace(self, samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        """Hutchinson's estimate of tr(H) per point, and its standard error; [B] each."""
+        """Hutchinson's estimate of tr(H) = E[z^T H z] for Rademacher z, per point.
+
+        Args:
+            samples: the number of z drawn.
+
+        Returns:
+            (trace [B], its standard error [B]).
+        """
         estimates = np.zeros((samples, self.batch))
         for i in range(samples):
             z = self.rng.choice([-1.0, 1.0], size=(self.batch, self.dim))
@@ -255,11 +344,21 @@ class Hessian:
     def density(
         self, vectors: int = 5, steps: int = 60, grid: int = 500, *, sigma: float | None = None
     ):
-        """Spectral density per point by stochastic Lanczos quadrature.
+        """The spectral density of each point's Hessian by stochastic Lanczos quadrature (Golub and
+        Meurant; Ghorbani, Krishnan and Xiao 2019): per Rademacher start vector, m Lanczos steps
+        give nodes (Ritz values) and weights (squared first components of T_m's eigenvectors),
+        smoothed by a Gaussian.
 
-        Returns (grid [B, grid], density [B, grid], nodes [B, vectors, m], weights [B, vectors, m]).
-        The density integrates to 1 over the grid; ``sigma`` (Gaussian width) defaults to 1% of the
-        spectral range.
+        Args:
+            vectors: the number of start vectors.
+            steps: m, the Lanczos steps per vector.
+            grid: the points of the density's grid.
+            sigma: the Gaussian's width (default 1% of each point's spectral range).
+
+        Returns:
+            (grid [B, grid], density [B, grid] integrating to 1 over the grid, nodes [B, vectors,
+                m],
+            weights [B, vectors, m]).
         """
         m = min(steps, self.dim)
         nodes = np.zeros((self.batch, vectors, m))

@@ -19,8 +19,16 @@ import numpy as np
 
 
 def null_counts(objective, theta: np.ndarray, x) -> np.ndarray:
-    """The exact null directions [B] of ``objective``'s Hessian at theta [B, D] on patterns x ([N,
-    n_in] shared or [B, N, n_in]); 0 where the objective has a penalty."""
+    """The exact null directions of an objective's Hessian at each point (``fla.core.symmetries``).
+
+    Args:
+        objective: an ``fla.core.objective.Objective``.
+        theta: [B, D] the points.
+        x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+
+    Returns:
+        [B] integer counts; 0 where the objective has a penalty (which curves every direction).
+    """
     from fla.core.symmetries import null_directions
 
     if objective.regulariser.active:  # a penalty curves the symmetries' directions too
@@ -29,10 +37,22 @@ def null_counts(objective, theta: np.ndarray, x) -> np.ndarray:
 
 
 def extremes(objective, theta: np.ndarray, x, *, y, tol: float, steps: int, seed: int = 0) -> dict:
-    """By Lanczos on the reduced Hessian at theta [B, D] on patterns (x, y): per point ``eig_min``
-    and ``eig_max`` (the Hessian's), ``reduced_min`` and ``reduced_max`` (the reduced Hessian's),
-    ``converged`` (residual bounds and the products' own error within ``tol`` x max|eigenvalue|,
-    ``fla.curvature.lanczos.Hessian.eigenvalues``) and ``nulls``."""
+    """The extreme eigenvalues of the Hessian and of the reduced Hessian at each point, by batched
+    Lanczos on the reduced Hessian (the null directions projected out of every Krylov vector).
+
+    Args:
+        objective: an ``fla.core.objective.Objective``.
+        theta: [B, D] the points.
+        x: [N, n_in] or [B, N, n_in] the patterns.
+        y: the matching labels.
+        tol: the relative accuracy asked of Lanczos (``fla.curvature.lanczos.Hessian.eigenvalues``).
+        steps: the most Lanczos steps.
+        seed: the start vectors' seed.
+
+    Returns:
+        {"eig_min", "eig_max"} (the Hessian's: the reduced ones with 0 wherever there are null
+        directions), {"reduced_min", "reduced_max"}, "converged" and "nulls": [B] each.
+    """
     from fla.core.symmetries import projector
     from fla.curvature.lanczos import Hessian
 

@@ -127,7 +127,15 @@ class Surface:
         self._values = compiled(objective, "values")
 
     def batches(self, m: int) -> list:
-        """Surfaces of the consecutive batches of m patterns (the last one shorter)."""
+        """Surfaces of the training set's consecutive batches of m patterns (the last one shorter),
+        for m-sharpness.
+
+        Args:
+            m: patterns a batch.
+
+        Returns:
+            A list of ``Surface``, one a batch.
+        """
         n = int(self.x.shape[0])
         return [
             Surface(self.objective, self.x[i : i + m], self.y[i : i + m]) for i in range(0, n, m)
@@ -145,20 +153,51 @@ class Surface:
         return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
 
     def loss(self, theta: np.ndarray) -> np.ndarray:
+        """The training loss L (data loss plus penalty) at each point.
+
+        Args:
+            theta: [B, D] points.
+
+        Returns:
+            [B] float64 losses.
+        """
         return self._run(self._values, theta)[0].astype(np.float64)
 
     def error(self, theta: np.ndarray) -> np.ndarray:
+        """The training error (1 - accuracy) at each point.
+
+        Args:
+            theta: [B, D] points.
+
+        Returns:
+            [B] float64 errors in [0, 1].
+        """
         return 1.0 - self._run(self._values, theta)[1].astype(np.float64)
 
     def gradient(self, theta: np.ndarray):
-        """(losses [B], gradients [B, D]) in float64."""
+        """The loss and its gradient at each point.
+
+        Args:
+            theta: [B, D] points.
+
+        Returns:
+            (losses [B], gradients [B, D]), float64.
+        """
         loss, grad = self._run(self._grad, theta)
         return loss.astype(np.float64), grad.astype(np.float64)
 
 
 def compiled(objective, what: str):
-    """The objective's compiled (loss, gradient), (loss, accuracy) or (data loss, accuracy) of
-    theta on patterns (``what``: gradient, values, data), one each per objective (kept on it)."""
+    """One of the objective's compiled functions of points on patterns, made once and kept on it.
+
+    Args:
+        objective: an ``fla.core.objective.Objective``.
+        what: ``gradient`` (loss, gradient), ``values`` (loss, accuracy) or ``data`` (data loss,
+            accuracy: without the penalty).
+
+    Returns:
+        A ``tf.function`` of (theta [B, D], x, y).
+    """
     import tensorflow as tf
 
     cache = objective.__dict__.setdefault("_sharpness_programs", {})
@@ -173,7 +212,16 @@ def compiled(objective, what: str):
 
 
 def project(u: np.ndarray, rho: float, p: str) -> np.ndarray:
-    """u [B, k] projected onto the ball ||u||_p <= rho (p: '2' or 'inf')."""
+    """Euclidean projection onto the ball ||u||_p <= rho.
+
+    Args:
+        u: [B, k] one perturbation per point, in its own coordinates.
+        rho: the ball's radius.
+        p: ``"2"`` or ``"inf"``.
+
+    Returns:
+        [B, k] the projected u.
+    """
     if p == "inf":
         return np.clip(u, -rho, rho)
     norm = np.linalg.norm(u, axis=1, keepdims=True)
@@ -181,12 +229,24 @@ def project(u: np.ndarray, rho: float, p: str) -> np.ndarray:
 
 
 def worst_case(surface, theta, *, scale, basis=None, rho, p, steps, tol, seed=0) -> dict:
-    """max over ||u||_p <= rho of L(theta + delta(u)) - L(theta), delta = A (scale * u) (A =
-    ``basis`` [D, k] or I), by projected gradient ascent (module docstring), for theta [B, D]
-    and ``scale`` [B, k].
+    """max over ||u||_p <= rho of L(theta + delta(u)) - L(theta), delta = A (scale * u), by
+    projected gradient ascent from u = 0 (module docstring).
 
-    Returns ``rise`` [B] (the best value found), ``delta`` [B, D] (where), ``base`` [B] (L(theta)),
-    ``steps`` [B] (steps taken) and ``converged`` [B]."""
+    Args:
+        surface: the ``Surface`` L.
+        theta: [B, D] points.
+        scale: [B, k] the per-coordinate scale c of the perturbation.
+        basis: [D, k] A, a subspace's basis (default I, k = D).
+        rho: the radius of the set.
+        p: ``"2"`` or ``"inf"``, the set's norm.
+        steps: the most ascent steps (step size 2.5 rho / steps).
+        tol: converged when the best value rose by at most tol of itself over ``PATIENCE`` steps.
+        seed: the seed of the random directions taken where a gradient is exactly zero.
+
+    Returns:
+        {"rise": [B] the best value found, "delta": [B, D] where, "base": [B] L(theta), "steps":
+        [B] steps taken, "converged": [B]}.
+    """
     theta = np.asarray(theta, np.float64)
     base = surface.loss(theta)
     rng = np.random.default_rng(seed)
@@ -221,8 +281,17 @@ def worst_case(surface, theta, *, scale, basis=None, rho, p, steps, tol, seed=0)
 
 
 def ascent(g: np.ndarray, p: str, rng) -> np.ndarray:
-    """The steepest-ascent step of unit p-norm dual for gradients g [B, k]: sign(g) for p =
-    infinity, g / ||g||_2 for p = 2; where g is exactly zero, a seeded random direction."""
+    """The steepest-ascent step of unit dual norm: sign(g) for p = infinity, g / ||g||_2 for p = 2;
+    where g is exactly zero, a seeded random direction.
+
+    Args:
+        g: [B, k] gradients in the perturbation's coordinates.
+        p: ``"2"`` or ``"inf"``.
+        rng: a numpy Generator for the random directions.
+
+    Returns:
+        [B, k] the steps.
+    """
     if p == "inf":
         return np.where(g == 0, rng.choice([-1.0, 1.0], g.shape), np.sign(g))
     norm = np.linalg.norm(g, axis=1, keepdims=True)
@@ -235,8 +304,19 @@ def ascent(g: np.ndarray, p: str, rng) -> np.ndarray:
 
 
 def epsilon_sharpness(surface, theta, settings: EpsilonSharpness, *, seed: int = 0) -> dict:
-    """Keskar et al.'s phi [B] (Metric 2.1, in per cent), with its ascent's ``steps`` and
-    ``converged``."""
+    """Keskar et al.'s epsilon-sharpness (2017, Metric 2.1): phi = (max_{y in C} L(x + A y) - L(x))
+    / (1 + L(x)) x 100 over the box C = {|y_i| <= epsilon (|(A^+ x)_i| + 1)}.
+
+    Args:
+        surface: the ``Surface`` L.
+        theta: [B, D] points x.
+        settings: epsilon and the subspace's dimension p (0: the full space, A = I; else A a random
+            D x p Gaussian matrix), the ascent's steps and tol.
+        seed: the seed of A and of the ascent.
+
+    Returns:
+        {"eps_sharpness": [B] phi in per cent, "steps": [B], "converged": [B]}.
+    """
     theta = np.asarray(theta, np.float64)
     basis = None
     coords = np.abs(theta)
@@ -262,8 +342,21 @@ def epsilon_sharpness(surface, theta, settings: EpsilonSharpness, *, seed: int =
 
 
 def adaptive_sharpness(surface, theta, settings: AdaptiveSharpness, *, seed: int = 0) -> dict:
-    """The adaptive worst case and average case [B] (with the average's Monte Carlo standard
-    error), with the ascent's ``steps`` and ``converged``."""
+    """Adaptive sharpness (Kwon et al. 2021, Eq. 4; Andriushchenko et al. 2023, Eq. 2): the worst
+    case max_{||delta / c||_p <= rho} L(w + delta) - L(w) and the average case E_{delta ~ N(0, rho^2
+    diag(c^2))} L(w + delta) - L(w), with c = |w| + eta.
+
+    Args:
+        surface: the ``Surface`` L.
+        theta: [B, D] points w.
+        settings: rho, p, eta (0: Andriushchenko et al.'s), the Monte Carlo samples, the ascent's
+            steps and tol.
+        seed: the seed of the draws and of the ascent.
+
+    Returns:
+        {"adaptive_worst", "adaptive_average", "adaptive_average_error" (the average's Monte Carlo
+        standard error), "steps", "converged"}: [B] each.
+    """
     theta = np.asarray(theta, np.float64)
     scale = np.abs(theta) + settings.eta
     found = worst_case(
@@ -292,8 +385,19 @@ def adaptive_sharpness(surface, theta, settings: AdaptiveSharpness, *, seed: int
 
 
 def m_sharpness(surface, theta, settings: MSharpness, *, seed: int = 0) -> dict:
-    """Foret et al.'s m-sharpness [B]: each batch's worst case, averaged over the batches
-    (weighted by their sizes), with the share of batch ascents that ``converged``."""
+    """Foret et al.'s m-sharpness (2021, Sec. 4.1): the mean over the training set's batches of m
+    patterns (weighted by their sizes) of each batch's worst case max_{||delta||_2 <= rho} L_B(w +
+    delta) - L_B(w).
+
+    Args:
+        surface: the ``Surface`` L on the whole training set.
+        theta: [B, D] points w.
+        settings: m, rho, the ascent's steps and tol.
+        seed: the seed of the first batch's ascent (batch k uses seed + k).
+
+    Returns:
+        {"m_sharpness": [B], "converged_share": [B] the share of batch ascents that converged}.
+    """
     theta = np.asarray(theta, np.float64)
     total, weight, converged = np.zeros(len(theta)), 0, np.zeros(len(theta))
     batches = surface.batches(settings.m)
@@ -316,8 +420,22 @@ def m_sharpness(surface, theta, settings: MSharpness, *, seed: int = 0) -> dict:
 
 
 def pac_bayes_flatness(surface, theta, settings: PacBayes, *, seed: int = 0) -> dict:
-    """Jiang et al.'s sigma and magnitude-aware sigma' [B], their flatness measures 1 / sigma^2
-    and 1 / sigma'^2, and the Monte Carlo standard error of the expected rise at each sigma."""
+    """Jiang et al.'s PAC-Bayes flatness (2020, Sec. 6 and Appendix C.3): the largest sigma with
+    E_u[L(w + u)] - L(w) <= threshold for u ~ N(0, sigma^2 I), and the magnitude-aware sigma' with
+    u_i ~ N(0, sigma'^2 w_i^2 + epsilon^2), by bisection on Monte Carlo estimates (the same draws
+    for every sigma).
+
+    Args:
+        surface: the ``Surface`` L.
+        theta: [B, D] points w.
+        settings: the quantity (loss or error), threshold, epsilon, samples and bisections.
+        seed: the seed of the draws.
+
+    Returns:
+        {"sigma", "sigma_mag", "pacbayes_flatness" (1 / sigma^2), "pacbayes_mag_flatness" (1 /
+        sigma'^2), "sigma_error", "sigma_mag_error" (the Monte Carlo standard error of the rise at
+        each sigma)}: [B] each; sigma is inf where no noise raises the quantity past the threshold.
+    """
     theta = np.asarray(theta, np.float64)
     measure = surface.error if settings.quantity == "error" else surface.loss
     base = measure(theta)
@@ -346,10 +464,20 @@ def pac_bayes_flatness(surface, theta, settings: PacBayes, *, seed: int = 0) -> 
 
 
 def bisect(rise, threshold: float, *, steps: int, n: int):
-    """The largest sigma [n] with rise(sigma) <= threshold: doubled from 1 until it exceeds the
-    threshold (at most ``DOUBLINGS`` times; infinity where it never does, as for a network at
-    chance whose error no noise raises), then bisected ``steps`` times; and the Monte Carlo
-    standard error of the rise at it."""
+    """The largest sigma with rise(sigma) <= threshold: doubled from 1 until it exceeds the
+    threshold (at most ``DOUBLINGS`` times; infinity where it never does, as for a network at chance
+    whose error no noise raises), then bisected.
+
+    Args:
+        rise: ``rise(sigma [n]) -> (mean [n], values [samples, n])``, the expected rise and its
+            draws.
+        threshold: the rise allowed.
+        steps: the bisection steps.
+        n: the number of points.
+
+    Returns:
+        (sigma [n], the Monte Carlo standard error of the rise at it [n]).
+    """
     lo, hi = np.zeros(n), np.ones(n)
     bounded = np.zeros(n, bool)
     for _ in range(DOUBLINGS):
@@ -370,10 +498,22 @@ def bisect(rise, threshold: float, *, steps: int, n: int):
 def hessian_measures(
     objective, theta, x=None, *, y=None, steps: int = 100, samples: int = 100, seed: int = 0
 ):
-    """The Hessian's largest eigenvalue, trace and Frobenius norm [B] at theta [B, D] on patterns
-    x, y (default the training set): exact (its float64 spectrum) up to D =
-    EXACT_MAX_PARAMS_FEW, else the largest Ritz value of ``steps`` Lanczos steps and Hutchinson's
-    estimates with ``samples`` Rademacher vectors (tr H = E v^T H v, ||H||_F^2 = E |H v|^2)."""
+    """The Hessian's largest eigenvalue, trace and Frobenius norm at each point: exact (its float64
+    spectrum) up to D = ``EXACT_MAX_PARAMS_FEW``, else the largest Ritz value of Lanczos and
+    Hutchinson's estimates (tr H = E v^T H v, ||H||_F^2 = E |H v|^2, v Rademacher).
+
+    Args:
+        objective: an ``fla.core.objective.Objective``.
+        theta: [B, D] points.
+        x: patterns (default the training set).
+        y: their labels.
+        steps: the most Lanczos steps.
+        samples: Hutchinson's Rademacher vectors.
+        seed: the seed of the start and Rademacher vectors.
+
+    Returns:
+        {"hessian_max", "hessian_trace", "hessian_frobenius"}: [B] each.
+    """
     import tensorflow as tf
 
     from fla.curvature.classes import EXACT_MAX_PARAMS_FEW

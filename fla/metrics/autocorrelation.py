@@ -24,7 +24,18 @@ import numpy as np
 
 
 def autocorrelation(losses: np.ndarray, lags=(1,)) -> np.ndarray:
-    """rho(k) [W, len(lags)] of each walk (NaN for a constant walk)."""
+    """The autocorrelation rho(k) of each walk's losses (Weinberger 1990, Eq. 3; module docstring).
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+        lags: the lags k, each in 1 .. S - 1.
+
+    Returns:
+        [W, len(lags)] rho(k) of each walk at each lag; NaN for a constant walk (no variance).
+
+    Raises:
+        ValueError: a lag outside 1 .. S - 1.
+    """
     f = np.asarray(losses, np.float64)
     centred = f - f.mean(axis=1, keepdims=True)
     variance = (centred**2).mean(axis=1)
@@ -40,7 +51,14 @@ def autocorrelation(losses: np.ndarray, lags=(1,)) -> np.ndarray:
 
 
 def correlation_length(losses: np.ndarray) -> np.ndarray:
-    """ell = -1 / ln |rho(1)| [W] (NaN for a constant walk)."""
+    """The correlation length ell = -1 / ln |rho(1)| of each walk (Weinberger 1990, Eq. 4).
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+
+    Returns:
+        [W] ell in steps: inf where |rho(1)| = 1, 0 where rho(1) = 0, NaN for a constant walk.
+    """
     rho = np.abs(autocorrelation(losses, (1,))[:, 0])
     with np.errstate(divide="ignore"):
         return np.where(rho >= 1, np.inf, -1.0 / np.log(np.minimum(rho, 1.0)))

@@ -55,8 +55,16 @@ def _kind_code(p, q):
 
 
 def pair_events(changes: np.ndarray):
-    """Per pair of consecutive changes [W, n - 1]: the two epsilon values where its kind changes
-    (lo, hi), its kind below lo (both symbols signed) and between lo and hi (the larger signed)."""
+    """Where the kind of each pair of consecutive changes changes as epsilon grows.
+
+    Args:
+        changes: [W, n] sequences of changes c_t.
+
+    Returns:
+        (lo, hi, below, between): [W, n - 1] each; the two epsilon values at which a pair's kind
+        changes, its kind (a column of ``KINDS``, 6 for equal symbols) for epsilon below lo (both
+        symbols signed), and between lo and hi (the larger change signed).
+    """
     a, b = np.abs(changes[:, :-1]), np.abs(changes[:, 1:])
     sa, sb = np.sign(changes[:, :-1]).astype(np.int64), np.sign(changes[:, 1:]).astype(np.int64)
     below = _kind_code(sa, sb)
@@ -65,8 +73,15 @@ def pair_events(changes: np.ndarray):
 
 
 def pair_counts(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """n[pq] [W, E, 6]: the pairs of each kind in S(eps_e) of each sequence of changes [W, n]
-    (eps [E] ascending)."""
+    """The pair counts n[pq] of S(epsilon) for every epsilon of a grid at once, as interval sums.
+
+    Args:
+        changes: [W, n] sequences of changes.
+        eps: [E] ascending sensitivities.
+
+    Returns:
+        [W, E, 6] the pairs of each kind of different symbols in S(eps_e) (``KINDS`` order).
+    """
     lo, hi, below, between = pair_events(np.asarray(changes, np.float64))
     walks, pairs = lo.shape
     width = (len(eps) + 1) * 7
@@ -88,14 +103,32 @@ def pair_counts(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
 
 
 def pair_entropy(counts: np.ndarray, pairs: int) -> np.ndarray:
-    """H from pair counts [..., 6] of strings with ``pairs`` pairs (log base 6)."""
+    """The entropy H = - sum_{p != q} P[pq] log_6 P[pq], P[pq] = n[pq] / (n - 1) (Vassilev et al.
+    eq. 1; Munoz et al. Eq. 3).
+
+    Args:
+        counts: [..., 6] pair counts n[pq].
+        pairs: n - 1, the number of pairs of the strings.
+
+    Returns:
+        [...] H in [0, 1].
+    """
     p = counts / max(1, pairs)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(p > 0, -p * np.log(p) / np.log(6.0), 0.0).sum(axis=-1)
 
 
 def entropy(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """H(eps_e) [W, E] of each sequence of changes [W, n] (all six kinds, all n - 1 pairs)."""
+    """H(epsilon) of each sequence of changes at every epsilon of a grid (all six kinds of pairs,
+    all n - 1 pairs; walks in chunks that bound the memory).
+
+    Args:
+        changes: [W, n] sequences of changes.
+        eps: [E] ascending sensitivities.
+
+    Returns:
+        [W, E] H(eps_e).
+    """
     changes = np.asarray(changes, np.float64)
     out = np.empty((len(changes), len(eps)))
     step = max(1, CHUNK_CELLS // max(1, changes.shape[1] * len(eps)))
@@ -106,18 +139,32 @@ def entropy(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
 
 
 def resolution(values: np.ndarray) -> np.ndarray:
-    """[W] the rounding level of each walk's values: 4 units in the last place of its largest
-    magnitude, in the precision the values came in (float32 losses from Parquet, float64 arrays
-    from a user)."""
+    """The rounding level of each walk's values: 4 units in the last place of its largest magnitude,
+    in the precision the values came in.
+
+    Args:
+        values: [W, S] float32 (losses from Parquet) or float64 values.
+
+    Returns:
+        [W] the level below which two values are not told apart.
+    """
     values = np.asarray(values)
     eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
     return 4.0 * eps * np.abs(values).max(axis=1, initial=0.0)
 
 
 def merge_ties(changes: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
-    """changes [W, n] with magnitudes that lie within ``tolerance`` [W] of the next larger one set
-    to the largest of their run (single linkage in |c|, sign kept), and magnitudes within it of 0
-    set to 0: differences that only rounding tells apart count as equal."""
+    """Changes whose magnitudes only rounding tells apart, made equal: magnitudes within
+    ``tolerance`` of the next larger one set to the largest of their run (single linkage in |c|,
+    sign kept), and magnitudes within it of 0 set to 0.
+
+    Args:
+        changes: [W, n] sequences of changes.
+        tolerance: [W] each sequence's rounding level.
+
+    Returns:
+        [W, n] the merged changes.
+    """
     magnitude = np.abs(changes)
     order = np.argsort(magnitude, axis=1, kind="stable")
     ranked = np.take_along_axis(magnitude, order, axis=1)
@@ -136,7 +183,14 @@ def merge_ties(changes: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
 
 
 def epsilon_star(losses: np.ndarray) -> np.ndarray:
-    """The smallest epsilon that makes S(epsilon) all zeros, [W]: the largest |d_t|."""
+    """eps* of each walk: the smallest epsilon that makes S(epsilon) all zeros, max_t |d_t|.
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+
+    Returns:
+        [W] eps*.
+    """
     return np.abs(np.diff(np.asarray(losses, np.float64), axis=1)).max(axis=1)
 
 
@@ -144,25 +198,46 @@ FEM_FRACTIONS = np.concatenate([[0.0], 2.0 ** -np.arange(7, -1, -1)])  # 0, 1/12
 
 
 def relative_differences(losses: np.ndarray) -> np.ndarray:
-    """d_t / eps* [W, S - 1]: each walk's differences in units of its own eps* (exactly 1 at the
-    largest, so that no rounding moves a difference above eps*); a constant walk's are 0."""
+    """d_t / eps*: each walk's loss differences in units of its own eps* (exactly 1 at the largest,
+    so that no rounding moves a difference above eps*).
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+
+    Returns:
+        [W, S - 1] float64; 0 for a constant walk.
+    """
     d = np.diff(np.asarray(losses, np.float64), axis=1)
     star = np.abs(d).max(axis=1, keepdims=True)
     return d / np.where(star > 0, star, 1.0)
 
 
 def fem(losses: np.ndarray) -> np.ndarray:
-    """The first entropic measure [W] (Malan and Engelbrecht 2009): H_max = max H(epsilon) over
-    the paper's epsilon in eps* x {0, 1/128, 1/64, ..., 1/2, 1}. epsilon* comes from the walk
-    itself, so FEM does not change when the loss is scaled by a positive constant or shifted; of
-    micro walks it is FEM_0.01, of macro walks FEM_0.1."""
+    """The first entropic measure (Malan and Engelbrecht 2009): H_max = max H(epsilon) over the
+    paper's epsilon in eps* x {0, 1/128, 1/64, ..., 1/2, 1} on the loss differences d_t. eps* comes
+    from the walk itself, so FEM does not change when the loss is scaled by a positive constant or
+    shifted; of micro walks it is FEM_0.01, of macro walks FEM_0.1.
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+
+    Returns:
+        [W] FEM in [0, 1].
+    """
     return entropy(relative_differences(losses), FEM_FRACTIONS).max(axis=1)
 
 
 def fem_max(losses: np.ndarray) -> np.ndarray:
-    """The exact maximum [W] of H(epsilon) over every epsilon in [0, eps*] (H is constant between
-    consecutive |d_t|, so its maxima are at those values and at 0), differences that agree to
-    within the losses' rounding (``resolution``) counted as equal."""
+    """The exact maximum of H(epsilon) over every epsilon in [0, eps*] (H is constant between
+    consecutive |d_t|, so its maxima lie at those values and at 0), differences that agree to within
+    the losses' rounding (``resolution``) counted as equal.
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps, in their recorded precision.
+
+    Returns:
+        [W] the maximum entropy, >= ``fem``.
+    """
     losses = np.asarray(losses)
     d = relative_differences(losses)
     star = epsilon_star(losses)
@@ -208,9 +283,16 @@ INFORMATION = 0.5  # eps_05: the largest epsilon with M > this x M0
 
 
 def slopes(losses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """(f_t - f_{t-1}) / |x_t - x_{t-1}| [W, S - 1] (Munoz et al. Eq. 2) from losses [W, S] and the
-    steps' lengths [W, S - 1]; a step of length 0 has slope 0 if the loss did not change, else
-    +-inf (its symbol is then its sign at every epsilon)."""
+    """The slopes (f_t - f_{t-1}) / |x_t - x_{t-1}| of each walk (Munoz et al. Eq. 2).
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+        lengths: [W, S - 1] the steps' lengths |x_t - x_{t-1}|.
+
+    Returns:
+        [W, S - 1] the slopes; a step of length 0 has slope 0 if the loss did not change, else +-inf
+        (its symbol is then its sign at every epsilon).
+    """
     d = np.diff(np.asarray(losses, np.float64), axis=1)
     lengths = np.asarray(lengths, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -218,9 +300,17 @@ def slopes(losses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def partial_information(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """M(eps) [W] for one epsilon per sequence (Munoz et al. Eq. 7): mu / n, mu the length of
-    S(eps) once its zeros are removed and runs of equal symbols merged (its alternations), n its
-    length, so that a sequence whose sign turns at every step has M(0) = 1."""
+    """The partial information M(epsilon) = mu / n (Munoz et al. Eq. 7), mu the length of S(epsilon)
+    once its zeros are removed and runs of equal symbols merged (its alternations), so that a
+    sequence whose sign turns at every step has M(0) = 1.
+
+    Args:
+        changes: [W, n] sequences of changes.
+        eps: [W] one sensitivity per sequence.
+
+    Returns:
+        [W] M(eps_w) in [0, 1].
+    """
     c = np.asarray(changes, np.float64)
     s = np.where(np.abs(c) > np.asarray(eps)[:, None], np.sign(c), 0).astype(np.int8)
     index = np.where(s != 0, np.arange(s.shape[1], dtype=np.int32), -1)
@@ -233,10 +323,21 @@ def partial_information(changes: np.ndarray, eps: np.ndarray) -> np.ndarray:
 def information_content(
     losses: np.ndarray, lengths: np.ndarray | None = None, eps: np.ndarray = IC_EPSILON
 ) -> dict:
-    """Munoz, Kirley and Halgamuge (2015) on the slopes of each walk (module docstring), [W] each:
-    ``h_max``, ``eps_s``, ``eps_max``, ``m0``, ``eps_05``. ``lengths`` [W, S - 1] are the steps'
-    lengths (default 1: the walk's order as a sequence, the values' differences). Losses must be
-    finite (``fla metrics`` leaves out walks that are not)."""
+    """The information content features of Munoz, Kirley and Halgamuge (2015, Sec. IV; module
+    docstring) on the slopes of each walk.
+
+    Args:
+        losses: [W, S] finite losses of W walks of S steps (``fla metrics`` leaves out walks that
+            are not finite).
+        lengths: [W, S - 1] the steps' lengths (default 1: the walk's order as a sequence, the
+            values' differences).
+        eps: [E] the epsilon grid (default Munoz et al.'s: 0 and 10^-5 .. 10^15 in 1,000 log steps).
+
+    Returns:
+        {"h_max", "eps_s", "eps_max", "m0", "eps_05"}: [W] each (Eqs. 5-8; eps_* as log10); eps_s
+        NaN where H never falls below 0.05 on the grid, eps_05 NaN where M0 = 0
+        (``undefined_reasons``).
+    """
     losses = np.asarray(losses, np.float64)
     if lengths is None:
         lengths = np.ones((len(losses), losses.shape[1] - 1))
@@ -245,7 +346,15 @@ def information_content(
 
 
 def information_of_changes(c: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dict:
-    """``information_content`` of sequences of changes [W, n] (slopes, or a tour's)."""
+    """``information_content`` of sequences of changes (slopes, or the changes along a tour).
+
+    Args:
+        c: [W, n] sequences of changes.
+        eps: [E] the epsilon grid.
+
+    Returns:
+        {"h_max", "eps_s", "eps_max", "m0", "eps_05"}: [W] each, as ``information_content``.
+    """
     h = entropy(c, eps)
     h_max = h.max(axis=1)
     settled = h < SETTLING

@@ -24,7 +24,18 @@ import numpy as np
 
 
 def gradients(losses: np.ndarray, lengths, bound: float, *, n_params: int) -> np.ndarray:
-    """g_t [W, S - 1] of each walk; NaN for steps of length 0."""
+    """The estimated gradient g_t of each step of each walk (Malan and Engelbrecht 2013; module
+    docstring): the loss change over the walk's loss range, over the step's length over 2 b D.
+
+    Args:
+        losses: [W, S] the losses of W Manhattan walks of S steps.
+        lengths: [W, S - 1] each step's length (the ``step_length`` column), or one number for all.
+        bound: b, the domain is [-b, b]^D.
+        n_params: D, the dimension of the domain.
+
+    Returns:
+        [W, S - 1] g_t; NaN for steps of length 0 (no gradient), 0 for a constant walk.
+    """
     f = np.asarray(losses, np.float64)
     span = f.max(axis=1, keepdims=True) - f.min(axis=1, keepdims=True)
     lengths = np.broadcast_to(np.asarray(lengths, np.float64), (len(f), f.shape[1] - 1))
@@ -33,6 +44,17 @@ def gradients(losses: np.ndarray, lengths, bound: float, *, n_params: int) -> np
 
 
 def gradient_measures(losses, lengths, bound: float, *, n_params: int):
-    """(G_avg, G_dev) [W] each."""
+    """G_avg and G_dev of each walk (Malan and Engelbrecht 2013): the mean and the standard
+    deviation (ddof = 1) of |g_t| over its steps (``gradients``).
+
+    Args:
+        losses: [W, S] the losses of W Manhattan walks of S steps.
+        lengths: [W, S - 1] each step's length, or one number for all.
+        bound: b, the domain is [-b, b]^D.
+        n_params: D, the dimension of the domain.
+
+    Returns:
+        (G_avg, G_dev): [W] each, steps of length 0 left out.
+    """
     g = np.abs(gradients(losses, lengths, bound, n_params=n_params))
     return np.nanmean(g, axis=1), np.nanstd(g, axis=1, ddof=1)

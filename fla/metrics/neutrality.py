@@ -32,7 +32,14 @@ PAPER_EPSILON = 1e-8  # van Aardt et al.'s code
 
 
 def scaled(losses: np.ndarray) -> np.ndarray:
-    """Each walk's losses mapped to [0, 1] by its own minimum and maximum (a constant walk: 0)."""
+    """Each walk's losses mapped to [0, 1] by its own minimum and maximum.
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+
+    Returns:
+        [W, S] float64 (f - min) / (max - min); 0 throughout for a constant walk.
+    """
     losses = np.asarray(losses, np.float64)
     low = losses.min(axis=1, keepdims=True)
     span = losses.max(axis=1, keepdims=True) - low
@@ -40,10 +47,16 @@ def scaled(losses: np.ndarray) -> np.ndarray:
 
 
 def scaled_resolution(losses: np.ndarray) -> np.ndarray:
-    """[W] the rounding level of each walk's scaled losses: ``fla.metrics.entropy.resolution``
-    (4 units in the last place of the largest |loss|, in the losses' own precision) over the
-    walk's range (inf for a constant walk, which no epsilon resolves but which is neutral at every
-    epsilon)."""
+    """The rounding level of each walk's scaled losses: ``fla.metrics.entropy.resolution`` (4 units
+    in the last place of the largest |loss|, in the losses' own precision) over the walk's range.
+
+    Args:
+        losses: [W, S] the losses, in the precision they were recorded in (float32 from Parquet).
+
+    Returns:
+        [W] the smallest epsilon the scaled losses resolve; inf for a constant walk (which no
+        epsilon resolves but which is neutral at every epsilon).
+    """
     from fla.metrics.entropy import resolution
 
     values = np.asarray(losses)
@@ -53,14 +66,30 @@ def scaled_resolution(losses: np.ndarray) -> np.ndarray:
 
 
 def neutral_structures(losses: np.ndarray, epsilon: float = EPSILON) -> np.ndarray:
-    """[W, n - 2] booleans: the structures of three consecutive points that are neutral."""
+    """Which structures of three consecutive points are neutral (van Aardt et al. 2017): their
+    scaled losses lie within epsilon of each other (max - min <= epsilon).
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps.
+        epsilon: the neutrality tolerance, in units of each walk's loss range.
+
+    Returns:
+        [W, S - 2] booleans, one per structure.
+    """
     f = scaled(losses)
     windows = np.stack([f[:, :-2], f[:, 1:-1], f[:, 2:]])
     return windows.max(axis=0) - windows.min(axis=0) <= epsilon
 
 
 def longest_run(flags: np.ndarray) -> np.ndarray:
-    """[W] the longest run of consecutive True in each row (runs reaching either end included)."""
+    """The longest run of consecutive True in each row, runs that reach either end included.
+
+    Args:
+        flags: [W, n] booleans.
+
+    Returns:
+        [W] integer lengths (0 for a row without True).
+    """
     flags = np.asarray(flags, bool)
     steps = np.arange(1, flags.shape[1] + 1)
     last_false = np.maximum.accumulate(np.where(flags, 0, steps), axis=1)
@@ -68,8 +97,18 @@ def longest_run(flags: np.ndarray) -> np.ndarray:
 
 
 def neutrality(losses: np.ndarray, epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray]:
-    """(M1, M2) [W] each; NaN for a walk whose losses do not resolve epsilon (a constant walk is
-    neutral throughout: 1, 1)."""
+    """M1 and M2 of each walk (van Aardt, Bosman and Engelbrecht 2017; module docstring): the share
+    of its neutral structures and its longest run of them as a share of S - 2.
+
+    Args:
+        losses: [W, S] the losses of W walks of S steps, in their recorded precision.
+        epsilon: the neutrality tolerance on the scaled losses (default 1e-5, resolved by float32
+            losses; the paper's code uses 1e-8).
+
+    Returns:
+        (M1, M2): [W] each in [0, 1]; NaN for a walk whose losses do not resolve epsilon
+        (``scaled_resolution``); a constant walk is neutral throughout (1, 1).
+    """
     neutral = neutral_structures(losses, epsilon)
     m1, m2 = neutral.mean(axis=1), longest_run(neutral) / neutral.shape[1]
     resolution = scaled_resolution(losses)

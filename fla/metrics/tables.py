@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ import pyarrow.dataset as ds
 
 from fla.base.errors import DamagedRunError, DataError
 from fla.base.files import atomic_path, file_record, write_json, write_table
+from fla.base.settings import boolean, number, partial_setting, setting
 from fla.base.store import POINTS, RUN_JSON, configurations, read_manifest, verify_files
 from fla.metrics.autocorrelation import autocorrelation, correlation_length
 from fla.metrics.entropy import fem, fem_max, information_content
@@ -41,6 +43,24 @@ from fla.metrics.neutrality import neutrality
 from fla.metrics.samples import sample_features
 from fla.metrics.samples import undefined_reasons as sample_reasons
 from fla.metrics.summaries import last_and_best, stagnation
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The settings of ``fla metrics`` (``write_metrics``)."""
+
+    per_walk: bool = setting(
+        False, "also write every walk's (or sample set's) value of every measure", boolean()
+    )
+    neutrality_epsilon: float = setting(
+        NEUTRALITY_EPSILON,
+        "neutral structures: losses scaled to [0, 1] within EPSILON (walks whose float32 losses "
+        "do not resolve it are left out and counted)",
+        number(at_least=0, below=1),
+        metavar="EPSILON",
+    )
+    partial: bool = partial_setting()
+
 
 KEYS = ["problem", "width", "depth", "granularity", "bound", "seed", "sampler"]
 WALKS_PER_BLOCK = 4096

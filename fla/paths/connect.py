@@ -35,7 +35,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fla.base.errors import ConfigError
-from fla.base.settings import boolean, build, custom, integer, number, read_toml, setting
+from fla.base.settings import (
+    boolean,
+    build,
+    custom,
+    integer,
+    number,
+    read_toml,
+    setting,
+    text,
+    values_of,
+)
 from fla.base.store import ENDPOINTS, RUN_JSON, list_column, verify
 from fla.curvature.classes import (
     CLASSES,
@@ -98,6 +108,33 @@ class ConnectSettings:
         "also run every method between each pair's weight-matched endpoints (where matching "
         "relabels the second minimum), for alignment.parquet",
         boolean(),
+    )
+
+
+@dataclass(frozen=True)
+class ConnectFlags:
+    """What ``fla connect``'s flags set beside its settings file: they override its ``l2`` and
+    ``methods``; ``examples`` is the CIFAR models' (``--models``) number of training images."""
+
+    l2: float | None = setting(
+        None,
+        "add LAMBDA |theta|^2 to the loss (isolated minima; recorded in the outputs); overrides "
+        "the config's l2 (default 0)",
+        number(at_least=0, optional=True),
+        metavar="LAMBDA",
+    )
+    method: tuple | None = setting(
+        None,
+        "path method; repeat to compare several on the same pairs (the first explores); "
+        "overrides the config's methods (default autoneb)",
+        values_of(text(), "path method names", count=(1, 64), optional=True),
+        nargs="append",
+        metavar="{autoneb,neb,bezier,polychain}",
+    )
+    examples: int = setting(
+        1024,
+        "--models: training images the path losses are taken on",
+        integer(at_least=1),
     )
 
 

@@ -34,7 +34,16 @@ import pyarrow.parquet as pq
 from fla.base.errors import ConfigError, DamagedRunError, NonFiniteError
 from fla.base.files import file_record, write_json, write_table
 from fla.base.outputs import claim_folder, report_output
-from fla.base.settings import build, choice, integer, list_of, read_toml, setting, text
+from fla.base.settings import (
+    build,
+    choice,
+    comma_separated,
+    integer,
+    list_of,
+    read_toml,
+    setting,
+    text,
+)
 from fla.base.store import ENDPOINTS, configurations, read_manifest, verify_files
 from fla.curvature import sharpness as sh
 
@@ -66,13 +75,15 @@ class SharpnessSettings:
 
     measures: tuple = setting(
         MEASURES,
-        "the measures to take",
-        list_of(choice(*MEASURES), f"measures of {', '.join(MEASURES)}"),
+        f"the measures to take, comma-separated on the command line, of {','.join(MEASURES)}",
+        comma_separated(list_of(choice(*MEASURES), f"measures of {', '.join(MEASURES)}")),
     )
     at: tuple = setting(
         ("ends",),
-        "the points: ends (each walk's end), recorded, or walk=W,step=S",
+        "the points: ends (each walk's end), recorded (every point sampled with "
+        "--record-params) or walk=W,step=S; repeatable",
         list_of(text(), "points"),
+        nargs="append",
     )
     patterns: int = setting(
         10000, "training patterns the measures are taken on (the first N)", integer(at_least=1)

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from fla.base import allocator, compile_cache, quiet
 from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.settings import check, choice, flag, integer, setting, text
 from fla.base.store import read_manifest
 from fla.studies.study import Study, load_study
 from fla.studies.tasks import STUDY_JSON, Task, prepare, work_units
@@ -96,6 +98,21 @@ def preflight(study: Study, out: Path, data_dir=None) -> None:
     check_disk(parent, disk, f"study {study.name}: {rows:,} rows", fix="use fewer walks or steps")
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """How ``fla sweep`` runs a study: in how many processes, and where."""
+
+    jobs: int = setting(1, "configurations run in parallel", integer(at_least=1))
+    backend: str = setting(
+        "local",
+        "local: joblib worker processes; dask: a dask.distributed cluster",
+        choice("local", "dask"),
+    )
+    scheduler: str | None = setting(
+        None, "dask scheduler address (default: a local cluster of --jobs workers)", text(True)
+    )
+
+
 def sweep(
     study_path,
     out=None,
@@ -109,10 +126,7 @@ def sweep(
     """Run every missing configuration of a study; returns a summary."""
     from fla.core.registry import load_problem, problem_spec
 
-    if backend not in ("local", "dask"):
-        raise ConfigError(f"--backend must be local or dask, got {backend!r}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    check(SweepSettings(jobs, backend, scheduler), flag)
     study = load_study(study_path)
     for problem in study.spec[
         "problems"

@@ -26,7 +26,12 @@ import numpy as np
 
 from fla.base.errors import ConfigError
 from fla.base.files import atomic_path, write_json
+from fla.base.settings import check, choice, flag, integer, setting
 from fla.zoo.cifar import normalise
+from fla.zoo.models import ARCHITECTURES
+
+DATASETS = ("cifar10", "cifar100")
+SEED = integer(at_least=0, below=2**32, words="an integer in [0, 2^32)")
 
 
 @dataclass
@@ -258,45 +263,55 @@ class Trainer:
         return result
 
 
-def train(
-    arch: str,
-    dataset: str,
-    seed: int,
-    *,
-    out,
-    data_dir=None,
-    epochs=None,
-    batch_size=None,
-    limit=None,
-    quiet: bool = False,
-) -> dict:
-    from .models import ARCHITECTURES
+@dataclass(frozen=True)
+class TrainSettings:
+    """What ``fla train`` trains: an architecture of ``fla.zoo.models`` on a CIFAR dataset with its
+    published recipe (``recipe``), a seed, and the recipe's epochs and batch size overridden."""
 
-    if arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}"
-        )
-    if dataset not in ("cifar10", "cifar100"):
-        raise ConfigError(f"--dataset must be cifar10 or cifar100, got {dataset!r}")
-    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--limit", limit)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+    arch: str = setting(
+        "resnet20",
+        "resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)",
+        choice(*ARCHITECTURES),
+        required=True,
+    )
+    dataset: str = setting(None, "the CIFAR dataset", choice(*DATASETS), required=True)
+    seed: int = setting(0, "seed of the initialisation, the batches and the augmentation", SEED)
+    epochs: int | None = setting(
+        None,
+        "override the recipe's epochs (milestones scale with it)",
+        integer(at_least=1, optional=True),
+    )
+    batch_size: int | None = setting(
+        None, "override the recipe's batch size", integer(at_least=1, optional=True)
+    )
+    limit: int | None = setting(
+        None,
+        "use only the first N images of each split (smoke runs)",
+        integer(at_least=1, optional=True),
+        metavar="N",
+    )
+
+
+def train(settings: TrainSettings, *, out, data_dir=None, quiet: bool = False) -> dict:
+    """Train ``settings.arch`` on ``settings.dataset`` into ``out`` (checkpointing every epoch, a
+    killed run resumed) and return the final losses and errors (``result.json``)."""
     from fla.base.outputs import claim_folder
 
+    check(settings, flag)
     if (Path(out) / "result.json").is_file():
         raise ConfigError(
             f"--out {out} already holds a finished training run; choose another --out"
         )
     with claim_folder(out, "fla train", TRAIN_FILES, own=own_checkpoint, resume=True):
         return Trainer(
-            arch,
-            dataset,
-            seed,
+            settings.arch,
+            settings.dataset,
+            settings.seed,
             out=out,
             data_dir=data_dir,
-            epochs=epochs,
-            batch_size=batch_size,
-            limit=limit,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            limit=settings.limit,
         ).run(quiet)
 
 
