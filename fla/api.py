@@ -131,6 +131,14 @@ class Results:
     """
 
     def __init__(self, path: PathLike):
+        """Open a folder fla wrote (``fla.open`` is the same).
+
+        Args:
+            path: a sampling run, a study, a connection run, a landscape study or a slice folder.
+
+        Raises:
+            ConfigError: the folder does not exist.
+        """
         from fla.base.errors import ConfigError
 
         self.path = Path(path)
@@ -142,7 +150,12 @@ class Results:
 
     # -- sampling runs ------------------------------------------------------------------------
     def dataset(self) -> ds.Dataset:
-        """The verified sampling runs under the folder as one pyarrow dataset (lazy)."""
+        """The verified sampling runs under the folder as one pyarrow dataset (lazy), for queries of
+        your own.
+
+        Returns:
+            A ``pyarrow.dataset.Dataset`` of every points.parquet under the folder.
+        """
         from analysis.data import open_run
 
         return open_run(self.path)
@@ -196,7 +209,11 @@ class Results:
         return data.to_table(filter=_row_filter(None, equal)).to_pandas()
 
     def configurations(self) -> pd.DataFrame:
-        """Points per configuration and seed (the report's table)."""
+        """Points per configuration and seed (the report's table).
+
+        Returns:
+            A DataFrame: the configuration's columns, ``seed`` and ``count``.
+        """
         from analysis.data import CONFIGURATION, count_by
 
         return count_by(self.dataset(), CONFIGURATION + ["seed"])
@@ -248,27 +265,47 @@ class Results:
 
     # -- other commands' outputs --------------------------------------------------------------
     def connections(self) -> list[Path]:
-        """The connection runs under the folder (their folders)."""
+        """The connection runs under the folder.
+
+        Returns:
+            Their folders, sorted.
+        """
         return sorted(p.parent for p in self.path.rglob("connect.json"))
 
     def minima(self) -> pd.DataFrame:
-        """The polished minima of every connection run under the folder (a ``run`` column
-        names it), with their curvature classes."""
+        """The polished minima of every connection run under the folder, with their curvature
+        classes.
+
+        Returns:
+            A DataFrame of minima.parquet's rows, a ``run`` column naming the connection run.
+        """
         return self._connection_table("minima")
 
     def paths(self) -> pd.DataFrame:
-        """Every path of every connection run: method, barrier, saddle loss, length, whether
-        its search ``failed``, and the line's barrier beside it."""
+        """Every path of every connection run: method, barrier, saddle loss, length, whether its
+        search ``failed``, and the line's barrier beside it.
+
+        Returns:
+            A DataFrame of paths.parquet's rows, with a ``run`` column.
+        """
         return self._connection_table("paths")
 
     def tree(self) -> pd.DataFrame:
-        """The edges of every connection run's minimum spanning tree of barriers."""
+        """The edges of every connection run's minimum spanning tree of barriers.
+
+        Returns:
+            A DataFrame of tree.parquet's rows, with a ``run`` column.
+        """
         return self._connection_table("tree")
 
     def alignment(self) -> pd.DataFrame:
         """Every connection run's pairs up to permutation (docs/connecting.md): the straight line's
         and each method's barrier as found and after weight and activation matching, with their
-        profiles."""
+        profiles.
+
+        Returns:
+            A DataFrame of alignment.parquet's rows, with a ``run`` column.
+        """
         return self._connection_table("alignment")
 
     def _connection_table(self, name: str) -> pd.DataFrame:
@@ -287,9 +324,12 @@ class Results:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def landscapes(self) -> pd.DataFrame:
-        """One row per landscape configuration (``fla landscape``) under the folder: its
-        ``folder``, N_h (``hidden``), lambda (``l2``), the minima and transition states found and
-        the seconds it took."""
+        """One row per landscape configuration (``fla landscape``) under the folder.
+
+        Returns:
+            A DataFrame: its ``folder``, N_h (``hidden``), lambda (``l2``), the minima and
+                transition states found and the seconds it took.
+        """
         import pandas as pd
 
         from fla.landscapes.tables import read_landscape
@@ -325,7 +365,11 @@ class Results:
         return minima, transition_states
 
     def slices(self) -> pd.DataFrame:
-        """Every slice under the folder, its grid points as rows (with a ``slice`` column)."""
+        """Every slice under the folder, its grid points as rows.
+
+        Returns:
+            A DataFrame of slice.parquet's rows, a ``slice`` column naming the folder.
+        """
         import pandas as pd
 
         from fla.slices.grid import read_slice
@@ -449,6 +493,11 @@ class Results:
 
     def report(self, out: PathLike | None = None, **options: Any) -> Path:
         """Write the report (``fla report``): ``report.html`` in the folder, or ``out``.
+
+        Args:
+            out: the HTML file (default ``report.html`` in the folder).
+            **options: ``write_report``'s keywords: ``max_points``, ``l2``, ``data_dir``,
+                ``partial``, ``quiet``.
 
         Returns:
             The report's path.

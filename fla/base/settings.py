@@ -246,7 +246,10 @@ def add_flags(parser, cls, positional=()) -> None:
     for f in declared(cls):
         kind, help_text = f.metadata["kind"], f.metadata["help"].replace("%", "%%")
         if f.name in positional:
-            action = parser.add_argument(f.name, help=help_text, choices=kind.choices)
+            metavar = f.metadata.get("metavar")
+            action = parser.add_argument(
+                f.name, help=help_text, choices=kind.choices, metavar=metavar
+            )
         elif kind.parse is bool:
             action = parser.add_argument(
                 flag(f.name), dest=f.name, action="store_true", default=None, help=help_text

@@ -38,18 +38,23 @@ def activation_derivatives(activation: str, a):
     """(sigma(a), sigma'(a), sigma''(a)) of a hidden activation, in forms that do not cancel.
 
     - ELU (alpha = 1): the negative branch as expm1(a) (as TensorFlow's ELU computes it; exp(a) - 1
-      loses the digits of small |a|).
-    - tanh: sigma' = 4 sigmoid(2a) sigmoid(-2a) = 1 / cosh^2(a) (1 - tanh^2(a) rounds to 0 in
-      float32 once |a| > 9, where the derivative is still 6e-8); sigma'' = -2 tanh(a) sigma'.
-    - sigmoid: sigma' = sigmoid(a) sigmoid(-a) (never s (1 - s)); sigma'' = -sigma' tanh(a / 2),
-      as 1 - 2 sigmoid(a) = -tanh(a / 2).
-    - SiLU (swish, a sigmoid(a); Elfwing et al. 2018): sigma' = sigmoid(a) (1 + a sigmoid(-a)),
-      sigma'' = sigmoid(a) sigmoid(-a) (2 - a tanh(a / 2)).
-    - ReLU and leaky ReLU (slope 0.01 below zero): piecewise linear, sigma'' = 0 everywhere,
-      including at the kink a = 0 where it is undefined (a Dirac delta in the distributional
-      sense): the Hessian of the piece the point lies on, which is what automatic differentiation
-      gives too. At a = 0 itself sigma' is taken as the left slope (0, or 0.01), as TensorFlow's
-      gradients take it.
+    loses the digits of small |a|). - tanh: sigma' = 4 sigmoid(2a) sigmoid(-2a) = 1 / cosh^2(a) (1 -
+    tanh^2(a) rounds to 0 in float32 once |a| > 9, where the derivative is still 6e-8); sigma'' = -2
+    tanh(a) sigma'. - sigmoid: sigma' = sigmoid(a) sigmoid(-a) (never s (1 - s)); sigma'' = -sigma'
+    tanh(a / 2), as 1 - 2 sigmoid(a) = -tanh(a / 2). - SiLU (swish, a sigmoid(a); Elfwing et al.
+    2018): sigma' = sigmoid(a) (1 + a sigmoid(-a)), sigma'' = sigmoid(a) sigmoid(-a) (2 - a tanh(a /
+    2)). - ReLU and leaky ReLU (slope 0.01 below zero): piecewise linear, sigma'' = 0 everywhere,
+    including at the kink a = 0 where it is undefined (a Dirac delta in the distributional sense):
+    the Hessian of the piece the point lies on, which is what automatic differentiation gives too.
+    At a = 0 itself sigma' is taken as the left slope (0, or 0.01), as TensorFlow's gradients take
+    it.
+
+    Args:
+        activation: a name of ``fla.core.networks.ACTIVATIONS``.
+        a: pre-activations, any shape.
+
+    Returns:
+        (sigma(a), sigma'(a), sigma''(a)), each of a's shape.
     """
     import tensorflow as tf
 
@@ -79,8 +84,18 @@ def activation_derivatives(activation: str, a):
 
 
 def forward(network, theta, x):
-    """Per layer k: the weights W^_k [B, in + 1, out], the inputs h^_{k-1} [B, N, in + 1] and, for
-    the hidden layers, sigma'(a_k) and sigma''(a_k) [B, N, out]; and the logits [B, N, C]."""
+    """The forward pass the exact Hessian needs.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [B, D] parameters.
+        x: [B, N, n_in] patterns (``mlp_hessian`` broadcasts shared ones).
+
+    Returns:
+        (weights: per layer W^_k [B, in + 1, out]; inputs: per layer h^_{k-1} [B, N, in + 1]; slopes
+            and second derivatives: per hidden layer sigma'(a_k) and sigma''(a_k) [B, N, out];
+            logits [B, N, C]).
+    """
     import tensorflow as tf
 
     weights = [
@@ -99,8 +114,20 @@ def forward(network, theta, x):
 
 
 def backward(weights, slopes, second_derivatives, *, g_out, m_out):
-    """Per layer, the backpropagated gradients g_k [B, N, u_k] and curvatures M_k [B, N, u_k,
-    u_k]."""
+    """Backpropagated gradients and curvatures (Bishop 1992): g_k = sigma'(a_k) (g_{k+1} W_{k+1}^T)
+    and M_k = sigma'(a_k) (W_{k+1} M_{k+1} W_{k+1}^T) sigma'(a_k) + diag(sigma''(a_k) g_{k+1}
+    W_{k+1}^T).
+
+    Args:
+        weights: per layer W^_k [B, in + 1, out].
+        slopes: per hidden layer sigma'(a_k) [B, N, u_k].
+        second_derivatives: per hidden layer sigma''(a_k) [B, N, u_k].
+        g_out: [B, N, C] the mean loss's gradient at the logits (``output_derivatives`` / N).
+        m_out: [B, N, C, C] its Hessian at the logits.
+
+    Returns:
+        (per layer g_k [B, N, u_k], per layer M_k [B, N, u_k, u_k]).
+    """
     import tensorflow as tf
 
     grads, curvatures = [None] * len(weights), [None] * len(weights)
@@ -117,8 +144,19 @@ def backward(weights, slopes, second_derivatives, *, g_out, m_out):
 
 
 def row_of_blocks(m, weights, inputs, *, slopes, grads, curvatures):
-    """The Hessian blocks between layer m's weights and those of layers l = 0 .. m, [B, D_m, D_l]
-    each."""
+    """The Hessian blocks between layer m's weights and those of layers l = 0 .. m.
+
+    Args:
+        m: the layer.
+        weights: per layer W^_k [B, in + 1, out].
+        inputs: per layer h^_{k-1} [B, N, in + 1].
+        slopes: per hidden layer sigma'(a_k).
+        grads: ``backward``'s g_k.
+        curvatures: ``backward``'s M_k.
+
+    Returns:
+        [[B, D_m, D_l]] one block per l.
+    """
     import tensorflow as tf
 
     # W_k [B, 1, u_k, u_{k-1}]
@@ -149,8 +187,21 @@ def row_of_blocks(m, weights, inputs, *, slopes, grads, curvatures):
 
 
 def mlp_hessian(network, kind: str, theta, *, x, y, loss: str = "cross_entropy"):
-    """Hessians [B, D, D] of the mean data loss (``fla.core.losses.LOSSES``) of B networks
-    theta [B, D] on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or [B, N])."""
+    """Exact Hessians of the mean data loss by second-order backpropagation through the layers
+    (Bishop 1992): about N D^2 operations a point, several times faster than differentiating the
+    gradient.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        kind: ``binary`` or ``multiclass``, the problem's output.
+        theta: [B, D] parameters (a tensor).
+        x: [N, n_in] patterns shared by all networks, or [B, N, n_in] one set each.
+        y: [N] or [B, N] integer labels.
+        loss: ``cross_entropy`` or ``mse`` (``fla.core.losses.LOSSES``).
+
+    Returns:
+        [B, D, D] Hessians.
+    """
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x, theta.dtype)
@@ -175,13 +226,9 @@ def mlp_hessian(network, kind: str, theta, *, x, y, loss: str = "cross_entropy")
 
 
 def mlp_hvp(network, kind: str, theta, *, v, x, y, loss: str = "cross_entropy"):
-    """Hessian-vector products H(theta_b) v_b [B, D] of the mean data loss of B networks theta
-    [B, D] along v [B, D], on patterns x ([N, n_in] shared or [B, N, n_in]) with labels y ([N] or
-    [B, N]).
-
-    Pearlmutter's R-operator (Neural Computation 1994, Sec. 4, "R{backprop}"): one forward pass of
-    the directional derivatives R{a_k} = d a_k / d theta . v beside the pre-activations, and one
-    backward pass of R{g_k} beside the gradients,
+    """Hessian-vector products of the mean data loss by Pearlmutter's R-operator (Neural Computation
+    1994, Sec. 4, "R{backprop}"): one forward pass of the directional derivatives R{a_k} = d a_k / d
+    theta . v beside the pre-activations, and one backward pass of R{g_k} beside the gradients,
 
         R{a_k} = R{h^_{k-1}} W^_k + h^_{k-1} V^_k,      R{h_k} = sigma'(a_k) R{a_k},
         R{g_L} = l''(z) R{z},
@@ -189,12 +236,23 @@ def mlp_hvp(network, kind: str, theta, *, v, x, y, loss: str = "cross_entropy"):
                  + sigma''(a_k) R{a_k} (g_{k+1} W_{k+1}^T),
         (H v)_{W^_k} = R{h^_{k-1}}^T g_k + h^_{k-1}^T R{g_k},
 
-    with V^_k the blocks of v laid out as the weights. The output derivatives l', l'' and the
-    activations' sigma', sigma'' are those of the exact Hessian
-    (``fla.core.losses.output_derivatives``, ``activation_derivatives``), formed without
-    cancellation, so the products keep their relative accuracy at losses down to 1e-30 in
-    float32, where
-    differentiating TensorFlow's gradient twice rounds p (1 - p) to 0 or to one float32 step.
+    with V^_k the blocks of v laid out as the weights. The output derivatives and the activations'
+    are those of the exact Hessian (``fla.core.losses.output_derivatives``,
+    ``activation_derivatives``), formed without cancellation, so the products keep their relative
+    accuracy at losses down to 1e-30 in float32, where differentiating TensorFlow's gradient twice
+    rounds p (1 - p) to 0 or to one float32 step.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        kind: ``binary`` or ``multiclass``, the problem's output.
+        theta: [B, D] parameters (a tensor).
+        v: [B, D] one vector per network.
+        x: [N, n_in] patterns shared by all networks, or [B, N, n_in] one set each.
+        y: [N] or [B, N] integer labels.
+        loss: ``cross_entropy`` or ``mse``.
+
+    Returns:
+        [B, D] H(theta_b) v_b.
     """
     import tensorflow as tf
 
@@ -234,8 +292,15 @@ def mlp_hvp(network, kind: str, theta, *, v, x, y, loss: str = "cross_entropy"):
 
 
 def sum_patterns(inputs, grads):
-    """sum_n inputs[n, j] grads[n, o] per network: [B, in, out] from inputs [N, in] (shared) or
-    [B, N, in] and grads [B, N, out]."""
+    """sum_n inputs[n, j] grads[n, o] per network: a layer's weight gradient.
+
+    Args:
+        inputs: [N, in] shared or [B, N, in].
+        grads: [B, N, out].
+
+    Returns:
+        [B, in, out].
+    """
     import tensorflow as tf
 
     if inputs.shape.rank == 2:

@@ -29,26 +29,48 @@ LOSS_WORDS = {"cross_entropy": "cross-entropy", "mse": "squared error"}
 def total(values):
     """Sum over the last axis, as a product with a ones vector.
 
-    XLA vectorises a reduction over a short minor axis differently for different numbers of rows,
-    so ``reduce_sum`` would make a walk's loss depend on how many walks are computed with it; a
-    matrix-vector product sums every row the same way (checked in tests/test_walk_identity.py)."""
+    XLA vectorises a reduction over a short minor axis differently for different numbers of rows, so
+    ``reduce_sum`` would make a walk's loss depend on how many walks are computed with it; a
+    matrix-vector product sums every row the same way (checked in tests/test_walk_identity.py).
+
+    Args:
+        values: [..., N] a tensor.
+
+    Returns:
+        [...] the sums.
+    """
     import tensorflow as tf
 
     return tf.linalg.matvec(values, tf.ones(tf.shape(values)[-1:], values.dtype))
 
 
 def sums_along(axis: int):
-    """The sum over ``axis``: ``total`` over the last axis, else along a leading axis
-    (elementwise across the walks' axis)."""
+    """A sum over one axis, the same for every walk whatever walks are computed beside it.
+
+    Args:
+        axis: the axis summed: the last by ``total``, a leading one elementwise across the walks'
+            axis.
+
+    Returns:
+        A function of a tensor returning its sums over ``axis``.
+    """
     import tensorflow as tf
 
     return total if axis == -1 else (lambda values: tf.reduce_sum(values, axis))
 
 
 def softmax_cross_entropy(logits, labels, axis: int = -1):
-    """-log softmax(logits)[label] per pattern, from logits with the classes along ``axis`` and
-    labels broadcastable against them without that axis: log-sum-exp with the maximum shifted out
-    (finite for logits of any size)."""
+    """-log softmax(logits)[label] per pattern: log-sum-exp with the maximum shifted out (finite for
+    logits of any size).
+
+    Args:
+        logits: the logits, the classes along ``axis``.
+        labels: integer labels, broadcastable against the logits without that axis.
+        axis: the classes' axis.
+
+    Returns:
+        The losses, the logits' shape without ``axis``.
+    """
     import tensorflow as tf
 
     sums = sums_along(axis)
@@ -58,6 +80,16 @@ def softmax_cross_entropy(logits, labels, axis: int = -1):
 
 
 def one_hot(logits, labels, axis: int):
+    """Integer labels as one-hot vectors along the logits' class axis.
+
+    Args:
+        logits: the logits (for their dtype and the number of classes).
+        labels: integer labels.
+        axis: the classes' axis.
+
+    Returns:
+        The one-hot labels, of the logits' dtype.
+    """
     import tensorflow as tf
 
     depth = logits.shape[axis] if logits.shape[axis] is not None else tf.shape(logits)[axis]
@@ -65,7 +97,16 @@ def one_hot(logits, labels, axis: int):
 
 
 def softmax_squared_error(logits, labels, axis: int = -1):
-    """(1/C) sum_c (p_c - y_c)^2 per pattern, p = softmax(logits) along ``axis``."""
+    """The squared error (1/C) sum_c (p_c - y_c)^2 per pattern, p = softmax(logits).
+
+    Args:
+        logits: the logits, the classes along ``axis``.
+        labels: integer labels, broadcastable against the logits without that axis.
+        axis: the classes' axis.
+
+    Returns:
+        The losses, the logits' shape without ``axis``.
+    """
     import tensorflow as tf
 
     sums = sums_along(axis)
@@ -78,15 +119,33 @@ def softmax_squared_error(logits, labels, axis: int = -1):
 
 
 def sigmoid_residual(z, labels):
-    """sigmoid(z) - y for y in {0, 1}, formed without cancelling."""
+    """sigmoid(z) - y for y in {0, 1}, formed without cancelling (sigmoid(z) - 1 = -sigmoid(-z)).
+
+    Args:
+        z: logits.
+        labels: 0 or 1, of z's shape.
+
+    Returns:
+        The residuals, of z's shape.
+    """
     import tensorflow as tf
 
     return tf.where(labels > 0.5, -tf.sigmoid(-z), tf.sigmoid(z))
 
 
 def per_pattern(loss: str, kind: str, logits, *, labels, axis: int = -1):
-    """The loss of every pattern: logits with the classes along ``axis`` (one class for a binary
-    problem), labels without that axis, broadcastable against them."""
+    """The data loss of every pattern.
+
+    Args:
+        loss: ``cross_entropy`` or ``mse`` (``LOSSES``).
+        kind: ``binary`` (one sigmoid output) or ``multiclass`` (softmax).
+        logits: the logits, the classes along ``axis`` (one class for a binary problem).
+        labels: integer labels, without that axis, broadcastable against the logits.
+        axis: the classes' axis.
+
+    Returns:
+        The losses, the logits' shape without ``axis``.
+    """
     import tensorflow as tf
 
     if kind == "binary":
@@ -101,19 +160,28 @@ def per_pattern(loss: str, kind: str, logits, *, labels, axis: int = -1):
 
 
 def output_derivatives(loss: str, kind: str, z, *, y):
-    """(l'(z) [B, N, C], l''(z) [B, N, C, C]) of the loss per pattern, from logits z [B, N, C].
+    """The loss's first and second derivatives with respect to the logits, per pattern, in forms
+    that keep their relative accuracy down to losses near the smallest normal float.
 
-    Cross-entropy: for a sigmoid, l' = p - y (``sigmoid_residual``) and l'' = sigmoid(z)
-    sigmoid(-z) (never p (1 - p)); for a softmax, l' = p - y with the true class's p_y - 1 =
-    -sum_{c != y} p_c, and l'' = J = diag(p) - p p^T with each diagonal entry p_c (1 - p_c) =
-    p_c sum_{j != c} p_j. So the output curvature keeps its relative accuracy down to losses near
-    the smallest normal float.
+    Cross-entropy: for a sigmoid, l' = p - y (``sigmoid_residual``) and l'' = sigmoid(z) sigmoid(-z)
+    (never p (1 - p)); for a softmax, l' = p - y with the true class's p_y - 1 = -sum_{c != y} p_c,
+    and l'' = J = diag(p) - p p^T with each diagonal entry p_c (1 - p_c) = p_c sum_{j != c} p_j.
 
     Squared error, with r = p - y formed the same way: for a sigmoid (s = p (1 - p), p'' = -s
-    tanh(z / 2)), l' = 2 r s and l'' = 2 s^2 - 2 r s tanh(z / 2); for a softmax, with J as above,
-    e = r * p and S = sum_c e_c, l' = (2 / C) J r = (2 / C) (e - S p) and
-    l'' = (2 / C) (J J + diag(e) - e p^T - p e^T + 2 S p p^T - S diag(p)), the second term being
-    sum_c r_c d^2 p_c / dz dz^T."""
+    tanh(z / 2)), l' = 2 r s and l'' = 2 s^2 - 2 r s tanh(z / 2); for a softmax, with J as above, e
+    = r * p and S = sum_c e_c, l' = (2 / C) J r = (2 / C) (e - S p) and l'' = (2 / C) (J J +
+    diag(e) - e p^T - p e^T + 2 S p p^T - S diag(p)), the second term being sum_c r_c d^2 p_c / dz
+    dz^T.
+
+    Args:
+        loss: ``cross_entropy`` or ``mse``.
+        kind: ``binary`` or ``multiclass``.
+        z: [B, N, C] logits.
+        y: [N] or [B, N] integer labels.
+
+    Returns:
+        (l'(z) [B, N, C], l''(z) [B, N, C, C]).
+    """
     import tensorflow as tf
 
     if kind == "binary":

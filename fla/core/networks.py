@@ -34,7 +34,14 @@ LEAKY_SLOPE = 0.01  # leaky ReLU's slope below zero (TensorFlow's default is 0.2
 
 
 def with_ones(h):
-    """h [..., n] with a column of ones appended: [..., n + 1]."""
+    """h with a column of ones appended, the input the bias row multiplies.
+
+    Args:
+        h: [..., n] activations.
+
+    Returns:
+        [..., n + 1].
+    """
     import tensorflow as tf
 
     return tf.concat([h, tf.ones_like(h[..., :1])], -1)
@@ -50,12 +57,19 @@ def dense_walks_last(a, w):
 
     The products are elementwise across walks, which XLA vectorises along b: no transposes and no
     per-walk small matrix products. The weight gradient, a sum over the patterns, is
-    ``sum_over_patterns``. Only for small layers (``ELEMENTWISE_MAX``): XLA:CPU's sums over
-    more than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
+    ``sum_over_patterns``. Only for small layers (``ELEMENTWISE_MAX``): XLA:CPU's sums over more
+    than about 32 terms are strided scalar loops, and inside a walk XLA fuses each layer's
     activation into its products and recomputes it for every output, so from about 20 units the
-    per-walk matrix products win. ``python bench/bench_step_forms.py`` times both forms at the
-    sizes this form serves (the later layers of the paper's XOR and iris networks, MNIST's 11 x 10)
-    and at those it does not (21 x 20, 41 x 40); the issue notes quote its figures.
+    per-walk matrix products win. ``python bench/bench_step_forms.py`` times both forms at the sizes
+    this form serves (the later layers of the paper's XOR and iris networks, MNIST's 11 x 10) and at
+    those it does not (21 x 20, 41 x 40).
+
+    Args:
+        a: [N, in, B] the layer's inputs, a ones column included.
+        w: [in, out, B] its weights, the bias as the last row.
+
+    Returns:
+        [N, out, B] pre-activations.
     """
     import tensorflow as tf
 
@@ -70,12 +84,19 @@ def dense_walks_last(a, w):
 
 
 def sum_over_patterns(a, dz, chunk: int = 8):
-    """dw[j, c, b] = sum_n a[n, j, b] dz[n, c, b]: a small layer's weight gradient.
+    """dw[j, c, b] = sum_n a[n, j, b] dz[n, c, b]: a small layer's weight gradient, by a loop over
+    the patterns ``chunk`` at a time accumulating [in, out, B] products in a fixed order (XLA:CPU
+    turns the same sum written as one reduction over the patterns' axis into a strided scalar loop;
+    ``python bench/bench_step_forms.py`` times both in the MNIST 784-10-10 step).
 
-    A loop over the patterns, ``chunk`` at a time, accumulating [in, out, B] products in a fixed
-    order. XLA:CPU turns the same sum written as one reduction over the patterns' axis into a
-    strided scalar loop (``python bench/bench_step_forms.py`` times both in the MNIST 784-10-10
-    step)."""
+    Args:
+        a: [N, in, B] the layer's inputs.
+        dz: [N, out, B] the gradient at its pre-activations.
+        chunk: patterns a product.
+
+    Returns:
+        [in, out, B] the weight gradient.
+    """
     import tensorflow as tf
 
     n = a.shape[0]
@@ -118,11 +139,13 @@ class MLP:
 
     @property
     def layers(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of every layer, the output layer last."""
         sizes = [self.n_inputs] + [self.width] * self.depth + [self.n_outputs]
         return list(zip(sizes[:-1], sizes[1:]))
 
     @property
     def n_params(self) -> int:
+        """D, the number of weights and biases."""
         return sum((fan_in + 1) * fan_out for fan_in, fan_out in self.layers)
 
     @property
@@ -138,7 +161,11 @@ class MLP:
         )
 
     def slices(self) -> list[tuple[slice, slice]]:
-        """Per layer, the slices of the flat vector holding its weights and its bias."""
+        """Per layer, the slices of the flat vector holding its weights and its bias.
+
+        Returns:
+            [(weights slice, bias slice)], the output layer last.
+        """
         out, offset = [], 0
         for fan_in, fan_out in self.layers:
             w = slice(offset, offset + fan_in * fan_out)
@@ -149,18 +176,23 @@ class MLP:
         return out
 
     def logits(self, theta, x, hidden=None):
-        """Logits [B, N, n_outputs] of B networks theta [B, D] on patterns x; a list ``hidden``
-        collects the hidden layers' pre-activations, each [N, units, B].
+        """Logits of B networks on patterns.
 
-        x is [N, n_inputs], shared by all B networks, or [B, N, n_inputs], one set each. Hidden
-        layers use ELU (alpha = 1); the output layer is linear, so that losses are taken from
-        logits and stay finite far from the origin. (A walk keeps theta feature-major, [D, B], and
-        is evaluated by ``first_layer_walks_last`` and ``later_layers_walks_last``.)
+        Each layer is one product of its inputs with a ones column appended and its weights with the
+        bias as their last row (which is how the flat vector lays them out), so the bias gradient is
+        summed inside the same matrix product as the weight gradient: the same sums for a walk
+        whatever other walks are computed with it (tests/test_walk_identity.py). The output layer is
+        linear, so that losses are taken from logits and stay finite far from the origin. (A walk
+        keeps theta feature-major, [D, B], and is evaluated by ``first_layer_walks_last`` and
+        ``later_layers_walks_last``.)
 
-        Each layer is one product of its inputs with a ones column appended and its weights with
-        the bias as their last row (which is how the flat vector lays them out), so the bias
-        gradient is summed inside the same matrix product as the weight gradient: the same sums
-        for a walk whatever other walks are computed with it (tests/test_walk_identity.py).
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_inputs] patterns shared by all B networks, or [B, N, n_inputs] one set each.
+            hidden: a list that collects the hidden layers' pre-activations, each [N, units, B].
+
+        Returns:
+            [B, N, n_outputs] logits.
         """
         import tensorflow as tf
 
@@ -181,6 +213,7 @@ class MLP:
 
     @property
     def activation_fn(self):
+        """The hidden units' activation, a TensorFlow function (``ACTIVATIONS``)."""
         import tensorflow as tf
 
         return {
@@ -194,19 +227,32 @@ class MLP:
         }[self.activation]
 
     def blocks(self, theta) -> list:
-        """The per-layer blocks of feature-major theta [D, B] (``split``), or theta if it is
-        them."""
+        """The per-layer blocks of feature-major theta (``split``), or theta if it is them.
+
+        Args:
+            theta: [D, B] feature-major parameters, or their blocks.
+
+        Returns:
+            One [(fan_in + 1) * fan_out, B] block per layer.
+        """
         return list(theta) if isinstance(theta, (tuple, list)) else self.split(theta, True)
 
     def first_layer_walks_last(self, block, x, x_aside=None):
-        """The first layer's pre-activations [N, out, B] on shared patterns x [N, n_inputs]: one
-        GEMM [N, in + 1] x [in + 1, out * B] that reads the feature-major block as it lies and gives
-        its result as it lies; in the backward pass the weight gradient [in + 1, N] x [N, out * B]
-        comes out in the block's layout, with no transposes.
+        """The first layer's pre-activations on shared patterns: one GEMM [N, in + 1] x [in + 1,
+        out * B] that reads the feature-major block as it lies and gives its result as it lies; in
+        the backward pass the weight gradient [in + 1, N] x [N, out * B] comes out in the block's
+        layout, with no transposes.
 
-        With ``x_aside`` [M, n_inputs] (the walk's test batch) it returns the pre-activations on
-        both, from one GEMM over the N + M patterns (the block is read once), and no gradient flows
-        back from those on ``x_aside``: the weight gradient stays the product over x alone."""
+        Args:
+            block: [(in + 1) * out, B] the first layer's feature-major block.
+            x: [N, n_inputs] the patterns.
+            x_aside: [M, n_inputs] a second batch (the walk's test batch), evaluated in the same
+                GEMM (the block is read once); no gradient flows back from it.
+
+        Returns:
+            [N, out, B] pre-activations; with ``x_aside`` (those on x, those on x_aside [M, out,
+                B]).
+        """
         import tensorflow as tf
 
         fan_in, fan_out = self.layers[0]
@@ -227,15 +273,20 @@ class MLP:
         return as_layer(z, n), as_layer(z_aside, m)
 
     def later_layers_walks_last(self, blocks, h, hidden=None):
-        """Logits [N, n_outputs, B] from the first layer's pre-activations h [N, out, B]; a list
-        ``hidden`` collects the hidden layers' pre-activations, each [N, units, B].
+        """Logits from the first layer's pre-activations. A small later layer (fan-in + 1 and
+        fan-out up to ``ELEMENTWISE_MAX``) is ``dense_walks_last``; a larger one is B matrix
+        products with the walks' axis first, [B, N, in + 1] x [B, in + 1, out]. The activations are
+        transposed only where the form changes, so a run of wide layers (XOR 2-20-20-20-1) pays two
+        transposes, not two a layer.
 
-        A small later layer (fan-in + 1 and fan-out up to ``ELEMENTWISE_MAX``) is
-        ``dense_walks_last``; a larger one is B matrix products with the walks' axis first, [B,
-        N, in + 1] x [B, in + 1, out]. The activations are transposed only where the form changes,
-        so a run of wide layers (XOR 2-20-20-20-1) pays two transposes, not two a layer. The bias is
-        the last row of each layer's weights (as the flat vector lays it out), multiplying an input
-        of ones."""
+        Args:
+            blocks: the per-layer feature-major blocks (``blocks``).
+            h: [N, out, B] the first layer's pre-activations.
+            hidden: a list that collects the hidden layers' pre-activations, each [N, units, B].
+
+        Returns:
+            [N, n_outputs, B] logits.
+        """
         import tensorflow as tf
 
         walks_first = False
@@ -256,16 +307,31 @@ class MLP:
         return tf.transpose(h, [1, 2, 0]) if walks_first else h
 
     def split(self, theta, feature_major: bool = False) -> list:
-        """theta [B, D] (or [D, B] with ``feature_major``) as one block per layer, its weights
-        followed by its bias: [B, (fan_in + 1) * fan_out] (or transposed)."""
+        """theta as one block per layer, its weights followed by its bias.
+
+        Args:
+            theta: [B, D], or [D, B] with ``feature_major``.
+            feature_major: whether theta is feature-major.
+
+        Returns:
+            One [B, (fan_in + 1) * fan_out] block per layer (transposed with ``feature_major``).
+        """
         blocks = []
         for w, b in self.slices():
             blocks.append(theta[w.start : b.stop] if feature_major else theta[:, w.start : b.stop])
         return blocks
 
     def layer_weights(self, block, k: int, feature_major: bool):
-        """Layer k's weights with its bias as the last row, [B, fan_in + 1, fan_out], from its
-        block."""
+        """Layer k's weights with its bias as the last row, from its block.
+
+        Args:
+            block: the layer's block (``split``).
+            k: the layer (0 the first).
+            feature_major: whether the block is feature-major.
+
+        Returns:
+            [B, fan_in + 1, fan_out].
+        """
         import tensorflow as tf
 
         fan_in, fan_out = self.layers[k]

@@ -34,13 +34,27 @@ from fla.core.saturation import saturation_rows
 
 
 def pattern_mean(values):
-    """Mean over patterns of values [B, N] -> [B] (see ``fla.core.losses.total``)."""
+    """The mean over patterns (``fla.core.losses.total``, a compensated sum).
+
+    Args:
+        values: [B, N] per-pattern values.
+
+    Returns:
+        [B] means.
+    """
     return total(values) / tf.cast(tf.shape(values)[-1], values.dtype)
 
 
 def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
-    """The network and problem of a sampling run's configuration (its manifest's ``config``:
-    problem, target, width, depth and, unless ELU, activation)."""
+    """The network and problem of a sampling run's configuration.
+
+    Args:
+        cfg: the manifest's ``config`` (problem, target, width, depth and, unless ELU, activation).
+        data_dir: the folder of data files.
+
+    Returns:
+        (the ``MLP``, the ``Problem``).
+    """
     from fla.core.registry import load_problem
 
     problem = load_problem(cfg["problem"], data_dir, cfg.get("target"))
@@ -57,9 +71,23 @@ def run_network(cfg: dict, data_dir=None) -> tuple[MLP, Problem]:
 def run_objective(
     cfg: dict, network: MLP, problem: Problem, *, dtype=tf.float32, l2: float = 0.0
 ) -> "Objective":
-    """The objective a sampling run's configuration walked: its loss and its regulariser. With
-    ``l2`` (a connection's or a quench's own L2 term, Mehta et al. 2018) the run's loss plus that
-    L2 penalty instead; a run that walked a regularised objective refuses a second penalty."""
+    """The objective a sampling run's configuration walked: its loss and its regulariser; with
+    ``l2`` (a connection's or a quench's own L2 term, Mehta et al. 2018) the run's loss plus that L2
+    penalty instead.
+
+    Args:
+        cfg: the manifest's ``config``.
+        network: the run's ``MLP`` (``run_network``).
+        problem: its ``Problem``.
+        dtype: the precision (float32 as walked; float64 for a reference).
+        l2: lambda of an L2 term added to the data loss (0: the run's own objective).
+
+    Returns:
+        The ``Objective``.
+
+    Raises:
+        ConfigError: ``l2`` for a run that walked a regularised objective (a second penalty).
+    """
     from fla.base.errors import ConfigError
 
     loss = cfg.get("loss", "cross_entropy")
@@ -95,6 +123,20 @@ class Objective:
         loss: str = "cross_entropy",
         regulariser: Regulariser = NO_PENALTY,
     ):
+        """The objective of ``network`` on ``problem``.
+
+        Args:
+            network: the ``MLP``; its inputs and outputs must fit the problem's.
+            problem: the ``Problem`` (its training set is the default patterns).
+            dtype: the precision of every computation.
+            l2: lambda of the L2 penalty lambda |theta|^2 (Mehta et al. 2018, Eq. 3).
+            loss: ``cross_entropy`` or ``mse`` (``fla.core.losses``).
+            regulariser: the penalty (``fla.core.regularisers``), instead of ``l2``.
+
+        Raises:
+            ValueError: a negative or non-finite l2, an unknown loss, l2 beside a regulariser, or a
+                network that does not fit the problem.
+        """
         if not (isinstance(l2, (int, float)) and np.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
         if loss not in LOSSES:
@@ -137,9 +179,18 @@ class Objective:
 
     # -- the patterns given explicitly (inlined into compiled programs) --------------------------
     def data_loss_and_accuracy_at(self, theta, x, y, *, hidden=None):
-        """Mean data loss [B] and accuracy [B] of B parameter vectors theta [B, D] on patterns x,
-        labels y, without the penalty (a walk's feature-major evaluation is
-        ``walk_values_at``)."""
+        """The mean data loss and accuracy of B parameter vectors, without the penalty (a walk's
+        feature-major evaluation is ``walk_values_at``).
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+            hidden: a list that collects the hidden layers' pre-activations ([N, units, B] each).
+
+        Returns:
+            (loss [B], accuracy [B]).
+        """
         logits = self.network.logits(theta, x, hidden)
         batch = tf.shape(logits)[0]
         labels = tf.broadcast_to(y, [batch, tf.shape(logits)[1]])
@@ -152,12 +203,29 @@ class Objective:
         return pattern_mean(losses), pattern_mean(tf.cast(correct, logits.dtype))
 
     def loss_and_accuracy_at(self, theta, x, y):
-        """Mean loss (data loss plus penalty) [B] and accuracy [B] of theta [B, D]."""
+        """The mean loss (data loss plus penalty) and accuracy of B parameter vectors.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            (loss [B], accuracy [B]).
+        """
         loss, accuracy = self.data_loss_and_accuracy_at(theta, x, y)
         return self._plus_penalty(loss, theta, False), accuracy
 
     def penalty_at(self, theta, feature_major: bool):
-        """The penalty [B] of theta [B, D] (or feature-major [D, B] or its per-layer blocks)."""
+        """The penalty lambda sum_i r(theta_i) of each parameter vector (``fla.core.regularisers``).
+
+        Args:
+            theta: [B, D], or feature-major [D, B] or its per-layer blocks.
+            feature_major: whether theta is feature-major.
+
+        Returns:
+            [B] penalties.
+        """
         blocks = theta if isinstance(theta, (tuple, list)) else [theta]
         terms = [self.regulariser.terms(b) for b in blocks]
         return self.regulariser.lam * tf.add_n(
@@ -183,12 +251,22 @@ class Objective:
         return tf.reduce_mean(losses, 0), tf.reduce_mean(tf.cast(correct, z.dtype), 0)
 
     def walk_values_at(self, theta, x, y, *, x_test=None, y_test=None, saturation=False) -> dict:
-        """What a walk step needs at feature-major theta ([D, B] or its per-layer blocks) on shared
-        patterns: ``loss`` (the data loss), ``accuracy`` and ``gradient`` (of the data loss plus the
-        penalty) on (x, y), the ``penalty`` when there is one, with a test batch also ``test_loss``
-        and ``test_accuracy`` (the first layer of both batches one GEMM,
-        ``MLP.first_layer_walks_last``), and with ``saturation`` the hidden layers' saturation
-        on (x, y) (``fla.core.saturation``)."""
+        """What a walk step needs at feature-major theta on shared patterns: the first layer of the
+        training and the test batch in one GEMM (``MLP.first_layer_walks_last``).
+
+        Args:
+            theta: [D, B] feature-major parameters, or its per-layer blocks.
+            x: [N, n_in] the step's patterns.
+            y: [N] their labels.
+            x_test: a test batch, for ``test_loss`` and ``test_accuracy``.
+            y_test: its labels.
+            saturation: also the hidden layers' saturation on (x, y) (``fla.core.saturation``).
+
+        Returns:
+            {"loss" (the data loss), "accuracy", "gradient" (of the data loss plus the penalty),
+                "penalty" (when there is one), "test_loss", "test_accuracy" (with a test batch), the
+                saturation columns (with ``saturation``)}: [B] each, the gradient [D, B].
+        """
         net, hidden, inner = self.network, ([] if saturation else None), {}
 
         def data_values():
@@ -207,8 +285,18 @@ class Objective:
         return values
 
     def walk_values_walks_first_at(self, theta, x, y, *, saturation=False) -> dict:
-        """``walk_values_at``'s values (without a test batch) for theta [B, D] on patterns x
-        [N, n_in] or [B, N, n_in]: automatic differentiation with the walks first."""
+        """``walk_values_at``'s values (without a test batch) by automatic differentiation with the
+        walks first.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+            saturation: also the hidden layers' saturation.
+
+        Returns:
+            As ``walk_values_at``, the gradient [B, D].
+        """
         hidden = [] if saturation else None
         return self._differentiated(
             theta,
@@ -235,24 +323,60 @@ class Objective:
         return values
 
     def loss_at(self, theta, x, y):
+        """The mean loss (data loss plus penalty) of B parameter vectors.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            [B] losses.
+        """
         return self.loss_and_accuracy_at(theta, x, y)[0]
 
     def loss_at_train(self, theta):
-        """Training loss [B] on all training patterns, as a TensorFlow function (for NEB,
-        minimisers)."""
+        """The training loss on all training patterns, as a TensorFlow function (for NEB,
+        minimisers).
+
+        Args:
+            theta: [B, D] parameter vectors.
+
+        Returns:
+            [B] losses.
+        """
         return self.loss_at(theta, self.x_train, self.y_train)
 
     def gradient_at(self, theta, x, y):
-        """(loss [B], accuracy [B], gradient [B, D]) of theta [B, D], the penalty included."""
+        """The loss, accuracy and gradient of the loss (the penalty included) of B parameter
+        vectors.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            (loss [B], accuracy [B], gradient [B, D]).
+        """
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss, accuracy = self.loss_and_accuracy_at(theta, x, y)
         return loss, accuracy, tape.gradient(loss, theta)
 
     def hessian_at(self, theta, x, y):
-        """Full Hessians [B, D, D] of the data loss plus the penalty, exact, by second-order
-        backpropagation (``fla.core.exact_hessian``): about N D^2 operations a point instead of
-        the D backward passes of differentiating the gradient."""
+        """Exact Hessians of the data loss plus the penalty, by second-order backpropagation
+        (``fla.core.exact_hessian``; Bishop 1992): about N D^2 operations a point instead of the D
+        backward passes of differentiating the gradient.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            [B, D, D] Hessians.
+        """
         from fla.core.exact_hessian import mlp_hessian
 
         hess = mlp_hessian(self.network, self.problem.kind, theta, x=x, y=y, loss=self.loss)
@@ -261,11 +385,20 @@ class Objective:
         return hess
 
     def hvp_at(self, theta, v, x, y):
-        """Hessian-vector products H(theta_b) v_b [B, D] of the data loss plus the penalty, by
-        the R-operator in the exact Hessian's non-cancelling forms
-        (``fla.core.exact_hessian.mlp_hvp``): as accurate as the full Hessian at every loss,
-        where reverse-over-reverse differentiation of the loss loses the curvature of confident
-        outputs."""
+        """Hessian-vector products of the data loss plus the penalty by the R-operator (Pearlmutter
+        1994) in the exact Hessian's non-cancelling forms (``fla.core.exact_hessian.mlp_hvp``): as
+        accurate as the full Hessian at every loss, where reverse-over-reverse differentiation loses
+        the curvature of confident outputs.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            v: [B, D] one vector per point.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            [B, D] H(theta_b) v_b.
+        """
         from fla.core.exact_hessian import mlp_hvp
 
         v = tf.stop_gradient(tf.convert_to_tensor(v, theta.dtype))
@@ -286,20 +419,62 @@ class Objective:
         return self._full(self._as_theta(theta))
 
     def data_loss(self, theta):
-        """Training data loss [B] of theta [B, D], without the penalty."""
+        """The training data loss, without the penalty; compiled, accepting numpy.
+
+        Args:
+            theta: [B, D] parameter vectors.
+
+        Returns:
+            [B] data losses.
+        """
         return self._data(self._as_theta(theta))
 
     def gradient(self, theta):
+        """The gradient of the training loss; compiled, accepting numpy.
+
+        Args:
+            theta: [B, D] parameter vectors.
+
+        Returns:
+            [B, D] gradients.
+        """
         return self._grad(self._as_theta(theta))
 
     def hessian(self, theta):
+        """The exact Hessians of the training loss (``hessian_at``); compiled, accepting numpy.
+
+        Args:
+            theta: [B, D] parameter vectors.
+
+        Returns:
+            [B, D, D] Hessians.
+        """
         return self._hess(self._as_theta(theta))
 
     def hvp(self, theta, v):
+        """Hessian-vector products of the training loss (``hvp_at``); compiled, accepting numpy.
+
+        Args:
+            theta: [B, D] parameter vectors.
+            v: [B, D] one vector per point.
+
+        Returns:
+            [B, D] products.
+        """
         return self._hvp(self._as_theta(theta), tf.convert_to_tensor(np.asarray(v), self.dtype))
 
     def hvp_on(self, theta, v, x, *, y):
-        """Compiled Hessian-vector products on given patterns (x [N, n_in] or [B, N, n_in])."""
+        """Compiled Hessian-vector products on given patterns (``hvp_at``).
+
+        Args:
+            theta: [B, D] parameter vectors.
+            v: [B, D] one vector per point.
+            x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set per point.
+            y: [N] or [B, N] integer labels.
+
+        Returns:
+            [B, D] products.
+        """
         return self._hvp_on(
             self._as_theta(theta),
             tf.convert_to_tensor(np.asarray(v), self.dtype),

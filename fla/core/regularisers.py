@@ -44,6 +44,7 @@ class Regulariser:
 
     @property
     def active(self) -> bool:
+        """Whether the penalty adds anything (a kind other than ``none`` and lambda > 0)."""
         return self.kind != "none" and self.lam > 0
 
     @property
@@ -54,14 +55,30 @@ class Regulariser:
         return (self.kind, float(self.lam)) + ((float(self.w0),) * (self.kind != "l2"))
 
     def terms(self, theta):
-        """The penalty's terms, elementwise, of theta (any shape), before the factor lambda."""
+        """The penalty's terms before the factor lambda: theta^2 (L2) or u / (1 + u), u = theta^2 /
+        w0^2 (weight elimination).
+
+        Args:
+            theta: parameters, any shape.
+
+        Returns:
+            The terms, elementwise, of theta's shape.
+        """
         if self.kind == "l2":
             return theta * theta
         u = theta * theta / (self.w0 * self.w0)
         return u / (1.0 + u)
 
     def hessian_diagonal(self, theta):
-        """The penalty's (diagonal) Hessian, elementwise, of theta [B, D]."""
+        """The penalty's Hessian, which is diagonal: 2 lambda (L2), or lambda (2 / w0^2) (1 - 3 u) /
+        (1 + u)^3 (weight elimination).
+
+        Args:
+            theta: [B, D] parameters.
+
+        Returns:
+            [B, D] the diagonal, elementwise.
+        """
         import tensorflow as tf
 
         if self.kind == "l2":

@@ -29,15 +29,31 @@ OUTER_BINS = 0.8  # |v| from here on lies in the two outermost of the 10 bins ov
 
 
 def normalised(activation: str, a):
-    """The activation of pre-activations a, mapped onto [-1, 1]."""
+    """The activation of pre-activations, mapped onto [-1, 1] (tanh as it is; sigmoid as 2 s - 1).
+
+    Args:
+        activation: a bounded activation's name.
+        a: pre-activations.
+
+    Returns:
+        The normalised activations, of a's shape.
+    """
     import tensorflow as tf
 
     return tf.tanh(a) if activation == "tanh" else tf.tanh(0.5 * a)
 
 
 def layer_saturation(activation: str, a):
-    """(phi [B] or None, share of saturated units [B]) of one hidden layer's pre-activations a
-    [N, units, B] (patterns first, walks last)."""
+    """One hidden layer's saturation (Rakitianskaia and Engelbrecht 2015): phi, and the share of
+    units saturated.
+
+    Args:
+        activation: the layer's activation.
+        a: [N, units, B] its pre-activations (patterns first, walks last).
+
+    Returns:
+        (phi [B] or None for an unbounded activation, the share of saturated units [B]).
+    """
     import tensorflow as tf
 
     count = tf.cast(tf.shape(a)[0] * tf.shape(a)[1], a.dtype)
@@ -49,9 +65,16 @@ def layer_saturation(activation: str, a):
 
 
 def saturation_rows(activation: str, hidden: list) -> dict:
-    """{"saturation": [layers, B] (bounded activations), "saturated_units": [layers, B]} of the
-    hidden layers' pre-activations, each [N, units, B]; empty for unmeasured activations. No
-    gradient flows through them."""
+    """The saturation columns of a walk's rows; no gradient flows through them.
+
+    Args:
+        activation: the hidden activation.
+        hidden: the hidden layers' pre-activations, each [N, units, B].
+
+    Returns:
+        {"saturation": [layers, B] (bounded activations), "saturated_units": [layers, B]}; empty for
+            activations fla does not measure.
+    """
     import tensorflow as tf
 
     if activation not in MEASURED:

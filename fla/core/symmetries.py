@@ -37,8 +37,18 @@ KINDS = ("softmax", "dead_units", "input_span")
 
 
 def dead_units(network, theta: np.ndarray, x) -> list[np.ndarray]:
-    """Per hidden layer, [B, units] bool: ReLU units whose pre-activation is <= 0 on every pattern
-    of x (all False for other activations)."""
+    """Per hidden layer, the ReLU units whose pre-activation is <= 0 on every pattern (all False for
+    other activations, which are never constant).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [B, D] parameters.
+        x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set each (those the Hessian
+            is taken on).
+
+    Returns:
+        [[B, units] bool] one array per hidden layer.
+    """
     import tensorflow as tf
 
     theta = np.atleast_2d(theta)
@@ -51,8 +61,15 @@ def dead_units(network, theta: np.ndarray, x) -> list[np.ndarray]:
 
 
 def input_basis(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """An orthonormal basis [n_in + 1, r] of the row space of [X, 1] (what the first layer sees of
-    its weights) and the nullity n_in + 1 - r, by SVD in float64 with numpy's rank tolerance."""
+    """An orthonormal basis of the row space of [X, 1] (what the first layer sees of its weights)
+    and the nullity, by SVD in float64 with numpy's rank tolerance.
+
+    Args:
+        x: [N, n_in] patterns.
+
+    Returns:
+        (basis [n_in + 1, r], nullity n_in + 1 - r).
+    """
     inputs = np.concatenate([np.asarray(x, np.float64), np.ones((len(x), 1))], axis=1)
     if not np.isfinite(inputs).all():  # no span to speak of (the Hessians are not finite either)
         return np.eye(inputs.shape[1]), 0
@@ -62,14 +79,28 @@ def input_basis(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def input_bases(x) -> list[tuple[np.ndarray, int]]:
-    """``input_basis`` of shared patterns x [N, n_in] (one entry) or of each point's [B, N,
-    n_in]."""
+    """``input_basis`` of shared patterns or of each point's own.
+
+    Args:
+        x: [N, n_in] (one entry) or [B, N, n_in] (one entry a point).
+
+    Returns:
+        [(basis, nullity)].
+    """
     x = np.asarray(x)
     return [input_basis(x)] if x.ndim == 2 else [input_basis(p) for p in x]
 
 
 def dead_mask(network, dead: list[np.ndarray]) -> np.ndarray:
-    """[B, D] bool: the coordinates of dead units (incoming weights and bias, outgoing weights)."""
+    """The coordinates of dead units: their incoming weights and bias, and their outgoing weights.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        dead: ``dead_units``' arrays.
+
+    Returns:
+        [B, D] bool.
+    """
     batch = len(dead[0]) if dead else 0
     mask = np.zeros((batch, network.n_params), bool)
     slices = network.slices()
@@ -88,9 +119,17 @@ def dead_mask(network, dead: list[np.ndarray]) -> np.ndarray:
 
 
 def null_directions(network, theta: np.ndarray, x) -> dict:
-    """The number of exact null directions per point, [B] int each: ``softmax``, ``dead_units``,
-    ``input_span`` and their ``total`` (see the module docstring), at theta [B, D] on the patterns
-    x ([N, n_in] shared or [B, N, n_in], those the Hessian is taken on)."""
+    """The number of exact null directions of the Hessian at each point (module docstring).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [B, D] parameters.
+        x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set each (those the Hessian
+            is taken on).
+
+    Returns:
+        {"softmax", "dead_units", "input_span", "total"}: [B] int each.
+    """
     theta = np.atleast_2d(theta)
     dead = dead_units(network, theta, x)
     counts = {"dead_units": dead_mask(network, dead).sum(axis=1)}
@@ -103,8 +142,18 @@ def null_directions(network, theta: np.ndarray, x) -> dict:
 
 
 def projector(network, theta: np.ndarray, x):
-    """A function v [B, D] -> v with its components along every null direction removed (the
-    orthogonal projection onto their complement, float64), for Lanczos on the reduced Hessian."""
+    """The orthogonal projection onto the complement of every null direction (float64), for Lanczos
+    on the reduced Hessian.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [B, D] parameters.
+        x: [N, n_in] patterns shared by all points, or [B, N, n_in] one set each (those the Hessian
+            is taken on).
+
+    Returns:
+        A function v [B, D] -> v [B, D] with its components along the null directions removed.
+    """
     theta = np.atleast_2d(theta)
     dead = dead_units(network, theta, x)
     mask = dead_mask(network, dead)
@@ -135,8 +184,17 @@ def projector(network, theta: np.ndarray, x):
 
 
 def null_basis(network, theta: np.ndarray, x) -> np.ndarray:
-    """An orthonormal basis [D, k] of one point's null directions (theta [D], x [N, n_in]), built
-    explicitly: for tests and small networks (D^2 memory)."""
+    """An orthonormal basis of one point's null directions, built explicitly: for tests and small
+    networks (D^2 memory).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [D] parameters.
+        x: [N, n_in] patterns.
+
+    Returns:
+        [D, k] the basis, k = ``null_directions``' total.
+    """
     d = network.n_params
     project = projector(network, theta[None], x)
     complement = project(np.eye(d))  # P e_i row by row: P is symmetric

@@ -92,7 +92,11 @@ def eigenvalues(hessians) -> np.ndarray:
 
 def solver_threads() -> int:
     """Threads for eigensolvers: TensorFlow's intra-op setting where a sweep pinned it, else the
-    cores."""
+    cores.
+
+    Returns:
+        At least 1.
+    """
     import os
     import sys
 
@@ -177,9 +181,8 @@ def reduced_codes(
 
     Returns:
         [M] int8 codes into ``CLASSES``; -1 where the spectrum is not finite or the set-aside
-        eigenvalues are not all within the tolerance of zero (the float32 Hessian did not resolve
-            the
-        symmetry).
+            eigenvalues are not all within the tolerance of zero (the float32 Hessian did not
+            resolve the symmetry).
     """
     eigs = np.atleast_2d(np.asarray(eigs, np.float64))
     nulls = np.broadcast_to(np.asarray(nulls), eigs.shape[:1])

@@ -185,8 +185,7 @@ class Hessian:
 
         Returns:
             (alpha [B, m], beta [B, m], V [B, m, D]) for the m steps taken: beta[:, j] couples steps
-                j
-            and j + 1, the last one is the residual norm; V the Lanczos basis.
+                j and j + 1, the last one is the residual norm; V the Lanczos basis.
         """
         m = max(1, min(steps, self.reduced_dim))
         v = (
@@ -267,8 +266,8 @@ class Hessian:
 
         Returns:
             {"min": [B, k] ascending, "max": [B, k] descending, "converged": [B] bool, "steps": the
-            Lanczos steps taken, "residual": [B] the largest relative bound among the 2k values,
-            "product_error": [B]}.
+                Lanczos steps taken, "residual": [B] the largest relative bound among the 2k values,
+                "product_error": [B]}.
         """
         kk = min(k, self.reduced_dim)
 
@@ -357,8 +356,7 @@ class Hessian:
 
         Returns:
             (grid [B, grid], density [B, grid] integrating to 1 over the grid, nodes [B, vectors,
-                m],
-            weights [B, vectors, m]).
+                m], weights [B, vectors, m]).
         """
         m = min(steps, self.dim)
         nodes = np.zeros((self.batch, vectors, m))

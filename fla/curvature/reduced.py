@@ -51,7 +51,7 @@ def extremes(objective, theta: np.ndarray, x, *, y, tol: float, steps: int, seed
 
     Returns:
         {"eig_min", "eig_max"} (the Hessian's: the reduced ones with 0 wherever there are null
-        directions), {"reduced_min", "reduced_max"}, "converged" and "nulls": [B] each.
+            directions), {"reduced_min", "reduced_max"}, "converged" and "nulls": [B] each.
     """
     from fla.core.symmetries import projector
     from fla.curvature.lanczos import Hessian

@@ -9,8 +9,8 @@ at B points theta [B, D] at once on the training loss L (the objective the walks
   / (1 + L(x)) x 100 over the box C = {|y_i| <= epsilon (|(A^+ x)_i| + 1)}; A = I (the full space)
   or a random D x p Gaussian matrix (their random-subspace variant, A^+ its pseudo-inverse).
 - ``adaptive_sharpness`` (Kwon et al. 2021, Eq. 4; Andriushchenko et al. 2023, Eq. 2): the worst
-  case max_{||delta / c||_p <= rho} L(w + delta) - L(w) and the average case E_{delta ~ N(0,
-  rho^2 diag(c^2))} L(w + delta) - L(w), with c = |w| + eta (Kwon et al.'s T_w; eta = 0 gives
+  case ``max_{||delta / c||_p <= rho} L(w + delta) - L(w)`` and the average case ``E_{delta ~ N(0,
+  rho^2 diag(c^2))} L(w + delta) - L(w)``, with c = |w| + eta (Kwon et al.'s T_w; eta = 0 gives
   Andriushchenko et al.'s, invariant to rescalings that leave the function unchanged).
 - ``m_sharpness`` (Foret et al. 2021, Sec. 4.1): the mean over the training set's batches of m
   patterns of each batch's worst case max_{||delta||_2 <= rho} L_B(w + delta) - L_B(w).
@@ -113,6 +113,14 @@ class Surface:
     ``evaluations`` counts the points evaluated."""
 
     def __init__(self, objective, x=None, y=None, *, memory: float = 2**29):
+        """The training loss of ``objective`` on patterns.
+
+        Args:
+            objective: an ``fla.core.objective.Objective``.
+            x: [N, n] patterns (default its training set).
+            y: their labels.
+            memory: bytes of activations a chunk of points may take.
+        """
         import tensorflow as tf
 
         self.objective = objective
@@ -244,8 +252,8 @@ def worst_case(surface, theta, *, scale, basis=None, rho, p, steps, tol, seed=0)
         seed: the seed of the random directions taken where a gradient is exactly zero.
 
     Returns:
-        {"rise": [B] the best value found, "delta": [B, D] where, "base": [B] L(theta), "steps":
-        [B] steps taken, "converged": [B]}.
+        {"rise": [B] the best value found, "delta": [B, D] where, "base": [B] L(theta), "steps": [B]
+            steps taken, "converged": [B]}.
     """
     theta = np.asarray(theta, np.float64)
     base = surface.loss(theta)
@@ -343,8 +351,8 @@ def epsilon_sharpness(surface, theta, settings: EpsilonSharpness, *, seed: int =
 
 def adaptive_sharpness(surface, theta, settings: AdaptiveSharpness, *, seed: int = 0) -> dict:
     """Adaptive sharpness (Kwon et al. 2021, Eq. 4; Andriushchenko et al. 2023, Eq. 2): the worst
-    case max_{||delta / c||_p <= rho} L(w + delta) - L(w) and the average case E_{delta ~ N(0, rho^2
-    diag(c^2))} L(w + delta) - L(w), with c = |w| + eta.
+    case ``max_{||delta / c||_p <= rho} L(w + delta) - L(w)`` and the average case ``E_{delta ~ N(0,
+    rho^2 diag(c^2))} L(w + delta) - L(w)``, with c = |w| + eta.
 
     Args:
         surface: the ``Surface`` L.
@@ -355,7 +363,7 @@ def adaptive_sharpness(surface, theta, settings: AdaptiveSharpness, *, seed: int
 
     Returns:
         {"adaptive_worst", "adaptive_average", "adaptive_average_error" (the average's Monte Carlo
-        standard error), "steps", "converged"}: [B] each.
+            standard error), "steps", "converged"}: [B] each.
     """
     theta = np.asarray(theta, np.float64)
     scale = np.abs(theta) + settings.eta
@@ -433,8 +441,9 @@ def pac_bayes_flatness(surface, theta, settings: PacBayes, *, seed: int = 0) -> 
 
     Returns:
         {"sigma", "sigma_mag", "pacbayes_flatness" (1 / sigma^2), "pacbayes_mag_flatness" (1 /
-        sigma'^2), "sigma_error", "sigma_mag_error" (the Monte Carlo standard error of the rise at
-        each sigma)}: [B] each; sigma is inf where no noise raises the quantity past the threshold.
+            sigma'^2), "sigma_error", "sigma_mag_error" (the Monte Carlo standard error of the rise
+            at each sigma)}: [B] each; sigma is inf where no noise raises the quantity past the
+            threshold.
     """
     theta = np.asarray(theta, np.float64)
     measure = surface.error if settings.quantity == "error" else surface.loss

@@ -90,7 +90,7 @@ def dispersion(positions, losses, bound: float, *, fraction: float = BEST_FRACTI
 
     Returns:
         (dispersion, DM): [W] each, DM = the best samples' dispersion minus all samples' (negative:
-        the good points cluster, a single funnel).
+            the good points cluster, a single funnel).
     """
     x = (np.asarray(positions, np.float64) + bound) / (2.0 * bound)
     scale = np.sqrt(x.shape[2])

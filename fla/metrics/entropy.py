@@ -12,11 +12,11 @@ epsilon give the symbol string S(epsilon) = s_1 .. s_n with s_t = -1 if c_t < -e
 counts the six kinds of consecutive pairs pq of different symbols among all n - 1 pairs of the
 string (the reference code of Bosman et al. sums five of the six and skips the last pair).
 
-- FEM (Malan and Engelbrecht 2009): H_max over epsilon in {0, eps*/128, eps*/64, ..., eps*/2,
-  eps*} (``FEM_FRACTIONS``), eps* = max |d_t|, the smallest epsilon that makes the string all
+- FEM (Malan and Engelbrecht 2009): H_max over epsilon in ``{0, eps*/128, eps*/64, ..., eps*/2,
+  eps*}`` (``FEM_FRACTIONS``), eps* = max |d_t|, the smallest epsilon that makes the string all
   zeros: ``fem``. ``fem_max`` is the exact maximum of H over all epsilon in [0, eps*], from the
-  interval structure below (differences that agree to within the losses' own rounding are taken
-  as equal, so that a straight line sampled by ``linspace`` is as smooth as it is by definition).
+  interval structure below (differences that agree to within the losses' own rounding are taken as
+  equal, so that a straight line sampled by ``linspace`` is as smooth as it is by definition).
 - Information content (Munoz et al. Sec. IV; ``information_content``): ``h_max`` = max H
   (Eq. 5), ``eps_s`` = log10 of the smallest epsilon with H < 0.05 (Eq. 6), ``eps_max`` = log10
   of the median epsilon at which H is maximal (flacco's and pflacco's eps_max), ``m0`` = M(0)
@@ -62,8 +62,8 @@ def pair_events(changes: np.ndarray):
 
     Returns:
         (lo, hi, below, between): [W, n - 1] each; the two epsilon values at which a pair's kind
-        changes, its kind (a column of ``KINDS``, 6 for equal symbols) for epsilon below lo (both
-        symbols signed), and between lo and hi (the larger change signed).
+            changes, its kind (a column of ``KINDS``, 6 for equal symbols) for epsilon below lo
+            (both symbols signed), and between lo and hi (the larger change signed).
     """
     a, b = np.abs(changes[:, :-1]), np.abs(changes[:, 1:])
     sa, sb = np.sign(changes[:, :-1]).astype(np.int64), np.sign(changes[:, 1:]).astype(np.int64)
@@ -198,8 +198,8 @@ FEM_FRACTIONS = np.concatenate([[0.0], 2.0 ** -np.arange(7, -1, -1)])  # 0, 1/12
 
 
 def relative_differences(losses: np.ndarray) -> np.ndarray:
-    """d_t / eps*: each walk's loss differences in units of its own eps* (exactly 1 at the largest,
-    so that no rounding moves a difference above eps*).
+    """``d_t / eps*``: each walk's loss differences in units of its own ``eps*`` (exactly 1 at the
+    largest, so that no rounding moves a difference above eps*).
 
     Args:
         losses: [W, S] the losses of W walks of S steps.
@@ -291,7 +291,7 @@ def slopes(losses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
     Returns:
         [W, S - 1] the slopes; a step of length 0 has slope 0 if the loss did not change, else +-inf
-        (its symbol is then its sign at every epsilon).
+            (its symbol is then its sign at every epsilon).
     """
     d = np.diff(np.asarray(losses, np.float64), axis=1)
     lengths = np.asarray(lengths, np.float64)
@@ -335,8 +335,8 @@ def information_content(
 
     Returns:
         {"h_max", "eps_s", "eps_max", "m0", "eps_05"}: [W] each (Eqs. 5-8; eps_* as log10); eps_s
-        NaN where H never falls below 0.05 on the grid, eps_05 NaN where M0 = 0
-        (``undefined_reasons``).
+            NaN where H never falls below 0.05 on the grid, eps_05 NaN where M0 = 0
+            (``undefined_reasons``).
     """
     losses = np.asarray(losses, np.float64)
     if lengths is None:
@@ -375,7 +375,11 @@ def information_of_changes(c: np.ndarray, eps: np.ndarray = IC_EPSILON) -> dict:
 
 
 def undefined_reasons() -> dict:
-    """Why an information content measure is NaN for a walk, by measure."""
+    """Why an information content measure is NaN for a walk, by measure.
+
+    Returns:
+        {"ic_eps_s": why, "ic_eps_05": why}.
+    """
     return {
         "ic_eps_s": "its entropy never falls below 0.05 on the epsilon grid (up to 10^15)",
         "ic_eps_05": "M0 = 0: its loss never changes, so no epsilon has M > 0.5 M0",

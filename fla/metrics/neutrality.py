@@ -55,7 +55,7 @@ def scaled_resolution(losses: np.ndarray) -> np.ndarray:
 
     Returns:
         [W] the smallest epsilon the scaled losses resolve; inf for a constant walk (which no
-        epsilon resolves but which is neutral at every epsilon).
+            epsilon resolves but which is neutral at every epsilon).
     """
     from fla.metrics.entropy import resolution
 
@@ -107,7 +107,7 @@ def neutrality(losses: np.ndarray, epsilon: float = EPSILON) -> tuple[np.ndarray
 
     Returns:
         (M1, M2): [W] each in [0, 1]; NaN for a walk whose losses do not resolve epsilon
-        (``scaled_resolution``); a constant walk is neutral throughout (1, 1).
+            (``scaled_resolution``); a constant walk is neutral throughout (1, 1).
     """
     neutral = neutral_structures(losses, epsilon)
     m1, m2 = neutral.mean(axis=1), longest_run(neutral) / neutral.shape[1]

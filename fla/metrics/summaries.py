@@ -26,7 +26,7 @@ def stagnation(losses: np.ndarray, epsilon: float = EPSILON):
 
     Returns:
         (share, longest): [W] each, the share of the S - 1 steps that are stagnant and the longest
-        run of consecutive stagnant steps (a constant walk: 1 and S - 1).
+            run of consecutive stagnant steps (a constant walk: 1 and S - 1).
     """
     still = np.abs(np.diff(scaled(losses), axis=1)) <= epsilon
     return still.mean(axis=1), longest_run(still)

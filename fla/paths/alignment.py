@@ -46,11 +46,27 @@ class Relabelling:
 
     @classmethod
     def identity(cls, network) -> "Relabelling":
+        """The relabelling that moves nothing.
+
+        Args:
+            network: the ``fla.core.networks.MLP``.
+
+        Returns:
+            A ``Relabelling`` with every permutation the identity and every sign +1.
+        """
         units = [fan_out for _, fan_out in network.layers[:-1]]
         return cls([np.arange(n) for n in units], [np.ones(n) for n in units])
 
     def apply(self, network, theta: np.ndarray) -> np.ndarray:
-        """theta [D] or [B, D] with every hidden layer relabelled: the same function."""
+        """theta with every hidden layer relabelled: the same function (``fla.core.symmetries``).
+
+        Args:
+            network: the ``fla.core.networks.MLP``.
+            theta: [D] or [B, D] parameters.
+
+        Returns:
+            The relabelled parameters, of theta's shape.
+        """
         theta = np.array(theta, np.float64, copy=True)
         flat = theta.ndim == 1
         theta = np.atleast_2d(theta)
@@ -66,6 +82,11 @@ class Relabelling:
         return theta[0] if flat else theta
 
     def is_identity(self) -> bool:
+        """Whether the relabelling moves no unit and flips no sign.
+
+        Returns:
+            True for the identity.
+        """
         return all(
             (p == np.arange(len(p))).all() and (s == 1).all()
             for p, s in zip(self.perms, self.signs)
@@ -73,12 +94,29 @@ class Relabelling:
 
 
 def odd(network) -> bool:
-    """Whether the hidden activation is odd, so that a unit's sign may be flipped."""
+    """Whether the hidden activation is odd (tanh), so that a unit's sign may be flipped.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+
+    Returns:
+        True for an odd activation.
+    """
     return network.activation == "tanh"
 
 
 def assign(similarity: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(perm, signs) maximising sum_j s_j S[j, perm[j]] (s_j = +1 unless ``signed``)."""
+    """The linear assignment (scipy's ``linear_sum_assignment``) of units that maximises sum_j s_j
+    S[j, perm[j]], with signs s_j = sign(S[j, perm[j]]) when ``signed`` (the assignment then runs on
+    |S|), else +1.
+
+    Args:
+        similarity: [U, U] S, A's units by B's.
+        signed: whether units may flip sign.
+
+    Returns:
+        (perm [U], signs [U]).
+    """
     from scipy.optimize import linear_sum_assignment
 
     score = np.abs(similarity) if signed else similarity
@@ -90,8 +128,17 @@ def assign(similarity: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray
 
 
 def layer_blocks(network, theta: np.ndarray, k: int):
-    """Layer k's incoming weights with the bias as a last row [fan_in + 1, units], and its
-    outgoing weights [units, next units]."""
+    """Layer k's weights as the matching compares them.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [D] parameters.
+        k: the hidden layer (0 the first).
+
+    Returns:
+        (incoming weights with the bias as a last row [fan_in + 1, units], outgoing weights [units,
+            next units]).
+    """
     (w, b), (fan_in, fan_out) = network.slices()[k], network.layers[k]
     (w_next, _), (_, next_out) = network.slices()[k + 1], network.layers[k + 1]
     incoming = np.vstack([theta[w].reshape(fan_in, fan_out), theta[b][None]])
@@ -101,8 +148,20 @@ def layer_blocks(network, theta: np.ndarray, k: int):
 def weight_matching(
     network, a: np.ndarray, b: np.ndarray, *, signs: bool | None = None, seed: int = 0
 ) -> Relabelling:
-    """The relabelling of B that maximises its weights' inner product with A's (module
-    docstring); ``signs`` (default: the activation is odd) lets units flip sign."""
+    """The relabelling of B that maximises its weights' inner product with A's (Ainsworth et al.
+    2023, Algorithm 1: coordinate ascent, one linear assignment per layer until no layer changes).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        a: [D] the network matched to.
+        b: [D] the network relabelled.
+        signs: whether units may flip sign (default: the activation is odd).
+        seed: the seed of the order in which each sweep visits the layers (the start goes layer by
+            layer from the inputs, on incoming weights alone).
+
+    Returns:
+        The ``Relabelling`` of b.
+    """
     signed = odd(network) if signs is None else signs
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     found = Relabelling.identity(network)
@@ -125,7 +184,20 @@ def weight_matching(
 
 def best_layer(network, a, b, *, found: Relabelling, k: int, signed: bool, outgoing: bool):
     """Layer k's best (perm, signs) with the other layers' fixed as ``found`` has them: the
-    assignment of A's units to B's by incoming weights and bias (and outgoing weights)."""
+    assignment of A's units to B's by incoming weights and bias, and by outgoing weights.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        a: [D] the network matched to.
+        b: [D] the network relabelled.
+        found: the relabelling so far.
+        k: the hidden layer.
+        signed: whether units may flip sign.
+        outgoing: whether the outgoing weights count too.
+
+    Returns:
+        (perm [U], signs [U]).
+    """
     others = Relabelling(list(found.perms), list(found.signs))
     others.perms[k] = np.arange(len(found.perms[k]))
     others.signs[k] = np.ones(len(found.perms[k]))
@@ -139,8 +211,19 @@ def best_layer(network, a, b, *, found: Relabelling, k: int, signed: bool, outgo
 def activation_matching(
     network, a: np.ndarray, b: np.ndarray, *, x: np.ndarray, signs: bool | None = None
 ) -> Relabelling:
-    """The relabelling of B whose units' post-activations on patterns x [N, n_in] best match A's
-    (their inner products over the patterns; module docstring)."""
+    """The relabelling of B whose units' post-activations on patterns best match A's (Ainsworth et
+    al. 2023, Sec. 3.1: one linear assignment per layer of the inner products over the patterns).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        a: [D] the network matched to.
+        b: [D] the network relabelled.
+        x: [N, n_in] the patterns.
+        signs: whether units may flip sign (default: the activation is odd).
+
+    Returns:
+        The ``Relabelling`` of b.
+    """
     import tensorflow as tf
 
     signed = odd(network) if signs is None else signs
@@ -157,13 +240,28 @@ def activation_matching(
 
 
 def weight_matched(network):
-    """(a, b) -> b relabelled by ``weight_matching`` towards a: the same function."""
+    """Weight matching as a function of two networks.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+
+    Returns:
+        (a [D], b [D]) -> b relabelled by ``weight_matching`` towards a: the same function.
+    """
     return lambda a, b: weight_matching(network, a, b).apply(network, b)
 
 
 def mlp_matchings(network, x: np.ndarray) -> dict:
-    """{column prefix: (a, b) -> b relabelled}: weight matching and activation matching on
-    patterns x, the matchings ``alignment_rows`` compares for fla's MLPs."""
+    """The matchings ``alignment_rows`` compares for fla's MLPs: weight matching, and activation
+    matching on patterns x.
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        x: [N, n_in] the patterns.
+
+    Returns:
+        {column prefix: (a, b) -> b relabelled}.
+    """
     return {
         "weight_matched_": weight_matched(network),
         "activation_matched_": lambda a, b: activation_matching(network, a, b, x=x).apply(
@@ -177,12 +275,22 @@ def alignment_rows(
 ) -> dict:
     """The columns of alignment.parquet: per pair (a, b) of minima, the straight line
     (``fla.paths.record.straight_line``) as the minima stand and after each of ``matchings``
-    relabels b towards a (``mlp_matchings``), with whether it moved b at all. ``methods`` (path
-    methods, ``fla.paths.methods``) and the ``paths`` they found ({name: {(a, b): PathRecord}})
-    add each method's path as found and, searched anew where the first matching moved b, between
-    its matched endpoints. Each path gives ``<prefix><name>_barrier``, ``_losses`` and
-    ``_position`` (its dense losses against the fraction of its length), each search ``_failed``;
-    the prefix is empty for the endpoints as they stand."""
+    relabels b towards a, with whether it moved b at all; and each method's path as found and,
+    searched anew where the first matching moved b, between its matched endpoints.
+
+    Args:
+        energy: the ``fla.paths.surfaces.Energy`` of the loss.
+        minima: [M, D] the minima.
+        pairs: the pairs (a, b) of minima indices.
+        matchings: {prefix: (a, b) -> b relabelled} (``mlp_matchings``).
+        paths: {name: {(a, b): PathRecord}} the paths found between the minima as they stand.
+        methods: the path methods (``fla.paths.methods``) to search anew.
+
+    Returns:
+        {column: values}, a row per pair: ``<prefix><name>_barrier``, ``_losses`` and ``_position``
+            (dense losses against the fraction of the path's length) per path, ``_failed`` per
+            search, the prefix empty for the endpoints as they stand.
+    """
     from fla.paths.search import search
 
     rows: dict = {"a": [], "b": []}

@@ -27,12 +27,30 @@ import numpy as np
 
 
 def line(start: np.ndarray, end: np.ndarray, count: int) -> np.ndarray:
-    """``count`` points evenly spaced from start to end, both included."""
+    """Points evenly spaced from start to end, both included: the straight-line band.
+
+    Args:
+        start: [D] the first minimum.
+        end: [D] the second.
+        count: the points, ends included.
+
+    Returns:
+        [count, D] points.
+    """
     return start + np.linspace(0.0, 1.0, count)[:, None] * (end - start)
 
 
 def tangents(pivots, energies):
-    """Unit tangents [P - 2, D] at the interior pivots, Henkelman and Jonsson (2000) eqs. 8-11."""
+    """Unit tangents at the interior pivots, the improved tangent of Henkelman and Jonsson (2000,
+    eqs. 8-11; module docstring).
+
+    Args:
+        pivots: [P, D] the band (a tensor).
+        energies: [P] the pivots' losses.
+
+    Returns:
+        [P - 2, D] unit tangents.
+    """
     import tensorflow as tf
 
     plus, minus = pivots[2:] - pivots[1:-1], pivots[1:-1] - pivots[:-2]
@@ -48,7 +66,19 @@ def tangents(pivots, energies):
 
 
 def forces(pivots, energies, grads, *, spring: float | None, climb: bool):
-    """NEB forces [P - 2, D] on the interior pivots (grads are those of the interior pivots)."""
+    """The NEB forces on the interior pivots: the loss force perpendicular to the band, and a spring
+    force along it (eq. 12) or none (a string, respaced); the climbing image's -g + 2 (g . tau) tau.
+
+    Args:
+        pivots: [P, D] the band.
+        energies: [P] the pivots' losses.
+        grads: [P - 2, D] the interior pivots' gradients.
+        spring: the spring constant k, or None for a string.
+        climb: the highest interior pivot climbs.
+
+    Returns:
+        [P - 2, D] forces.
+    """
     import tensorflow as tf
 
     tau = tangents(pivots, energies)
@@ -67,8 +97,16 @@ def forces(pivots, energies, grads, *, spring: float | None, climb: bool):
 
 
 def respace(pivots, top=None):
-    """Pivots moved to equal arc-length spacing along the piecewise-linear band, ends fixed; with
-    ``top`` (a climbing pivot's index) that pivot stays and each side is respaced on its own."""
+    """Pivots moved to equal arc-length spacing along the piecewise-linear band, ends fixed (the
+    string method of E, Ren and Vanden-Eijnden).
+
+    Args:
+        pivots: [P, D] the band (a tensor).
+        top: a climbing pivot's index: it stays, and each side is respaced on its own.
+
+    Returns:
+        [P, D] the respaced band.
+    """
     import tensorflow as tf
 
     count = tf.shape(pivots)[0]

@@ -139,9 +139,21 @@ class ConnectFlags:
 
 
 def load_settings(path=None, methods=None, l2=None) -> dict:
-    """Defaults, overridden by the TOML file at ``path`` and by ``methods`` (--method) and ``l2``;
-    unknown keys and settings are refused by name. Each method's section holds that method's
-    settings; those of the methods used are kept in full."""
+    """The settings of a connection: defaults, overridden by the TOML file at ``path``, then by
+    ``methods`` (--method) and ``l2``; unknown keys and settings are refused by name.
+
+    Args:
+        path: a connect settings file (``fla settings connect`` prints its template), or None.
+        methods: path method names, the first explores (overrides the file's ``methods``).
+        l2: lambda of the loss + lambda |theta|^2 (overrides the file's ``l2``).
+
+    Returns:
+        The settings as a dict: ``ConnectSettings``' keys, ``polish`` and ``merge``, and a section
+            per method used, held in full.
+
+    Raises:
+        ConfigError: an unknown key or method, or a value its setting refuses.
+    """
     where = f"--config {path}: " if path else "settings: "
     given = read_toml(path, "--config") if path is not None else {}
     known = path_methods()
@@ -169,8 +181,19 @@ def load_settings(path=None, methods=None, l2=None) -> dict:
 
 
 def finite_rows(points: np.ndarray, what: str, quiet: bool) -> np.ndarray:
-    """The rows of points [B, D] whose values are all finite; a warning names how many were dropped,
-    ConfigError if none remain."""
+    """The rows of points whose values are all finite; a warning names how many were dropped.
+
+    Args:
+        points: [B, D] points.
+        what: what the points are, for the warning and the error.
+        quiet: no warning.
+
+    Returns:
+        [B', D] the finite rows.
+
+    Raises:
+        ConfigError: no finite row remains.
+    """
     finite = np.isfinite(points).all(axis=1)
     if not finite.any():
         raise ConfigError(
@@ -186,6 +209,16 @@ def finite_rows(points: np.ndarray, what: str, quiet: bool) -> np.ndarray:
 
 
 def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
+    """The points polished into minima: each walk's end, and with ``low_gradient`` > 0 every
+    recorded point whose gradient norm is below it.
+
+    Args:
+        run_dir: a verified sampling run of one configuration.
+        low_gradient: the gradient norm below which recorded points are polished too (0: ends only).
+
+    Returns:
+        [B, D] float64 candidates.
+    """
     points = [
         np.stack(
             pq.read_table(run_dir / ENDPOINTS, columns=["params"]).column("params").to_pylist()
@@ -209,18 +242,43 @@ def candidates(run_dir: Path, low_gradient: float) -> np.ndarray:
 
 
 def asymptotic(losses: np.ndarray) -> np.ndarray:
-    """Polished points [B] in the asymptotic basin. Without an L2 term a cross-entropy reaches 0
-    only as the weights grow without bound (the margins must diverge), so a polished loss below
-    VANISHING_LOSS marks a point on the way to infinity, where polishing stops only because the
-    gradient has vanished too: not an isolated minimum. They are reported as one basin."""
+    """Which polished points lie in the asymptotic basin. Without an L2 term a cross-entropy reaches
+    0 only as the weights grow without bound (the margins must diverge), so a polished loss below
+    ``VANISHING_LOSS`` marks a point on the way to infinity, where polishing stops only because the
+    gradient has vanished too: not an isolated minimum. They are reported as one basin.
+
+    Args:
+        losses: [B] polished losses.
+
+    Returns:
+        [B] booleans.
+    """
     return losses < VANISHING_LOSS
 
 
 def connect(
     run_dir, out, config=None, *, data_dir=None, quiet: bool = False, methods=None, l2=None
 ) -> dict:
-    """Connect the minima of a sampling run into ``out``, holding ``out``'s lock throughout (one
-    writer per folder); ``out`` may not lie inside the run it reads."""
+    """Polish a sampling run's walk ends into minima, merge duplicates, connect them (``fla
+    connect``), and write the minima, paths, tree and alignment tables into ``out``, holding its
+    lock throughout.
+
+    Args:
+        run_dir: a verified sampling run of one configuration.
+        out: the output folder (new, or a connection fla wrote); not inside ``run_dir``'s inputs.
+        config: a connect settings file (``load_settings``), or None for the defaults.
+        data_dir: the folder of data files (default $FLA_DATA, else ~/.cache/fla).
+        quiet: no progress.
+        methods: path methods overriding the settings'.
+        l2: lambda overriding the settings'.
+
+    Returns:
+        The summary written to ``out``/connect.json: the settings, the counts of minima and paths,
+            the loss evaluations, the seconds, and each table's size and SHA-256.
+
+    Raises:
+        ConfigError: a damaged or unfinished run, bad settings, or more memory than the machine has.
+    """
     from fla.base.outputs import claim_folder, remove_files
 
     run_dir, out = Path(run_dir), Path(out)
@@ -245,9 +303,16 @@ PENALTY_MAX = 1e300  # lambda |theta|^2 at 10 x the endpoints' norm stays finite
 
 
 def check_connect_resources(run_dir: Path, settings: dict) -> None:
-    """Before any work: the memory of polishing every endpoint and of each path method's band or
-    curve, and an --l2 whose term overflows float64 for the endpoints; ConfigError naming the
-    setting that drives it."""
+    """Refuse before any work what cannot run: the memory of polishing every endpoint and of each
+    path method's band or curve, and an l2 whose term overflows float64 for the endpoints.
+
+    Args:
+        run_dir: the sampling run.
+        settings: the connection's settings (``load_settings``).
+
+    Raises:
+        ConfigError: naming the setting that drives the need.
+    """
     from fla.base.machine import check_memory
     from fla.paths.neb import DENSE
 
@@ -428,8 +493,18 @@ def _connect(run_dir, out, settings, *, data_dir, quiet) -> dict:
 
 
 def aligned_searches(paths: dict, settings: dict, *, quiet: bool) -> dict:
-    """``alignment_rows``'s ``paths`` and ``methods``: every method of the run where the settings
-    ask for paths between aligned endpoints, none otherwise."""
+    """``fla.paths.alignment.alignment_rows``' ``paths`` and ``methods``: every method of the
+    connection where the settings ask for paths between aligned endpoints, none otherwise.
+
+    Args:
+        paths: {method: {(a, b): PathRecord}} the paths found.
+        settings: the connection's settings.
+        quiet: no progress.
+
+    Returns:
+        {"paths": ..., "methods": ...}, keywords of ``alignment_rows``; {} where the settings'
+            ``aligned_paths`` is off or nothing was connected.
+    """
     if not settings["aligned_paths"] or not paths:
         return {}
     if not quiet:
@@ -440,9 +515,17 @@ def aligned_searches(paths: dict, settings: dict, *, quiet: bool) -> dict:
 
 
 def minima_curvature(objective, minima: np.ndarray):
-    """(eig_min, eig_max, the paper's class code, the reduced class code, null directions, method)
-    [B] at minima [B, D] on the training set: exact spectra up to EXACT_MAX_PARAMS_FEW, else
-    Lanczos on the reduced Hessian (``fla.curvature.reduced``, to 1e-4)."""
+    """The curvature of minima on the training set: exact spectra up to ``EXACT_MAX_PARAMS_FEW``,
+    else Lanczos on the reduced Hessian (``fla.curvature.reduced``, to 1e-4).
+
+    Args:
+        objective: the run's ``fla.core.objective.Objective``.
+        minima: [B, D] the minima.
+
+    Returns:
+        (eig_min [B], eig_max [B], the paper's class codes [B], the reduced class codes [B], null
+            directions [B], the method: ``"exact"`` or ``"lanczos"``).
+    """
     from fla.curvature import reduced
 
     x, y = objective.problem.x_train, objective.problem.y_train
@@ -460,7 +543,17 @@ def minima_curvature(objective, minima: np.ndarray):
 
 
 def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
-    """(smallest, largest eigenvalue, converged) [B] of the Hessian at points [B, D], by Lanczos."""
+    """The extreme eigenvalues of the Hessian at points, by Lanczos
+    (``fla.curvature.lanczos.Hessian.eigenvalues``).
+
+    Args:
+        loss: an objective, or a batched loss function (``Hessian``'s ``loss``).
+        points: [B, D] the points.
+        max_steps: the most Lanczos steps.
+
+    Returns:
+        (smallest [B], largest [B], converged [B]).
+    """
     from fla.curvature.lanczos import Hessian
 
     result = Hessian(loss, points).eigenvalues(k=1, tol=1e-4, max_steps=max_steps)
@@ -468,8 +561,19 @@ def extreme_eigenvalues(loss, points: np.ndarray, max_steps: int = 200):
 
 
 def connect_minima(energy, minima: np.ndarray, losses: np.ndarray, *, settings: dict, quiet: bool):
-    """Explore with the first method, run the others on the same pairs: ({method: {(a, b): Path}},
-    tree)."""
+    """Connect minima: Draxler et al.'s landscape exploration (``fla.paths.explore``) with the first
+    method, then the other methods on the same pairs.
+
+    Args:
+        energy: the ``fla.paths.surfaces.Energy`` of the loss.
+        minima: [M, D] the distinct minima, lowest first.
+        losses: [M] their losses.
+        settings: the connection's settings (``load_settings``).
+        quiet: no progress.
+
+    Returns:
+        ({method: {(a, b): PathRecord}}, the minimum spanning tree of saddle losses).
+    """
     from fla.paths.explore import explore
 
     chosen = [path_method(name, settings[name]) for name in settings["methods"]]

@@ -46,7 +46,16 @@ class NonFiniteCurveError(FlaError):
 
 
 def bezier_weights(t: np.ndarray, bends: int) -> np.ndarray:
-    """Bernstein weights [T, bends + 2] of the control points at t [T]."""
+    """The Bernstein weights C(n+1, k) t^k (1 - t)^(n+1-k) of the control points of a Bezier curve
+    (Garipov et al. 2018, Sec. 3.2).
+
+    Args:
+        t: [T] curve parameters in [0, 1].
+        bends: n, the trainable control points.
+
+    Returns:
+        [T, bends + 2] weights of c_0 .. c_{n+1}.
+    """
     n = bends + 1
     k = np.arange(n + 1)
     t = np.asarray(t, np.float64)[:, None]
@@ -54,8 +63,16 @@ def bezier_weights(t: np.ndarray, bends: int) -> np.ndarray:
 
 
 def polychain_weights(t: np.ndarray, bends: int) -> np.ndarray:
-    """Hat-function weights [T, bends + 2]: linear interpolation between neighbouring control
-    points."""
+    """The hat-function weights of a polygonal chain: linear interpolation between neighbouring
+    control points, which sit at t = k / (n + 1).
+
+    Args:
+        t: [T] curve parameters in [0, 1].
+        bends: n, the trainable control points.
+
+    Returns:
+        [T, bends + 2] weights of c_0 .. c_{n+1}.
+    """
     k = np.arange(bends + 2)
     return np.maximum(0.0, 1.0 - np.abs(np.asarray(t, np.float64)[:, None] * (bends + 1) - k))
 
@@ -72,8 +89,16 @@ def _tf_weights(kind: str, t, bends: int):
 
 
 def garipov_factor(step, steps):
-    """Learning-rate factor of the paper's code: 1 to 50% of training, linear to 0.01 at 90%, then
-    0.01."""
+    """The learning-rate factor of the paper's code: 1 to 50% of training, linear to 0.01 at 90%,
+    then 0.01.
+
+    Args:
+        step: the training step (a tensor).
+        steps: the training steps in all.
+
+    Returns:
+        The float64 factor.
+    """
     import tensorflow as tf
 
     alpha = tf.cast(step, tf.float64) / tf.cast(steps, tf.float64)
@@ -84,7 +109,20 @@ def garipov_factor(step, steps):
 
 
 def training(fn, dtype, kind: str, *, bends: int, batch: int):
-    """A compiled function training a curve's bends; see ``Curve.connect``."""
+    """The compiled training loop of a curve's bends (module docstring): stratified draws of t, one
+    batched evaluation, Adam, a non-finite step skipped with the learning rate halved.
+
+    Args:
+        fn: the batched TensorFlow loss of [B, D] points.
+        dtype: its precision.
+        kind: ``"bezier"`` or ``"polychain"``.
+        bends: the trainable control points.
+        batch: values of t a step.
+
+    Returns:
+        run(start, end, theta, steps, lr, seed, retries) -> (the bends, the steps taken, the
+            non-finite steps, each step's mean loss (NaN where skipped)).
+    """
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True, autograph=False)
@@ -164,9 +202,30 @@ class Curve:
         check_method(self)
 
     def weights(self, t: np.ndarray) -> np.ndarray:
+        """The control points' weights at t (``bezier_weights`` or ``polychain_weights``).
+
+        Args:
+            t: [T] curve parameters in [0, 1].
+
+        Returns:
+            [T, bends + 2] weights.
+        """
         return (bezier_weights if self.kind == "bezier" else polychain_weights)(t, self.bends)
 
     def connect(self, energy: Energy, start, end) -> PathRecord:
+        """Train a curve's bends between two minima and evaluate it at ``points`` values of t.
+
+        Args:
+            energy: the ``Energy`` of the loss.
+            start: [D] the first minimum, phi(0).
+            end: [D] the second, phi(1).
+
+        Returns:
+            The ``PathRecord``: the endpoints and bends, and the curve evaluated densely.
+
+        Raises:
+            NonFiniteCurveError: ``retries`` non-finite steps, naming the step.
+        """
         import tensorflow as tf
 
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()

@@ -23,14 +23,30 @@ from fla.paths.search import search
 
 def edge_saddle(path) -> float:
     """The saddle loss a pair enters the tree with: its path's, or for a failed search the lowest
-    known, the straight line's."""
+    known, the straight line's.
+
+    Args:
+        path: the pair's ``PathRecord``.
+
+    Returns:
+        The saddle loss.
+    """
     if path.failed and path.line_saddle_loss is not None:
         return min(path.saddle_loss, path.line_saddle_loss)
     return path.saddle_loss
 
 
 def spanning_tree(n: int, edges: dict) -> list[tuple[int, int, float]]:
-    """MST of the known paths' saddle losses: [(a, b, saddle)], highest saddle first."""
+    """The minimum spanning tree of the known paths' saddle losses (scipy's
+    ``minimum_spanning_tree``).
+
+    Args:
+        n: the number of minima.
+        edges: {(a, b): saddle loss} of the pairs connected.
+
+    Returns:
+        [(a, b, saddle)], the highest saddle first.
+    """
     if not edges:
         return []
     shift = min(edges.values())
@@ -53,8 +69,19 @@ def explore(
     budget: int = 20,
     on_path=None,
 ):
-    """Draxler et al.'s landscape exploration with ``method`` (default AutoNEB's defaults).
-    Returns (paths {(a, b): Path}, tree edges)."""
+    """Draxler et al.'s landscape exploration (ICML 2018, Sec. 4; module docstring).
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        minima: [M, D] the minima, lowest first.
+        losses: [M] their losses.
+        method: the path method (default AutoNEB at its defaults).
+        budget: the most paths searched.
+        on_path: called as on_path(a, b, path) after each search.
+
+    Returns:
+        ({(a, b): PathRecord}, the tree's edges (``spanning_tree``)).
+    """
     from fla.paths.neb import AutoNEB
 
     method = method or AutoNEB()

@@ -17,12 +17,28 @@ from fla.paths.neb import NEB, AutoNEB
 
 
 def methods() -> dict:
-    """Every path method by name."""
+    """Every path method by name.
+
+    Returns:
+        {"autoneb": AutoNEB, "neb": NEB, "bezier": Bezier, "polychain": PolyChain}.
+    """
     return {m.name: m for m in (AutoNEB, NEB, Bezier, PolyChain)}
 
 
 def path_method(name: str, settings: dict | None = None, where: str = ""):
-    """The method called ``name`` with ``settings`` (each checked); errors list what is valid."""
+    """The path method called ``name`` with ``settings``, each checked.
+
+    Args:
+        name: a key of ``methods()``.
+        settings: the method's settings (its section of a connect settings file).
+        where: the start of error messages.
+
+    Returns:
+        The method, a frozen dataclass.
+
+    Raises:
+        ConfigError: an unknown method or setting (listing the valid ones), or a bad value.
+    """
     known = methods()
     if name not in known:
         raise ConfigError(f"{where}unknown path method {name!r}; valid: {', '.join(known)}")

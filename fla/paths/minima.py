@@ -53,14 +53,24 @@ def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, *, max_iter: int):
 
 
 def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, *, max_iter: int = 2000):
-    """Minimise every point [B, D] at once (L-BFGS on the summed loss); returns (minima, losses,
-    grad norms).
+    """Minimise every point at once (scipy's L-BFGS-B on the summed loss, whose gradient is each
+    point's own).
 
     Non-finite values: an evaluation with a non-finite loss or gradient counts as +inf, so that the
     line search backtracks. Since one such point stalls the joint search, the points that met one
     are then polished one by one and the others together again from where they stopped; a point
     whose loss or gradient is still non-finite at the end is returned at its last finite position (a
-    non-finite start stays as it was, for the caller to drop)."""
+    non-finite start stays as it was, for the caller to drop).
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        points: [B, D] the starts.
+        gtol: the largest gradient norm of a minimum.
+        max_iter: the most L-BFGS iterations.
+
+    Returns:
+        (minima [B, D], losses [B], gradient norms [B]).
+    """
     points = np.asarray(points, np.float64)
     minima, last, touched = _lbfgs(energy, points, gtol, max_iter=max_iter)
     if touched.any():
@@ -79,8 +89,16 @@ def polish(energy: Energy, points: np.ndarray, gtol: float = 1e-5, *, max_iter: 
 
 
 def canonical(network, theta: np.ndarray) -> np.ndarray:
-    """theta [B, D] with each hidden layer's units sorted by bias (the permutation carried
-    onward)."""
+    """One representative of each network's relabellings: each hidden layer's units sorted by bias
+    (the permutation carried onward to the next layer's weights).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+        theta: [B, D] parameters.
+
+    Returns:
+        [B, D] the same functions, units in canonical order.
+    """
     theta = np.array(theta, copy=True)
     slices, layers = network.slices(), network.layers
     for k in range(len(layers) - 1):
@@ -106,12 +124,22 @@ def merge(
     distance_tol: float = 1e-3,
     align=None,
 ):
-    """Groups of duplicate minima: returns (kept indices into theta, group label of every
-    minimum). Two minima are one when their losses differ by at most ``loss_tol`` and their
-    distance is at most ``distance_tol`` times the kept one's norm (at least 1); ``align``
-    ((kept, other) -> other relabelled towards kept, ``fla.paths.alignment``) measures that
-    distance up to the networks' symmetry, where a canonical order alone cannot (units whose
-    biases tie)."""
+    """Groups of duplicate minima. Two minima are one when their losses differ by at most
+    ``loss_tol`` and their distance is at most ``distance_tol`` times the kept one's norm (at least
+    1).
+
+    Args:
+        theta: [M, D] minima in canonical order (``canonical``); the lowest of a group is kept.
+        losses: [M] their losses.
+        loss_tol: the most loss difference.
+        distance_tol: the most distance, relative to the kept minimum's norm.
+        align: (kept, other) -> other relabelled towards kept (``fla.paths.alignment``), to measure
+            the distance up to the networks' symmetry where a canonical order alone cannot (units
+            whose biases tie); only pairs the canonical order leaves apart are aligned.
+
+    Returns:
+        (kept indices into theta, the group label of every minimum).
+    """
     order = np.argsort(losses, kind="stable")
     labels = -np.ones(len(theta), int)
     kept = []

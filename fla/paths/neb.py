@@ -62,7 +62,16 @@ SCHEDULE = custom(
 
 
 def dense(energy: Energy, pivots: np.ndarray):
-    """The band at DENSE points between neighbouring pivots, pivots included: (params, losses)."""
+    """The band evaluated at ``DENSE`` points between neighbouring pivots (Draxler et al.'s 9),
+    pivots included.
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        pivots: [P, D] the band, its ends the two minima.
+
+    Returns:
+        (params [(P - 1) (DENSE + 1) + 1, D], losses [same]).
+    """
     t = np.linspace(0.0, 1.0, DENSE + 2)[:-1]
     points = (pivots[:-1, None] + t[None, :, None] * (pivots[1:] - pivots[:-1])[:, None]).reshape(
         -1, pivots.shape[1]
@@ -74,6 +83,21 @@ def dense(energy: Energy, pivots: np.ndarray):
 def finish(
     energy: Energy, pivots: np.ndarray, history: list, *, method: str, stats: dict
 ) -> PathRecord:
+    """A relaxed band as the path record every method returns, evaluated densely.
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        pivots: [P, D] the relaxed band.
+        history: each step's highest pivot loss.
+        method: the method's name.
+        stats: what the relaxation counted (``recoveries``).
+
+    Returns:
+        The ``PathRecord``.
+
+    Raises:
+        NonFiniteBandError: non-finite losses between the pivots.
+    """
     params, losses = dense(energy, pivots)
     if not np.isfinite(losses).all():
         raise NonFiniteBandError(
@@ -87,9 +111,20 @@ def finish(
 def insert_pivots(
     pivots: np.ndarray, params: np.ndarray, losses: np.ndarray, *, threshold: float, max_pivots: int
 ) -> np.ndarray:
-    """AutoNEB's insertion: a pivot at the highest dense point of every segment whose loss rises
-    above the straight line between its two pivots by more than ``threshold`` x the path's loss
-    range."""
+    """AutoNEB's insertion (Draxler et al. 2018, Sec. 3): a pivot at the highest dense point of
+    every segment whose loss rises above the straight line between its two pivots by more than
+    ``threshold`` x the path's loss range, while the band has fewer than ``max_pivots``.
+
+    Args:
+        pivots: [P, D] the band.
+        params: [M, D] its dense points (``dense``).
+        losses: [M] their losses.
+        threshold: the rise, as a share of the path's loss range, that earns a pivot.
+        max_pivots: the most pivots.
+
+    Returns:
+        [P', D] the band with the new pivots, P' >= P.
+    """
     span = losses.max() - losses.min()
     new = [pivots[0]]
     for i in range(len(pivots) - 1):
@@ -124,9 +159,18 @@ class Band:
 
     @property
     def spring_constant(self) -> float | None:
+        """The spring constant k of a spring band; None for a string (respaced, no springs)."""
         return self.spring if self.band == "spring" else None
 
     def control(self, lr: float) -> Steps:
+        """The step control of a relaxation (``fla.paths.relax.Steps``).
+
+        Args:
+            lr: the SGD learning rate (FIRE sets its own steps).
+
+        Returns:
+            The ``Steps``.
+        """
         return Steps(self.optimizer, self.max_step, lr=lr, momentum=self.momentum)
 
 
@@ -143,6 +187,17 @@ class NEB(Band):
     def connect(
         self, energy: Energy, start, end, *, initial: np.ndarray | None = None
     ) -> PathRecord:
+        """Relax a band from the straight line (or ``initial``) between two minima.
+
+        Args:
+            energy: the ``Energy`` of the loss.
+            start: [D] the first minimum.
+            end: [D] the second.
+            initial: [P, D] a band to start from instead of the straight line (ends included).
+
+        Returns:
+            The ``PathRecord``: the pivots, their losses and the band evaluated densely.
+        """
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()
         band = (
             line(start, end, self.pivots + 2)
@@ -181,6 +236,17 @@ class AutoNEB(Band):
     climb: bool = setting(True, "climbing image at the highest pivot", boolean())
 
     def connect(self, energy: Energy, start, end) -> PathRecord:
+        """AutoNEB (Draxler et al. 2018, Sec. 3): NEB cycles from ``schedule``, pivots inserted
+        between them (``insert_pivots``).
+
+        Args:
+            energy: the ``Energy`` of the loss.
+            start: [D] the first minimum.
+            end: [D] the second.
+
+        Returns:
+            The ``PathRecord``.
+        """
         start, end = np.asarray(start, np.float64).ravel(), np.asarray(end, np.float64).ravel()
         band = line(start, end, self.pivots + 2)
         ends = energy.values(band[[0, -1]])
@@ -214,11 +280,31 @@ class AutoNEB(Band):
 
 
 def neb(loss, start, end, **settings) -> PathRecord:
-    """One NEB run (see ``NEB`` for the settings and their defaults)."""
+    """One NEB run between two minima.
+
+    Args:
+        loss: an objective, a Keras objective, a batched TensorFlow loss, or an ``Energy``.
+        start: [D] the first minimum.
+        end: [D] the second.
+        **settings: ``NEB``'s settings (pivots, steps, climb, band, optimizer, ...) and ``initial``.
+
+    Returns:
+        The ``PathRecord``.
+    """
     initial = settings.pop("initial", None)
     return NEB(**settings).connect(Energy.of(loss), start, end, initial=initial)
 
 
 def autoneb(loss, start, end, **settings) -> PathRecord:
-    """AutoNEB (see ``AutoNEB`` for the settings and their defaults)."""
+    """One AutoNEB run between two minima.
+
+    Args:
+        loss: an objective, a Keras objective, a batched TensorFlow loss, or an ``Energy``.
+        start: [D] the first minimum.
+        end: [D] the second.
+        **settings: ``AutoNEB``'s settings (pivots, schedule, threshold, max_pivots, climb, ...).
+
+    Returns:
+        The ``PathRecord``.
+    """
     return AutoNEB(**settings).connect(Energy.of(loss), start, end)

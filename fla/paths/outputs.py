@@ -22,8 +22,18 @@ MODEL_OUTPUTS = OUTPUTS + ("table1.parquet", "table1.csv")
 
 
 def verified_connection(folder) -> dict:
-    """A connection run's connect.json, once every file it lists verifies
-    (``fla.base.store.verified_manifest``)."""
+    """A connection run's manifest, once every file it lists verifies
+    (``fla.base.store.verified_manifest``).
+
+    Args:
+        folder: the connection run's folder.
+
+    Returns:
+        connect.json's contents.
+
+    Raises:
+        DataError: a missing, damaged or unfinished connection run.
+    """
     return verified_manifest(folder, "connect.json", "fla connect")
 
 
@@ -42,8 +52,26 @@ def write_connection(
     saddle_params: bool = False,
     extra: dict | None = None,
 ) -> dict:
-    """The outputs every connection run writes: minima, paths, tree, (extra tables), connect.json
-    last."""
+    """Write what every connection run writes: minima, paths and tree (and ``extra`` tables) as
+    Parquet or CSV, each atomically, then connect.json last with every table's size and SHA-256.
+
+    Args:
+        out: the output folder (claimed by the caller).
+        energy: the ``Energy`` the paths were found on.
+        minima: [M, D] the minima.
+        minima_table: their table (losses, curvature, parameters).
+        paths: {method: {(a, b): PathRecord}}.
+        tree: the minimum spanning tree's edges.
+        settings: the connection's settings, recorded.
+        summary: what the caller records beside them.
+        start: the connection's start (``time.time()``), for its seconds.
+        quiet: no summary line.
+        saddle_params: also the paths' parameters (``path_table``).
+        extra: {file name: Arrow table} written beside the others.
+
+    Returns:
+        The summary written to connect.json (without its ``command``).
+    """
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "minima.parquet", minima_table)
     write_table(
@@ -89,9 +117,19 @@ def write_connection(
 def path_table(
     energy, minima, paths: dict, *, line_points: int = 61, saddle_params: bool = False
 ) -> pa.Table:
-    """One row per pair and method, with the straight line between the same minima for
-    comparison; with ``saddle_params`` (small networks) also the saddle's, the defining points'
-    (NEB's pivots, a curve's bends) and the dense points' parameters, which ``fla slice`` draws."""
+    """One row per pair and method, with the straight line between the same minima for comparison.
+
+    Args:
+        energy: the ``Energy`` the paths were found on.
+        minima: [M, D] the minima.
+        paths: {method: {(a, b): PathRecord}}.
+        line_points: points of each straight line.
+        saddle_params: also the saddle's, the defining points' (NEB's pivots, a curve's bends) and
+            the dense points' parameters, which ``fla slice`` draws (small networks).
+
+    Returns:
+        The Arrow table of paths.parquet.
+    """
     rows, lines = [], {}
     for method, found in paths.items():
         for (a, b), p in sorted(found.items()):

@@ -30,6 +30,14 @@ class Energy:
     """
 
     def __init__(self, loss, dtype=None, chunk: int = 4096):
+        """The loss, compiled as path methods call it.
+
+        Args:
+            loss: an ``fla.core.objective.Objective``, a ``fla.zoo.objective.KerasObjective``, or a
+                TensorFlow function of [B, D] points returning [B] losses.
+            dtype: the precision points are evaluated in (default the loss's, else float32).
+            chunk: the most points a call.
+        """
         import tensorflow as tf
 
         self.dtype = dtype or getattr(loss, "dtype", tf.float32)
@@ -50,6 +58,14 @@ class Energy:
 
     @classmethod
     def of(cls, loss) -> "Energy":
+        """``loss`` as an ``Energy`` (itself if it is one).
+
+        Args:
+            loss: an ``Energy`` or what ``Energy`` takes.
+
+        Returns:
+            The ``Energy``.
+        """
         return loss if isinstance(loss, cls) else cls(loss)
 
     def _run(self, fn, points):
@@ -72,6 +88,14 @@ class Energy:
         )
 
     def values(self, points: np.ndarray) -> np.ndarray:
+        """The loss at each point, without gradients.
+
+        Args:
+            points: [B, D] points.
+
+        Returns:
+            [B] float64 losses.
+        """
         return np.concatenate([o.numpy() for o in self._run(self._v, points)]).astype(np.float64)
 
 
@@ -102,10 +126,12 @@ class PathRecord:
 
     @property
     def saddle_loss(self) -> float:
+        """The highest loss along the dense path: a true maximum along the returned path."""
         return float(np.max(self.dense_losses))
 
     @property
     def saddle_params(self) -> np.ndarray:
+        """[D] the dense point of the highest loss."""
         return self.dense_params[int(np.argmax(self.dense_losses))]
 
     @property
@@ -129,16 +155,32 @@ class PathRecord:
 
 
 def straight_line(energy: Energy, a: np.ndarray, b: np.ndarray, *, points: int = 61) -> PathRecord:
-    """The straight line from a to b as a path record (the baseline every method is compared
-    with)."""
+    """The straight line from a to b as a path record: the baseline every method is compared with.
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        a: [D] the first minimum.
+        b: [D] the second.
+        points: points along the line, ends included.
+
+    Returns:
+        The ``PathRecord`` of method ``"line"``.
+    """
     params = a + np.linspace(0.0, 1.0, points)[:, None] * (b - a)
     losses = energy.values(params)
     return PathRecord("line", params[[0, -1]], losses[[0, -1]], losses, params)
 
 
 def check_method(method) -> None:
-    """ConfigError naming the first setting of a path method that its kind does not accept, as
-    ``method.setting``; a schedule given as lists is kept as tuples (the method stays hashable)."""
+    """Check a path method's settings; a schedule given as lists is kept as tuples (the method stays
+    hashable).
+
+    Args:
+        method: a path method (a frozen dataclass of settings).
+
+    Raises:
+        ConfigError: naming the first setting its kind does not accept, as ``method.setting``.
+    """
     check(method, lambda name: f"{method.name}.{name}")
     if "schedule" in {f.name for f in dataclasses.fields(method)}:
         object.__setattr__(method, "schedule", tuple(tuple(c) for c in method.schedule))

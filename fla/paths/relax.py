@@ -64,8 +64,20 @@ class Steps:
 
 
 def fire_update(force, velocity, dt, *, alpha, positive, s: Steps):
-    """One FIRE update (Bitzek et al. 2006, as ASE orders it): returns (displacement, velocity, dt,
-    alpha, positive steps). ``force`` and the returned displacement are in scaled units."""
+    """One FIRE update (Bitzek et al. 2006, as ASE orders it): mix the velocity towards the force,
+    slow down uphill, speed up after ``n_min`` steps downhill.
+
+    Args:
+        force: [P - 2, D] the forces, in scaled units.
+        velocity: [P - 2, D] the velocities.
+        dt: the time step.
+        alpha: the mixing parameter.
+        positive: the steps downhill since the last uphill one.
+        s: the step control's constants.
+
+    Returns:
+        (displacement in scaled units, velocity, dt, alpha, positive steps).
+    """
     import tensorflow as tf
 
     power = tf.reduce_sum(force * velocity)
@@ -106,7 +118,20 @@ class BandState(NamedTuple):
 
 
 def relaxation(fn, dtype, dim: int, *, spring: float | None, climb: bool, s: Steps):
-    """A compiled function relaxing a band: see ``relax`` for its arguments and results."""
+    """The compiled band relaxation over a loss (``relax`` for its arguments and results), one
+    program per dimension and band kind.
+
+    Args:
+        fn: the batched TensorFlow loss.
+        dtype: its precision.
+        dim: D.
+        spring: the spring constant, or None for a string.
+        climb: with a climbing image.
+        s: the step control.
+
+    Returns:
+        A ``tf.function`` of (pivots, end losses, steps, tol, retries, unit).
+    """
     import tensorflow as tf
 
     def evaluate(points):
@@ -259,12 +284,31 @@ def relax(
     unit: float = 0.0,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Up to ``steps`` NEB steps on the interior pivots of ``pivots`` [P, D], in one compiled loop.
+    """Up to ``steps`` NEB steps on the interior pivots, in one compiled loop; stops early when the
+    largest force on a pivot is below ``tol`` times the force unit (with FIRE ``unit``, or when it
+    is 0 the starting band's largest force; with SGD 1). A non-finite step is undone and retried
+    with half the step.
 
-    Stops early when the largest force on a pivot is below ``tol`` times the force unit: with FIRE
-    ``unit``, or when it is 0 the starting band's largest force; with SGD 1. Appends each step's
-    highest pivot loss to ``history`` and the number of non-finite steps it recovered from to
-    ``stats["recoveries"]``. Returns (pivots, the force unit used).
+    Args:
+        energy: the ``Energy`` of the loss.
+        pivots: [P, D] the band, its ends the fixed minima.
+        steps: the most steps.
+        spring: the spring constant, or None for a string (respaced every step).
+        climb: with a climbing image at the highest pivot.
+        control: the step control (FIRE or SGD).
+        tol: the convergence tolerance on the largest force.
+        retries: the non-finite steps tolerated.
+        end_losses: [2] the ends' losses, if known.
+        history: a list each step's highest pivot loss is appended to.
+        where: the start of error messages (which method and cycle).
+        unit: FIRE's force unit (0: the starting band's largest force).
+        stats: a dict whose ``recoveries`` counts the non-finite steps recovered from.
+
+    Returns:
+        (pivots [P, D], the force unit used).
+
+    Raises:
+        NonFiniteBandError: a non-finite starting band, or ``retries`` non-finite steps.
     """
     import tensorflow as tf
 

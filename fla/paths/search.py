@@ -41,14 +41,34 @@ RETRIES = 3  # attempts after the first, at most
 
 
 def distance_from_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The distance of each of points [M, D] from the segment [a, b]."""
+    """The Euclidean distance of each point from the segment [a, b].
+
+    Args:
+        points: [M, D] points.
+        a: [D] one end.
+        b: [D] the other.
+
+    Returns:
+        [M] distances.
+    """
     chord = b - a
     t = np.clip((points - a) @ chord / max(float(chord @ chord), 1e-300), 0.0, 1.0)
     return np.linalg.norm(points - a - t[:, None] * chord, axis=1)
 
 
 def failure(path: PathRecord, line: PathRecord, a: np.ndarray, *, b: np.ndarray) -> str | None:
-    """Why ``path`` is a failed search between a and b (``line`` the straight line), or None."""
+    """Why a path is a failed search between a and b (module docstring): its saddle lies above the
+    straight line's by more than ``ABOVE_LINE``, or it leaves the region the minima span.
+
+    Args:
+        path: the method's path.
+        line: the straight line from a to b (``straight_line``).
+        a: [D] the first minimum.
+        b: [D] the second.
+
+    Returns:
+        The reason in a few words, or None for a path that did not fail.
+    """
     base = float(max(line.dense_losses[0], line.dense_losses[-1]))
     excess = ABOVE_LINE * max(line.saddle_loss - base, abs(line.saddle_loss))
     allowed = line.saddle_loss + excess + 1e-12
@@ -67,7 +87,16 @@ def failure(path: PathRecord, line: PathRecord, a: np.ndarray, *, b: np.ndarray)
 
 
 def retries(method) -> list:
-    """The methods tried after ``method`` fails, in order (at most RETRIES)."""
+    """The methods tried after a failed search, in order: the same method with four times the
+    images, that without a climbing image, then the other kind of method (a Bezier curve for bands,
+    AutoNEB for curves).
+
+    Args:
+        method: the path method that failed.
+
+    Returns:
+        At most ``RETRIES`` path methods.
+    """
     from fla.paths.curves import Bezier
     from fla.paths.neb import AutoNEB
 
@@ -82,7 +111,15 @@ def retries(method) -> list:
 
 
 def describe(method, first) -> str:
-    """A method in a few words, naming the settings in which it differs from ``first``."""
+    """A method in a few words, naming the settings in which it differs from ``first``.
+
+    Args:
+        method: a path method.
+        first: the method the search was asked for.
+
+    Returns:
+        E.g. ``"autoneb pivots 8"``.
+    """
     if type(method) is not type(first):
         return method.name
     changed = [
@@ -94,8 +131,21 @@ def describe(method, first) -> str:
 
 
 def search(energy: Energy, method, a: np.ndarray, *, b: np.ndarray) -> PathRecord:
-    """``method``'s path from a to b, checked (``failure``) and retried (``retries``) while
-    it fails; the best attempt, its ``search``, ``attempts`` and ``failed`` set."""
+    """A method's path from a to b, checked (``failure``) and retried (``retries``) while it fails.
+
+    Args:
+        energy: the ``Energy`` of the loss.
+        method: the path method.
+        a: [D] the first minimum.
+        b: [D] the second.
+
+    Returns:
+        The best attempt (the lowest saddle among those that did not fail, else the lowest of all),
+            its ``search``, ``attempts``, ``failed`` and ``line_saddle_loss`` set.
+
+    Raises:
+        FlaError: every attempt met non-finite values it could not recover from.
+    """
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     line = straight_line(energy, a, b)
     tried, found = [], []  # (description, path or None, why it failed or None)

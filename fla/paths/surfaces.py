@@ -66,7 +66,14 @@ WOLFE_QUAPP = {
 
 
 def mueller_brown(theta):
-    """The Mueller-Brown potential of points theta [B, 2]."""
+    """The Mueller-Brown potential (Mueller and Brown 1979): three minima, two saddles.
+
+    Args:
+        theta: [B, 2] points (a TensorFlow tensor).
+
+    Returns:
+        [B] values.
+    """
     import tensorflow as tf
 
     x, y = theta[:, 0:1], theta[:, 1:2]
@@ -78,18 +85,39 @@ def mueller_brown(theta):
 
 
 def himmelblau(theta):
-    """Himmelblau's function of points theta [B, 2]."""
+    """Himmelblau's function (x^2 + y - 11)^2 + (x + y^2 - 7)^2: four minima of value 0.
+
+    Args:
+        theta: [B, 2] points (a TensorFlow tensor).
+
+    Returns:
+        [B] values.
+    """
     x, y = theta[:, 0], theta[:, 1]
     return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 
 
 def wolfe_quapp(theta):
-    """The Wolfe-Quapp surface of points theta [B, 2]."""
+    """The Wolfe-Quapp surface x^4 + y^4 - 2x^2 - 4y^2 + xy + 0.3x + 0.1y.
+
+    Args:
+        theta: [B, 2] points (a TensorFlow tensor).
+
+    Returns:
+        [B] values.
+    """
     x, y = theta[:, 0], theta[:, 1]
     return x**4 + y**4 - 2 * x**2 - 4 * y**2 + x * y + 0.3 * x + 0.1 * y
 
 
 def tilted_ring(theta):
-    """The tilted ring valley of points theta [B, 2]."""
+    """The tilted ring valley 10 (x^2 + y^2 - 1)^2 - x^2 - y / 2: two minima over one saddle.
+
+    Args:
+        theta: [B, 2] points (a TensorFlow tensor).
+
+    Returns:
+        [B] values.
+    """
     x, y = theta[:, 0], theta[:, 1]
     return 10 * (x**2 + y**2 - 1) ** 2 - x**2 - 0.5 * y

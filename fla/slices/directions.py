@@ -29,8 +29,15 @@ from fla.base.errors import ConfigError
 
 
 def mlp_layout(network) -> list[tuple[tuple[int, ...], str]]:
-    """An ``fla.core.networks.MLP``'s tensors: per layer its kernel [fan_in, fan_out] (row
-    major) and its bias [fan_out]."""
+    """An ``fla.core.networks.MLP``'s tensors, in the order of its flat parameter vector.
+
+    Args:
+        network: the MLP.
+
+    Returns:
+        [(shape, kind)]: per layer its kernel ((fan_in, fan_out), row major, ``"dense"``) and its
+            bias ((fan_out,), ``"vector"``).
+    """
     out = []
     for fan_in, fan_out in network.layers:
         out += [((fan_in, fan_out), "dense"), ((fan_out,), "vector")]
@@ -38,7 +45,17 @@ def mlp_layout(network) -> list[tuple[tuple[int, ...], str]]:
 
 
 def keras_layout(model) -> list[tuple[tuple[int, ...], str]]:
-    """A Keras model's trainable variables, in ``model.trainable_variables`` order."""
+    """A Keras model's trainable variables, in ``model.trainable_variables`` order.
+
+    Args:
+        model: a Keras model (``fla.zoo.models``).
+
+    Returns:
+        [(shape, kind)]: ``"vector"`` (one axis), ``"dense"`` (two) or ``"conv"`` (four).
+
+    Raises:
+        ConfigError: a variable of another number of axes, which has no filters to normalise.
+    """
     kinds = {1: "vector", 2: "dense", 4: "conv"}
     out = []
     for v in model.trainable_variables:
@@ -50,14 +67,33 @@ def keras_layout(model) -> list[tuple[tuple[int, ...], str]]:
 
 
 def split(flat: np.ndarray, layout) -> list[np.ndarray]:
+    """A flat vector cut into the tensors of a layout.
+
+    Args:
+        flat: [D] the vector.
+        layout: [(shape, kind)] (``mlp_layout``, ``keras_layout``).
+
+    Returns:
+        The tensors, each of its shape.
+    """
     sizes = np.cumsum([int(np.prod(shape)) for shape, _ in layout])[:-1]
     return [part.reshape(shape) for part, (shape, _) in zip(np.split(flat, sizes), layout)]
 
 
 def filter_normalised(direction, theta, layout, *, keep_biases: bool = False) -> np.ndarray:
-    """``direction`` [D] with every filter rescaled to the norm of the same filter of ``theta``
-    (Li et al., Eq. 2); one-dimensional tensors zeroed, or copied from theta with
-    ``keep_biases``."""
+    """Li et al.'s filter normalisation (2018, Eq. 2): every filter of ``direction`` (a kernel's
+    slice for one output unit) rescaled to the norm of the same filter of ``theta``.
+
+    Args:
+        direction: [D] the direction.
+        theta: [D] the point it is normalised around.
+        layout: [(shape, kind)] the tensors of the flat vectors.
+        keep_biases: one-dimensional tensors copied from theta (True) or zeroed (False, Li et al.'s
+            default).
+
+    Returns:
+        [D] the normalised direction.
+    """
     direction, theta = np.asarray(direction, np.float64), np.asarray(theta, np.float64)
     out = []
     for d, w, (_, kind) in zip(split(direction, layout), split(theta, layout), layout):
@@ -72,8 +108,20 @@ def filter_normalised(direction, theta, layout, *, keep_biases: bool = False) ->
 
 
 def random_directions(theta, layout, count: int, *, seed: int, normalisation: str, keep_biases):
-    """``count`` Gaussian directions [count, D] drawn from ``seed`` (numpy's PCG64), filter
-    normalised around theta (``normalisation="filter"``) or as drawn (``"none"``)."""
+    """Gaussian directions drawn from ``seed`` (numpy's PCG64), filter normalised around theta or as
+    drawn.
+
+    Args:
+        theta: [D] the centre.
+        layout: [(shape, kind)] the tensors of the flat vectors.
+        count: how many directions.
+        seed: the seed of the draw.
+        normalisation: ``"filter"`` (``filter_normalised``) or ``"none"``.
+        keep_biases: as ``filter_normalised``'s.
+
+    Returns:
+        [count, D] directions.
+    """
     rng = np.random.default_rng(seed)
     raw = rng.standard_normal((count, len(theta)))
     if normalisation == "none" or not count:
@@ -82,8 +130,17 @@ def random_directions(theta, layout, count: int, *, seed: int, normalisation: st
 
 
 def plane(w1, w2, w3) -> tuple[np.ndarray, np.ndarray]:
-    """(origin w1, basis [2, D]) of the plane through three networks (Garipov et al., Sec. 5):
-    u = w2 - w1, v = (w3 - w1) minus its projection on u, rescaled to |u|."""
+    """The plane through three networks (Garipov et al. 2018, Sec. 5): u = w2 - w1, v = (w3 - w1)
+    minus its projection on u, rescaled to |u|.
+
+    Args:
+        w1: [D] the origin.
+        w2: [D] the second network.
+        w3: [D] the third.
+
+    Returns:
+        (origin w1 [D], basis [2, D]).
+    """
     w1, w2, w3 = (np.asarray(w, np.float64) for w in (w1, w2, w3))
     u = w2 - w1
     if not np.linalg.norm(u):
@@ -98,8 +155,15 @@ def plane(w1, w2, w3) -> tuple[np.ndarray, np.ndarray]:
 
 
 def principal_directions(points) -> tuple[np.ndarray, np.ndarray]:
-    """(directions [2, D], explained variance ratios [2]) of a trajectory's points [T, D]: the top
-    two right singular vectors of M = [theta_i - theta_T] (Li et al., Sec. 7)."""
+    """A trajectory's principal plane (Li et al. 2018, Sec. 7): the top two right singular vectors
+    of M = [theta_i - theta_T].
+
+    Args:
+        points: [T, D] the trajectory, its last point theta_T the centre.
+
+    Returns:
+        (directions [2, D], explained variance ratios [2]).
+    """
     points = np.asarray(points, np.float64)
     m = points[:-1] - points[-1]
     if len(m) < 2:
@@ -114,8 +178,16 @@ def principal_directions(points) -> tuple[np.ndarray, np.ndarray]:
 
 
 def coordinates(points, origin, basis) -> tuple[np.ndarray, np.ndarray]:
-    """(coordinates [P, k], distance off the spanned subspace [P]) of points [P, D] in the affine
-    frame origin + c @ basis (least squares, exact for points in it)."""
+    """Points in the affine frame origin + c @ basis, by least squares (exact for points in it).
+
+    Args:
+        points: [P, D] the points.
+        origin: [D] the frame's origin.
+        basis: [k, D] its directions.
+
+    Returns:
+        (coordinates [P, k], distance off the spanned subspace [P]).
+    """
     offsets = np.atleast_2d(np.asarray(points, np.float64)) - origin
     c, *_ = np.linalg.lstsq(basis.T, offsets.T, rcond=None)
     off = np.linalg.norm(offsets - (basis.T @ c).T, axis=1)
@@ -123,6 +195,16 @@ def coordinates(points, origin, basis) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_direction(direction: np.ndarray, name: str) -> None:
+    """Refuse a direction a slice cannot use.
+
+    Args:
+        direction: [D] the direction.
+        name: how the user named it, for the error.
+
+    Raises:
+        ConfigError: non-finite values, or a zero direction (as filter normalisation around zero
+            weights gives), naming the flags to change.
+    """
     if not np.isfinite(direction).all():
         raise ConfigError(f"direction {name} has non-finite values")
     if not np.linalg.norm(direction):

@@ -69,7 +69,19 @@ class SpawnSettings:
 
 
 def load_settings(path=None, **given) -> SpawnSettings:
-    """Defaults, overridden by the TOML file at ``path`` and by flags given (None: not given)."""
+    """The settings of a spawn: defaults, overridden by the TOML file at ``path`` and by flags
+    given.
+
+    Args:
+        path: a TOML file of ``SpawnSettings``' keys, or None.
+        **given: settings from the command line (None: not given).
+
+    Returns:
+        The checked ``SpawnSettings``.
+
+    Raises:
+        ConfigError: an unknown key or a value its setting refuses.
+    """
     where = f"--settings {path}: " if path else ""
     values = read_toml(path, "--settings") if path is not None else {}
     values.update({k: v for k, v in given.items() if v is not None})
@@ -79,20 +91,49 @@ def load_settings(path=None, **given) -> SpawnSettings:
 
 
 def verified_spawn(folder) -> dict:
-    """A spawn run's spawn.json, once every file it lists verifies (DataError otherwise)."""
+    """A spawn run's manifest, once every file it lists verifies.
+
+    Args:
+        folder: the spawn's output folder.
+
+    Returns:
+        spawn.json's contents.
+
+    Raises:
+        DataError: a missing, damaged or unfinished spawn.
+    """
     from fla.base.store import verified_manifest
 
     return verified_manifest(folder, "spawn.json", "fla spawn")
 
 
 def barriers(profile: np.ndarray) -> np.ndarray:
-    """Frankle et al.'s barrier of each profile [P, points]: its highest value minus the mean of
-    its two ends."""
+    """Frankle et al.'s (2020) barrier of each profile: its highest value minus the mean of its two
+    ends.
+
+    Args:
+        profile: [P, points] values along P lines.
+
+    Returns:
+        [P] barriers.
+    """
     return profile.max(axis=1) - (profile[:, 0] + profile[:, -1]) / 2
 
 
 def line_profiles(objective, a: np.ndarray, b: np.ndarray, *, points: int, x, y):
-    """(loss [P, points], error [P, points]) along the straight lines from a [P, D] to b [P, D]."""
+    """The training loss and error along straight lines between copies' ends.
+
+    Args:
+        objective: the walk program's ``fla.core.objective.Objective``.
+        a: [P, D] the lines' starts.
+        b: [P, D] their ends.
+        points: points along each line, ends included.
+        x: the patterns.
+        y: their labels.
+
+    Returns:
+        (loss [P, points], error [P, points]).
+    """
     import tensorflow as tf
 
     t = np.linspace(0.0, 1.0, points)
@@ -114,8 +155,17 @@ def line_profiles(objective, a: np.ndarray, b: np.ndarray, *, points: int, x, y)
 
 
 def check_against_run(run_dir: Path, at, losses: np.ndarray) -> None:
-    """DamagedRunError unless the losses of the walks walked again to each K equal, bit for bit,
-    the losses the run recorded there (the walk to K is the run's own)."""
+    """The walk to K is the run's own: the losses of the walks walked again to each K must equal,
+    bit for bit, the losses the run recorded there.
+
+    Args:
+        run_dir: the sampling run.
+        at: the steps K.
+        losses: [len(at), W] the losses walked again.
+
+    Raises:
+        DamagedRunError: any loss that differs.
+    """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -137,7 +187,18 @@ def check_against_run(run_dir: Path, at, losses: np.ndarray) -> None:
 
 
 def spawn_rows(run_dir: Path, settings: SpawnSettings, *, data_dir=None) -> pd.DataFrame:
-    """A row per walk, K and pair of copies (module docstring)."""
+    """Walk each walk of a run to each K, spawn copies there, walk them on with fresh streams and
+    measure the barriers between their ends (module docstring).
+
+    Args:
+        run_dir: a verified sampling run of one configuration.
+        settings: the spawn's settings.
+        data_dir: the folder of data files.
+
+    Returns:
+        A row per walk, K and pair of copies: the barriers of the loss and the error and the
+            profiles along the line.
+    """
     from fla.core.registry import load_problem
     from fla.walks.config import SampleConfig
     from fla.walks.spawn import spawned_ends
@@ -194,9 +255,18 @@ def spawn_rows(run_dir: Path, settings: SpawnSettings, *, data_dir=None) -> pd.D
 
 
 def summary(rows: pd.DataFrame, settings: SpawnSettings) -> tuple[pd.DataFrame, int | None]:
-    """(per K: pairs, the non-finite ones (a copy that diverged: left out of the rest), the
-    median and mean error and loss barriers, the share of pairs at most ``stable_error``;
-    ``stable_from``)."""
+    """The spawn's summary per K.
+
+    Args:
+        rows: ``spawn_rows``' table.
+        settings: the spawn's settings (``stable_error``).
+
+    Returns:
+        (a row per K: pairs, the non-finite ones (a copy that diverged, left out of the rest), the
+            median and mean error and loss barriers, the share of pairs at most ``stable_error``;
+            ``stable_from``, the first K from which on the median error barrier stays at most
+            ``stable_error``, or None).
+    """
     finite = np.isfinite(rows[["loss_barrier", "error_barrier", "distance"]]).all(axis=1)
     nonfinite = (~finite).groupby(rows["at"]).sum().astype(int)
     by = rows[finite].groupby("at")
@@ -224,7 +294,19 @@ def summary(rows: pd.DataFrame, settings: SpawnSettings) -> tuple[pd.DataFrame, 
 
 
 def spawn(run_dir, out, settings: SpawnSettings, *, data_dir=None, quiet: bool = False) -> dict:
-    """Spawn, measure and write (module docstring); returns the manifest."""
+    """Spawn, measure and write ``spawn.parquet``, ``summary.csv`` and the verified ``spawn.json``
+    (``fla spawn``), under the output rule.
+
+    Args:
+        run_dir: a verified sampling run of one configuration.
+        out: the output folder.
+        settings: the spawn's settings.
+        data_dir: the folder of data files.
+        quiet: no progress.
+
+    Returns:
+        The manifest written.
+    """
     run_dir, out = Path(run_dir), Path(out)
     if read_manifest(run_dir) is None:
         raise ConfigError(f"{run_dir} is not a sampling run's configuration (no run.json)")

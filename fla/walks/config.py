@@ -232,8 +232,15 @@ class SampleConfig:
     )
 
     def validate(self, style: str = "flag") -> None:
-        """ConfigError naming the first bad setting, as a ``flag`` (--hessian-at) or a ``key``:
-        a value its check refuses, or a setting the others make meaningless."""
+        """Check every setting: a value its check refuses, or a setting the others make meaningless.
+
+        Args:
+            style: how the errors name a setting: ``"flag"`` (--hessian-at) or ``"key"``
+                (hessian_at, as study files write it).
+
+        Raises:
+            ConfigError: naming the first bad setting.
+        """
         check(self, lambda name: setting_name(name, style))
         self._validate_regulariser(style)
         name = lambda field: setting_name(field, style)
@@ -309,7 +316,11 @@ class SampleConfig:
         """The settings as a dict (what SampleConfig(**...) takes back). The settings added since
         the first manifests (sampler, activation, walk bounds, loss, regulariser) are left out at
         their defaults, so that the manifests of unbounded, unregularised ELU gradient walks on the
-        cross-entropy read as they did before these were settings."""
+        cross-entropy read as they did before these were settings.
+
+        Returns:
+            {setting: value}, as run.json's ``config`` records it.
+        """
         return {k: v for k, v in asdict(self).items() if (k, v) not in OMITTED_AT_DEFAULT}
 
 

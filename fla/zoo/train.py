@@ -273,6 +273,7 @@ class TrainSettings:
         "resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)",
         choice(*ARCHITECTURES),
         required=True,
+        metavar="arch",
     )
     dataset: str = setting(None, "the CIFAR dataset", choice(*DATASETS), required=True)
     seed: int = setting(0, "seed of the initialisation, the batches and the augmentation", SEED)
