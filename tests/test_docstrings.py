@@ -1,5 +1,5 @@
 """The Python API's docstrings, in one style: every public function and method of what
-docs/reference.md renders says, Google style, what each parameter is (``Args:``, every parameter
+docs/reference*.md render says, Google style, what each parameter is (``Args:``, every parameter
 by name) and what comes back (``Returns:``), so that mkdocstrings shows parameters, shapes and
 returns the same way everywhere."""
 
@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = re.findall(r"^::: ([\w.]+)", (ROOT / "docs/reference.md").read_text(), re.M)
+TARGETS = [
+    target
+    for page in sorted((ROOT / "docs").glob("reference*.md"))
+    for target in re.findall(r"^::: ([\w.]+)", page.read_text(), re.M)
+]
 
 
 def source_of(target: str):

@@ -1,10 +1,10 @@
 """The exact Hessian of an MLP's loss by second-order backpropagation, B networks at once.
 
-For the networks of ``fla.core.networks`` (a_k = W^_k h^_{k-1}, with h^_{k-1} = [sigma(a_{k-1});
-1] and h^_0 = [x; 1], the bias being W^_k's last input row) and a loss l(z) of the logits z = a_L
-averaged over N patterns, the Hessian is assembled layer pair by layer pair from quantities one
-forward and one backward pass give (Bishop 1992, "Exact calculation of the Hessian matrix for the
-multilayer perceptron"; in matrix form, Naumov 2017):
+For the networks of ``fla.core.networks`` (``a_k = W^_k h^_{k-1}``, with ``h^_{k-1} =
+[sigma(a_{k-1}); 1]`` and ``h^_0 = [x; 1]``, the bias being ``W^_k``'s last input row) and a loss
+l(z) of the logits z = a_L averaged over N patterns, the Hessian is assembled layer pair by layer
+pair from quantities one forward and one backward pass give (Bishop 1992, "Exact calculation of the
+Hessian matrix for the multilayer perceptron"; in matrix form, Naumov 2017):
 
 - forward Jacobians between pre-activations, A_{m,l} = da_m / da_l = W_m diag(sigma'(a_{m-1}))
   A_{m-1,l}, A_{l,l} = I (W without its bias row);
@@ -92,9 +92,9 @@ def forward(network, theta, x):
         x: [B, N, n_in] patterns (``mlp_hessian`` broadcasts shared ones).
 
     Returns:
-        (weights: per layer W^_k [B, in + 1, out]; inputs: per layer h^_{k-1} [B, N, in + 1]; slopes
-            and second derivatives: per hidden layer sigma'(a_k) and sigma''(a_k) [B, N, out];
-            logits [B, N, C]).
+        (weights: per layer ``W^_k`` [B, in + 1, out]; inputs: per layer ``h^_{k-1}`` [B, N, in +
+            1]; slopes and second derivatives: per hidden layer sigma'(a_k) and sigma''(a_k) [B, N,
+            out]; logits [B, N, C]).
     """
     import tensorflow as tf
 
