@@ -81,7 +81,6 @@ def test_a_settings_file_that_is_missing_or_not_toml_is_one_line(tmp_path):
 
 def settings_classes():
     from analysis.settings import PlotSettings, ReportSettings
-
     from fla.landscapes.study import LandscapeStudy
     from fla.metrics.tables import MetricsSettings
     from fla.paths.connect import ConnectFlags, ConnectSettings, Merge, Polish
