@@ -62,8 +62,16 @@ def check_memory(need: float, what: str, fix: str) -> None:
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
+    """A number of bytes as people read it.
+
+    Args:
+        n: bytes.
+
+    Returns:
+        E.g. ``"1.5 GiB"`` (binary units, one decimal).
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} PB"
+    return f"{n:.1f} TiB"

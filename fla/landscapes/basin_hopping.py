@@ -37,24 +37,52 @@ RESTART_RANGES = (1.0, 3.0, 10.0)  # of ``bound``: the ranges a restarted chain 
 
 
 def energy_of(f) -> Energy:
-    """One Energy per objective, so that its compiled programs are traced once, not once per
-    search."""
+    """One ``Energy`` per objective, kept on it, so that its compiled programs are traced once, not
+    once per search.
+
+    Args:
+        f: the landscape's ``fla.core.objective.Objective``.
+
+    Returns:
+        Its ``Energy``.
+    """
     if getattr(f, "_energy", None) is None:
         f._energy = Energy(f, f.dtype)
     return f._energy
 
 
 def quench(f, points: np.ndarray, gtol: float):
-    """All points quenched together (``Quencher``, one per objective): (minima, losses,
-    gradient norms)."""
+    """All points quenched together by one compiled L-BFGS program (``Quencher``, one per
+    objective).
+
+    Args:
+        f: the landscape's objective.
+        points: [B, D] the starts.
+        gtol: the gradient norm a quench stops below.
+
+    Returns:
+        (minima [B, D], losses [B], gradient norms [B]).
+    """
     if getattr(f, "_quencher", None) is None:
         f._quencher = Quencher(f, batch=max(8, len(points)))
     return f._quencher(points, gtol)[:3]
 
 
 def store_minima(db: Database, f, points, *, losses, grads, gtol: float, how="quench") -> list[int]:
-    """Adds every converged quench without negative Hessian eigenvalues (``how`` found it: one
-    word, or one per point); returns their ids (-1: not a minimum)."""
+    """Add every converged quench without negative Hessian eigenvalues to the database.
+
+    Args:
+        db: the ``Database``.
+        f: the landscape's objective.
+        points: [B, D] quenched points.
+        losses: [B] their losses.
+        grads: [B] their gradient norms.
+        gtol: the gradient norm of a converged quench.
+        how: what found them (``found_by``): one word, or one per point.
+
+    Returns:
+        [B] their ids; -1 for a point that is not a minimum.
+    """
     ids = []
     finite = np.isfinite(points).all(axis=1) & np.isfinite(losses)
     eigs = np.full(points.shape, np.nan)
@@ -87,13 +115,29 @@ def basin_hopping(
     seeds: np.ndarray | None = None,
     patience: int = 10,
 ) -> dict:
-    """``steps`` basin-hopping steps of ``chains`` chains; minima go into ``db``. Returns
-    statistics.
+    """Basin-hopping steps of many chains at once (module docstring); the minima go into ``db``.
 
     Each chain's step size adapts as GMIN's does, but to the share of trial quenches that leave the
     current minimum (rather than to the acceptance ratio, which is 1 when every trial falls back
-    into the same basin): every ADAPT_EVERY steps it grows by ADAPT_FACTOR if fewer than half of
-    them escaped and shrinks by it otherwise, within [step / 100, 100 step]."""
+    into the same basin): every ``ADAPT_EVERY`` steps it grows by ``ADAPT_FACTOR`` if fewer than
+    half of them escaped and shrinks by it otherwise, within [step / 100, 100 step].
+
+    Args:
+        db: the ``Database`` the minima go into.
+        f: the landscape's objective.
+        chains: the chains run side by side.
+        steps: the steps of every chain.
+        step: the perturbation's half-width s (chain c starts at ``step * SCALES[c % 3]``).
+        temperature: the Metropolis rule's fictitious temperature T.
+        rng: the numpy Generator of every draw.
+        gtol: the gradient norm of a converged quench.
+        bound: the range of the random starts and restarts.
+        seeds: [S, D] points quenched first, starting the first chains.
+        patience: steps without a new minimum before a chain restarts.
+
+    Returns:
+        {"quenches", "acceptance", "restarts", "final_steps" (each chain's last step size)}.
+    """
     d = db.network.n_params
     start = rng.uniform(-bound, bound, (chains, d))
     origin = np.array(["start"] * chains, dtype=object)

@@ -22,7 +22,15 @@ from fla.landscapes.model import align, canonical_tanh
 
 
 def hessian_eigenvalues(f, theta: np.ndarray) -> np.ndarray:
-    """Exact Hessian eigenvalues [B, D] (ascending) in float64."""
+    """Exact Hessian eigenvalues in float64.
+
+    Args:
+        f: the landscape's objective.
+        theta: [B, D] (or [D]) points.
+
+    Returns:
+        [B, D] ascending eigenvalues.
+    """
     return np.linalg.eigvalsh(f.hessian(np.atleast_2d(theta)).numpy())
 
 
@@ -40,7 +48,18 @@ class Database:
     def same(
         self, stored: dict, loss: float, params: np.ndarray, *, eigenvalues: np.ndarray
     ) -> bool:
-        """Whether a point is ``stored``, as the module docstring defines it."""
+        """Whether a point is ``stored`` (module docstring): losses within ``loss_tol`` (relative)
+        and, after alignment, positions within max(distance_tol x |theta|, 10 gtol / |lambda|_min).
+
+        Args:
+            stored: a stored minimum or transition state.
+            loss: the point's loss.
+            params: [D] its parameters.
+            eigenvalues: [D] its Hessian's eigenvalues.
+
+        Returns:
+            True when they are one stationary point.
+        """
         if abs(stored["loss"] - loss) > self.loss_tol * max(1.0, abs(loss)):
             return False
         flattest = max(np.abs(np.concatenate([stored["eigenvalues"], eigenvalues])).min(), 1e-12)
@@ -54,7 +73,16 @@ class Database:
         )
 
     def find(self, loss: float, params: np.ndarray, eigenvalues: np.ndarray) -> int:
-        """Index of the stored minimum equal to (loss, params) up to the symmetries, or -1."""
+        """The stored minimum equal to a point up to the symmetries.
+
+        Args:
+            loss: the point's loss.
+            params: [D] its parameters.
+            eigenvalues: [D] its Hessian's eigenvalues.
+
+        Returns:
+            Its id, or -1.
+        """
         return next(
             (
                 i
@@ -67,7 +95,17 @@ class Database:
     def add_minimum(
         self, loss: float, params: np.ndarray, eigenvalues: np.ndarray, *, found_by: str = "quench"
     ) -> int:
-        """Its id, new or found; a new minimum records ``found_by`` (what found it first)."""
+        """Store a minimum (in canonical form) unless it is known; a known one counts another hit.
+
+        Args:
+            loss: its loss.
+            params: [D] its parameters.
+            eigenvalues: [D] its Hessian's eigenvalues.
+            found_by: what found it first (start, seed, hop, restart, descent).
+
+        Returns:
+            Its id, new or found.
+        """
         found = self.find(loss, params, eigenvalues)
         if found >= 0:
             self.minima[found]["hits"] += 1
@@ -85,8 +123,18 @@ class Database:
         return len(self.minima) - 1
 
     def add_transition_state(self, loss, params, eigenvalues, *, a: int, b: int) -> bool:
-        """Stores it unless an equal transition state (as ``same`` decides) is known; ``a`` and
-        ``b`` are the stored minima its two descents reach."""
+        """Store a transition state unless an equal one (``same``) is known.
+
+        Args:
+            loss: its loss.
+            params: [D] its parameters.
+            eigenvalues: [D] its Hessian's eigenvalues (exactly one negative).
+            a: the stored minimum one descent reaches.
+            b: the stored minimum the other reaches.
+
+        Returns:
+            True if it was new.
+        """
         if not (0 <= a < len(self.minima) and 0 <= b < len(self.minima)) or a == b:
             raise ValueError(f"a transition state joins two stored minima, not {a} and {b}")
         if any(self.same(t, loss, params, eigenvalues=eigenvalues) for t in self.transition_states):
@@ -103,7 +151,11 @@ class Database:
         return True
 
     def components(self) -> np.ndarray:
-        """Label [n_minima] of each minimum's connected component in the transition-state graph."""
+        """The connected components of the transition-state graph.
+
+        Returns:
+            [n_minima] each minimum's component label.
+        """
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import connected_components
 

@@ -26,18 +26,39 @@ UNIT_TOL = 1e-3
 
 
 def xor_two_way():
-    """XOR with the two-way softmax output of Mehta et al. (classes 0 and 1, 2 outputs)."""
+    """XOR with the two-way softmax output of Mehta et al. (classes 0 and 1, 2 outputs).
+
+    Returns:
+        The ``fla.core.problems.Problem``.
+    """
     from fla.core.problems import xor
 
     return dataclasses.replace(xor(), name="xor", n_outputs=2, kind="multiclass")
 
 
 def mehta_network(hidden: int) -> MLP:
+    """Mehta et al.'s 2-N_h-2 network: tanh hidden units, a two-way softmax output.
+
+    Args:
+        hidden: N_h.
+
+    Returns:
+        The ``MLP``.
+    """
     return MLP(2, hidden, 1, 2, activation="tanh")
 
 
 def objective(hidden: int, l2: float):
-    """The loss of Mehta et al.'s Eq. (3) for a 2-hidden-2 tanh network, in float64."""
+    """The loss of Mehta et al.'s Eq. (3) for a 2-N_h-2 tanh network on XOR, in float64: the mean
+    cross-entropy plus lambda |theta|^2.
+
+    Args:
+        hidden: N_h.
+        l2: lambda.
+
+    Returns:
+        The float64 ``fla.core.objective.Objective``.
+    """
     import tensorflow as tf
 
     from fla.core.objective import Objective
@@ -46,9 +67,17 @@ def objective(hidden: int, l2: float):
 
 
 def canonical_tanh(network: MLP, theta: np.ndarray) -> np.ndarray:
-    """theta [B, D] with every hidden unit's sign fixed (bias >= 0; a zero bias takes the sign of
-    the first non-zero incoming weight) and units sorted by bias: one representative of the
-    2^N_h N_h! equivalent parameter vectors per hidden layer."""
+    """One representative of the 2^N_h N_h! equivalent parameter vectors: every hidden unit's sign
+    fixed (bias >= 0; a zero bias takes the sign of the first non-zero incoming weight) and the
+    units sorted by bias.
+
+    Args:
+        network: the 2-N_h-2 tanh ``MLP`` (``mehta_network``).
+        theta: [B, D] parameters.
+
+    Returns:
+        [B, D] the canonical forms.
+    """
     theta = np.array(theta, np.float64, copy=True)
     slices, layers = network.slices(), network.layers
     for k in range(len(layers) - 1):
@@ -67,8 +96,15 @@ def canonical_tanh(network: MLP, theta: np.ndarray) -> np.ndarray:
 
 
 def units(network: MLP, theta: np.ndarray) -> np.ndarray:
-    """Each hidden unit's incoming weights, bias and outgoing weights, [N_h, n_in + 1 + n_out] (one
-    hidden layer)."""
+    """Each hidden unit's incoming weights, bias and outgoing weights (one hidden layer).
+
+    Args:
+        network: the 2-N_h-2 tanh ``MLP`` (``mehta_network``).
+        theta: [D] parameters.
+
+    Returns:
+        [N_h, n_in + 1 + n_out] one row a unit.
+    """
     (w, b), (w2, _) = network.slices()[:2]
     (fan_in, hidden), (_, out) = network.layers[:2]
     return np.concatenate(
@@ -78,7 +114,16 @@ def units(network: MLP, theta: np.ndarray) -> np.ndarray:
 
 
 def with_units(network: MLP, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """theta with its hidden units replaced by ``rows`` (the inverse of ``units``)."""
+    """theta with its hidden units replaced (the inverse of ``units``).
+
+    Args:
+        network: the 2-N_h-2 tanh ``MLP`` (``mehta_network``).
+        theta: [D] parameters.
+        rows: [N_h, n_in + 1 + n_out] the units.
+
+    Returns:
+        [D] parameters.
+    """
     (w, b), (w2, _) = network.slices()[:2]
     (fan_in, hidden), (_, out) = network.layers[:2]
     theta = np.array(theta, np.float64, copy=True)
@@ -89,9 +134,17 @@ def with_units(network: MLP, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def padded(theta: np.ndarray, hidden: int) -> np.ndarray:
-    """Minima [B, D] of the 2-(hidden-1)-2 network as points of the 2-hidden-2 network, with one
-    more hidden unit whose weights, bias and outgoing weights are zero: stationary points of the
-    larger network (Mehta et al., Appendix A), minima or saddles."""
+    """Minima of the 2-(N_h - 1)-2 network as points of the 2-N_h-2 network, with one more hidden
+    unit whose weights, bias and outgoing weights are zero: stationary points of the larger network
+    (Mehta et al., Appendix A), minima or saddles.
+
+    Args:
+        theta: [B, D'] minima of the smaller network.
+        hidden: N_h of the larger one.
+
+    Returns:
+        [B, D] the padded points.
+    """
     small, large = mehta_network(hidden - 1), mehta_network(hidden)
     out = []
     for row in np.atleast_2d(theta):
@@ -104,7 +157,16 @@ def padded(theta: np.ndarray, hidden: int) -> np.ndarray:
 def align(network: MLP, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The image of b under hidden-unit permutations and tanh sign flips closest to a (Euclidean):
     per pair of units the better sign, then the best permutation as a linear assignment problem
-    (exact)."""
+    (exact).
+
+    Args:
+        network: the 2-N_h-2 tanh ``MLP`` (``mehta_network``).
+        a: [D] the reference.
+        b: [D] the point moved.
+
+    Returns:
+        [D] b's closest equivalent copy.
+    """
     from scipy.optimize import linear_sum_assignment
 
     ua, ub = units(network, a), units(network, b)
@@ -116,7 +178,15 @@ def align(network: MLP, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def connected_units(network: MLP, theta: np.ndarray) -> np.ndarray:
-    """Hidden units [B] whose incoming weights and outgoing weights both have norm > UNIT_TOL."""
+    """The hidden units that take part: incoming and outgoing weights both of norm > ``UNIT_TOL``.
+
+    Args:
+        network: the 2-N_h-2 tanh ``MLP`` (``mehta_network``).
+        theta: [B, D] parameters.
+
+    Returns:
+        [B] counts.
+    """
     (w, _), (w2, _) = network.slices()[:2]
     (fan_in, hidden), (_, out) = network.layers[:2]
     incoming = np.linalg.norm(theta[:, w].reshape(-1, fan_in, hidden), axis=1)
@@ -125,15 +195,31 @@ def connected_units(network: MLP, theta: np.ndarray) -> np.ndarray:
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve [B] of scores [B, N] for binary labels [N] (Mann-Whitney, ties
-    1/2)."""
+    """The area under the ROC curve (Mann-Whitney, ties counted 1/2).
+
+    Args:
+        scores: [B, N] each network's scores.
+        labels: [N] binary labels.
+
+    Returns:
+        [B] AUCs in [0, 1].
+    """
     pos, neg = scores[:, labels == 1], scores[:, labels == 0]
     above, ties = pos[:, :, None] > neg[:, None, :], pos[:, :, None] == neg[:, None, :]
     return above.mean(axis=(1, 2)) + 0.5 * ties.mean(axis=(1, 2))
 
 
 def probabilities(network, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """P(class 1) [B, N] of each network on patterns x [N, 2] (softmax of the two outputs)."""
+    """P(class 1) of each network: the softmax of its two outputs.
+
+    Args:
+        network: the network.
+        params: [B, D] parameters.
+        x: [N, 2] patterns.
+
+    Returns:
+        [B, N] probabilities.
+    """
     import tensorflow as tf
 
     if not len(params):

@@ -24,9 +24,22 @@ ARMIJO = 1e-4
 
 
 class Quencher:
+    """Batched L-BFGS quenches of an objective's training loss, one compiled XLA program per batch
+    size (module docstring); ``quenches`` and ``evaluations`` count the work done.
+    """
+
     def __init__(
         self, f, batch: int = 64, memory: int = 10, *, max_iter: int = 5000, max_step: float = 0.5
     ):
+        """A compiled batched L-BFGS quench of an objective (module docstring).
+
+        Args:
+            f: the objective (its ``gradient_at`` on its training set).
+            batch: the rows every call runs on (padded): one compiled program.
+            memory: the (s, y) pairs L-BFGS keeps.
+            max_iter: the most iterations.
+            max_step: the longest step in norm (GMIN's MAXBFGS).
+        """
         import tensorflow as tf
 
         self.f, self.memory, self.max_iter, self.max_step = f, memory, max_iter, max_step
@@ -39,6 +52,14 @@ class Quencher:
         self.evaluations = 0
 
     def value_and_gradient(self, x):
+        """The objective's training loss and gradient.
+
+        Args:
+            x: [B, D] points (a tensor).
+
+        Returns:
+            (loss [B], gradient [B, D]).
+        """
         loss, _, grad = self.f.gradient_at(x, self.f.x_train, self.f.y_train)
         return loss, grad
 

@@ -64,24 +64,61 @@ class LandscapeStudy:
 
 
 def load_study(path) -> dict:
-    """The study's settings (defaults filled in); ConfigError naming a bad or unknown key."""
+    """A landscape study's settings, defaults filled in.
+
+    Args:
+        path: the study TOML file (``fla settings landscape`` prints its template).
+
+    Returns:
+        The settings as a dict.
+
+    Raises:
+        ConfigError: naming a bad or unknown key.
+    """
     given = read_toml(path, "landscape study")
     study = build(LandscapeStudy, given, f"{path}: ", lambda name: f"key {name!r}")
     return {**dataclasses.asdict(study), "hidden": list(study.hidden), "l2": list(study.l2)}
 
 
 def folder_name(hidden: int, l2: float) -> str:
+    """The folder of one configuration.
+
+    Args:
+        hidden: N_h.
+        l2: lambda.
+
+    Returns:
+        E.g. ``h3_l0.01``.
+    """
     return f"h{hidden}_l{l2!r}"
 
 
 def configuration_settings(study: dict, hidden: int, l2: float) -> dict:
+    """The settings one configuration records and is verified against.
+
+    Args:
+        study: the study's settings.
+        hidden: N_h.
+        l2: lambda.
+
+    Returns:
+        {"hidden", "l2", chains, steps, step, temperature, bound, patience, budget, gtol, seed}.
+    """
     keys = ("chains", "steps", "step", "temperature", "bound", "patience", "budget", "gtol", "seed")
     return {"hidden": hidden, "l2": l2, **{k: study[k] for k in keys}}
 
 
 def seeds_for(hidden: int, smaller) -> np.ndarray:
-    """The all-zero network and the minima of the N_h - 1 network (``smaller``, [M, D'] or None)
-    padded with a zero unit: stationary points of the N_h network (Mehta et al., Appendix A)."""
+    """The all-zero network and the minima of the N_h - 1 network padded with a zero unit:
+    stationary points of the N_h network (Mehta et al., Appendix A).
+
+    Args:
+        hidden: N_h.
+        smaller: [M, D'] the N_h - 1 network's minima, or None.
+
+    Returns:
+        [S, D] the seeds.
+    """
     from fla.landscapes.model import mehta_network, padded
 
     zero = np.zeros((1, mehta_network(hidden).n_params))
@@ -91,6 +128,18 @@ def seeds_for(hidden: int, smaller) -> np.ndarray:
 
 
 def run_configuration(folder: Path, settings: dict, quiet: bool, *, smaller=None) -> dict:
+    """One (N_h, lambda): basin-hopping, then transition states between unconnected minima; writes
+    minima.parquet, transition_states.parquet and landscape.json (last).
+
+    Args:
+        folder: the configuration's folder.
+        settings: its settings (``configuration_settings``).
+        quiet: no summary line.
+        smaller: [M, D'] the N_h - 1 network's minima, to seed with.
+
+    Returns:
+        The metadata written to landscape.json.
+    """
     from fla.landscapes.basin_hopping import basin_hopping
     from fla.landscapes.database import Database
     from fla.landscapes.model import mehta_network, objective
@@ -142,9 +191,17 @@ def run_configuration(folder: Path, settings: dict, quiet: bool, *, smaller=None
 
 
 def check_resources(study: dict) -> None:
-    """Refuse a study whose chains cannot be held in memory: basin-hopping keeps about a dozen
-    [chains, D] float64 arrays (starts, trials, minima, gradients, energies), D of the largest
-    N_h."""
+    """Refuse before any work a study that cannot run: chains that memory cannot hold (basin-hopping
+    keeps about a dozen [chains, D] float64 arrays, D of the largest N_h), exact Hessians too large,
+    an L2 term that overflows float64 for chains perturbed as far as ``step`` takes them, or more
+    than ``MAX_SECONDS`` of quenches.
+
+    Args:
+        study: the study's settings.
+
+    Raises:
+        ConfigError: naming the key to change.
+    """
     from fla.base.machine import check_memory
     from fla.landscapes.model import mehta_network
 
@@ -180,14 +237,31 @@ MAX_SECONDS = 30 * 86400  # a study estimated to take longer is refused
 
 
 def estimated_seconds(study: dict) -> float:
-    """A generous estimate of a study's basin-hopping time: its quenches at QUENCH_RATE."""
+    """A generous estimate of a study's basin-hopping time: its quenches at ``QUENCH_RATE``.
+
+    Args:
+        study: the study's settings.
+
+    Returns:
+        Seconds.
+    """
     quenches = study["chains"] * max(study["steps"], 1) * len(study["hidden"]) * len(study["l2"])
     return quenches / QUENCH_RATE
 
 
 def run_study(study_path, out, quiet: bool = False) -> list[dict]:
-    """Every (N_h, lambda) of the study, skipping those already done and verified; writes
-    counts.csv."""
+    """Every (N_h, lambda) of a study (``fla landscape``), skipping those already done and verified;
+    writes counts.csv and its manifest.
+
+    Args:
+        study_path: the study TOML file.
+        out: the study's output folder.
+        quiet: no progress.
+
+    Returns:
+        One row of counts.csv per configuration: hidden, l2, minima, transition_states, ratio,
+            seconds.
+    """
     from fla.base.outputs import claim_folder
 
     study = load_study(study_path)
@@ -207,10 +281,16 @@ COUNTS, STUDY = "counts.csv", "landscape_study.json"  # what a landscape study w
 
 
 def study_entries(study: dict):
-    """What a landscape study's folder may hold when it resumes
-    (``fla.base.outputs.claim_folder``): its configurations' folders, holding only what a
-    configuration writes; its counts.csv as its manifest lists it; and the reports fla report
-    wrote into it."""
+    """What a landscape study's folder may hold when it resumes (``fla.base.outputs.claim_folder``):
+    its configurations' folders, holding only what a configuration writes; its counts.csv as its
+    manifest lists it; and the reports fla report wrote into it.
+
+    Args:
+        study: the study's settings.
+
+    Returns:
+        own(entry) -> whether the folder's entry is the study's.
+    """
     from fla.base.outputs import leftover, owned_by, report_output
 
     names = {folder_name(h, l2) for h in study["hidden"] for l2 in study["l2"]}

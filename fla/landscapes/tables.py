@@ -20,6 +20,14 @@ FILES = ("minima.parquet", "transition_states.parquet")
 
 
 def read_meta(folder: Path) -> dict | None:
+    """A configuration's landscape.json, if it is readable and lists its files.
+
+    Args:
+        folder: the configuration's folder.
+
+    Returns:
+        The metadata, or None.
+    """
     try:
         meta = json.loads((Path(folder) / "landscape.json").read_text())
     except (OSError, ValueError):
@@ -28,8 +36,16 @@ def read_meta(folder: Path) -> dict | None:
 
 
 def problem_with(folder: Path, settings: dict | None = None) -> str | None:
-    """None if the configuration in ``folder`` is complete and intact (and made with ``settings``,
-    when given), else what is wrong."""
+    """What is wrong with a configuration's folder, if anything.
+
+    Args:
+        folder: the configuration's folder.
+        settings: the settings it must have been made with.
+
+    Returns:
+        None if it is complete, intact (every file's size and SHA-256) and made with ``settings``;
+            else what is wrong, in one line.
+    """
     meta = read_meta(folder)
     if meta is None:
         return "no readable landscape.json"
@@ -41,12 +57,30 @@ def problem_with(folder: Path, settings: dict | None = None) -> str | None:
 
 
 def verified(folder: Path, settings: dict) -> bool:
+    """Whether a configuration is complete, intact and made with ``settings`` (``problem_with``).
+
+    Args:
+        folder: the configuration's folder.
+        settings: the settings it must have been made with.
+
+    Returns:
+        True when it verifies.
+    """
     return problem_with(folder, settings) is None
 
 
 def read_landscape(folder: Path):
-    """(metadata, minima, transition states) of one verified configuration, as pandas tables;
-    DataError naming what is wrong if it does not verify."""
+    """One verified configuration, as pandas tables.
+
+    Args:
+        folder: the configuration's folder.
+
+    Returns:
+        (metadata, minima, transition states).
+
+    Raises:
+        DataError: naming what is wrong if it does not verify.
+    """
     problem = problem_with(folder)
     if problem is not None:
         raise DataError(f"{folder}: {problem}; rerun fla landscape")
@@ -58,6 +92,16 @@ def read_landscape(folder: Path):
 
 
 def minima_table(db, f) -> pa.Table:
+    """The minima of a database as minima.parquet holds them: loss, index, AUC, connected units,
+    hits, what found each, eigenvalues and parameters.
+
+    Args:
+        db: the ``Database``.
+        f: its objective (for the AUC on its training patterns).
+
+    Returns:
+        The Arrow table.
+    """
     params = np.array([m["params"] for m in db.minima]).reshape(len(db.minima), db.network.n_params)
     eigs = np.array([m["eigenvalues"] for m in db.minima]).reshape(
         len(db.minima), db.network.n_params
@@ -81,6 +125,15 @@ def minima_table(db, f) -> pa.Table:
 
 
 def transition_table(db) -> pa.Table:
+    """The transition states of a database as transition_states.parquet holds them: loss, index, the
+    minima a and b they connect, eigenvalues and parameters.
+
+    Args:
+        db: the ``Database``.
+
+    Returns:
+        The Arrow table.
+    """
     ts = db.transition_states
     eigs = np.array([t["eigenvalues"] for t in ts]).reshape(len(ts), db.network.n_params)
     return pa.table(

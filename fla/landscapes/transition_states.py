@@ -32,8 +32,20 @@ from fla.landscapes.model import align
 
 
 def refine_saddle(f, x: np.ndarray, gtol: float = 1e-9, *, max_iter: int = 200, trust: float = 0.1):
-    """Eigenvector-following (P-RFO, Baker 1986) from x to an index-1 saddle.
-    Returns (point, loss, eigenvalues, gradient norm)."""
+    """Eigenvector-following to an index-1 saddle: partitioned rational-function optimisation on the
+    exact Hessian (P-RFO; Baker 1986), maximising along the lowest mode and minimising along the
+    others, within a trust radius.
+
+    Args:
+        f: the landscape's objective (float64).
+        x: [D] the start (a climbing image).
+        gtol: the gradient norm to stop below.
+        max_iter: the most steps.
+        trust: the trust radius of a step.
+
+    Returns:
+        (point [D], loss, eigenvalues [D] ascending, gradient norm).
+    """
     x = np.array(x, np.float64)
 
     def state(x):
@@ -74,10 +86,19 @@ DESCENTS = 3  # quenches a descent from a saddle may take to leave stationary po
 
 
 def descend(f, points: np.ndarray, *, gtol: float, displacement: float):
-    """Quenches from ``points`` [B, D] that end at minima where they can: a row that stops at a
-    stationary point with a negative Hessian eigenvalue is displaced along the lowest eigenvector
-    (by ``displacement`` x max(|x|, 1), downhill) and quenched again, at most ``DESCENTS`` times in
-    all. Returns (ends, losses, gradient norms) as ``quench`` does."""
+    """Quenches that end at minima where they can: a row that stops at a stationary point with a
+    negative Hessian eigenvalue is displaced along its lowest eigenvector (by ``displacement`` x
+    max(|x|, 1), downhill) and quenched again, at most ``DESCENTS`` times in all.
+
+    Args:
+        f: the landscape's objective.
+        points: [B, D] the starts.
+        gtol: the gradient norm of a converged quench.
+        displacement: the push off a stationary point, relative to max(|x|, 1).
+
+    Returns:
+        (ends [B, D], losses [B], gradient norms [B]), as ``quench``.
+    """
     ends, losses, grads = quench(f, points, gtol)
     for _ in range(DESCENTS - 1):
         finite = np.isfinite(ends).all(axis=1) & np.isfinite(losses)
@@ -110,8 +131,24 @@ def transition_state(
     pivots: int = 8,
     displacement: float = 1e-2,
 ) -> dict:
-    """One double-ended search between minima a and b; stores a verified transition state and the
-    minima its descents reach. Returns what happened (``found``, ``reason``, ``a``, ``b``)."""
+    """One double-ended search between two stored minima (module docstring): climbing-image NEB from
+    a to b's aligned copy, refinement to an index-1 saddle, and descents to the two minima it
+    connects; stores a verified transition state and the minima its descents reach.
+
+    Args:
+        db: the ``Database``.
+        f: the landscape's objective.
+        a: the first minimum's id.
+        b: the second's.
+        gtol: the gradient norm of a stationary point.
+        pivots: the NEB's interior pivots.
+        displacement: the push along the negative eigenvector the descents start from.
+
+    Returns:
+        {"found": whether a new transition state was stored, "reason": why not ("" if it was), "a",
+            "b": the minima its descents reach (or the pair searched), "loss" where a saddle was
+            refined}.
+    """
     from fla.paths.neb import NEB
 
     energy = energy_of(f)
@@ -170,9 +207,19 @@ def transition_state(
 
 
 def connect_unconnected(db: Database, f, budget: int, *, gtol: float = 1e-7) -> dict:
-    """Discrete-path-sampling style pair selection: the lowest minimum not connected to the global
-    minimum, paired with its nearest connected minimum, until all are connected or ``budget``
-    searches."""
+    """Discrete path sampling's "connect unconnected minima" (Wales 2002; PATHSAMPLE): the lowest
+    minimum not connected to the global minimum, paired with its nearest connected minimum, until
+    all are connected or ``budget`` searches are spent.
+
+    Args:
+        db: the ``Database``.
+        f: the landscape's objective.
+        budget: the most searches.
+        gtol: the gradient norm of a stationary point.
+
+    Returns:
+        {"searches", "transition_states_found", "failures"}.
+    """
     tried, searches, found, failures = set(), 0, 0, {}
     while searches < budget and db.minima:
         losses = np.array([m["loss"] for m in db.minima])

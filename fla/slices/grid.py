@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from fla.base.errors import ConfigError, DataError
 from fla.base.files import file_record, write_json, write_table
+from fla.base.machine import human
 from fla.base.store import verify_files
 from fla.base.version import __version__
 from fla.slices.subjects import CHUNK_BYTES, COLUMNS, Subject
@@ -51,20 +52,47 @@ class Slice:
 
     @property
     def points(self) -> int:
+        """The grid's points, P."""
         return int(np.prod([len(a) for a in self.axes]))
 
     def coordinates(self) -> np.ndarray:
-        """[P, k], the first axis slowest."""
+        """Every grid point's coordinates, the first axis slowest.
+
+        Returns:
+            [P, k] coordinates.
+        """
         mesh = np.meshgrid(*self.axes, indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=1)
 
 
 def axis(lo: float, hi: float, resolution: int) -> np.ndarray:
+    """One axis of the grid.
+
+    Args:
+        lo: its first coordinate.
+        hi: its last.
+        resolution: its points.
+
+    Returns:
+        [resolution] evenly spaced coordinates.
+    """
     return np.linspace(lo, hi, resolution)
 
 
 def plan_chunk(subject: Subject, grid: Slice, available: int) -> int:
-    """Grid points per compiled call; ConfigError if the grid does not fit in memory."""
+    """Grid points per compiled call, from the memory a point costs and the memory available.
+
+    Args:
+        subject: the ``Subject``.
+        grid: the ``Slice``.
+        available: bytes of memory free.
+
+    Returns:
+        The chunk.
+
+    Raises:
+        ConfigError: a grid that does not fit in memory, naming what it needs.
+    """
     d = subject.n_params
     fixed = 8 * d * (1 + len(grid.basis)) + subject.fixed_bytes  # origin, directions
     results = 8 * grid.points * (len(COLUMNS) + 4) * 3  # numpy, Arrow and the Parquet writer
@@ -79,16 +107,19 @@ def plan_chunk(subject: Subject, grid: Slice, available: int) -> int:
     return int(max(1, min(subject.chunk_max, CHUNK_BYTES // per_point, budget // per_point)))
 
 
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}"
-        n /= 1024
-
-
 def evaluate(subject: Subject, grid: Slice, chunk: int, *, progress=None) -> dict:
-    """{column: [P]} over the grid, ``chunk`` points a compiled call; every chunk but the last
-    has the same shape (one program)."""
+    """The losses and accuracies over the grid, ``chunk`` points a compiled call; every chunk but
+    the last has the same shape (one program).
+
+    Args:
+        subject: the ``Subject``.
+        grid: the ``Slice``.
+        chunk: points a call (``plan_chunk``).
+        progress: called as progress(done, total) after each chunk.
+
+    Returns:
+        {column: [P]} for ``COLUMNS``.
+    """
     coords = grid.coordinates()
     out = {name: [] for name in COLUMNS}
     for start in range(0, len(coords), chunk):
@@ -103,6 +134,15 @@ def evaluate(subject: Subject, grid: Slice, chunk: int, *, progress=None) -> dic
 
 
 def slice_table(grid: Slice, values: dict) -> pa.Table:
+    """slice.parquet's table: a row per grid point (module docstring).
+
+    Args:
+        grid: the ``Slice``.
+        values: ``evaluate``'s columns.
+
+    Returns:
+        The Arrow table, its definition in the schema's metadata.
+    """
     coords = grid.coordinates()
     shape = [len(a) for a in grid.axes]
     index = np.unravel_index(np.arange(len(coords)), shape)
@@ -125,7 +165,18 @@ def slice_table(grid: Slice, values: dict) -> pa.Table:
 
 
 def write_slice(out: Path, subject: Subject, grid: Slice, *, values: dict, notes: dict) -> dict:
-    """Write the three tables, then slice.json (the manifest) last."""
+    """Write the three tables, each atomically, then slice.json (the manifest) last.
+
+    Args:
+        out: the output folder (claimed by the caller).
+        subject: the ``Subject``.
+        grid: the ``Slice``.
+        values: ``evaluate``'s columns.
+        notes: what the manifest records beside the files (source, timings).
+
+    Returns:
+        The manifest.
+    """
     write_table(out / "slice.parquet", slice_table(grid, values))
     names = ["origin"] + ["x", "y"][: len(grid.basis)]
     write_table(
@@ -170,8 +221,17 @@ def write_slice(out: Path, subject: Subject, grid: Slice, *, values: dict, notes
 
 
 def read_slice(folder) -> tuple[dict, pa.Table, pa.Table]:
-    """(manifest, grid table, marks table) of a slice folder, every file checked against
-    slice.json; DataError naming what is wrong."""
+    """A slice folder, every file checked against slice.json.
+
+    Args:
+        folder: the slice's folder.
+
+    Returns:
+        (manifest, grid table, marks table).
+
+    Raises:
+        DataError: naming what is wrong.
+    """
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fla.base.errors import ConfigError, NonFiniteError
+from fla.base.machine import human
 from fla.base.outputs import check_folder, claim_folder, refuse_folder_on_source, remove_files
 from fla.base.settings import (
     boolean,
@@ -41,7 +42,6 @@ from fla.slices.grid import (
     Slice,
     axis,
     evaluate,
-    human,
     plan_chunk,
     write_slice,
 )
@@ -117,7 +117,11 @@ class SliceSettings:
     )
 
     def validate(self) -> None:
-        """ConfigError naming the first setting refused, alone or beside the others."""
+        """Check the settings before any work.
+
+        Raises:
+            ConfigError: naming the first setting refused, alone or beside the others.
+        """
         check(self, flag)
         if self.range is not None:
             lo, hi = self.range
@@ -144,6 +148,26 @@ SLICE_FILES = FILES + (MANIFEST,)  # what fla slice writes in its folder
 
 
 def around(subject, at, specs, *, span, resolution, seed, normalisation, keep_biases, data_dir):
+    """A line or plane around one point along random filter-normalised (Li et al. 2018, Eq. 2),
+    towards-another-network or Hessian-eigenvector directions.
+
+    Args:
+        subject: the ``fla.slices.subjects.Subject`` (the source's network and data).
+        at: the centre point (a reference of the source; default its default point).
+        specs: one or two directions: ``random``, ``towards:POINT``, ``hessian:K``.
+        span: (lo, hi) of every axis (default (-1, 1)).
+        resolution: grid points a side.
+        seed: the seed of the random directions.
+        normalisation: ``filter`` or ``none``.
+        keep_biases: keep the biases' directions (filter normalisation zeroes them by default).
+        data_dir: the folder of data files (for another folder's point).
+
+    Returns:
+        The ``Slice``.
+
+    Raises:
+        ConfigError: an unknown direction, a direction towards the centre itself, or a zero one.
+    """
     origin, label = point(subject, at or subject.default, data_dir)
     specs = list(specs or ["random", "random"])
     randoms = iter(
@@ -201,6 +225,17 @@ def around(subject, at, specs, *, span, resolution, seed, normalisation, keep_bi
 
 
 def parse_hessian(spec: str) -> int:
+    """K of a ``hessian:K`` direction.
+
+    Args:
+        spec: the direction as given.
+
+    Returns:
+        K, from 1 to 20.
+
+    Raises:
+        ConfigError: a K that is not an integer from 1 to 20.
+    """
     value = spec.split(":", 1)[1]
     if not value.isdigit() or not 1 <= int(value) <= 20:
         raise ConfigError(f"--direction {spec!r}: K must be an integer from 1 to 20")
@@ -208,6 +243,20 @@ def parse_hessian(spec: str) -> int:
 
 
 def hessian_directions(subject, origin, k: int) -> dict:
+    """The top k Hessian eigenpairs at the centre, by Lanczos
+    (``fla.curvature.lanczos.Hessian.top_eigenvectors``).
+
+    Args:
+        subject: the ``fla.slices.subjects.Subject`` (the source's network and data).
+        origin: [D] the centre.
+        k: how many.
+
+    Returns:
+        {"values": [k] descending, "vectors": [k, D]}.
+
+    Raises:
+        ConfigError: the eigenvectors did not converge in 200 Lanczos steps.
+    """
     from fla.curvature.lanczos import Hessian
 
     values, vectors, converged = Hessian(subject.loss, origin[None]).top_eigenvectors(
@@ -221,6 +270,20 @@ def hessian_directions(subject, origin, k: int) -> dict:
 
 
 def point_mark(label, a, b=None, *, dims=2, kind="point", order=0, off=0.0) -> dict:
+    """One row of marks.parquet.
+
+    Args:
+        label: what the mark is.
+        a: its first coordinate.
+        b: its second (None in 1D).
+        dims: the slice's dimensions.
+        kind: ``point``, ``path`` or ``trajectory``.
+        order: its place along a path or trajectory.
+        off: its distance from the slice.
+
+    Returns:
+        The row, its ``loss`` to be filled in.
+    """
     return {
         "label": label,
         "kind": kind,
@@ -233,6 +296,19 @@ def point_mark(label, a, b=None, *, dims=2, kind="point", order=0, off=0.0) -> d
 
 
 def through(subject, refs, span, *, resolution, data_dir):
+    """The plane through three networks (Garipov et al. 2018, Sec. 5), with the connection path that
+    joins them drawn where there is one.
+
+    Args:
+        subject: the ``fla.slices.subjects.Subject`` (the source's network and data).
+        refs: the three networks' references.
+        span: (lo, hi) of both axes (default the marks' extent with a margin).
+        resolution: grid points a side.
+        data_dir: the folder of data files.
+
+    Returns:
+        The ``Slice``.
+    """
     found = [point(subject, ref, data_dir) for ref in refs]
     origin, basis = dirs.plane(*(v for v, _ in found))
     coords, _ = dirs.coordinates(np.stack([v for v, _ in found]), origin, basis)
@@ -252,8 +328,15 @@ def through(subject, refs, span, *, resolution, data_dir):
 
 
 def path_between(subject, refs):
-    """(label, dense points [M, D]) of the connection path whose two minima and saddle or bend
-    are the plane's three networks, else None."""
+    """The connection path whose two minima and saddle or bend are the plane's three networks.
+
+    Args:
+        subject: a connection run's ``Subject``.
+        refs: the three references (``minimum=A``, ``minimum=B``, ``saddle=A-B`` or ``bend=A-B``).
+
+    Returns:
+        (label, dense points [M, D]), or None.
+    """
     from fla.slices.subjects import parse_spec, path_row
 
     if not subject.paths or not all("=" in r for r in refs):
@@ -274,7 +357,20 @@ def path_between(subject, refs):
 
 
 def framed(origin, basis, coords, *, marks, definition, span, resolution) -> Slice:
-    """A plane's grid: ``span`` on both axes, else the marks' extent with a margin."""
+    """A plane's grid: ``span`` on both axes, else the marks' extent with a margin.
+
+    Args:
+        origin: [D] the plane's origin.
+        basis: [2, D] its directions.
+        coords: [P, 2] the defining networks' coordinates.
+        marks: marks.parquet's rows.
+        definition: what made the plane (JSON).
+        span: (lo, hi), or None.
+        resolution: grid points a side.
+
+    Returns:
+        The ``Slice``.
+    """
     every = np.array([[m["a"], m["b"]] for m in marks] + list(coords), np.float64)
     axes = []
     for k in range(2):
@@ -288,6 +384,18 @@ def framed(origin, basis, coords, *, marks, definition, span, resolution) -> Sli
 
 
 def along_trajectory(subject, walk, span, *, resolution):
+    """A recorded walk's principal plane (Li et al. 2018, Sec. 7), centred at its last point, with
+    the walk drawn on it.
+
+    Args:
+        subject: the ``fla.slices.subjects.Subject`` (the source's network and data).
+        walk: the walk (recorded with --record-params).
+        span: (lo, hi) of both axes, or None.
+        resolution: grid points a side.
+
+    Returns:
+        The ``Slice``.
+    """
     import json
 
     cfg = json.loads((subject.folder / "run.json").read_text())["config"]
@@ -316,8 +424,25 @@ def along_trajectory(subject, walk, span, *, resolution):
 def make_slice(
     source, out, settings: SliceSettings = SliceSettings(), *, data_dir=None, quiet: bool = False
 ) -> dict:
-    """Make the slice ``settings`` describe of ``source`` into ``out`` (see the module docstring);
-    returns the manifest."""
+    """Make the slice ``settings`` describe of ``source`` into ``out`` (``fla slice``; module
+    docstring), under the output rule: the grid's memory checked first, the losses evaluated in
+    chunks of one compiled call, the tables and then slice.json written.
+
+    Args:
+        source: a sampling run of one configuration, a connection run or a trained model.
+        out: the output folder.
+        settings: what slice (``SliceSettings``).
+        data_dir: the folder of data files.
+        quiet: no progress.
+
+    Returns:
+        The manifest written (slice.json).
+
+    Raises:
+        ConfigError: bad settings, a source fla did not write, or a grid memory cannot hold.
+        NonFiniteError: after writing, when some grid points have a non-finite loss (the command
+            line's exit 3).
+    """
     from fla.walks.resources import available_bytes
 
     source, out = Path(source), Path(out)

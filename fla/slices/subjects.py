@@ -55,11 +55,22 @@ class Subject:
 
     @property
     def n_params(self) -> int:
+        """D, the network's parameters."""
         return int(sum(np.prod(shape) for shape, _ in self.layout))
 
 
 def parse_spec(spec: str) -> dict:
-    """``walk=3,step=10`` -> {"walk": "3", "step": "10"}."""
+    """A point's reference as its parts.
+
+    Args:
+        spec: e.g. ``walk=3,step=10``.
+
+    Returns:
+        E.g. {"walk": "3", "step": "10"}.
+
+    Raises:
+        ConfigError: a part that is not KEY=VALUE.
+    """
     parts = {}
     for item in spec.split(","):
         key, sep, value = item.partition("=")
@@ -70,6 +81,19 @@ def parse_spec(spec: str) -> dict:
 
 
 def integer(parts: dict, key: str, spec: str) -> int:
+    """One part of a reference as an integer.
+
+    Args:
+        parts: ``parse_spec``'s parts.
+        key: the part.
+        spec: the reference, for the error.
+
+    Returns:
+        The integer.
+
+    Raises:
+        ConfigError: a value that is not an integer.
+    """
     try:
         return int(parts[key])
     except ValueError:
@@ -77,6 +101,19 @@ def integer(parts: dict, key: str, spec: str) -> int:
 
 
 def open_source(folder, data_dir=None, examples: int = 1024) -> Subject:
+    """What a slice is taken of: the network and data of a folder fla wrote.
+
+    Args:
+        folder: a sampling run of one configuration, a connection run or a trained model.
+        data_dir: the folder of data files.
+        examples: the images a CIFAR model is evaluated on.
+
+    Returns:
+        The ``Subject``.
+
+    Raises:
+        ConfigError: a folder fla did not write.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder fla wrote (a run, a connection or a model)")
@@ -93,8 +130,22 @@ def open_source(folder, data_dir=None, examples: int = 1024) -> Subject:
 
 
 def point(subject: Subject, ref: str, data_dir=None) -> tuple[np.ndarray, str]:
-    """The vector [D] and label of ``ref``: a point of the subject's source, or another folder's
-    default point (same network)."""
+    """A network by its reference: a point of the subject's source, or another folder's default
+    point (the same network).
+
+    Args:
+        subject: the ``Subject``.
+        ref: the reference (``walk=W[,step=S]``, ``minimum=I``, ``saddle=A-B[,method=M]``,
+            ``bend=A-B,method=bezier``, ``model``, or a folder).
+        data_dir: the folder of data files.
+
+    Returns:
+        (vector [D], label).
+
+    Raises:
+        ConfigError: a reference the source does not hold, or another folder's network of another
+            size.
+    """
     if "=" in ref or ref == "model":
         return subject.points(ref)
     other = open_source(ref, data_dir)
@@ -109,6 +160,20 @@ def point(subject: Subject, ref: str, data_dir=None) -> tuple[np.ndarray, str]:
 
 # -- the MLP family: sampling runs and connection runs ---------------------------------------------
 def mlp_subject(kind, folder, cfg: dict, *, data_dir, l2: float, points) -> Subject:
+    """The subject of an fla MLP: the objective the run walked (or with a connection's l2), its
+    training and test losses and accuracies in one compiled call a chunk.
+
+    Args:
+        kind: ``run`` or ``connect``.
+        folder: the source folder.
+        cfg: the sampling run's configuration.
+        data_dir: the folder of data files.
+        l2: a connection's L2 term (0 for a run).
+        points: the source's reference -> (vector, label).
+
+    Returns:
+        The ``Subject``.
+    """
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -155,6 +220,18 @@ def mlp_subject(kind, folder, cfg: dict, *, data_dir, l2: float, points) -> Subj
 
 
 def run_subject(folder: Path, data_dir) -> Subject:
+    """The subject of a sampling run of one configuration: its walks' ends and recorded points.
+
+    Args:
+        folder: the verified run.
+        data_dir: the folder of data files.
+
+    Returns:
+        The ``Subject``.
+
+    Raises:
+        DataError: a damaged or unfinished run.
+    """
     problem = verify(folder)
     if problem is not None or not (folder / ENDPOINTS).is_file():
         raise DataError(
@@ -188,7 +265,20 @@ def run_subject(folder: Path, data_dir) -> Subject:
 
 
 def trajectory_rows(folder: Path, cfg: dict, walk: int, *, what: str) -> dict[int, np.ndarray]:
-    """{step: params} of one walk's recorded points."""
+    """One walk's recorded points.
+
+    Args:
+        folder: the sampling run (with --record-params).
+        cfg: its configuration.
+        walk: the walk.
+        what: the request, for the errors.
+
+    Returns:
+        {step: params [D]}.
+
+    Raises:
+        ConfigError: a run sampled without --record-params, or no such walk.
+    """
     import pyarrow.compute as pc
 
     if not cfg.get("record_params"):
@@ -207,6 +297,20 @@ def trajectory_rows(folder: Path, cfg: dict, walk: int, *, what: str) -> dict[in
 
 
 def connection_subject(folder: Path, data_dir, examples: int) -> Subject:
+    """The subject of a connection run: its minima, saddles and bends, on the network it connected
+    (an fla MLP or CIFAR models).
+
+    Args:
+        folder: the verified connection run.
+        data_dir: the folder of data files.
+        examples: the images CIFAR models are evaluated on.
+
+    Returns:
+        The ``Subject``.
+
+    Raises:
+        DataError: a damaged connection run, or one whose sampling run is gone.
+    """
     from fla.base.store import verified_manifest
 
     summary = verified_manifest(folder, "connect.json", "fla connect")
@@ -254,6 +358,22 @@ def connection_subject(folder: Path, data_dir, examples: int) -> Subject:
 
 
 def path_row(paths: list, parts: dict, kind: str, *, first: str, spec: str, folder) -> dict:
+    """The paths.parquet row of a ``saddle=A-B`` or ``bend=A-B`` reference.
+
+    Args:
+        paths: paths.parquet's rows.
+        parts: the reference's parts.
+        kind: ``saddle`` or ``bend``.
+        first: the run's first method (the default).
+        spec: the reference, for the errors.
+        folder: the connection run, for the errors.
+
+    Returns:
+        The row.
+
+    Raises:
+        ConfigError: no such pair or method, or a run that stored no path parameters.
+    """
     a, sep, b = parts[kind].partition("-")
     if not sep or not a.isdigit() or not b.isdigit():
         raise ConfigError(f"point {spec!r}: expected {kind}=A-B, two minima's numbers")
@@ -272,15 +392,37 @@ def path_row(paths: list, parts: dict, kind: str, *, first: str, spec: str, fold
 
 # -- CIFAR models ----------------------------------------------------------------------------------
 def activation_bytes(model, images: int) -> int:
-    """float32 bytes of every layer's output for ``images`` images: what one point's forward pass
-    may hold at once (an upper bound; XLA frees most of it as it goes)."""
+    """The float32 bytes of every layer's output: what one point's forward pass may hold at once (an
+    upper bound; XLA frees most of it as it goes).
+
+    Args:
+        model: the Keras model.
+        images: the images evaluated.
+
+    Returns:
+        Bytes.
+    """
     values = sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers[1:])
     return 4 * images * values
 
 
 def model_subject(folders: list, data_dir, examples: int, *, points=None) -> Subject:
-    """A trained model (``fla train``) on the first ``examples`` training and test images,
-    BatchNorm with batch statistics as in ``fla.zoo.objective``."""
+    """A trained model (``fla train``) on the first ``examples`` training and test images, BatchNorm
+    with batch statistics as in ``fla.zoo.objective``.
+
+    Args:
+        folders: the model folders (the first is the subject's; a connection of models gives them
+            all).
+        data_dir: the folder of the CIFAR archives.
+        examples: the images of each split evaluated.
+        points: the source's reference -> (vector, label), for a connection of models.
+
+    Returns:
+        The ``Subject``.
+
+    Raises:
+        DataError: a folder without a finished training run.
+    """
     import tensorflow as tf
 
     from fla.zoo.cifar import CLASSES, load_cifar, normalise
