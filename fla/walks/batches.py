@@ -10,7 +10,24 @@ from fla.walks import streams
 def step_patterns(
     program, seed, walks, *, step, shared_train, shared_test, x_train, y_train, x_test, y_test
 ):
-    """(x, y, x_test, y_test) of one step of a ``fla.walks.program.WalkProgram``."""
+    """The patterns of one step of a ``fla.walks.program.WalkProgram``: the whole training set, the
+    step's shared batch, or each walk's own (drawn from its stream).
+
+    Args:
+        program: the walk program (its batching and batch size).
+        seed: the run's seed.
+        walks: [B] the walks' indices.
+        step: the step.
+        shared_train: [size] the step's shared training batch (shared batching).
+        shared_test: [size] its shared test batch.
+        x_train: the training inputs.
+        y_train: their labels.
+        x_test: the test inputs (None without a test set).
+        y_test: their labels.
+
+    Returns:
+        (x, y, x_test, y_test) of the step.
+    """
     import tensorflow as tf
 
     if program.batching == "full":

@@ -62,7 +62,14 @@ GRID = {
 
 
 def parse_hessian_at(spec):
-    """'auto' | 'all' | 'last' | 'every:K' | 'grad-below:X' -> (kind, value); None if malformed."""
+    """A ``--hessian-at`` setting as its parts.
+
+    Args:
+        spec: ``auto``, ``all``, ``last``, ``every:K`` (K >= 1) or ``grad-below:X`` (X > 0, finite).
+
+    Returns:
+        (kind, value), value None, K or X; None if malformed.
+    """
     kind, _, value = str(spec).partition(":")
     try:
         if kind in ("auto", "all", "last") and not value:
@@ -89,13 +96,33 @@ class CurvatureAt:
 
     @classmethod
     def parse(cls, spec: str) -> CurvatureAt:
+        """A resolved ``--hessian-at`` setting.
+
+        Args:
+            spec: ``all``, ``last``, ``every:K`` or ``grad-below:X`` (``auto`` resolved first).
+
+        Returns:
+            The ``CurvatureAt``.
+
+        Raises:
+            ValueError: ``auto``, which depends on the Hessian policy.
+        """
         kind, value = parse_hessian_at(spec)
         if kind == "auto":
             raise ValueError("resolve auto before parsing: it depends on the Hessian policy")
         return cls(kind, value, str(spec))
 
     def rows(self, steps: np.ndarray, grad_norm: np.ndarray, *, n_steps: int) -> np.ndarray:
-        """Indices of the rows (their ``steps`` and ``grad_norm``) that get curvature."""
+        """The rows that get curvature.
+
+        Args:
+            steps: [R] each row's step.
+            grad_norm: [R] each row's gradient norm.
+            n_steps: the walks' steps (``last`` is step n_steps - 1).
+
+        Returns:
+            The rows' indices.
+        """
         if self.kind == "all":
             mask = np.ones(len(steps), bool)
         elif self.kind == "last":
@@ -107,8 +134,14 @@ class CurvatureAt:
         return np.flatnonzero(mask)
 
     def share(self, n_steps: int) -> float:
-        """The share of rows that get curvature, where it is known in advance (0 for
-        ``grad-below``)."""
+        """The share of rows that get curvature, where it is known in advance.
+
+        Args:
+            n_steps: the walks' steps.
+
+        Returns:
+            1 (all), 1 / n_steps (last), 1 / K (every:K), 0 (grad-below: not known).
+        """
         return {"all": 1.0, "last": 1.0 / n_steps, "every": 1.0 / (self.value or 1)}.get(
             self.kind, 0.0
         )
@@ -123,6 +156,11 @@ HESSIAN_AT = custom(
 
 @dataclass(frozen=True)
 class SampleConfig:
+    """One configuration of progressive gradient walks (or another sampler's): what ``fla sample``'s
+    flags and a study file's keys set. Each field is a setting of ``fla.base.settings`` (its help,
+    check and flag); ``validate`` checks them together.
+    """
+
     problem: str = setting(
         None,
         "the classification problem: " + ", ".join(REGISTRY) + ", or csv:PATH (see fla problems)",
@@ -303,8 +341,7 @@ class SampleConfig:
 
     @property
     def objective_settings(self) -> dict:
-        """The loss and regulariser settings, as ``fla.core.objective.run_objective`` reads
-        them."""
+        """The loss and regulariser settings, as ``fla.core.objective.run_objective`` reads them."""
         return {
             "loss": self.loss,
             "regulariser": self.regulariser,
@@ -330,9 +367,19 @@ PENALTY_MAX = 1e30  # lambda x D x (100 bound)^2 at most: the penalty and its gr
 
 
 def check_meaning(config: "SampleConfig", p: "Plan", n_train: int, *, style: str = "flag") -> None:
-    """What the problem and the plan make meaningless, refused with the reason: mini-batch settings
+    """Refuse what the problem and the plan make meaningless, with the reason: mini-batch settings
     of a full-batch problem, a batch larger than the training set, a penalty weight whose penalty
-    overflows float32 for the weights the walk reaches."""
+    overflows float32 for the weights the walk reaches.
+
+    Args:
+        config: the configuration.
+        p: its plan.
+        n_train: the training patterns.
+        style: how errors name a setting: ``flag`` or ``key``.
+
+    Raises:
+        ConfigError: naming the setting.
+    """
     name = lambda field: setting_name(field, style)
     if p.batching == "full":
         for field in ("batching", "batch_size"):
@@ -370,13 +417,27 @@ OMITTED_AT_DEFAULT = (
 
 
 def setting_name(name: str, style: str) -> str:
+    """A setting as the user wrote it.
+
+    Args:
+        name: the field's name.
+        style: ``flag`` (``--hessian-at``) or ``key`` (a study file's key, a grid setting by its
+            list's name).
+
+    Returns:
+        The name as errors write it.
+    """
     if style == "key":
         return f"key {GRID.get(name, key_of(name))!r}"
     return name if name == "problem" else flag(name)
 
 
 def settings() -> list:
-    """The fields of SampleConfig that a user sets."""
+    """The fields of SampleConfig that a user sets.
+
+    Returns:
+        Their dataclass fields.
+    """
     return declared(SampleConfig)
 
 
@@ -403,17 +464,39 @@ class Plan:
         return self.hessian != "none"
 
     def record(self) -> dict:
-        """The plan as run metadata records it (``hessian_at`` as written; no network)."""
+        """The plan as run metadata records it.
+
+        Returns:
+            Its fields, ``hessian_at`` as written, without the network.
+        """
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "network"}
         return {**out, "hessian_at": self.hessian_at.spec}
 
 
 def step_size(granularity: str, bound: float) -> float:
-    """s = fraction * 2b: 1% of the range width for micro walks, 10% for macro walks."""
+    """The step size s = fraction x 2b: 1% of the range's width for micro walks, 10% for macro
+    walks.
+
+    Args:
+        granularity: ``micro`` or ``macro``.
+        bound: b.
+
+    Returns:
+        s.
+    """
     return GRANULARITY[granularity] * 2.0 * bound
 
 
 def network_of(config: SampleConfig, sizes):
+    """The configuration's network.
+
+    Args:
+        config: the configuration.
+        sizes: (n_inputs, n_outputs) of its problem.
+
+    Returns:
+        The ``fla.core.networks.MLP``.
+    """
     from fla.core.networks import MLP
 
     n_inputs, n_outputs = sizes
@@ -421,14 +504,31 @@ def network_of(config: SampleConfig, sizes):
 
 
 def walks_and_steps(config: SampleConfig, n_params: int) -> tuple[int, int]:
-    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 or 100
-    steps."""
+    """The study's defaults where the configuration leaves them open: 10 D walks, 1000 (micro) or
+    100 (macro) steps.
+
+    Args:
+        config: the configuration.
+        n_params: D.
+
+    Returns:
+        (walks, steps).
+    """
     return config.walks or 10 * n_params, config.steps or DEFAULT_STEPS[config.granularity]
 
 
 def plan(config: SampleConfig, sizes, full_batch: bool) -> Plan:
-    """Resolve the defaults: D from the sizes (n_inputs, n_outputs), walks, steps, curvature,
-    chunk."""
+    """Resolve a configuration's defaults once its problem's sizes are known: D, walks, steps, the
+    Hessian and where it is taken, the batching and the programs' width.
+
+    Args:
+        config: the configuration.
+        sizes: (n_inputs, n_outputs) of its problem.
+        full_batch: whether the problem is evaluated on its whole training set every step.
+
+    Returns:
+        The ``Plan`` (its network built once).
+    """
     network = network_of(config, sizes)
     d = network.n_params
     batching = "full" if full_batch else config.batching
@@ -459,17 +559,34 @@ CHUNK_FLOATS = 2**25
 
 
 def round_up(n: int, multiple: int = LANES) -> int:
+    """n rounded up to a multiple.
+
+    Args:
+        n: a number of walks.
+        multiple: the multiple (``LANES``).
+
+    Returns:
+        The multiple of ``multiple`` at or above n.
+    """
     return -(-n // multiple) * multiple
 
 
 def chunk_width(n_params: int, walks: int, batching: str) -> int:
     """Walks per compiled program: a function of the configuration alone (D, walks, batching).
-
     Matrix-product kernels (Eigen's, XLA's) choose their blocking, and so the order of their sums,
     by the matrices' shapes, so a walk's low-order bits depend on how many walks share its program
     (measured: 784-3-3-10 with 16 vs 48 walks differ in the last bit). Fixing the width by the
-    configuration, and padding the last chunk to it, makes the walks the same however they are
-    split into runs (shards start at multiples of it)."""
+    configuration, and padding the last chunk to it, makes the walks the same however they are split
+    into runs (shards start at multiples of it).
+
+    Args:
+        n_params: D.
+        walks: the configuration's walks.
+        batching: ``full``, ``shared`` or ``per_walk``.
+
+    Returns:
+        The width, a multiple of ``LANES``.
+    """
     cap = 256 if batching == "per_walk" else 1024
     by_size = max(LANES, 2 ** int(math.log2(max(1, CHUNK_FLOATS // n_params))))
     return min(cap, by_size, round_up(walks))

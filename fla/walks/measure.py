@@ -39,6 +39,14 @@ class Patterns:
     idx: np.ndarray | None = None
 
     def part(self, rows: slice):
+        """The patterns of some of the points.
+
+        Args:
+            rows: a slice of the M points.
+
+        Returns:
+            (x, y): all patterns (shared), or each point's batch [len(rows), N, n] and its labels.
+        """
         return (
             (self.x, self.y)
             if self.idx is None
@@ -47,12 +55,29 @@ class Patterns:
 
 
 def selected_rows(plan, steps: np.ndarray, grad_norm: np.ndarray) -> np.ndarray:
-    """Indices of the rows that get curvature, by the plan's ``hessian_at``."""
+    """The rows that get curvature, by the plan's ``hessian_at`` (all, last, every:K, grad-below:X).
+
+    Args:
+        plan: the run's plan.
+        steps: [R] each row's step.
+        grad_norm: [R] each row's gradient norm.
+
+    Returns:
+        The selected rows' indices.
+    """
     return plan.hessian_at.rows(steps, grad_norm, n_steps=plan.steps)
 
 
 def block_mask(network) -> np.ndarray:
-    """[D, D] bool: True inside the diagonal blocks (each layer's weights, each layer's biases)."""
+    """The block-diagonal Hessian's blocks: one per layer's weights and one per layer's biases (the
+    reference code's blocks).
+
+    Args:
+        network: the ``fla.core.networks.MLP``.
+
+    Returns:
+        [D, D] bool, True inside the blocks.
+    """
     label = np.zeros(network.n_params, np.int32)
     for i, (w, b) in enumerate(network.slices()):
         label[w], label[b] = 2 * i, 2 * i + 1
@@ -60,12 +85,27 @@ def block_mask(network) -> np.ndarray:
 
 
 def hessians_per_call(n_params: int) -> int:
-    """Full Hessians computed in one call, bounded by HESSIAN_BYTES."""
+    """Exact Hessians computed in one call, bounded by ``HESSIAN_BYTES``.
+
+    Args:
+        n_params: D.
+
+    Returns:
+        At least 1.
+    """
     return max(1, HESSIAN_BYTES // (4 * n_params * n_params))
 
 
 def lanczos_points_per_call(n_params: int, steps: int) -> int:
-    """Points whose Lanczos bases are held at once, bounded by LANCZOS_BYTES."""
+    """Points whose Lanczos bases are held at once, bounded by ``LANCZOS_BYTES``.
+
+    Args:
+        n_params: D.
+        steps: the most Lanczos steps.
+
+    Returns:
+        At least 1.
+    """
     return max(1, LANCZOS_BYTES // (8 * steps * n_params))
 
 
@@ -76,16 +116,32 @@ _HESSIANS = Kept(HESSIAN_PROGRAMS)
 
 def call_size(m: int, n_params: int) -> int:
     """The size an XLA Hessian call of m points is padded to: a power of two from 1024, at most
-    ``hessians_per_call``, so that a process compiles a handful of shapes."""
+    ``hessians_per_call``, so that a process compiles a handful of shapes.
+
+    Args:
+        m: the points.
+        n_params: D.
+
+    Returns:
+        The padded size.
+    """
     return min(hessians_per_call(n_params), max(1024, 1 << (m - 1).bit_length()))
 
 
 def hessians(objective, params: np.ndarray, x, *, y):
-    """Full Hessians [M, D, D] (TensorFlow, float32) at params [M, D] on x [N, n] or [M, N, n].
+    """Exact Hessians at points. From D = ``XLA_MIN_PARAMS`` the program is compiled by XLA, on
+    calls padded to ``call_size`` (by repeating the last point): below it XLA gains less than
+    compiling each call size costs (``bench/bench_spectra.py`` prints both paths).
 
-    From D = XLA_MIN_PARAMS the program is compiled by XLA, on calls padded to ``call_size``
-    (by repeating the last point): below it XLA gains less than compiling each call size costs
-    (``bench/bench_spectra.py`` prints both paths)."""
+    Args:
+        objective: the run's objective.
+        params: [M, D] the points.
+        x: [N, n] patterns, or [M, N, n] one batch a point.
+        y: their labels.
+
+    Returns:
+        [M, D, D] float32 Hessians (TensorFlow).
+    """
     import tensorflow as tf
 
     jit = objective.n_params >= XLA_MIN_PARAMS
@@ -142,8 +198,18 @@ def hessians(objective, params: np.ndarray, x, *, y):
 
 
 def spectra(objective, params, patterns: Patterns, *, blocks: bool) -> np.ndarray:
-    """Ascending float64 eigenvalues [M, D] of the full (or block-diagonal) Hessians, in
-    memory-bounded parts."""
+    """Ascending float64 eigenvalues of the exact (or block-diagonal) Hessians, in memory-bounded
+    parts.
+
+    Args:
+        objective: the run's ``fla.core.objective.Objective``.
+        params: [M, D] the measured points.
+        patterns: their ``Patterns``.
+        blocks: the block-diagonal Hessian of the reference code (``block_mask``).
+
+    Returns:
+        [M, D] eigenvalues.
+    """
     import tensorflow as tf
 
     from fla.curvature.classes import eigenvalues
@@ -161,8 +227,17 @@ def spectra(objective, params, patterns: Patterns, *, blocks: bool) -> np.ndarra
 
 
 def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
-    """The exact null directions [M] at params [M, D] on each point's patterns
-    (``fla.curvature.reduced.null_counts``), in memory-bounded parts."""
+    """The exact null directions at each point on its patterns
+    (``fla.curvature.reduced.null_counts``), in memory-bounded parts.
+
+    Args:
+        objective: the run's ``fla.core.objective.Objective``.
+        params: [M, D] the measured points.
+        patterns: their ``Patterns``.
+
+    Returns:
+        [M] counts.
+    """
     from fla.curvature import reduced
 
     out = np.zeros(len(params), np.int64)
@@ -174,7 +249,17 @@ def null_counts(objective, params, patterns: Patterns) -> np.ndarray:
 
 
 def lanczos_extremes(objective, params, patterns: Patterns, *, config) -> dict:
-    """``fla.curvature.reduced.extremes`` at params [M, D] in memory-bounded parts."""
+    """``fla.curvature.reduced.extremes`` at each point, in memory-bounded parts.
+
+    Args:
+        objective: the run's ``fla.core.objective.Objective``.
+        params: [M, D] the measured points.
+        patterns: their ``Patterns``.
+        config: the run's configuration (its Lanczos tolerance and steps).
+
+    Returns:
+        As ``extremes``: [M] each.
+    """
     from fla.curvature import reduced
 
     per_call = lanczos_points_per_call(objective.n_params, config.lanczos_steps)
@@ -199,10 +284,22 @@ def lanczos_extremes(objective, params, patterns: Patterns, *, config) -> dict:
 def curvature_columns(
     kind: str, params, patterns: Patterns, *, n_rows: int, rows, objective, config
 ) -> dict:
-    """eig_min, eig_max, curvature (the paper's class), reduced_curvature and null_directions
-    (``fla.curvature.classes``), hessian (and eigenvalues for exact and blocks spectra) of
-    n_rows rows, measured at ``rows`` (params [len(rows), D], ``patterns`` of those rows); null
-    elsewhere."""
+    """The curvature columns of a block of rows, measured at the selected rows and null elsewhere:
+    eig_min, eig_max, curvature (the paper's class), reduced_curvature and null_directions
+    (``fla.curvature.classes``), hessian, and eigenvalues for exact and block spectra.
+
+    Args:
+        kind: the plan's Hessian: ``exact``, ``blocks`` or ``lanczos``.
+        params: [len(rows), D] the selected rows' points.
+        patterns: their ``Patterns``.
+        n_rows: the block's rows.
+        rows: the selected rows' indices.
+        objective: the run's objective.
+        config: the run's configuration.
+
+    Returns:
+        {column: Arrow array of n_rows}.
+    """
     import pyarrow as pa
 
     from fla.curvature.classes import (

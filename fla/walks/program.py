@@ -65,6 +65,21 @@ class WalkProgram:
         sampler: str = "gradient",
         walk_bounds: str = "none",
     ):
+        """The compiled walk program of an objective.
+
+        Args:
+            objective: the ``fla.core.objective.Objective`` walked.
+            record_params: whether steps return their points.
+            batching: ``full`` (the whole training set), ``shared`` (one batch a step for all walks)
+                or ``per_walk``.
+            batch_size: the mini-batch size.
+            jit: compile with XLA.
+            sampler: the sampler's name (``fla.walks.samplers.SAMPLERS``).
+            walk_bounds: ``none`` or ``reflect``.
+
+        Raises:
+            ValueError: an unknown batching, sampler or walk bounds.
+        """
         import tensorflow as tf
 
         if batching not in ("full", "shared", "per_walk"):
@@ -130,14 +145,30 @@ class WalkProgram:
         record_params: bool | None = None,
         bound: float = 1.0,
     ):
-        """Advance walks first .. first + B - 1 from theta [B, D] (numpy) by n_steps, in a program
-        ``width`` walks wide (padding walks are computed and dropped; default: B rounded up to 16).
-        ``record_params`` (default: the program's setting) says whether this call returns the
-        points; either way the steps are the same compiled computation, so the walk is the same.
+        """Advance walks first .. first + B - 1 by ``n_steps``, in a program ``width`` walks wide
+        (padding walks are computed and dropped). ``record_params`` says whether this call returns
+        the points; either way the steps are the same compiled computation, so the walk is the same.
 
-        Returns (theta after [B, D], records) as numpy: ``loss, accuracy, grad_norm`` [S, B];
-        ``test_loss, test_accuracy`` [S, B] when the problem has a test split; ``params`` [S, B, D]
-        if recorded. ``train_idx``/``test_idx`` [S, N] are the shared batches of the S steps.
+        Args:
+            theta: [B, D] the walks' states (numpy).
+            step_size: s.
+            seed: the run's seed.
+            first: the first walk's index.
+            step0: the first step's index.
+            n_steps: S, the steps taken.
+            train_idx: [S, N] the shared training batches of the S steps.
+            test_idx: [S, N] the shared test batches.
+            width: the program's width (default B rounded up to 16).
+            record_params: return the points (default the program's setting).
+            bound: b of the samplers' domain.
+
+        Returns:
+            (theta after [B, D], records): ``loss``, ``accuracy``, ``grad_norm`` [S, B];
+                ``test_loss``, ``test_accuracy`` [S, B] with a test split; ``params`` [S, B, D] if
+                recorded.
+
+        Raises:
+            ValueError: more walks than the program is wide.
         """
         import tensorflow as tf
 
@@ -196,7 +227,15 @@ class WalkProgram:
         """The walk loop's graph for one traced shape (width, steps, batches, record), traced once
         into a concrete function: the program is the one a shape always had, and TensorFlow, which
         counts the traces of a Python function, no longer warns of retracing in every sweep of
-        several shapes. At most LOOPS are kept (the oldest goes)."""
+        several shapes. At most ``LOOPS`` are kept (the oldest goes).
+
+        Args:
+            trace: the shape's key.
+            args: the arguments it is traced with.
+
+        Returns:
+            The concrete function.
+        """
         import tensorflow as tf
 
         build = lambda: tf.function(self._loop_fn, autograph=False).get_concrete_function(
@@ -206,7 +245,11 @@ class WalkProgram:
 
     def program_key(self) -> tuple:
         """What the traced program depends on besides its input shapes (names it in the compile
-        cache)."""
+        cache).
+
+        Returns:
+            A tuple of the objective's and the program's settings.
+        """
         f = self.objective
         shapes = tuple(np.shape(v) for v in self.data.values()) + (tuple(f.x_train.shape),)
         return (
@@ -245,10 +288,14 @@ class WalkProgram:
         )
 
     def row_names(self) -> list:
-        """The values a step records: loss (the data loss), accuracy and grad_norm (of the data
-        loss plus the penalty), step_length (the Euclidean distance to the next point), and where
-        they apply the penalty, the test batch's loss and
-        accuracy and the hidden layers' saturation (``LAYER_RECORDS``)."""
+        """The values a step records: loss (the data loss), accuracy and grad_norm (of the data loss
+        plus the penalty), step_length (the Euclidean distance to the next point), and where they
+        apply the penalty, the test batch's loss and accuracy and the hidden layers' saturation
+        (``LAYER_RECORDS``).
+
+        Returns:
+            The names, in the order the program returns them.
+        """
         f = self.objective
         names = ["loss", "accuracy", "grad_norm", "step_length"]
         names += ["penalty"] * f.regulariser.active

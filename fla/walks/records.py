@@ -17,8 +17,19 @@ from fla.walks.config import Plan, SampleConfig
 
 
 def block_columns(rec: dict, first: int, n: int, *, step0: int, s: int, config) -> dict:
-    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major
-    rows)."""
+    """The Parquet columns of a block of s steps of walks first .. first + n - 1 (step-major rows).
+
+    Args:
+        rec: the walk program's records of the block.
+        first: the first walk.
+        n: the walks.
+        step0: the block's first step.
+        s: its steps.
+        config: the run's configuration.
+
+    Returns:
+        {column: Arrow array} of points.parquet.
+    """
     columns = {
         name: rec[name].reshape(s * n)
         for name in (
@@ -44,8 +55,22 @@ def block_columns(rec: dict, first: int, n: int, *, step0: int, s: int, config) 
 
 def patterns_of_rows(rows, first, n, *, step0, train_idx, p: Plan, config, problem):
     """The training patterns whose gradient drove each selected row's step
-    (``fla.walks.measure.Patterns``): the whole set (full batch), the step's shared batch, or
-    the walk's own batch, redrawn from its stream."""
+    (``fla.walks.measure.Patterns``): the whole set (full batch), the step's shared batch, or the
+    walk's own batch, redrawn from its stream.
+
+    Args:
+        rows: the selected rows (walk and step).
+        first: the block's first walk.
+        n: its walks.
+        step0: its first step.
+        train_idx: [S, N] the block's shared batches.
+        p: the run's plan.
+        config: its configuration.
+        problem: its problem.
+
+    Returns:
+        The ``Patterns`` of the rows.
+    """
     from fla.walks.measure import Patterns
 
     if p.batching == "full":
@@ -65,10 +90,23 @@ def patterns_of_rows(rows, first, n, *, step0, train_idx, p: Plan, config, probl
 
 
 def now() -> str:
+    """The time now in UTC, ISO 8601 to the second (the manifest's ``start_time``).
+
+    Returns:
+        E.g. ``2026-12-02T13:34:12+00:00``.
+    """
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def device_name(tf) -> str:
+    """The device the walks ran on, for the manifest.
+
+    Args:
+        tf: the imported TensorFlow module.
+
+    Returns:
+        ``GPU: name`` or ``CPU: processor``.
+    """
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
@@ -77,6 +115,20 @@ def device_name(tf) -> str:
 
 
 def metadata(config: SampleConfig, p: Plan, notes: dict, *, problem, tf) -> dict:
+    """A sampling run's metadata (run.json, beside its files): the versions, the configuration and
+    plan, the resources' notes, the problem, the random streams, the device, the allocator and the
+    start time.
+
+    Args:
+        config: the run's configuration.
+        p: its plan.
+        notes: what ``fla.walks.resources.fit_plan`` noted.
+        problem: the problem.
+        tf: the imported TensorFlow module.
+
+    Returns:
+        The metadata dict.
+    """
     import pyarrow
 
     return {

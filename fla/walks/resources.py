@@ -43,15 +43,35 @@ PIPELINE_BLOCKS = 2
 
 
 def steps_per_block(p: Plan, keep_params: bool, steps: int | None = None) -> int:
-    """Steps per compiled call: at most BLOCK_BYTES returned, and at least PIPELINE_BLOCKS
-    blocks."""
+    """Steps per compiled call: at most ``BLOCK_BYTES`` returned, and at least ``PIPELINE_BLOCKS``
+    blocks.
+
+    Args:
+        p: the plan.
+        keep_params: whether points are returned.
+        steps: the steps to block (default the plan's).
+
+    Returns:
+        The steps a block.
+    """
     per_step_bytes = 4 * (8 + p.n_params * keep_params)
     steps = p.steps if steps is None else steps
     return max(1, min(-(-steps // PIPELINE_BLOCKS), BLOCK_BYTES // (p.chunk * per_step_bytes)))
 
 
 def peak_bytes(p, network, problem, *, config, chunk: int) -> int:
-    """Estimated peak bytes of plan ``p`` run with ``chunk`` walks at once."""
+    """The estimated peak memory of a plan run with ``chunk`` walks at once.
+
+    Args:
+        p: the plan.
+        network: its network.
+        problem: its problem.
+        config: its configuration.
+        chunk: walks a program.
+
+    Returns:
+        Bytes.
+    """
     from fla.walks.measure import hessians_per_call, lanczos_points_per_call
 
     d = p.n_params
@@ -76,7 +96,18 @@ def peak_bytes(p, network, problem, *, config, chunk: int) -> int:
 
 
 def what_drives(p, network, problem, *, config, chunk: int) -> str:
-    """The fix for a plan that does not fit, naming the setting behind its largest estimate."""
+    """The fix for a plan that does not fit, naming the setting behind its largest estimate.
+
+    Args:
+        p: the plan.
+        network: its network.
+        problem: its problem.
+        config: its configuration.
+        chunk: walks a program.
+
+    Returns:
+        The advice, in words.
+    """
     shares = {
         "curvature": peak_bytes(p, network, problem, config=config, chunk=chunk)
         - peak_bytes(replace(p, hessian="none"), network, problem, config=config, chunk=chunk),
@@ -94,7 +125,17 @@ def what_drives(p, network, problem, *, config, chunk: int) -> str:
 
 
 def predicted_logit_scale(network, problem, bound: float) -> float:
-    """The root-mean-square logit at initialisation (see the module docstring)."""
+    """The root-mean-square logit at initialisation (module docstring), to refuse settings whose
+    numbers would overflow float32.
+
+    Args:
+        network: the network.
+        problem: its problem.
+        bound: the initialisation range b.
+
+    Returns:
+        The predicted scale.
+    """
     x = problem.x_train.astype("float64")
     r = bound / math.sqrt(3) * math.sqrt(float((x**2).sum(axis=1).mean()) + 1.0)
     bounded = network.activation in BOUNDED
@@ -107,8 +148,19 @@ def predicted_logit_scale(network, problem, bound: float) -> float:
 
 
 def fit_plan(config, p, problem):
-    """(plan, notes): the plan with its chunk shrunk to fit in memory if needed; ConfigError if it
-    cannot fit or its numbers would overflow float32 (see the module docstring)."""
+    """The plan with its chunk shrunk to fit in memory if needed (module docstring).
+
+    Args:
+        config: the run's configuration.
+        p: its plan.
+        problem: its problem.
+
+    Returns:
+        (plan, notes).
+
+    Raises:
+        ConfigError: a plan that cannot fit, or whose numbers would overflow float32.
+    """
     from fla.walks.config import LANES, round_up
 
     network = p.network

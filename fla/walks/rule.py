@@ -14,20 +14,36 @@ WALK_BOUNDS = ("none", "reflect")
 
 
 def progressive_gradient_step(theta, grad, delta):
-    """One progressive gradient step: each coordinate moves by delta against the sign of its
-    gradient."""
+    """One progressive gradient step (Bosman, Engelbrecht and Helbig): each coordinate moves by its
+    delta against the sign of its gradient, theta - delta where grad > 0, theta + delta elsewhere (a
+    zero component moves it +).
+
+    Args:
+        theta: the walks' parameters (any layout).
+        grad: their gradients, of theta's shape.
+        delta: the step's draws, U(0, s) per coordinate, of theta's shape.
+
+    Returns:
+        The next parameters.
+    """
     import tensorflow as tf
 
     return theta + tf.where(grad > 0, -delta, delta)
 
 
 def sum_of_squares_over_rows(g):
-    """sum_i g[i, b]^2 [B] of a feature-major gradient block g [rows, B], for the gradient norm.
+    """sum_i g[i, b]^2 of a feature-major gradient block, for the gradient norm. The rows are summed
+    in groups of k (the largest divisor of their number up to 16) as k elementwise terms, then the
+    group sums reduced; written as one reduction over the rows, XLA:CPU first writes the squares out
+    and reads them back (``python bench/bench_step_forms.py`` times both in the MNIST 784-10-10
+    step).
 
-    The rows are summed in groups of k (the largest divisor of their number up to 16) as k
-    elementwise terms, then the group sums reduced. Written as one reduction over the rows, XLA:CPU
-    first writes the squares out and reads them back (``python bench/bench_step_forms.py`` times
-    both in the MNIST 784-10-10 step)."""
+    Args:
+        g: [rows, B] a gradient block.
+
+    Returns:
+        [B] sums of squares.
+    """
     import tensorflow as tf
 
     rows = g.shape[0]

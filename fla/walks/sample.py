@@ -57,9 +57,16 @@ from fla.walks.samplers import SAMPLERS
 
 
 def check_out(out: Path) -> None:
-    """The output rule (``fla.base.outputs.check_folder``): --out new or empty, but for fla's
-    own leftovers of a killed run of this kind (its temporary files, which are removed); never a
-    link, a file, a folder holding anything else or one a running fla process is writing."""
+    """The output rule (``fla.base.outputs.check_folder``): --out new or empty, but for fla's own
+    leftovers of a killed run of this kind (its temporary files, which are removed); never a link, a
+    file, a folder holding anything else or one a running fla process is writing.
+
+    Args:
+        out: the run's output folder.
+
+    Raises:
+        ConfigError: naming what is in the way.
+    """
     from fla.base.outputs import check_folder, leftover
 
     check_folder(out, "fla sample", OWN_FILES, own=None, resume=False, flag="--out", what="a run")
@@ -69,8 +76,18 @@ def check_out(out: Path) -> None:
 
 
 def disk_lower_bound(p: Plan, config, walk_range) -> float:
-    """Bytes a run writes at least: per row its loss and gradient norm (float32, incompressible),
-    and the D floats of its parameters (--record-params) and its spectrum (exact, every row)."""
+    """The bytes a run writes at least: per row its loss and gradient norm (float32,
+    incompressible), and the D floats of its parameters (--record-params) and its spectrum (exact,
+    every row).
+
+    Args:
+        p: the plan.
+        config: the configuration.
+        walk_range: (lo, hi) the walks run.
+
+    Returns:
+        Bytes.
+    """
     rows = (walk_range[1] - walk_range[0]) * p.steps
     per_row = 8 + 4 * p.n_params * config.record_params
     per_row += 4 * p.n_params * (p.hessian == "exact" and p.hessian_at.kind == "all")
@@ -78,7 +95,11 @@ def disk_lower_bound(p: Plan, config, walk_range) -> float:
 
 
 def remove_own_files(out: Path) -> None:
-    """Remove what this run wrote in ``out`` (and ``out`` if that leaves it empty); nothing else."""
+    """Remove what this run wrote in ``out`` (and ``out`` if that leaves it empty); nothing else.
+
+    Args:
+        out: the run's output folder.
+    """
     for e in out.iterdir():
         if e.is_file() and (e.name in OWN_FILES or is_own_temporary(e, OWN_FILES)):
             e.unlink(missing_ok=True)
@@ -87,8 +108,15 @@ def remove_own_files(out: Path) -> None:
 
 
 def refuse_strangers(out: Path) -> None:
-    """Before publishing: ConfigError if anything but this run's own files appeared in ``out``
-    while it ran (written by something that does not take fla's lock); nothing is published."""
+    """Before publishing: refuse when anything but this run's own files appeared in ``out`` while it
+    ran (written by something that does not take fla's lock); nothing is published.
+
+    Args:
+        out: the run's output folder.
+
+    Raises:
+        ConfigError: naming the stranger.
+    """
     strangers = [
         e.name
         for e in out.iterdir()
@@ -110,14 +138,29 @@ def sample(
     walk_range=None,
     in_sweep: bool = False,
 ) -> dict:
-    """Run one configuration (or its walks lo .. hi - 1, a shard: ``walk_range=(lo, hi)`` with lo a
-    multiple of the plan's chunk) into directory ``out``; returns its manifest.
+    """Run one configuration (``fla sample``), or its walks lo .. hi - 1 (a shard), into ``out``.
 
     One writer per folder: the run holds ``out``'s lock throughout, checks the folder under it, and
     checks it again before publishing the manifest; an ``out`` inside a folder another fla process
     is writing (a running sweep's study, unless this is that sweep's own task: ``in_sweep``) is
-    refused. Raises NonFiniteError (after writing the data faithfully) when some recorded loss or
-    gradient norm is not finite."""
+    refused.
+
+    Args:
+        config: the configuration.
+        out: the output folder.
+        data_dir: the folder of data files.
+        quiet: no progress bar or summary.
+        walk_range: (lo, hi), lo a multiple of the plan's chunk: a shard.
+        in_sweep: run as a sweep's own task.
+
+    Returns:
+        The manifest written (run.json).
+
+    Raises:
+        ConfigError: bad settings, a bad --out, or more memory or disk than there is.
+        NonFiniteError: after writing the data faithfully, when some recorded loss or gradient norm
+            is not finite.
+    """
     from fla.core.registry import load_problem
     from fla.walks.resources import fit_plan
 
@@ -161,7 +204,19 @@ def sample(
 
 
 def check_walk_range(walk_range, p: Plan) -> tuple[int, int]:
-    """(lo, hi): all walks by default; a shard must start at a multiple of the chunk."""
+    """The walks a run samples.
+
+    Args:
+        walk_range: (lo, hi), or None for all.
+        p: the plan.
+
+    Returns:
+        (lo, hi).
+
+    Raises:
+        ConfigError: a shard that does not start at a multiple of the chunk, or lies outside the
+            walks.
+    """
     if walk_range is None:
         return 0, p.walks
     lo, hi = walk_range
@@ -327,12 +382,18 @@ def _sample(config, p: Plan, notes: dict, *, problem, out: Path, quiet: bool, wa
 
 
 def step_blocks(p: Plan, record_params: bool) -> list[tuple[int, int, bool]]:
-    """(first step, steps, whether the call returns the points) of each compiled call of a chunk.
+    """The compiled calls of a chunk. Points are returned only where they are recorded or measured:
+    with curvature at each walk's last step alone (Lanczos' default), the other steps run without
+    returning them (for 2-20-20-20-1, a third of the step's time went to copying points nobody
+    reads). The walk is the same either way.
 
-    Points are returned only where they are recorded or measured: with curvature at each walk's last
-    step alone (Lanczos' default), the other steps run without returning them (for 2-20-20-20-1,
-    a third of the step's time went to copying points nobody reads). The walk is the same either
-    way."""
+    Args:
+        p: the plan.
+        record_params: whether every point is recorded.
+
+    Returns:
+        [(first step, steps, whether the call returns the points)].
+    """
 
     def split(start: int, stop: int, keep: bool) -> list:
         size = steps_per_block(p, keep, stop - start)
@@ -358,12 +419,21 @@ def walk_program(
     walk_bounds: str = "none",
     objective_settings: dict | None = None,
 ):
-    """The compiled walk program for this network and problem (and the loss and regulariser of
-    ``objective_settings``, ``SampleConfig.objective_settings``), built once per process.
+    """The compiled walk program for a network and problem, built once per process. A sweep runs
+    many configurations (seeds, bounds, granularities, curvature settings) of one architecture in a
+    worker; they share the program and so its XLA compilation (seconds) per input shape.
 
-    A sweep runs many configurations (seeds, bounds, granularities, curvature settings) of one
-    architecture in a worker; they share the program and so its XLA compilation (seconds) per input
-    shape (whether a call returns the points is chosen per call).
+    Args:
+        network: the ``MLP``.
+        problem: the ``Problem``.
+        batching: ``full``, ``shared`` or ``per_walk``.
+        batch_size: the mini-batch size.
+        sampler: the sampler's name.
+        walk_bounds: ``none`` or ``reflect``.
+        objective_settings: the loss and regulariser (``SampleConfig.objective_settings``).
+
+    Returns:
+        The ``fla.walks.program.WalkProgram``.
     """
     from fla.core.objective import run_objective
     from fla.walks.program import WalkProgram
@@ -387,7 +457,16 @@ def walk_program(
 
 
 def program_of(config, p: Plan, problem):
-    """The walk program of a configuration's plan (``walk_program``)."""
+    """The walk program of a configuration's plan (``walk_program``).
+
+    Args:
+        config: the configuration.
+        p: its plan.
+        problem: its problem.
+
+    Returns:
+        The ``WalkProgram``.
+    """
     return walk_program(
         p.network,
         problem,
@@ -400,8 +479,18 @@ def program_of(config, p: Plan, problem):
 
 
 def shared_batches(config, p: Plan, problem, *, step0: int, s: int):
-    """The shared training and test batches [s, N] of steps step0 .. step0 + s - 1 (None unless
-    shared)."""
+    """The shared training and test batches of a block of steps (``streams.shared_batch``).
+
+    Args:
+        config: the configuration.
+        p: its plan.
+        problem: its problem.
+        step0: the first step.
+        s: the steps.
+
+    Returns:
+        (train [s, N], test [s, N]), each None unless batching is shared.
+    """
     if p.batching != "shared":
         return None, None
     n_train, n_test = len(problem.x_train), len(problem.x_test)

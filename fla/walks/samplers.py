@@ -47,7 +47,16 @@ from fla.walks.rule import progressive_gradient_step
 
 
 def fold(u, bound):
-    """fold(u) in [-b, b]: the triangle wave of period 4b through (-b, -b) and (b, b)."""
+    """The triangle wave of period 4b through (-b, -b) and (b, b): a reflected walk's point from its
+    unfolded coordinate.
+
+    Args:
+        u: unfolded coordinates (a tensor).
+        bound: b.
+
+    Returns:
+        fold(u) in [-b, b], of u's shape.
+    """
     import tensorflow as tf
 
     v = tf.math.floormod(u + bound, 4.0 * bound)
@@ -55,13 +64,33 @@ def fold(u, bound):
 
 
 def fold_numpy(u: np.ndarray, bound: float) -> np.ndarray:
+    """``fold`` in numpy.
+
+    Args:
+        u: unfolded coordinates.
+        bound: b.
+
+    Returns:
+        fold(u) in [-b, b], of u's shape and dtype.
+    """
     v = np.mod(u + bound, 4.0 * bound)
     return np.where(v <= 2.0 * bound, v - bound, 3.0 * bound - v).astype(u.dtype)
 
 
 def progressive_start(seed: int, first: int, *, count: int, n_params: int, bound: float):
-    """The unfolded coordinates u_0 [count, D] float32 of progressive random walks (Malan and
-    Engelbrecht 2014): a half of [-b, b] per dimension, one dimension on its half's boundary."""
+    """The unfolded starting coordinates of progressive random walks (Malan and Engelbrecht 2014): a
+    half of [-b, b] per dimension, one dimension on its half's boundary.
+
+    Args:
+        seed: the run's seed.
+        first: the first walk's index.
+        count: the walks.
+        n_params: D.
+        bound: b.
+
+    Returns:
+        [count, D] float32 u_0.
+    """
     x = streams.start_points(seed, first, count, n_params=n_params, bound=bound)
     words = streams.words_of_walk_range(
         seed, streams.SIDE, 0, first=first, count=count, n=n_params
@@ -113,20 +142,55 @@ class Sampler:
     bounded: bool = True
 
     def start(self, seed: int, first: int, *, count: int, n_params: int, bound: float):
-        """The walks' starting state [count, D] float32 (theta_0 uniform in [-b, b)^D)."""
+        """The walks' starting state (theta_0 uniform in [-b, b)^D; progressive walks override it).
+
+        Args:
+            seed: the run's seed.
+            first: the first walk's index.
+            count: the walks.
+            n_params: D.
+            bound: b.
+
+        Returns:
+            [count, D] float32.
+        """
         if self.folded:
             return progressive_start(seed, first, count=count, n_params=n_params, bound=bound)
         return streams.start_points(seed, first, count, n_params=n_params, bound=bound)
 
     def position(self, state, bound):
-        """The point a state stands for (TensorFlow)."""
+        """The point a state stands for (fold(u) for folded samplers, else the state).
+
+        Args:
+            state: the walks' state (a tensor).
+            bound: b.
+
+        Returns:
+            The points, of the state's shape.
+        """
         return fold(state, bound) if self.folded else state
 
     def points(self, state: np.ndarray, bound: float) -> np.ndarray:
-        """The points states [B, D] stand for (numpy)."""
+        """The points states stand for, in numpy.
+
+        Args:
+            state: [B, D] states.
+            bound: b.
+
+        Returns:
+            [B, D] points.
+        """
         return fold_numpy(state, bound) if self.folded else state
 
     def move(self, m: Move):
+        """One step of the sampler for one block of the state.
+
+        Args:
+            m: the step's ``Move`` for one block of the walks' state.
+
+        Returns:
+            The block's next state, of its shape.
+        """
         raise NotImplementedError
 
 
@@ -135,18 +199,51 @@ class GradientWalk(Sampler):
     ``--walk-bounds reflect``."""
 
     def move(self, m: Move):
+        """One progressive gradient step (``fla.walks.rule``), folded back into [-b, b]^D with
+        ``reflect``.
+
+        Args:
+            m: the step's ``Move`` for one block of the walks' state.
+
+        Returns:
+            The block's next state, of its shape.
+        """
         delta = streams.to_uniform(m.deltas(), m.dtype) * m.step_size
         moved = progressive_gradient_step(m.block, m.gradient, delta)
         return fold(moved, m.bound) if m.reflect else moved
 
 
 class RandomWalk(Sampler):
+    """The progressive random walk (Malan and Engelbrecht 2014): every dimension moves by Delta ~
+    U(0, s) in its direction, reflected at +-b.
+    """
+
     def move(self, m: Move):
+        """One progressive random walk step: u + Delta, Delta ~ U(0, s) per dimension.
+
+        Args:
+            m: the step's ``Move`` for one block of the walks' state.
+
+        Returns:
+            The block's next state, of its shape.
+        """
         return random_step(m.block, m.deltas(), m.step_size, dtype=m.dtype)
 
 
 class ManhattanWalk(Sampler):
+    """The Manhattan progressive random walk (Malan and Engelbrecht 2013): one dimension a step,
+    chosen uniformly, moves by exactly s in its direction, reflected at +-b.
+    """
+
     def move(self, m: Move):
+        """One Manhattan step: u + s in one dimension per walk, chosen uniformly.
+
+        Args:
+            m: the step's ``Move`` for one block of the walks' state.
+
+        Returns:
+            The block's next state, of its shape.
+        """
         return manhattan_step(
             m.block,
             m.dimension(),
@@ -157,7 +254,17 @@ class ManhattanWalk(Sampler):
 
 
 class UniformSample(Sampler):
+    """Independent uniform samples of [-b, b]^D, one a step."""
+
     def move(self, m: Move):
+        """A fresh uniform point of [-b, b)^D.
+
+        Args:
+            m: the step's ``Move`` for one block of the walks' state.
+
+        Returns:
+            The block's next state, of its shape.
+        """
         return uniform_sample(m.words(streams.UNIFORM, m.step + 1), m.bound, m.dtype)
 
 
@@ -170,13 +277,33 @@ SAMPLERS = {
 
 
 def random_step(u, words, step_size, *, dtype):
-    """u + Delta, Delta ~ U(0, s) per dimension (the words of ``streams.DELTA``)."""
+    """u + Delta, Delta ~ U(0, s) per dimension.
+
+    Args:
+        u: the block's unfolded coordinates.
+        words: the Delta words of ``streams.DELTA``, of u's shape.
+        step_size: s.
+        dtype: the walk's precision.
+
+    Returns:
+        The moved block.
+    """
     return u + streams.to_uniform(words, dtype) * step_size
 
 
 def manhattan_step(u, dimension, rows, *, step_size, feature_major: bool):
-    """u + s in one dimension per walk: ``dimension`` [B] of the walks, ``rows`` the coordinates
-    (lo, hi) of this block of u ([hi - lo, B] feature-major, else [B, D])."""
+    """u + s in one dimension per walk.
+
+    Args:
+        u: the block ([hi - lo, B] feature-major, else [B, D]).
+        dimension: [B] the dimension each walk moves.
+        rows: (lo, hi) the coordinates this block holds.
+        step_size: s.
+        feature_major: the block's layout.
+
+    Returns:
+        The moved block.
+    """
     import tensorflow as tf
 
     lo, hi = rows
@@ -186,5 +313,14 @@ def manhattan_step(u, dimension, rows, *, step_size, feature_major: bool):
 
 
 def uniform_sample(words, bound, dtype):
-    """A fresh uniform point of [-b, b)^D from the words of ``streams.UNIFORM``."""
+    """A fresh uniform point of [-b, b)^D.
+
+    Args:
+        words: the words of ``streams.UNIFORM``.
+        bound: b.
+        dtype: the walk's precision.
+
+    Returns:
+        The points, of the words' shape.
+    """
     return (2.0 * streams.to_uniform(words, dtype) - 1.0) * bound

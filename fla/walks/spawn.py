@@ -27,7 +27,21 @@ from fla.walks.samplers import SAMPLERS
 
 
 def check_spawn(config: SampleConfig, p, *, at, copies: int) -> list[int]:
-    """The steps to spawn at, sorted and distinct, once they and the run allow spawning."""
+    """The steps to spawn at, once they and the run allow spawning.
+
+    Args:
+        config: the run's configuration.
+        p: its plan.
+        at: the steps K asked for.
+        copies: the copies a K.
+
+    Returns:
+        The steps, sorted and distinct.
+
+    Raises:
+        ConfigError: a sampler that is not a gradient walk, a K outside 0 .. steps - 1, fewer than
+            two copies, or points memory cannot hold (``check_memory``).
+    """
     if config.sampler != "gradient":
         raise ConfigError(
             f"walks spawn from progressive gradient walks; this run's sampler is {config.sampler}"
@@ -42,8 +56,17 @@ def check_spawn(config: SampleConfig, p, *, at, copies: int) -> list[int]:
 
 
 def check_memory(p, *, at, copies: int) -> None:
-    """ConfigError before walking when the points kept (each K's theta_K and every copy's end,
-    float32) would not fit in memory beside the walks' programs."""
+    """Refuse before walking the points kept (each K's theta_K and every copy's end, float32) that
+    would not fit in memory beside the walks' programs.
+
+    Args:
+        p: the run's plan.
+        at: the steps K.
+        copies: the copies a K.
+
+    Raises:
+        ConfigError: naming the flags to change.
+    """
     from fla.base.machine import available_bytes, human
     from fla.walks.resources import MEMORY_SHARE
 
@@ -58,10 +81,22 @@ def check_memory(p, *, at, copies: int) -> None:
 
 
 def spawned_ends(config: SampleConfig, problem, *, at, copies: int, chunk: int | None = None):
-    """(theta_K [len(at), W, D], the copies' ends [len(at), copies, W, D], the losses at each K
-    as the run's own step K computes them, its batch included [len(at), W], the objective the
-    walks walked) for the run's W walks, in programs ``chunk`` walks wide (the run's, from its
-    manifest: a run short of memory ran narrower programs than its plan's)."""
+    """Walk each walk of the run again to each K in the run's own programs, and its copies on from
+    there with fresh streams (``streams.copy_seed``).
+
+    Args:
+        config: the run's configuration.
+        problem: its problem.
+        at: the steps K.
+        copies: the copies a K.
+        chunk: the programs' width: the run's, from its manifest (a run short of memory ran narrower
+            programs than its plan's).
+
+    Returns:
+        (theta_K [len(at), W, D], the copies' ends [len(at), copies, W, D], the losses at each K as
+            the run's own step K computes them, its batch included [len(at), W], the objective
+            walked).
+    """
     from dataclasses import replace
 
     from fla.walks.sample import program_of, shared_batches
@@ -114,7 +149,15 @@ def spawned_ends(config: SampleConfig, problem, *, at, copies: int, chunk: int |
 
 def config_with_seed(config: SampleConfig, seed: int) -> SampleConfig:
     """The configuration whose shared batches a copy draws: the run's, keyed by the copy's seed
-    (``streams.shared_batch`` takes 64-bit seeds)."""
+    (``streams.shared_batch`` takes 64-bit seeds).
+
+    Args:
+        config: the run's configuration.
+        seed: the copy's 64-bit seed.
+
+    Returns:
+        The configuration with that seed.
+    """
     from dataclasses import replace
 
     return replace(config, seed=seed)

@@ -46,13 +46,21 @@ SIDE, EDGE, DIMENSION, UNIFORM = 4, 5, 6, 7
 
 
 def philox4x32(counter, key, rounds: int = ROUNDS):
-    """Philox4x32-``rounds`` of broadcastable uint32 tensors: counter (c0..c3), key (k0, k1) -> 4
-    words.
+    """Philox4x32-``rounds`` (Salmon et al. 2011) in plain TensorFlow integer ops, which XLA
+    compiles into each walk step. Each 32-bit word is held in the low half of a uint64 lane
+    throughout, so that a round is 64-bit multiplies (one 32 x 32 -> 64 bit product each), shifts,
+    masks and xors with no narrowing in between, which XLA's CPU code computes faster than words
+    narrowed to 32 bits every round (``python bench/bench_walks.py`` times both for an MNIST step's
+    draws).
 
-    Each 32-bit word is held in the low half of a uint64 lane throughout, so that a round is 64-bit
-    multiplies (one 32 x 32 -> 64 bit product each), shifts, masks and xors with no narrowing in
-    between, which XLA's CPU code computes faster than words narrowed to 32 bits every round
-    (``python bench/bench_walks.py`` times both for an MNIST step's draws)."""
+    Args:
+        counter: (c0, c1, c2, c3), broadcastable uint32 tensors.
+        key: (k0, k1), broadcastable uint32 tensors.
+        rounds: the rounds (10 for Philox4x32-10).
+
+    Returns:
+        The four uint32 output words, of the broadcast shape.
+    """
     import tensorflow as tf
 
     u64 = tf.uint64
@@ -82,25 +90,54 @@ def philox4x32(counter, key, rounds: int = ROUNDS):
 
 
 def copy_seed(seed: int, copy: int) -> int:
-    """The 64-bit seed whose streams are copy ``copy`` (1, 2, ...) of seed ``seed``'s walks: the
-    seed in the key, the copy in the counter's last word (module docstring)."""
+    """The 64-bit seed whose streams are copy ``copy`` of seed ``seed``'s walks: the seed in the
+    key, the copy in the counter's last word (module docstring).
+
+    Args:
+        seed: the run's seed, in [0, 2^32).
+        copy: the copy (1, 2, ...; 0 is the run's own walks), in [0, 2^31).
+
+    Returns:
+        seed + 2^32 copy.
+
+    Raises:
+        ValueError: a seed or copy out of range.
+    """
     if not (0 <= seed < 2**32 and 0 <= copy < 2**31):
         raise ValueError(f"seed must lie in [0, 2^32) and copy in [0, 2^31), got {seed}, {copy}")
     return seed + (copy << 32)
 
 
 def blocks_per_walk(n: int) -> int:
+    """The Philox blocks of four words one walk's n words take.
+
+    Args:
+        n: words a walk.
+
+    Returns:
+        ceil(n / 4).
+    """
     return (n + 3) // 4
 
 
 def words_of_walks(
     seed, stream: int, step, *, walks, n: int, feature_major: bool = False, coordinates=None
 ):
-    """[B, n] uint32 words of walks [B] (any walk indices) at (stream, step), by ``philox4x32``;
-    ``step`` is one step or one per walk [B]. With ``feature_major`` the same words come as [n, B].
-    ``coordinates`` (lo, hi) gives only the words of coordinates lo .. hi - 1 of the n, computing
-    only the Philox blocks they fall in (the walk draws each layer's Delta beside that layer's
-    update)."""
+    """Words of any walks at (stream, step), by ``philox4x32``.
+
+    Args:
+        seed: the seed (a 64-bit ``copy_seed`` for spawned copies).
+        stream: the stream (``START``, ``DELTA``, ...).
+        step: one step, or one per walk [B].
+        walks: [B] walk indices.
+        n: words a walk.
+        feature_major: the words as [n, B] instead of [B, n].
+        coordinates: (lo, hi): only the words of coordinates lo .. hi - 1, computing only the Philox
+            blocks they fall in (the walk draws each layer's Delta beside that layer's update).
+
+    Returns:
+        [B, n] (or [n, B], or the coordinates' rows) uint32 words.
+    """
     import tensorflow as tf
 
     words, (skip, count) = _blocks(
@@ -115,13 +152,24 @@ def packed_words_of_walks(seed, stream: int, step, *, walks, n: int, coordinates
     """The feature-major words of ``words_of_walks``, one Philox block per complex128 element.
 
     A bit pattern, not a number: the real part holds words 0 and 1 of the block (low and high half),
-    the imaginary part words 2 and 3; ``unpack_words`` gives the words back, bit for bit. XLA's
-    CPU code computes each element of a fused loop on its own, so the words of a block used one by
-    one (the Delta fused into the update) cost four evaluations of its ten rounds; written as an
-    output of a compiled program, a block is one element and one evaluation
-    (``bench/bench_walks.py`` prints both ways of writing an MNIST step's words). A walk step of a
-    large network draws its next step's Delta this way. Inside one program XLA would fold the
-    packing away, so pack and unpack must sit in different programs."""
+    the imaginary part words 2 and 3; ``unpack_words`` gives the words back, bit for bit. XLA's CPU
+    code computes each element of a fused loop on its own, so the words of a block used one by one
+    (the Delta fused into the update) cost four evaluations of its ten rounds; written as an output
+    of a compiled program, a block is one element and one evaluation (``bench/bench_walks.py``
+    prints both ways of writing an MNIST step's words). Inside one program XLA would fold the
+    packing away, so pack and unpack must sit in different programs.
+
+    Args:
+        seed: the seed.
+        stream: the stream.
+        step: one step, or one per walk.
+        walks: [B] walk indices.
+        n: words a walk.
+        coordinates: (lo, hi) the coordinates wanted.
+
+    Returns:
+        [blocks, B] complex128 packed blocks.
+    """
     import tensorflow as tf
 
     words, _ = _blocks(
@@ -136,7 +184,16 @@ def packed_words_of_walks(seed, stream: int, step, *, walks, n: int, coordinates
 
 
 def unpack_words(packed, n: int, coordinates=None):
-    """[hi - lo, B] uint32 words of coordinates lo .. hi - 1 from ``packed_words_of_walks``."""
+    """The words of ``packed_words_of_walks``, bit for bit.
+
+    Args:
+        packed: its packed blocks.
+        n: words a walk.
+        coordinates: (lo, hi) the coordinates wanted.
+
+    Returns:
+        [hi - lo, B] uint32 words.
+    """
     import tensorflow as tf
 
     lo, hi = _coordinates(n, coordinates)
@@ -192,9 +249,20 @@ def _blocks(seed, stream: int, step, *, walks, n: int, feature_major: bool, coor
 
 
 def words_of_walk_range(seed, stream: int, step, *, first, count: int, n: int):
-    """[count, n] uint32 words of walks first .. first + count - 1 at (stream, step), by
-    TensorFlow's native Philox kernel (not under XLA: XLA lowers it to another stream). Equal to
-    ``words_of_walks`` of the same walks."""
+    """Words of a contiguous range of walks by TensorFlow's native Philox kernel (not under XLA: XLA
+    lowers it to another stream); equal to ``words_of_walks`` of the same walks.
+
+    Args:
+        seed: the seed.
+        stream: the stream.
+        step: the step.
+        first: the first walk.
+        count: the walks.
+        n: words a walk.
+
+    Returns:
+        [count, n] uint32 words.
+    """
     import tensorflow as tf
 
     per_walk = blocks_per_walk(n)
@@ -207,7 +275,15 @@ def words_of_walk_range(seed, stream: int, step, *, first, count: int, n: int):
 
 
 def to_uniform(words, dtype=None):
-    """uint32 words -> float32 uniforms in [0, 1): (x >> 8) * 2^-24, exact."""
+    """uint32 words as uniforms in [0, 1): (x >> 8) * 2^-24, exact.
+
+    Args:
+        words: uint32 words.
+        dtype: the floats' type (default float32).
+
+    Returns:
+        Uniforms, of the words' shape.
+    """
     import tensorflow as tf
 
     u = tf.cast(tf.bitwise.right_shift(words, tf.constant(8, tf.uint32)), tf.float32) * (2.0**-24)
@@ -215,7 +291,15 @@ def to_uniform(words, dtype=None):
 
 
 def to_index(words, n: int):
-    """uint32 words -> int32 indices in [0, n): floor(x * n / 2^32)."""
+    """uint32 words as indices in [0, n): floor(x * n / 2^32).
+
+    Args:
+        words: uint32 words.
+        n: the range.
+
+    Returns:
+        int32 indices, of the words' shape.
+    """
     import tensorflow as tf
 
     scaled = tf.cast(words, tf.uint64) * tf.constant(n, tf.uint64)
@@ -223,18 +307,51 @@ def to_index(words, n: int):
 
 
 def walk_batch(seed, stream: int, step, *, walks, size: int, n: int):
-    """Per-walk mini-batch indices [B, size] in [0, n) of walks [B] at ``step`` (one, or one per
-    walk)."""
+    """Per-walk mini-batch indices (``TRAIN_BATCH`` or ``TEST_BATCH``).
+
+    Args:
+        seed: the seed.
+        stream: the stream.
+        step: one step, or one per walk.
+        walks: [B] walk indices.
+        size: the batch size.
+        n: the patterns.
+
+    Returns:
+        [B, size] int32 indices in [0, n).
+    """
     return to_index(words_of_walks(seed, stream, step, walks=walks, n=size), n)
 
 
 def uniforms_of_walks(seed, stream, step, *, walks, n):
+    """Uniforms of any walks at (stream, step), in numpy.
+
+    Args:
+        seed: the seed.
+        stream: the stream.
+        step: the step.
+        walks: [B] walk indices.
+        n: uniforms a walk.
+
+    Returns:
+        [B, n] float32 uniforms in [0, 1).
+    """
     return to_uniform(words_of_walks(seed, stream, step, walks=walks, n=n)).numpy()
 
 
 def start_points(seed: int, first: int, count: int, *, n_params: int, bound: float) -> np.ndarray:
-    """theta_0 of walks first .. first + count - 1, uniform in [-bound, bound)^D: float32 [count,
-    D]."""
+    """theta_0 of a range of walks, uniform in [-bound, bound)^D (stream ``START``).
+
+    Args:
+        seed: the seed.
+        first: the first walk.
+        count: the walks.
+        n_params: D.
+        bound: b.
+
+    Returns:
+        [count, D] float32.
+    """
     import tensorflow as tf
 
     u = to_uniform(words_of_walk_range(seed, START, 0, first=first, count=count, n=n_params))
@@ -242,8 +359,18 @@ def start_points(seed: int, first: int, count: int, *, n_params: int, bound: flo
 
 
 def shared_batch(seed: int, step: int, n: int, *, size: int, salt: int) -> np.ndarray:
-    """``size`` distinct indices in [0, n), shared by all walks of a step: a function of (seed,
-    step, salt) alone (salt 0: training batch, 1: test batch), drawn by numpy's Philox4x64 keyed by
-    them."""
+    """A mini-batch shared by all walks of a step: a function of (seed, step, salt) alone, drawn by
+    numpy's Philox4x64 keyed by them.
+
+    Args:
+        seed: the seed.
+        step: the step.
+        n: the patterns.
+        size: the batch size.
+        salt: 0 for the training batch, 1 for the test batch.
+
+    Returns:
+        [size] distinct indices in [0, n).
+    """
     rng = np.random.Generator(np.random.Philox(key=np.array([seed, 2 * step + salt], np.uint64)))
     return rng.choice(n, size, replace=False).astype(np.int32)
