@@ -96,12 +96,27 @@ class SharpnessSettings:
     hessian: sh.HessianMeasures = field(default_factory=sh.HessianMeasures)
 
     def record(self) -> dict:
+        """The settings as the manifest records them (JSON: tuples as lists).
+
+        Returns:
+            A dict of every setting and section.
+        """
         return json.loads(json.dumps(asdict(self)))
 
 
 def load_settings(path=None, **given) -> SharpnessSettings:
-    """Settings from a TOML file (``path``; its top-level keys and measure sections) and flags
-    (``given``, None for not given: flags win)."""
+    """Settings from a TOML file (its top-level keys and measure sections) and flags (flags win).
+
+    Args:
+        path: the settings file, or None.
+        **given: settings from the command line (None: not given).
+
+    Returns:
+        The checked ``SharpnessSettings``.
+
+    Raises:
+        ConfigError: an unknown key or a value its setting refuses.
+    """
     raw = read_toml(path, "sharpness settings") if path else {}
     sections = {k: raw.pop(k) for k in list(raw) if k in SECTIONS}
     top = {**raw, **{k: v for k, v in given.items() if v is not None}}
@@ -113,9 +128,16 @@ def load_settings(path=None, **given) -> SharpnessSettings:
 
 
 def two_means(values: np.ndarray) -> np.ndarray:
-    """Labels (True: the cluster of larger values) of exact 1-D 2-means over ``values``: every
-    split of the sorted values tried, the one of least within-cluster sum of squares kept; all
-    False for fewer than two distinct values."""
+    """Exact 1-D 2-means: every split of the sorted values tried, the one of least within-cluster
+    sum of squares kept (the steep and shallow gradient clusters).
+
+    Args:
+        values: [P] values (gradient norms).
+
+    Returns:
+        [P] labels, True for the cluster of larger values; all False for fewer than two distinct
+            values.
+    """
     values = np.asarray(values, np.float64)
     order = np.argsort(values, kind="stable")
     v = values[order]
@@ -132,7 +154,17 @@ def two_means(values: np.ndarray) -> np.ndarray:
 
 
 def parse_point(spec: str) -> tuple[int, int]:
-    """(walk, step) of ``walk=W,step=S``; ConfigError naming the form otherwise."""
+    """A named point of a sampling run.
+
+    Args:
+        spec: ``walk=W,step=S``.
+
+    Returns:
+        (walk, step).
+
+    Raises:
+        ConfigError: naming the form.
+    """
     parts = dict(p.partition("=")[::2] for p in spec.replace(" ", "").split(","))
     try:
         if set(parts) != {"walk", "step"}:
@@ -148,9 +180,20 @@ def parse_point(spec: str) -> tuple[int, int]:
 
 
 def points_of(folder: Path, at=("ends",)) -> tuple[list[str], np.ndarray]:
-    """(labels ``walk=W,step=S``, parameters [P, D]) of a configuration's points: each walk's end
-    (``ends``), every point recorded with its parameters (``recorded``, a run sampled with
-    ``--record-params``), or named points; each point once, in the order asked."""
+    """A configuration's points: each walk's end (``ends``), every point recorded with its
+    parameters (``recorded``, a run sampled with ``--record-params``), or named points; each point
+    once, in the order asked.
+
+    Args:
+        folder: the configuration's folder.
+        at: what to measure: ``ends``, ``recorded``, ``walk=W,step=S``.
+
+    Returns:
+        (labels ``walk=W,step=S``, parameters [P, D]).
+
+    Raises:
+        ConfigError: ``recorded`` or a named point where the run recorded no parameters.
+    """
     import pyarrow.compute as pc
 
     from fla.base.store import read_points
@@ -186,33 +229,101 @@ DRAWS_BYTES = 2**28  # a call's Gaussian draws and perturbations (float64) at mo
 
 def points_a_call(d: int, settings: SharpnessSettings) -> int:
     """Points measured a call, so that the Gaussian draws of the average case and of PAC-Bayes
-    ([samples, points, D] float64) and the ascent's arrays fit ``DRAWS_BYTES``. The draws are
-    those of each call: a run's measures are a function of its points, settings and D."""
+    ([samples, points, D] float64) and the ascent's arrays fit ``DRAWS_BYTES``. The draws are those
+    of each call: a run's measures are a function of its points, settings and D.
+
+    Args:
+        d: D.
+        settings: the ``SharpnessSettings``.
+
+    Returns:
+        At least 1.
+    """
     samples = max(settings.adaptive.samples, settings.pacbayes.samples) + 8
     return max(1, DRAWS_BYTES // (8 * d * samples))
 
 
 def epsilon_columns(surface, theta, settings, *, x, y) -> dict:
+    """Keskar et al.'s epsilon-sharpness and whether its ascent converged.
+
+    Args:
+        surface: the configuration's ``fla.curvature.sharpness.Surface``.
+        theta: [B, D] the points.
+        settings: the ``SharpnessSettings``.
+        x: the measured patterns.
+        y: their labels.
+
+    Returns:
+        {column: [B]} of sharpness.parquet.
+    """
     got = sh.epsilon_sharpness(surface, theta, settings.epsilon, seed=settings.seed)
     return {"eps_sharpness": got["eps_sharpness"], "eps_converged": got["converged"]}
 
 
 def adaptive_columns(surface, theta, settings, *, x, y) -> dict:
+    """Adaptive sharpness, worst and average case, and whether its ascent converged.
+
+    Args:
+        surface: the configuration's ``fla.curvature.sharpness.Surface``.
+        theta: [B, D] the points.
+        settings: the ``SharpnessSettings``.
+        x: the measured patterns.
+        y: their labels.
+
+    Returns:
+        {column: [B]} of sharpness.parquet.
+    """
     got = sh.adaptive_sharpness(surface, theta, settings.adaptive, seed=settings.seed)
     keys = ("adaptive_worst", "adaptive_average", "adaptive_average_error")
     return {**{k: got[k] for k in keys}, "adaptive_converged": got["converged"]}
 
 
 def m_columns(surface, theta, settings, *, x, y) -> dict:
+    """Foret et al.'s m-sharpness and the share of batch ascents that converged.
+
+    Args:
+        surface: the configuration's ``fla.curvature.sharpness.Surface``.
+        theta: [B, D] the points.
+        settings: the ``SharpnessSettings``.
+        x: the measured patterns.
+        y: their labels.
+
+    Returns:
+        {column: [B]} of sharpness.parquet.
+    """
     got = sh.m_sharpness(surface, theta, settings.m, seed=settings.seed)
     return {"m_sharpness": got["m_sharpness"], "m_converged": got["converged_share"]}
 
 
 def pacbayes_columns(surface, theta, settings, *, x, y) -> dict:
+    """Jiang et al.'s PAC-Bayes sigmas and flatness measures.
+
+    Args:
+        surface: the configuration's ``fla.curvature.sharpness.Surface``.
+        theta: [B, D] the points.
+        settings: the ``SharpnessSettings``.
+        x: the measured patterns.
+        y: their labels.
+
+    Returns:
+        {column: [B]} of sharpness.parquet.
+    """
     return sh.pac_bayes_flatness(surface, theta, settings.pacbayes, seed=settings.seed)
 
 
 def hessian_columns(surface, theta, settings, *, x, y) -> dict:
+    """The Hessian's largest eigenvalue, trace and Frobenius norm.
+
+    Args:
+        surface: the configuration's ``fla.curvature.sharpness.Surface``.
+        theta: [B, D] the points.
+        settings: the ``SharpnessSettings``.
+        x: the measured patterns.
+        y: their labels.
+
+    Returns:
+        {column: [B]} of sharpness.parquet.
+    """
     h = settings.hessian
     return sh.hessian_measures(
         surface.objective, theta, x, y=y, steps=h.steps, samples=h.samples, seed=settings.seed
@@ -232,8 +343,17 @@ assert set(MEASURE) == set(MEASURES), "every measure named in MEASURES has its c
 
 
 def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=None):
-    """(the per-point table of one configuration (module docstring), the labels of the points left
-    out because their loss or gradient is not finite: a diverged walk has no valley to measure)."""
+    """Every point of one configuration measured (module docstring).
+
+    Args:
+        folder: the configuration's verified folder.
+        settings: the ``SharpnessSettings``.
+        data_dir: the folder of data files.
+
+    Returns:
+        (the per-point table, the labels of the points left out because their loss or gradient is
+            not finite: a diverged walk has no valley to measure).
+    """
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -292,7 +412,14 @@ def measure_configuration(folder: Path, settings: SharpnessSettings, data_dir=No
 
 def summary(points: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and cluster: the points, the mean gaps and each measure's mean; per
-    configuration (cluster ``all``) also Kendall's tau of each measure with the loss gap."""
+    configuration (cluster ``all``) also Kendall's tau of each measure with the loss gap.
+
+    Args:
+        points: sharpness.parquet's table.
+
+    Returns:
+        The summary table (summary.csv).
+    """
     from scipy.stats import kendalltau
 
     measures = [c for cols in COLUMNS.values() for c in cols if c in points]
@@ -320,19 +447,46 @@ def summary(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def part_name(source: Path, folder: Path) -> str:
+    """The file of one configuration's part of a run.
+
+    Args:
+        source: the folder measured.
+        folder: the configuration's folder under it.
+
+    Returns:
+        ``parts/<its path, joined by __>.parquet``.
+    """
     rel = folder.relative_to(source) if folder != source else Path(folder.name)
     return f"{PARTS}/{'__'.join(rel.parts) or folder.name}.parquet"
 
 
 def own(entry: Path) -> bool:
-    """What ``fla sharpness`` finds in its own folder: what it writes, and the report written
-    there (fla report's)."""
+    """What ``fla sharpness`` finds in its own folder: what it writes, and the report written there
+    (fla report's).
+
+    Args:
+        entry: an entry of the output folder.
+
+    Returns:
+        True for one of its own.
+    """
     return entry.name in (MANIFEST, TABLE, SUMMARY, PARTS) or report_output(entry)
 
 
 def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None, quiet=False):
     """``fla sharpness``: every verified configuration under ``source`` measured into ``out``
-    (module docstring); returns the manifest."""
+    (module docstring), resumable part by part.
+
+    Args:
+        source: a sampling run or a study folder.
+        out: the output folder.
+        settings: the ``SharpnessSettings``.
+        data_dir: the folder of data files.
+        quiet: no progress.
+
+    Returns:
+        The manifest written (sharpness.json).
+    """
     source, out = Path(source), Path(out)
     if not source.is_dir():
         raise ConfigError(f"RUN_DIR {source} does not exist; give a sampling run or a study folder")
@@ -385,8 +539,16 @@ def measure_sharpness(source, out, settings: SharpnessSettings, *, data_dir=None
 
 def resumed(out: Path, record: dict) -> dict:
     """The manifest to go on with: a new one, or the one in ``out`` when it was made with the same
-    settings from the same source and every part it lists verifies (a damaged part is dropped
-    and measured again)."""
+    settings from the same source and every part it lists verifies (a damaged part is dropped and
+    measured again).
+
+    Args:
+        out: the output folder.
+        record: the new manifest.
+
+    Returns:
+        The manifest to go on with.
+    """
     path = out / MANIFEST
     if not path.is_file():
         return {**record, "files": {}, "left_out": {}}
@@ -408,7 +570,13 @@ def resumed(out: Path, record: dict) -> dict:
 
 
 def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
-    """Print the points and the network passes the measures will take, before any work."""
+    """Print the points and the network passes the measures will take, before any work.
+
+    Args:
+        folders: the configurations' folders.
+        settings: the ``SharpnessSettings``.
+        quiet: print nothing.
+    """
     walks = sum(pq.read_metadata(f / ENDPOINTS).num_rows for f in folders)
     s = settings
     per_point = {
@@ -428,4 +596,13 @@ def estimate(folders: list, settings: SharpnessSettings, quiet: bool) -> None:
 
 
 def plural(n: int, noun: str) -> str:
+    """A count and its noun.
+
+    Args:
+        n: the count.
+        noun: the noun, singular.
+
+    Returns:
+        E.g. ``1 point``, ``3 points``.
+    """
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -47,14 +47,29 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def grid(check, plural: str) -> Kind:
-    """A grid axis: a non-empty list of values that pass ``check`` (each value's own range is the
-    configuration's to check)."""
+    """A grid axis of a study file: a non-empty list of values that pass ``check`` (each value's own
+    range is the configuration's to check).
+
+    Args:
+        check: the check of one value.
+        plural: the values' name, for the error.
+
+    Returns:
+        The settings kit's ``Kind``.
+    """
     ok = lambda v: isinstance(v, list) and len(v) > 0 and all(map(check, v))
     return Kind(ok, f"a non-empty list of {plural}")
 
 
 def per_granularity_kind(noun: str) -> Kind:
-    """An integer, or a table { micro = N, macro = N } of them (walks and steps)."""
+    """An integer, or a table { micro = N, macro = N } of them (walks and steps).
+
+    Args:
+        noun: what the integer counts, for the error.
+
+    Returns:
+        The settings kit's ``Kind``.
+    """
     ok = lambda v: (
         v is None
         or is_int(v)
@@ -142,21 +157,42 @@ LISTED = {"sampler": "samplers", "activation": "activations", "loss": "losses"}
 
 def scalar_keys() -> set:
     """The study keys that set one setting for every configuration: every SampleConfig field not in
-    the grid, by its key (``lambda`` for the field ``lambda_``)."""
+    the grid, by its key (``lambda`` for the field ``lambda_``).
+
+    Returns:
+        The keys.
+    """
     return {key_of(f.name) for f in settings() if f.name not in GRID and f.name not in LISTED}
 
 
 def field_of(key: str) -> str:
-    """The SampleConfig field a scalar study key sets."""
+    """The SampleConfig field a scalar study key sets.
+
+    Args:
+        key: the study key.
+
+    Returns:
+        The field's name.
+    """
     return next(f.name for f in settings() if key_of(f.name) == key)
 
 
 @dataclass(frozen=True)
 class Study:
+    """A study: its ``name`` and its ``spec`` (the study file's keys, checked, as study.json records
+    them).
+    """
+
     name: str
     spec: dict
 
     def configurations(self) -> list[SampleConfig]:
+        """Every configuration of the study's grid, in the study's order.
+
+        Returns:
+            [SampleConfig], one per point of problems x widths x depths x granularities x bounds x
+                seeds.
+        """
         s = self.spec
         minimal = s.get("minimal_width", {})
         extra = {field_of(key): s[key] for key in scalar_keys() - set(PER_GRANULARITY) if key in s}
@@ -204,7 +240,15 @@ class Study:
 
 def minimal_width(problem: str, target=None) -> int:
     """The registry's h of a problem (for csv:PATH, its number of classes); 1 if it cannot be read
-    (the configuration's validation then names the problem)."""
+    (the configuration's validation then names the problem).
+
+    Args:
+        problem: the problem.
+        target: a csv problem's class column.
+
+    Returns:
+        h.
+    """
     from fla.core.registry import problem_spec
 
     try:
@@ -214,19 +258,41 @@ def minimal_width(problem: str, target=None) -> int:
 
 
 def per_granularity(value, granularity):
+    """A walks or steps setting for one granularity.
+
+    Args:
+        value: an integer, or {micro: N, macro: N}.
+        granularity: ``micro`` or ``macro``.
+
+    Returns:
+        The integer (None where the table leaves the granularity out).
+    """
     return value.get(granularity) if isinstance(value, dict) else value
 
 
 def number_name(value: float) -> str:
     """A float as a folder-name part that is unique and reversible: integers plainly (1, 10), else
-    Python's shortest round-trip form (1.0000001, 1e-05); float(number_name(x)) == x."""
+    Python's shortest round-trip form (1.0000001, 1e-05); float(number_name(x)) == x.
+
+    Args:
+        value: the number.
+
+    Returns:
+        Its name.
+    """
     value = float(value)
     return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
 
 
 def config_name(config: SampleConfig) -> str:
-    """The directory of a configuration inside a study, e.g. ``xor_w2_d1_macro_b1_s0``; distinct
-    configurations of a study get distinct names."""
+    """The folder of a configuration inside a study; distinct configurations get distinct names.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        E.g. ``xor_w2_d1_macro_b1_s0``.
+    """
     from fla.core.registry import problem_folder_name
 
     sampler = "" if config.sampler == "gradient" else f"_{config.sampler}"
@@ -241,7 +307,14 @@ def config_name(config: SampleConfig) -> str:
 
 
 def regulariser_name(config: SampleConfig) -> str:
-    """The regulariser's part of a folder name: ``_l2-0.001``, ``_we-0.001-w1``, or nothing."""
+    """The regulariser's part of a folder name.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        ``_l2-0.001``, ``_we-0.001-w1``, or ``""``.
+    """
     if config.regulariser == "none":
         return ""
     lam = number_name(config.lambda_)
@@ -254,7 +327,17 @@ NAME_MAX = 100  # characters of a study's name (its folder's; configurations app
 
 
 def load_study(path) -> Study:
-    """Read and validate a study file; a malformed one raises ConfigError naming the key."""
+    """Read and validate a study file.
+
+    Args:
+        path: the study TOML file (``fla settings study`` prints its template).
+
+    Returns:
+        The ``Study``.
+
+    Raises:
+        ConfigError: naming the key of a malformed file.
+    """
     path = Path(path)
     spec = read_toml(path, "study file")
     where = f"study file {path}: "
@@ -283,4 +366,12 @@ def load_study(path) -> Study:
 
 
 def key_name(name: str) -> str:
+    """A study key as errors name it.
+
+    Args:
+        name: the key.
+
+    Returns:
+        ``key 'name'``.
+    """
     return f"key {name!r}"

@@ -37,7 +37,16 @@ from fla.walks.sample import sample
 
 def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
     """Worker: run tasks one after another with TensorFlow pinned to ``threads`` threads (the tasks
-    of one architecture share its compiled walk program)."""
+    of one architecture share its compiled walk program).
+
+    Args:
+        tasks: the worker's ``Task`` list.
+        data_dir: the folder of data files.
+        threads: TensorFlow's intra-op threads.
+
+    Returns:
+        One ``run_task`` result per task.
+    """
     allocator.keep_freed_buffers()
     compile_cache.enable()  # before TensorFlow's first compilation reads its flags
     quiet.import_tensorflow(threads)  # a worker's pools are fixed when TensorFlow starts
@@ -49,6 +58,16 @@ def run_tasks(tasks: list, data_dir: str | None, threads: int) -> list[dict]:
 
 
 def run_task(task: Task, data_dir) -> dict:
+    """One task of a sweep: a configuration, or a shard of its walks.
+
+    Args:
+        task: the ``Task``.
+        data_dir: the folder of data files.
+
+    Returns:
+        {"out", "rows", "wall_seconds", "nonfinite_rows"} (a run with non-finite values is kept,
+            written faithfully).
+    """
     try:
         meta = sample(
             task.config,
@@ -69,10 +88,18 @@ def run_task(task: Task, data_dir) -> dict:
 
 
 def preflight(study: Study, out: Path, data_dir=None) -> None:
-    """Every configuration of the study checked as ``fla sample`` checks one before any work
-    starts: its settings' meaning, its memory (fla.walks.resources.fit_plan) and, over the whole
-    study, the disk its rows need (the same lower bound); ConfigError naming the study key that
-    drives a refusal."""
+    """Every configuration of the study checked as ``fla sample`` checks one before any work starts:
+    its settings' meaning, its memory (``fla.walks.resources.fit_plan``) and, over the whole study,
+    the disk its rows need (the same lower bound).
+
+    Args:
+        study: the ``Study``.
+        out: the study's output folder.
+        data_dir: the folder of data files.
+
+    Raises:
+        ConfigError: naming the study key that drives a refusal.
+    """
     from fla.base.machine import check_disk
     from fla.core.registry import load_problem
     from fla.walks.config import check_meaning, plan
@@ -123,7 +150,24 @@ def sweep(
     data_dir=None,
     quiet: bool = False,
 ) -> dict:
-    """Run every missing configuration of a study; returns a summary."""
+    """Run every missing configuration of a study (``fla sweep``); what is there and verifies is
+    kept.
+
+    Args:
+        study_path: the study TOML file.
+        out: the output folder (default ``runs/<study name>``).
+        jobs: configurations run in parallel.
+        backend: ``local`` (joblib worker processes) or ``dask``.
+        scheduler: a dask scheduler's address (default a local cluster of ``jobs`` workers).
+        data_dir: the folder of data files.
+        quiet: no progress bar or summary.
+
+    Returns:
+        {"study", "out", "configurations", "tasks", "ran", "skipped", "rows", "seconds"}.
+
+    Raises:
+        ConfigError: bad settings or study, a bad --out, or more memory or disk than there is.
+    """
     from fla.core.registry import load_problem, problem_spec
 
     check(SweepSettings(jobs, backend, scheduler), flag)
@@ -200,7 +244,19 @@ def _sweep(
 
 
 def run_all(work: list, data_dir, threads: int, *, jobs: int, backend: str, scheduler: str | None):
-    """Results of run_tasks over the lists of tasks in ``work``, as each list completes."""
+    """Results of ``run_tasks`` over the lists of tasks in ``work``, as each list completes.
+
+    Args:
+        work: one list of tasks per worker.
+        data_dir: the folder of data files.
+        threads: TensorFlow's threads a worker.
+        jobs: the workers.
+        backend: ``local`` or ``dask``.
+        scheduler: a dask scheduler's address.
+
+    Returns:
+        An iterator of each list's results.
+    """
     if not work:
         return
     if backend == "dask":
@@ -222,6 +278,19 @@ DASK_TRIM_THRESHOLD = "65536"  # distributed.yaml's default, not a user's choice
 
 
 def run_dask(work: list, data_dir, threads: int, *, jobs: int, scheduler: str | None):
+    """``run_all`` on a dask.distributed cluster: a scheduler's, or a local cluster of ``jobs``
+    workers.
+
+    Args:
+        work: one list of tasks per worker.
+        data_dir: the folder of data files.
+        threads: TensorFlow's threads a worker.
+        jobs: the local cluster's workers.
+        scheduler: a scheduler's address, or None.
+
+    Returns:
+        An iterator of each list's results.
+    """
     import dask
     from dask.distributed import Client, LocalCluster, as_completed
 

@@ -21,7 +21,15 @@ STUDY_JSON = "study.json"
 
 def clear_configuration(path: Path, keep=lambda entry: False) -> None:
     """Remove what fla wrote in an unfinished or damaged configuration folder (shard folders
-    included, but what ``keep`` says); refuse to touch anything else."""
+    included, but what ``keep`` says); refuse to touch anything else.
+
+    Args:
+        path: the configuration's folder.
+        keep: entry -> whether to keep it.
+
+    Raises:
+        ConfigError: an entry fla did not write.
+    """
     holder = locked_by_another(path)
     if holder:
         raise ConfigError(f"{path} is being written by another fla process ({holder}); wait for it")
@@ -66,15 +74,28 @@ class Task:
 
     @property
     def architecture(self) -> tuple:
+        """(problem, width, depth): the tasks that share one compiled walk program."""
         return (self.config.problem, self.config.width, self.config.depth)
 
 
 def prepare(study: Study, out: Path, data_dir=None) -> tuple[list[Task], int]:
-    """(the tasks still to run, how many tasks the study has): a task is done when its folder
-    verifies against the settings and walk range this study asks for and its manifest records the
-    very data its problem reads now (sizes and SHA-256 of every input file); what fla wrote of the
-    others is cleared. A configuration folder that is a link is refused (fla never deletes or writes
-    through a link)."""
+    """The tasks of a study still to run: a task is done when its folder verifies against the
+    settings and walk range this study asks for and its manifest records the very data its problem
+    reads now (sizes and SHA-256 of every input file); what fla wrote of the others is cleared. A
+    configuration folder that is a link is refused (fla never deletes or writes through a link).
+
+    Args:
+        study: the ``Study``.
+        out: its output folder.
+        data_dir: the folder of data files.
+
+    Returns:
+        (the tasks still to run, how many tasks the study has).
+
+    Raises:
+        ConfigError: an --out holding another study, or something fla did not write where a
+            configuration belongs.
+    """
     record = out / STUDY_JSON
     spec = json.loads(json.dumps(study.spec))
     if record.exists():
@@ -118,10 +139,16 @@ def prepare(study: Study, out: Path, data_dir=None) -> tuple[list[Task], int]:
 
 
 def study_gaps(run_dir) -> tuple[int, list[str]] | None:
-    """For a study's output folder (one holding study.json): (how many tasks its study has, the
-    folders of those that are missing or do not verify, relative to it, each with why); None for
-    any other
-    folder. What reads a study checks it is whole with this (``--partial`` to go on without)."""
+    """What a study's output folder lacks. What reads a study checks it is whole with this
+    (``--partial`` to go on without).
+
+    Args:
+        run_dir: a folder.
+
+    Returns:
+        (how many tasks its study has, the folders of those that are missing or do not verify,
+            relative to it, each with why); None for a folder that holds no study.json.
+    """
     from fla.studies.study import Study
 
     run_dir = Path(run_dir)
@@ -151,9 +178,19 @@ def study_gaps(run_dir) -> tuple[int, list[str]] | None:
 
 
 def whole_study(run_dir, partial: bool = False) -> str | None:
-    """ConfigError naming what is missing if ``run_dir`` holds a study that is not whole, unless
-    ``partial``: then a label for every output ("partial: 6 of 8 tasks; missing ..."); None for
-    a whole study or a folder that holds none."""
+    """Whether a study may be read.
+
+    Args:
+        run_dir: a folder.
+        partial: go on with a study that is not whole.
+
+    Returns:
+        None for a whole study or a folder that holds none; with ``partial``, a label for every
+            output ("partial: 6 of 8 tasks; missing ...").
+
+    Raises:
+        ConfigError: naming what is missing, for a study that is not whole without ``partial``.
+    """
     gaps = study_gaps(run_dir)
     if gaps is None or not gaps[1]:
         return None
@@ -168,8 +205,15 @@ def whole_study(run_dir, partial: bool = False) -> str | None:
 
 
 def refuse_links(path: Path, out: Path) -> None:
-    """ConfigError if ``path`` or a folder between it and ``out`` is a symbolic link: fla never
-    deletes or writes through one."""
+    """fla never deletes or writes through a symbolic link.
+
+    Args:
+        path: a path inside ``out``.
+        out: the output folder.
+
+    Raises:
+        ConfigError: ``path`` or a folder between it and ``out`` is a link.
+    """
     for folder in [path, *path.parents]:
         if folder == out:
             return
@@ -192,7 +236,17 @@ def configuration_tasks(
 ) -> list[Task]:
     """One task for a configuration whose walk steps fit in a shard, else one per shard of its walks
     (each a multiple of the plan's chunk, so a sharded run equals an unsharded one), in subfolders
-    ``walks_LO-HI`` (with ``clear``, what other shard sizes left in the folder is removed)."""
+    ``walks_LO-HI``.
+
+    Args:
+        config: the configuration.
+        out: the study's output folder.
+        study: the ``Study``.
+        clear: remove what other shard sizes left in the folder.
+
+    Returns:
+        The ``Task`` list.
+    """
     from fla.core.registry import problem_spec
     from fla.walks.config import plan
 
@@ -221,12 +275,18 @@ def configuration_tasks(
 
 
 def point_cost(p, depth: int) -> float:
-    """Estimated cost of one recorded point (a walk step and its share of curvature), in
-    microseconds on this 2-core machine, for balancing workers (``python bench/bench_spectra.py``
-    prints the measurements on XOR): a walk step costs about depth + D / 100; an exact spectrum (the
-    Hessian by second-order backpropagation and its float64 eigenvalues) about 0.04 D^2; Lanczos
-    about 300 walk steps a measured point. Rows chosen by ``grad-below`` are not known in advance
-    and are not counted."""
+    """The estimated cost of one recorded point (a walk step and its share of curvature), for
+    balancing workers (``python bench/bench_spectra.py`` prints the measurements on XOR): a walk
+    step costs about depth + D / 100; an exact spectrum about 0.04 D^2; Lanczos about 300 walk steps
+    a measured point. Rows chosen by ``grad-below`` are not known in advance and are not counted.
+
+    Args:
+        p: the plan.
+        depth: the hidden layers.
+
+    Returns:
+        Microseconds on this project's 2-core machine.
+    """
     step = depth + p.n_params / 100
     share = p.hessian_at.share(p.steps)
     if p.hessian in ("exact", "blocks"):
@@ -238,7 +298,15 @@ def work_units(tasks: list[Task], jobs: int) -> list[list[Task]]:
     """Tasks grouped into units that one worker runs one after another, the most costly first. An
     architecture's tasks form one unit (the worker compiles it once) unless they cost more than a
     worker's share, then each is a unit of its own. Workers take the next unit as they finish one
-    (longest processing time first), so the cost estimates need not be exact."""
+    (longest processing time first), so the cost estimates need not be exact.
+
+    Args:
+        tasks: the tasks to run.
+        jobs: the workers.
+
+    Returns:
+        The units.
+    """
     if jobs == 1:
         return [[t] for t in tasks]
     groups: dict = {}
