@@ -52,7 +52,15 @@ SET_BYTES = 2**27  # distance matrices [sets, S, S] float64 held at once
 
 
 def nearest_neighbour_tour(distances: np.ndarray, start: int = 0):
-    """The greedy tour of a set [S, S] from ``start``: (order [S], step lengths [S - 1])."""
+    """The greedy tour of a set: from ``start``, always to the nearest point not yet visited.
+
+    Args:
+        distances: [S, S] the set's distance matrix.
+        start: the first point.
+
+    Returns:
+        (order [S], step lengths [S - 1]).
+    """
     n = len(distances)
     visited = np.zeros(n, bool)
     order, lengths = np.empty(n, np.int64), np.empty(n - 1)
@@ -66,7 +74,16 @@ def nearest_neighbour_tour(distances: np.ndarray, start: int = 0):
 
 
 def tour_information(distances: np.ndarray, losses: np.ndarray) -> dict:
-    """Information content [1] of one set along its nearest-neighbour tour from its first point."""
+    """Information content (Munoz et al. 2015, Sec. V.A) of one set along its nearest-neighbour tour
+    from its first point: the slopes along the tour (``fla.metrics.entropy``).
+
+    Args:
+        distances: [S, S] the set's distance matrix.
+        losses: [S] its losses.
+
+    Returns:
+        {"h_max", "eps_s", "eps_max", "m0", "eps_05"}: [1] each.
+    """
     order, lengths = nearest_neighbour_tour(distances)
     d = np.diff(losses[order])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -75,14 +92,32 @@ def tour_information(distances: np.ndarray, losses: np.ndarray) -> dict:
 
 
 def pair_distances(distances: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """The distances between distinct kept points (each pair once)."""
+    """The distances between distinct kept points, each pair once.
+
+    Args:
+        distances: [S, S] the set's distance matrix.
+        keep: [S] bool, the points kept.
+
+    Returns:
+        [k (k - 1) / 2] distances, k the kept points.
+    """
     sub = distances[np.ix_(keep, keep)] if len(keep) < len(distances) else distances
     return sub[np.triu(np.ones(sub.shape, bool), 1)]
 
 
 def dispersion_quantiles(distances: np.ndarray, losses: np.ndarray, quantiles=QUANTILES) -> dict:
-    """pflacco's dispersion features of one set (module docstring); pairs at distance 0 left out,
-    as pflacco leaves them."""
+    """pflacco's dispersion features of one set (module docstring); pairs at distance 0 left out, as
+    pflacco leaves them.
+
+    Args:
+        distances: [S, S] the set's distance matrix.
+        losses: [S] its losses.
+        quantiles: the loss quantiles q.
+
+    Returns:
+        {"disp_ratio_mean_02", ..., "disp_diff_median_25"}: the ratio and difference of the mean and
+            median per quantile, one value each.
+    """
     whole = pair_distances(distances, np.arange(len(losses)))
     whole = whole[whole != 0]
     out = {}
@@ -99,7 +134,15 @@ def dispersion_quantiles(distances: np.ndarray, losses: np.ndarray, quantiles=QU
 
 
 def ela_distribution(losses: np.ndarray) -> dict:
-    """Skewness, kurtosis (type 3) and the number of density peaks [W] of each set's losses."""
+    """ela_distr (Mersmann et al. 2011): skewness and kurtosis (type 3) and the number of density
+    peaks of each set's losses.
+
+    Args:
+        losses: [W, S] the sets' losses.
+
+    Returns:
+        {"distr_skewness", "distr_kurtosis", "distr_peaks"}: [W] each.
+    """
     y = np.asarray(losses, np.float64)
     n = y.shape[1]
     c = y - y.mean(axis=1, keepdims=True)
@@ -115,8 +158,16 @@ def ela_distribution(losses: np.ndarray) -> dict:
 
 
 def density_peaks(y: np.ndarray, threshold: float = MODE_MASS) -> int:
-    """The modes of y's Gaussian kernel density (Scott's bandwidth) whose mass exceeds
-    ``threshold``; a set of equal values has one."""
+    """The modes of y's Gaussian kernel density (Scott's bandwidth, ``KDE_POINTS`` points over the
+    range +- 3 bandwidths) whose mass (mean density x width) exceeds ``threshold``.
+
+    Args:
+        y: [S] values.
+        threshold: the mass a mode needs.
+
+    Returns:
+        The number of peaks; 1 for a set of equal values.
+    """
     from scipy.stats import gaussian_kde
 
     if np.ptp(y) == 0:
@@ -133,8 +184,16 @@ def density_peaks(y: np.ndarray, threshold: float = MODE_MASS) -> int:
 
 
 def explained_share(eigenvalues: np.ndarray, columns: int) -> tuple[float, float]:
-    """(share of the columns needed to explain EXPLAINED of the variance, the first component's
-    share) from eigenvalues of a covariance or correlation matrix (any order)."""
+    """How many components explain ``EXPLAINED`` of the variance, as a share of the columns, and the
+    first component's share.
+
+    Args:
+        eigenvalues: a covariance or correlation matrix's eigenvalues (any order).
+        columns: the matrix's columns.
+
+    Returns:
+        (the share of columns needed, the first component's share of the variance).
+    """
     ev = np.sort(np.maximum(eigenvalues, 0.0))[::-1]
     total = ev.sum()
     if total <= 0:
@@ -145,9 +204,19 @@ def explained_share(eigenvalues: np.ndarray, columns: int) -> tuple[float, float
 
 
 def pca_features(positions: np.ndarray, losses: np.ndarray, gram=None) -> dict:
-    """The eight pca features of one set (module docstring). ``gram``: the centred positions'
-    Gram matrix [S, S], when the caller has it (D > S: the spectra come from the S x S Gram
-    matrices, one product for the correlations, rank-one updates for the losses)."""
+    """The eight pca features of one set (Kerschke and Trautmann; module docstring).
+
+    Args:
+        positions: [S, D] the set's positions.
+        losses: [S] its losses.
+        gram: [S, S] the centred positions' Gram matrix, when the caller has it (D > S: the spectra
+            come from the S x S Gram matrices, one product for the correlations, rank-one updates
+            for the losses).
+
+    Returns:
+        {"pca_cov_x", "pca_cor_x", "pca_cov_init", "pca_cor_init" and their "pca_pc1_*"}: one value
+            each.
+    """
     n, d = positions.shape
     c = positions - positions.mean(axis=0)
     sd = np.sqrt(np.einsum("ij,ij->j", c, c) / (n - 1))
@@ -170,7 +239,17 @@ def pca_features(positions: np.ndarray, losses: np.ndarray, gram=None) -> dict:
 
 
 def nbc_features(distances: np.ndarray, losses: np.ndarray) -> dict:
-    """The five nearest-better-clustering features of one set (module docstring)."""
+    """The five nearest-better-clustering features of one set (Kerschke et al. 2015; module
+    docstring).
+
+    Args:
+        distances: [S, S] the set's distance matrix.
+        losses: [S] its losses.
+
+    Returns:
+        {"nbc_sd_ratio", "nbc_mean_ratio", "nbc_cor", "nbc_dist_ratio_cv", "nbc_fitness_cor"}: one
+            value each.
+    """
     n = len(losses)
     others = distances + np.diag(np.full(n, np.inf))
     nn = others.min(axis=1)
@@ -198,8 +277,16 @@ def nbc_features(distances: np.ndarray, losses: np.ndarray) -> dict:
 
 
 def adjusted_r2(design: np.ndarray, y: np.ndarray):
-    """(adjusted R^2, coefficients without the intercept, intercept) of the least-squares fit of y
-    on design [S, p] with an intercept; NaN (and no coefficients) when S <= p + 1."""
+    """The least-squares fit of y on a design with an intercept.
+
+    Args:
+        design: [S, p] the model's terms.
+        y: [S] the losses.
+
+    Returns:
+        (adjusted R^2, coefficients without the intercept [p], intercept); NaN (and no coefficients)
+            when S <= p + 1.
+    """
     n, p = design.shape
     if n <= p + 1:
         return np.nan, None, np.nan
@@ -212,12 +299,30 @@ def adjusted_r2(design: np.ndarray, y: np.ndarray):
 
 
 def pairwise_products(x: np.ndarray) -> np.ndarray:
+    """The interaction terms x_i x_j (i < j) of a design.
+
+    Args:
+        x: [S, D] positions.
+
+    Returns:
+        [S, D (D - 1) / 2] the products.
+    """
     i, j = np.triu_indices(x.shape[1], 1)
     return x[:, i] * x[:, j]
 
 
 def ela_meta(positions: np.ndarray, losses: np.ndarray) -> dict:
-    """The nine ela_meta features of one set (module docstring)."""
+    """The nine ela_meta features of one set (Mersmann et al. 2011; module docstring).
+
+    Args:
+        positions: [S, D] the set's positions.
+        losses: [S] its losses.
+
+    Returns:
+        {"meta_lin_adj_r2", "meta_lin_intercept", "meta_lin_coef_min", "meta_lin_coef_max",
+            "meta_lin_coef_max_by_min", "meta_quad_adj_r2", "meta_quad_cond",
+            "meta_lin_interact_adj_r2", "meta_quad_interact_adj_r2"}: one value each.
+    """
     x, y = positions, losses
     if x.shape[1] + 2 > len(y):  # not even the linear model fits: every feature undefined
         names = ["lin_adj_r2", "lin_intercept", "lin_coef_min", "lin_coef_max"]
@@ -247,8 +352,18 @@ def ela_meta(positions: np.ndarray, losses: np.ndarray) -> dict:
 
 def distance_features(distances: np.ndarray, losses: np.ndarray, bound, *, dim: int) -> dict:
     """FDC, Lunacek and Whitley's dispersion of the best 10% and DM of one set from its distance
-    matrix (``fla.metrics.distance`` defines them; positions scaled to [0, 1]^D by the domain
-    [-b, b]^D and distances divided by sqrt(D))."""
+    matrix (``fla.metrics.distance`` defines them; positions scaled to [0, 1]^D by the domain [-b,
+    b]^D and distances divided by sqrt(D)).
+
+    Args:
+        distances: [S, S] the set's distance matrix (unscaled).
+        losses: [S] its losses.
+        bound: b.
+        dim: D.
+
+    Returns:
+        {"fdc", "dispersion", "dm"}: one value each.
+    """
     to_best = distances[int(np.argmin(losses))]
     fc, dc = losses - losses.mean(), to_best - to_best.mean()
     norm = np.sqrt((fc**2).sum() * (dc**2).sum())
@@ -265,8 +380,18 @@ def distance_features(distances: np.ndarray, losses: np.ndarray, bound, *, dim: 
 
 
 def sample_features(positions: np.ndarray, losses: np.ndarray, bound=None) -> dict:
-    """Every feature above [W] of sample sets positions [W, S, D], losses [W, S]; with the
-    domain's ``bound`` also FDC, dispersion and DM (``distance_features``)."""
+    """Every feature above of many sample sets, one distance matrix a set, sets in chunks of
+    ``SET_BYTES``.
+
+    Args:
+        positions: [W, S, D] W sets of S samples.
+        losses: [W, S] their losses.
+        bound: the domain's b, for FDC, dispersion and DM (``distance_features``); None leaves them
+            out.
+
+    Returns:
+        {feature: [W]}.
+    """
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -283,7 +408,16 @@ def sample_features(positions: np.ndarray, losses: np.ndarray, bound=None) -> di
 
 
 def set_features(x: np.ndarray, y: np.ndarray, bound) -> dict:
-    """The features of one set (positions [S, D], losses [S]) but ela_distr's, in float64."""
+    """The features of one set but ela_distr's, in float64.
+
+    Args:
+        x: [S, D] positions.
+        y: [S] losses.
+        bound: the domain's b, or None.
+
+    Returns:
+        {feature: value}.
+    """
     x = np.asarray(x, np.float64)  # one set at a time in float64 (positions may be float32)
     centred = x - x.mean(axis=0)
     gram = centred @ centred.T
@@ -300,7 +434,11 @@ def set_features(x: np.ndarray, y: np.ndarray, bound) -> dict:
 
 
 def undefined_reasons() -> dict:
-    """Why a sample feature is NaN for a set, by feature prefix."""
+    """Why a sample feature is NaN for a set, by feature prefix.
+
+    Returns:
+        {prefix: why}.
+    """
     return {
         "meta_": "the model has more terms than the sample has points less 2 (ela_meta needs "
         "n > p + 1 samples: larger sample sets, or a smaller network)",

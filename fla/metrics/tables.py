@@ -69,7 +69,15 @@ OUTPUTS = ("metrics.parquet", "metrics.csv")
 
 
 def gradient_walk_measures(columns: dict, context: dict) -> dict:
-    """Per-walk measures [W] of progressive gradient walks from their columns [W, S]."""
+    """Per-walk measures of progressive gradient walks: last and best values, stagnation.
+
+    Args:
+        columns: {column: [W, S]} of the walks (``loss``, ``step_length``, ``params`` ...).
+        context: the configuration's ``bound``, ``n_params`` and neutrality ``epsilon``.
+
+    Returns:
+        {measure: [W]}.
+    """
     share, longest = stagnation(columns["loss"])
     out = {"stagnation": share, "longest_stagnation": longest.astype(np.float64)}
     for name, lower in (("loss", True), ("accuracy", False)):
@@ -82,9 +90,16 @@ def gradient_walk_measures(columns: dict, context: dict) -> dict:
 
 
 def step_lengths(columns: dict) -> np.ndarray | None:
-    """|x_{t+1} - x_t| [W, S - 1] between consecutive rows of each walk: the recorded step_length
-    (row t's distance to the next point), else from recorded parameters; None for runs that have
-    neither (recorded before step_length without --record-params)."""
+    """|x_{t+1} - x_t| between consecutive rows of each walk: the recorded step_length (row t's
+    distance to the next point), else from recorded parameters.
+
+    Args:
+        columns: {column: [W, S]} of the walks.
+
+    Returns:
+        [W, S - 1] lengths; None for runs that have neither (recorded before step_length without
+            --record-params).
+    """
     recorded = columns.get("step_length")
     if recorded is not None and np.isfinite(recorded[:, :-1]).all():
         return recorded[:, :-1]
@@ -98,7 +113,14 @@ NO_LENGTHS = "its run was recorded before step lengths (step_length): sample it 
 
 def ruggedness_measures(columns: dict) -> dict:
     """FEM (the paper's schedule and the exact maximum), information content on slopes, and the
-    autocorrelation of the loss and its correlation length, of random walks [W, S]."""
+    autocorrelation of the loss and its correlation length, of random walks.
+
+    Args:
+        columns: {column: [W, S]} of the walks.
+
+    Returns:
+        {measure: [W]}.
+    """
     losses = columns["loss"]
     out = {"fem": fem(losses), "fem_max": fem_max(losses)}
     lengths = step_lengths(columns)
@@ -113,13 +135,29 @@ def ruggedness_measures(columns: dict) -> dict:
 
 
 def random_walk_measures(columns: dict, context: dict) -> dict:
-    """Ruggedness, neutrality and information content of progressive random walks."""
+    """Ruggedness, neutrality and information content of progressive random walks.
+
+    Args:
+        columns: {column: [W, S]} of the walks (``loss``, ``step_length``, ``params`` ...).
+        context: the configuration's ``bound``, ``n_params`` and neutrality ``epsilon``.
+
+    Returns:
+        {measure: [W]}.
+    """
     m1, m2 = neutrality(columns["loss"], context.get("neutrality_epsilon", NEUTRALITY_EPSILON))
     return {**ruggedness_measures(columns), "m1": m1, "m2": m2}
 
 
 def manhattan_walk_measures(columns: dict, context: dict) -> dict:
-    """Gradient measures on each step's actual length (and ruggedness) of Manhattan walks."""
+    """Gradient measures on each step's actual length, and ruggedness, of Manhattan walks.
+
+    Args:
+        columns: {column: [W, S]} of the walks (``loss``, ``step_length``, ``params`` ...).
+        context: the configuration's ``bound``, ``n_params`` and neutrality ``epsilon``.
+
+    Returns:
+        {measure: [W]}.
+    """
     lengths = step_lengths(columns)
     out = ruggedness_measures(columns)
     if lengths is None:
@@ -133,9 +171,17 @@ def manhattan_walk_measures(columns: dict, context: dict) -> dict:
 
 
 def uniform_sample_measures(columns: dict, context: dict) -> dict:
-    """FDC, dispersion (Lunacek and Whitley's and at pflacco's quantiles), information content on
-    a nearest-neighbour tour and the ELA sets of each walk's set of uniform samples
-    (``fla.metrics.samples``)."""
+    """FDC, dispersion (Lunacek and Whitley's and at pflacco's quantiles), information content on a
+    nearest-neighbour tour and the ELA sets of each walk's set of uniform samples
+    (``fla.metrics.samples``).
+
+    Args:
+        columns: {column: [W, S]} of the walks (``loss``, ``step_length``, ``params`` ...).
+        context: the configuration's ``bound``, ``n_params`` and neutrality ``epsilon``.
+
+    Returns:
+        {measure: [W]}.
+    """
     positions = columns.get("params")
     if positions is None:
         raise DataError(
@@ -158,7 +204,16 @@ WHY = "_why"  # a measures function's {measure: reason} for values it could not 
 
 
 def reason_for(measure: str, value: float, context: dict) -> str:
-    """Why ``measure`` has the non-finite ``value`` for a walk whose losses are finite."""
+    """Why a measure is non-finite for a walk whose losses are finite.
+
+    Args:
+        measure: the measure.
+        value: its non-finite value.
+        context: the configuration's context.
+
+    Returns:
+        The reason in words (the measure's definition's).
+    """
     if np.isinf(value):
         return {
             "ic_eps_s": "-inf: the entropy is below 0.05 already at epsilon 0 (a walk that only "
@@ -181,7 +236,14 @@ def reason_for(measure: str, value: float, context: dict) -> str:
 
 
 def walk_span(folder: Path) -> list:
-    """[first walk, last walk + 1] of a run whose manifest has no ``walk_range``, in batches."""
+    """The walks of a run whose manifest has no ``walk_range``, in batches.
+
+    Args:
+        folder: the run's folder.
+
+    Returns:
+        [first walk, last walk + 1].
+    """
     low, high = None, None
     for batch in ds.dataset(str(folder / POINTS), format="parquet").to_batches(columns=["walk"]):
         walks = batch.column("walk").to_numpy()
@@ -198,15 +260,32 @@ PARAMS_BYTES = 2**32
 
 
 def params_budget() -> int:
+    """The bytes of parameter vectors a block may hold: ``PARAMS_BYTES``, less where memory is
+    short.
+
+    Returns:
+        Bytes.
+    """
     from fla.base.machine import available_bytes
 
     return int(min(PARAMS_BYTES, available_bytes() // 6))
 
 
 def gather(dataset, names: list, lo: int, *, hi: int, steps: int) -> dict | None:
-    """{column: [hi - lo, S] (params [hi - lo, S, D], float32 as stored)} of walks lo .. hi - 1,
-    scattered batch by batch from one pass over the rows (no combined copy of the column); NaN
-    where a row is missing; None if no row is there."""
+    """Columns of walks lo .. hi - 1, scattered batch by batch from one pass over the rows (no
+    combined copy of the column).
+
+    Args:
+        dataset: the run's points as a pyarrow dataset.
+        names: the columns.
+        lo: the first walk.
+        hi: one past the last.
+        steps: S, the steps per walk.
+
+    Returns:
+        {column: [hi - lo, S]} (params [hi - lo, S, D], float32 as stored), NaN where a row is
+            missing; None if no row is there.
+    """
     block, filled = {WALKS: np.arange(lo, hi)}, 0
     scanner = dataset.to_batches(
         columns=["walk", "step", *names],
@@ -235,16 +314,32 @@ def gather(dataset, names: list, lo: int, *, hi: int, steps: int) -> dict | None
 
 
 def step_count(dataset) -> int:
-    """The steps per walk of a run's rows (the largest step + 1), from the Parquet statistics."""
+    """The steps per walk of a run's rows (the largest step + 1), from the Parquet statistics.
+
+    Args:
+        dataset: the run's points as a pyarrow dataset.
+
+    Returns:
+        S.
+    """
     import pyarrow.compute as pc
 
     return int(pc.max(dataset.to_table(columns=["step"]).column("step")).as_py()) + 1
 
 
 def blocks_of_walks(folders: list, names: list, per_block: int = WALKS_PER_BLOCK):
-    """{column: [W, S]} of consecutive blocks of walks of one configuration (its folders: one, or
-    its shards, each holding the walks of its manifest's ``walk_range``), a block of at most
-    ``per_block`` walks at a time, with the walks' numbers under WALKS."""
+    """Consecutive blocks of walks of one configuration, at most ``per_block`` walks at a time, with
+    the walks' numbers under ``WALKS``.
+
+    Args:
+        folders: the configuration's folders: one, or its shards (each holding the walks of its
+            manifest's ``walk_range``).
+        names: the columns.
+        per_block: the most walks a block.
+
+    Returns:
+        An iterator of {column: [W, S]}.
+    """
     dataset = ds.dataset([str(f / POINTS) for f in folders], format="parquet")
     ranges = [read_manifest(f).get("walk_range") or walk_span(f) for f in folders]
     first, stop = min(r[0] for r in ranges), max(r[1] for r in ranges)
@@ -262,9 +357,18 @@ WALKS = "_walks"  # per block: the walks' numbers
 
 
 def finite_walks_only(measures, block: dict, context: dict) -> dict:
-    """The measures of a block, NaN for every walk whose losses are not all finite (a diverged
-    walk, recorded faithfully, is left out of the means and counted: ``left_out``), with the
-    block's diverged walks under DIVERGED and the measures' own reasons under WHY."""
+    """The measures of a block, NaN for every walk whose losses are not all finite (a diverged walk,
+    recorded faithfully, is left out of the means and counted: ``left_out``), with the block's
+    diverged walks under ``DIVERGED`` and the measures' own reasons under ``WHY``.
+
+    Args:
+        measures: the sampler's measures function.
+        block: {column: [W, S]}.
+        context: the configuration's context.
+
+    Returns:
+        {measure: [W]} and the two keys above.
+    """
     bad = ~np.isfinite(block["loss"]).all(axis=1)
     if bad.any():
         block = {**block, "loss": np.where(bad[:, None], 0.0, block["loss"])}
@@ -275,9 +379,18 @@ def finite_walks_only(measures, block: dict, context: dict) -> dict:
 
 
 def measure_blocks(blocks, measures, context: dict, *, threads: int | None = None) -> dict:
-    """{measure: [values of each block]} of blocks of walks, ``threads`` blocks at a time (numpy
-    releases the GIL in its array operations, so the cores share the work; at most ``threads``
-    blocks are held at once)."""
+    """The measures of blocks of walks, ``threads`` blocks at a time (numpy releases the GIL in its
+    array operations, so the cores share the work; at most ``threads`` blocks are held at once).
+
+    Args:
+        blocks: an iterator of blocks (``blocks_of_walks``).
+        measures: the sampler's measures function.
+        context: the configuration's context.
+        threads: blocks at once (default the cores).
+
+    Returns:
+        {measure: [values of each block]}.
+    """
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -302,7 +415,16 @@ def measure_blocks(blocks, measures, context: dict, *, threads: int | None = Non
 
 
 def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """The 2.5% and 97.5% percentiles of the mean over BOOTSTRAP resamples of the walks."""
+    """A 95% bootstrap interval of the mean over walks: the 2.5% and 97.5% percentiles of the mean
+    over ``BOOTSTRAP`` resamples.
+
+    Args:
+        values: [W] one value a walk.
+        seed: the resampling's seed.
+
+    Returns:
+        (low, high).
+    """
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return (float(values.mean()),) * 2 if len(values) else (np.nan, np.nan)
@@ -318,7 +440,16 @@ def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]
 def summary_rows(key: dict, per_walk: dict, context: dict | None = None) -> list[dict]:
     """One row per measure: mean, sd and bootstrap interval over the walks where it is finite
     (``walks``), and ``left_out`` with its ``reason`` (diverged walks, and each reason the
-    definition gives) for the rest."""
+    definition gives) for the rest.
+
+    Args:
+        key: the configuration's columns.
+        per_walk: {measure: [W]} and the diverged walks.
+        context: the configuration's context.
+
+    Returns:
+        The rows.
+    """
     diverged = np.concatenate(per_walk.get(DIVERGED, [np.zeros(0, bool)]))
     why = per_walk.get(WHY, {})
     rows = []
@@ -347,7 +478,18 @@ def summary_rows(key: dict, per_walk: dict, context: dict | None = None) -> list
 
 
 def left_out_reason(measure, values, diverged, *, why: dict, context: dict) -> str:
-    """Why the walks without a finite value of ``measure`` were left out, counted by reason."""
+    """Why the walks without a finite value of a measure were left out, counted by reason.
+
+    Args:
+        measure: the measure.
+        values: [W] its values.
+        diverged: [W] the walks whose losses are not all finite.
+        why: the measures' own reasons, by measure.
+        context: the configuration's context.
+
+    Returns:
+        E.g. ``"3 walks: diverged (non-finite losses); 2 walks: ..."``; ``""`` when none was.
+    """
     counts = defaultdict(int)
     if len(diverged) == len(values):
         counts["diverged (non-finite losses)"] = int(diverged.sum())
@@ -359,8 +501,17 @@ def left_out_reason(measure, values, diverged, *, why: dict, context: dict) -> s
 
 
 def grouped_configurations(run_dir: Path) -> dict:
-    """{configuration key: [its verified folders]}; DamagedRunError if any folder does not
-    verify."""
+    """The configurations under a folder, shards grouped.
+
+    Args:
+        run_dir: a sampling run or a study.
+
+    Returns:
+        {configuration key: [its verified folders]}.
+
+    Raises:
+        DamagedRunError: a folder that does not verify.
+    """
     good, damaged = configurations(run_dir)
     if damaged:
         raise DamagedRunError(damaged)
@@ -377,9 +528,18 @@ def grouped_configurations(run_dir: Path) -> dict:
 def run_metrics(
     run_dir, quiet: bool = True, neutrality_epsilon: float = NEUTRALITY_EPSILON, *, per_walk=None
 ) -> pd.DataFrame:
-    """The long table of every configuration's measures (see the module docstring); with a list
-    ``per_walk``, each configuration's per-walk values are appended to it as a data frame (one
-    row per walk, a column per measure)."""
+    """The long table of every configuration's measures (module docstring).
+
+    Args:
+        run_dir: a sampling run or a study.
+        quiet: no per-configuration lines.
+        neutrality_epsilon: the neutrality tolerance.
+        per_walk: a list that each configuration's per-walk values are appended to (a data frame,
+            one row per walk, a column per measure).
+
+    Returns:
+        The table.
+    """
     import pyarrow.parquet as pq
 
     rows = []
@@ -418,7 +578,15 @@ def run_metrics(
 
 
 def per_walk_frame(key: dict, values: dict) -> pd.DataFrame:
-    """One configuration's per-walk values: its keys, ``walk``, ``diverged`` and every measure."""
+    """One configuration's per-walk values.
+
+    Args:
+        key: the configuration's columns.
+        values: {measure: [W]} and the walks' numbers and diverged flags.
+
+    Returns:
+        A data frame: its keys, ``walk``, ``diverged`` and every measure.
+    """
     frame = pd.DataFrame(
         {
             "walk": np.concatenate(values[WALKS]),
@@ -432,8 +600,16 @@ def per_walk_frame(key: dict, values: dict) -> pd.DataFrame:
 
 
 def output_base(run_dir: Path, out) -> Path:
-    """Where the tables go, as a name without suffix: ``--out`` (less a .parquet suffix), else
-    RUN_DIR.metrics beside a configuration's folder, else RUN_DIR/metrics in a study's."""
+    """Where the tables go, as a name without suffix.
+
+    Args:
+        run_dir: the run read.
+        out: ``--out`` (less a .parquet suffix), or None.
+
+    Returns:
+        ``--out``, else RUN_DIR.metrics beside a configuration's folder, else RUN_DIR/metrics in a
+            study's.
+    """
     if out:
         out = Path(out)
         return out.with_name(out.name[: -len(".parquet")]) if out.suffix == ".parquet" else out
@@ -443,8 +619,16 @@ def output_base(run_dir: Path, out) -> Path:
 
 
 def output_paths(base: Path, per_walk: bool) -> dict:
-    """The files of one metrics output: NAME.parquet, NAME.csv, NAME.json (the manifest) and, with
-    per-walk values, NAME.walks.parquet."""
+    """The files of one metrics output.
+
+    Args:
+        base: the name without suffix (``output_base``).
+        per_walk: with per-walk values.
+
+    Returns:
+        {"table", "csv", "manifest" and, with per-walk values, "walks"}: NAME.parquet, NAME.csv,
+            NAME.json, NAME.walks.parquet.
+    """
     names = {"table": ".parquet", "csv": ".csv", "manifest": ".json"}
     if per_walk:
         names["walks"] = ".walks.parquet"
@@ -460,10 +644,21 @@ def write_metrics(
     per_walk: bool = False,
     neutrality_epsilon: float = NEUTRALITY_EPSILON,
 ) -> Path:
-    """Compute and write the table (Parquet and CSV), with ``per_walk`` the per-walk values, and
-    the manifest NAME.json last, holding the output folder's lock for the whole command; returns
-    the Parquet path. A failure leaves none of them behind. ``partial`` (the label of a study that
-    is not whole) is recorded in the manifest and printed."""
+    """Compute and write the table (Parquet and CSV), with ``per_walk`` the per-walk values, and the
+    manifest NAME.json last, holding the output folder's lock for the whole command (``fla
+    metrics``). A failure leaves none of them behind.
+
+    Args:
+        run_dir: a sampling run or a study.
+        out: NAME of the tables (``output_base``).
+        quiet: no per-configuration lines.
+        partial: the label of a study that is not whole, recorded in the manifest and printed.
+        per_walk: also write NAME.walks.parquet.
+        neutrality_epsilon: the neutrality tolerance.
+
+    Returns:
+        The Parquet path.
+    """
     from fla.base.outputs import claim_files
 
     run_dir = Path(run_dir)
@@ -502,7 +697,17 @@ def write_metrics(
 
 
 def read_metrics(path) -> pd.DataFrame:
-    """A metrics table written by ``write_metrics``, verified against its metrics.json."""
+    """A metrics table written by ``write_metrics``, verified against its manifest.
+
+    Args:
+        path: NAME.parquet.
+
+    Returns:
+        The table.
+
+    Raises:
+        DataError: a missing or damaged manifest or table.
+    """
     path = Path(path)
     manifest = output_paths(output_base(path.parent, path), False)["manifest"]
     try:
