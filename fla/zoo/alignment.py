@@ -54,17 +54,41 @@ class PermutationSpec:
     groups: tuple
 
     def where(self, space: str, group: str) -> np.ndarray:
-        """The positions in ``space`` of ``group``'s units, by unit."""
+        """Where a group's units lie in one channel space.
+
+        Args:
+            space: the channel space.
+            group: the permutation group.
+
+        Returns:
+            [units] the channels, by unit.
+        """
         owners = self.spaces[space]
         found = {u: c for c, (g, u) in enumerate(owners) if g == group}
         return np.array([found[u] for u in sorted(found)], dtype=np.int64)
 
     def units(self, group: str) -> int:
+        """How many units a group permutes.
+
+        Args:
+            group: the permutation group.
+
+        Returns:
+            Its units.
+        """
         return max(u for owners in self.spaces.values() for g, u in owners if g == group) + 1
 
 
 def resnet_spec(model) -> PermutationSpec:
-    """The permutation spec of an ``fla.zoo.models.resnet`` (module docstring)."""
+    """The permutation spec of an ``fla.zoo.models.resnet`` (module docstring): each block's inner
+    channels a group, the residual stream one group per stage, option A's padded channels a group.
+
+    Args:
+        model: the Keras ResNet.
+
+    Returns:
+        The ``PermutationSpec``.
+    """
     names = {layer.name for layer in model.layers}
     blocks = sorted(tuple(map(int, m.groups())) for m in map(BLOCK.fullmatch, names) if m)
     if "conv0" not in names or not blocks:
@@ -105,9 +129,16 @@ def resnet_spec(model) -> PermutationSpec:
 
 
 def named(model, theta=None, *, every: bool = False) -> dict:
-    """{path: array} of a model's trainable variables, from the flat vector theta [D]
-    (``fla.zoo.objective`` order) or the model's own values; ``every`` adds the non-trainable ones
-    (BatchNorm's moving statistics)."""
+    """A model's variables by path.
+
+    Args:
+        model: the Keras model.
+        theta: [D] a flat vector in ``fla.zoo.objective`` order (default the model's own values).
+        every: also the non-trainable variables (BatchNorm's moving statistics).
+
+    Returns:
+        {path: array}.
+    """
     variables = list(model.trainable_variables)
     if theta is None:
         values = [v.numpy() for v in variables]
@@ -121,12 +152,29 @@ def named(model, theta=None, *, every: bool = False) -> dict:
 
 
 def flat(model, weights: dict) -> np.ndarray:
-    """The flat vector [D] of ``weights`` in ``model.trainable_variables`` order."""
+    """The flat vector of named weights, in ``model.trainable_variables`` order.
+
+    Args:
+        model: the Keras model.
+        weights: {path: array}.
+
+    Returns:
+        [D] float32.
+    """
     return np.concatenate([np.ravel(weights[v.path]) for v in model.trainable_variables])
 
 
 def gather(spec: PermutationSpec, perms: dict, space: str) -> np.ndarray:
-    """Index [channels]: the channel of B that moves to each channel of ``space``."""
+    """The channels of B that move to each channel of a space.
+
+    Args:
+        spec: the ``PermutationSpec``.
+        perms: {group: perm}.
+        space: the channel space.
+
+    Returns:
+        [channels] indices.
+    """
     index = np.arange(len(spec.spaces[space]))
     for group in {g for g, _ in spec.spaces[space]}:
         where = spec.where(space, group)
@@ -135,8 +183,17 @@ def gather(spec: PermutationSpec, perms: dict, space: str) -> np.ndarray:
 
 
 def apply(spec: PermutationSpec, perms: dict, weights: dict, *, skip=None) -> dict:
-    """``weights`` relabelled by ``perms`` ({group: perm}, perm[j] the unit of B that takes unit
-    j's place): the same function. ``skip`` = (path, axis) leaves one axis as it is."""
+    """Weights relabelled by a permutation of every group: the same function.
+
+    Args:
+        spec: the ``PermutationSpec``.
+        perms: {group: perm}, perm[j] the unit of B that takes unit j's place.
+        weights: {path: array} of B.
+        skip: (path, axis): leave one axis as it is.
+
+    Returns:
+        {path: array} relabelled.
+    """
     out = {}
     for path, value in weights.items():
         for axis, space in enumerate(spec.axes.get(path, ())):
@@ -147,13 +204,33 @@ def apply(spec: PermutationSpec, perms: dict, weights: dict, *, skip=None) -> di
 
 
 def identity(spec: PermutationSpec) -> dict:
+    """The relabelling that moves nothing.
+
+    Args:
+        spec: the ``PermutationSpec``.
+
+    Returns:
+        {group: arange(units)}.
+    """
     return {g: np.arange(spec.units(g)) for g in spec.groups}
 
 
 def similarity(spec, perms, a: dict, *, b: dict, group: str, matched=None) -> np.ndarray:
-    """S[j, k] = sum over the axes holding ``group`` of <unit j of A, unit k of B> with every other
-    axis of B relabelled by ``perms``; ``matched`` (the start) keeps only the variables whose
-    other axes belong to matched groups alone."""
+    """S[j, k] = sum over the axes holding ``group`` of <unit j of A, unit k of B>, with every other
+    axis of B relabelled by ``perms`` (Ainsworth et al. 2023, Eq. 2's linear term).
+
+    Args:
+        spec: the ``PermutationSpec``.
+        perms: {group: perm} so far.
+        a: {path: array} of A.
+        b: {path: array} of B.
+        group: the group assigned.
+        matched: the groups already matched (the start): only the variables whose other axes belong
+            to them count.
+
+    Returns:
+        [units, units] S.
+    """
     n = spec.units(group)
     total = np.zeros((n, n))
     for path, spaces in spec.axes.items():
@@ -176,7 +253,18 @@ def similarity(spec, perms, a: dict, *, b: dict, group: str, matched=None) -> np
 
 
 def weight_matching(spec: PermutationSpec, a: dict, b: dict, *, seed: int = 0) -> dict:
-    """{group: perm} relabelling B's weights closest to A's (module docstring)."""
+    """Git Re-Basin's weight matching (Ainsworth et al. 2023, Algorithm 1; module docstring): one
+    linear assignment per group until a sweep changes none.
+
+    Args:
+        spec: the ``PermutationSpec``.
+        a: {path: array} of A.
+        b: {path: array} of B.
+        seed: the seed of the order each sweep visits the groups in.
+
+    Returns:
+        {group: perm} relabelling B's weights closest to A's.
+    """
     perms = identity(spec)
     matched = set()
     for group in spec.groups:  # the start: in the network's order, matched terms only
@@ -198,4 +286,12 @@ def weight_matching(spec: PermutationSpec, a: dict, b: dict, *, seed: int = 0) -
 
 
 def is_identity(perms: dict) -> bool:
+    """Whether a relabelling moves nothing.
+
+    Args:
+        perms: {group: perm}.
+
+    Returns:
+        True for the identity.
+    """
     return all(np.array_equal(p, np.arange(len(p))) for p in perms.values())

@@ -72,6 +72,18 @@ class ArraysOnly(pickle.Unpickler):
     """Unpickles numpy arrays and plain containers; refuses every other global."""
 
     def find_class(self, module, name):
+        """Only what CIFAR's python batches hold (numpy arrays and dicts) may be unpickled.
+
+        Args:
+            module: the global's module.
+            name: its name.
+
+        Returns:
+            The allowed global.
+
+        Raises:
+            DataError: any other global.
+        """
         if (module, name) not in SAFE_GLOBALS:
             raise DataError(
                 f"refusing to unpickle {module}.{name}: CIFAR files hold only arrays and dicts"
@@ -88,8 +100,17 @@ class ArraysOnly(pickle.Unpickler):
 
 
 def read_files(root: Path, folder: str, archive: str, *, names: list[str]) -> list[bytes] | None:
-    """The named files from root/folder, or from root/archive (a .tar.gz), or None if neither
-    exists."""
+    """The named files of a CIFAR data set, from its folder or its archive.
+
+    Args:
+        root: the data folder.
+        folder: the data set's folder in it.
+        archive: the data set's .tar.gz in it.
+        names: the files.
+
+    Returns:
+        The files' bytes, or None if neither the folder nor the archive exists.
+    """
     if (root / folder).is_dir():
         missing = [n for n in names if not (root / folder / n).is_file()]
         if missing:
@@ -118,6 +139,19 @@ def read_files(root: Path, folder: str, archive: str, *, names: list[str]) -> li
 
 
 def parse_binary(raw: bytes, label_bytes: int, where: str):
+    """Images and labels of CIFAR's binary layout.
+
+    Args:
+        raw: the file's bytes.
+        label_bytes: the bytes before each image (1 for CIFAR-10, 2 for CIFAR-100: fine label last).
+        where: the file, for the errors.
+
+    Returns:
+        (images [N, 32, 32, 3] uint8, labels [N] int32).
+
+    Raises:
+        DataError: not a whole number of records.
+    """
     record = label_bytes + 3072
     if len(raw) % record:
         raise DataError(f"{where}: {len(raw)} bytes is not a whole number of {record}-byte records")
@@ -128,6 +162,19 @@ def parse_binary(raw: bytes, label_bytes: int, where: str):
 
 
 def parse_python(raw: bytes, label_key: bytes, where: str):
+    """Images and labels of a CIFAR python batch, unpickled by ``ArraysOnly``.
+
+    Args:
+        raw: the file's bytes.
+        label_key: ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
+        where: the file, for the errors.
+
+    Returns:
+        (images [N, 32, 32, 3] uint8, labels [N] int32).
+
+    Raises:
+        DataError: not a CIFAR python batch.
+    """
     try:
         batch = ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
     except DataError:
@@ -149,7 +196,19 @@ def parse_python(raw: bytes, label_key: bytes, where: str):
 
 
 def load_cifar(name: str, data_dir=None):
-    """(x_train, y_train, x_test, y_test) of ``cifar10`` or ``cifar100``."""
+    """A CIFAR data set from the data folder (its binary or python version, unpacked or archived).
+
+    Args:
+        name: ``cifar10`` or ``cifar100``.
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+
+    Returns:
+        (x_train [50000, 32, 32, 3] uint8, y_train [50000], x_test [10000, 32, 32, 3], y_test
+            [10000]).
+
+    Raises:
+        DataError: no data set there, or a damaged one.
+    """
     if name not in LAYOUT:
         raise DataError(f"unknown dataset {name!r}; choose cifar10 or cifar100")
     root = resolve_data_dir(data_dir)
@@ -173,7 +232,16 @@ def load_cifar(name: str, data_dir=None):
 
 
 def write_binary(folder: Path, name: str, x_train, *, y_train, x_test, y_test) -> None:
-    """Write a data set in the binary layout (for tests and small synthetic sets)."""
+    """Write a data set in CIFAR's binary layout (for tests and small synthetic sets).
+
+    Args:
+        folder: the data folder.
+        name: ``cifar10`` or ``cifar100``.
+        x_train: [N, 32, 32, 3] uint8 images.
+        y_train: [N] labels.
+        x_test: [M, 32, 32, 3] uint8 images.
+        y_test: [M] labels.
+    """
     dirname, _, train, test, label_bytes = LAYOUT[name]["binary"]
     out = Path(folder) / dirname
     out.mkdir(parents=True, exist_ok=True)
@@ -191,5 +259,14 @@ def write_binary(folder: Path, name: str, x_train, *, y_train, x_test, y_test) -
 
 
 def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """uint8 images as float32, scaled to [0, 1] and standardised per channel (mean, std [3])."""
+    """uint8 images as float32, scaled to [0, 1] and standardised per channel.
+
+    Args:
+        x: [N, 32, 32, 3] uint8 images.
+        mean: [3] the training set's channel means.
+        std: [3] its channel standard deviations.
+
+    Returns:
+        [N, 32, 32, 3] float32.
+    """
     return ((x.astype(np.float32) / 255.0) - mean) / std

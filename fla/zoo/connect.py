@@ -29,13 +29,28 @@ def connect_models(
     quiet: bool = False,
     methods=None,
 ) -> dict:
-    """Connect trained CIFAR models (``fla train`` outputs) with the path methods over their
-    weights.
+    """Connect trained CIFAR models (``fla train`` outputs) with the path methods over their weights
+    (``fla connect --models``). Losses along the paths are taken on the first ``examples`` training
+    images (normalised as the models were trained); the Table-1 summary evaluates the minima and the
+    saddles of the spanning tree on the whole training and test sets, with the extreme Hessian
+    eigenvalues there (Lanczos on the same ``examples`` images). BatchNorm uses batch statistics
+    (``fla.zoo.objective``).
 
-    Losses along the paths are taken on the first ``examples`` training images (normalised as the
-    models were trained); the Table-1 summary evaluates the minima and the saddles of the spanning
-    tree on the whole training and test sets, with the extreme Hessian eigenvalues there (Lanczos on
-    the same ``examples`` images). BatchNorm uses batch statistics (fla.zoo.objective).
+    Args:
+        model_dirs: the trained models' folders (one architecture and data set).
+        out: the output folder.
+        config: a connect settings file (``fla.paths.connect.load_settings``).
+        data_dir: the folder of the CIFAR archives.
+        examples: the training images the path losses are taken on.
+        quiet: no progress.
+        methods: path methods overriding the settings'.
+
+    Returns:
+        The summary written to connect.json.
+
+    Raises:
+        ConfigError: fewer than two models, a folder without a finished training run, or models of
+            different architectures or data sets.
     """
     out = Path(out)
     if len(model_dirs) < 2:
@@ -67,7 +82,14 @@ def connect_models(
 
 
 def resnet_matching(model):
-    """(a, b) -> b with its channels weight-matched to a's (``fla.zoo.alignment``)."""
+    """Weight matching of ResNets as a function of two networks.
+
+    Args:
+        model: the Keras ResNet.
+
+    Returns:
+        (a [D], b [D]) -> b with its channels weight-matched to a's (``fla.zoo.alignment``).
+    """
     from fla.zoo.alignment import apply, flat, named, resnet_spec, weight_matching
 
     spec = resnet_spec(model)

@@ -19,12 +19,34 @@ from __future__ import annotations
 
 
 def layers_and_regularizer(weight_decay: float):
+    """Keras' layers and the weight decay as an L2 penalty of ``weight_decay / 2`` ||w||^2 on
+    kernels, so that its gradient is weight_decay * w as in the papers.
+
+    Args:
+        weight_decay: the papers' weight decay.
+
+    Returns:
+        (keras.layers, the regulariser or None).
+    """
     import keras
 
     return keras.layers, keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
 
 def conv(x, filters, kernel, *, stride, reg, name):
+    """A bias-free "same" convolution with He initialisation.
+
+    Args:
+        x: the input tensor.
+        filters: the output channels.
+        kernel: the kernel size.
+        stride: the stride.
+        reg: the kernel regulariser.
+        name: the layer's name.
+
+    Returns:
+        The output tensor.
+    """
     import keras
 
     return keras.layers.Conv2D(
@@ -40,7 +62,17 @@ def conv(x, filters, kernel, *, stride, reg, name):
 
 
 def resnet(n: int, classes: int = 10, weight_decay: float = 1e-4, *, name: str | None = None):
-    """ResNet-(6n+2) for 32x32x3 inputs, option A shortcuts."""
+    """ResNet-(6n+2) of He et al. 2016 for 32x32x3 inputs, option A (zero-padded) shortcuts.
+
+    Args:
+        n: blocks per stage (3: ResNet-20, 5: -32, 7: -44, 9: -56).
+        classes: the classes.
+        weight_decay: the weight decay.
+        name: the model's name (default ``resnet{6n+2}``).
+
+    Returns:
+        The Keras model.
+    """
     import keras
     from keras import ops
 
@@ -84,7 +116,21 @@ def densenet(
     weight_decay: float = 1e-4,
     name: str | None = None,
 ):
-    """DenseNet (or DenseNet-BC with bottleneck=True, compression=0.5) for 32x32x3 inputs."""
+    """DenseNet (Huang et al. 2017), or DenseNet-BC with ``bottleneck`` and ``compression`` 0.5, for
+    32x32x3 inputs.
+
+    Args:
+        depth: the layers (40, 100, ...).
+        growth: the growth rate k.
+        bottleneck: 1x1 bottleneck layers (BC).
+        compression: the transition layers' compression.
+        classes: the classes.
+        weight_decay: the weight decay.
+        name: the model's name.
+
+    Returns:
+        The Keras model.
+    """
     import keras
 
     L, reg = layers_and_regularizer(weight_decay)
@@ -152,6 +198,19 @@ PAPER_PARAMS = {
 
 
 def build(arch: str, classes: int = 10):
+    """An architecture of ``ARCHITECTURES`` by name.
+
+    Args:
+        arch: ``resnet20``, ``resnet32``, ``resnet44``, ``resnet56``, ``densenet40``,
+            ``densenet_bc100``.
+        classes: the classes.
+
+    Returns:
+        The Keras model.
+
+    Raises:
+        ConfigError: an unknown architecture.
+    """
     from fla.base.errors import ConfigError
 
     if arch not in ARCHITECTURES:
@@ -162,4 +221,12 @@ def build(arch: str, classes: int = 10):
 
 
 def trainable_params(model) -> int:
+    """A model's trainable parameters.
+
+    Args:
+        model: the Keras model.
+
+    Returns:
+        D.
+    """
     return int(sum(int(v.numpy().size) for v in model.trainable_variables))

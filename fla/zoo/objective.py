@@ -18,7 +18,19 @@ import tensorflow as tf
 
 
 class KerasObjective:
+    """The batched objective over a Keras model's weights: theta [B, D] -> loss [B] on fixed
+    patterns (module docstring); NEB and the Hessian tools use it as they use the MLP objective.
+    """
+
     def __init__(self, model, x, y, *, chunk: int = 500):
+        """The objective of ``model`` on patterns.
+
+        Args:
+            model: the Keras model.
+            x: [N, 32, 32, 3] float32 images (normalised).
+            y: [N] labels.
+            chunk: patterns a batch in ``evaluate``.
+        """
         self.model = model
         self.dtype = tf.float32
         self.shapes = [tuple(v.shape) for v in model.trainable_variables]
@@ -33,16 +45,39 @@ class KerasObjective:
         )
 
     def flatten(self) -> np.ndarray:
-        """The model's current trainable weights as one flat vector [D]."""
+        """The model's current trainable weights as one flat vector.
+
+        Returns:
+            [D] float32.
+        """
         return np.concatenate([v.numpy().ravel() for v in self.model.trainable_variables]).astype(
             np.float32
         )
 
     def unflatten(self, row):
+        """One flat vector as the model's trainable variables.
+
+        Args:
+            row: [D] a tensor.
+
+        Returns:
+            The variables' tensors, in ``model.trainable_variables`` order.
+        """
         parts = tf.split(row, self.sizes)
         return [tf.reshape(p, s) for p, s in zip(parts, self.shapes)]
 
     def loss_and_error(self, row, x, y):
+        """The mean cross-entropy and error of one weight vector, BatchNorm with the batch's
+        statistics.
+
+        Args:
+            row: [D] the weights.
+            x: the images.
+            y: their labels.
+
+        Returns:
+            (loss, error) scalars.
+        """
         logits, _ = self.model.stateless_call(
             self.unflatten(row), self.non_trainable, x, training=True
         )
@@ -56,8 +91,15 @@ class KerasObjective:
         return loss, error
 
     def loss_at_train(self, theta):
-        """Losses [B] of theta [B, D] on the objective's patterns (a TensorFlow function,
-        differentiable)."""
+        """The losses of weight vectors on the objective's patterns (a TensorFlow function,
+        differentiable).
+
+        Args:
+            theta: [B, D] weight vectors.
+
+        Returns:
+            [B] losses.
+        """
         return tf.map_fn(
             lambda row: self.loss_and_error(row, self.x, self.y)[0],
             theta,
@@ -67,8 +109,16 @@ class KerasObjective:
     def evaluate(
         self, theta: np.ndarray, x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and error [B] of each row of theta on (x, y), in batches of ``chunk``
-        patterns."""
+        """The mean loss and error of each weight vector, in batches of ``chunk`` patterns.
+
+        Args:
+            theta: [B, D] weight vectors.
+            x: the images.
+            y: their labels.
+
+        Returns:
+            (loss [B], error [B]).
+        """
         fn = self._loss_and_error
         losses, errors = np.zeros(len(theta)), np.zeros(len(theta))
         for b, row in enumerate(np.asarray(theta, np.float32)):

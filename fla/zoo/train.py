@@ -36,6 +36,10 @@ SEED = integer(at_least=0, below=2**32, words="an integer in [0, 2^32)")
 
 @dataclass
 class Recipe:
+    """A published training recipe: epochs, batch size, learning rate, its step milestones (divided
+    by 10 at each), momentum and Nesterov.
+    """
+
     epochs: int
     batch_size: int
     lr: float
@@ -45,6 +49,17 @@ class Recipe:
 
 
 def recipe(arch: str, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
+    """The recipe of He et al. (ResNets: 164 epochs, batch 128, lr 0.1 divided at 82 and 123) or
+    Huang et al. (DenseNets: 300 epochs, batch 64, Nesterov, divided at 150 and 225).
+
+    Args:
+        arch: the architecture.
+        epochs: other epochs (the milestones scale with them).
+        batch_size: another batch size.
+
+    Returns:
+        The ``Recipe``.
+    """
     if arch.startswith("resnet"):
         base = Recipe(164, 128, 0.1, (82, 123))
     else:
@@ -58,11 +73,29 @@ def recipe(arch: str, epochs: int | None = None, batch_size: int | None = None) 
 
 
 def learning_rate(r: Recipe, epoch: int) -> float:
+    """The step schedule: lr x 0.1 for every milestone passed.
+
+    Args:
+        r: the recipe.
+        epoch: the epoch (0 the first).
+
+    Returns:
+        The learning rate.
+    """
     return r.lr * 0.1 ** sum(epoch >= m for m in r.milestones)
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Pad 4 pixels with zeros, crop 32x32 at random, flip half the images horizontally."""
+    """The standard CIFAR augmentation: pad 4 pixels with zeros, crop 32x32 at random, flip half the
+    images horizontally.
+
+    Args:
+        x: [N, 32, 32, 3] images.
+        rng: the numpy Generator of the crops and flips.
+
+    Returns:
+        [N, 32, 32, 3] augmented images.
+    """
     n = len(x)
     padded = np.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)))
     dx, dy = rng.integers(0, 9, n), rng.integers(0, 9, n)
@@ -75,6 +108,11 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Trainer:
+    """One training run with its published recipe (He et al. for ResNets, Huang et al. for
+    DenseNets): SGD with momentum, the step schedule, crop and flip augmentation, a checkpoint every
+    epoch.
+    """
+
     def __init__(
         self,
         arch,
@@ -88,8 +126,20 @@ class Trainer:
         limit=None,
         mixed_precision: bool | None = None,
     ):
-        """``mixed_precision`` None: on when a GPU is present (float16 compute, float32
-        variables)."""
+        """A training run, resumed from ``out``'s checkpoint if there is one.
+
+        Args:
+            arch: the architecture.
+            dataset: ``cifar10`` or ``cifar100``.
+            seed: the seed of the initialisation, the batches and the augmentation.
+            out: the output folder.
+            data_dir: the folder of the CIFAR archives.
+            epochs: the recipe's epochs overridden.
+            batch_size: its batch size overridden.
+            limit: only the first N images of each split (smoke runs).
+            mixed_precision: float16 compute with float32 variables (default: on when a GPU is
+                present).
+        """
         import keras
         import tensorflow as tf
 
@@ -135,9 +185,13 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------
     @property
     def checkpoint(self) -> Path:
+        """The checkpoint's path, ``out``/checkpoint.npz."""
         return self.out / "checkpoint.npz"
 
     def save_checkpoint(self) -> None:
+        """Write the weights, the optimiser's state, the epoch, the history and the settings,
+        atomically.
+        """
         arrays = {f"w{i}": v.numpy() for i, v in enumerate(self.model.weights)}
         arrays.update({f"o{i}": v.numpy() for i, v in enumerate(self.model.optimizer.variables)})
         arrays["epoch"] = np.array(self.epoch)
@@ -147,6 +201,14 @@ class Trainer:
             np.savez(f, **arrays)
 
     def restore(self) -> bool:
+        """Resume from the checkpoint in ``out``.
+
+        Returns:
+            True if there was one.
+
+        Raises:
+            ConfigError: a checkpoint made with other settings.
+        """
         if not self.checkpoint.is_file():
             return False
         with np.load(self.checkpoint, allow_pickle=False) as data:
@@ -165,7 +227,11 @@ class Trainer:
         return True
 
     def settings(self) -> dict:
-        """What a checkpoint must have been made with to be resumed."""
+        """What a checkpoint must have been made with to be resumed.
+
+        Returns:
+            {"arch", "dataset", "seed" and the recipe's fields}.
+        """
         return {
             "arch": self.arch,
             "dataset": self.dataset,
@@ -175,10 +241,27 @@ class Trainer:
 
     # -- training --------------------------------------------------------------------------------
     def evaluate(self, x, y) -> tuple[float, float]:
+        """The model's mean loss and error.
+
+        Args:
+            x: the images.
+            y: their labels.
+
+        Returns:
+            (loss, error).
+        """
         loss, acc = self.model.evaluate(x, y, batch_size=500, verbose=0)
         return float(loss), 1.0 - float(acc)
 
     def run(self, quiet: bool = False) -> dict:
+        """Train to the recipe's last epoch, a checkpoint every epoch, then ``finish``.
+
+        Args:
+            quiet: no line per epoch.
+
+        Returns:
+            The result (``finish``).
+        """
         self.out.mkdir(parents=True, exist_ok=True)
         resumed = self.restore()
         if resumed and not quiet:
@@ -218,6 +301,15 @@ class Trainer:
         return self.finish(time.time() - start)
 
     def finish(self, seconds: float) -> dict:
+        """Evaluate on the whole training and test sets and write weights.npz, history.csv and
+        result.json (last).
+
+        Args:
+            seconds: the training's wall time.
+
+        Returns:
+            The result written to result.json (train and test loss and error among it).
+        """
         import keras
         import tensorflow as tf
 
@@ -294,8 +386,21 @@ class TrainSettings:
 
 
 def train(settings: TrainSettings, *, out, data_dir=None, quiet: bool = False) -> dict:
-    """Train ``settings.arch`` on ``settings.dataset`` into ``out`` (checkpointing every epoch, a
-    killed run resumed) and return the final losses and errors (``result.json``)."""
+    """Train ``settings.arch`` on ``settings.dataset`` into ``out`` (``fla train``), checkpointing
+    every epoch; a killed run resumes.
+
+    Args:
+        settings: the ``TrainSettings``.
+        out: the output folder.
+        data_dir: the folder of the CIFAR archives.
+        quiet: no line per epoch.
+
+    Returns:
+        The final losses and errors (result.json).
+
+    Raises:
+        ConfigError: bad settings, or an --out holding a finished run or another run's checkpoint.
+    """
     from fla.base.outputs import claim_folder
 
     check(settings, flag)
@@ -320,8 +425,15 @@ TRAIN_FILES = ("checkpoint.npz", "weights.npz", "history.csv", "result.json")
 
 
 def own_checkpoint(entry: Path) -> bool:
-    """Whether ``entry`` is a checkpoint fla train wrote (an npz that records its settings); a
-    killed run leaves only that, so it is all a training folder may hold to resume."""
+    """Whether an entry is a checkpoint fla train wrote (an npz that records its settings); a killed
+    run leaves only that, so it is all a training folder may hold to resume.
+
+    Args:
+        entry: an entry of the output folder.
+
+    Returns:
+        True for fla train's checkpoint.
+    """
     if entry.name != "checkpoint.npz" or not entry.is_file():
         return False
     try:
