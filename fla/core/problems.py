@@ -41,6 +41,12 @@ SPLIT = {"test_fraction": 0.2, "seed": 0, "stratified": True}
 
 @dataclass(frozen=True)
 class Problem:
+    """A classification problem's data: float32 inputs x [N, n_inputs] and integer labels y [N] for
+    the training split and, where there is one, the test split; ``kind`` ``binary`` (one sigmoid
+    output) or ``multiclass`` (softmax); ``batch_size`` None for a full-batch problem; ``info`` what
+    the manifest records (split, source, preprocessing).
+    """
+
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
@@ -55,6 +61,7 @@ class Problem:
 
     @property
     def has_test(self) -> bool:
+        """Whether the problem has a test split."""
         return self.x_test is not None
 
 
@@ -76,30 +83,66 @@ class ProblemSpec:
 
     @property
     def n_outputs(self) -> int:
+        """The network's outputs: 1 (one sigmoid) for a binary problem, else the classes."""
         return 1 if self.kind == "binary" else self.n_classes
 
     @property
     def sizes(self) -> tuple[int, int]:
+        """(n_inputs, n_outputs), what a plan needs before the data are read."""
         return self.n_inputs, self.n_outputs
 
 
 def xor(data_dir=None) -> Problem:
-    """The four XOR patterns, one sigmoid output; no test split."""
+    """The four XOR patterns, one sigmoid output; no test split.
+
+    Args:
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+
+    Returns:
+        The ``Problem``.
+    """
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     y = np.array([0, 1, 1, 0], dtype=np.int32)
     return Problem("xor", x, y, None, None, n_inputs=2, n_outputs=1, kind="binary")
 
 
 def mnist(data_dir=None, batch_size: int = 100) -> Problem:
-    """MNIST (LeCun et al.)."""
+    """MNIST (LeCun et al.) from its IDX files: 784 inputs in [0, 1], 10 classes, 60,000/10,000.
+
+    Args:
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+        batch_size: the mini-batch size walks draw.
+
+    Returns:
+        The ``Problem``.
+
+    Raises:
+        DataError: missing or malformed files, naming where they were looked for.
+    """
     return idx_images("mnist", (".", "mnist"), data_dir, batch_size=batch_size)
 
 
 def mnist_files(data_dir=None) -> list:
+    """MNIST's four IDX files.
+
+    Args:
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+
+    Returns:
+        Their paths.
+    """
     return idx_files("mnist", (".", "mnist"), data_dir)
 
 
 def fashion_mnist_files(data_dir=None) -> list:
+    """Fashion-MNIST's four IDX files.
+
+    Args:
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+
+    Returns:
+        Their paths.
+    """
     return idx_files("fashion_mnist", FASHION_FOLDERS, data_dir)
 
 
@@ -107,14 +150,38 @@ FASHION_FOLDERS = ("fashion-mnist", "fashion_mnist")
 
 
 def fashion_mnist(data_dir=None, batch_size: int = 100) -> Problem:
-    """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): MNIST's format and names, in
-    fashion-mnist/."""
+    """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): MNIST's format and names, in fashion-mnist/.
+
+    Args:
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+        batch_size: the mini-batch size walks draw.
+
+    Returns:
+        The ``Problem``.
+
+    Raises:
+        DataError: missing or malformed files.
+    """
     return idx_images("fashion_mnist", FASHION_FOLDERS, data_dir, batch_size=batch_size)
 
 
 def tabular(name: str, frame, target: str | None, *, where: str) -> Problem:
-    """Numeric features and a class column -> a standardised, stratified 80/20 full-batch
-    problem."""
+    """Numeric features and a class column as a standardised, stratified 80/20 full-batch problem.
+
+    Args:
+        name: the problem's name.
+        frame: the table (pandas).
+        target: the class column (default the last).
+        where: the table's source, for the errors.
+
+    Returns:
+        The ``Problem``.
+
+    Raises:
+        DataError: naming the column: no rows, no such class column, no features, a non-numeric or
+            non-finite feature, missing values, a single class, a class without a test pattern, or
+            statistics float64 cannot hold.
+    """
     if len(frame) == 0:
         raise DataError(f"{where}: the table has a header and no rows; give it its patterns")
     target = frame.columns[-1] if target is None else target
@@ -177,13 +244,33 @@ def tabular(name: str, frame, target: str | None, *, where: str) -> Problem:
 
 
 def plain(value):
-    """A numpy scalar as the Python value it holds (for messages)."""
+    """A numpy scalar as the Python value it holds (for messages).
+
+    Args:
+        value: a value.
+
+    Returns:
+        The plain value.
+    """
     return value.item() if hasattr(value, "item") else value
 
 
 def split_with_every_class(y, classes, target, *, where):
     """The stratified split, refused if it leaves a class without a test pattern (a class of one or
-    two patterns, or a continuous column read as the class column)."""
+    two patterns, or a continuous column read as the class column).
+
+    Args:
+        y: [N] class labels.
+        classes: the classes.
+        target: the class column's name.
+        where: the table's source.
+
+    Returns:
+        (train indices, test indices).
+
+    Raises:
+        DataError: a class without a test pattern.
+    """
     train, test = stratified_split(y, SPLIT["test_fraction"], SPLIT["seed"])
     counts = np.bincount(y, minlength=len(classes))
     lonely = np.flatnonzero(np.bincount(y[test], minlength=len(classes)) == 0)
@@ -199,8 +286,21 @@ def split_with_every_class(y, classes, target, *, where):
 
 
 def standardisation(x, columns, where):
-    """(mean, std) of the training features, each column's; a constant column keeps std 1. Refused
-    when the statistics overflow float64 or a column varies only in digits float64 cannot hold."""
+    """The training features' mean and standard deviation, per column; a constant column keeps std
+    1.
+
+    Args:
+        x: [N, n] training features.
+        columns: their names.
+        where: the table's source.
+
+    Returns:
+        (mean [n], std [n]).
+
+    Raises:
+        DataError: statistics that overflow float64, or a column that varies only in digits float64
+            cannot hold.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         mean, std = x.mean(0), x.std(0)
     bad = ~(np.isfinite(mean) & np.isfinite(std))
@@ -221,8 +321,16 @@ def standardisation(x, columns, where):
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
-    """(train, test) indices: per class, a seeded permutation, round(fraction x count) of it to
-    test."""
+    """Per class a seeded permutation, round(fraction x count) of it to test.
+
+    Args:
+        y: [N] class labels.
+        test_fraction: the share held out.
+        seed: the permutation's seed.
+
+    Returns:
+        (train indices, test indices).
+    """
     rng = np.random.default_rng(seed)
     train, test = [], []
     for c in np.unique(y):
@@ -234,7 +342,19 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
 
 
 def idx_files(name: str, folders: tuple[str, ...], data_dir=None) -> list:
-    """The four IDX files of an image set (training images and labels, test images and labels)."""
+    """The four IDX files of an image set: training images and labels, test images and labels.
+
+    Args:
+        name: the set's name.
+        folders: the folders of the data folder they may lie in.
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+
+    Returns:
+        Their paths.
+
+    Raises:
+        DataError: a file found in none of the folders, naming them.
+    """
     root = resolve_data_dir(data_dir)
     return [find_file(root, stem, folders, name=name) for stem in MNIST_FILES.values()]
 
@@ -243,7 +363,20 @@ def idx_images(
     name: str, folders: tuple[str, ...], data_dir=None, *, batch_size: int = 100
 ) -> Problem:
     """A 28 x 28 grey-scale set of 10 classes in LeCun's IDX files (MNIST, Fashion-MNIST): 784
-    inputs scaled to [0, 1], the 60,000/10,000 split of the files."""
+    inputs scaled to [0, 1], the 60,000/10,000 split of the files.
+
+    Args:
+        name: the set's name.
+        folders: the folders of the data folder they may lie in.
+        data_dir: the data folder (default $FLA_DATA, else ~/.cache/fla).
+        batch_size: the mini-batch size walks draw.
+
+    Returns:
+        The ``Problem``.
+
+    Raises:
+        DataError: missing or malformed files.
+    """
     root = resolve_data_dir(data_dir)
     files = idx_files(name, folders, data_dir)
     arrays = {key: read_idx(path) for key, path in zip(MNIST_FILES, files)}

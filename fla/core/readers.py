@@ -26,7 +26,17 @@ MNIST_FILES = {
 
 
 def read_table(path: Path):
-    """A CSV (optionally .gz) or Parquet table as a pandas DataFrame; DataError if unreadable."""
+    """A CSV (optionally .gz) or Parquet table.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A pandas DataFrame.
+
+    Raises:
+        DataError: an unreadable file.
+    """
     import pandas as pd
 
     try:
@@ -43,7 +53,14 @@ def read_table(path: Path):
 
 
 def resolve_data_dir(data_dir=None) -> Path:
-    """``data_dir`` if given, else ``$FLA_DATA``, else ``~/.cache/fla``."""
+    """The data folder.
+
+    Args:
+        data_dir: a folder, or None.
+
+    Returns:
+        ``data_dir`` if given, else ``$FLA_DATA``, else ``~/.cache/fla``.
+    """
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get("FLA_DATA"):
@@ -52,8 +69,20 @@ def resolve_data_dir(data_dir=None) -> Path:
 
 
 def find_file(root: Path, stem: str, folders=(".", "mnist"), *, name: str = "mnist") -> Path:
-    """``stem`` or ``stem.gz`` in the ``folders`` of ``root``; a clear error naming them
-    otherwise."""
+    """A data file, plain or gzipped, in one of the folders of the data folder.
+
+    Args:
+        root: the data folder.
+        stem: the file's name.
+        folders: the folders it may lie in.
+        name: the data set, for the error.
+
+    Returns:
+        ``stem`` or ``stem.gz``'s path.
+
+    Raises:
+        DataError: not found, naming where it was looked for.
+    """
     dirs = [root / f if f != "." else root for f in folders]
     for path in (d / f"{stem}{ext}" for d in dirs for ext in (".gz", "")):
         if path.is_file():
@@ -73,10 +102,19 @@ MAX_IDX_BYTES = 2**31  # the largest array an IDX header may declare (MNIST's la
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (LeCun's format: magic 0x0000TTNN, N big-endian uint32 sizes, then data).
-
     The header is checked before the data are read: its declared size must be at most
-    MAX_IDX_BYTES and, for an uncompressed file, equal to what the file holds; no more than the
-    declared size plus one byte is ever read, so a small file cannot request gigabytes."""
+    ``MAX_IDX_BYTES`` and, for an uncompressed file, equal to what the file holds; no more than the
+    declared size plus one byte is ever read, so a small file cannot request gigabytes.
+
+    Args:
+        path: the file (.gz read compressed).
+
+    Returns:
+        The array, of the header's shape and type.
+
+    Raises:
+        DataError: a malformed, truncated or oversized file.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -120,8 +158,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` (uint8) as an IDX file, gzip-compressed if the name ends in .gz (for
-    tests)."""
+    """Write a uint8 array as an IDX file, gzip-compressed if the name ends in .gz (for tests).
+
+    Args:
+        path: the file.
+        array: a uint8 array.
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     opener = gzip.open if str(path).endswith(".gz") else open

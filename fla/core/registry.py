@@ -30,6 +30,16 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data"  # fla/data
 
 
 def shipped(name: str, file: str):
+    """The loader of a table shipped in fla/data.
+
+    Args:
+        name: the problem's name.
+        file: the table's file in fla/data.
+
+    Returns:
+        load(data_dir=None) -> Problem.
+    """
+
     def load(data_dir=None) -> Problem:
         return tabular(
             name, read_table(SHIPPED / file), "class", where=f"{name} ({SHIPPED / file})"
@@ -39,6 +49,14 @@ def shipped(name: str, file: str):
 
 
 def shipped_file(file: str):
+    """The files of a problem shipped in fla/data.
+
+    Args:
+        file: the table's file.
+
+    Returns:
+        files(data_dir=None) -> [path].
+    """
     return lambda data_dir=None: [SHIPPED / file]
 
 
@@ -133,14 +151,34 @@ REGISTRY = {
 
 
 def is_problem(name) -> bool:
+    """Whether a name is a problem fla knows: a key of ``REGISTRY`` or ``csv:PATH``.
+
+    Args:
+        name: the name.
+
+    Returns:
+        True for a problem.
+    """
     return isinstance(name, str) and (
         name in REGISTRY or (name.startswith("csv:") and len(name) > 4)
     )
 
 
 def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
-    """The registry's record of ``name``, or one made from the user's table for ``csv:PATH`` (read
-    again whenever the file changes)."""
+    """What a problem is before its data are read: the registry's record, or one made from the
+    user's table for ``csv:PATH`` (read again whenever the file changes).
+
+    Args:
+        name: the problem.
+        target: a csv problem's class column.
+
+    Returns:
+        The ``ProblemSpec``.
+
+    Raises:
+        ConfigError: an unknown problem.
+        DataError: an unreadable csv table.
+    """
     if name in REGISTRY:
         return REGISTRY[name]
     if not is_problem(name):
@@ -151,7 +189,14 @@ def problem_spec(name: str, target: str | None = None) -> ProblemSpec:
 
 
 def stamp(paths) -> tuple:
-    """What identifies the files' current versions cheaply: path, size and modification time."""
+    """What identifies files' current versions cheaply.
+
+    Args:
+        paths: the files.
+
+    Returns:
+        ((path, size, modification time), ...).
+    """
     out = []
     for path in paths:
         try:
@@ -184,8 +229,14 @@ def _table_spec(name: str, target: str | None, version: tuple) -> ProblemSpec:
 
 
 def problem_folder_name(name: str) -> str:
-    """A problem's name as a folder-name part: csv:PATH becomes csv-<file stem>-<8 hex of the
-    path>."""
+    """A problem's name as a folder-name part.
+
+    Args:
+        name: the problem.
+
+    Returns:
+        The name; csv:PATH becomes csv-<file stem>-<8 hex of the path>.
+    """
     if not name.startswith("csv:"):
         return name
     path = name[4:]
@@ -194,9 +245,21 @@ def problem_folder_name(name: str) -> str:
 
 
 def load_problem(name: str, data_dir=None, target: str | None = None) -> Problem:
-    """The problem called ``name`` (see ``REGISTRY``, or ``csv:PATH``); data sets are read from
-    ``data_dir``. Loaded once per process and data directory (a sweep's worker runs many
-    configurations)."""
+    """The problem called ``name`` (``REGISTRY``, or ``csv:PATH``), loaded once per process and data
+    folder (a sweep's worker runs many configurations).
+
+    Args:
+        name: the problem.
+        data_dir: the data folder.
+        target: a csv problem's class column.
+
+    Returns:
+        The ``Problem``.
+
+    Raises:
+        ConfigError: an unknown problem.
+        DataError: missing or malformed data files.
+    """
     spec = problem_spec(name, target)
     root = str(resolve_data_dir(data_dir)) if spec.needs_data else None
     try:
@@ -218,14 +281,31 @@ def _load(name: str, root: str | None, target: str | None, *, version: tuple) ->
 
 
 def input_provenance(name: str, data_dir=None, target: str | None = None) -> list[dict]:
-    """What the problem's files are now: per file its path, size and SHA-256 (what a manifest
-    records of the data its run read, and what a resumed sweep compares)."""
+    """What the problem's files are now: what a manifest records of the data its run read, and what
+    a resumed sweep compares.
+
+    Args:
+        name: the problem.
+        data_dir: the data folder.
+        target: a csv problem's class column.
+
+    Returns:
+        [{"file", "bytes", "sha256"}] per file.
+    """
     spec = problem_spec(name, target)
     root = str(resolve_data_dir(data_dir)) if spec.needs_data else None
     return provenance(spec.inputs(root))
 
 
 def provenance(paths) -> list[dict]:
+    """Each file's resolved path, size and SHA-256.
+
+    Args:
+        paths: the files.
+
+    Returns:
+        [{"file", "bytes", "sha256"}].
+    """
     from fla.base.files import checksum
 
     out = []
@@ -236,6 +316,14 @@ def provenance(paths) -> list[dict]:
 
 
 def same_data(recorded: list, current: list) -> bool:
-    """Whether two provenance lists describe the same bytes (wherever the files lie now)."""
+    """Whether two provenance lists describe the same bytes (wherever the files lie now).
+
+    Args:
+        recorded: a manifest's provenance.
+        current: the files' provenance now.
+
+    Returns:
+        True for the same sizes and checksums.
+    """
     key = lambda records: [(r["bytes"], r["sha256"]) for r in records]
     return key(recorded) == key(current)
