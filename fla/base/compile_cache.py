@@ -69,7 +69,12 @@ _LOCK = threading.Lock()
 
 
 def root() -> Path | None:
-    """The cache's root directory, or None when ``FLA_COMPILE_CACHE=off``."""
+    """The cache's root directory.
+
+    Returns:
+        ``FLA_COMPILE_CACHE``'s folder (default $XDG_CACHE_HOME or ~/.cache, then fla/xla), or None
+            when it is ``off``.
+    """
     setting = os.environ.get("FLA_COMPILE_CACHE", "")
     if setting.lower() in ("off", "0", "none", "false"):
         return None
@@ -80,7 +85,11 @@ def root() -> Path | None:
 
 
 def cpu_signature() -> str:
-    """The CPU model and instruction-set flags XLA:CPU compiles for (Linux: /proc/cpuinfo)."""
+    """The CPU model and instruction-set flags XLA:CPU compiles for (Linux: /proc/cpuinfo).
+
+    Returns:
+        The signature in words.
+    """
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
@@ -98,7 +107,11 @@ def cpu_signature() -> str:
 
 
 def tensorflow_version() -> str:
-    """The installed TensorFlow's version, read without importing it (an import takes seconds)."""
+    """The installed TensorFlow's version, read without importing it (an import takes seconds).
+
+    Returns:
+        The version.
+    """
     from importlib import metadata
 
     for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-macos"):
@@ -112,8 +125,11 @@ def tensorflow_version() -> str:
 
 
 def namespace() -> str:
-    """The shared directory's name: TensorFlow's version, the CPU and the user's XLA flags,
-    hashed."""
+    """The shared directory's name: TensorFlow's version, the CPU and the user's XLA flags, hashed.
+
+    Returns:
+        The name.
+    """
     version = tensorflow_version()
     user_flags = " ".join(
         f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith(_FLAG)
@@ -124,9 +140,10 @@ def namespace() -> str:
 
 def enable() -> Path | None:
     """Point this process's XLA compilations at a private directory seeded from the shared cache.
-
     Idempotent within a process; a worker process that inherited its parent's setting gets its own.
-    Returns the private directory, or None when the cache is off or its root cannot be written.
+
+    Returns:
+        The private directory, or None when the cache is off or its root cannot be written.
     """
     if os.getpid() in _STATE:
         return _STATE[os.getpid()][1]
@@ -159,11 +176,12 @@ def enable() -> Path | None:
 
 def publish() -> int:
     """Copy this process's new entries into the shared directory, each by atomic rename, after its
-    SHA-256 (``NAME.sha256``, also renamed into place).
+    SHA-256 (``NAME.sha256``, also renamed into place). A reader never sees a partial entry; an
+    intact entry another process published first is kept; a damaged one (its bytes no longer match
+    their checksum) is replaced.
 
-    A reader never sees a partial entry; an intact entry another process published first is kept; a
-    damaged one (its bytes no longer match their checksum) is replaced. Returns the number of
-    entries published.
+    Returns:
+        The number of entries published.
     """
     if os.getpid() not in _STATE:
         return 0
@@ -204,10 +222,17 @@ ENTRY_FIELDS = (1, 2, 3)  # XlaSerializedCacheEntry: key, hlo_module, executable
 
 
 def well_formed(data: bytes) -> bool:
-    """Whether ``data`` has the wire form of TensorFlow's ``XlaSerializedCacheEntry``
+    """Whether bytes have the wire form of TensorFlow's ``XlaSerializedCacheEntry``
     (tensorflow/compiler/jit/xla_compile_cache_entry.proto): its three fields, each
-    length-delimited, filling the bytes exactly. An entry written damaged (its checksum taken of
-    the damage) fails this before TensorFlow, which would fail the compilation, reads it."""
+    length-delimited, filling the bytes exactly. An entry written damaged (its checksum taken of the
+    damage) fails this before TensorFlow, which would fail the compilation, reads it.
+
+    Args:
+        data: an entry's bytes.
+
+    Returns:
+        True for a well-formed entry.
+    """
     try:
         found = [number for number, _ in _wire_fields(data)]
     except ValueError:
@@ -248,9 +273,16 @@ UNPARSABLE = re.compile(r"Can't parse (\S+) as binary proto")
 
 
 def remove_unparsable(error: BaseException) -> str | None:
-    """If ``error`` is TensorFlow failing on a cache entry it cannot parse (one whose checksum
-    matched: written damaged), remove the entry from the private and the shared directory and
-    return its name; else None. The next run compiles the program anew."""
+    """If an error is TensorFlow failing on a cache entry it cannot parse (one whose checksum
+    matched: written damaged), remove the entry from the private and the shared directory; the next
+    run compiles the program anew.
+
+    Args:
+        error: the exception.
+
+    Returns:
+        The entry's name, or None for any other error.
+    """
     match = UNPARSABLE.search(str(error))
     state = _STATE.get(os.getpid())
     if not match or state is None:
@@ -339,10 +371,16 @@ def stable_names(*key):
     """Trace TensorFlow functions in this block with uids from ``key``'s own range.
 
     TensorFlow names traced functions (``__inference_f_<uid>``, while-loop bodies, gradients) with
-    ``ops.uid()``, one counter per process. In this block, on this thread, uids are
-    ``2**52 + hash(key) * 2**20 + n`` with n counted per key over the process's life, so two traces
-    never share a name (TensorFlow refuses a second, different function under a taken name) and the
-    n-th trace of ``key`` is named the same in any process. Other threads are unaffected.
+    ``ops.uid()``, one counter per process. In this block, on this thread, uids are ``2**52 +
+    hash(key) * 2**20 + n`` with n counted per key over the process's life, so two traces never
+    share a name (TensorFlow refuses a second, different function under a taken name) and the n-th
+    trace of ``key`` is named the same in any process. Other threads are unaffected.
+
+    Args:
+        *key: what names the traces (a program's settings).
+
+    Yields:
+        Nothing; traces inside the block are named from the key's range.
     """
     from tensorflow.python.framework import ops
 

@@ -27,19 +27,41 @@ TEMPORARY = re.compile(r"^\.(.+)\.(\d+)\.tmp$")  # what atomic writes leave behi
 
 
 def temporary_name(path: Path) -> Path:
+    """The temporary file beside ``path`` that an atomic write of it uses (its pid in the name).
+
+    Args:
+        path: the file to write.
+
+    Returns:
+        The temporary path.
+    """
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def is_own_temporary(path: Path, names) -> bool:
-    """Whether ``path`` is a temporary file fla's atomic write of one of ``names`` left behind."""
+    """Whether a path is a temporary file fla's atomic write of one of ``names`` left behind.
+
+    Args:
+        path: the path.
+        names: the files written.
+
+    Returns:
+        True for such a leftover.
+    """
     match = TEMPORARY.match(Path(path).name)
     return bool(match) and match.group(1) in names
 
 
 def writer_alive(path: Path) -> bool:
-    """Whether the process that owns temporary file ``path`` (its pid is in the name) is still
-    running on this machine; a leftover of a killed process may be removed, a live writer's file may
-    not."""
+    """Whether the process that owns a temporary file (its pid is in the name) is still running on
+    this machine; a leftover of a killed process may be removed, a live writer's file may not.
+
+    Args:
+        path: the temporary file.
+
+    Returns:
+        True while its writer runs.
+    """
     match = TEMPORARY.match(Path(path).name)
     if not match:
         return False
@@ -48,7 +70,14 @@ def writer_alive(path: Path) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running on this machine."""
+    """Whether a process is running on this machine.
+
+    Args:
+        pid: the process id.
+
+    Returns:
+        True if it runs.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,8 +89,15 @@ def pid_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; renamed onto ``path`` if the block completes, removed
-    if not."""
+    """A temporary path beside ``path``: renamed onto ``path`` if the block completes, removed if
+    not.
+
+    Args:
+        path: the file to write.
+
+    Yields:
+        The temporary path to write to.
+    """
     path = Path(path)
     tmp = temporary_name(path)
     try:
@@ -75,8 +111,18 @@ def atomic_path(path):
 def folder_lock(out: Path, flag: str = "--out"):
     """Hold the output folder's lock for the duration: ``flock`` on LOCK, which the system releases
     if the process dies, and which is removed when released, so that no lock file stands in the way
-    of a later run (a killed process's file is free and ignored). ConfigError if another live
-    process holds it."""
+    of a later run (a killed process's file is free and ignored).
+
+    Args:
+        out: the output folder.
+        flag: how errors name it.
+
+    Yields:
+        Nothing; the lock is held inside the block.
+
+    Raises:
+        ConfigError: another live process holds it.
+    """
     import fcntl
 
     path = Path(out) / LOCK
@@ -112,7 +158,14 @@ def folder_lock(out: Path, flag: str = "--out"):
 
 
 def locked_by_another(folder: Path) -> str | None:
-    """Who holds ``folder``'s lock, if a live process other than this one's lock does; else None."""
+    """Who holds a folder's lock, if a live process other than this one does.
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        The holder in words, or None.
+    """
     import fcntl
 
     path = Path(folder) / LOCK
@@ -132,8 +185,16 @@ def locked_by_another(folder: Path) -> str | None:
 
 
 def refuse_inside_a_locked_folder(out: Path, flag: str = "--out") -> None:
-    """ConfigError if a folder above ``out`` is being written by another fla process (a running
-    sweep's study folder, a landscape study): its writer owns everything below it."""
+    """Refuse an output inside a folder another fla process is writing (a running sweep's study
+    folder, a landscape study): its writer owns everything below it.
+
+    Args:
+        out: the output folder.
+        flag: how errors name it.
+
+    Raises:
+        ConfigError: naming the folder and its writer.
+    """
     for folder in Path(out).resolve().parents:
         holder = locked_by_another(folder)
         if holder:
@@ -144,19 +205,36 @@ def refuse_inside_a_locked_folder(out: Path, flag: str = "--out") -> None:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
-    """A Parquet table written atomically."""
+    """A Parquet table written atomically.
+
+    Args:
+        path: the file.
+        table: the Arrow table.
+    """
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
 def write_json(path: Path, obj: dict) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
+    """JSON written atomically (temporary file, then rename).
+
+    Args:
+        path: the file.
+        obj: the object (written indented, keys sorted).
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def checksum(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
+    """The SHA-256 of a file's bytes.
+
+    Args:
+        path: the file.
+
+    Returns:
+        Hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -165,7 +243,14 @@ def checksum(path: Path) -> str:
 
 
 def file_record(path: Path) -> dict:
-    """What a manifest says of one file: size, checksum and (Parquet) row count."""
+    """What a manifest says of one file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        {"bytes", "sha256"} and, for Parquet, "rows".
+    """
     path = Path(path)
     record = {"bytes": path.stat().st_size, "sha256": checksum(path)}
     if path.suffix == ".parquet":
@@ -184,7 +269,15 @@ MANIFESTS = (
 
 
 def protected_files(root) -> set:
-    """Every file fla reads under ``root`` (resolved): the manifests and the files they list."""
+    """Every file fla reads under a folder: the manifests and the files they list (no output may
+    land on one).
+
+    Args:
+        root: the folder.
+
+    Returns:
+        Their resolved paths.
+    """
     root = Path(root)
     out = set()
     for name in MANIFESTS:

@@ -13,7 +13,12 @@ from fla.base.errors import ConfigError
 
 
 def available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (Linux), else physical memory; FLA_MEMORY_BYTES overrides."""
+    """The memory available: MemAvailable from /proc/meminfo (Linux), else physical memory;
+    ``FLA_MEMORY_BYTES`` overrides.
+
+    Returns:
+        Bytes.
+    """
     if os.environ.get("FLA_MEMORY_BYTES"):
         value = os.environ["FLA_MEMORY_BYTES"]
         try:
@@ -36,7 +41,14 @@ def available_bytes() -> int:
 
 
 def free_disk_bytes(folder) -> int:
-    """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
+    """Free bytes on the file system of a folder (or of its nearest existing parent).
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        Bytes.
+    """
     folder = Path(folder).resolve()
     while not folder.exists():
         folder = folder.parent
@@ -44,7 +56,17 @@ def free_disk_bytes(folder) -> int:
 
 
 def check_disk(folder, need: float, what: str, *, fix: str) -> None:
-    """ConfigError if ``need`` bytes (a lower bound of what ``what`` writes) exceed free disk."""
+    """Refuse a write that cannot fit on the disk.
+
+    Args:
+        folder: where it goes.
+        need: a lower bound of the bytes written.
+        what: what writes them, for the error.
+        fix: what to change, for the error.
+
+    Raises:
+        ConfigError: ``need`` exceeds the free disk.
+    """
     free = free_disk_bytes(folder)
     if need > free:
         raise ConfigError(
@@ -53,7 +75,16 @@ def check_disk(folder, need: float, what: str, *, fix: str) -> None:
 
 
 def check_memory(need: float, what: str, fix: str) -> None:
-    """ConfigError if ``need`` bytes exceed the memory available."""
+    """Refuse work that cannot fit in memory.
+
+    Args:
+        need: the bytes it needs.
+        what: what needs them, for the error.
+        fix: what to change, for the error.
+
+    Raises:
+        ConfigError: ``need`` exceeds the memory available.
+    """
     have = available_bytes()
     if need > 0.8 * have:
         raise ConfigError(

@@ -36,8 +36,14 @@ from fla.base.files import (
 
 
 def recorded_inputs(source: Path) -> set[Path]:
-    """The data files the sampling runs under ``source`` read (their manifests'
-    ``problem.inputs``), resolved."""
+    """The data files the sampling runs under a folder read (their manifests' ``problem.inputs``).
+
+    Args:
+        source: the folder a command reads.
+
+    Returns:
+        Their resolved paths.
+    """
     out = set()
     source = Path(source)
     for manifest in source.rglob("run.json") if source.is_dir() else []:
@@ -52,7 +58,15 @@ def recorded_inputs(source: Path) -> set[Path]:
 
 
 def inputs_of(source) -> set[Path]:
-    """Everything a command that reads ``source`` must never write onto (resolved paths)."""
+    """Everything a command that reads a folder must never write onto: the manifests, the files they
+    list and the data files the runs read.
+
+    Args:
+        source: the folder a command reads.
+
+    Returns:
+        Resolved paths.
+    """
     source = Path(source)
     if not source.exists():
         return set()
@@ -60,7 +74,16 @@ def inputs_of(source) -> set[Path]:
 
 
 def refuse_on_inputs(paths, source, flag: str) -> None:
-    """ConfigError if an output path is an input of ``source`` (or ``source`` itself)."""
+    """Refuse an output path that is an input of ``source`` (or ``source`` itself).
+
+    Args:
+        paths: the output paths.
+        source: the folder the command reads.
+        flag: how errors name the output.
+
+    Raises:
+        ConfigError: naming the path and what reads it.
+    """
     if source is None:
         return
     inputs = inputs_of(source)
@@ -86,9 +109,16 @@ RESULT_MANIFESTS = (
 
 
 def owned_by(path: Path, command: str | None) -> bool:
-    """Whether ``path`` is a file that a manifest of ``command`` (of any fla command, for None)
-    beside it lists with its current checksum, or such a manifest itself; figures of fla plot
-    carry FIGURE_MARK in their metadata instead."""
+    """Whether a file is one a manifest of ``command`` beside it lists with its current checksum, or
+    such a manifest itself; figures of fla plot carry ``FIGURE_MARK`` in their metadata instead.
+
+    Args:
+        path: the file.
+        command: the command (None: any fla command).
+
+    Returns:
+        True for the command's own file.
+    """
     if command in ("fla plot", None) and path.suffix.lower() in (".png", ".pdf", ".svg"):
         with contextlib.suppress(OSError), open(path, "rb") as f:
             if FIGURE_MARK in f.read(1 << 16):
@@ -112,8 +142,15 @@ def owned_by(path: Path, command: str | None) -> bool:
 
 
 def report_output(entry: Path) -> bool:
-    """Whether ``entry`` is a page or a tables folder that fla report wrote (reports go into the
-    folders they read by default)."""
+    """Whether an entry is a page or a tables folder that fla report wrote (reports go into the
+    folders they read by default).
+
+    Args:
+        entry: a folder's entry.
+
+    Returns:
+        True for fla report's output.
+    """
     if entry.is_symlink():
         return False
     if entry.is_dir():
@@ -128,9 +165,16 @@ def report_output(entry: Path) -> bool:
 
 
 def written_by_fla(entry: Path) -> bool:
-    """Whether ``entry`` is something fla wrote: a file a manifest of an fla command lists (or
-    such a manifest, or a figure of fla plot), a report's page or tables folder, or a result
-    folder (one holding an fla manifest)."""
+    """Whether an entry is something fla wrote: a file a manifest of an fla command lists (or such a
+    manifest, or a figure of fla plot), a report's page or tables folder, or a result folder (one
+    holding an fla manifest).
+
+    Args:
+        entry: a folder's entry.
+
+    Returns:
+        True for fla's.
+    """
     if entry.is_symlink():
         return False
     if report_output(entry):
@@ -141,8 +185,17 @@ def written_by_fla(entry: Path) -> bool:
 
 
 def check_new_or_own(paths, command: str, flag: str, *, own=None) -> None:
-    """ConfigError for the first path that is a link, a folder, or a file ``command`` did not
-    write (by a manifest of its own beside it, or by ``own(path)``)."""
+    """Refuse output paths that are links, folders, or files ``command`` did not write.
+
+    Args:
+        paths: the output paths.
+        command: the command writing them.
+        flag: how errors name the output.
+        own: a further predicate that says the command wrote a path.
+
+    Raises:
+        ConfigError: naming the first such path.
+    """
     for path in map(Path, paths):
         if path.is_symlink():
             raise ConfigError(f"{flag} {path} is a link; fla does not write through links")
@@ -160,10 +213,24 @@ def check_new_or_own(paths, command: str, flag: str, *, own=None) -> None:
 def claim_files(
     paths: list, command: str, source=None, *, flag: str = "--out", own=None, into_run=False
 ):
-    """Hold the output folder's lock while the block writes ``paths``, after refusing any that is
-    an input of ``source``, a link, a folder, or a file ``command`` did not write (``own``: a
-    further predicate that says it did), and (unless ``into_run``) a folder that is a sampling
-    run's; the check is made again under the lock."""
+    """Hold the output folder's lock while the block writes ``paths``, after refusing any that is an
+    input of ``source``, a link, a folder, or a file ``command`` did not write, and (unless
+    ``into_run``) a folder that is a sampling run's; the check is made again under the lock.
+
+    Args:
+        paths: the files the block writes.
+        command: the command writing them.
+        source: the folder the command reads.
+        flag: how errors name the output.
+        own: a further predicate that says the command wrote a path.
+        into_run: the files may go into a sampling run's folder.
+
+    Yields:
+        Nothing; the lock is held inside the block.
+
+    Raises:
+        ConfigError: a refused path, or a lock another process holds.
+    """
     paths = [Path(p) for p in paths]
     folder = paths[0].parent
     if not folder.is_dir():
@@ -181,13 +248,30 @@ def claim_files(
 
 
 def occupant(folder: Path, own: tuple) -> list[str]:
-    """The entries of ``folder`` that are neither in ``own`` nor a free lock file."""
+    """The entries of a folder that are neither in ``own`` nor a free lock file.
+
+    Args:
+        folder: the folder.
+        own: the names that may be there.
+
+    Returns:
+        Their names.
+    """
     return sorted(e.name for e in Path(folder).iterdir() if e.name not in own and e.name != LOCK)
 
 
 def refuse_folder_on_source(out: Path, source, flag: str) -> None:
-    """ConfigError if ``out`` is, or lies inside, the folder ``source`` a command reads, or is one
-    of its inputs."""
+    """Refuse an output folder that is, or lies inside, the folder a command reads, or is one of its
+    inputs.
+
+    Args:
+        out: the output folder.
+        source: the folder the command reads.
+        flag: how errors name the output.
+
+    Raises:
+        ConfigError: naming both.
+    """
     if source is None:
         return
     src, target = Path(source).resolve(), Path(out).resolve()
@@ -200,18 +284,38 @@ def refuse_folder_on_source(out: Path, source, flag: str) -> None:
 
 
 def leftover(entry: Path, files) -> bool:
-    """Whether ``entry`` is a temporary file that a killed run of fla left while writing one of
-    ``files`` (its writer is dead: fla may remove it)."""
+    """Whether an entry is a temporary file that a killed run of fla left while writing one of
+    ``files`` (its writer is dead: fla may remove it).
+
+    Args:
+        entry: a folder's entry.
+        files: the names the run writes.
+
+    Returns:
+        True for such a leftover.
+    """
     return entry.is_file() and is_own_temporary(entry, files) and not writer_alive(entry)
 
 
 def check_folder(
     out: Path, command: str, files, *, own, resume: bool, flag: str, what: str = ""
 ) -> None:
-    """ConfigError unless ``out`` is new, empty (a free lock file and leftovers of a killed run
-    aside) or, with ``resume``, holds only entries ``command`` writes there (``files``, or what
-    ``own(entry)`` accepts); without ``resume`` a folder holding an earlier output is refused as
-    such."""
+    """The output rule for a folder: new, empty (a free lock file and leftovers of a killed run
+    aside) or, with ``resume``, holding only entries ``command`` writes there; without ``resume`` a
+    folder holding an earlier output is refused as such.
+
+    Args:
+        out: the output folder.
+        command: the command writing it.
+        files: the names it writes.
+        own: entry -> whether the command wrote it.
+        resume: the command resumes into its own folder.
+        flag: how errors name the output.
+        what: what the output is, for errors.
+
+    Raises:
+        ConfigError: naming what is in the way.
+    """
     if out.is_symlink():
         raise ConfigError(
             f"{flag} {out} is a link (to {out.resolve()}); fla does not write through links: "
@@ -261,12 +365,28 @@ def claim_folder(
     flag: str = "--out",
     what: str = "",
 ):
-    """Hold ``out``'s lock for the block, after the output rule (module docstring): ``out`` a new
-    or empty folder, or (``resume``) one holding only what ``command`` writes there (``files``
-    by name, or entries ``own`` accepts); never on or inside ``source`` or one of its inputs,
-    never a link, never inside a folder another fla process writes. Leftovers of a killed run
-    (its temporary files) are removed; the folder is made if new, and removed again if the block
-    leaves it empty. Checked again under the lock."""
+    """Hold ``out``'s lock for the block, after the output rule (module docstring): ``out`` a new or
+    empty folder, or (``resume``) one holding only what ``command`` writes there; never on or inside
+    ``source`` or one of its inputs, never a link, never inside a folder another fla process writes.
+    Leftovers of a killed run (its temporary files) are removed; the folder is made if new, and
+    removed again if the block leaves it empty. Checked again under the lock.
+
+    Args:
+        out: the output folder.
+        command: the command writing it.
+        files: the names it writes.
+        own: entry -> whether the command wrote it.
+        source: the folder the command reads.
+        resume: the command resumes into its own folder.
+        flag: how errors name the output.
+        what: what the output is, for errors.
+
+    Yields:
+        Nothing; the lock is held inside the block.
+
+    Raises:
+        ConfigError: naming what is in the way.
+    """
     from fla.base.files import refuse_inside_a_locked_folder
 
     out = Path(out)
@@ -289,7 +409,12 @@ def claim_folder(
 
 
 def remove_files(out: Path, files) -> None:
-    """Remove ``files`` (names) from ``out`` and their temporaries: what a failed command wrote."""
+    """Remove what a failed command wrote: ``files`` and their temporaries.
+
+    Args:
+        out: the output folder.
+        files: the names.
+    """
     for name in files:
         (Path(out) / name).unlink(missing_ok=True)
     for entry in Path(out).iterdir() if Path(out).is_dir() else []:

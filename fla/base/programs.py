@@ -19,14 +19,27 @@ class Kept:
     """At most ``limit`` values by key, least recently used dropped first."""
 
     def __init__(self, limit: int):
+        """A bounded cache of compiled programs.
+
+        Args:
+            limit: the most entries kept (the least recently used goes).
+        """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self.limit = limit
         self._entries: OrderedDict = OrderedDict()
 
     def get(self, key, make: Callable[[], Any], *, holds: Any = None):
-        """The value kept for ``key``, else ``make()`` kept for it; ``holds`` is kept alive with
-        the entry (the objects ``key`` names by id)."""
+        """The value kept for ``key``, else ``make()`` kept for it.
+
+        Args:
+            key: the entry's key.
+            make: builds the value.
+            holds: kept alive with the entry (the objects ``key`` names by id).
+
+        Returns:
+            The value.
+        """
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key][1]
@@ -43,4 +56,5 @@ class Kept:
         return key in self._entries
 
     def clear(self) -> None:
+        """Forget every entry."""
         self._entries.clear()

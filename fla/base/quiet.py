@@ -27,14 +27,29 @@ class RetracingNoise(logging.Filter):
     """Drops TensorFlow's retracing warning (module docstring); every other record passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop TensorFlow's retracing warning; every other record passes.
+
+        Args:
+            record: a log record.
+
+        Returns:
+            False for the retracing warning.
+        """
         return "triggered tf.function retracing" not in record.getMessage()
 
 
 def import_tensorflow(threads: int | None = None):
     """TensorFlow, imported (and XLA loaded) with its start-up lines silenced, its thread pools
-    pinned to ``threads`` threads when given (before its runtime starts, the only time they can
-    be); a second call returns the module at once. Call ``fla.base.compile_cache.enable`` first:
-    TensorFlow reads its XLA flags at the first compilation, which happens here."""
+    pinned to ``threads`` threads when given (before its runtime starts, the only time they can be);
+    a second call returns the module at once. Call ``fla.base.compile_cache.enable`` first:
+    TensorFlow reads its XLA flags at the first compilation, which happens here.
+
+    Args:
+        threads: TensorFlow's intra- and inter-op threads, or None.
+
+    Returns:
+        The tensorflow module.
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -106,7 +106,15 @@ OWN_FILES = (POINTS, ENDPOINTS, RUN_JSON)  # what a sampling run writes in its f
 
 
 def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
-    """[n, K] numpy -> list<float32> (zero-copy offsets); None -> n nulls."""
+    """Rows of numbers as a list<float32> Arrow column (zero-copy offsets).
+
+    Args:
+        rows: [n, K] values, or None.
+        n: the rows.
+
+    Returns:
+        The Arrow array; n nulls for None.
+    """
     if rows is None:
         return pa.nulls(n, FLOATS)
     rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(n, -1)
@@ -115,8 +123,18 @@ def list_column(rows: np.ndarray | None, n: int) -> pa.Array:
 
 
 def table(schema: pa.Schema, constants: dict, columns: dict, *, n: int) -> pa.Table:
-    """A table of n rows: ``constants`` repeated, ``columns`` given (numpy or arrow), the rest
-    null."""
+    """A table of n rows on a schema: ``constants`` repeated, ``columns`` given (numpy or Arrow),
+    the rest null.
+
+    Args:
+        schema: the Parquet contract's schema.
+        constants: {column: value} repeated on every row.
+        columns: {column: array} of n values.
+        n: the rows.
+
+    Returns:
+        The Arrow table.
+    """
     arrays = []
     for field in schema:
         if field.name in constants:
@@ -135,6 +153,14 @@ class PartWriter:
     """Streams tables into ``path`` under a temporary name; ``commit`` renames it into place."""
 
     def __init__(self, path: Path, schema: pa.Schema, metadata: dict):
+        """A Parquet file written in parts under a temporary name (zstd, dictionary-encoded strings,
+        page checksums).
+
+        Args:
+            path: the file.
+            schema: its schema.
+            metadata: the ``fla`` metadata its schema carries.
+        """
         self.path = Path(path)
         self.tmp = temporary_name(self.path)
         self.schema = schema.with_metadata({"fla": json.dumps(metadata)})
@@ -149,15 +175,26 @@ class PartWriter:
         self.rows = 0
 
     def write(self, tbl: pa.Table) -> None:
+        """Append a table.
+
+        Args:
+            tbl: rows on the writer's schema.
+        """
         self.writer.write_table(tbl.replace_schema_metadata(self.schema.metadata))
         self.rows += tbl.num_rows
 
     def commit(self, metadata: dict) -> None:
+        """Close the file and rename it into place.
+
+        Args:
+            metadata: the ``fla`` metadata of the finished file.
+        """
         self.writer.add_key_value_metadata({"fla": json.dumps(metadata)})
         self.writer.close()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Close the file and remove it."""
         try:
             self.writer.close()
         finally:
@@ -165,15 +202,30 @@ class PartWriter:
 
 
 def write_manifest(run_dir: Path, metadata: dict, names) -> dict:
-    """Write run.json: the metadata and a record of every file in ``names``; returns what it
-    wrote."""
+    """Write run.json: the metadata and a record (size, SHA-256, rows) of every file in ``names``.
+
+    Args:
+        run_dir: the run's folder.
+        metadata: what the run records (``fla.walks.records.metadata``).
+        names: the files it wrote.
+
+    Returns:
+        The manifest written.
+    """
     manifest = {**metadata, "files": {name: file_record(Path(run_dir) / name) for name in names}}
     write_json(Path(run_dir) / RUN_JSON, manifest)
     return manifest
 
 
 def read_manifest(run_dir: Path) -> dict | None:
-    """The manifest of a configuration, or None if missing or unreadable."""
+    """A configuration's manifest.
+
+    Args:
+        run_dir: the configuration's folder.
+
+    Returns:
+        run.json's contents, or None if missing or unreadable.
+    """
     try:
         manifest = json.loads((Path(run_dir) / RUN_JSON).read_text())
     except (OSError, ValueError):
@@ -184,12 +236,18 @@ def read_manifest(run_dir: Path) -> dict | None:
 
 
 def verify(run_dir, settings: dict | None = None, walk_range=None) -> str | None:
-    """None if the configuration in ``run_dir`` is complete and intact, else what is wrong (one
-    line).
+    """Whether a configuration's folder is complete and intact: its manifest is there and readable,
+    lists points.parquet, and every file it lists exists with the recorded size and SHA-256 (the
+    checksum covers the row counts recorded beside it), and the run was made with ``settings`` (and
+    ``walk_range``) when given.
 
-    Checks the manifest is there and readable, lists points.parquet, and that every file it lists
-    exists with the recorded size and SHA-256 (the checksum covers the row counts recorded beside
-    it), and, if ``settings`` (and ``walk_range``) are given, that the run was made with them.
+    Args:
+        run_dir: the configuration's folder.
+        settings: the configuration's fields it must have been made with.
+        walk_range: the walks it must hold.
+
+    Returns:
+        None if it verifies, else what is wrong (one line).
     """
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
@@ -209,9 +267,17 @@ REQUIRED = ("walk", "step", "loss", "grad_norm", "accuracy")  # what every reade
 
 
 def disagreement(run_dir: Path, manifest: dict) -> str | None:
-    """None if the manifest agrees with the data it describes, else the disagreement (one line):
-    the configuration recorded in points.parquet's own metadata, the columns every reader needs,
-    and the length of the parameter vectors against the plan's D."""
+    """Whether the manifest agrees with the data it describes: the configuration recorded in
+    points.parquet's own metadata, the columns every reader needs, and the length of the parameter
+    vectors against the plan's D.
+
+    Args:
+        run_dir: the configuration's folder.
+        manifest: its run.json.
+
+    Returns:
+        None if they agree, else the disagreement (one line).
+    """
     points = Path(run_dir) / POINTS
     try:
         schema = pq.read_schema(points)
@@ -244,8 +310,15 @@ def disagreement(run_dir: Path, manifest: dict) -> str | None:
 
 
 def verify_files(folder, records: dict) -> str | None:
-    """None if every file named in ``records`` is in ``folder`` with its recorded size and SHA-256
-    (a record from ``file_record``, or a bare SHA-256), else what is wrong (one line)."""
+    """Whether every file a manifest names is in a folder with its recorded size and SHA-256.
+
+    Args:
+        folder: the folder.
+        records: {name: ``file_record``, or a bare SHA-256}.
+
+    Returns:
+        None if all verify, else what is wrong (one line).
+    """
     folder = Path(folder)
     for name, record in records.items():
         path = folder / name
@@ -262,9 +335,21 @@ def verify_files(folder, records: dict) -> str | None:
 
 
 def verified_manifest(folder, name: str, command: str) -> dict:
-    """The manifest ``name`` of a result folder (a connection run's connect.json, a landscape's
-    landscape.json), once every file it lists is there with its size and SHA-256; DataError naming
-    the damage otherwise (one written before manifests listed their files is refused too)."""
+    """A result folder's manifest (a connection run's connect.json, a landscape's landscape.json),
+    once every file it lists is there with its size and SHA-256.
+
+    Args:
+        folder: the result folder.
+        name: the manifest's file name.
+        command: the command that writes it, for the error.
+
+    Returns:
+        The manifest.
+
+    Raises:
+        DataError: naming the damage (one written before manifests listed their files is refused
+            too).
+    """
     folder = Path(folder)
     try:
         manifest = json.loads((folder / name).read_text())
@@ -283,13 +368,18 @@ def verified_manifest(folder, name: str, command: str) -> dict:
 
 
 def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
-    """Every configuration directory under ``run_dir`` (one holding points.parquet or run.json):
-    (the verified ones, {damaged one: what is wrong}).
+    """Every configuration folder under a folder (one holding points.parquet or run.json). A
+    configuration is counted once, identified by its manifest (its settings and walk range),
+    wherever copies of it lie (a folder copied under another name, or into a backup/ subfolder): the
+    first in path order is kept. A copy whose files differ from the kept one's is damaged (two
+    results claim one configuration).
 
-    A configuration is counted once, identified by its manifest (its settings and walk range),
-    wherever copies of it lie (a folder copied under another name, or into a backup/ subfolder):
-    the first in path order is kept. A copy whose files differ from the kept one's is damaged
-    (two results claim one configuration)."""
+    Args:
+        run_dir: a run or a study.
+
+    Returns:
+        (the verified folders, {damaged folder: what is wrong}).
+    """
     run_dir = Path(run_dir)
     folders = sorted(
         {p.parent for p in run_dir.rglob(POINTS)} | {p.parent for p in run_dir.rglob(RUN_JSON)},
@@ -314,8 +404,17 @@ def configurations(run_dir) -> tuple[list[Path], dict[Path, str]]:
 
 
 def complete_points(run_dir) -> list[str]:
-    """points.parquet of every verified configuration under ``run_dir``; DamagedRunError if any
-    configuration there does not verify (named, with what is wrong)."""
+    """points.parquet of every verified configuration under a folder.
+
+    Args:
+        run_dir: a run or a study.
+
+    Returns:
+        Their paths.
+
+    Raises:
+        DamagedRunError: naming every configuration that does not verify, with what is wrong.
+    """
     good, damaged = configurations(run_dir)
     if damaged:
         raise DamagedRunError(damaged)
@@ -327,10 +426,19 @@ def complete_points(run_dir) -> list[str]:
 
 
 def read_points(run_dir: Path, columns=None, filter=None):
-    """Points of a run (one configuration or a whole study directory) as a pyarrow Table.
+    """Points of a run (one configuration or a whole study directory) as a pyarrow Table; only
+    verified configurations are read.
 
-    Only verified configurations are read; a damaged one raises DamagedRunError naming it.
-    ``filter`` is a pyarrow compute expression, pushed down to the Parquet reader.
+    Args:
+        run_dir: a run or a study.
+        columns: the columns (default all).
+        filter: a pyarrow compute expression, pushed down to the Parquet reader.
+
+    Returns:
+        The Arrow table.
+
+    Raises:
+        DamagedRunError: a configuration that does not verify, named.
     """
     import pyarrow.dataset as ds
 

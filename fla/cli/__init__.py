@@ -73,6 +73,12 @@ NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``fla`` command's parser: one subcommand a capability (``COMMANDS``); numbers such as
+    -1e3 are values, not flags.
+
+    Returns:
+        The argparse parser.
+    """
     p = argparse.ArgumentParser(
         prog="fla",
         description="Loss-surface analysis of neural networks: "
@@ -88,6 +94,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the ``fla`` command: bad input is one line and exit 2, non-finite results exit 3 (after
+    writing them faithfully), an interruption 130.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
     try:

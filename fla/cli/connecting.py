@@ -9,6 +9,11 @@ from fla.base.errors import ConfigError
 
 
 def add_connect_parser(commands) -> None:
+    """The ``fla connect`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.paths.connect import ConnectFlags
 
@@ -43,6 +48,14 @@ def add_connect_parser(commands) -> None:
 
 
 def run_connect(args) -> int:
+    """Run ``fla connect``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import from_flags
     from fla.paths.connect import ConnectFlags, connect
     from fla.zoo.connect import connect_models
@@ -74,6 +87,11 @@ def run_connect(args) -> int:
 
 
 def add_train_parser(commands) -> None:
+    """The ``fla train`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.zoo.train import TrainSettings
 
@@ -93,6 +111,14 @@ def add_train_parser(commands) -> None:
 
 
 def run_train(args) -> int:
+    """Run ``fla train``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import from_flags
     from fla.zoo.train import TrainSettings, train
 
@@ -107,10 +133,23 @@ def run_train(args) -> int:
 
 
 def add_models_parser(commands) -> None:
+    """The ``fla models`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     commands.add_parser("models", help="list the CIFAR architectures with their parameter counts")
 
 
 def run_models(args) -> int:
+    """Run ``fla models``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from fla.zoo.models import ARCHITECTURES, PAPER_PARAMS, build, trainable_params
 
@@ -122,6 +161,11 @@ def run_models(args) -> int:
 
 
 def add_landscape_parser(commands) -> None:
+    """The ``fla landscape`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     p = commands.add_parser(
         "landscape",
         help="minima, transition states and disconnectivity graphs of 2-N_h-2 tanh "
@@ -140,6 +184,14 @@ def add_landscape_parser(commands) -> None:
 
 
 def run_landscape(args) -> int:
+    """Run ``fla landscape``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.landscapes.study import run_study
 
     run_study(args.study, args.out, args.quiet)

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 
 def add_sharpness_parser(commands) -> None:
+    """The ``fla sharpness`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.studies.sharpness import SharpnessSettings
 
@@ -34,6 +39,14 @@ def add_sharpness_parser(commands) -> None:
 
 
 def run_sharpness(args) -> int:
+    """Run ``fla sharpness``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import given
     from fla.studies.sharpness import SharpnessSettings, load_settings, measure_sharpness
 
@@ -43,6 +56,11 @@ def run_sharpness(args) -> int:
 
 
 def add_spawn_parser(commands) -> None:
+    """The ``fla spawn`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.studies.spawn import SpawnSettings
 
@@ -66,6 +84,14 @@ def add_spawn_parser(commands) -> None:
 
 
 def run_spawn(args) -> int:
+    """Run ``fla spawn``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import given
     from fla.studies.spawn import SpawnSettings, load_settings, spawn
 

@@ -7,6 +7,11 @@ from fla.base.errors import ConfigError
 
 
 def add_report_parser(commands) -> None:
+    """The ``fla report`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from analysis.settings import ReportSettings
     from fla.base.settings import add_flags
 
@@ -26,7 +31,14 @@ def add_report_parser(commands) -> None:
 
 
 def existing_run_dir(path) -> None:
-    """ConfigError at once (before any heavy import) if RUN_DIR is not a folder."""
+    """Refuse at once (before any heavy import) a RUN_DIR that is not a folder.
+
+    Args:
+        path: the RUN_DIR given.
+
+    Raises:
+        ConfigError: naming whether it is a file or does not exist.
+    """
     from pathlib import Path
 
     if not Path(path).is_dir():
@@ -35,6 +47,14 @@ def existing_run_dir(path) -> None:
 
 
 def run_report(args) -> int:
+    """Run ``fla report``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from analysis.settings import ReportSettings
     from fla.base.settings import from_flags
 
@@ -59,6 +79,11 @@ def run_report(args) -> int:
 
 
 def add_plot_parser(commands) -> None:
+    """The ``fla plot`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from analysis.settings import PlotSettings
     from fla.base.settings import add_flags
 
@@ -72,6 +97,14 @@ def add_plot_parser(commands) -> None:
 
 
 def run_plot(args) -> int:
+    """Run ``fla plot``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from pathlib import Path
 
     from analysis.settings import PlotSettings
@@ -96,6 +129,11 @@ def run_plot(args) -> int:
 
 
 def add_metrics_parser(commands) -> None:
+    """The ``fla metrics`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.metrics.tables import MetricsSettings
 
@@ -114,6 +152,14 @@ def add_metrics_parser(commands) -> None:
 
 
 def run_metrics(args) -> int:
+    """Run ``fla metrics``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import from_flags
     from fla.metrics.tables import MetricsSettings
 

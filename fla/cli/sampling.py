@@ -5,7 +5,11 @@ from __future__ import annotations
 
 
 def add_sample_parser(commands) -> None:
-    """One flag per setting of ``fla.walks.config.SampleConfig`` (as study files take them)."""
+    """The ``fla sample`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.walks.config import SampleConfig
 
@@ -25,6 +29,14 @@ def add_sample_parser(commands) -> None:
 
 
 def run_sample(args) -> int:
+    """Run ``fla sample``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import given
     from fla.walks.sample import SampleConfig, sample
 
@@ -35,6 +47,11 @@ def run_sample(args) -> int:
 
 
 def add_sweep_parser(commands) -> None:
+    """The ``fla sweep`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.studies.sweep import SweepSettings
 
@@ -54,6 +71,14 @@ def add_sweep_parser(commands) -> None:
 
 
 def run_sweep(args) -> int:
+    """Run ``fla sweep``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import from_flags
     from fla.studies.sweep import SweepSettings, sweep
 
@@ -71,12 +96,25 @@ def run_sweep(args) -> int:
 
 
 def add_problems_parser(commands) -> None:
+    """The ``fla problems`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     commands.add_parser(
         "problems", help="list the problems with their sizes, minimal widths and data sources"
     )
 
 
 def run_problems(args) -> int:
+    """Run ``fla problems``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.core.registry import REGISTRY
 
     print(
@@ -98,6 +136,11 @@ def run_problems(args) -> int:
 
 
 def add_settings_parser(commands) -> None:
+    """The ``fla settings`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     p = commands.add_parser(
         "settings",
         help="print every setting of a settings file, with its default, help and accepted values",
@@ -106,6 +149,14 @@ def add_settings_parser(commands) -> None:
 
 
 def run_settings(args) -> int:
+    """Run ``fla settings``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     import dataclasses
 
     from fla.base.settings import describe

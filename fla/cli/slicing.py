@@ -5,6 +5,11 @@ from __future__ import annotations
 
 
 def add_slice_parser(commands) -> None:
+    """The ``fla slice`` subcommand and its flags (its settings through ``fla.base.settings``).
+
+    Args:
+        commands: argparse's subparsers.
+    """
     from fla.base.settings import add_flags
     from fla.slices.slice import SliceSettings
 
@@ -28,6 +33,14 @@ def add_slice_parser(commands) -> None:
 
 
 def run_slice(args) -> int:
+    """Run ``fla slice``.
+
+    Args:
+        args: its parsed flags.
+
+    Returns:
+        The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
+    """
     from fla.base.settings import given
     from fla.slices.slice import SliceSettings, make_slice
 
