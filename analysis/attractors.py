@@ -39,8 +39,15 @@ UNVERIFIED = "unverified"
 
 
 def cluster_losses(losses: np.ndarray, gap: float) -> np.ndarray:
-    """Cluster labels (0, 1, ...) in order of loss: cut sorted losses at gaps larger than
-    ``gap``."""
+    """Cluster labels in order of loss: sorted losses cut at gaps larger than ``gap``.
+
+    Args:
+        losses: [P] losses.
+        gap: the gap that separates clusters.
+
+    Returns:
+        [P] labels 0, 1, ... (0 the lowest).
+    """
     order = np.argsort(losses, kind="stable")
     cuts = np.concatenate([[0], np.diff(losses[order]) > gap]).cumsum()
     labels = np.empty(len(losses), int)
@@ -57,7 +64,21 @@ def attractors(
     rel_gap: float = 0.01,
     min_points: int = 5,
 ) -> pd.DataFrame:
-    """Attractors of one configuration from its points (loss, grad_norm, curvature columns)."""
+    """The attractors of one configuration: its stationary points (gradient norm below
+    ``grad_threshold``) clustered by loss, each cluster of at least ``min_points`` points an
+    attractor, with its loss range, share of all points and curvature.
+
+    Args:
+        points: the configuration's stationary points (loss, grad_norm, curvature columns).
+        total_points: all its points, for the shares.
+        grad_threshold: the gradient norm of a stationary point.
+        abs_gap: the absolute part of the loss gap that separates clusters.
+        rel_gap: its part relative to the loss.
+        min_points: the fewest points of an attractor.
+
+    Returns:
+        One row per attractor.
+    """
     stationary = points[points.grad_norm < grad_threshold]
     span = float(stationary.loss.max() - stationary.loss.min()) if len(stationary) else 0.0
     gap = max(abs_gap, rel_gap * span)
@@ -105,8 +126,17 @@ def attractors(
 
 
 def attractor_table(dataset, grad_threshold: float = 0.01, **kwargs) -> pd.DataFrame:
-    """Attractors of every configuration of a run, reading only stationary points (filter pushed
-    down)."""
+    """The attractors of every configuration of a run, reading only stationary points (the filter
+    pushed down).
+
+    Args:
+        dataset: the run's points.
+        grad_threshold: the gradient norm of a stationary point.
+        **kwargs: ``attractors``' gaps and minimum size.
+
+    Returns:
+        One row per configuration and attractor.
+    """
     from .data import count_by
 
     totals = count_by(dataset, CONFIGURATION)
@@ -154,8 +184,19 @@ ORDER = [
 
 
 def classify_quench(floor, loss, grad_norm, *, l2, negative) -> str:
-    """What a quench from a sampled point says about it: ``floor`` is the attractor's lowest loss
-    less the escape gap (tolerances above)."""
+    """What a quench from a sampled point says about it.
+
+    Args:
+        floor: the attractor's lowest loss less the escape gap.
+        loss: the quenched loss.
+        grad_norm: the quenched gradient norm.
+        l2: the quench's L2 term.
+        negative: the quenched point's number of negative Hessian eigenvalues (None: not computed).
+
+    Returns:
+        ``loss decreases (plateau or saddle region)``, ``asymptotic basin``, ``not converged``,
+            ``stationary (index unknown)``, ``minimum`` or ``saddle (index k)``.
+    """
     if loss < floor:
         return "loss decreases (plateau or saddle region)"
     if l2 == 0 and loss < VANISHING_LOSS:
@@ -168,9 +209,18 @@ def classify_quench(floor, loss, grad_norm, *, l2, negative) -> str:
 
 
 def architecture_objective(config: dict, l2: float, data_dir=None):
-    """The objective a run's walks followed (its loss and regulariser), in float64; with ``l2``
-    its loss plus that L2 penalty instead (Mehta et al.'s quench), which a run that walked a
-    regularised objective refuses (``fla.core.objective.run_objective``)."""
+    """The objective a run's walks followed (its loss and regulariser), in float64; with ``l2`` its
+    loss plus that L2 penalty instead (Mehta et al.'s quench), which a run that walked a regularised
+    objective refuses (``fla.core.objective.run_objective``).
+
+    Args:
+        config: the run's configuration.
+        l2: the quench's L2 term.
+        data_dir: the folder of data files.
+
+    Returns:
+        The float64 ``Objective``.
+    """
     import tensorflow as tf
 
     from fla.core.objective import run_network, run_objective
@@ -180,10 +230,17 @@ def architecture_objective(config: dict, l2: float, data_dir=None):
 
 
 def quench_points(f, params: np.ndarray, floors: np.ndarray) -> pd.DataFrame:
-    """Quench parameter vectors with objective ``f`` (one batched L-BFGS): per point the verdict of
-    ``classify_quench`` (``floors`` [B]: each point's escape level), the quenched loss, the
-    drop, and the Hessian index and null space (not for asymptotic points, whose Hessian
-    vanishes)."""
+    """Quench parameter vectors with one batched L-BFGS and say what each reached.
+
+    Args:
+        f: the objective (``architecture_objective``).
+        params: [B, D] the points.
+        floors: [B] each point's escape level.
+
+    Returns:
+        One row per point: the verdict of ``classify_quench``, the quenched loss, the drop, and the
+            Hessian index and null space (not for asymptotic points, whose Hessian vanishes).
+    """
     import tensorflow as tf
 
     from fla.paths.minima import polish
@@ -222,21 +279,32 @@ def verify_attractors(
     data_dir=None,
     quiet: bool = True,
 ) -> pd.DataFrame:
-    """``table`` (from ``attractor_table``) with what quenches find (a line of progress an
-    architecture unless ``quiet``, with the time left).
+    """The attractor table with what quenches find (a line of progress an architecture unless
+    ``quiet``, with the time left).
 
     Representatives: the run's recorded stationary points when it kept parameters (--record-params),
-    else the walk endpoints (endpoints.parquet, the parameters after each walk's last step), whose
-    loss, recomputed in float64 without the L2 term, lies in the attractor's loss range and whose
-    gradient norm is below ``grad_threshold``; up to ``representatives`` per attractor, in file
-    order. Each is quenched by L-BFGS on the run's objective plus ``l2`` |theta|^2 (all of an
-    architecture's in one batch); ``verified`` is the most common verdict of
-    ``classify_quench`` and decides ``local_minimum`` (``verdict``), with the median
-    quenched loss and drop, and the most common Hessian index and null-space dimension
-    (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors without an endpoint inside
-    are left unverified. With ``l2`` > 0 the quench minimises another
-    loss than the one sampled, so the verdict says only what it reaches (minimum, saddle, not
-    converged)."""
+    else the walk endpoints, whose loss, recomputed in float64 without the L2 term, lies in the
+    attractor's loss range and whose gradient norm is below ``grad_threshold``; up to
+    ``representatives`` per attractor, in file order. Each is quenched by L-BFGS on the run's
+    objective plus ``l2`` |theta|^2 (all of an architecture's in one batch); ``verified`` is the
+    most common verdict of ``classify_quench`` and decides ``local_minimum`` (``verdict``), with the
+    median quenched loss and drop, and the most common Hessian index and null-space dimension
+    (|eigenvalue| <= 1e-8 x the largest counts as zero). Attractors without an endpoint inside are
+    left unverified. With ``l2`` > 0 the quench minimises another loss than the one sampled, so the
+    verdict says only what it reaches (minimum, saddle, not converged).
+
+    Args:
+        run_dir: the run.
+        table: ``attractor_table``'s rows.
+        l2: the quench's L2 term.
+        representatives: the most points quenched an attractor.
+        grad_threshold: the gradient norm of a stationary point.
+        data_dir: the folder of data files.
+        quiet: no progress.
+
+    Returns:
+        The table with the quenches' columns.
+    """
     import logging
 
     table = table.copy()
@@ -266,8 +334,17 @@ def verify_attractors(
 
 
 def verdict(verified, lowest: bool, l2: float) -> str:
-    """``local_minimum`` from a quench's verdict: yes (a minimum, not the lowest attractor), no,
-    or unverified (no quench, or one of another loss: the walked one plus an L2 term)."""
+    """``local_minimum`` from a quench's verdict.
+
+    Args:
+        verified: the most common verdict (``classify_quench``), or None.
+        lowest: whether the attractor is the configuration's lowest.
+        l2: the quench's L2 term.
+
+    Returns:
+        ``yes`` (a minimum, not the lowest attractor), ``no``, or ``unverified`` (no quench, or one
+            of another loss: the walked one plus an L2 term).
+    """
     if verified is None or l2:
         return UNVERIFIED
     return "yes" if verified == "minimum" and not lowest else "no"
@@ -275,7 +352,16 @@ def verdict(verified, lowest: bool, l2: float) -> str:
 
 def candidates(folder, config: dict, grad_threshold: float) -> np.ndarray:
     """Parameter vectors a configuration offers for quenching: its recorded stationary points when
-    the run kept parameters (--record-params), then its walk endpoints; float64 [B, D]."""
+    the run kept parameters (--record-params), then its walk endpoints.
+
+    Args:
+        folder: the configuration's folder.
+        config: its configuration.
+        grad_threshold: the gradient norm of a stationary point.
+
+    Returns:
+        [B, D] float64.
+    """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 

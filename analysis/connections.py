@@ -21,7 +21,14 @@ from scipy.cluster.hierarchy import dendrogram  # noqa: E402
 
 
 def read_connection(folder) -> dict:
-    """A connection run's tables, once connect.json's checksums verify."""
+    """A connection run's tables, once connect.json's checksums verify.
+
+    Args:
+        folder: the connection run.
+
+    Returns:
+        {"minima", "paths", "tree" (and "alignment" where written): DataFrame}.
+    """
     from fla.paths.outputs import verified_connection
 
     folder = Path(folder)
@@ -31,8 +38,15 @@ def read_connection(folder) -> dict:
 
 
 def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
-    """scipy linkage matrix from spanning-tree edges (single linkage: edges by increasing
-    saddle)."""
+    """scipy's linkage matrix from spanning-tree edges (single linkage: edges by increasing saddle).
+
+    Args:
+        n: the minima.
+        tree: the tree's edges (a, b, saddle_loss).
+
+    Returns:
+        [n - 1, 4] the linkage.
+    """
     cluster = list(range(n))  # union-find: the linkage id of each minimum's current cluster
     size = {i: 1 for i in range(n)}
     rows = []
@@ -49,7 +63,15 @@ def linkage(n: int, tree: pd.DataFrame) -> np.ndarray:
 
 def at_thresholds(edges: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
     """Edges with each saddle loss raised to the first regular threshold at or above it: superbasins
-    are joined at the threshold where they first connect (Becker and Karplus 1997)."""
+    are joined at the threshold where they first connect (Becker and Karplus 1997).
+
+    Args:
+        edges: the tree's edges.
+        levels: the thresholds, ascending.
+
+    Returns:
+        The edges, saddle losses raised.
+    """
     k = np.clip(
         np.searchsorted(levels, edges.saddle_loss.to_numpy(), side="left"), 0, len(levels) - 1
     )
@@ -64,10 +86,20 @@ def disconnectivity_graph(
     levels: int | None = None,
     color: str | None = None,
 ):
-    """Each minimum a vertical line rising from its loss; groups join at the lowest saddle that
-    connects them (single linkage on the saddle losses of ``tree``'s edges a-b), optionally at
-    ``levels`` regular thresholds; ``color`` names a column of ``minima`` to colour the branches
-    by."""
+    """The disconnectivity graph (Becker and Karplus 1997): each minimum a vertical line rising from
+    its loss; groups join at the lowest saddle that connects them (single linkage on the saddle
+    losses of ``tree``'s edges a-b).
+
+    Args:
+        minima: the minima (loss).
+        tree: the tree's edges.
+        title: the figure's title.
+        levels: join at this many regular thresholds instead (None: at the saddles).
+        color: a column of ``minima`` to colour the branches by.
+
+    Returns:
+        The figure.
+    """
     n = len(minima)
     if levels and len(tree):
         low, high = float(minima.loss.min()), float(tree.saddle_loss.max())
@@ -132,8 +164,15 @@ def disconnectivity_graph(
 
 
 def crowded(losses: np.ndarray) -> bool:
-    """Whether losses (all positive) span more than a decade with most of them in the lowest 5%
-    of their range: on a linear axis they would sit on top of one another."""
+    """Whether losses (all positive) span more than a decade with most of them in the lowest 5% of
+    their range: on a linear axis they would sit on top of one another.
+
+    Args:
+        losses: the losses.
+
+    Returns:
+        True when a log axis reads better.
+    """
     losses = losses[np.isfinite(losses)]
     if not len(losses) or losses.min() <= 0:
         return False
@@ -143,7 +182,17 @@ def crowded(losses: np.ndarray) -> bool:
 
 
 def decision_map(network, params: np.ndarray, title: str = "", *, grid: int = 200):
-    """P(class 1) of one network over [-0.5, 1.5]^2, with the XOR patterns marked."""
+    """P(class 1) of one network over [-0.5, 1.5]^2, with the XOR patterns marked.
+
+    Args:
+        network: the 2-N_h-2 network.
+        params: [D] its parameters.
+        title: the figure's title.
+        grid: points a side.
+
+    Returns:
+        The figure.
+    """
     from fla.landscapes.model import probabilities
 
     axis = np.linspace(-0.5, 1.5, grid)
@@ -179,7 +228,16 @@ METHOD_COLORS = {
 def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
     """One small panel per pair of minima, each on its own loss scale (barriers differ by orders of
     magnitude): the loss along every method's path and along the straight line (dashed), against the
-    position along the path (fraction of its length)."""
+    position along the path (fraction of its length).
+
+    Args:
+        paths: paths.parquet's rows.
+        title: the figure's title.
+        max_pairs: the most pairs drawn.
+
+    Returns:
+        The figure.
+    """
     pairs = paths[["a", "b"]].drop_duplicates().head(max_pairs)
     n = len(pairs)
     fig, axes = pair_panels(n)
@@ -212,7 +270,14 @@ def path_profiles(paths: pd.DataFrame, title: str = "", max_pairs: int = 24):
 
 
 def pair_panels(n: int):
-    """(figure, axes [rows, 4 at most]) of one small panel per pair of minima."""
+    """One small panel per pair of minima, at most four a row.
+
+    Args:
+        n: the pairs.
+
+    Returns:
+        (figure, axes [rows, cols]).
+    """
     cols = min(4, max(n, 1))
     rows = -(-max(n, 1) // cols)
     return plt.subplots(
@@ -221,8 +286,19 @@ def pair_panels(n: int):
 
 
 def finish_panels(fig, axes, *, n: int, total: int, title: str):
-    """The panels of ``pair_panels`` with their unused ones off, the legend in the first, the
-    common axis labels and the title (saying when only the first n of ``total`` pairs show)."""
+    """The panels of ``pair_panels`` with their unused ones off, the legend in the first, the common
+    axis labels and the title (saying when only the first n of ``total`` pairs show).
+
+    Args:
+        fig: the figure.
+        axes: its axes.
+        n: the pairs drawn.
+        total: the pairs there are.
+        title: the title.
+
+    Returns:
+        The figure.
+    """
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=6)
@@ -238,9 +314,17 @@ ALIGNMENTS = {"": "as found", "weight_matched_": "weights", "activation_matched_
 
 def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 24):
     """One panel per pair of minima: the loss along the straight line (dashed) and along each
-    method's path (the first solid, the next dash-dotted, then dotted) between the minima as
-    found (grey) and after matching the second to the first (by weights: blue; by activations:
-    green, lines only), against the position along the path (fraction of its length)."""
+    method's path between the minima as found (grey) and after matching the second to the first (by
+    weights: blue; by activations: green, lines only), against the position along the path.
+
+    Args:
+        aligned: alignment.parquet's rows.
+        title: the figure's title.
+        max_pairs: the most pairs drawn.
+
+    Returns:
+        The figure.
+    """
     shown = aligned.head(max_pairs)
     n = len(shown)
     fig, axes = pair_panels(n)
@@ -275,8 +359,15 @@ def alignment_profiles(aligned: pd.DataFrame, title: str = "", max_pairs: int = 
 def alignment_table(aligned: pd.DataFrame) -> pd.DataFrame:
     """Per pair: each path's barrier (straight line and every method) as found and after each
     matching, the distances, and whether each matching moved the second minimum; narrow headers
-    ("autoneb, weights": AutoNEB's barrier between weight-matched endpoints). A search's
-    ``failed`` column is shown only where some search failed."""
+    ("autoneb, weights": AutoNEB's barrier between weight-matched endpoints). A search's ``failed``
+    column is shown only where some search failed.
+
+    Args:
+        aligned: alignment.parquet's rows.
+
+    Returns:
+        The table.
+    """
     short = {"": "", "weight_matched_": ", weights", "activation_matched_": ", activations"}
     table = pd.DataFrame({"a": aligned.a, "b": aligned.b})
     for column in aligned:
@@ -293,7 +384,14 @@ def alignment_table(aligned: pd.DataFrame) -> pd.DataFrame:
 
 def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
     """Per pair: the straight line's barrier and length, then each method's barrier, saddle loss and
-    length."""
+    length.
+
+    Args:
+        paths: paths.parquet's rows.
+
+    Returns:
+        The table.
+    """
     first = paths.drop_duplicates(["a", "b"]).set_index(["a", "b"])
     table = pd.DataFrame({"line barrier": first.line_barrier, "line length": first.line_length})
     for method, rows in paths.groupby("method", sort=False):
@@ -307,9 +405,15 @@ def comparison_table(paths: pd.DataFrame) -> pd.DataFrame:
 
 
 def endpoints_table(summary: dict) -> pd.DataFrame:
-    """Where every candidate (walk endpoint, recorded low-gradient point) of a connection run went,
-    from its connect.json: the minima connected, other minima, the asymptotic basin, non-finite;
-    count and share."""
+    """Where every candidate (walk endpoint, recorded low-gradient point) of a connection run went:
+    the minima connected, other minima, the asymptotic basin, non-finite; count and share.
+
+    Args:
+        summary: the run's connect.json.
+
+    Returns:
+        The table (empty for a run that did not record it).
+    """
     went = summary.get("candidates_went")
     total = summary.get("candidates")
     if not went or not total:
@@ -321,8 +425,17 @@ def endpoints_table(summary: dict) -> pd.DataFrame:
 
 
 def spanning_tree_figure(minima: pd.DataFrame, tree: pd.DataFrame, title: str = ""):
-    """Minima at (rank by loss, loss); tree edges drawn between them, labelled with their saddle
-    loss."""
+    """Minima at (rank by loss, loss); the tree's edges drawn between them, labelled with their
+    saddle loss.
+
+    Args:
+        minima: the minima.
+        tree: the tree's edges.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+    """
     rank = minima.loss.rank(method="first").to_numpy() - 1
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for k, edge in enumerate(tree.itertuples()):

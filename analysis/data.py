@@ -23,16 +23,39 @@ CONFIGURATION = ARCHITECTURE + VARIANT + ["granularity", "bound"]
 
 
 def is_missing(value) -> bool:
+    """Whether a value is missing (None or NaN).
+
+    Args:
+        value: a value.
+
+    Returns:
+        True for a missing value.
+    """
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def matches(key: str, value):
-    """The filter ``key == value``; a missing value (None, NaN) matches nulls."""
+    """The filter ``key == value``; a missing value (None, NaN) matches nulls.
+
+    Args:
+        key: a column.
+        value: its value.
+
+    Returns:
+        A pyarrow compute expression.
+    """
     return pc.field(key).is_null() if is_missing(value) else pc.field(key) == value
 
 
 def where(**values):
-    """The filter of every ``key == value``."""
+    """The filter of every ``key == value``.
+
+    Args:
+        **values: {column: value}.
+
+    Returns:
+        A pyarrow compute expression (``matches`` of each, and-ed).
+    """
     expr = None
     for key, value in values.items():
         expr = matches(key, value) if expr is None else expr & matches(key, value)
@@ -40,7 +63,14 @@ def where(**values):
 
 
 def row_configuration(config: dict) -> dict:
-    """A manifest's configuration as its rows record it (the CONFIGURATION columns)."""
+    """A manifest's configuration as its rows record it (the ``CONFIGURATION`` columns).
+
+    Args:
+        config: run.json's ``config``.
+
+    Returns:
+        {column: value}.
+    """
     regulariser = config.get("regulariser", "none")
     return {
         "problem": config["problem"],
@@ -57,18 +87,49 @@ def row_configuration(config: dict) -> dict:
 
 
 def same(a, b) -> bool:
+    """Equality where two missing values are the same.
+
+    Args:
+        a: a value.
+        b: another.
+
+    Returns:
+        True when equal or both missing.
+    """
     return (is_missing(a) and is_missing(b)) or a == b
 
 
 def open_run(run_dir) -> ds.Dataset:
-    """Every complete configuration (points.parquet beside run.json) under ``run_dir``."""
+    """Every complete configuration (points.parquet beside run.json) under a folder, as one lazy
+    dataset on the Parquet contract's schema.
+
+    Args:
+        run_dir: a run or a study.
+
+    Returns:
+        The pyarrow dataset.
+
+    Raises:
+        DamagedRunError: a configuration that does not verify.
+    """
     return ds.dataset(complete_points(run_dir), schema=POINT_SCHEMA, format="parquet")
 
 
 def sample_rows(
     dataset: ds.Dataset, columns: list[str], max_rows: int = 20_000, *, filter=None, seed: int = 0
 ) -> pd.DataFrame:
-    """A uniform random sample (without replacement) of at most ``max_rows`` matching rows."""
+    """A uniform random sample (without replacement) of at most ``max_rows`` matching rows.
+
+    Args:
+        dataset: the run's points (``open_run``).
+        columns: the columns read.
+        max_rows: the most rows.
+        filter: a pyarrow expression the rows must match.
+        seed: the sample's seed.
+
+    Returns:
+        A DataFrame.
+    """
     total = dataset.count_rows(filter=filter)
     keep = 1.0 if total <= max_rows else max_rows / total
     rng = np.random.default_rng(seed)
@@ -83,7 +144,16 @@ def sample_rows(
 
 
 def count_by(dataset: ds.Dataset, keys: list[str], filter=None) -> pd.DataFrame:
-    """Exact row counts per combination of ``keys`` (nulls kept as their own group)."""
+    """Exact row counts per combination of ``keys`` (nulls kept as their own group).
+
+    Args:
+        dataset: the run's points (``open_run``).
+        keys: the columns grouped by.
+        filter: a pyarrow expression the rows must match.
+
+    Returns:
+        A DataFrame of ``keys`` and ``count``, sorted by the keys.
+    """
     partial = []
     for batch in dataset.to_batches(columns=keys, filter=filter):
         table = pa.Table.from_batches([batch])
@@ -100,7 +170,15 @@ def count_by(dataset: ds.Dataset, keys: list[str], filter=None) -> pd.DataFrame:
 
 
 def last_steps(dataset: ds.Dataset, columns: list[str]) -> pd.DataFrame:
-    """The rows of each walk's last recorded step (the largest step of each configuration)."""
+    """The rows of each walk's last recorded step (the largest step of each configuration).
+
+    Args:
+        dataset: the run's points (``open_run``).
+        columns: the columns read.
+
+    Returns:
+        A DataFrame.
+    """
     steps = count_by(dataset, CONFIGURATION + ["seed", "step"])
     last = steps.groupby(CONFIGURATION + ["seed"], dropna=False).step.max().reset_index()
     parts = []

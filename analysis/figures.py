@@ -48,6 +48,16 @@ CLASS_ORDER = ["convex", "concave", "saddle", "flat", "unknown"]
 
 
 def architecture(problem: str, width: int, depth: int) -> str:
+    """An architecture's customary label.
+
+    Args:
+        problem: the problem.
+        width: the hidden units a layer.
+        depth: the hidden layers.
+
+    Returns:
+        E.g. ``2-2-1`` or ``784-10-10-10``.
+    """
     spec = REGISTRY.get(problem)
     # csv:PATH tables: sizes in the run's metadata
     n_in, n_out = spec.sizes if spec else ("in", "out")
@@ -55,9 +65,15 @@ def architecture(problem: str, width: int, depth: int) -> str:
 
 
 def variant_name(variant: dict) -> str:
-    """What a configuration varies besides the architecture (``variant``: its values of
-    ``VARIANT``, missing keys at their defaults), in a few words ('' at the defaults: ELU,
-    cross-entropy, no penalty), e.g. ``tanh, squared error, WE 0.001 (w0 1)``."""
+    """What a configuration varies besides the architecture, in a few words ('' at the defaults:
+    ELU, cross-entropy, no penalty).
+
+    Args:
+        variant: its values of ``VARIANT`` (missing keys at their defaults).
+
+    Returns:
+        E.g. ``tanh, squared error, WE 0.001 (w0 1)``.
+    """
     activation, loss_function, regulariser, lam, w0 = (variant.get(k) for k in VARIANT)
     parts = [] if is_missing(activation) or activation == "elu" else [activation]
     if not is_missing(loss_function) and loss_function != "cross_entropy":
@@ -70,7 +86,14 @@ def variant_name(variant: dict) -> str:
 
 
 def labelled_architectures(df) -> list:
-    """Per row of df, its architecture and, where not the default, its variant."""
+    """Per row, its architecture and, where not the default, its variant.
+
+    Args:
+        df: rows with the configuration's columns.
+
+    Returns:
+        The labels.
+    """
     out = []
     for row in df[CONFIGURATION].to_dict("records"):
         variant = variant_name(row)
@@ -80,13 +103,30 @@ def labelled_architectures(df) -> list:
 
 
 def variant_labels(df) -> list:
-    """Per row of df, its variant in words, the defaults named (``ELU, cross-entropy``)."""
+    """Per row, its variant in words, the defaults named (``ELU, cross-entropy``).
+
+    Args:
+        df: rows with the ``VARIANT`` columns.
+
+    Returns:
+        The labels.
+    """
     names = [variant_name(row) for row in df[VARIANT].to_dict("records")]
     return [name or "ELU, cross-entropy" for name in names]
 
 
 def panel_grid(n: int, width: float, height: float, *, sharey: bool = False):
-    """A figure of n panels, at most four a row; the axes as a flat list of n (the rest hidden)."""
+    """A figure of n panels, at most four a row.
+
+    Args:
+        n: the panels.
+        width: a panel's width in inches.
+        height: its height.
+        sharey: one y-axis for all.
+
+    Returns:
+        (figure, the n axes as a flat list; the rest hidden).
+    """
     cols = min(4, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(
@@ -103,7 +143,15 @@ def panel_grid(n: int, width: float, height: float, *, sharey: bool = False):
 
 
 def loss_label(loss_function, regulariser) -> str:
-    """The l-g cloud's x-axis: the data loss in use."""
+    """The l-g cloud's x-axis: the data loss in use.
+
+    Args:
+        loss_function: ``cross_entropy`` or ``mse``.
+        regulariser: the penalty's name.
+
+    Returns:
+        E.g. ``training loss (cross-entropy)``.
+    """
     words = (
         "cross-entropy, nats"
         if is_missing(loss_function)
@@ -128,13 +176,28 @@ def lg_clouds(
     max_points: int = 20_000,
     variant: dict | None = None,
 ):
-    """Loss (x) against gradient norm (y), one panel per architecture (of one ``variant``: the
-    VARIANT columns' values, by default ELU units, cross-entropy, no penalty): widths across, depths
-    down, every panel on one scale so that they compare. The loss axis is logarithmic when the
-    losses drawn span more than two decades (``logx`` None; True or False forces it). Points whose
-    gradient norm is exactly 0 are drawn at the axis floor (a triangle) and counted, never dropped;
-    points with a curvature class are drawn in full, over the unmeasured ones. The x-axis names the
-    loss in use; the gradient is that of the objective walked (data loss plus penalty)."""
+    """Loss (x) against gradient norm (y), one panel per architecture (of one ``variant``): widths
+    across, depths down, every panel on one scale so that they compare. The loss axis is logarithmic
+    when the losses drawn span more than two decades. Points whose gradient norm is exactly 0 are
+    drawn at the axis floor (a triangle) and counted, never dropped; points with a curvature class
+    are drawn in full, over the unmeasured ones. The x-axis names the loss in use; the gradient is
+    that of the objective walked (data loss plus penalty).
+
+    Args:
+        dataset: the run's points (``analysis.data.open_run``).
+        problem: the problem drawn.
+        granularity: ``micro`` or ``macro``.
+        bound: the initialisation range.
+        color: colour points by ``curvature`` or ``test_loss``.
+        logx: force a logarithmic (True) or linear (False) loss axis (None: by the span).
+        logy: a logarithmic gradient-norm axis.
+        max_points: points drawn a panel.
+        variant: the ``VARIANT`` columns' values (default ELU, cross-entropy, no penalty).
+
+    Returns:
+        (figure, a row per panel: the points drawn, those at zero gradient, those classified, the
+            median loss and gradient norm).
+    """
     variant = {**DEFAULT_VARIANT, **(variant or {})}
     chosen = dict(problem=problem, granularity=granularity, bound=bound, **variant)
     archs = count_by(dataset, ARCHITECTURE, where(**chosen))
@@ -231,8 +294,18 @@ def lg_clouds(
 
 def panel_points(dataset, columns: list, max_points: int, *, panel) -> pd.DataFrame:
     """A panel's points: every point with a curvature class (up to max_points), then a uniform
-    sample of the others filling the rest; so that the few measured points of a Lanczos run are
-    all drawn."""
+    sample of the others filling the rest, so that the few measured points of a Lanczos run are all
+    drawn.
+
+    Args:
+        dataset: the run's points (``analysis.data.open_run``).
+        columns: the columns read.
+        max_points: the most points.
+        panel: the panel's filter.
+
+    Returns:
+        A DataFrame.
+    """
     import pyarrow.compute as pc
 
     measured = sample_rows(
@@ -263,11 +336,21 @@ RULES = {
 
 
 def curvature_breakdown(dataset, column: str = "curvature"):
-    """Share of points per curvature class, per architecture, granularity and range (Figure 1),
+    """The share of points per curvature class, per architecture, granularity and range (Figure 1),
     among the points where curvature was measured; one row of panels per method (exact, blocks,
-    Lanczos), so that runs with the exact and the block-diagonal Hessian are compared side by
-    side. ``column``: ``curvature`` (the paper's rule) or ``reduced_curvature`` (the reduced
-    Hessian's class, ``fla.curvature.classes``)."""
+    Lanczos), so that runs with the exact and the block-diagonal Hessian are compared side by side.
+
+    Args:
+        dataset: the run's points (``analysis.data.open_run``).
+        column: ``curvature`` (the paper's rule) or ``reduced_curvature`` (the reduced Hessian's
+            class, ``fla.curvature.classes``).
+
+    Returns:
+        (figure, table of shares).
+
+    Raises:
+        ValueError: no curvature was measured (--hessian none).
+    """
     keys = CONFIGURATION + ["hessian"]
     counts = count_by(dataset, keys + [column]).rename(columns={column: "curvature"})
     counts = counts[counts.hessian.notna()].copy()
@@ -326,8 +409,15 @@ def curvature_breakdown(dataset, column: str = "curvature"):
 
 
 def accuracy(dataset):
-    """Training and test accuracy at each walk's last step, per architecture (Figure 4): the
-    median over walks and its interquartile range, both within [0, 1] as accuracy is."""
+    """Training and test accuracy at each walk's last step, per architecture (Figure 4): the median
+    over walks and its interquartile range, both within [0, 1] as accuracy is.
+
+    Args:
+        dataset: the run's points (``analysis.data.open_run``).
+
+    Returns:
+        (figure, table).
+    """
     df = last_steps(dataset, CONFIGURATION + ["accuracy", "test_accuracy"])
     df = df.sort_values(["problem", "depth", "width"], kind="stable")
     df["architecture"] = labelled_architectures(df)

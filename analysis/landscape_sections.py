@@ -16,7 +16,16 @@ LEVELS = 20  # regular thresholds of the disconnectivity graphs
 def landscape_sections(run_dir: Path, folders: list, png) -> list:
     """The landscape study's section (counts, and an index of its configurations) with one page a
     configuration (its disconnectivity graphs and the global minimum's decision map), so that the
-    main page stays a page: Section objects of ``analysis.page``."""
+    main page stays a page.
+
+    Args:
+        run_dir: the folder reported.
+        folders: the landscape configurations' folders.
+        png: figure -> embedded PNG.
+
+    Returns:
+        ``analysis.page.Section`` objects.
+    """
     from fla.landscapes.model import mehta_network
 
     from .connections import decision_map, disconnectivity_graph
@@ -90,8 +99,15 @@ def landscape_sections(run_dir: Path, folders: list, png) -> list:
 
 
 def counts_figure(table: pd.DataFrame):
-    """The numbers of minima and transition states and their ratio against N_h, one line per
-    lambda (Mehta et al. 2018, Figs. 7 and 8)."""
+    """The numbers of minima and transition states and their ratio against N_h, one line per lambda
+    (Mehta et al. 2018, Figs. 7 and 8).
+
+    Args:
+        table: counts.csv's rows.
+
+    Returns:
+        The figure.
+    """
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 

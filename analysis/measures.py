@@ -19,8 +19,16 @@ PANEL = ["problem", "granularity", "bound"]
 
 
 def measures_figure(table: pd.DataFrame, measures: list | None = None):
-    """Rows: measures; columns: (problem, granularity, range) panels; x: width (categorical);
-    one line a depth; one legend for the figure."""
+    """Each landscape measure against width and depth: rows measures, columns (problem, granularity,
+    range) panels, x the width (categorical), one line a depth, one legend for the figure.
+
+    Args:
+        table: the metrics table (``fla.metrics.tables.write_metrics``).
+        measures: the measures drawn (default all).
+
+    Returns:
+        (figure, axes).
+    """
     measures = measures or sorted(table.measure.unique())
     panels = list(table[PANEL].drop_duplicates().sort_values(PANEL).itertuples(index=False))
     widths = sorted(table.width.unique())
@@ -77,7 +85,12 @@ def measures_figure(table: pd.DataFrame, measures: list | None = None):
 
 
 def note_left_out(ax, rows: pd.DataFrame) -> None:
-    """Write in a panel how many walks it leaves out and why (all of them: the panel is empty)."""
+    """Write in a panel how many walks it leaves out and why (all of them: the panel is empty).
+
+    Args:
+        ax: the panel.
+        rows: its rows of the metrics table.
+    """
     left = rows[rows.left_out > 0] if "left_out" in rows else rows.iloc[:0]
     if left.empty:
         return

@@ -34,11 +34,28 @@ HREF = "_href_"  # a column "_href_X" holds the link of each cell of column X (n
 
 
 def with_links(frame: pd.DataFrame, column: str, hrefs) -> pd.DataFrame:
-    """frame with the cells of ``column`` linked to ``hrefs`` (None: no link)."""
+    """A table with the cells of one column linked.
+
+    Args:
+        frame: a table.
+        column: the column.
+        hrefs: one link a row (None: no link).
+
+    Returns:
+        The table with a hidden link column.
+    """
     return frame.assign(**{HREF + column: list(hrefs)})
 
 
 def link_columns(frame: pd.DataFrame) -> list:
+    """The hidden link columns of a table.
+
+    Args:
+        frame: a table.
+
+    Returns:
+        Their names.
+    """
     return [c for c in frame.columns if str(c).startswith(HREF)]
 
 
@@ -56,13 +73,21 @@ class Section:
 
     @property
     def anchor(self) -> str:
+        """The section's anchor in the page: its title as a slug."""
         slug = "".join(c if c.isalnum() else "-" for c in self.title.lower())
         return "-".join(part for part in slug.split("-") if part)[:60]
 
 
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in one numeric order across every table: by the key columns present, numbers as
-    numbers (widths 2, 4, 20; lambda 1e-6 .. 0.1), missing values last."""
+    """Rows in one numeric order across every table: by the key columns present, numbers as numbers
+    (widths 2, 4, 20; lambda 1e-6 .. 0.1), missing values last.
+
+    Args:
+        frame: a table.
+
+    Returns:
+        The table, sorted.
+    """
     keys = [k for k in KEY_ORDER if k in frame.columns]
     if not set(keys) & {"problem", "depth", "width", "hidden", "a"}:
         return frame  # no architecture to order by: the rows keep the order they were given
@@ -70,10 +95,17 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def percent_column(column: str) -> bool:
-    """Whether a column holds shares: a word of its name is one of PERCENT (``share`` in
+    """Whether a column holds shares: a word of its name is one of ``PERCENT`` (``share`` in
     ``flat_share``; ``pacbayes_flatness`` holds none) or its name is curvature classes alone
-    (``saddle``, not ``saddle_loss``), and it is no gap or difference (a gap of
-    accuracies can be negative, and a column must read in one unit)."""
+    (``saddle``, not ``saddle_loss``), and it is no gap or difference (a gap of accuracies can be
+    negative, and a column must read in one unit).
+
+    Args:
+        column: the column's name.
+
+    Returns:
+        True for shares.
+    """
     words = set(re.split(r"[^a-z]+", column.lower()))
     shares = bool(words & set(PERCENT)) or (words <= CLASS_WORDS and words != {""})
     return shares and not words & {"gap", "minus"} and " - " not in column
@@ -81,8 +113,16 @@ def percent_column(column: str) -> bool:
 
 def number(value, column: str = "") -> str:
     """A value as the page shows it: integers with thousands separators, fractions in [0, 1] of a
-    share or accuracy column as percentages, other floats to 4 significant digits (scientific
-    where that is shorter), missing values as MISSING."""
+    share or accuracy column as percentages, other floats to 4 significant digits (scientific where
+    that is shorter), missing values as ``MISSING``.
+
+    Args:
+        value: the value.
+        column: its column.
+
+    Returns:
+        The text.
+    """
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, (bool, np.bool_)):
@@ -104,8 +144,16 @@ def number(value, column: str = "") -> str:
 
 
 def constant_columns(frame: pd.DataFrame, keep=()) -> dict:
-    """{column: its value} of the columns that hold one value in every row (the study's
-    constants, stated once above the tables)."""
+    """The columns that hold one value in every row (the study's constants, stated once above the
+    tables).
+
+    Args:
+        frame: a table.
+        keep: columns never counted as constant.
+
+    Returns:
+        {column: its value}.
+    """
     out = {}
     for column in frame.columns:
         if column in keep:
@@ -121,9 +169,18 @@ def constant_columns(frame: pd.DataFrame, keep=()) -> dict:
 def table_html(
     frame: pd.DataFrame, caption: str = "", csv: str | None = None, *, drop=(), open_=True
 ) -> str:
-    """A table as the page shows it (see the module docstring); ``drop``: the study's constant
-    columns, stated in its header instead; ``open_``: a long table is shown (collapsible) rather
-    than folded."""
+    """A table as the page shows it (module docstring).
+
+    Args:
+        frame: a table.
+        caption: its caption.
+        csv: the CSV file it is written to, linked.
+        drop: the study's constant columns, stated in its header instead.
+        open_: a long table is shown (collapsible) rather than folded.
+
+    Returns:
+        The HTML.
+    """
     frame = ordered(frame.drop(columns=[c for c in drop if c in frame.columns]))
     link = f' (<a href="{escape.escape(csv)}">CSV, whole</a>)' if csv else ""
     note = f"<p class='caption'>{escape.escape(caption)}{link}</p>" if caption or csv else ""
@@ -153,6 +210,14 @@ def table_html(
 
 
 def rows_html(frame: pd.DataFrame) -> str:
+    """A table's rows as HTML, numbers formatted by ``number``.
+
+    Args:
+        frame: a table.
+
+    Returns:
+        The <table> element.
+    """
     shown = [c for c in frame.columns if not str(c).startswith(HREF)]
     head = "".join(f"<th>{escape.escape(str(c))}</th>" for c in shown)
     rows = []
@@ -175,6 +240,15 @@ def rows_html(frame: pd.DataFrame) -> str:
 
 
 def figure_html(image: str, caption: str) -> str:
+    """A figure with its caption.
+
+    Args:
+        image: the PNG, base64.
+        caption: the caption.
+
+    Returns:
+        The <figure> element.
+    """
     alt = escape.escape(caption.split(".")[0])
     return (
         f"<figure><img alt='{alt}' src='data:image/png;base64,{image}'>"
@@ -194,7 +268,17 @@ STYLE = (
 
 
 def page(title: str, sections: list[Section], lead: str = "", *, partial=None) -> str:
-    """The whole page: title, a partial study's label, the lead, contents, then each section."""
+    """The whole page: title, a partial study's label, the lead, contents, then each section.
+
+    Args:
+        title: the page's title.
+        sections: the ``Section`` list.
+        lead: the paragraph under the title.
+        partial: the label of a study that is not whole.
+
+    Returns:
+        The HTML document.
+    """
     contents = "".join(
         f"<li style='margin-left:{(s.level - 2) * 18}px'><a href='#{s.anchor}'>"
         f"{escape.escape(s.title)}</a></li>"

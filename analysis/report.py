@@ -21,6 +21,14 @@ from .page import Section, constant_columns, link_columns, ordered, page
 
 
 def png(fig) -> str:
+    """A figure as an embedded PNG (110 dpi), the figure closed.
+
+    Args:
+        fig: the matplotlib figure.
+
+    Returns:
+        The PNG, base64.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -39,13 +47,29 @@ def write_report(
 ) -> Path:
     """Write RUN_DIR/report.html (or ``out``) and the tables as CSV beside it in a folder of its
     own, NAME_tables/ for NAME.html (report_tables/ for the default), with their manifest
-    tables.json; under the output rule (``fla.base.outputs``): the page is new or fla report's
-    own, its tables folder new or holding only the tables its manifest lists, neither on an input
-    of RUN_DIR; the output folder's lock is held throughout.
+    tables.json; under the output rule (``fla.base.outputs``): the page is new or fla report's own,
+    its tables folder new or holding only the tables its manifest lists, neither on an input of
+    RUN_DIR; the output folder's lock is held throughout. RUN_DIR may hold sampling runs (a
+    configuration or a study), connection runs (fla connect), or both; every connection run under
+    RUN_DIR gets its own sections.
 
-    RUN_DIR may hold sampling runs (a configuration or a study), connection runs (fla connect), or
-    both; every connection run under RUN_DIR gets its own sections. ``partial``, the label of a
-    study that is not whole (``fla.studies.tasks.whole_study``), heads the page.
+    Args:
+        run_dir: what the report reads.
+        out: the HTML file (default RUN_DIR/report.html).
+        max_points: points drawn per l-g panel.
+        l2: the attractors' quenches' L2 term.
+        data_dir: the folder of data files.
+        partial: the label of a study that is not whole (``fla.studies.tasks.whole_study``), heading
+            the page.
+        quiet: no progress.
+
+    Returns:
+        The page's path.
+
+    Raises:
+        ConfigError: a RUN_DIR that does not exist, an --out not ending in .html, or a refused
+            output.
+        FileNotFoundError: nothing to report under RUN_DIR.
     """
     from fla.base.errors import ConfigError
     from fla.base.outputs import check_folder, claim_files, refuse_on_inputs, written_by_fla
@@ -77,7 +101,14 @@ def write_report(
 
 
 def listed_tables(tables_dir: Path) -> set:
-    """The tables an earlier report's tables.json lists in ``tables_dir`` (checksums matching)."""
+    """The tables an earlier report's tables.json lists in its folder, checksums matching.
+
+    Args:
+        tables_dir: the report's tables folder.
+
+    Returns:
+        Their names.
+    """
     import json
 
     from fla.base.files import checksum
@@ -190,7 +221,14 @@ def _write_report(
 
 
 def as_section(entry) -> Section:
-    """A section from a (title, image, table[, caption]) tuple of the other section makers."""
+    """A section from the tuple the section makers return.
+
+    Args:
+        entry: (title, image or None, table or None[, caption]).
+
+    Returns:
+        The ``Section``.
+    """
     title, image, table, *caption = entry
     figures = [(image, caption[0] if caption else f"{title}.")] if image else []
     words = caption[0] if caption and not image else ""  # a table's own caption, if no figure
@@ -199,8 +237,15 @@ def as_section(entry) -> Section:
 
 
 def data_summary(data: pd.DataFrame) -> pd.DataFrame:
-    """Each input once: its file (name), size, SHA-256 (16 hex digits), preprocessing, and how
-    many configurations read it."""
+    """Each input once: its file (name), size, SHA-256 (16 hex digits), preprocessing, and how many
+    configurations read it.
+
+    Args:
+        data: ``data_table``'s rows.
+
+    Returns:
+        The summary table.
+    """
     if data.empty:
         return data
     frame = data.assign(file=[str(f).rsplit("/", 1)[-1] for f in data.file])
@@ -211,7 +256,14 @@ def data_summary(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def short_preprocessing(text) -> str:
-    """The manifest's preprocessing in a few words."""
+    """The manifest's preprocessing in a few words.
+
+    Args:
+        text: as the manifest records it.
+
+    Returns:
+        E.g. ``80/20, stratified, seed 0``.
+    """
     text = str(text)
     text = text.replace(
         "standardised: with the training split's mean and standard deviation",
@@ -224,7 +276,14 @@ def short_preprocessing(text) -> str:
 
 def data_table(run_dir) -> pd.DataFrame:
     """Per configuration folder, every input file its run read (size and SHA-256, as its manifest
-    recorded them) and the problem's preprocessing."""
+    recorded them) and the problem's preprocessing.
+
+    Args:
+        run_dir: the run.
+
+    Returns:
+        One row per folder and file.
+    """
     import json
 
     from fla.base.store import RUN_JSON, configurations
@@ -258,8 +317,20 @@ def data_table(run_dir) -> pd.DataFrame:
 
 
 def sampling_sections(dataset, max_points: int, run_dir, *, l2=0.0, data_dir=None, quiet=True):
-    """(sections, lead, the study's constants) of the sampling runs under run_dir: findings
-    first, then the study, the attractors, curvature, accuracy and l-g clouds."""
+    """The sampling runs' part of the report: findings first, then the study, the attractors,
+    curvature, accuracy and l-g clouds.
+
+    Args:
+        dataset: the run's points.
+        max_points: points drawn per l-g panel.
+        run_dir: the run.
+        l2: the attractors' quenches' L2 term.
+        data_dir: the folder of data files.
+        quiet: no progress.
+
+    Returns:
+        (sections, lead, the study's constants).
+    """
     configs = count_by(dataset, CONFIGURATION + ["seed"])
     constants = constant_columns(configs, keep=("problem", "width", "depth", "count"))
     verified = verify_attractors(
@@ -379,6 +450,15 @@ ACCURACY_CAPTION = (
 
 
 def lg_caption(drawn: pd.DataFrame, max_points: int) -> str:
+    """The l-g clouds' caption: what each panel draws and how many points it left out.
+
+    Args:
+        drawn: ``lg_clouds``' rows.
+        max_points: points drawn per panel.
+
+    Returns:
+        The caption.
+    """
     zero = int(drawn.zero_gradient.sum()) if "zero_gradient" in drawn else 0
     text = (
         "Loss against gradient norm of the sampled points (up to "
@@ -393,7 +473,17 @@ def lg_caption(drawn: pd.DataFrame, max_points: int) -> str:
 
 
 def findings_table(configs, verified, curvature, *, accuracy_table) -> pd.DataFrame:
-    """One row per configuration (seeds pooled): the numbers the findings are read from."""
+    """One row per configuration (seeds pooled): the numbers the findings are read from.
+
+    Args:
+        configs: the configurations' counts.
+        verified: the verified attractor table.
+        curvature: the curvature breakdown's table.
+        accuracy_table: the accuracy figure's table.
+
+    Returns:
+        The table.
+    """
     from .figures import architecture, labelled_architectures
 
     keys = CONFIGURATION
@@ -448,7 +538,17 @@ def findings_table(configs, verified, curvature, *, accuracy_table) -> pd.DataFr
 
 
 def findings_text(configs, verified, curvature, *, accuracy_table) -> str:
-    """What the study found, in a few sentences of numbers (each from the tables below)."""
+    """What the study found, in a few sentences of numbers (each from the tables below it).
+
+    Args:
+        configs: the configurations' counts.
+        verified: the verified attractor table.
+        curvature: the curvature breakdown's table.
+        accuracy_table: the accuracy figure's table.
+
+    Returns:
+        The text.
+    """
     n = len(configs.groupby(CONFIGURATION, dropna=False))
     parts = [f"{n} configurations, {int(configs['count'].sum()):,} sampled points."]
     if len(verified):
@@ -486,17 +586,42 @@ def findings_text(configs, verified, curvature, *, accuracy_table) -> str:
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
+    """A count and its noun.
+
+    Args:
+        n: the count.
+        one: the noun, singular.
+        many: its plural (default one + "s").
+
+    Returns:
+        E.g. ``1 walk``, ``1,200 walks``.
+    """
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def shared_settings(constants: dict) -> str:
+    """The settings every configuration shares, in a sentence.
+
+    Args:
+        constants: ``constant_columns``' {column: value}.
+
+    Returns:
+        The sentence, or ``""``.
+    """
     named = [f"{k} {v}" for k, v in constants.items() if v is not None]
     return f"Settings every configuration shares: {'; '.join(named)}." if named else ""
 
 
 def attractor_tables(table: pd.DataFrame) -> list:
-    """The attractor table as a summary (what each attractor is) and its detail (curvature
-    shares, quench numbers)."""
+    """The attractor table as a summary (what each attractor is) and its detail (curvature shares,
+    quench numbers).
+
+    Args:
+        table: the verified attractor table.
+
+    Returns:
+        [(table, caption, csv name)].
+    """
     if table.empty:
         return [(table, "No attractors: no point's gradient norm fell below 0.01.", None)]
     summary = [c for c in CONFIGURATION if c in table] + [
@@ -522,6 +647,16 @@ def attractor_tables(table: pd.DataFrame) -> list:
 
 
 def connection_sections(folder: Path, name) -> list:
+    """A connection run's sections: for CIFAR models Table 1, notes on where the walk ends went, the
+    minima, the disconnectivity graph, the path profiles and the barriers up to permutation.
+
+    Args:
+        folder: the connection run.
+        name: its name in the page.
+
+    Returns:
+        [(title, image, table[, caption])].
+    """
     import json
 
     from .connections import (
@@ -641,7 +776,14 @@ def connection_sections(folder: Path, name) -> list:
 
 
 def measure_sections(run_dir: Path) -> list:
-    """The landscape measures of the sampling runs (fla.metrics.tables), figure and table."""
+    """The landscape measures of the sampling runs (``fla.metrics.tables``), figure and table.
+
+    Args:
+        run_dir: the run.
+
+    Returns:
+        [(title, image, table)], or [] where the run has no metrics table.
+    """
     from fla.metrics.tables import run_metrics
 
     from .measures import measures_figure
@@ -660,8 +802,22 @@ FLAGS = {"loss_function": "loss"}  # a column whose flag has another name
 
 
 def chosen_panel(dataset, problem, granularity, *, bound, activation=None, loss=None) -> dict:
-    """The first (problem, granularity, bound, variant) of the run matching what was asked;
-    ConfigError listing what the run holds if nothing does."""
+    """The first (problem, granularity, bound, variant) of the run matching what was asked.
+
+    Args:
+        dataset: the run's points.
+        problem: the problem asked for (None: any).
+        granularity: the granularity (None: any).
+        bound: the initialisation range (None: any).
+        activation: the hidden activation (None: any).
+        loss: the loss (None: any).
+
+    Returns:
+        The configuration's {column: value}.
+
+    Raises:
+        ConfigError: listing what the run holds if nothing matches.
+    """
     from fla.base.errors import ConfigError
 
     configs = count_by(dataset, ["problem", "granularity", "bound"] + VARIANT)
@@ -705,9 +861,26 @@ def write_plot(
     loss=None,
     rule="curvature",
 ) -> Path:
-    """One figure of ``kind`` (lg, curvature, accuracy, metrics, slice) to ``out`` (.png, .pdf or
-    .svg); ``partial`` (the label of a study that is not whole) is written across it; ``rule``,
-    the curvature figure's classes (``curvature``, the paper's, or ``reduced_curvature``)."""
+    """One figure to a file (``fla plot``); ``partial`` is written across it.
+
+    Args:
+        kind: ``lg``, ``curvature``, ``accuracy``, ``metrics`` or ``slice``.
+        run_dir: the run (a slice folder for ``slice``).
+        out: the file; its suffix (.png, .pdf, .svg) picks the format.
+        problem: lg: the problem (default the first).
+        granularity: lg: the granularity.
+        bound: lg: the initialisation range.
+        color: lg: colour points by ``curvature`` or ``test_loss``.
+        logx: lg: force the loss axis' scale.
+        logy: lg: a logarithmic gradient-norm axis.
+        partial: the label of a study that is not whole.
+        activation: lg: the hidden activation.
+        loss: lg: the loss.
+        rule: curvature: ``curvature`` (the paper's classes) or ``reduced_curvature``.
+
+    Returns:
+        The figure's path.
+    """
     if kind == "slice":
         from .slices import slice_figure
 
@@ -744,8 +917,17 @@ def write_plot(
 
 
 def save_figure(fig, out, kind: str) -> Path:
-    """Save a figure atomically, marked as fla plot's in its metadata (so that fla recognises it
-    as its own output, ``fla.base.outputs.FIGURE_MARK``)."""
+    """Save a figure atomically, marked as fla plot's in its metadata (so that fla recognises it as
+    its own output, ``fla.base.outputs.FIGURE_MARK``).
+
+    Args:
+        fig: the matplotlib figure.
+        out: the file.
+        kind: the figure's kind, recorded.
+
+    Returns:
+        The path.
+    """
     from fla.base.files import atomic_path
     from fla.base.outputs import FIGURE_MARK
 

@@ -67,8 +67,12 @@ class PlotSettings:
     partial: bool = partial_setting()
 
     def figure_options(self) -> dict:
-        """The keywords of ``write_plot`` these settings give (``partial`` aside: it is the label
-        of the study, found by reading it)."""
+        """The keywords of ``write_plot`` these settings give (``partial`` aside: it is the label of
+        the study, found by reading it).
+
+        Returns:
+            {keyword: value}.
+        """
         return {
             "problem": self.problem,
             "granularity": self.granularity,

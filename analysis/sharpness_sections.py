@@ -29,6 +29,18 @@ COLOURS = {"steep": "tab:red", "shallow": "tab:blue", "one": "tab:grey"}
 
 
 def read_sharpness(folder: Path) -> tuple[dict, pd.DataFrame]:
+    """An ``fla sharpness`` output, verified.
+
+    Args:
+        folder: its folder.
+
+    Returns:
+        (manifest, sharpness.parquet's table).
+
+    Raises:
+        DataError: a damaged output.
+        FileNotFoundError: an output fla sharpness has not finished.
+    """
     manifest = verified_manifest(folder, "sharpness.json", "fla sharpness")
     if "sharpness.parquet" not in manifest["files"]:
         raise FileNotFoundError(f"{folder}: fla sharpness has not finished there; run it again")
@@ -37,7 +49,14 @@ def read_sharpness(folder: Path) -> tuple[dict, pd.DataFrame]:
 
 def claim_table(points: pd.DataFrame) -> pd.DataFrame:
     """Per configuration with both clusters: each measure's and the gaps' steep-minus-shallow
-    difference of cluster means."""
+    difference of cluster means.
+
+    Args:
+        points: sharpness.parquet's rows.
+
+    Returns:
+        The table.
+    """
     present = [m for m in MEASURES if m in points]
     gaps = [g for g in ("loss_gap", "accuracy_gap") if g in points]
     rows = []
@@ -60,8 +79,15 @@ def claim_table(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def tau_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Kendall's tau of each measure with the loss gap: across configurations (their means), and
-    the median over configurations of the tau across each one's points."""
+    """Kendall's tau of each measure with the loss gap: across configurations (their means), and the
+    median over configurations of the tau across each one's points.
+
+    Args:
+        points: sharpness.parquet's rows.
+
+    Returns:
+        The table.
+    """
     from scipy.stats import kendalltau
 
     rows = []
@@ -90,8 +116,15 @@ def tau_table(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def claim_words(claims: pd.DataFrame) -> str:
-    """The claim in numbers: per measure, in how many configurations the steep cluster is the
-    sharper, and in how many it has the larger loss gap."""
+    """The seed paper's claim in numbers: per measure, in how many configurations the steep cluster
+    is the sharper, and in how many it has the larger loss gap.
+
+    Args:
+        claims: ``claim_table``'s rows.
+
+    Returns:
+        The sentence.
+    """
     if claims.empty:
         return "No configuration has both a steep and a shallow cluster: the claim is not tested."
     k = len(claims)
@@ -107,8 +140,16 @@ def claim_words(claims: pd.DataFrame) -> str:
 
 
 def figure(points: pd.DataFrame, gap: str):
-    """Rows: architectures; columns: measures; each point a walk end, the measure (log axis when
-    it spans decades) against the gap, coloured by its gradient cluster."""
+    """Rows: architectures; columns: measures; each point a walk end, the measure (log axis when it
+    spans decades) against the gap, coloured by its gradient cluster.
+
+    Args:
+        points: sharpness.parquet's rows.
+        gap: the gap column drawn (``loss_gap`` or ``accuracy_gap``).
+
+    Returns:
+        The figure.
+    """
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
@@ -142,7 +183,15 @@ def figure(points: pd.DataFrame, gap: str):
 
 
 def sharpness_sections(folders: list, png) -> list:
-    """One section per ``fla sharpness`` output: Section objects of ``analysis.page``."""
+    """One section per ``fla sharpness`` output.
+
+    Args:
+        folders: the outputs' folders.
+        png: figure -> embedded PNG.
+
+    Returns:
+        ``analysis.page.Section`` objects.
+    """
     from .page import Section
 
     sections = []

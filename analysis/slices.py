@@ -22,7 +22,14 @@ DECADES = 2.0  # a loss spanning more than this many decades gets log-spaced lev
 
 
 def levels(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Contour levels of finite ``values`` and whether they are log-spaced."""
+    """Contour levels of finite values, log-spaced where they span decades.
+
+    Args:
+        values: the grid's losses.
+
+    Returns:
+        (levels, whether they are log-spaced).
+    """
     finite = values[np.isfinite(values)]
     if not finite.size:  # a slice whose every loss overflowed: nothing to contour
         raise DataError("every loss of this slice is non-finite; nothing to draw")
@@ -35,6 +42,14 @@ def levels(values: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def axis_labels(manifest: dict) -> list[str]:
+    """What a slice's axes are, in words.
+
+    Args:
+        manifest: the slice's slice.json.
+
+    Returns:
+        One label per axis.
+    """
     d = manifest["definition"]
     if d["kind"] == "plane":
         p = d["points"]
@@ -55,7 +70,14 @@ def axis_labels(manifest: dict) -> list[str]:
 
 
 def slice_figure(folder):
-    """(figure, table of the grid) of the slice in ``folder``."""
+    """The figure of a slice: a line's profile or a plane's contours, its marks drawn.
+
+    Args:
+        folder: the slice's folder.
+
+    Returns:
+        (figure, table of the grid).
+    """
     manifest, grid, marks = read_slice(folder)
     frame, marks = grid.to_pandas(), marks.to_pandas()
     labels = axis_labels(manifest)
@@ -73,6 +95,16 @@ def slice_figure(folder):
 
 
 def line_figure(frame, marks, label):
+    """A 1D slice: the training (and test) loss along the line, with its marks.
+
+    Args:
+        frame: the grid's rows.
+        marks: marks.parquet's rows.
+        label: the axis' label.
+
+    Returns:
+        The figure.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.plot(frame.a, frame.train_loss, color="C0", label="training loss")
     if frame.test_loss.notna().any():
@@ -97,6 +129,16 @@ def line_figure(frame, marks, label):
 
 
 def plane_figure(frame, marks, labels):
+    """A 2D slice: contours of the training loss, with its marks and paths.
+
+    Args:
+        frame: the grid's rows.
+        marks: marks.parquet's rows.
+        labels: the axes' labels.
+
+    Returns:
+        The figure.
+    """
     panels = [("training loss", "train_loss")]
     panels.append(
         ("test loss", "test_loss")
@@ -127,6 +169,12 @@ def plane_figure(frame, marks, labels):
 
 
 def draw_marks(ax, marks) -> None:
+    """Draw a slice's networks, paths and trajectories on its axes.
+
+    Args:
+        ax: the axes.
+        marks: marks.parquet's rows.
+    """
     for kind, style in (("path", dict(color="r", lw=1.5)), ("trajectory", dict(color="w", lw=1))):
         for label, line in marks[marks.kind == kind].groupby("label"):
             line = line.sort_values("order")
@@ -144,7 +192,16 @@ def draw_marks(ax, marks) -> None:
 
 
 def slice_sections(root: Path, folders: list, png) -> list:
-    """One report section per slice folder under ``root``."""
+    """One report section per slice folder.
+
+    Args:
+        root: the folder reported.
+        folders: the slices' folders.
+        png: figure -> embedded PNG.
+
+    Returns:
+        ``analysis.page.Section`` objects.
+    """
     sections = []
     for folder in folders:
         fig, frame = slice_figure(folder)

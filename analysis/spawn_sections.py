@@ -12,8 +12,17 @@ import pandas as pd
 
 
 def barrier_figure(rows: pd.DataFrame, stable_error: float, title: str = ""):
-    """Error and loss barriers between the copies' ends against the spawn step K: every pair a
-    grey dot, the median a line; the error panel with the stability threshold dotted."""
+    """Error and loss barriers between the copies' ends against the spawn step K: every pair a grey
+    dot, the median a line; the error panel with the stability threshold dotted.
+
+    Args:
+        rows: spawn.parquet's rows.
+        stable_error: the threshold.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     ks = sorted(rows["at"].unique())
     position = {k: i for i, k in enumerate(ks)}  # K on an even scale: spawn steps are uneven
@@ -38,7 +47,15 @@ def barrier_figure(rows: pd.DataFrame, stable_error: float, title: str = ""):
 
 
 def spawn_sections(folders: list, png) -> list:
-    """One section per ``fla spawn`` output: Section objects of ``analysis.page``."""
+    """One section per ``fla spawn`` output.
+
+    Args:
+        folders: the outputs' folders.
+        png: figure -> embedded PNG.
+
+    Returns:
+        ``analysis.page.Section`` objects.
+    """
     from fla.base.store import verified_manifest
 
     from .page import Section

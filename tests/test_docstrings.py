@@ -139,3 +139,17 @@ def nothing(a):
                              "Returns: section"]  # fmt: skip
     assert found["forgets"] == ["forgets: Args: does not name b"]
     assert found["good"] == [] and found["nothing"] == []
+
+
+def module_names() -> list[str]:
+    """Every module of the fla package and the analysis wing, dotted."""
+    files = sorted((ROOT / "fla").rglob("*.py")) + sorted((ROOT / "analysis").rglob("*.py"))
+    names = [".".join(f.relative_to(ROOT).with_suffix("").parts) for f in files]
+    return [n.removesuffix(".__init__") for n in names if "._" not in n or n.endswith("__init__")]
+
+
+@pytest.mark.parametrize("module", module_names())
+def test_every_public_function_of_fla_follows_the_one_style(module):
+    """Not only the reference pages: every public function and method of every module."""
+    problems = [p for name, fn in documented(module) for p in style_problems(name, fn)]
+    assert not problems, "\n".join(problems)

@@ -53,7 +53,15 @@ def _user_has_set_it() -> bool:
 
 
 def keep_freed_buffers() -> str:
-    """Raise glibc's mmap and trim thresholds (once per process); returns ``setting``."""
+    """Raise glibc's mmap and trim thresholds (once per process), so that freed buffers are kept for
+    the next set rather than returned to the system and faulted in again.
+
+    Returns:
+        ``setting()``, what the allocator now does.
+
+    Raises:
+        ConfigError: ``FLA_MALLOC`` set to anything but ``system``.
+    """
     choice = os.environ.get("FLA_MALLOC", "")
     if choice.lower() not in ("", "system"):
         raise ConfigError(
@@ -79,5 +87,9 @@ def keep_freed_buffers() -> str:
 
 
 def setting() -> str:
-    """What this process's allocator does, in words, for a run's metadata."""
+    """What this process's allocator does, in words, for a run's metadata.
+
+    Returns:
+        E.g. ``system default (not glibc)``.
+    """
     return _STATE.get(os.getpid(), "system default")

@@ -20,6 +20,11 @@ class DamagedRunError(FlaError):
     """Configurations whose manifest does not verify: each named with what is wrong."""
 
     def __init__(self, damaged: dict):
+        """The error naming every damaged configuration.
+
+        Args:
+            damaged: {folder: what is wrong}.
+        """
         self.damaged = damaged
         names = "; ".join(f"{path}: {problem}" for path, problem in damaged.items())
         super().__init__(
