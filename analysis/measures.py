@@ -97,7 +97,8 @@ def note_left_out(ax, rows: pd.DataFrame) -> None:
     total = int(left.left_out.sum())
     reason = left.reason.iloc[0].split(": ", 1)[-1] if "reason" in left else ""
     empty = (rows.walks == 0).all()
-    text = f"{'no value' if empty else f'{total} walks left out'}: {reason}"
+    walks = f"{total} walk" + "s" * (total != 1)
+    text = f"{'no value' if empty else walks + ' left out'}: {reason}"
     ax.text(
         0.5,
         0.5 if empty else 0.02,

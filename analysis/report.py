@@ -410,7 +410,8 @@ def sampling_sections(dataset, max_points: int, run_dir, *, l2=0.0, data_dir=Non
                 level=3,
             )
         )
-    lead = f"{int(configs['count'].sum()):,} sampled points in {len(configs)} configurations."
+    points, n = int(configs["count"].sum()), len(configs)
+    lead = f"{plural(points, 'sampled point')} in {plural(n, 'configuration')}."
     return sections, lead, constants
 
 
@@ -550,7 +551,9 @@ def findings_text(configs, verified, curvature, *, accuracy_table) -> str:
         The text.
     """
     n = len(configs.groupby(CONFIGURATION, dropna=False))
-    parts = [f"{n} configurations, {int(configs['count'].sum()):,} sampled points."]
+    parts = [
+        f"{plural(n, 'configuration')}, {plural(int(configs['count'].sum()), 'sampled point')}."
+    ]
     if len(verified):
         counts = verified.verified.value_counts()
         saddles = int(sum(v for k, v in counts.items() if str(k).startswith("saddle")))

@@ -168,6 +168,8 @@ def test_curvature_breakdown_matches_the_data_and_sets_exact_beside_block_hessia
         ) == pytest.approx(1.0)
     page = write_report(tmp_path / "run").read_text()
     assert "block-diagonal Hessian (reference code)" in page and "exact Hessian" in page
+    # one configuration sampled with two Hessians: counted once, in the singular
+    assert "240 sampled points in 1 configuration." in page and "1 configurations" not in page
 
 
 def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
