@@ -573,18 +573,21 @@ def findings_text(configs, verified, curvature, *, accuracy_table) -> str:
         reduced = curvature["reduced_curvature"][1]
         paper = curvature["curvature"][1]
         mean = lambda t, c: float(t[c].mean()) if c in t else 0.0
+        over = " (averaged over configurations)" if n > 1 else ""
         parts.append(
-            f"Of the points whose Hessian was measured (averaged over configurations), "
+            f"Of the points whose Hessian was measured{over}, "
             f"{100 * mean(reduced, 'saddle'):.0f}% are saddles and "
             f"{100 * mean(reduced, 'flat'):.0f}% flat under the reduced rule; the paper's rule "
             f"calls {100 * mean(paper, 'flat'):.0f}% flat."
         )
     if len(accuracy_table):
         train = accuracy_table[accuracy_table.split == "train"]["median"]
-        parts.append(
-            f"Median training accuracy at the walks' end ranges from {train.min():.0%} to "
-            f"{train.max():.0%} across configurations."
+        spread = (
+            f"ranges from {train.min():.0%} to {train.max():.0%} across configurations"
+            if f"{train.min():.0%}" != f"{train.max():.0%}"
+            else f"is {train.max():.0%}" + (" in every configuration" if len(train) > 1 else "")
         )
+        parts.append(f"Median training accuracy at the walks' end {spread}.")
     return " ".join(parts)
 
 

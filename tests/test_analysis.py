@@ -1,6 +1,8 @@
 """Attractor counting on synthetic data with known clusters; lazy reading; figures and the
 report."""
 
+import html
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -170,6 +172,8 @@ def test_curvature_breakdown_matches_the_data_and_sets_exact_beside_block_hessia
     assert "block-diagonal Hessian (reference code)" in page and "exact Hessian" in page
     # one configuration sampled with two Hessians: counted once, in the singular
     assert "240 sampled points in 1 configuration." in page and "1 configurations" not in page
+    text = html.unescape(page)
+    assert "averaged over configurations" not in text and "the walks' end is " in text
 
 
 def test_quenches_verify_attractors_and_name_the_asymptotic_basin(tmp_path):
