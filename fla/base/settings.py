@@ -136,6 +136,9 @@ def number(at_least=None, above=None, at_most=None, *, below=None, optional=Fals
     return Kind(lambda v: (optional and v is None) or ok(v), words, float)
 
 
+SEED = integer(at_least=0, below=2**32, words="an integer in [0, 2^32)")  # what every seed takes
+
+
 def choice(*names: str, optional=False) -> Kind:
     """The kind of one of several names (argparse's choices on the command line).
 

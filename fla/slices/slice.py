@@ -25,6 +25,7 @@ from fla.base.errors import ConfigError, NonFiniteError
 from fla.base.machine import human
 from fla.base.outputs import check_folder, claim_folder, refuse_folder_on_source, remove_files
 from fla.base.settings import (
+    SEED,
     boolean,
     check,
     choice,
@@ -98,7 +99,7 @@ class SliceSettings:
     seed: int = setting(
         0,
         "seed of the random directions",
-        integer(at_least=0, below=2**32, words="an integer in [0, 2^32)"),
+        SEED,
     )
     normalisation: str = setting(
         "filter",

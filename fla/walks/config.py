@@ -21,6 +21,7 @@ import numpy as np
 
 from fla.base.errors import ConfigError
 from fla.base.settings import (
+    SEED,
     boolean,
     check,
     choice,
@@ -188,7 +189,7 @@ class SampleConfig:
     seed: int = setting(
         0,
         "seed of every random draw",
-        integer(at_least=0, below=2**32, words="an integer in [0, 2^32)"),
+        SEED,
     )
     hessian: str = setting(
         "auto",

@@ -26,12 +26,11 @@ import numpy as np
 
 from fla.base.errors import ConfigError
 from fla.base.files import atomic_path, write_json
-from fla.base.settings import check, choice, flag, integer, setting
+from fla.base.settings import SEED, check, choice, flag, integer, setting
 from fla.zoo.cifar import normalise
 from fla.zoo.models import ARCHITECTURES
 
 DATASETS = ("cifar10", "cifar100")
-SEED = integer(at_least=0, below=2**32, words="an integer in [0, 2^32)")
 
 
 @dataclass
