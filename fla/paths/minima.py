@@ -17,7 +17,6 @@ Exploration, the step after these, is ``fla.paths.explore``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
 from fla.paths.record import Energy
 
@@ -29,6 +28,8 @@ VANISHING_LOSS = 1e-6
 def _lbfgs(energy: Energy, points: np.ndarray, gtol: float, *, max_iter: int):
     """One joint L-BFGS run: (end points, each point's last finite position, which ever went
     non-finite)."""
+    import scipy.optimize  # here, not at import: the command line builds its parser from this wing
+
     shape = points.shape
     last, touched = points.copy(), np.zeros(len(points), bool)
 
