@@ -307,6 +307,11 @@ def verify_attractors(
     """
     import logging
 
+    from fla.base.settings import check, flag
+
+    from .settings import ReportSettings
+
+    check(ReportSettings(l2=l2), flag)  # a negative or non-finite L2 term is no quench
     table = table.copy()
     for column in VERIFIED_COLUMNS:
         table[column] = None

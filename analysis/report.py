@@ -73,7 +73,11 @@ def write_report(
     """
     from fla.base.errors import ConfigError
     from fla.base.outputs import check_folder, claim_files, refuse_on_inputs, written_by_fla
+    from fla.base.settings import check, flag
 
+    from .settings import ReportSettings
+
+    check(ReportSettings(max_points=max_points, l2=l2), flag)  # Python callers too
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"RUN_DIR {run_dir} does not exist; give a folder fla wrote")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fla.base.settings import boolean, choice, integer, number, partial_setting, setting, text
 
 PLOTS = ("lg", "curvature", "accuracy", "metrics", "slice")
-RULES = {"paper": "curvature", "reduced": "reduced_curvature"}  # --rule: the column it reads
+RULE_COLUMNS = {"paper": "curvature", "reduced": "reduced_curvature"}  # --rule: the column read
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class PlotSettings:
         "paper",
         "curvature: the paper's classes (any zero eigenvalue: flat) or the reduced Hessian's (the "
         "architecture's null directions set aside)",
-        choice(*RULES),
+        choice(*RULE_COLUMNS),
     )
     logx: bool = setting(
         False,
@@ -82,5 +82,5 @@ class PlotSettings:
             "logy": not self.linear_y,
             "activation": self.activation,
             "loss": self.loss,
-            "rule": RULES[self.rule],
+            "rule": RULE_COLUMNS[self.rule],
         }

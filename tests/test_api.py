@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -79,6 +80,25 @@ def test_sample_refuses_a_bad_setting_before_it_writes(tmp_path):
     with pytest.raises(ConfigError, match="width"):
         fla.sample("xor", width=0, depth=1, granularity="macro", bound=1.0, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda run: run.report(max_points=0), "--max-points must be an integer >= 1, got 0"),
+        (lambda run: run.measures(neutrality_epsilon=1.0), "--neutrality-epsilon must be"),
+        (lambda run: run.attractors(l2=-1.0), "--l2 must be a finite number >= 0, got -1.0"),
+        (lambda run: run.attractors(l2=float("nan")), "--l2 must be a finite number >= 0"),
+    ],
+    ids=["report", "measures", "attractors", "attractors-nan"],
+)
+def test_python_callers_meet_the_checks_the_flags_meet(xor_run, call, words):
+    """The settings are checked where the work is done, so a notebook is refused as the command
+    line is, with nothing written."""
+    before = sorted(p.name for p in xor_run.path.iterdir())
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        call(xor_run)
+    assert sorted(p.name for p in xor_run.path.iterdir()) == before
 
 
 def test_fla_exports_exactly_its_front_door():

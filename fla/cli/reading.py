@@ -161,12 +161,11 @@ def run_metrics(args) -> int:
         The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
     """
     from fla.base.settings import from_flags
-    from fla.metrics.tables import MetricsSettings
+    from fla.metrics.tables import MetricsSettings, write_metrics
+    from fla.studies.tasks import whole_study
 
     settings = from_flags(args, MetricsSettings)
     existing_run_dir(args.run_dir)
-    from fla.metrics.tables import write_metrics
-    from fla.studies.tasks import whole_study
 
     partial = whole_study(args.run_dir, settings.partial)
     write_metrics(

@@ -79,18 +79,12 @@ def run_sweep(args) -> int:
     Returns:
         The exit status, 0 (errors are raised and turned into statuses by ``fla.cli.main``).
     """
-    from fla.base.settings import from_flags
+    from fla.base.settings import given
     from fla.studies.sweep import SweepSettings, sweep
 
-    settings = from_flags(args, SweepSettings)
+    # sweep checks its settings first thing, for Python callers as for the command line
     sweep(
-        args.study,
-        args.out,
-        jobs=settings.jobs,
-        backend=settings.backend,
-        scheduler=settings.scheduler,
-        data_dir=args.data_dir,
-        quiet=args.quiet,
+        args.study, args.out, **given(args, SweepSettings), data_dir=args.data_dir, quiet=args.quiet
     )
     return 0
 

@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 
 from fla.base.errors import DamagedRunError, DataError
 from fla.base.files import atomic_path, file_record, write_json, write_table
-from fla.base.settings import boolean, number, partial_setting, setting
+from fla.base.settings import boolean, check, flag, number, partial_setting, setting
 from fla.base.store import POINTS, RUN_JSON, configurations, read_manifest, verify_files
 from fla.metrics.autocorrelation import autocorrelation, correlation_length
 from fla.metrics.entropy import fem, fem_max, information_content
@@ -542,6 +542,7 @@ def run_metrics(
     """
     import pyarrow.parquet as pq
 
+    check(MetricsSettings(neutrality_epsilon=neutrality_epsilon), flag)  # Python callers too
     rows = []
     for key, folders in sorted(grouped_configurations(Path(run_dir)).items(), key=str):
         key = dict(key)

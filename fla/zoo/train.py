@@ -360,7 +360,7 @@ class TrainSettings:
     published recipe (``recipe``), a seed, and the recipe's epochs and batch size overridden."""
 
     arch: str = setting(
-        "resnet20",
+        None,
         "resnet20, resnet32, resnet44, resnet56, densenet40, densenet_bc100 (see fla models)",
         choice(*ARCHITECTURES),
         required=True,
